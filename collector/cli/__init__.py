@@ -1,0 +1,71 @@
+"""The `collect` command line: parse, build settings, make one library call, render, exit with the right code.
+
+This is the one place where errors become exit codes (0 complete, 3 partial, 2 usage/input/credentials,
+1 failed with no bundle). Library code never prints, exits or prompts. Each command lives in its own module
+of this folder and registers itself on `cli`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from collector import __version__
+from collector.errors import EXIT_FAILED, EXIT_USAGE, CollectorError
+
+
+def emit_json(data: Any) -> None:
+    """Print one JSON document (the only JSON the commands print)."""
+    click.echo(json.dumps(data, indent=2))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, prog_name="collect")
+def cli() -> None:
+    """Diagnose Apigee Edge 503s caused by two-way TLS failures between a Message Processor and a backend
+    ("Received fatal alert: bad_certificate"), and build one support bundle for the ticket.
+
+    \b
+    Run the whole playbook:   collect --org ORG --env ENV --proxy PROXY [options]
+                              (the same as: collect run --org ...)
+    Analyze offline:          collect analyze capture.pcap [keystore.json cert.json keys.log ...]
+    Ask a backend's CAs:      collect probe backend.example.com:443 [--via mp1]
+    Check a bundle:           collect verify apigee-diag-....tar.gz
+
+    Run `collect COMMAND --help` for each command's options.
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: run the CLI and turn every outcome into a documented exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0].startswith("--") and args[0] not in ("--help", "-h", "--version"):
+        # `collect --org O --env E --proxy P` is the documented short form of `collect run ...`.
+        args.insert(0, "run")
+    try:
+        rv = cli.main(args=args, prog_name="collect", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("collect: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE)
+    except CollectorError as exc:
+        click.echo(f"collect: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("collect: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # a bug: say so, never exit 0
+        click.echo(f"collect: internal error (a bug, please report it): {type(exc).__name__}: {exc}", err=True)
+        sys.exit(EXIT_FAILED)
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+
+from collector.cli import analyze as _analyze  # noqa: E402,F401
+from collector.cli import probe as _probe  # noqa: E402,F401
+from collector.cli import run as _run  # noqa: E402,F401
+from collector.cli import verify as _verify  # noqa: E402,F401

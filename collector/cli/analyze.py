@@ -1,0 +1,29 @@
+"""`collect analyze`: offline analysis of captures, bundles and keystore documents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from collector.cli import cli, emit_json
+
+
+@cli.command("analyze")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (DESIGN.md vocabulary) instead of text.")
+def analyze_command(files: tuple[Path, ...], as_json: bool) -> None:
+    """Analyze captures and documents offline and name the cause.
+
+    Each FILE is recognised by its content: pcap or pcapng (gzip allowed), a support bundle (.tar.gz or
+    directory), an Edge keystore / alias / cert JSON document, a PEM certificate chain, or an NSS key log
+    (SSLKEYLOGFILE format, decrypts TLS 1.3 handshakes). No network is used.
+    """
+    from collector.diagnosis.analyze import analyze_paths
+    from collector.diagnosis.ladder import render_analysis
+
+    analysis = analyze_paths(list(files))
+    if as_json:
+        emit_json(analysis.to_json())
+    else:
+        click.echo(render_analysis(analysis))

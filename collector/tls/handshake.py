@@ -1,0 +1,174 @@
+"""What one TLS handshake showed: the value types every stage shares (capture analysis, probe, diagnosis)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Outcome(str, enum.Enum):
+    """How a handshake ended, valued as DESIGN.md's JSON strings."""
+
+    ESTABLISHED = "established"
+    FAILED = "failed"
+    INCOMPLETE = "incomplete"
+    OPAQUE = "opaque"  # TLS 1.3 without a key log: the part that matters is encrypted
+
+
+@dataclass(frozen=True)
+class CertificateSummary:
+    """One certificate as seen on the wire or in a keystore; DNs are RFC 4514 strings from `cryptography`.
+
+    Attributes:
+        subject: RFC 4514 subject, or ``hex:…`` of the DER name when it cannot be decoded.
+        issuer: RFC 4514 issuer, same fallback.
+        not_before / not_after: ISO 8601 UTC, ``""`` when unknown.
+        serial: hex serial number, ``""`` when unknown.
+        issuer_der: the DER bytes of the issuer name (for exact JSSE-style matching); ``None`` when unknown
+            (for example a certificate described only by an Edge certInfo document).
+    """
+
+    subject: str
+    issuer: str
+    not_before: str = ""
+    not_after: str = ""
+    serial: str = ""
+    issuer_der: bytes | None = field(default=None, repr=False, compare=False)
+
+    def to_json(self) -> dict[str, str]:
+        return {"subject": self.subject, "issuer": self.issuer, "not_before": self.not_before, "not_after": self.not_after}
+
+
+@dataclass(frozen=True)
+class CertificateRequest:
+    """The server's CertificateRequest: its acceptable CA names (the playbook's "Distinguished Names").
+
+    Attributes:
+        ca_names: RFC 4514 strings in the order the server sent them (empty list: the server named none).
+        ca_names_der: the raw DER of each name, same order, for canonical matching.
+        signature_algorithms: names such as ``rsa_pss_rsae_sha256`` (``0x….`` when unknown).
+        frame: capture frame number of the record that completed the message, ``None`` for a probe.
+    """
+
+    ca_names: tuple[str, ...]
+    ca_names_der: tuple[bytes, ...] = field(default=(), repr=False, compare=False)
+    signature_algorithms: tuple[str, ...] = ()
+    frame: int | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {"ca_names": list(self.ca_names), "signature_algorithms": list(self.signature_algorithms)}
+
+
+@dataclass(frozen=True)
+class ClientCertificate:
+    """The client's Certificate message: ``sent`` is False for the empty message (Certificate Length: 0).
+
+    Attributes:
+        frame: capture frame number, ``None`` for a probe.
+    """
+
+    sent: bool
+    chain: tuple[CertificateSummary, ...] = ()
+    frame: int | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {"sent": self.sent, "chain": [c.to_json() for c in self.chain]}
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A plaintext (or decrypted) TLS alert. ``sender`` is ``client`` or ``server``."""
+
+    sender: str
+    level: str  # "warning" | "fatal"
+    description: str  # e.g. "bad_certificate"
+    code: int
+    frame: int | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {"from": self.sender, "level": self.level, "description": self.description, "code": self.code}
+
+
+@dataclass(frozen=True)
+class Handshake:
+    """One TLS connection's handshake as reconstructed from a capture (or observed by a probe).
+
+    Attributes:
+        client / server: ``ip:port`` (``[v6]:port`` for IPv6).
+        sni: server name from the ClientHello, ``None`` when absent.
+        version: negotiated version (``TLSv1.2``, ``TLSv1.3``…), ``None`` when no ServerHello was seen.
+        cipher: negotiated cipher suite name, ``None`` when unknown.
+        server_chain: the server's Certificate message (empty when encrypted or absent).
+        certificate_request: ``None`` when absent or encrypted.
+        client_certificate: ``None`` when absent or encrypted.
+        alerts: plaintext or decrypted alerts in order.
+        outcome: see `Outcome`.
+        source: file name the handshake came from (capture or ``probe``).
+        frames: frame numbers of the first and last record seen, ``None`` for a probe.
+        encrypted_records: count of records whose content could not be read.
+        http_status: HTTP status seen after the handshake (decrypted, or reported by a probe), ``None`` otherwise.
+        notes: facts worth showing that have no field (reassembly gaps, truncation, decryption used).
+    """
+
+    client: str
+    server: str
+    sni: str | None = None
+    version: str | None = None
+    cipher: str | None = None
+    server_chain: tuple[CertificateSummary, ...] = ()
+    certificate_request: CertificateRequest | None = None
+    client_certificate: ClientCertificate | None = None
+    alerts: tuple[Alert, ...] = ()
+    outcome: Outcome = Outcome.INCOMPLETE
+    source: str = ""
+    frames: tuple[int, int] | None = None
+    encrypted_records: int = 0
+    http_status: int | None = None
+    notes: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "client": self.client,
+            "server": self.server,
+            "sni": self.sni,
+            "version": self.version,
+            "cipher": self.cipher,
+            "server_chain": [c.to_json() for c in self.server_chain],
+            "certificate_request": self.certificate_request.to_json() if self.certificate_request else None,
+            "client_certificate": self.client_certificate.to_json() if self.client_certificate else None,
+            "alerts": [a.to_json() for a in self.alerts],
+            "outcome": self.outcome.value,
+            "source": self.source,
+            "frames": list(self.frames) if self.frames else None,
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What an active probe (local pyOpenSSL or `openssl s_client` on a host) learned about a backend.
+
+    Attributes:
+        target: ``host:port`` probed.
+        sni: server name sent.
+        via: inventory host the probe ran on, ``None`` for the collector's machine.
+        handshake: the observed handshake; its ``certificate_request`` holds the acceptable CA names
+            (``None``: the server asked for no client certificate).
+        reaction: how the server reacted to no client certificate, e.g. ``alert bad_certificate (42)``,
+            ``handshake completed``, ``HTTP 400``.
+    """
+
+    target: str
+    sni: str | None
+    via: str | None
+    handshake: Handshake
+    reaction: str
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "target": self.target,
+            "sni": self.sni,
+            "via": self.via,
+            "reaction": self.reaction,
+            "handshake": self.handshake.to_json(),
+        }
