@@ -1,0 +1,306 @@
+"""Lab SSH hosts: one real OpenSSH sshd per simulated host on its own 127.0.0.x address, with faults on demand."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pwd
+import socket
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import yaml
+
+SSHD = "/usr/sbin/sshd"
+LAB_USER = "collector-lab"  # passwordless sudo
+NOSUDO_USER = "collector-nosudo"  # no sudo rights at all ("sudo denied")
+PASSWORD_USER = "collector-sudopw"  # sudo asks for a password
+PASSWORD = "lab-sudo-Pw-1"  # the password of PASSWORD_USER (a throw-away lab account)
+SYSTEM_LOG = "opt/apigee/var/log/edge-message-processor/logs/system.log"
+_SUDOERS = Path("/etc/sudoers.d/collector-lab")
+_USER_LOCK = Path("/run/collector-lab-users.lock")
+_READY_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class SshHostSpec:
+    """What the lab should simulate: a host name, its 127.0.0.x address, role and file-system root."""
+
+    name: str
+    address: str
+    role: str  # "message-processor" | "backend"
+    root: Path
+
+
+@dataclass(frozen=True)
+class LabSshHost:
+    """A running lab host; `root` stands in for `/` (system.log and capture dir live inside it)."""
+
+    name: str
+    address: str
+    port: int
+    role: str
+    root: Path
+
+    @property
+    def system_log(self) -> Path:
+        return self.root / SYSTEM_LOG
+
+    @property
+    def capture_dir(self) -> Path:
+        return self.root / "tmp"
+
+
+@dataclass
+class SshHosts:
+    """The running lab hosts, the client key and the known_hosts file that trusts them; stop() is idempotent."""
+
+    hosts: tuple[LabSshHost, ...]
+    client_key: Path
+    known_hosts: Path
+    workdir: Path
+    user: str = LAB_USER
+    nosudo_user: str = NOSUDO_USER
+    password_user: str = PASSWORD_USER
+    sudo_password: str = PASSWORD
+    _procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, repr=False)
+    _mounts: list[Path] = field(default_factory=list, repr=False)
+
+    def host(self, name: str) -> LabSshHost:
+        return next(h for h in self.hosts if h.name == name)
+
+    def write_inventory(self, path: Path, overrides: Mapping[str, Mapping[str, object]] | None = None) -> Path:
+        """Our YAML inventory for these hosts; `overrides` replaces per-host keys (user, identity_file, tcpdump, ...)."""
+        hosts: dict[str, dict[str, object]] = {}
+        for h in self.hosts:
+            entry: dict[str, object] = {
+                "address": h.address,
+                "port": h.port,
+                "role": h.role,
+                "system_log": str(h.system_log),
+                "capture_dir": str(h.capture_dir),
+            }
+            entry.update((overrides or {}).get(h.name, {}))
+            hosts[h.name] = entry
+        document = {
+            "defaults": {"user": self.user, "identity_file": str(self.client_key), "sudo": True},
+            "hosts": hosts,
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(document, sort_keys=False))
+        return path
+
+    def write_known_hosts_with_wrong_key(self, path: Path, names: Sequence[str]) -> Path:
+        """A known_hosts where the hosts in `names` carry a different (fresh) key: a host-key mismatch."""
+        wrong = _keygen(self.workdir / "wrong_host_key")
+        wrong_public = (wrong.with_suffix(".pub")).read_text().split()[:2]
+        lines = []
+        for h in self.hosts:
+            if h.name in names:
+                lines.append(f"[{h.address}]:{h.port} {' '.join(wrong_public)}")
+        for line in self.known_hosts.read_text().splitlines():
+            if not any(line.startswith(f"[{h.address}]:{h.port} ") for h in self.hosts if h.name in names):
+                lines.append(line)
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def wrong_client_key(self) -> Path:
+        """A key pair that no lab host authorizes ("auth refused")."""
+        return _keygen(self.workdir / "wrong_client_key")
+
+    def fill_capture_dir(self, name: str, size_kib: int = 64) -> Path:
+        """Mount a tiny tmpfs on the host's capture dir and fill it, so a capture there fails for lack of space."""
+        target = self.host(name).capture_dir
+        target.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kib}k,mode=1777", "tmpfs", str(target)],
+                       check=True, capture_output=True)
+        self._mounts.append(target)
+        filler = target / "filler"
+        with open(filler, "wb") as out:
+            try:
+                while True:
+                    out.write(b"\0" * 4096)
+                    out.flush()
+            except OSError:
+                pass
+        return target
+
+    def stop_host(self, name: str) -> None:
+        """Stop one host's sshd (the host is then "down": connection refused)."""
+        proc = self._procs.pop(name, None)
+        if proc is not None:
+            _terminate(proc)
+
+    def stop(self) -> None:
+        for name in list(self._procs):
+            self.stop_host(name)
+        while self._mounts:
+            target = self._mounts.pop()
+            subprocess.run(["umount", "-l", str(target)], capture_output=True)
+
+    def __enter__(self) -> SshHosts:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def start_ssh_hosts(workdir: Path, specs: Sequence[SshHostSpec]) -> SshHosts:
+    """Start one sshd per spec, wait for each banner, and return the running hosts (stopped again on failure)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    ensure_lab_users()
+    client_key = _keygen(workdir / "client_key")
+    authorized = workdir / "authorized_keys"
+    authorized.write_text(client_key.with_suffix(".pub").read_text())
+    authorized.chmod(0o644)
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    known_lines: list[str] = []
+    hosts = SshHosts(hosts=(), client_key=client_key, known_hosts=workdir / "known_hosts", workdir=workdir)
+    started: list[LabSshHost] = []
+    try:
+        for spec in specs:
+            host, proc, public = _start_sshd(workdir / "sshd" / spec.name, spec, authorized)
+            hosts._procs[spec.name] = proc
+            started.append(host)
+            known_lines.append(f"[{host.address}]:{host.port} {public}")
+            _prepare_root(spec)
+    except BaseException:
+        hosts.stop()
+        raise
+    hosts.hosts = tuple(started)
+    hosts.known_hosts.write_text("\n".join(known_lines) + "\n")
+    return hosts
+
+
+def ensure_lab_users() -> None:
+    """Create the lab users and the sudoers rule once per machine (idempotent and safe across processes)."""
+    _USER_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with open(_USER_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for user in (LAB_USER, NOSUDO_USER, PASSWORD_USER):
+            if not _user_exists(user):
+                subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", user],
+                               check=True, capture_output=True)
+        # '*' (not '!'): no password login, but not "locked" for public-key logins either.
+        subprocess.run(["usermod", "-p", "*", LAB_USER], check=True, capture_output=True)
+        subprocess.run(["usermod", "-p", "*", NOSUDO_USER], check=True, capture_output=True)
+        subprocess.run(["chpasswd"], input=f"{PASSWORD_USER}:{PASSWORD}\n".encode(), check=True,
+                       capture_output=True)
+        rules = (f"{LAB_USER} ALL=(ALL) NOPASSWD: ALL\n"
+                 f"{PASSWORD_USER} ALL=(ALL) ALL\n"
+                 f"Defaults:{PASSWORD_USER} !lecture, passwd_tries=1\n")
+        if not _SUDOERS.exists() or _SUDOERS.read_text() != rules:
+            staging = _SUDOERS.with_name(".collector-lab.tmp")
+            staging.write_text(rules)
+            staging.chmod(0o440)
+            subprocess.run(["visudo", "-cq", "-f", str(staging)], check=True, capture_output=True)
+            staging.rename(_SUDOERS)
+
+
+def _user_exists(user: str) -> bool:
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        return False
+    return True
+
+
+def _prepare_root(spec: SshHostSpec) -> None:
+    """Make the host root usable by the lab users: system.log readable, capture dir writable, parents traversable."""
+    log_dir = spec.root / SYSTEM_LOG
+    log_dir.parent.mkdir(parents=True, exist_ok=True)
+    (spec.root / "tmp").mkdir(parents=True, exist_ok=True)
+    (spec.root / "tmp").chmod(0o1777)
+    lab = pwd.getpwnam(LAB_USER)
+    for path in (spec.root, *[p for p in log_dir.parents if spec.root in p.parents]):
+        os.chown(path, lab.pw_uid, lab.pw_gid)
+    # Parents of the root (e.g. pytest's 0700 tmp dirs) must be traversable for SFTP as the lab user.
+    for parent in spec.root.resolve().parents:
+        mode = parent.stat().st_mode
+        if mode & 0o001 == 0:
+            parent.chmod(mode | 0o011)
+
+
+def _keygen(path: Path) -> Path:
+    for stale in (path, path.with_suffix(".pub")):
+        stale.unlink(missing_ok=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", path.name, "-f", str(path)],
+                   check=True, capture_output=True)
+    path.chmod(0o600)
+    return path
+
+
+def _free_port(address: str) -> int:
+    with socket.socket() as s:
+        s.bind((address, 0))
+        return int(s.getsockname()[1])
+
+
+def _start_sshd(directory: Path, spec: SshHostSpec,
+                authorized: Path) -> tuple[LabSshHost, subprocess.Popen[bytes], str]:
+    directory.mkdir(parents=True, exist_ok=True)
+    host_key = _keygen(directory / "host_ed25519")
+    public = " ".join(host_key.with_suffix(".pub").read_text().split()[:2])
+    last_error = ""
+    for _attempt in range(5):
+        port = _free_port(spec.address)
+        config = directory / "sshd_config"
+        config.write_text(
+            f"ListenAddress {spec.address}:{port}\n"
+            f"HostKey {host_key}\n"
+            f"PidFile {directory / 'sshd.pid'}\n"
+            "AuthorizedKeysFile none\n"
+            f"AuthorizedKeysCommand /bin/cat {authorized}\n"
+            "AuthorizedKeysCommandUser root\n"
+            "PasswordAuthentication no\n"
+            "KbdInteractiveAuthentication no\n"
+            "PermitRootLogin no\n"
+            "UsePAM no\n"
+            "StrictModes no\n"
+            "Subsystem sftp internal-sftp\n"
+            "MaxStartups 100:30:200\n"
+            "MaxSessions 50\n"
+            "LogLevel VERBOSE\n"
+        )
+        subprocess.run([SSHD, "-t", "-f", str(config)], check=True, capture_output=True)
+        proc = subprocess.Popen([SSHD, "-D", "-f", str(config), "-E", str(directory / "sshd.log")],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if _wait_banner(spec.address, port, proc):
+            host = LabSshHost(name=spec.name, address=spec.address, port=port, role=spec.role, root=spec.root)
+            return host, proc, public
+        _terminate(proc)
+        log = directory / "sshd.log"
+        last_error = log.read_text() if log.exists() else "no log"
+    raise RuntimeError(f"sshd for {spec.name} on {spec.address} did not start: {last_error}")
+
+
+def _wait_banner(address: str, port: int, proc: subprocess.Popen[bytes]) -> bool:
+    deadline = time.monotonic() + _READY_SECONDS
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection((address, port), timeout=1) as s:
+                if s.recv(64).startswith(b"SSH-2.0"):
+                    return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def _terminate(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+__all__ = ["SshHostSpec", "LabSshHost", "SshHosts", "start_ssh_hosts", "ensure_lab_users"]
