@@ -65,9 +65,9 @@ def name_from_string(text: str) -> x509.Name:
 
     Raises ValueError naming the defect when the text is not a distinguished name.
     """
-    stripped = text.strip()
-    if not stripped:
+    if not text.strip():
         raise ValueError("empty distinguished name")
+    stripped = text.lstrip()  # trailing spaces are the value reader's job: an escaped one is kept
     if stripped.startswith("/"):
         rdns = _parse_rdns(stripped[1:], "/")
     elif _OPENSSL3_EQUALS.match(stripped):
