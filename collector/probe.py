@@ -1,0 +1,309 @@
+"""The local active probe: ask a backend over TLS (pyOpenSSL) which client-certificate CA names it accepts.
+
+It lives outside `tls/` because it opens sockets. The server certificate is deliberately not verified: the probe
+reads what the server sends (chain, CertificateRequest, alert), it does not judge whether the server is trusted.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+from OpenSSL import SSL
+
+from collector.errors import InputError, UsageError
+from collector.tls.handshake import Alert, CertificateRequest, ClientCertificate, Handshake, Outcome, ProbeResult
+from collector.tls.names import name_from_der, name_to_rfc4514
+from collector.tls.probe_results import NOT_VERIFIED_NOTE, describe_reaction, make_alert, summarize_certificate
+
+TLS_VERSIONS = ("1.2", "1.3")
+DEFAULT_TIMEOUT = 10.0
+_PROTOCOLS = {"1.2": SSL.TLS1_2_VERSION, "1.3": SSL.TLS1_3_VERSION}
+# OpenSSL's long state names (stable since 1.1.0): they tell which server messages arrived.
+_STATE_SERVER_HELLO = b"SSLv3/TLS read server hello"
+_STATE_CERT_REQUEST = b"SSLv3/TLS read server certificate request"
+_HTTP_STATUS = re.compile(rb"^HTTP/\d(?:\.\d)? (\d{3})\b")
+_TARGET = re.compile(r"^(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]\s]+)):(?P<port>\d{1,5})$")
+_READ_LIMIT = 65536
+
+
+class ProbeError(InputError):
+    """The backend could not be probed (DNS, refused, unreachable, timeout, not TLS); names HOST:PORT and what to check."""
+
+    def __init__(self, target: str, problem: str, hint: str = "", via: str | None = None) -> None:
+        where = f"{target} (probed from {via})" if via else target
+        super().__init__(where, f"{problem}; {hint}" if hint else problem)
+        self.target = target
+        self.problem = problem
+        self.hint = hint
+        self.via = via
+
+
+def parse_target(text: str) -> tuple[str, int]:
+    """Split ``HOST:PORT`` (``[v6]:PORT`` for IPv6) into host and port; raises UsageError when malformed."""
+    match = _TARGET.match(text.strip())
+    if not match:
+        raise UsageError(f"bad backend {text!r}: expected HOST:PORT, e.g. backend.example.com:443 or [::1]:8443")
+    host = match.group("v6") or match.group("host")
+    if match.group("v6") is not None and not _is_ip(host):
+        raise UsageError(f"bad backend {text!r}: [{host}] is not an IPv6 address")
+    port = int(match.group("port"))
+    if not 0 < port < 65536:
+        raise UsageError(f"bad backend {text!r}: port {port} is not between 1 and 65535")
+    return host, port
+
+
+def format_target(host: str, port: int) -> str:
+    """``host:port``, with brackets around an IPv6 address."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def default_sni(host: str) -> str | None:
+    """The SNI a client sends by default: the host name, and none for an IP literal (RFC 6066 §3)."""
+    return None if _is_ip(host) else host
+
+
+def probe_backend(host: str, port: int, *, sni: str | None, tls_version: str | None = None,
+                  cert: Path | None = None, key: Path | None = None,
+                  timeout: float = DEFAULT_TIMEOUT) -> ProbeResult:
+    """Handshake with HOST:PORT without verifying it and report what it asked for and how it reacted.
+
+    Without `cert` the probe sends no client certificate, so the reaction is the server's answer to "none"
+    (TLS 1.3 servers answer after the handshake, so the probe sends ``HEAD /`` and reads). With `cert`/`key`
+    (PEM) the reaction says whether the server accepts that chain. `tls_version` forces ``1.2`` or ``1.3``.
+    Raises ProbeError when no TLS conversation happens, InputError for unusable cert/key files.
+    """
+    if tls_version is not None and tls_version not in _PROTOCOLS:
+        raise UsageError(f"--tls {tls_version}: expected one of {', '.join(TLS_VERSIONS)}")
+    target = format_target(host, port)
+    try:
+        sni_bytes = sni.encode("idna") if sni else None
+    except UnicodeError as exc:
+        raise UsageError(f"--sni {sni!r} is not a valid host name") from exc
+    observer = _Observer()
+    context = _make_context(observer, tls_version, cert, key)
+    sock = _connect(host, port, timeout, target)
+    try:
+        conn = SSL.Connection(context, sock)
+        if sni_bytes:
+            conn.set_tlsext_host_name(sni_bytes)
+        conn.set_connect_state()
+        exchange = _exchange(conn, sni_bytes or target.rsplit(":", 1)[0].encode("ascii", "replace"))
+        if not observer.server_hello:
+            raise _no_tls_error(target, exchange, observer, timeout)
+        return _result(target, sni, conn, sock, observer, exchange, cert)
+    finally:
+        sock.close()
+
+
+@dataclass
+class _Observer:
+    """What OpenSSL's info callback reported: the server messages that arrived and the alerts both ways."""
+
+    server_hello: bool = False
+    certificate_request: bool = False
+    alerts: list[Alert] = field(default_factory=list)
+
+    def __call__(self, conn: SSL.Connection, where: int, ret: int) -> None:
+        if where & SSL.SSL_CB_ALERT:
+            sender = "server" if where & SSL.SSL_CB_READ else "client"
+            self.alerts.append(make_alert(sender, ret >> 8, ret & 0xFF))
+        elif where & SSL.SSL_CB_LOOP:
+            state = conn.get_state_string()
+            self.server_hello = self.server_hello or state == _STATE_SERVER_HELLO
+            self.certificate_request = self.certificate_request or state == _STATE_CERT_REQUEST
+
+
+@dataclass(frozen=True)
+class _Exchange:
+    """How the conversation went: handshake completed?, the HTTP status, and how it ended otherwise."""
+
+    completed: bool
+    http_status: int | None
+    ended: str
+    timed_out: bool = False
+    error: str = ""
+
+
+def _make_context(observer: _Observer, tls_version: str | None, cert: Path | None,
+                  key: Path | None) -> SSL.Context:
+    context = SSL.Context(SSL.TLS_CLIENT_METHOD)
+    # Not verifying is the point: the probe must see the CA list even from a backend we do not trust.
+    context.set_verify(SSL.VERIFY_NONE)
+    # Old backends (SHA-1 chains, small keys) must still show their CA list.
+    context.set_cipher_list(b"DEFAULT:@SECLEVEL=0")
+    if tls_version:
+        context.set_min_proto_version(_PROTOCOLS[tls_version])
+        context.set_max_proto_version(_PROTOCOLS[tls_version])
+    context.set_info_callback(observer)
+    # An encrypted key must fail, never prompt on the terminal.
+    context.set_passwd_cb(lambda *_: b"")
+    if cert is not None or key is not None:
+        if cert is None or key is None:
+            raise UsageError("--cert and --key go together (both PEM files)")
+        _load_client_identity(context, cert, key)
+    return context
+
+
+def _load_client_identity(context: SSL.Context, cert: Path, key: Path) -> None:
+    try:
+        context.use_certificate_chain_file(str(cert))
+    except SSL.Error as exc:
+        raise InputError(cert, "not a readable PEM certificate (chain)") from exc
+    try:
+        context.use_privatekey_file(str(key))
+    except SSL.Error as exc:
+        raise InputError(key, "not a readable unencrypted PEM private key") from exc
+    try:
+        context.check_privatekey()
+    except SSL.Error as exc:
+        raise InputError(key, f"this private key does not belong to the certificate in {cert}") from exc
+
+
+def _connect(host: str, port: int, timeout: float, target: str) -> socket.socket:
+    reach_hint = "check the host, the port and firewalls; a backend only MPs can reach needs --via MP"
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ProbeError(target, f"cannot resolve {host} (DNS)",
+                         "check the name, or probe --via an MP that resolves it") from exc
+    last: OSError | None = None
+    for family, kind, proto, _, address in infos:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(address)
+        except ConnectionRefusedError as exc:
+            sock.close()
+            raise ProbeError(target, "connection refused",
+                             f"is the backend listening on port {port}? {reach_hint}") from exc
+        except TimeoutError as exc:
+            sock.close()
+            raise ProbeError(target, f"no answer to the TCP connection within {timeout:g} s", reach_hint) from exc
+        except OSError as exc:
+            sock.close()
+            last = exc
+            continue
+        # pyOpenSSL turns a Python socket timeout into WantReadError: go blocking and let the kernel time out.
+        sock.settimeout(None)
+        seconds = int(timeout)
+        micros = int((timeout - seconds) * 1_000_000)
+        timeval = struct.pack("ll", seconds, micros)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
+        return sock
+    problem = f"unreachable ({last.strerror or last})" if last else "no address to connect to"
+    raise ProbeError(target, problem, reach_hint) from last
+
+
+def _exchange(conn: SSL.Connection, host_header: bytes) -> _Exchange:
+    try:
+        conn.do_handshake()
+    except (SSL.WantReadError, SSL.WantWriteError):
+        return _Exchange(False, None, "no answer within the timeout", timed_out=True)
+    except SSL.SysCallError as exc:
+        return _Exchange(False, None, _closed_reason(exc), error="closed")
+    except SSL.Error:
+        return _Exchange(False, None, "TLS error", error="tls")
+    # TLS 1.3 servers judge the client certificate after the handshake: send a request and read the verdict.
+    buffer = b""
+    try:
+        conn.sendall(b"HEAD / HTTP/1.0\r\nHost: " + host_header + b"\r\n\r\n")
+        while b"\n" not in buffer and len(buffer) < _READ_LIMIT:
+            buffer += conn.recv(16384)
+        ended = ""
+    except SSL.ZeroReturnError:
+        ended = "then the server closed the connection"
+    except (SSL.WantReadError, SSL.WantWriteError):
+        ended = "no HTTP answer within the timeout"
+    except SSL.SysCallError as exc:
+        ended = "then " + _closed_reason(exc)
+    except SSL.Error:
+        ended = "then a TLS error"
+    status = _HTTP_STATUS.match(buffer)
+    http_status = int(status.group(1)) if status else None
+    if http_status is None and buffer and not ended:
+        ended = "the answer to HEAD / was not HTTP"
+    return _Exchange(True, http_status, "" if http_status is not None else ended)
+
+
+def _closed_reason(exc: SSL.SysCallError) -> str:
+    code = exc.args[0] if exc.args else None
+    return "the connection was reset" if code not in (-1, 0, None) else "the server closed the connection"
+
+
+def _no_tls_error(target: str, exchange: _Exchange, observer: _Observer, timeout: float) -> ProbeError:
+    tls_hint = "check that this is the backend's TLS port (a plain HTTP or SSH port answers like this) and the SNI"
+    if observer.alerts:
+        alert = observer.alerts[0]
+        return ProbeError(target, f"the server refused the ClientHello with alert {alert.description} ({alert.code})",
+                          "try --tls 1.2 or --tls 1.3, or another --sni")
+    if exchange.timed_out:
+        return ProbeError(target, f"no TLS answer within {timeout:g} s",
+                          "check that this is the backend's TLS port; a silent service or a filtering firewall looks like this")
+    if exchange.error == "closed":
+        return ProbeError(target, f"no TLS answer: {exchange.ended}", tls_hint)
+    return ProbeError(target, "the answer is not TLS", tls_hint)
+
+
+def _result(target: str, sni: str | None, conn: SSL.Connection, sock: socket.socket, observer: _Observer,
+            exchange: _Exchange, cert: Path | None) -> ProbeResult:
+    chain = tuple(summarize_certificate(c.to_cryptography()) for c in conn.get_peer_cert_chain() or [])
+    request = None
+    client_certificate = None
+    if observer.certificate_request:
+        ders = tuple(name.der() for name in conn.get_client_ca_list())
+        request = CertificateRequest(ca_names=tuple(_ca_name_text(der) for der in ders), ca_names_der=ders)
+        client_certificate = ClientCertificate(sent=cert is not None, chain=_read_chain(cert) if cert else ())
+    fatal = any(a.level == "fatal" and a.code != 0 for a in observer.alerts)
+    if exchange.completed and not fatal:
+        outcome = Outcome.ESTABLISHED
+    else:
+        outcome = Outcome.FAILED if (fatal or exchange.error) else Outcome.INCOMPLETE
+    version = conn.get_protocol_version_name()
+    handshake = Handshake(
+        client=_address_text(sock.getsockname()),
+        server=_address_text(sock.getpeername()),
+        sni=sni,
+        version=version if version.startswith(("TLS", "SSL")) else None,
+        cipher=conn.get_cipher_name(),
+        server_chain=chain,
+        certificate_request=request,
+        client_certificate=client_certificate,
+        alerts=tuple(observer.alerts),
+        outcome=outcome,
+        source="probe",
+        http_status=exchange.http_status,
+        notes=(NOT_VERIFIED_NOTE,),
+    )
+    reaction = describe_reaction(observer.alerts, exchange.completed, exchange.http_status, exchange.ended)
+    return ProbeResult(target=target, sni=sni, via=None, handshake=handshake, reaction=reaction)
+
+
+def _ca_name_text(der: bytes) -> str:
+    name = name_from_der(der)
+    return name_to_rfc4514(name) if name is not None else "hex:" + der.hex()
+
+
+def _read_chain(cert: Path) -> tuple:
+    try:
+        return tuple(summarize_certificate(c) for c in x509.load_pem_x509_certificates(cert.read_bytes()))
+    except (OSError, ValueError):
+        return ()
+
+
+def _address_text(address: tuple) -> str:
+    return format_target(str(address[0]), int(address[1]))
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
