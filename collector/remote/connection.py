@@ -1,0 +1,421 @@
+"""SSH to one host (Fabric/paramiko): verified host keys, bounded time, audited commands over raw channels."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from types import TracebackType
+
+import fabric
+import invoke
+import paramiko
+
+from collector.errors import RemoteError
+from collector.inventory import InventoryHost
+from collector.remote import commands
+
+KEEPALIVE_SECONDS = 15
+_CONNECT_ATTEMPTS = 3
+_CHUNK = 1 << 20
+_STDERR_KEEP = 64 * 1024  # stderr is for messages; more than this is cut (the byte count stays exact)
+_POLL = 0.05
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """How to reach hosts.
+
+    Attributes:
+        known_hosts: known_hosts file to verify against; `None` means `~/.ssh/known_hosts`.
+        accept_new_host_keys: add keys of hosts not in known_hosts to that file (a changed key is still refused).
+        connect_timeout: seconds for TCP connect, the SSH banner and authentication, each.
+        command_timeout: default seconds one remote command may take.
+        host_deadline: seconds all the work of one Fleet phase on one host may take.
+        sudo_password: the sudo password (asked once by the CLI); `None` means passwordless sudo (`sudo -n`).
+    """
+
+    known_hosts: Path | None = None
+    accept_new_host_keys: bool = False
+    connect_timeout: float = 10
+    command_timeout: float = 60
+    host_deadline: float = 600
+    sudo_password: str | None = None
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """One finished remote command; stdout is empty for `stream_to_file` (its bytes went to the file)."""
+
+    argv: tuple[str, ...]
+    exit_code: int
+    stdout: str
+    stderr: str
+    seconds: float
+    stdout_bytes: int = 0
+    stderr_bytes: int = 0
+
+
+class HostError(RemoteError):
+    """A step failed on one host; `reason` is the machine-readable word for the manifest (`unreachable`,
+    `host-key-unknown`, `host-key-mismatch`, `auth-refused`, `timeout`, `sudo-denied`, `command-failed`, ...)."""
+
+    def __init__(self, host: str, step: str, reason: str, detail: str) -> None:
+        super().__init__(host, step, f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class _UnknownHostKey(paramiko.SSHException):
+    def __init__(self, hostname: str, key: paramiko.PKey) -> None:
+        super().__init__(f"{hostname} not in known_hosts")
+        self.hostname = hostname
+        self.key = key
+
+
+class _RejectUnknown(paramiko.MissingHostKeyPolicy):
+    """Like RejectPolicy, but keeps the offered key so the error can show its fingerprint."""
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        raise _UnknownHostKey(hostname, key)
+
+
+class _AcceptNew(paramiko.MissingHostKeyPolicy):
+    """OpenSSH's `accept-new`: remember unknown keys in the known_hosts file. Changed keys never reach a policy:
+    paramiko raises BadHostKeyException for them before asking."""
+
+    _lock = threading.Lock()
+
+    def __init__(self, known_hosts: Path) -> None:
+        self.known_hosts = known_hosts
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        client.get_host_keys().add(hostname, key.get_name(), key)
+        line = f"{hostname} {key.get_name()} {key.get_base64()}\n"
+        with self._lock:
+            self.known_hosts.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.known_hosts, "a", encoding="ascii") as out:
+                fcntl.flock(out, fcntl.LOCK_EX)
+                out.write(line)
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    """The key's OpenSSH-style SHA256 fingerprint (what `ssh-keygen -lf` prints)."""
+    return f"{key.get_name()} {key.fingerprint}"
+
+
+def silence_paramiko(log_file: Path | None = None) -> None:
+    """Keep paramiko's transport-thread tracebacks off the terminal; send them to `log_file` when given."""
+    logger = logging.getLogger("paramiko")
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG if log_file else logging.CRITICAL)
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    if log_file is not None:
+        handler: logging.Handler = logging.FileHandler(log_file)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(threadName)s %(name)s %(message)s"))
+        logger.addHandler(handler)
+    else:
+        logger.addHandler(logging.NullHandler())
+
+
+class HostConnection:
+    """An open SSH connection to one inventory host; every command and transfer is written to `audit`."""
+
+    def __init__(self, host: InventoryHost, settings: ConnectionSettings, connection: fabric.Connection,
+                 audit: Callable[[str], None]) -> None:
+        self.host = host
+        self.settings = settings
+        self._connection = connection
+        self.audit = audit
+        self._sudo_ok: bool | None = None
+
+    def __enter__(self) -> HostConnection:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        gateway = self._connection.gateway
+        self._connection.close()
+        if isinstance(gateway, fabric.Connection):
+            gateway.close()
+
+    @property
+    def is_open(self) -> bool:
+        transport = self._connection.transport
+        return transport is not None and transport.is_active()
+
+    def run(self, argv: Sequence[str], *, sudo: bool = False, timeout: float | None = None, check: bool = True,
+            step: str = "command") -> CommandResult:
+        """Run a command with small output; raises HostError on timeout, or on a non-zero exit with `check`."""
+        stdout = bytearray()
+        result = self._execute(argv, sudo, timeout, step, stdout.extend)
+        result = CommandResult(result.argv, result.exit_code, stdout.decode("utf-8", "replace"), result.stderr,
+                               result.seconds, result.stdout_bytes, result.stderr_bytes)
+        if check and result.exit_code != 0:
+            raise HostError(self.host.name, step, "command-failed",
+                            f"{commands.render(argv)} exited {result.exit_code}: {result.stderr.strip()[:500]}")
+        return result
+
+    def stream_to_file(self, argv: Sequence[str], local_path: Path, *, sudo: bool = False,
+                       timeout: float | None = None, step: str = "command") -> CommandResult:
+        """Run a command and write its stdout to `local_path` as it arrives (constant memory, any size)."""
+        local_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(local_path, "wb") as out:
+            return self._execute(argv, sudo, timeout, step, out.write)
+
+    def get(self, remote_path: str, local_path: Path, *, step: str = "fetch") -> int:
+        """Copy a file over SFTP (paramiko's default prefetch: fast); returns the byte count."""
+        started = time.monotonic()
+        local_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._connection.get(remote_path, str(local_path))
+        except (OSError, paramiko.SSHException) as e:
+            self._audit_line(f"sftp-get {remote_path}", -1, time.monotonic() - started, 0, 0, False)
+            raise HostError(self.host.name, step, "fetch-failed", f"sftp get {remote_path}: {e}") from e
+        size = local_path.stat().st_size
+        self._audit_line(f"sftp-get {remote_path}", 0, time.monotonic() - started, size, 0, False)
+        return size
+
+    def check_sudo(self, step: str = "sudo") -> None:
+        """Raise HostError(sudo-denied) unless sudo works without a prompt or with the given password."""
+        if self._sudo_ok is None:
+            result = self.run(["true"], sudo=True, check=False, step=step,
+                              timeout=min(30.0, self.settings.command_timeout))
+            self._sudo_ok = result.exit_code == 0
+            self._sudo_error = result.stderr.strip()
+        if not self._sudo_ok:
+            raise HostError(self.host.name, step, "sudo-denied",
+                            f"sudo refused for user {self.host.user} ({self._sudo_error[:200] or 'no message'}); "
+                            "grant NOPASSWD sudo or give the sudo password")
+
+    def _execute(self, argv: Sequence[str], sudo: bool, timeout: float | None, step: str,
+                 sink: Callable[[bytes], object]) -> CommandResult:
+        full = [*commands.sudo_prefix(self.settings.sudo_password is not None), *argv] if sudo else list(argv)
+        line = commands.render(full)
+        limit = self.settings.command_timeout if timeout is None else timeout
+        started = time.monotonic()
+        out_bytes = err_bytes = 0
+        stderr = bytearray()
+        exit_code = -1
+        try:
+            transport = self._connection.transport
+            if transport is None or not transport.is_active():
+                raise HostError(self.host.name, step, "disconnected", "the SSH connection is closed")
+            channel = transport.open_session(window_size=1 << 24, timeout=limit)
+            try:
+                channel.exec_command(line)
+                if sudo and self.settings.sudo_password is not None:
+                    channel.sendall((self.settings.sudo_password + "\n").encode())
+                channel.shutdown_write()
+                out_bytes, err_bytes, exit_code = _pump(channel, sink, stderr, started + limit)
+            finally:
+                channel.close()
+        except _Timeout as e:
+            self._audit_line(line, -1, time.monotonic() - started, e.out_bytes, e.err_bytes, True)
+            raise HostError(self.host.name, step, "timeout",
+                            f"{commands.render(argv)} did not finish within {limit:g} s") from None
+        except (OSError, paramiko.SSHException, EOFError) as e:
+            self._audit_line(line, -1, time.monotonic() - started, out_bytes, err_bytes, False)
+            raise HostError(self.host.name, step, "disconnected", f"{commands.render(argv)}: {e}") from e
+        seconds = time.monotonic() - started
+        self._audit_line(line, exit_code, seconds, out_bytes, err_bytes, False)
+        return CommandResult(tuple(full), exit_code, "", stderr.decode("utf-8", "replace"), seconds,
+                             out_bytes, err_bytes)
+
+    def _audit_line(self, line: str, exit_code: int, seconds: float, out_bytes: int, err_bytes: int,
+                    timed_out: bool) -> None:
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        status = "timeout" if timed_out else f"exit={exit_code}"
+        self.audit(f"{stamp} {status} seconds={seconds:.3f} out={out_bytes}B err={err_bytes}B {line}")
+
+
+class _Timeout(Exception):
+    def __init__(self, out_bytes: int, err_bytes: int) -> None:
+        super().__init__("timeout")
+        self.out_bytes = out_bytes
+        self.err_bytes = err_bytes
+
+
+def _pump(channel: paramiko.Channel, sink: Callable[[bytes], object], stderr: bytearray,
+          deadline: float) -> tuple[int, int, int]:
+    """Move stdout to `sink` and stderr to `stderr` until EOF and exit status; raise _Timeout at `deadline`."""
+    out_bytes = err_bytes = 0
+    stdout_open = True
+    channel.settimeout(_POLL)
+    while True:
+        while channel.recv_stderr_ready():
+            data = channel.recv_stderr(_CHUNK)
+            err_bytes += len(data)
+            if len(stderr) < _STDERR_KEEP:
+                stderr.extend(data[: _STDERR_KEEP - len(stderr)])
+        if stdout_open:
+            try:
+                data = channel.recv(_CHUNK)
+            except socket.timeout:
+                data = None
+            if data:
+                out_bytes += len(data)
+                sink(data)
+            elif data == b"":
+                stdout_open = False
+        elif channel.status_event.wait(_POLL) and not channel.recv_stderr_ready():
+            return out_bytes, err_bytes, channel.recv_exit_status()
+        if time.monotonic() > deadline:
+            raise _Timeout(out_bytes, err_bytes)
+
+
+def open_host(host: InventoryHost, settings: ConnectionSettings, audit_path: Path | None = None) -> HostConnection:
+    """Connect, verify the host key, authenticate; raises HostError(host, "connect", reason) on failure."""
+    audit = _audit_writer(audit_path)
+    started = time.monotonic()
+    last: HostError | None = None
+    for attempt in range(_CONNECT_ATTEMPTS):
+        connection = _build_connection(host, settings)
+        try:
+            connection.open()
+            assert connection.transport is not None
+            connection.transport.set_keepalive(KEEPALIVE_SECONDS)
+            audit(f"{_now()} connected {host.user}@{host.address}:{host.port} in "
+                  f"{time.monotonic() - started:.3f} s")
+            return HostConnection(host, settings, connection, audit)
+        except BaseException as e:  # noqa: BLE001 - mapped below, or re-raised untouched
+            connection.close()
+            if isinstance(connection.gateway, fabric.Connection):
+                connection.gateway.close()
+            error = _map_connect_error(host, settings, e)
+            if error is None:
+                raise
+            last = error
+            retry = (error.reason == "banner" and attempt + 1 < _CONNECT_ATTEMPTS
+                     and time.monotonic() - started < settings.connect_timeout)
+            if not retry:
+                break
+            time.sleep(0.2 * (attempt + 1))
+    assert last is not None
+    if last.reason == "banner":
+        slow = time.monotonic() - started >= settings.connect_timeout
+        last = HostError(host.name, "connect", "timeout" if slow else "unreachable", last.detail)
+    audit(f"{_now()} connect failed: {last.problem}")
+    raise last
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _audit_writer(path: Path | None) -> Callable[[str], None]:
+    if path is None:
+        return lambda line: None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = threading.Lock()
+
+    def write(line: str) -> None:
+        with lock, open(path, "a", encoding="utf-8") as out:
+            out.write(line.replace("\n", "\\n") + "\n")
+
+    return write
+
+
+def _known_hosts_path(settings: ConnectionSettings) -> Path:
+    return settings.known_hosts or Path(os.path.expanduser("~/.ssh/known_hosts"))
+
+
+def _harden(connection: fabric.Connection, settings: ConnectionSettings) -> None:
+    """Fabric sets AutoAddPolicy and loads no known_hosts (ssh-notes §1.3): verify keys like OpenSSH does."""
+    known_hosts = _known_hosts_path(settings)
+    if known_hosts.is_file():
+        connection.client.load_host_keys(str(known_hosts))
+    policy: paramiko.MissingHostKeyPolicy = (
+        _AcceptNew(known_hosts) if settings.accept_new_host_keys else _RejectUnknown())
+    connection.client.set_missing_host_key_policy(policy)
+
+
+def _connect_kwargs(identity_file: str | None, settings: ConnectionSettings) -> dict[str, object]:
+    kwargs: dict[str, object] = {
+        "banner_timeout": settings.connect_timeout,
+        "auth_timeout": settings.connect_timeout,
+        "channel_timeout": settings.connect_timeout,
+        "allow_agent": True,
+    }
+    if identity_file:
+        kwargs["key_filename"] = [os.path.expanduser(identity_file)]
+        kwargs["look_for_keys"] = False
+    return kwargs
+
+
+def _build_connection(host: InventoryHost, settings: ConnectionSettings) -> fabric.Connection:
+    # The inventory already resolved ~/.ssh/config aliases; Fabric must not re-apply (or half-apply) them.
+    config = fabric.Config(overrides={"load_ssh_configs": False})
+    gateway = None
+    if host.proxy_jump:
+        user, jump_host, port = _split_jump(host.proxy_jump, host.user)
+        gateway = fabric.Connection(jump_host, user=user, port=port, config=config,
+                                    connect_timeout=settings.connect_timeout,
+                                    connect_kwargs=_connect_kwargs(host.identity_file, settings))
+        _harden(gateway, settings)
+    connection = fabric.Connection(host.address, user=host.user, port=host.port, config=config, gateway=gateway,
+                                   connect_timeout=settings.connect_timeout,
+                                   connect_kwargs=_connect_kwargs(host.identity_file, settings))
+    _harden(connection, settings)
+    return connection
+
+
+def _split_jump(jump: str, default_user: str) -> tuple[str, str, int]:
+    """`[user@]host[:port]` (the first hop of a ProxyJump chain)."""
+    first = jump.split(",")[0].strip()
+    user, _, rest = first.rpartition("@")
+    hostname, _, port = rest.partition(":")
+    return user or default_user, hostname, int(port or 22)
+
+
+def _map_connect_error(host: InventoryHost, settings: ConnectionSettings, e: BaseException) -> HostError | None:
+    """Translate paramiko/socket failures to HostError reasons; `None` for anything that is not ours to map."""
+    where = f"{host.user}@{host.address}:{host.port}" + (f" via {host.proxy_jump}" if host.proxy_jump else "")
+    name = host.name
+    if isinstance(e, _UnknownHostKey):
+        return HostError(name, "connect", "host-key-unknown",
+                         f"{where} offered {fingerprint(e.key)}, which is not in {_known_hosts_path(settings)}; "
+                         "verify it and add it, or pass --accept-new-host-keys")
+    if isinstance(e, paramiko.BadHostKeyException):
+        return HostError(name, "connect", "host-key-mismatch",
+                         f"{where} offered {fingerprint(e.key)} but {_known_hosts_path(settings)} expects "
+                         f"{fingerprint(e.expected_key)}: the host key CHANGED (possible man-in-the-middle); "
+                         "check with the host's admin before updating known_hosts")
+    if isinstance(e, paramiko.AuthenticationException):
+        return HostError(name, "connect", "auth-refused",
+                         f"{where} refused our keys/agent ({e.__class__.__name__}); check user and identity_file")
+    if isinstance(e, paramiko.ssh_exception.NoValidConnectionsError):
+        return HostError(name, "connect", "unreachable", f"{where}: {e}")
+    if isinstance(e, (socket.timeout, TimeoutError)):
+        return HostError(name, "connect", "timeout", f"{where}: no answer within {settings.connect_timeout:g} s")
+    if isinstance(e, paramiko.SSHException):
+        # Mostly "Error reading SSH protocol banner" (sshd's MaxStartups drops): worth a retry.
+        return HostError(name, "connect", "banner", f"{where}: {e}")
+    if isinstance(e, (OSError, EOFError, invoke.exceptions.Failure)):
+        return HostError(name, "connect", "unreachable", f"{where}: {e}")
+    return None
+
+
+@contextmanager
+def opened(host: InventoryHost, settings: ConnectionSettings, audit_path: Path | None = None
+           ) -> Iterator[HostConnection]:
+    """`with opened(host, settings) as c:` — open_host plus close."""
+    connection = open_host(host, settings, audit_path)
+    try:
+        yield connection
+    finally:
+        connection.close()
+
