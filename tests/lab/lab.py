@@ -1,0 +1,391 @@
+"""The whole lab: PKI, a two-way TLS backend, MP simulators, real SSH hosts and the Edge API emulator, composed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Callable, Protocol
+
+from tests.lab.backends import Backend, LabError, LabProcess, start_backend, start_process, wait_for_output
+from tests.lab.emulator import Emulator, EmulatorConfig, start_emulator
+from tests.lab.mp import MP_LOG, MessageProcessor, start_mp
+from tests.lab.pki import BACKEND_ADDRESS, SCENARIOS, LabPki, create_pki
+from tests.lab.sshd import SshHosts, SshHostSpec, start_ssh_hosts
+
+ORG = "lab-org"
+ENV = "test"
+PROXY = "mtls-proxy"
+REVISION = "3"
+KEYSTORE = "myKeystore"
+KEYSTORE_REFERENCE = "myKeystoreRef"
+KEY_ALIAS = "myKey"
+TRUSTSTORE = "myTruststore"
+TRUSTSTORE_REFERENCE = "myTruststoreRef"
+USERNAME = "lab-admin@example.com"
+PASSWORD = "lab-Admin-Pw-1"  # a throw-away credential of the local emulator
+TOKEN = "lab-token-3f1c9a7e5b2d4c68"  # the emulator's accepted Bearer token
+EMULATOR_ADDRESS = "127.0.0.1"
+REPRODUCTION_PATH = "/mtls/ping"
+LAB_JSON = "lab.json"
+PID_FILE = "run/lab.pid"
+CHILD_PIDS = "run/pids.json"
+
+
+class _Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class LabSpec:
+    """What lab to start.
+
+    Attributes:
+        scenario: "ca-mismatch", "missing-client-certificate" or "healthy" (picks the MP keystore).
+        backend: "java" (JSSE), "openssl" (s_server) or "nginx".
+        tls_version: "1.2" or "1.3", the only version the backend accepts.
+        message_processors: how many MP simulators (127.0.0.11, 127.0.0.12, ...).
+        directory: where PKI, host roots, logs and lab.json go.
+        ssh_hosts / emulator: start the real sshd hosts / the Edge API emulator (off for bare TLS captures).
+        target_style: how the emulated proxy names its backend: "url" or "target-server".
+    """
+
+    scenario: str = "ca-mismatch"
+    backend: str = "java"
+    tls_version: str = "1.2"
+    message_processors: int = 2
+    directory: Path = Path(".lab")
+    ssh_hosts: bool = True
+    emulator: bool = True
+    target_style: str = "url"
+
+
+@dataclass
+class Lab:
+    """A running lab; a context manager, and `stop()` is idempotent. Field meanings follow lab.json."""
+
+    spec: LabSpec
+    directory: Path
+    pki: LabPki
+    backend: Backend
+    message_processors: tuple[MessageProcessor, ...]
+    ssh: SshHosts | None
+    emulator: Emulator | None
+    transactions: Path
+    inventory: Path | None
+    org: str = ORG
+    env: str = ENV
+    proxy: str = PROXY
+    revision: str = REVISION
+    keystore: str = KEYSTORE
+    keystore_reference: str = KEYSTORE_REFERENCE
+    key_alias: str = KEY_ALIAS
+    truststore: str = TRUSTSTORE
+    truststore_reference: str = TRUSTSTORE_REFERENCE
+    username: str = USERNAME
+    password: str = PASSWORD
+    token: str = TOKEN
+    _parts: list[_Stoppable] = field(default_factory=list, repr=False)
+
+    @property
+    def scenario(self) -> str:
+        return self.spec.scenario
+
+    @property
+    def tls_version(self) -> str:
+        return self.spec.tls_version
+
+    @property
+    def emulator_url(self) -> str | None:
+        return self.emulator.url if self.emulator else None
+
+    @property
+    def known_hosts(self) -> Path | None:
+        return self.ssh.known_hosts if self.ssh else None
+
+    @property
+    def client_key(self) -> Path | None:
+        return self.ssh.client_key if self.ssh else None
+
+    @property
+    def ssh_user(self) -> str | None:
+        return self.ssh.user if self.ssh else None
+
+    @property
+    def reproduction_url(self) -> str:
+        return self.message_processors[0].url + REPRODUCTION_PATH
+
+    @property
+    def lab_json(self) -> Path:
+        return self.directory / LAB_JSON
+
+    def mp_uuid(self, mp: MessageProcessor) -> str:
+        return _mp_uuid(mp.name)
+
+    def stop(self) -> None:
+        """Stop everything this lab started, newest first; safe to call twice and after a failed start."""
+        _stop_all(self._parts)
+
+    def __enter__(self) -> Lab:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def to_json(self) -> dict[str, Any]:
+        """The lab.json document: everything a user or a test needs to point `collect` at this lab."""
+        return {
+            "directory": str(self.directory),
+            "scenario": self.scenario,
+            "tls_version": self.tls_version,
+            "backend": {"kind": self.backend.kind, "address": self.backend.address, "port": self.backend.port,
+                        "tls_version": self.backend.tls_version,
+                        "keylog": str(self.backend.keylog) if self.backend.keylog else None},
+            "message_processors": [
+                {"name": mp.name, "uuid": _mp_uuid(mp.name), "address": mp.address, "port": mp.port,
+                 "url": mp.url, "system_log": str(mp.log_path), "root": str(self.directory / "hosts" / mp.name)}
+                for mp in self.message_processors
+            ],
+            "ssh_hosts": [
+                {"name": h.name, "address": h.address, "port": h.port, "role": h.role, "root": str(h.root),
+                 "system_log": str(h.system_log)}
+                for h in (self.ssh.hosts if self.ssh else ())
+            ],
+            "ssh_user": self.ssh_user,
+            "inventory": _str(self.inventory),
+            "known_hosts": _str(self.known_hosts),
+            "client_key": _str(self.client_key),
+            "emulator": None if self.emulator is None else {
+                "url": self.emulator.url, "username": self.username, "password": self.password,
+                "token": self.token},
+            "org": self.org, "env": self.env, "proxy": self.proxy, "revision": self.revision,
+            "target_style": self.spec.target_style,
+            "keystore": self.keystore, "keystore_reference": self.keystore_reference, "key_alias": self.key_alias,
+            "truststore": self.truststore, "truststore_reference": self.truststore_reference,
+            "mp_keystore_file": str(self.pki.mp_keystore(self.scenario)),
+            "pki": str(self.pki.directory),
+            "transactions": str(self.transactions),
+            "reproduction_url": self.reproduction_url,
+            "reproduction_command": f"curl -sS -i {self.reproduction_url}",
+        }
+
+    def summary(self) -> str:
+        """A few lines for a human: what runs where."""
+        lines = [f"lab {self.scenario}: {self.backend.kind} backend TLS {self.tls_version} at {self.backend.endpoint}"]
+        lines += [f"  {mp.name}: MP simulator {mp.url}  log {mp.log_path}" for mp in self.message_processors]
+        if self.ssh:
+            lines += [f"  ssh {h.name} ({h.role}): {self.ssh.user}@{h.address} -p {h.port}" for h in self.ssh.hosts]
+        if self.emulator:
+            lines.append(f"  Edge API emulator: {self.emulator.url}  user {self.username}")
+        lines.append(f"  reproduce: curl -sS -i {self.reproduction_url}")
+        lines.append(f"  lab.json: {self.lab_json}")
+        if self.inventory:
+            lines.append(f"  inventory: {self.inventory}  known_hosts: {self.known_hosts}")
+        return "\n".join(lines)
+
+
+def start_lab(spec: LabSpec, *, echo: Callable[[str], None] | None = None) -> Lab:
+    """Start every part of the lab `spec` describes, write lab.json, and return the running lab.
+
+    A part that fails to start stops the parts already started before the error propagates. `echo`, when given,
+    receives the human summary.
+    """
+    _check_spec(spec)
+    directory = Path(spec.directory).resolve()
+    _claim_directory(directory)
+    parts: list[_Stoppable] = []
+    try:
+        pki = create_pki(directory / "pki")
+        run = directory / "run"
+        backend = start_backend(spec.backend, spec.tls_version, pki, BACKEND_ADDRESS, workdir=run)
+        parts.append(backend)
+        transactions = directory / "transactions.jsonl"
+        transactions.touch()
+        mps: list[MessageProcessor] = []
+        for index in range(spec.message_processors):
+            name = f"mp{index + 1}"
+            root = directory / "hosts" / name
+            mp = start_mp(name, f"127.0.0.{11 + index}", pki, spec.scenario, backend, ORG, ENV, PROXY, REVISION,
+                          root / MP_LOG, transactions, workdir=run)
+            parts.append(mp)
+            mps.append(mp)
+        _write_child_pids(directory, [backend.process, *(mp.process for mp in mps)])
+        ssh = None
+        inventory = None
+        if spec.ssh_hosts:
+            specs = [SshHostSpec(mp.name, mp.address, "message-processor", directory / "hosts" / mp.name)
+                     for mp in mps]
+            specs.append(SshHostSpec("backend", BACKEND_ADDRESS, "backend", directory / "hosts" / "backend"))
+            ssh = start_ssh_hosts(directory / "ssh", specs)
+            parts.append(ssh)
+            inventory = ssh.write_inventory(directory / "inventory.yaml")
+        emulator = None
+        if spec.emulator:
+            emulator = start_emulator(_emulator_config(spec, pki, backend, mps, transactions))
+            parts.append(emulator)
+        lab = Lab(spec, directory, pki, backend, tuple(mps), ssh, emulator, transactions, inventory, _parts=parts)
+        lab.lab_json.write_text(json.dumps(lab.to_json(), indent=2) + "\n")
+    except BaseException:
+        _stop_all(parts)
+        raise
+    if echo is not None:
+        echo(lab.summary())
+    return lab
+
+
+def _check_spec(spec: LabSpec) -> None:
+    if spec.scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {spec.scenario!r}; expected one of {', '.join(SCENARIOS)}")
+    if not 1 <= spec.message_processors <= 9:
+        raise ValueError(f"message_processors must be 1..9, not {spec.message_processors}")
+    if spec.target_style not in ("url", "target-server"):
+        raise ValueError(f"unknown target_style {spec.target_style!r}; expected url or target-server")
+
+
+def _claim_directory(directory: Path) -> None:
+    """Refuse a directory a running `up` owns; clear what a previous lab left (the PKI is kept for speed)."""
+    pid = _read_pid(directory / PID_FILE)
+    if pid is not None and pid != os.getpid() and _alive(pid):
+        raise LabError(f"{directory}: a lab started by process {pid} is running there; "
+                       f"stop it with `python -m tests.lab down --dir {directory}`")
+    for stale in ("hosts", "run", "ssh"):
+        shutil.rmtree(directory / stale, ignore_errors=True)
+    for stale in (LAB_JSON, "transactions.jsonl", "inventory.yaml"):
+        (directory / stale).unlink(missing_ok=True)
+    (directory / "run").mkdir(parents=True, exist_ok=True)
+
+
+def _emulator_config(spec: LabSpec, pki: LabPki, backend: Backend, mps: list[MessageProcessor],
+                     transactions: Path) -> EmulatorConfig:
+    return EmulatorConfig(
+        org=ORG, env=ENV, proxy=PROXY, revision=REVISION, username=USERNAME, password=PASSWORD, token=TOKEN,
+        message_processors=[(_mp_uuid(mp.name), mp.address) for mp in mps],
+        backend_host=backend.address, backend_port=backend.port, target_style=spec.target_style,
+        keystore=KEYSTORE, key_alias=KEY_ALIAS, keystore_reference=KEYSTORE_REFERENCE,
+        truststore=TRUSTSTORE, truststore_reference=TRUSTSTORE_REFERENCE,
+        keystore_entries=pki.keystore_entries(spec.scenario), truststore_certs=pki.truststore_certs(),
+        transactions_file=transactions, address=EMULATOR_ADDRESS, port=0,
+    )
+
+
+def _mp_uuid(name: str) -> str:
+    # Stable across runs so fixtures and golden files can name MPs by uuid.
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"apigee-collector-lab/{name}"))
+
+
+def _stop_all(parts: list[_Stoppable]) -> None:
+    errors: list[BaseException] = []
+    while parts:
+        part = parts.pop()
+        try:
+            part.stop()
+        except Exception as error:  # keep stopping the rest; report the first problem afterwards
+            errors.append(error)
+    if errors:
+        raise LabError(f"stopping the lab: {errors[0]}") from errors[0]
+
+
+def _write_child_pids(directory: Path, processes: list[LabProcess]) -> None:
+    (directory / CHILD_PIDS).write_text(json.dumps({p.name: p.pid for p in processes}))
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _str(path: Path | None) -> str | None:
+    return str(path) if path is not None else None
+
+
+def stop_lab_in(directory: Path, timeout: float = 20.0) -> bool:
+    """Stop a lab that `python -m tests.lab up` runs in another process; True if one was running."""
+    directory = Path(directory).resolve()
+    pid = _read_pid(directory / PID_FILE)
+    if pid is None or not _alive(pid):
+        stopped = _kill_recorded_children(directory)
+        (directory / PID_FILE).unlink(missing_ok=True)
+        return stopped
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.1)
+    if _alive(pid):
+        raise LabError(f"{directory}: lab process {pid} did not stop within {timeout:.0f}s after SIGTERM")
+    _kill_recorded_children(directory)
+    return True
+
+
+def _kill_recorded_children(directory: Path) -> bool:
+    # Only the process groups this lab recorded (each child was started in its own session).
+    try:
+        pids = json.loads((directory / CHILD_PIDS).read_text())
+    except (OSError, ValueError):
+        return False
+    killed = False
+    for pid in pids.values():
+        try:
+            os.killpg(int(pid), signal.SIGTERM)
+            killed = True
+        except (ProcessLookupError, PermissionError):
+            pass
+    (directory / CHILD_PIDS).unlink(missing_ok=True)
+    return killed
+
+
+def capture_traffic(spec: LabSpec, out: Path, requests: int = 1) -> list[int]:
+    """Start a bare lab (no SSH, no emulator), capture `requests` reproductions with tcpdump on lo into `out`.
+
+    For backends that write a key log (openssl), the log is copied beside the capture as `<out stem>.keys`.
+    Returns the HTTP status of each reproduction.
+    """
+    import httpx  # only this helper needs an HTTP client
+
+    bare = LabSpec(spec.scenario, spec.backend, spec.tls_version, 1, spec.directory, ssh_hosts=False,
+                   emulator=False, target_style=spec.target_style)
+    out = Path(out).resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    statuses: list[int] = []
+    with start_lab(bare) as lab:
+        tcpdump = start_tcpdump(out, f"host {lab.backend.address} and tcp port {lab.backend.port}",
+                                lab.directory / "run" / "tcpdump.out")
+        try:
+            for _ in range(requests):
+                statuses.append(httpx.get(lab.reproduction_url, timeout=30).status_code)
+            # Let the last alert, FIN and the JSSE backend's linger reach the capture.
+            time.sleep(0.8)
+        finally:
+            tcpdump.stop()
+        if lab.backend.keylog is not None and lab.backend.keylog.exists():
+            shutil.copyfile(lab.backend.keylog, out.with_suffix(".keys"))
+    return statuses
+
+
+def start_tcpdump(out: Path, bpf: str, output: Path, interface: str = "lo") -> LabProcess:
+    """tcpdump writing `out`; --immediate-mode and -U so stopping it soon loses nothing (tls-observations §5)."""
+    tcpdump = shutil.which("tcpdump") or "/usr/bin/tcpdump"
+    # -Z root: Debian's tcpdump otherwise drops to user tcpdump, which cannot write into private dirs.
+    argv = [tcpdump, "-i", interface, "--immediate-mode", "-U", "-s", "0", "-n", "-Z", "root", "-w", str(out),
+            *bpf.split()]
+    process = start_process("tcpdump", argv, output)
+    wait_for_output(process, "listening on")
+    return process
