@@ -1,0 +1,173 @@
+"""Captures (pcap, pcapng, gzip of either) read lazily into the TLS handshakes they hold.
+
+Public API:
+    is_capture(head: bytes) -> bool
+    read_handshakes(path: Path, keylog: KeyLog | None = None) -> CaptureResult
+    CaptureResult(handshakes, packets, tls_connections, notes)
+`read_handshakes` raises `CaptureFormatError(file, defect)` for anything that is not a readable capture; damage
+after the file header ends the reading with a note instead.
+"""
+
+from __future__ import annotations
+
+import gzip
+import ipaddress
+import zlib
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from collector.errors import CaptureFormatError
+from collector.tls.handshake import Handshake
+from collector.tls.keylog import KeyLog
+from collector.tls.packets import SUPPORTED_LINKTYPES, TCP_ACK, TCP_SYN, decode_segment
+from collector.tls.pcap import PCAP_MAGICS, PcapReader
+from collector.tls.pcapng import PCAPNG_MAGIC, PcapngReader
+from collector.tls.session import Session
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_STREAM_ERRORS = (OSError, EOFError, zlib.error)  # what gzip raises for damaged or cut compressed data
+
+
+@dataclass(frozen=True)
+class CaptureResult:
+    """Everything one capture file showed.
+
+    Attributes:
+        handshakes: one per TLS connection, in the order their first record appeared.
+        packets: frames in the file (the frame numbers Wireshark shows run from 1 to this).
+        tls_connections: TCP connections recognised as TLS by their first bytes.
+        notes: facts about the file itself (truncation, unsupported link types, damage).
+    """
+
+    handshakes: tuple[Handshake, ...]
+    packets: int
+    tls_connections: int
+    notes: tuple[str, ...]
+
+
+def is_capture(head: bytes) -> bool:
+    """True when `head` (the file's first bytes) starts a pcap or pcapng file, gzip-compressed or not."""
+    if head[:2] == _GZIP_MAGIC:
+        try:
+            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, 8)
+        except zlib.error:
+            return False
+    return head[:4] in PCAP_MAGICS or head[:4] == PCAPNG_MAGIC
+
+
+def read_handshakes(path: Path, keylog: KeyLog | None = None) -> CaptureResult:
+    """Read a capture and reconstruct every TLS handshake in it (TLS 1.3 decrypted when `keylog` has its secrets)."""
+    with _open(path) as raw:
+        stream, head = _uncompressed(raw, path)
+        reader: PcapReader | PcapngReader
+        if head[:4] in PCAP_MAGICS:
+            reader = PcapReader(stream, str(path), head)
+        elif head[:4] == PCAPNG_MAGIC:
+            reader = PcapngReader(stream, str(path), head)
+        else:
+            raise CaptureFormatError(path, f"is not a pcap or pcapng capture (it starts with 0x{head[:8].hex()})")
+        tracker = _Tracker(keylog)
+        notes: list[str] = []
+        try:
+            for linktype, data in reader:
+                tracker.add_frame(linktype, data)
+        except _STREAM_ERRORS as error:
+            notes.append(f"the compressed data is damaged after packet {tracker.frames} ({error}); reading stopped")
+        notes[:0] = reader.notes
+    return tracker.result(path.name, notes)
+
+
+def _open(path: Path) -> BinaryIO:
+    try:
+        return path.open("rb")
+    except FileNotFoundError as error:
+        raise CaptureFormatError(path, "does not exist") from error
+    except IsADirectoryError as error:
+        raise CaptureFormatError(path, "is a directory, not a capture file") from error
+    except OSError as error:
+        raise CaptureFormatError(path, f"cannot be read ({error.strerror or error})") from error
+
+
+def _uncompressed(raw: BinaryIO, path: Path) -> tuple[BinaryIO, bytes]:
+    """The stream to parse (gunzipped when needed) and its first bytes."""
+    try:
+        head = raw.read(4)
+    except OSError as error:  # e.g. a directory on some platforms, or an I/O error
+        raise CaptureFormatError(path, f"cannot be read ({error.strerror or error})") from error
+    if not head:
+        raise CaptureFormatError(path, "is empty, not a capture file")
+    if head[:2] != _GZIP_MAGIC:
+        return raw, head
+    raw.seek(0)
+    stream: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
+    try:
+        head = stream.read(4)
+    except _STREAM_ERRORS as error:
+        raise CaptureFormatError(path, f"is gzip-compressed but its compressed data is damaged ({error})") from error
+    if not head:
+        raise CaptureFormatError(path, "is gzip-compressed but holds no data, not a capture file")
+    return stream, head
+
+
+class _Tracker:
+    """Routes TCP segments to their connection's Session; connections are created on first sight."""
+
+    def __init__(self, keylog: KeyLog | None) -> None:
+        self.keylog = keylog
+        self.frames = 0
+        self.connections: dict[tuple[bytes, int, bytes, int], tuple[Session, int]] = {}
+        self.finished: list[Session] = []
+        self.unsupported: Counter[int] = Counter()
+
+    def add_frame(self, linktype: int, data: bytes) -> None:
+        self.frames += 1
+        segment = decode_segment(linktype, data) if len(data) >= 20 else None
+        if segment is None:
+            if linktype not in SUPPORTED_LINKTYPES:
+                self.unsupported[linktype] += 1
+            return
+        key = (segment.src, segment.sport, segment.dst, segment.dport)
+        entry = self.connections.get(key)
+        flags = segment.flags
+        if entry is not None and flags & TCP_SYN and not flags & TCP_ACK and entry[0].seen_record:
+            self.finished.append(entry[0])  # the port pair is reused by a new connection
+            entry = None
+        if entry is None:
+            entry = self._open_connection(key)
+        session, index = entry
+        if session.done:
+            return
+        session.add_segment(index, segment.seq, flags, segment.data[segment.start : segment.end], segment.missing,
+                            self.frames)
+
+    def _open_connection(self, key: tuple[bytes, int, bytes, int]) -> tuple[Session, int]:
+        session = Session(self.frames, (_endpoint(key[0], key[1]), _endpoint(key[2], key[3])), self.keylog)
+        self.connections[key] = (session, 0)
+        self.connections[(key[2], key[3], key[0], key[1])] = (session, 1)
+        return session, 0
+
+    def sessions(self) -> Iterator[Session]:
+        yield from self.finished
+        seen: set[int] = set()
+        for session, _ in self.connections.values():
+            if id(session) not in seen:
+                seen.add(id(session))
+                yield session
+
+    def result(self, source: str, notes: list[str]) -> CaptureResult:
+        tls = [s for s in self.sessions() if s.tls]
+        for session in tls:
+            session.flush(self.frames)
+        handshakes = sorted((s.to_handshake(source) for s in tls), key=lambda h: h.frames or (0, 0))
+        for linktype, count in sorted(self.unsupported.items()):
+            notes.append(f"{count} packets have link type {linktype}, which is not supported; they were skipped")
+        return CaptureResult(tuple(handshakes), self.frames, len(tls), tuple(notes))
+
+
+def _endpoint(address: bytes, port: int) -> str:
+    if len(address) == 4:
+        return f"{address[0]}.{address[1]}.{address[2]}.{address[3]}:{port}"
+    return f"[{ipaddress.IPv6Address(address).compressed}]:{port}"

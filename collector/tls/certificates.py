@@ -1,0 +1,85 @@
+"""Certificates and distinguished names as the rest of the tool shows them (RFC 4514 strings from `cryptography`).
+
+Public API: `summarize_certificate(der) -> CertificateSummary`, `load_pem_chain(text) -> tuple[CertificateSummary,
+...]`, `name_to_string(der_name) -> str` (RFC 4514, or ``hex:…`` when the name cannot be decoded).
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from collector.tls.handshake import CertificateSummary
+
+_PEM_BLOCK = re.compile(rb"-----BEGIN (?:X509 |TRUSTED )?CERTIFICATE-----.+?-----END (?:X509 |TRUSTED )?CERTIFICATE-----",
+                        re.DOTALL)
+
+
+def name_to_string(der_name: bytes) -> str:
+    """RFC 4514 string of a DER-encoded Name (as `Name.rfc4514_string()` writes it), ``hex:…`` when undecodable."""
+    try:
+        return x509.Name.from_bytes(der_name).rfc4514_string()
+    except Exception:  # any defect in attacker-controlled bytes becomes the hex fallback, never a crash
+        return "hex:" + der_name.hex()
+
+
+def summarize_certificate(der: bytes) -> CertificateSummary:
+    """Subject, issuer, validity and serial of one DER certificate; undecodable parts fall back to ``hex:…``."""
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        subject_der, issuer_der = cert.subject.public_bytes(), cert.issuer.public_bytes()
+    except Exception:  # cryptography refuses some real-world oddities; asn1crypto is more lenient
+        return _summarize_leniently(der)
+    return CertificateSummary(
+        subject=name_to_string(subject_der),
+        issuer=name_to_string(issuer_der),
+        not_before=_iso(lambda: cert.not_valid_before_utc),
+        not_after=_iso(lambda: cert.not_valid_after_utc),
+        serial=_hex_serial(lambda: cert.serial_number),
+        issuer_der=issuer_der,
+    )
+
+
+def load_pem_chain(text: str) -> tuple[CertificateSummary, ...]:
+    """Every certificate of a PEM bundle, in file order (blocks that do not decode become ``hex:`` summaries)."""
+    summaries = []
+    for block in _PEM_BLOCK.findall(text.encode("utf-8", "replace")):
+        try:
+            der = x509.load_pem_x509_certificate(block).public_bytes(Encoding.DER)
+        except Exception:  # a damaged block: summarize its bytes as best we can
+            summaries.append(CertificateSummary(subject="hex:" + block.hex(), issuer="hex:" + block.hex()))
+            continue
+        summaries.append(summarize_certificate(der))
+    return tuple(summaries)
+
+
+def _summarize_leniently(der: bytes) -> CertificateSummary:
+    try:
+        tbs = asn1_x509.Certificate.load(der, strict=False)["tbs_certificate"]
+        subject_der, issuer_der = tbs["subject"].dump(), tbs["issuer"].dump()
+        serial = format(tbs["serial_number"].native, "x")
+    except Exception:  # not even the outer structure parses: show the bytes
+        return CertificateSummary(subject="hex:" + der.hex(), issuer="hex:" + der.hex())
+    return CertificateSummary(
+        subject=name_to_string(subject_der), issuer=name_to_string(issuer_der), serial=serial, issuer_der=issuer_der
+    )
+
+
+def _iso(read: object) -> str:
+    try:
+        value: datetime.datetime = read()  # type: ignore[operator]
+    except Exception:  # an unparseable time is shown as unknown
+        return ""
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _hex_serial(read: object) -> str:
+    try:
+        return format(read(), "x")  # type: ignore[operator]
+    except Exception:  # a malformed serial is shown as unknown
+        return ""
+

@@ -1,0 +1,192 @@
+"""Handshake message bodies: ClientHello, ServerHello, Certificate and CertificateRequest (TLS 1.2 and 1.3 layouts).
+
+Public API: `parse_client_hello`, `parse_server_hello`, `parse_certificate`, `parse_certificate_request`, their
+result types, `HandshakeAssembler` (messages out of record bodies) and `MessageError`.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+MAX_MESSAGE = 1 << 24  # the handshake length field is 24 bits; a 340 KB chain is real, 16 MB is the ceiling
+HRR_RANDOM = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
+_EXT_SERVER_NAME, _EXT_SIGNATURE_ALGORITHMS, _EXT_SUPPORTED_VERSIONS, _EXT_CERTIFICATE_AUTHORITIES = 0, 13, 43, 47
+
+
+class MessageError(ValueError):
+    """A handshake message body is shorter or shaped differently than its length fields say."""
+
+
+class ClientHello(NamedTuple):
+    random: bytes
+    sni: str | None
+    versions: tuple[int, ...]  # supported_versions, empty when the extension is absent
+
+
+class ServerHello(NamedTuple):
+    random: bytes
+    version: int  # supported_versions' choice when present, else the legacy version
+    cipher: int
+    retry: bool  # a TLS 1.3 HelloRetryRequest, not a real ServerHello
+
+
+class CertificateRequestBody(NamedTuple):
+    certificate_types: tuple[int, ...]
+    signature_schemes: tuple[int, ...]
+    ca_names: tuple[bytes, ...]  # DER of each distinguished name
+
+
+class _Cursor:
+    """Reads big-endian integers and length-prefixed vectors, raising MessageError on overrun."""
+
+    __slots__ = ("data", "pos", "end")
+
+    def __init__(self, data: bytes, pos: int = 0, end: int | None = None) -> None:
+        self.data, self.pos, self.end = data, pos, len(data) if end is None else end
+
+    def take(self, size: int) -> bytes:
+        if self.pos + size > self.end:
+            raise MessageError(f"needs {size} bytes at offset {self.pos}, has {self.end - self.pos}")
+        self.pos += size
+        return self.data[self.pos - size : self.pos]
+
+    def number(self, size: int) -> int:
+        return int.from_bytes(self.take(size), "big")
+
+    def vector(self, length_size: int) -> _Cursor:
+        size = self.number(length_size)
+        start = self.pos
+        self.take(size)
+        return _Cursor(self.data, start, start + size)
+
+    def remaining(self) -> int:
+        return self.end - self.pos
+
+    def extensions(self) -> dict[int, _Cursor]:
+        found: dict[int, _Cursor] = {}
+        if self.remaining() == 0:
+            return found
+        block = self.vector(2)
+        while block.remaining():
+            kind = block.number(2)
+            found[kind] = block.vector(2)
+        return found
+
+
+def parse_client_hello(body: bytes) -> ClientHello:
+    cursor = _Cursor(body)
+    cursor.take(2)
+    random = cursor.take(32)
+    cursor.vector(1)  # session id
+    cursor.vector(2)  # cipher suites
+    cursor.vector(1)  # compression methods
+    extensions = cursor.extensions()
+    sni = None
+    if _EXT_SERVER_NAME in extensions:
+        names = extensions[_EXT_SERVER_NAME].vector(2)
+        while names.remaining():
+            kind, name = names.number(1), names.vector(2)
+            if kind == 0:
+                sni = name.take(name.remaining()).decode("ascii", "replace")
+                break
+    versions: tuple[int, ...] = ()
+    if _EXT_SUPPORTED_VERSIONS in extensions:
+        listed = extensions[_EXT_SUPPORTED_VERSIONS].vector(1)
+        versions = tuple(listed.number(2) for _ in range(listed.remaining() // 2))
+    return ClientHello(random, sni, versions)
+
+
+def parse_server_hello(body: bytes) -> ServerHello:
+    cursor = _Cursor(body)
+    version = cursor.number(2)
+    random = cursor.take(32)
+    cursor.vector(1)  # session id
+    cipher = cursor.number(2)
+    cursor.take(1)  # compression method
+    extensions = cursor.extensions()
+    if _EXT_SUPPORTED_VERSIONS in extensions:
+        version = extensions[_EXT_SUPPORTED_VERSIONS].number(2)
+    return ServerHello(random, version, cipher, random == HRR_RANDOM)
+
+
+def parse_certificate(body: bytes, tls13: bool) -> tuple[bytes, ...]:
+    """The DER certificates of a Certificate message, leaf first (empty for the empty client Certificate)."""
+    cursor = _Cursor(body)
+    if tls13:
+        cursor.vector(1)  # certificate_request_context
+    entries = cursor.vector(3)
+    chain = []
+    while entries.remaining():
+        vector = entries.vector(3)
+        chain.append(vector.take(vector.remaining()))
+        if tls13:
+            entries.vector(2)  # per-certificate extensions (OCSP, SCT)
+    return tuple(chain)
+
+
+def parse_certificate_request(body: bytes, tls13: bool) -> CertificateRequestBody:
+    """Certificate types, signature schemes and acceptable CA names (TLS 1.3: extensions 13 and 47)."""
+    cursor = _Cursor(body)
+    if tls13:
+        cursor.vector(1)  # certificate_request_context
+        extensions = cursor.extensions()
+        schemes = _schemes(extensions[_EXT_SIGNATURE_ALGORITHMS]) if _EXT_SIGNATURE_ALGORITHMS in extensions else ()
+        names = _names(extensions[_EXT_CERTIFICATE_AUTHORITIES]) if _EXT_CERTIFICATE_AUTHORITIES in extensions else ()
+        return CertificateRequestBody((), schemes, names)
+    types_vector = cursor.vector(1)
+    types = tuple(types_vector.take(types_vector.remaining()))
+    schemes = _schemes(cursor) if cursor.remaining() > 2 and _has_schemes(body, cursor) else ()
+    return CertificateRequestBody(types, schemes, _names(cursor))
+
+
+def _has_schemes(body: bytes, cursor: _Cursor) -> bool:
+    """TLS 1.0/1.1 CertificateRequests have no signature algorithms: tell by whether the lengths add up."""
+    probe = _Cursor(body, cursor.pos, cursor.end)
+    try:
+        probe.vector(2)
+        probe.vector(2)
+    except MessageError:
+        return False
+    return probe.remaining() == 0
+
+
+def _schemes(cursor: _Cursor) -> tuple[int, ...]:
+    listed = cursor.vector(2)
+    return tuple(listed.number(2) for _ in range(listed.remaining() // 2))
+
+
+def _names(cursor: _Cursor) -> tuple[bytes, ...]:
+    listed = cursor.vector(2)
+    names = []
+    while listed.remaining():
+        name = listed.vector(2)
+        names.append(name.take(name.remaining()))
+    return tuple(names)
+
+
+class HandshakeAssembler:
+    """Joins record bodies into handshake messages (one message may span records, one record hold several)."""
+
+    __slots__ = ("_buf",)
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+        """Add a record body; return the (type, body) of every message it completes."""
+        buf = self._buf
+        buf += data
+        messages = []
+        pos = 0
+        while len(buf) - pos >= 4:
+            length = int.from_bytes(buf[pos + 1 : pos + 4], "big")
+            if pos + 4 + length > len(buf):
+                break
+            messages.append((buf[pos], bytes(buf[pos + 4 : pos + 4 + length])))
+            pos += 4 + length
+        del buf[:pos]
+        return messages
+
+    def pending(self) -> int:
+        """Bytes of an unfinished message held (the ceiling is MAX_MESSAGE by construction of the length field)."""
+        return len(self._buf)

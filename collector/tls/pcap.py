@@ -1,0 +1,93 @@
+"""Classic pcap files (both byte orders, micro- and nanosecond): a lazy stream of (link type, frame bytes).
+
+Public API: `PCAP_MAGICS`, `PcapReader(stream, file)` (iterate it; read `notes` afterwards), `BufferedInput`.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from collector.errors import CaptureFormatError
+
+CHUNK = 1 << 20
+PCAP_MAGICS = {
+    b"\xd4\xc3\xb2\xa1": "<",
+    b"\xa1\xb2\xc3\xd4": ">",
+    b"\x4d\x3c\xb2\xa1": "<",  # nanosecond timestamps
+    b"\xa1\xb2\x3c\x4d": ">",
+}
+MAX_FRAME = 1 << 24  # no link layer frames are this large; a bigger length means the file is damaged
+
+
+class BufferedInput:
+    """Reads a stream in large chunks and hands out byte ranges without one read() call per packet."""
+
+    def __init__(self, stream: BinaryIO, initial: bytes = b"") -> None:
+        self._stream = stream
+        self.buf = initial
+        self.pos = 0
+        self.consumed = 0  # bytes dropped from the front of buf, for offsets in messages
+
+    def ensure(self, size: int) -> bool:
+        """Make `size` bytes available at `pos`; False when the stream ends first."""
+        if self.pos + size <= len(self.buf):
+            return True
+        parts = [self.buf[self.pos :]]
+        have = len(parts[0])
+        while have < size:
+            chunk = self._stream.read(max(CHUNK, size - have))
+            if not chunk:
+                break
+            parts.append(chunk)
+            have += len(chunk)
+        self.consumed += self.pos
+        self.buf = b"".join(parts)
+        self.pos = 0
+        return have >= size
+
+    @property
+    def offset(self) -> int:
+        return self.consumed + self.pos
+
+    def remaining(self) -> int:
+        return len(self.buf) - self.pos
+
+
+class PcapReader:
+    """Iterates the frames of a classic pcap file; defects after the header end the stream with a note."""
+
+    def __init__(self, stream: BinaryIO, file: str, head: bytes = b"") -> None:
+        self._input = BufferedInput(stream, head)
+        self._file = file
+        self.notes: list[str] = []
+        if not self._input.ensure(24):
+            raise CaptureFormatError(file, f"ends inside the pcap file header ({self._input.remaining()} of 24 bytes)")
+        buf = self._input.buf
+        self._order = PCAP_MAGICS[buf[0:4]]
+        self.linktype = struct.unpack_from(self._order + "I", buf, 20)[0] & 0x0FFFFFFF
+        self._input.pos = 24
+
+    def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        source, linktype = self._input, self.linktype
+        record = struct.Struct(self._order + "IIII")
+        frame = 0
+        while True:
+            if not source.ensure(16):
+                if source.remaining():
+                    self.notes.append(f"the file ends inside the header of packet {frame + 1} (ignored)")
+                return
+            _, _, caplen, _ = record.unpack_from(source.buf, source.pos)
+            if caplen > MAX_FRAME:
+                self.notes.append(f"packet {frame + 1} at byte {source.offset} has an impossible length {caplen}; "
+                                  "reading stopped there")
+                return
+            if not source.ensure(16 + caplen):
+                self.notes.append(f"the last packet ({frame + 1}) is truncated: {source.remaining() - 16} of "
+                                  f"{caplen} bytes (ignored)")
+                return
+            start = source.pos + 16
+            frame += 1
+            source.pos = start + caplen
+            yield linktype, source.buf[start : start + caplen]

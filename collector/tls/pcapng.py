@@ -1,0 +1,80 @@
+"""pcapng files: sections of either byte order, several interfaces with their own link types, EPB/SPB/PB blocks.
+
+Public API: `PCAPNG_MAGIC`, `PcapngReader(stream, file)` (iterate it for (link type, frame bytes); read `notes`).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from collector.errors import CaptureFormatError
+from collector.tls.pcap import MAX_FRAME, BufferedInput
+
+PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
+_SHB, _IDB, _PB, _SPB, _EPB = 0x0A0D0D0A, 1, 2, 3, 6
+_BYTE_ORDER = {b"\x4d\x3c\x2b\x1a": "<", b"\x1a\x2b\x3c\x4d": ">"}
+
+
+class PcapngReader:
+    """Iterates the packets of a pcapng file; unknown blocks are skipped, defects end the stream with a note."""
+
+    def __init__(self, stream: BinaryIO, file: str, head: bytes = b"") -> None:
+        self._input = BufferedInput(stream, head)
+        self.notes: list[str] = []
+        if not self._input.ensure(12):
+            raise CaptureFormatError(file, f"ends inside the pcapng section header ({self._input.remaining()} bytes)")
+        if self._input.buf[8:12] not in _BYTE_ORDER:
+            raise CaptureFormatError(file, "has a pcapng section header with an unknown byte-order magic")
+        self._order = _BYTE_ORDER[self._input.buf[8:12]]
+        self._linktypes: list[int] = []
+
+    def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        source = self._input
+        frame = 0
+        while source.ensure(8):
+            buf, pos = source.buf, source.pos
+            if buf[pos : pos + 4] == PCAPNG_MAGIC:  # a section header may switch the byte order
+                if not source.ensure(12) or source.buf[source.pos + 8 : source.pos + 12] not in _BYTE_ORDER:
+                    self.notes.append(f"a section header at byte {source.offset} is damaged; reading stopped there")
+                    return
+                buf, pos = source.buf, source.pos
+                self._order = _BYTE_ORDER[buf[pos + 8 : pos + 12]]
+            block_type, length = struct.unpack_from(self._order + "II", buf, pos)
+            if length < 12 or length % 4 or length > MAX_FRAME:
+                self.notes.append(f"block at byte {source.offset} has an impossible length {length}; "
+                                  "reading stopped there")
+                return
+            if not source.ensure(length):
+                self.notes.append(f"the last block (after packet {frame}) is truncated: {source.remaining()} of "
+                                  f"{length} bytes (ignored)")
+                return
+            buf, pos = source.buf, source.pos
+            source.pos = pos + length
+            packet = self._packet(block_type, buf, pos, length)
+            if packet is not None:
+                frame += 1
+                yield packet
+
+    def _packet(self, block_type: int, buf: bytes, pos: int, length: int) -> tuple[int, bytes] | None:
+        """The (link type, data) of a packet block; None for other blocks (which may update the interfaces)."""
+        order = self._order
+        if block_type == _EPB:
+            interface, _, _, caplen, _ = struct.unpack_from(order + "IIIII", buf, pos + 8)
+            return self._linktype(interface), buf[pos + 28 : pos + 28 + min(caplen, length - 32)]
+        if block_type == _SPB:
+            (origlen,) = struct.unpack_from(order + "I", buf, pos + 8)
+            return self._linktype(0), buf[pos + 12 : pos + 12 + min(origlen, length - 16)]
+        if block_type == _PB:
+            interface, _, _, _, caplen, _ = struct.unpack_from(order + "HHIIII", buf, pos + 8)
+            return self._linktype(interface), buf[pos + 28 : pos + 28 + min(caplen, length - 32)]
+        if block_type == _SHB:
+            self._linktypes = []
+        elif block_type == _IDB:
+            self._linktypes.append(struct.unpack_from(order + "H", buf, pos + 8)[0])
+        return None
+
+    def _linktype(self, interface: int) -> int:
+        # -1 is no link type at all: the packet is counted as a frame and otherwise ignored
+        return self._linktypes[interface] if interface < len(self._linktypes) else -1

@@ -1,0 +1,97 @@
+"""TLS records (SSL 3.0 to TLS 1.3) cut out of one direction's reassembled byte stream.
+
+Public API: `looks_like_tls(data) -> bool`, `RecordReader` (`feed(data) -> list[Record]`, `skip_gap()`), `Record`,
+content-type constants.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+CHANGE_CIPHER_SPEC, ALERT, HANDSHAKE, APPLICATION_DATA, HEARTBEAT = 20, 21, 22, 23, 24
+MAX_RECORD = (1 << 14) + 2048  # the largest ciphertext RFC 5246 allows; TLS 1.3 allows less
+
+
+class Record(NamedTuple):
+    """One record: its outer content type, record-layer version, 5-byte header and body."""
+
+    content_type: int
+    version: int
+    header: bytes
+    body: bytes
+
+
+def plausible_header(data: bytes | bytearray, pos: int = 0) -> bool:
+    """True when 5 bytes at `pos` read as a record header: known type, version 3.x (x ≤ 4), legal length."""
+    return (
+        20 <= data[pos] <= 24
+        and data[pos + 1] == 3
+        and data[pos + 2] <= 4
+        and 0 < (data[pos + 3] << 8 | data[pos + 4]) <= MAX_RECORD
+    )
+
+
+def looks_like_tls(data: bytes) -> bool:
+    """True when a direction's first bytes start a TLS conversation (a handshake or alert record)."""
+    if len(data) < 5:  # a tiny first segment: judge by what is there
+        return len(data) >= 2 and data[0] in (HANDSHAKE, ALERT) and data[1] == 3
+    return data[0] in (HANDSHAKE, ALERT) and plausible_header(data)
+
+
+class RecordReader:
+    """Collects stream bytes and returns each record once it is complete; after a gap it finds the next header.
+
+    Attributes:
+        broken: True once the stream stopped looking like TLS (unknown type or impossible length).
+    """
+
+    __slots__ = ("_buf", "_resync", "broken")
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._resync = False
+        self.broken = False
+
+    def skip_gap(self) -> None:
+        """Bytes went missing: drop the partial record and look for the next plausible header."""
+        self._buf.clear()
+        self._resync = True
+
+    def feed(self, data: bytes) -> list[Record]:
+        """Add stream bytes; return the records they complete."""
+        if self.broken:
+            return []
+        buf = self._buf
+        buf += data
+        if self._resync and not self._find_header():
+            return []
+        records: list[Record] = []
+        pos, size = 0, len(buf)
+        while size - pos >= 5:
+            length = buf[pos + 3] << 8 | buf[pos + 4]
+            if not (20 <= buf[pos] <= 24 and buf[pos + 1] == 3 and length <= MAX_RECORD):
+                self.broken = True
+                buf.clear()
+                return records
+            end = pos + 5 + length
+            if end > size:
+                break
+            records.append(Record(buf[pos], buf[pos + 1] << 8 | buf[pos + 2], bytes(buf[pos : pos + 5]),
+                                  bytes(buf[pos + 5 : end])))
+            pos = end
+        del buf[:pos]
+        return records
+
+    def _find_header(self) -> bool:
+        """Drop bytes up to a header that is followed by another header or by the end of the buffer."""
+        buf = self._buf
+        for pos in range(0, max(0, len(buf) - 4)):
+            if not plausible_header(buf, pos):
+                continue
+            after = pos + 5 + (buf[pos + 3] << 8 | buf[pos + 4])
+            if after + 5 > len(buf) or plausible_header(buf, after):
+                del buf[:pos]
+                self._resync = False
+                return True
+        del buf[: max(0, len(buf) - 4)]
+        return False

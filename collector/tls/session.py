@@ -1,0 +1,317 @@
+"""One TCP connection carrying TLS: both directions' bytes -> records -> handshake facts -> a `Handshake`.
+
+Public API: `Session(first_frame, endpoints, keylog)`, `Session.add_segment(...)`, `Session.done`,
+`Session.to_handshake(source)`.
+"""
+
+from __future__ import annotations
+
+from collector.tls import ciphers, messages
+from collector.tls.certificates import name_to_string, summarize_certificate
+from collector.tls.decrypt import DecryptError, RecordDecryptor, supports
+from collector.tls.handshake import Alert, CertificateRequest, ClientCertificate, Handshake, Outcome
+from collector.tls.keylog import CLIENT_HANDSHAKE, CLIENT_TRAFFIC, SERVER_HANDSHAKE, SERVER_TRAFFIC, KeyLog
+from collector.tls.packets import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN
+from collector.tls.reassembly import Stream
+from collector.tls.records import (
+    ALERT,
+    APPLICATION_DATA,
+    CHANGE_CIPHER_SPEC,
+    HANDSHAKE,
+    Record,
+    RecordReader,
+    looks_like_tls,
+)
+
+SETTLED_RECORDS = 12  # protected records each way after which nothing about the handshake can still change
+SETTLED_TOTAL = 48  # ... or this many in one direction (bulk downloads send nearly nothing the other way)
+
+
+class _Side:
+    """One direction: its reassembly, record and message state, and what it has shown so far."""
+
+    __slots__ = ("stream", "records", "messages", "protected", "decryptor", "opaque", "after", "ccs", "finished",
+                 "closed", "reset")
+
+    def __init__(self) -> None:
+        self.stream = Stream()
+        self.records = RecordReader()
+        self.messages = messages.HandshakeAssembler()
+        self.protected = False  # records from here on are encrypted (after CCS in 1.2, after ServerHello in 1.3)
+        self.decryptor: RecordDecryptor | None = None
+        self.opaque = 0  # records we could not read
+        self.after = 0  # records since protection started (read or not)
+        self.ccs: int | None = None
+        self.finished: int | None = None
+        self.closed: int | None = None
+        self.reset: int | None = None
+
+
+class Session:
+    """The TLS view of one connection; `endpoints` are (address text, port) of side 0 and side 1."""
+
+    def __init__(self, first_frame: int, endpoints: tuple[str, str], keylog: KeyLog | None) -> None:
+        self.endpoints = endpoints
+        self.sides = (_Side(), _Side())
+        self.keylog = keylog
+        self.client: int | None = None
+        self.done = False
+        self.first_frame, self.last_frame = first_frame, first_frame
+        self.seen_record = False
+        self.tls: bool | None = None  # decided by the first bytes of the connection
+        self.syn_seen = False
+        self.sni: str | None = None
+        self.random: bytes | None = None
+        self.version: int | None = None
+        self.cipher: int | None = None
+        self.tls13 = False
+        self.decrypting = False
+        self.facts: dict[str, object] = {}
+        self.alerts: list[Alert] = []
+        self.notes: list[str] = []
+        self.http_status: int | None = None
+
+    # -- TCP -------------------------------------------------------------------------------------------------------
+    def add_segment(self, index: int, seq: int, flags: int, payload: bytes, missing: int, frame: int) -> None:
+        """Feed one TCP segment sent by side `index` (0 or 1) in capture frame `frame`."""
+        side = self.sides[index]
+        if flags & TCP_SYN:
+            self.syn_seen = True
+            if not flags & TCP_ACK and self.client is None:
+                self.client = index
+        for piece in side.stream.add(seq, payload, bool(flags & TCP_SYN), missing):
+            self._add_bytes(index, piece, frame)
+            if self.done:
+                return
+        if flags & TCP_RST:
+            side.reset = side.reset or frame
+        if flags & TCP_FIN:
+            side.closed = side.closed or frame
+
+    def flush(self, frame: int) -> None:
+        """The capture ended: whatever is still waiting behind a hole is delivered after noting the gap."""
+        for index, side in enumerate(self.sides):
+            if not self.done:
+                for piece in side.stream.flush():
+                    self._add_bytes(index, piece, frame)
+
+    def _add_bytes(self, index: int, piece: bytes | int, frame: int) -> None:
+        side = self.sides[index]
+        if isinstance(piece, int):
+            self.notes.append(f"{piece} bytes from the {self._role(index)} were not captured (before frame {frame})")
+            side.records.skip_gap()
+            side.messages = messages.HandshakeAssembler()
+            return
+        if self.tls is None:
+            self.tls = looks_like_tls(piece)
+            if not self.tls:
+                self._settle()
+                return
+        for record in side.records.feed(piece):
+            self._add_record(index, record, frame)
+        if side.records.broken:
+            self.notes.append(f"the {self._role(index)}'s stream stops looking like TLS at frame {frame}")
+            self._settle()
+
+    # -- records ---------------------------------------------------------------------------------------------------
+    def _add_record(self, index: int, record: Record, frame: int) -> None:
+        side = self.sides[index]
+        if not self.seen_record:
+            self.first_frame, self.seen_record = frame, True
+        self.last_frame = frame
+        kind = record.content_type
+        if kind == CHANGE_CIPHER_SPEC:
+            if self.version is not None and not self.tls13:  # TLS 1.3 sends a dummy CCS for middleboxes
+                side.protected, side.ccs = True, frame
+            return
+        if kind == ALERT and len(record.body) == 2:  # only a 2-byte alert is plaintext; longer ones are sealed
+            self._add_alert(index, record.body, frame)
+            return
+        if side.protected:
+            side.after += 1
+            if side.decryptor is not None and kind == APPLICATION_DATA:
+                self._open_record(index, record, frame)
+            else:
+                side.opaque += 1
+                if kind == HANDSHAKE and not self.tls13:  # TLS 1.2: the sealed handshake message is Finished
+                    side.finished = side.finished or frame
+            self._check_settled()
+            return
+        if kind == HANDSHAKE:
+            self._add_handshake_bytes(index, record.body, frame)
+        else:
+            side.opaque += 1
+
+    def _open_record(self, index: int, record: Record, frame: int) -> None:
+        side = self.sides[index]
+        assert side.decryptor is not None
+        try:
+            inner, content = side.decryptor.open(record.header, record.body)
+        except DecryptError as error:
+            self.notes.append(f"decryption of the {self._role(index)}'s records failed at frame {frame}: {error}")
+            side.decryptor = None
+            side.opaque += 1
+            return
+        if inner == HANDSHAKE:
+            self._add_handshake_bytes(index, content, frame)
+        elif inner == ALERT and len(content) == 2:
+            self._add_alert(index, content, frame)
+        elif inner == APPLICATION_DATA and index != self.client and self.http_status is None:
+            self.http_status = _http_status(content)
+
+    def _add_alert(self, index: int, body: bytes, frame: int) -> None:
+        level, code = body[0], body[1]
+        self.alerts.append(Alert(self._role(index), ciphers.ALERT_LEVELS.get(level, f"level_{level}"),
+                                 ciphers.alert_name(code), code, frame))
+
+    def _add_handshake_bytes(self, index: int, data: bytes, frame: int) -> None:
+        side = self.sides[index]
+        for kind, body in side.messages.feed(data):
+            if side.protected and side.decryptor is None:
+                return  # TLS 1.3: anything after ServerHello in the same plaintext record is not plaintext
+            try:
+                self._add_message(index, kind, body, frame)
+            except messages.MessageError as error:
+                name = ciphers.HANDSHAKE_TYPES.get(kind, f"handshake type {kind}")
+                self.notes.append(f"malformed {name} from the {self._role(index)} at frame {frame}: {error}")
+
+    # -- handshake messages ----------------------------------------------------------------------------------------
+    def _add_message(self, index: int, kind: int, body: bytes, frame: int) -> None:
+        if self.client is None:
+            self.client = index if kind == 1 else 1 - index
+        from_client = index == self.client
+        if kind == 1:
+            hello = messages.parse_client_hello(body)
+            self.sni, self.random = hello.sni, hello.random
+            self.facts["client_hello"] = frame
+        elif kind == 2:
+            self._add_server_hello(messages.parse_server_hello(body), frame)
+        elif kind == 11:
+            chain = tuple(summarize_certificate(der) for der in messages.parse_certificate(body, self.tls13))
+            if from_client:
+                self.facts["client_certificate"] = ClientCertificate(bool(chain), chain, frame)
+            else:
+                self.facts["server_chain"] = chain
+        elif kind == 13:
+            request = messages.parse_certificate_request(body, self.tls13)
+            self.facts["certificate_request"] = CertificateRequest(
+                ca_names=tuple(name_to_string(der) for der in request.ca_names),
+                ca_names_der=request.ca_names,
+                signature_algorithms=tuple(ciphers.signature_scheme_name(s) for s in request.signature_schemes),
+                frame=frame,
+            )
+        elif kind == 20:
+            self._add_finished(index, frame)
+        elif kind == 24:
+            self.notes.append(f"KeyUpdate from the {self._role(index)} at frame {frame}: later records stay sealed")
+            self.sides[index].decryptor = None
+
+    def _add_server_hello(self, hello: messages.ServerHello, frame: int) -> None:
+        self.version, self.cipher = hello.version, hello.cipher
+        self.facts["server_hello"] = frame
+        if hello.retry:
+            self.notes.append(f"HelloRetryRequest at frame {frame}")
+            return
+        if hello.version != 0x0304:
+            return
+        self.tls13 = True
+        client, server = self.sides[self.client or 0], self.sides[1 - (self.client or 0)]
+        client.protected = server.protected = True
+        if self.keylog is None or self.random is None:
+            return
+        secrets = (self.keylog.secret(self.random, CLIENT_HANDSHAKE), self.keylog.secret(self.random, SERVER_HANDSHAKE))
+        if None in secrets:
+            self.notes.append("the key log holds no secrets for this handshake")
+        elif not supports(hello.cipher):
+            self.notes.append(f"cannot decrypt {ciphers.cipher_name(hello.cipher)} with the key log")
+        else:
+            client.decryptor = RecordDecryptor(hello.cipher, secrets[0])  # type: ignore[arg-type]
+            server.decryptor = RecordDecryptor(hello.cipher, secrets[1])  # type: ignore[arg-type]
+            self.decrypting = True
+            self.notes.append("TLS 1.3 handshake decrypted with the key log")
+
+    def _add_finished(self, index: int, frame: int) -> None:
+        side = self.sides[index]
+        side.finished = side.finished or frame
+        label = CLIENT_TRAFFIC if index == self.client else SERVER_TRAFFIC
+        secret = self.keylog.secret(self.random, label) if self.keylog and self.random else None
+        if secret is None or self.cipher is None:
+            side.decryptor = None
+            self.notes.append(f"the key log has no {label} for this handshake: application records stay sealed")
+        else:
+            side.decryptor = RecordDecryptor(self.cipher, secret)
+
+    # -- outcome ---------------------------------------------------------------------------------------------------
+    def _check_settled(self) -> None:
+        first, second = self.sides[0].after, self.sides[1].after
+        if (first >= SETTLED_RECORDS and second >= SETTLED_RECORDS) or max(first, second) >= SETTLED_TOTAL:
+            self._settle()
+
+    def _settle(self) -> None:
+        """Nothing more can change: stop reading this connection and free its buffers."""
+        self.done = True
+        for side in self.sides:
+            side.stream, side.records, side.messages = Stream(), RecordReader(), messages.HandshakeAssembler()
+
+    def _role(self, index: int) -> str:
+        return "client" if index == (self.client if self.client is not None else 0) else "server"
+
+    def outcome(self) -> Outcome:
+        client_index = self.client if self.client is not None else 0
+        client, server = self.sides[client_index], self.sides[1 - client_index]
+        if any(alert.level == "fatal" for alert in self.alerts):
+            return Outcome.FAILED
+        if client.finished and server.finished and (not self.tls13 or self.decrypting):
+            return Outcome.ESTABLISHED
+        if not self.tls13 and client.ccs and server.ccs:
+            return Outcome.ESTABLISHED
+        if self.tls13 and not self.decrypting:
+            return Outcome.FAILED if client.reset or server.reset else Outcome.OPAQUE
+        if "client_hello" in self.facts and (client.closed or client.reset or server.closed or server.reset):
+            return Outcome.FAILED
+        return Outcome.INCOMPLETE
+
+    def to_handshake(self, source: str) -> Handshake:
+        client_index = self.client if self.client is not None else 0
+        notes = list(self.notes)
+        if not self.syn_seen:
+            notes.insert(0, "the capture starts in the middle of this connection (no SYN)")
+        outcome = self.outcome()
+        if outcome is not Outcome.ESTABLISHED:
+            notes.extend(self._close_notes(client_index))
+        return Handshake(
+            client=self.endpoints[client_index],
+            server=self.endpoints[1 - client_index],
+            sni=self.sni,
+            version=ciphers.version_name(self.version) if self.version is not None else None,
+            cipher=ciphers.cipher_name(self.cipher) if self.cipher is not None else None,
+            server_chain=self.facts.get("server_chain", ()),  # type: ignore[arg-type]
+            certificate_request=self.facts.get("certificate_request"),  # type: ignore[arg-type]
+            client_certificate=self.facts.get("client_certificate"),  # type: ignore[arg-type]
+            alerts=tuple(self.alerts),
+            outcome=outcome,
+            source=source,
+            frames=(self.first_frame, self.last_frame),
+            encrypted_records=self.sides[0].opaque + self.sides[1].opaque,
+            http_status=self.http_status,
+            notes=tuple(notes),
+        )
+
+    def _close_notes(self, client_index: int) -> list[str]:
+        found = []
+        for index in (client_index, 1 - client_index):
+            side, role = self.sides[index], self._role(index)
+            if side.reset:
+                found.append(f"the {role} reset the connection at frame {side.reset}")
+            elif side.closed:
+                found.append(f"the {role} closed the connection at frame {side.closed}")
+        return found
+
+
+def _http_status(content: bytes) -> int | None:
+    """The status code of an HTTP/1.x response at the start of decrypted application data."""
+    if content[:7] in (b"HTTP/1.", b"HTTP/2 ") and len(content) >= 12:
+        parts = content[:16].split(b" ")
+        if len(parts) > 1 and parts[1][:3].isdigit():
+            return int(parts[1][:3])
+    return None
