@@ -1,0 +1,124 @@
+"""`collect`: the stages of the playbook in order, each host × step recorded, one bundle at the end (fail forward).
+
+1. resolve (management API, or --no-api)   2. connect to every host   3. start captures everywhere
+4. start the trace   5. reproduce during the window   6. stop captures and fetch them   7. fetch the trace
+8. gather logs for the message ids and host facts   9. probe when the capture cannot show the CA names
+10. analyze the staging bundle (same code as `collect analyze`)   11. reports, manifest, packaging
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timezone
+
+from collector.errors import BundleError
+from collector.progress import NullObserver, RunObserver
+from collector.run.analysis import analyze
+from collector.run.context import LOCAL_HOST, RunContext
+from collector.run.outcome import RunOutcome, build_outcome
+from collector.run.stages import (
+    connect_hosts,
+    fetch_trace,
+    gather,
+    plan_hosts,
+    reproduce_during_window,
+    resolve,
+    start_captures,
+    start_trace,
+    stop_captures,
+)
+from collector.settings import RunSettings
+
+__all__ = ["RunOutcome", "run_collect"]
+
+
+def run_collect(settings: RunSettings, observer: RunObserver | None = None) -> RunOutcome:
+    """Run the whole playbook; never raises for a failing host or step (those are StepResults).
+
+    Raises UsageError/InputError/EdgeAuthError/EdgeNotFoundError (exit 2) before anything is written when the
+    settings, the inventory, the credentials or the names are wrong. SIGINT (KeyboardInterrupt) during the
+    collection stops the captures on every host and still writes a partial bundle.
+    """
+    observer = observer or NullObserver()
+    if settings.dry_run:
+        from collector.run.plan import dry_run
+
+        return dry_run(settings, observer)
+    from collector.run.package import open_bundle, package
+
+    inventory = _load_inventory(settings)
+    writer, staging = open_bundle(settings)
+    ctx = RunContext(settings, observer, staging, new_run_id(), inventory=inventory)
+    try:
+        resolve(ctx)
+    except BaseException:
+        writer.abort()
+        raise
+    try:
+        _collect(ctx)
+    except KeyboardInterrupt:
+        ctx.interrupted = True
+        observer.note("interrupted: stopping the captures on every host, then writing a partial bundle")
+        _stop_after_interrupt(ctx)
+    finally:
+        _close(ctx)
+    try:
+        analyze(ctx)
+        bundle, directory = package(ctx, writer)
+    except KeyboardInterrupt:
+        writer.abort()
+        return build_outcome(None, ctx.diagnosis, ctx.steps, interrupted=True)
+    except BundleError:
+        writer.abort()
+        raise
+    return build_outcome(bundle, ctx.diagnosis, ctx.steps, directory=directory, interrupted=ctx.interrupted)
+
+
+def new_run_id() -> str:
+    """Names this run's files on the hosts (and is matched in tcpdump's cmdline before it is stopped)."""
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def _load_inventory(settings: RunSettings):  # type: ignore[no-untyped-def]
+    if settings.inventory is None:
+        return None
+    from collector.inventory import load_inventory
+
+    return load_inventory(settings.inventory)
+
+
+def _collect(ctx: RunContext) -> None:
+    hosts = plan_hosts(ctx)
+    connect_hosts(ctx, hosts)
+    start_captures(ctx)
+    start_trace(ctx)
+    try:
+        reproduce_during_window(ctx)
+    finally:
+        stop_captures(ctx)
+    fetch_trace(ctx)
+    gather(ctx)
+
+
+def _stop_after_interrupt(ctx: RunContext) -> None:
+    """Stop (and fetch) the captures once more; a second interrupt leaves it to Fleet.close()."""
+    try:
+        if ctx.fleet is not None and not any(s.step.startswith("stop") for s in ctx.steps):
+            ctx.record_all(ctx.fleet.stop_captures())
+        if ctx.trace_session is not None:
+            fetch_trace(ctx)
+    except KeyboardInterrupt:
+        pass
+    ctx.skip(LOCAL_HOST, "collect", "interrupted", "the run was interrupted (SIGINT/SIGTERM): later stages skipped")
+
+
+def _close(ctx: RunContext) -> None:
+    """Always: stop any capture still running and close every SSH connection."""
+    if ctx.fleet is None:
+        return
+    try:
+        ctx.record_all(ctx.fleet.close() or [])
+    except KeyboardInterrupt:
+        ctx.fleet.close()
+    except Exception as exc:  # noqa: BLE001 - closing must not cost the bundle
+        ctx.skip(LOCAL_HOST, "close", "close-failed", f"closing connections: {exc}")

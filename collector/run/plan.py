@@ -1,0 +1,144 @@
+"""`collect --dry-run`: resolve with GET calls only, then show what a run would capture, where, and with which commands."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from pathlib import Path
+from typing import Any
+
+from collector.progress import RunObserver
+from collector.run.context import RunContext
+from collector.run.outcome import RunOutcome, build_outcome
+from collector.run.reproduce import redact_argv, redact_url
+from collector.run.stages import CAPTURE_MARGIN_SECONDS, CAPTURE_MEGABYTES, plan_hosts, resolve
+from collector.settings import RunSettings
+
+PLACEHOLDER_MESSAGE_ID = "MESSAGE-ID"  # the real ids come from the trace during the run
+LOG_BUDGET_BYTES = 64 << 20
+
+
+def dry_run(settings: RunSettings, observer: RunObserver) -> RunOutcome:
+    """Resolve read-only (no documents written, no debug session, no SSH) and return the plan."""
+    from collector.run import _load_inventory, new_run_id
+
+    ctx = RunContext(settings, observer, Path("/nonexistent-dry-run"), new_run_id(),
+                     inventory=_load_inventory(settings))
+    resolve(ctx, sink=False)
+    hosts = plan_hosts(ctx)
+    plan = build_plan(ctx, hosts)
+    return build_outcome(None, None, ctx.steps, plan=plan, exit_code=1 if _failed(ctx) else 0)
+
+
+def _failed(ctx: RunContext) -> bool:
+    return any(s.status.value == "failed" for s in ctx.steps)
+
+
+def build_plan(ctx: RunContext, hosts: list[Any]) -> dict[str, Any]:
+    """The plan as one JSON-ready mapping (also what `--dry-run --json` prints under `plan`)."""
+    s = ctx.settings
+    resolution = ctx.resolution
+    plan: dict[str, Any] = {
+        "org": s.org, "env": s.env, "proxy": s.proxy,
+        "mgmt_url": None if s.no_api else s.mgmt_url,
+        "revisions": [str(r) for r in resolution.revisions] if resolution is not None else [],
+        "message_processors": [_plain(mp) for mp in resolution.message_processors] if resolution is not None else [],
+        "targets": [_plain(t) for t in resolution.targets] if resolution is not None else [],
+        "backends": [{"host": h, "port": p, "sni": sni} for h, p, sni in ctx.backend_targets],
+        "backend_addresses": ctx.backend_addresses,
+        "mp_addresses": ctx.mp_addresses,
+        "findings": [_plain(f) for f in getattr(resolution, "findings", ())] if resolution is not None else [],
+        "capture_seconds": s.capture_seconds,
+        "trace": s.trace and not s.no_api,
+        "reproduction": (" ".join(redact_argv(s.reproduce)) if s.reproduce
+                         else (f"GET {redact_url(s.url)}" if s.url else None)),
+        "hosts": [_host_plan(ctx, h) for h in hosts],
+    }
+    return plan
+
+
+def _host_plan(ctx: RunContext, host: Any) -> dict[str, Any]:
+    from collector.inventory import ROLE_MESSAGE_PROCESSOR
+    from collector.remote import commands
+
+    try:
+        from collector.remote.capture import RING_FILES
+    except ImportError:  # older remote/ without ring files
+        RING_FILES = 1
+    port = ctx.backend_ports[0] if len(ctx.backend_ports) == 1 else None
+    peers = ctx.backend_addresses if host.role == ROLE_MESSAGE_PROCESSOR else ctx.mp_addresses
+    directory = commands.run_dir(host.capture_dir, ctx.run_id, host.name)
+    sudo = commands.sudo_prefix(ctx.settings.secrets.sudo_password is not None) if host.sudo else []
+    files = RING_FILES if CAPTURE_MEGABYTES >= RING_FILES * 10 else 1
+    planned: dict[str, str] = {}
+    if peers:
+        planned["start-capture"] = commands.render(sudo + commands.start_capture(
+            host.capture_dir, directory, host.tcpdump, commands.capture_filter(peers, port),
+            ctx.settings.capture_seconds + CAPTURE_MARGIN_SECONDS, CAPTURE_MEGABYTES, files))
+        planned["stop-capture"] = commands.render(sudo + commands.stop_capture(directory, ctx.run_id, host.user))
+        planned["remove-capture"] = commands.render(sudo + commands.remove_run_dir(directory, ctx.run_id))
+    if host.role == ROLE_MESSAGE_PROCESSOR:
+        planned["list-logs"] = commands.render(sudo + commands.list_logs(host.system_log))
+        planned["excerpt-logs"] = commands.render(sudo + commands.excerpt_logs(
+            [host.system_log], [PLACEHOLDER_MESSAGE_ID], 20))
+        planned["stream-logs"] = commands.render(sudo + commands.stream_logs([host.system_log], LOG_BUDGET_BYTES))
+    planned["facts"] = commands.render(commands.gather_facts(host.tcpdump, host.capture_dir))
+    return {
+        "name": host.name, "address": host.address, "port": host.port, "user": host.user, "role": host.role,
+        "sudo": host.sudo,
+        "capture_filter": " ".join(commands.capture_filter(peers, port)) if peers else None,
+        "commands": planned,
+    }
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready form of a resolution value (its own to_json when it has one)."""
+    if hasattr(value, "to_json"):
+        return value.to_json()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def render_plan(plan: dict[str, Any]) -> str:
+    """The plan for a terminal: what would be resolved, captured and run (commands exactly as sent)."""
+    lines = [f"dry run: {plan['org']}/{plan['env']}/{plan['proxy']}"
+             + (f" via {plan['mgmt_url']}" if plan["mgmt_url"] else " (no management API)")]
+    if plan["revisions"]:
+        lines.append(f"deployed revision(s): {', '.join(plan['revisions'])}")
+    lines.append("message processors:")
+    lines += [f"  {_one_line(mp)}" for mp in plan["message_processors"]] or ["  (none resolved)"]
+    lines.append("targets (keystore / alias / truststore):")
+    lines += [f"  {_one_line(t)}" for t in plan["targets"]] or ["  (none resolved)"]
+    lines.append("backends:")
+    lines += [f"  {b['host']}:{b['port']}" + (f" (SNI {b['sni']})" if b["sni"] else "") for b in plan["backends"]] \
+        or ["  (none)"]
+    for finding in plan["findings"]:
+        lines.append(f"finding: {_one_line(finding)}")
+    lines.append(f"window: {plan['capture_seconds']} s; trace: {'yes' if plan['trace'] else 'no'}; "
+                 f"reproduction: {plan['reproduction'] or 'by hand'}")
+    if not plan["hosts"]:
+        lines.append("SSH hosts: none (give --inventory to capture on message processors and backends)")
+    for host in plan["hosts"]:
+        lines.append(f"host {host['name']} ({host['role']}) {host['user']}@{host['address']}:{host['port']}"
+                     + (f" capture filter: {host['capture_filter']}" if host["capture_filter"] else ""))
+        for step, command in host["commands"].items():
+            lines.append(f"  [{step}] {command}")
+    return "\n".join(lines)
+
+
+def _one_line(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_one_line(v)}" for k, v in value.items() if v not in (None, "", [], {}))
+    if isinstance(value, list):
+        return "[" + "; ".join(_one_line(v) for v in value) + "]"
+    return json.dumps(value) if not isinstance(value, str) else value

@@ -1,0 +1,310 @@
+"""The collection stages of `collect`, one function each; every outcome becomes a StepResult (fail forward)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from collector.bundle import layout
+from collector.errors import EdgeAuthError, EdgeNotFoundError
+from collector.progress import Stage
+from collector.run.context import EDGE_HOST, LOCAL_HOST, RunContext
+from collector.run.reproduce import Reproduction, get_url, run_curl
+from collector.steps import StepResult, StepStatus
+
+CAPTURE_MARGIN_SECONDS = 120  # the remote tcpdump outlives the window by this much, then stops by itself
+CAPTURE_MEGABYTES = 500
+TRACE_MARGIN_SECONDS = 120
+SETTLE_SECONDS = 1.0  # let tcpdump and the debug session settle before the reproduction
+
+
+# --- files -------------------------------------------------------------------------------------------------------
+
+def write_text(ctx: RunContext, relative: str, text: str) -> None:
+    """Write one bundle file (0600) below the staging directory; packaging redacts it again."""
+    write_bytes(ctx, relative, text.encode("utf-8"))
+
+
+def write_json(ctx: RunContext, relative: str, data: Any) -> None:
+    write_text(ctx, relative, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def write_bytes(ctx: RunContext, relative: str, data: bytes) -> None:
+    if not layout.is_inside(relative):
+        raise ValueError(f"{relative!r} is outside the bundle")
+    path = ctx.staging / relative
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(path, "wb", opener=lambda p, flags: _open_private(p, flags)) as handle:
+        handle.write(data)
+
+
+def _open_private(path: str, flags: int) -> int:
+    import os
+
+    return os.open(path, flags, 0o600)
+
+
+# --- 1. resolve ----------------------------------------------------------------------------------------------------
+
+def make_edge_client(ctx: RunContext, *, sink: bool = True) -> Any:
+    """The management API client with the run's credentials (token, token command, Basic, or ~/.netrc)."""
+    from collector.edge import client as edge
+
+    s = ctx.settings
+    if s.secrets.token:
+        auth = edge.BearerAuth(s.secrets.token)
+    elif s.token_command:
+        auth = edge.BearerAuth(edge.token_from_command(list(s.token_command)))
+    elif s.username and s.secrets.password:
+        auth = edge.BasicAuth(s.username, s.secrets.password)
+    else:
+        auth = edge.auth_from_netrc(s.mgmt_url)
+    return edge.EdgeClient(s.mgmt_url, auth, sink=edge.DirectorySink(ctx.staging) if sink else None)
+
+
+def resolve(ctx: RunContext, *, sink: bool = True) -> None:
+    """Ask the management API for the deployment, MPs, TLS setup and backends (credentials refused: raise)."""
+    s = ctx.settings
+    if s.no_api:
+        ctx.skip(EDGE_HOST, "resolve", "no-api", "--no-api: the management API was not used",
+                 StepStatus.NOT_APPLICABLE)
+    else:
+        from collector.edge.resolve import resolve_proxy
+
+        ctx.observer.stage_started(Stage.RESOLVE, f"{s.org}/{s.env}/{s.proxy} at {s.mgmt_url}")
+        started = time.monotonic()
+        try:
+            ctx.client = make_edge_client(ctx, sink=sink)
+            ctx.resolution = resolve_proxy(ctx.client, s.org, s.env, s.proxy,
+                                           private_cloud=False if s.public_cloud else None)
+        except (EdgeAuthError, EdgeNotFoundError):
+            raise  # the operator must fix the credentials or the names: exit 2, no bundle
+        except Exception as exc:  # noqa: BLE001 - recorded by attempt() below with the right words
+            error = exc
+            ctx.attempt(EDGE_HOST, "resolve", lambda: _reraise(error))
+        else:
+            ctx.record(StepResult(EDGE_HOST, "resolve", StepStatus.OK, seconds=time.monotonic() - started))
+    _collect_peers(ctx)
+
+
+def _reraise(exc: BaseException) -> None:
+    raise exc
+
+
+def _collect_peers(ctx: RunContext) -> None:
+    """Backend and MP addresses for the capture filters, from the resolution, --backend and the inventory."""
+    backends: dict[tuple[str, int], str | None] = {}
+    addresses: list[str] = []
+    resolution = ctx.resolution
+    if resolution is not None:
+        for backend in resolution.backends:
+            backends.setdefault((backend.host, backend.port), getattr(backend, "sni", None) or _sni(backend.host))
+            addresses += list(backend.addresses) or _lookup(backend.host)
+        ctx.mp_addresses += [mp.address for mp in resolution.message_processors if getattr(mp, "address", None)]
+    for backend in ctx.settings.backends:
+        backends.setdefault((backend.host, backend.port), _sni(backend.host))
+        addresses += _lookup(backend.host)
+    if ctx.inventory is not None:
+        addresses += [h.address for h in ctx.inventory.backends]
+        ctx.mp_addresses += [h.address for h in ctx.inventory.message_processors]
+    ctx.backend_targets = [(host, port, sni) for (host, port), sni in backends.items()]
+    ctx.backend_ports = list(dict.fromkeys(port for _h, port, _s in ctx.backend_targets))
+    ctx.backend_addresses = list(dict.fromkeys(addresses))
+    ctx.mp_addresses = list(dict.fromkeys(ctx.mp_addresses))
+
+
+def _sni(host: str) -> str | None:
+    from collector.probe import default_sni
+
+    return default_sni(host)
+
+
+def _lookup(host: str) -> list[str]:
+    """The IPs of a backend host name (the capture filter wants addresses); the name itself when unresolvable."""
+    try:
+        return list(dict.fromkeys(info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)))
+    except OSError:
+        return [host]
+
+
+# --- 2. hosts and captures ---------------------------------------------------------------------------------------
+
+def plan_hosts(ctx: RunContext) -> list[Any]:
+    """The SSH hosts of the run: the inventory's, plus MPs the API named that the inventory lacks (private cloud)."""
+    from collector.inventory import ROLE_MESSAGE_PROCESSOR, hosts_from_addresses
+
+    hosts = list(ctx.inventory.hosts) if ctx.inventory is not None else []
+    known = {h.address for h in hosts}
+    if ctx.resolution is not None and not ctx.settings.public_cloud:
+        discovered = [mp.address for mp in ctx.resolution.message_processors
+                      if getattr(mp, "address", None) and mp.address not in known]
+        if discovered and ctx.inventory is None:
+            hosts += hosts_from_addresses(discovered, ROLE_MESSAGE_PROCESSOR)
+        elif discovered:
+            for address in discovered:
+                ctx.skip(address, "connect", "not-in-inventory",
+                         f"{address}: the management API lists this message processor but the inventory has no "
+                         "host with that address; add it to capture there")
+    return hosts
+
+
+def connect_hosts(ctx: RunContext, hosts: list[Any]) -> None:
+    from collector.remote.fleet import ConnectionSettings, Fleet
+
+    s = ctx.settings
+    if not hosts:
+        ctx.skip(LOCAL_HOST, "connect", "no-hosts",
+                 "no SSH hosts: give --inventory to capture on message processors and backends")
+        return
+    ctx.observer.stage_started(Stage.CONNECT, ", ".join(h.name for h in hosts))
+    settings = ConnectionSettings(
+        known_hosts=s.known_hosts,
+        accept_new_host_keys=s.accept_new_host_keys,
+        sudo_password=s.secrets.sudo_password,
+    )
+    ctx.fleet = Fleet(hosts, settings, ctx.staging, ctx.run_id)
+    ctx.record_all(ctx.fleet.connect())
+
+
+def start_captures(ctx: RunContext) -> None:
+    if ctx.fleet is None:
+        return
+    if not ctx.backend_addresses and not ctx.mp_addresses:
+        ctx.skip(LOCAL_HOST, "start-capture", "no-peers", "no backend or MP address is known to filter on")
+        return
+    ctx.observer.stage_started(Stage.CAPTURE, f"backends {', '.join(ctx.backend_addresses) or '-'}; "
+                                              f"message processors {', '.join(ctx.mp_addresses) or '-'}")
+    port = ctx.backend_ports[0] if len(ctx.backend_ports) == 1 else None
+    ctx.record_all(ctx.fleet.start_captures(
+        ctx.backend_addresses, ctx.mp_addresses, port,
+        max_seconds=ctx.settings.capture_seconds + CAPTURE_MARGIN_SECONDS, max_megabytes=CAPTURE_MEGABYTES,
+    ))
+
+
+def stop_captures(ctx: RunContext) -> None:
+    if ctx.fleet is None:
+        return
+    ctx.observer.stage_started(Stage.STOP_CAPTURE, "stopping tcpdump and fetching the captures")
+    results = ctx.record_all(ctx.fleet.stop_captures())
+    ctx.captured += [r.host for r in results if r.status is StepStatus.OK and r.step == "fetch-capture"]
+
+
+# --- 3. trace and reproduction -----------------------------------------------------------------------------------
+
+def start_trace(ctx: RunContext) -> None:
+    s = ctx.settings
+    if not s.trace:
+        ctx.skip(EDGE_HOST, "trace", "disabled", "--no-trace: no debug session was started")
+        return
+    if ctx.client is None or ctx.resolution is None:
+        ctx.skip(EDGE_HOST, "trace", "no-api", "no debug session: the management API was not used or not resolved",
+                 StepStatus.NOT_APPLICABLE if s.no_api else StepStatus.SKIPPED)
+        return
+    from collector.edge import trace as edge_trace
+
+    revision = _revision(ctx)
+    ctx.observer.stage_started(Stage.TRACE, f"debug session on revision {revision}")
+    started = time.monotonic()
+    try:
+        ctx.trace_session = edge_trace.start_trace(ctx.client, s.org, s.env, s.proxy, revision,
+                                                   timeout_seconds=s.capture_seconds + TRACE_MARGIN_SECONDS)
+    except Exception as exc:  # noqa: BLE001
+        error = exc
+        ctx.attempt(EDGE_HOST, "start-trace", lambda: _reraise(error))
+    else:
+        ctx.record(StepResult(EDGE_HOST, "start-trace", StepStatus.OK, seconds=time.monotonic() - started))
+
+
+def _revision(ctx: RunContext) -> str:
+    revisions = list(ctx.resolution.revisions)
+    return str(revisions[-1] if revisions else "1")
+
+
+def reproduce_during_window(ctx: RunContext) -> None:
+    """Run the reproduction while the window is open and tick the countdown once a second."""
+    s = ctx.settings
+    total = float(s.capture_seconds)
+    ctx.observer.stage_started(Stage.REPRODUCE, _reproduction_label(ctx))
+    outcome: list[Reproduction] = []
+    worker = None
+    if s.reproduce or s.url:
+        timeout = max(5.0, total + 30.0)
+
+        def work() -> None:
+            if s.reproduce:
+                outcome.append(run_curl(s.reproduce, timeout))
+            else:
+                outcome.append(get_url(str(s.url), timeout))
+
+        time.sleep(min(SETTLE_SECONDS, total / 4))
+        worker = threading.Thread(target=work, name="reproduce", daemon=True)
+        worker.start()
+    else:
+        ctx.observer.note(f"reproduce the failing call now: the capture window is open for {int(total)} s")
+    deadline = time.monotonic() + total
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 and (worker is None or not worker.is_alive()):
+            break
+        ctx.observer.window_tick(max(0.0, left), total)
+        time.sleep(min(1.0, max(0.05, left)) if left > 0 else 0.2)
+    ctx.observer.window_tick(0.0, total)
+    if worker is None:
+        ctx.skip(LOCAL_HOST, "reproduce", "manual", "no --reproduce or --url: the operator reproduced by hand",
+                 StepStatus.NOT_APPLICABLE)
+        return
+    result = outcome[0]
+    ctx.reproduction = result
+    write_text(ctx, layout.REQUEST_COMMAND, result.command + "\n")
+    write_text(ctx, layout.REQUEST_RESPONSE, result.response)
+    ctx.message_ids += [m for m in result.message_ids if m not in ctx.message_ids]
+    if result.error:
+        ctx.record(StepResult(LOCAL_HOST, "reproduce", StepStatus.FAILED, "reproduction-failed",
+                              f"{LOCAL_HOST} -> reproduce: {result.error}", result.seconds))
+    else:
+        ctx.record(StepResult(LOCAL_HOST, "reproduce", StepStatus.OK, seconds=result.seconds))
+
+
+def _reproduction_label(ctx: RunContext) -> str:
+    from collector.run.reproduce import redact_argv, redact_url
+
+    if ctx.settings.reproduce:
+        return " ".join(redact_argv(ctx.settings.reproduce))
+    if ctx.settings.url:
+        return f"GET {redact_url(ctx.settings.url)}"
+    return "waiting for the operator's reproduction"
+
+
+def fetch_trace(ctx: RunContext) -> None:
+    if ctx.trace_session is None:
+        return
+    from collector.edge import trace as edge_trace
+
+    result = ctx.attempt(EDGE_HOST, "fetch-trace", lambda: edge_trace.collect_trace(ctx.client, ctx.trace_session))
+    ctx.attempt(EDGE_HOST, "stop-trace", lambda: edge_trace.stop_trace(ctx.client, ctx.trace_session))
+    if result is None:
+        return
+    ctx.trace_result = result
+    ctx.message_ids += [m for m in result.message_ids if m not in ctx.message_ids]
+    if not (ctx.staging / layout.TRACE_SESSION).exists():
+        write_json(ctx, layout.TRACE_SESSION, {
+            "session": getattr(ctx.trace_session, "name", str(ctx.trace_session)),
+            "transaction_ids": list(result.transaction_ids),
+            "message_ids": list(result.message_ids),
+            "error_causes": list(result.error_causes),
+        })
+
+
+# --- 4. gather ---------------------------------------------------------------------------------------------------
+
+def gather(ctx: RunContext) -> None:
+    if ctx.fleet is None:
+        return
+    ctx.observer.stage_started(Stage.GATHER, f"system.log lines for {', '.join(ctx.message_ids) or 'no message id'}"
+                                             " and host facts")
+    ctx.record_all(ctx.fleet.gather_logs(ctx.message_ids))
+    ctx.record_all(ctx.fleet.gather_facts())
