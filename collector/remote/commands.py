@@ -16,6 +16,7 @@ RUN_DIR_PREFIX = "apigee-collector-"
 MIN_FREE_KIB = 1024  # a capture dir with less than this free is reported as full before tcpdump starts
 EXIT_TCPDUMP_MISSING = 127
 EXIT_DISK_FULL = 28  # ENOSPC
+EXIT_NO_CAPTURE_DIR = 66  # EX_NOINPUT
 EXIT_NOT_RUNNING = 3
 EXIT_NOT_LISTENING = 4
 EXIT_NOT_OURS = 5
@@ -28,7 +29,7 @@ umask 077
 parent=$1 dir=$2 tcpdump=$3 seconds=$4 megabytes=$5 files=$6
 shift 6
 tcpdump_path=$(command -v "$tcpdump") || { echo "tcpdump not found: $tcpdump" >&2; exit 127; }
-[ -d "$parent" ] || { echo "capture dir $parent does not exist" >&2; exit 2; }
+[ -d "$parent" ] || { echo "capture dir $parent does not exist" >&2; exit 66; }
 free=$(df -Pk "$parent" | awk 'NR==2 {print $4}')
 [ "${free:-0}" -ge 1024 ] || { echo "capture dir $parent is full: ${free:-0} KiB free" >&2; exit 28; }
 mkdir -p "$dir" || exit 28

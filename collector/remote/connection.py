@@ -138,6 +138,9 @@ class HostConnection:
         self._connection = connection
         self.audit = audit
         self._sudo_ok: bool | None = None
+        self._sudo_error = ""
+        #: monotonic time by which the current phase's work on this host must end (Fleet sets it); None = none
+        self.deadline: float | None = None
 
     def __enter__(self) -> HostConnection:
         return self
@@ -207,6 +210,12 @@ class HostConnection:
         line = commands.render(full)
         limit = self.settings.command_timeout if timeout is None else timeout
         started = time.monotonic()
+        if self.deadline is not None:
+            limit = min(limit, self.deadline - started)
+            if limit <= 0:
+                raise HostError(self.host.name, step, "timeout",
+                                f"the host deadline ({self.settings.host_deadline:g} s) passed before "
+                                f"{commands.render(argv)[:200]}")
         out_bytes = err_bytes = 0
         stderr = bytearray()
         exit_code = -1

@@ -1,0 +1,139 @@
+"""tcpdump on one host: start detached and self-limited, confirm it listens, stop by PID, fetch, clean up."""
+
+from __future__ import annotations
+
+import struct
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from collector.remote import commands
+from collector.remote.connection import HostConnection, HostError
+
+READY_SECONDS = 5.0  # tcpdump says "listening" within a few hundred ms; more means something is wrong
+STOP_WAIT_SECONDS = 5
+RING_FILES = 5  # max_megabytes is spread over this many -C files when it is large enough
+_PCAP_HEADER = 24
+_PCAP_MAGICS = {b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d"}
+
+
+@dataclass(frozen=True)
+class CaptureHandle:
+    """A running capture: where its files are and the PID of its `timeout` wrapper (= its process group)."""
+
+    host: str
+    directory: str
+    pid: int
+    run_id: str
+
+
+def start_capture(connection: HostConnection, run_id: str, peers: Sequence[str], port: int | None,
+                  max_seconds: int, max_megabytes: int = 500) -> CaptureHandle:
+    """Start tcpdump for traffic with `peers` and return once it is listening; raises HostError with reason
+    sudo-denied, tcpdump-missing, disk-full, capture-dir-missing or tcpdump-failed."""
+    host = connection.host
+    step = "start-capture"
+    if host.sudo:
+        connection.check_sudo(step)
+    directory = commands.run_dir(host.capture_dir, run_id, host.name)
+    files = RING_FILES if max_megabytes >= RING_FILES * 10 else 1
+    argv = commands.start_capture(host.capture_dir, directory, host.tcpdump, commands.capture_filter(peers, port),
+                                  max_seconds, max_megabytes, files)
+    result = connection.run(argv, sudo=host.sudo, check=False, step=step)
+    message = result.stderr.strip()
+    if result.exit_code == commands.EXIT_TCPDUMP_MISSING:
+        raise HostError(host.name, step, "tcpdump-missing",
+                        f"{message or host.tcpdump + ' not found'}; install tcpdump or set `tcpdump:` to its path")
+    if result.exit_code == commands.EXIT_DISK_FULL:
+        raise HostError(host.name, step, "disk-full", f"{message}; free space or set another capture_dir")
+    if result.exit_code == commands.EXIT_NO_CAPTURE_DIR:
+        raise HostError(host.name, step, "capture-dir-missing", f"{message}; set `capture_dir:` in the inventory")
+    if result.exit_code != 0 or not result.stdout.strip().isdigit():
+        raise HostError(host.name, step, "tcpdump-failed", f"exit {result.exit_code}: {message[:500]}")
+    handle = CaptureHandle(host.name, directory, int(result.stdout.strip()), run_id)
+    _wait_listening(connection, handle)
+    return handle
+
+
+def _wait_listening(connection: HostConnection, handle: CaptureHandle) -> None:
+    host = connection.host
+    deadline = time.monotonic() + READY_SECONDS
+    while True:
+        check = connection.run(commands.check_capture(handle.directory), sudo=host.sudo, check=False,
+                               step="start-capture")
+        if check.exit_code == 0:
+            return
+        if check.exit_code != commands.EXIT_NOT_LISTENING or time.monotonic() > deadline:
+            remove_capture(connection, handle)
+            log = check.stderr.strip()[:500] or "no output"
+            raise HostError(host.name, "start-capture", "tcpdump-failed",
+                            f"tcpdump is not capturing (exit {check.exit_code}); its log says: {log}")
+        time.sleep(0.1)
+
+
+def stop_capture(connection: HostConnection, handle: CaptureHandle) -> list[str]:
+    """SIGINT the capture (KILL after STOP_WAIT_SECONDS), hand its files to the login user; returns the remote
+    capture files, oldest first."""
+    host = connection.host
+    argv = commands.stop_capture(handle.directory, handle.run_id, host.user, STOP_WAIT_SECONDS)
+    result = connection.run(argv, sudo=host.sudo, check=False, step="stop-capture",
+                            timeout=max(connection.settings.command_timeout, STOP_WAIT_SECONDS + 10))
+    if result.exit_code != 0:
+        raise HostError(host.name, "stop-capture", "stop-failed",
+                        f"exit {result.exit_code}: {result.stderr.strip()[:500]}")
+    names = [line for line in result.stdout.splitlines() if line.startswith(commands.CAPTURE_FILE)]
+    return [f"{handle.directory}/{name}" for name in names]
+
+
+def fetch_capture(connection: HostConnection, remote_files: Sequence[str], local_path: Path) -> int:
+    """Fetch the ring files and join them into one pcap at `local_path`; returns its size."""
+    if not remote_files:
+        raise HostError(connection.host.name, "fetch-capture", "no-capture", "tcpdump wrote no capture file")
+    parts = []
+    try:
+        for index, remote in enumerate(remote_files):
+            part = local_path.with_name(f".{local_path.name}.part{index}")
+            connection.get(remote, part, step="fetch-capture")
+            parts.append(part)
+        join_pcaps(parts, local_path)
+    finally:
+        for part in parts:
+            part.unlink(missing_ok=True)
+    return local_path.stat().st_size
+
+
+def remove_capture(connection: HostConnection, handle: CaptureHandle) -> None:
+    """Remove the run dir (stopping a capture still running there)."""
+    connection.run(commands.remove_run_dir(handle.directory, handle.run_id), sudo=connection.host.sudo,
+                   step="cleanup", timeout=max(connection.settings.command_timeout, 15))
+
+
+def join_pcaps(parts: Sequence[Path], out: Path) -> None:
+    """Concatenate pcap files of one tcpdump ring (same link type): the first header, then every record."""
+    with open(out, "wb") as target:
+        for index, part in enumerate(parts):
+            with open(part, "rb") as source:
+                header = source.read(_PCAP_HEADER)
+                if len(header) < _PCAP_HEADER:
+                    continue  # tcpdump had not written this ring file yet
+                if header[:4] not in _PCAP_MAGICS:
+                    raise ValueError(f"{part} is not a pcap file")
+                if index == 0 or target.tell() == 0:
+                    target.write(header)
+                while chunk := source.read(1 << 20):
+                    target.write(chunk)
+
+
+def count_pcap_records(path: Path) -> int:
+    """Number of packet records in a little- or big-endian classic pcap (for checks and tests)."""
+    data = path.read_bytes()
+    if len(data) < _PCAP_HEADER:
+        return 0
+    endian = "<" if data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    offset, count = _PCAP_HEADER, 0
+    while offset + 16 <= len(data):
+        (included,) = struct.unpack_from(endian + "I", data, offset + 8)
+        offset += 16 + included
+        count += 1
+    return count

@@ -1,0 +1,242 @@
+"""Many hosts at once: each phase runs on every host in a bounded pool; a failing host is recorded, never fatal."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from collector.bundle import layout
+from collector.errors import RemoteError
+from collector.inventory import ROLE_BACKEND, ROLE_MESSAGE_PROCESSOR, InventoryHost
+from collector.remote import capture, commands, facts, logs
+from collector.remote.connection import ConnectionSettings, HostConnection, HostError, open_host
+from collector.steps import StepResult, StepStatus
+
+Observer = Callable[[str, str, str], None]  # (host, step, status text)
+
+
+class Fleet:
+    """The hosts of one run and their open connections; every method returns one StepResult per host."""
+
+    def __init__(self, hosts: Sequence[InventoryHost], settings: ConnectionSettings, staging_dir: Path,
+                 run_id: str, observer: Observer | None = None, workers: int = 8) -> None:
+        names = [h.name for h in hosts]
+        if len(set(names)) != len(names):
+            raise ValueError(f"host names must be unique: {names}")
+        self.hosts = tuple(hosts)
+        self.settings = settings
+        self.staging_dir = staging_dir
+        self.run_id = commands.check_run_id(run_id)
+        self.observer = observer
+        self.workers = max(1, workers)
+        self._connections: dict[str, HostConnection] = {}
+        self._captures: dict[str, capture.CaptureHandle] = {}
+        self._failed: dict[str, RemoteError] = {}  # connect failures: later steps are skipped for these hosts
+        self._lock = threading.RLock()
+        self._closed = False
+
+    # --- phases ----------------------------------------------------------------------------------------------
+
+    def connect(self) -> list[StepResult]:
+        def work(host: InventoryHost) -> str:
+            connection = open_host(host, self.settings, self._audit_path(host))
+            with self._lock:
+                self._connections[host.name] = connection
+            return f"{host.user}@{host.address}:{host.port}"
+
+        results = self._phase("connect", self.hosts, work, needs_connection=False)
+        for result in results:
+            if result.status is StepStatus.FAILED:
+                self._failed[result.host] = RemoteError(result.host, "connect", result.message)
+        return results
+
+    def start_captures(self, backend_addresses: Sequence[str], mp_addresses: Sequence[str], port: int | None,
+                       max_seconds: int, max_megabytes: int = 500) -> list[StepResult]:
+        """MPs capture traffic with the backends, backends with the MPs; returns once every capture listens."""
+
+        def work(host: InventoryHost) -> str:
+            peers = backend_addresses if host.role == ROLE_MESSAGE_PROCESSOR else mp_addresses
+            if not peers:
+                raise _NotApplicable(f"no {'backend' if host.role == ROLE_MESSAGE_PROCESSOR else 'MP'} addresses")
+            handle = capture.start_capture(self._connections[host.name], self.run_id, peers, port, max_seconds,
+                                           max_megabytes)
+            with self._lock:
+                self._captures[host.name] = handle
+            return f"tcpdump pid {handle.pid} listening in {handle.directory}"
+
+        return self._phase("start-capture", self.hosts, work)
+
+    def stop_captures(self) -> list[StepResult]:
+        """Stop every capture, fetch it to hosts/NAME/capture.pcap, remove the remote files."""
+        fetch_results: dict[str, StepResult] = {}
+
+        def work(host: InventoryHost) -> str:
+            handle = self._captures.get(host.name)
+            if handle is None:
+                raise _NotApplicable("no capture was started")
+            connection = self._connections[host.name]
+            started = time.monotonic()
+            try:
+                remote_files = capture.stop_capture(connection, handle)
+                fetch_started = time.monotonic()
+                try:
+                    local = self._local(host, layout.HOST_CAPTURE)
+                    size = capture.fetch_capture(connection, remote_files, local)
+                    fetch_results[host.name] = StepResult(host.name, "fetch-capture", StepStatus.OK,
+                                                          seconds=time.monotonic() - fetch_started)
+                except HostError as e:
+                    fetch_results[host.name] = _failed(host.name, "fetch-capture", e, fetch_started)
+                    size = 0
+            finally:
+                try:
+                    capture.remove_capture(connection, handle)
+                finally:
+                    with self._lock:
+                        self._captures.pop(host.name, None)
+            return f"stopped after {time.monotonic() - started:.1f} s, {size} bytes fetched"
+
+        results = self._phase("stop-capture", self.hosts, work)
+        merged = []
+        for result in results:
+            merged.append(result)
+            if result.host in fetch_results:
+                merged.append(fetch_results[result.host])
+        return merged
+
+    def gather_logs(self, message_ids: Sequence[str], budget_bytes: int = 50_000_000,
+                    context_lines: int = 20) -> list[StepResult]:
+        """On MPs: the message-id excerpt (hosts/NAME/system.log.excerpt) and the newest log within the budget
+        (hosts/NAME/system.log.gz)."""
+
+        def work(host: InventoryHost) -> str:
+            if host.role != ROLE_MESSAGE_PROCESSOR:
+                raise _NotApplicable("logs are collected on message processors only")
+            connection = self._connections[host.name]
+            files = logs.list_logs(connection)
+            note = ""
+            ids = [m for m in message_ids if m]
+            if ids:
+                excerpt = logs.write_excerpt(connection, files, ids, context_lines,
+                                             self._local(host, layout.HOST_LOG_EXCERPT))
+                note = f"excerpt {excerpt.stdout_bytes} bytes" + (" (no match)" if excerpt.exit_code == 1 else "")
+            selection = logs.write_log(connection, files, budget_bytes, self._local(host, layout.HOST_LOG))
+            kept = f"log: {selection.total_bytes} of {sum(f.size for f in files)} bytes from {len(selection.files)}"
+            return "; ".join(filter(None, [note, kept + " file(s)"]))
+
+        return self._phase("logs", self.hosts, work)
+
+    def gather_facts(self) -> list[StepResult]:
+        def work(host: InventoryHost) -> str:
+            found = facts.gather_facts(self._connections[host.name])
+            facts.write_facts(found, self._local(host, layout.HOST_FACTS))
+            return f"{found.hostname}, clock offset {found.clock_offset_seconds} s"
+
+        return self._phase("facts", self.hosts, work)
+
+    def close(self) -> None:
+        """Stop captures still running, remove their files, close connections. Idempotent; callable from a
+        signal handler or atexit (it reuses no pool and takes a re-entrant lock)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            captures = dict(self._captures)
+            self._captures.clear()
+            connections = dict(self._connections)
+        threads = [threading.Thread(target=self._cleanup_host, args=(name, handle, connections.get(name)),
+                                    daemon=True) for name, handle in captures.items()]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=self.settings.connect_timeout + 30)
+        for connection in connections.values():
+            connection.close()
+
+    def __enter__(self) -> Fleet:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- plumbing --------------------------------------------------------------------------------------------
+
+    def _cleanup_host(self, name: str, handle: capture.CaptureHandle, connection: HostConnection | None) -> None:
+        host = next(h for h in self.hosts if h.name == name)
+        try:
+            if connection is None or not connection.is_open:
+                connection = open_host(host, self.settings, self._audit_path(host))
+            connection.deadline = None
+            capture.remove_capture(connection, handle)
+        except RemoteError:
+            pass  # the remote `timeout` still ends the capture by itself
+
+    def _phase(self, step: str, hosts: Sequence[InventoryHost], work: Callable[[InventoryHost], str],
+               needs_connection: bool = True) -> list[StepResult]:
+        def one(host: InventoryHost) -> StepResult:
+            started = time.monotonic()
+            if needs_connection and host.name not in self._connections:
+                why = self._failed.get(host.name)
+                message = f"not connected ({why.problem})" if why else "not connected"
+                return self._report(StepResult(host.name, step, StepStatus.SKIPPED, "not-connected", message))
+            self._notify(host.name, step, "started")
+            connection = self._connections.get(host.name)
+            if connection is not None:
+                connection.deadline = started + self.settings.host_deadline
+            try:
+                detail = work(host)
+            except _NotApplicable as e:
+                return self._report(StepResult(host.name, step, StepStatus.NOT_APPLICABLE, "not-applicable",
+                                               str(e), time.monotonic() - started))
+            except HostError as e:
+                return self._report(_failed(host.name, step, e, started))
+            except RemoteError as e:
+                return self._report(StepResult(host.name, step, StepStatus.FAILED, "failed", e.message,
+                                               time.monotonic() - started))
+            except OSError as e:  # writing into the staging dir on the collector's side
+                return self._report(StepResult(host.name, step, StepStatus.FAILED, "local-io",
+                                               f"{host.name} -> {step}: {e}", time.monotonic() - started))
+            finally:
+                if connection is not None:
+                    connection.deadline = None
+            result = StepResult(host.name, step, StepStatus.OK, seconds=time.monotonic() - started)
+            self._notify(host.name, step, f"ok: {detail}")
+            return result
+
+        with ThreadPoolExecutor(max_workers=min(self.workers, max(1, len(hosts))),
+                                thread_name_prefix=f"fleet-{step}") as pool:
+            return list(pool.map(one, hosts))
+
+    def _report(self, result: StepResult) -> StepResult:
+        self._notify(result.host, result.step, f"{result.status.value}: {result.message}")
+        return result
+
+    def _notify(self, host: str, step: str, text: str) -> None:
+        if self.observer is not None:
+            self.observer(host, step, text)
+
+    def _local(self, host: InventoryHost, name: str) -> Path:
+        path = self.staging_dir / layout.host_file(host.name, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _audit_path(self, host: InventoryHost) -> Path:
+        return self.staging_dir / layout.host_file(host.name, layout.HOST_COMMANDS)
+
+    @property
+    def message_processors(self) -> tuple[InventoryHost, ...]:
+        return tuple(h for h in self.hosts if h.role == ROLE_MESSAGE_PROCESSOR)
+
+    @property
+    def backends(self) -> tuple[InventoryHost, ...]:
+        return tuple(h for h in self.hosts if h.role == ROLE_BACKEND)
+
+
+class _NotApplicable(Exception):
+    """The step does not apply to this host (e.g. logs on a backend)."""
+
+
+def _failed(host: str, step: str, error: HostError, started: float) -> StepResult:
+    return StepResult(host, step, StepStatus.FAILED, error.reason, error.message, time.monotonic() - started)

@@ -1,0 +1,127 @@
+"""An MP's system.log and its rotated files: the message-id lines with context, and the newest log within a budget."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from collector.remote import commands
+from collector.remote.connection import CommandResult, HostConnection, HostError
+
+
+@dataclass(frozen=True)
+class LogFile:
+    """One log file on the host: path, modification time, and its size once uncompressed."""
+
+    path: str
+    mtime: int
+    size: int
+
+    @property
+    def compressed(self) -> bool:
+        return self.path.endswith(".gz")
+
+
+@dataclass(frozen=True)
+class LogSelection:
+    """What fits in the budget: files oldest first, the first one cut to its last `first_file_bytes` (0 = whole)."""
+
+    files: tuple[LogFile, ...]
+    first_file_bytes: int
+
+    @property
+    def total_bytes(self) -> int:
+        sizes = [f.size for f in self.files]
+        if sizes and self.first_file_bytes:
+            sizes[0] = self.first_file_bytes
+        return sum(sizes)
+
+
+def parse_log_listing(text: str) -> list[LogFile]:
+    """`mtime<TAB>size<TAB>path` lines (commands.list_logs) -> files, newest first."""
+    files = []
+    for line in text.splitlines():
+        parts = line.split("\t", 2)
+        if len(parts) == 3 and parts[0].isdigit() and parts[1].isdigit():
+            files.append(LogFile(path=parts[2], mtime=int(parts[0]), size=int(parts[1])))
+    return sorted(files, key=lambda f: (-f.mtime, _rotation_index(f.path)))
+
+
+def _rotation_index(path: str) -> int:
+    """0 for system.log itself, N for system.log.N[.gz]: breaks mtime ties the way logrotate numbers files."""
+    match = re.search(r"\.(\d+)(\.gz)?$", path)
+    if match:
+        return int(match.group(1))
+    return 0 if path.endswith(".log") else 1_000_000
+
+
+def select_logs(files_newest_first: Sequence[LogFile], budget_bytes: int) -> LogSelection:
+    """Keep the newest data: whole files from the newest back, the last one cut to what is left of the budget."""
+    chosen: list[LogFile] = []
+    left = budget_bytes
+    cut = 0
+    for log in files_newest_first:
+        if left <= 0:
+            break
+        chosen.append(log)
+        if log.size > left:
+            cut = left
+            break
+        left -= log.size
+    return LogSelection(files=tuple(reversed(chosen)), first_file_bytes=cut)
+
+
+def list_logs(connection: HostConnection, step: str = "logs") -> list[LogFile]:
+    """The system.log and its rotated files on the host, newest first; raises HostError(log-missing) if none."""
+    host = connection.host
+    result = connection.run(commands.list_logs(host.system_log), sudo=_use_sudo(connection), step=step,
+                            check=False)
+    files = parse_log_listing(result.stdout)
+    if not files:
+        raise HostError(host.name, step, "log-missing",
+                        f"no {host.system_log} (nor rotated files) on the host; set `system_log:` in the inventory")
+    return files
+
+
+def write_excerpt(connection: HostConnection, files_newest_first: Sequence[LogFile], message_ids: Sequence[str],
+                  context_lines: int, local_path: Path) -> CommandResult:
+    """Lines holding any message id, with context, filtered on the host and streamed to `local_path`."""
+    oldest_first = [f.path for f in reversed(files_newest_first)]
+    argv = commands.excerpt_logs(oldest_first, message_ids, context_lines)
+    result = connection.stream_to_file(argv, local_path, sudo=_use_sudo(connection), step="logs",
+                                       timeout=_long_timeout(connection))
+    if result.exit_code not in (0, 1):  # grep: 0 found, 1 none
+        raise HostError(connection.host.name, "logs", "command-failed",
+                        f"searching the logs exited {result.exit_code}: {result.stderr.strip()[:300]}")
+    return result
+
+
+def write_log(connection: HostConnection, files_newest_first: Sequence[LogFile], budget_bytes: int,
+              local_path: Path) -> LogSelection:
+    """The newest `budget_bytes` of the log(s), compressed with gzip -1 on the host, streamed to `local_path`."""
+    selection = select_logs(files_newest_first, budget_bytes)
+    argv = commands.stream_logs([f.path for f in selection.files], selection.first_file_bytes)
+    result = connection.stream_to_file(argv, local_path, sudo=_use_sudo(connection), step="logs",
+                                       timeout=_long_timeout(connection))
+    if result.exit_code != 0:
+        raise HostError(connection.host.name, "logs", "command-failed",
+                        f"streaming the logs exited {result.exit_code}: {result.stderr.strip()[:300]}")
+    return selection
+
+
+def _use_sudo(connection: HostConnection) -> bool:
+    """Logs belong to `apigee`: read them through sudo when the host allows it, else as the login user."""
+    if not connection.host.sudo:
+        return False
+    try:
+        connection.check_sudo("logs")
+    except HostError:
+        return False
+    return True
+
+
+def _long_timeout(connection: HostConnection) -> float:
+    # Streaming a large log is bounded by the host deadline, not by the per-command limit.
+    return max(connection.settings.command_timeout, connection.settings.host_deadline)
