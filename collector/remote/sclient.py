@@ -1,0 +1,299 @@
+"""The probe from a host: run `openssl s_client` on an MP over SSH and read its text (OpenSSL 1.0.2, 1.1.1, 3.x)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from cryptography import x509
+
+from collector.errors import RemoteError
+from collector.probe import ProbeError, format_target
+from collector.tls.handshake import (
+    Alert,
+    CertificateRequest,
+    CertificateSummary,
+    ClientCertificate,
+    Handshake,
+    Outcome,
+    ProbeResult,
+)
+from collector.tls.names import name_from_string, name_to_rfc4514
+from collector.tls.probe_results import ALERT_NAMES, NOT_VERIFIED_NOTE, describe_reaction, make_alert
+from collector.tls.probe_results import summarize_certificate
+
+if TYPE_CHECKING:
+    from collector.remote.connection import HostConnection
+
+EXIT_TIMEOUT = 124  # coreutils `timeout`: the command ran out of time
+EXIT_NOT_FOUND = 127  # `timeout` could not run openssl
+TEXT_NOTE = "CA names read from openssl s_client text (no DER)"
+
+# Constant script; every variable arrives as a positional argument. The request on stdin makes a TLS 1.3 server
+# say what it thinks of our (missing) certificate, and -ign_eof keeps s_client reading until the server answers
+# or closes; `timeout` bounds a server that does neither. stdin never reaches the SSH channel.
+_S_CLIENT = r"""
+t=$1 h=$2
+shift 2
+printf 'HEAD / HTTP/1.0\r\nHost: %s\r\n\r\n' "$h" | timeout "$t" openssl s_client -ign_eof -showcerts "$@" 2>&1
+"""
+
+_ALERT_CODES = {name: code for code, name in ALERT_NAMES.items()}
+_ALERT_TEXT = re.compile(r"(?:sslv3|tlsv1|tlsv13|tls) alert ([a-z ]+?)(?::|$)")
+_ALERT_NUMBER = re.compile(r"SSL alert number (\d+)")
+_CHAIN_SUBJECT = re.compile(r"^\s*(\d+) s:(.*)$")
+_CHAIN_ISSUER = re.compile(r"^\s+i:(.*)$")
+_CHAIN_VALIDITY = re.compile(r"^\s+v:NotBefore: (.*?); NotAfter: (.*)$")
+_PEM = re.compile(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.DOTALL)
+_PROTOCOL = re.compile(r"^\s*Protocol\s*:\s*(\S+)")
+_CIPHER = re.compile(r"^\s*Cipher\s*:\s*(\S+)")
+_NEW_LINE = re.compile(r"^(?:New|Reused), (\S+), Cipher is (\S+)")
+_HTTP_STATUS = re.compile(r"^HTTP/\d(?:\.\d)? (\d{3})\b")
+_DNS_FAILURE = re.compile(r"gethostbyname|getaddrinfo|BIO_lookup|name or service not known|nodename nor servname|"
+                          r"name resolution|no address associated", re.IGNORECASE)
+_REFUSED = re.compile(r"connection refused|errno=111\b", re.IGNORECASE)
+_UNREACHABLE = re.compile(r"no route to host|network is unreachable|errno=11[03]\b|errno=101\b", re.IGNORECASE)
+_RESET = re.compile(r"errno=104\b|connection reset", re.IGNORECASE)
+# Lines printed after the CA names; the first one ends the list (older versions print fewer of them).
+_AFTER_CA_NAMES = ("---", "Client Certificate Types:", "Requested Signature Algorithms:",
+                   "Shared Requested Signature Algorithms:", "Peer signing digest:", "Peer signature type:",
+                   "Server Temp Key:", "SSL handshake has read")
+_ABSENT = {"", "(NONE)", "0000", "TLSv1/SSLv3", "NONE"}
+
+
+def build_s_client_argv(host: str, port: int, sni: str | None, *, timeout: float = 20,
+                        tls_version: str | None = None, cert: str | None = None,
+                        key: str | None = None) -> list[str]:
+    """The argv that runs `openssl s_client` against HOST:PORT on a host (stdout and stderr together).
+
+    `cert`/`key` are paths of files already on that host; `tls_version` (``1.2``/``1.3``) forces the version.
+    """
+    if (cert is None) != (key is None):
+        raise ValueError("cert and key go together")
+    options = ["-connect", format_target(host, port)]
+    if sni:
+        options += ["-servername", sni]
+    if tls_version:
+        options.append("-tls1_2" if tls_version == "1.2" else "-tls1_3")
+    if cert and key:
+        options += ["-cert", cert, "-key", key]
+    host_header = sni or (f"[{host}]" if ":" in host else host)
+    return ["sh", "-c", _S_CLIENT, "sh", f"{max(1, round(timeout))}", host_header, *options]
+
+
+def probe_via_host(conn: HostConnection, host: str, port: int, sni: str | None, *, timeout: float = 20,
+                   cert: str | None = None, key: str | None = None, tls_version: str | None = None,
+                   via: str | None = None) -> ProbeResult:
+    """Probe HOST:PORT from the host behind `conn` with its `openssl s_client`.
+
+    `via` names that host in the result (default: the connection's inventory name). Raises ProbeError when the
+    backend cannot be probed from there, RemoteError when the host has no openssl, and whatever `conn.run` raises
+    for SSH failures.
+    """
+    name = via or _connection_name(conn)
+    argv = build_s_client_argv(host, port, sni, timeout=timeout, tls_version=tls_version, cert=cert, key=key)
+    result = conn.run(argv, timeout=timeout + 15, check=False)
+    text = result.stdout + ("\n" + result.stderr if result.stderr else "")
+    if result.exit_code == EXIT_NOT_FOUND:
+        raise RemoteError(name, "probe", "openssl (or timeout) is not installed there; install openssl, "
+                                         "or probe from this machine without --via")
+    return parse_s_client_output(text, format_target(host, port), sni, name, exit_code=result.exit_code,
+                                 client_cert=cert)
+
+
+def parse_s_client_output(text: str, target: str, sni: str | None, via: str, *, exit_code: int | None = None,
+                          client_cert: str | None = None) -> ProbeResult:
+    """Read what `openssl s_client` printed (1.0.2, 1.1.1 or 3.x) into the same ProbeResult the local probe gives.
+
+    `exit_code` (124 means `timeout` stopped it) and `client_cert` (the ``-cert`` path, if one was sent) refine
+    the reading. Raises ProbeError when the output shows no TLS conversation with the backend.
+    """
+    lines = text.splitlines()
+    alerts = _alerts(lines)
+    chain = _server_chain(lines)
+    version, cipher = _version_and_cipher(lines)
+    if not any(line.startswith("CONNECTED(") for line in lines):
+        raise _connect_error(text, target, via, exit_code)
+    if not chain and cipher is None:
+        raise _no_tls_error(text, target, via, exit_code, alerts)
+    request = _certificate_request(lines)
+    http_status = next((int(m.group(1)) for m in map(_HTTP_STATUS.match, lines) if m), None)
+    fatal = any(a.level == "fatal" for a in alerts)
+    completed = cipher is not None and not (fatal and version != "TLSv1.3")
+    ended = ""
+    if http_status is None:
+        if exit_code == EXIT_TIMEOUT:
+            ended = "no HTTP answer within the timeout"
+        elif any(_RESET.search(line) for line in lines):
+            ended = "then the connection was reset"
+        elif any(line.strip() == "closed" for line in lines):
+            ended = "then the server closed the connection"
+    notes = [NOT_VERIFIED_NOTE]
+    if request is not None and request.ca_names:
+        notes.append(TEXT_NOTE)
+    handshake = Handshake(
+        client=via,
+        server=target,
+        sni=sni,
+        version=version,
+        cipher=cipher,
+        server_chain=chain,
+        certificate_request=request,
+        client_certificate=None if request is None else ClientCertificate(sent=client_cert is not None),
+        alerts=alerts,
+        outcome=Outcome.FAILED if fatal else (Outcome.ESTABLISHED if completed else Outcome.INCOMPLETE),
+        source="probe",
+        http_status=http_status,
+        notes=tuple(notes),
+    )
+    reaction = describe_reaction(alerts, completed, http_status, ended)
+    return ProbeResult(target=target, sni=sni, via=via, handshake=handshake, reaction=reaction)
+
+
+def _alerts(lines: Sequence[str]) -> tuple[Alert, ...]:
+    """Alerts the server sent; OpenSSL names every received alert "… alert <name>" in its error lines."""
+    alerts = []
+    for line in lines:
+        number = _ALERT_NUMBER.search(line)
+        named = _ALERT_TEXT.search(line)
+        if number:
+            code = int(number.group(1))
+        elif named and named.group(1).strip().replace(" ", "_") in _ALERT_CODES:
+            code = _ALERT_CODES[named.group(1).strip().replace(" ", "_")]
+        else:
+            continue
+        alerts.append(make_alert("server", 2, code))
+    return tuple(alerts)
+
+
+def _server_chain(lines: Sequence[str]) -> tuple[CertificateSummary, ...]:
+    section = _section(lines, "Certificate chain")
+    pems = _PEM.findall("\n".join(section))
+    if pems:
+        try:
+            return tuple(summarize_certificate(x509.load_pem_x509_certificate(p.encode())) for p in pems)
+        except ValueError:
+            pass  # a damaged PEM: fall back to the s:/i: lines
+    chain: list[CertificateSummary] = []
+    for index, line in enumerate(section):
+        subject = _CHAIN_SUBJECT.match(line)
+        if not subject:
+            continue
+        issuer = next((m.group(1) for m in map(_CHAIN_ISSUER.match, section[index + 1:index + 2]) if m), "")
+        validity = next((m for m in map(_CHAIN_VALIDITY.match, section[index + 1:index + 4]) if m), None)
+        chain.append(CertificateSummary(
+            subject=_dn_text(subject.group(2)),
+            issuer=_dn_text(issuer) if issuer else "",
+            not_before=_openssl_time(validity.group(1)) if validity else "",
+            not_after=_openssl_time(validity.group(2)) if validity else "",
+        ))
+    return tuple(chain)
+
+
+def _certificate_request(lines: Sequence[str]) -> CertificateRequest | None:
+    """The CA names, or None when the server sent no CertificateRequest.
+
+    s_client prints "No client certificate CA names sent" in both cases; only a CertificateRequest makes it print
+    "Client Certificate Types" (TLS <= 1.2) or "Requested Signature Algorithms" (the request's sigalgs).
+    """
+    names: list[str] = []
+    asked = False
+    for index, line in enumerate(lines):
+        if line.startswith(("Client Certificate Types:", "Requested Signature Algorithms:")):
+            asked = True
+        if line.strip() == "Acceptable client certificate CA names":
+            asked = True
+            for entry in lines[index + 1:]:
+                if not entry.strip() or entry.startswith(_AFTER_CA_NAMES):
+                    break
+                names.append(_dn_text(entry))
+    return CertificateRequest(ca_names=tuple(names)) if asked else None
+
+
+def _version_and_cipher(lines: Sequence[str]) -> tuple[str | None, str | None]:
+    version = cipher = None
+    for line in lines:
+        protocol = _PROTOCOL.match(line)
+        if protocol and protocol.group(1) not in _ABSENT:
+            version = protocol.group(1)
+        suite = _CIPHER.match(line)
+        if suite and suite.group(1) not in _ABSENT:
+            cipher = suite.group(1)
+    for line in lines:
+        new = _NEW_LINE.match(line)
+        if new:
+            version = version or (new.group(1) if new.group(1) not in _ABSENT else None)
+            cipher = cipher or (new.group(2) if new.group(2) not in _ABSENT else None)
+    return version, cipher
+
+
+def _section(lines: Sequence[str], title: str) -> list[str]:
+    """The lines after the `title` line up to the next "---"."""
+    for index, line in enumerate(lines):
+        if line.strip() == title:
+            section = []
+            for entry in lines[index + 1:]:
+                if entry.strip() == "---":
+                    break
+                section.append(entry)
+            return section
+    return []
+
+
+def _dn_text(text: str) -> str:
+    """An OpenSSL-printed DN (`/C=AU/CN=x` or `C = AU, CN = x`) as RFC 4514; the text itself if unparsable."""
+    try:
+        return name_to_rfc4514(name_from_string(text))
+    except ValueError:
+        return text.strip()
+
+
+def _openssl_time(text: str) -> str:
+    try:
+        parsed = datetime.strptime(" ".join(text.split()), "%b %d %H:%M:%S %Y GMT")
+    except ValueError:
+        return ""
+    return parsed.replace(tzinfo=timezone.utc).isoformat()
+
+
+def _connect_error(text: str, target: str, via: str, exit_code: int | None) -> ProbeError:
+    host = target.rsplit(":", 1)[0].strip("[]")
+    reach = f"check the host, the port and firewalls between {via} and the backend"
+    if _DNS_FAILURE.search(text):
+        return ProbeError(target, f"{via} cannot resolve {host} (DNS)", "check the name and the MP's resolver",
+                          via=via)
+    if _REFUSED.search(text):
+        return ProbeError(target, "connection refused", f"is the backend listening there? {reach}", via=via)
+    if _UNREACHABLE.search(text):
+        return ProbeError(target, "unreachable", reach, via=via)
+    if exit_code == EXIT_TIMEOUT:
+        return ProbeError(target, "no answer to the TCP connection within the timeout", reach, via=via)
+    return ProbeError(target, f"openssl s_client could not connect: {_first_error(text)}", reach, via=via)
+
+
+def _no_tls_error(text: str, target: str, via: str, exit_code: int | None, alerts: Sequence[Alert]) -> ProbeError:
+    hint = "check that this is the backend's TLS port (a plain HTTP or SSH port answers like this) and the SNI"
+    if alerts:
+        return ProbeError(target, f"the server refused the ClientHello with alert {alerts[0].description} "
+                                  f"({alerts[0].code})", "try --tls 1.2 or --tls 1.3, or another --sni", via=via)
+    if exit_code == EXIT_TIMEOUT:
+        return ProbeError(target, "no TLS answer within the timeout", hint, via=via)
+    return ProbeError(target, f"the answer is not TLS ({_first_error(text)})", hint, via=via)
+
+
+def _first_error(text: str) -> str:
+    """The reason of OpenSSL's first error line (`…:error:CODE:LIB:FUNC:REASON:FILE:LINE:`), or the line."""
+    for line in text.splitlines():
+        if ":error:" in line:
+            fields = line.split(":")
+            return "openssl: " + (fields[5] if len(fields) > 5 else line.strip()[:200])
+        if "errno=" in line:
+            return "openssl: " + line.strip()[:200]
+    return "openssl printed no error"
+
+
+def _connection_name(conn: HostConnection) -> str:
+    host = getattr(conn, "host", None)
+    return str(getattr(host, "name", host or "remote host"))
