@@ -1,0 +1,277 @@
+"""The management API client: base URL, auth, timeouts, retries, and the one place httpx errors become ours."""
+
+from __future__ import annotations
+
+import json
+import netrc
+import socket
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from collector.edge.documents import DocumentSink
+from collector.errors import EdgeAuthError, EdgeError, EdgeNotFoundError, InputError, UsageError
+
+PUBLIC_CLOUD_URL = "https://api.enterprise.apigee.com"
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_RETRY_AFTER = 30.0  # seconds; a larger Retry-After is capped so a run never stalls on one call
+TOKEN_COMMAND_TIMEOUT = 120.0  # get_token may open a browser / ask for a passcode on its terminal
+
+
+@dataclass(frozen=True)
+class BasicAuth:
+    """Basic auth; the password never appears in repr, logs or errors."""
+
+    username: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class BearerAuth:
+    """An OAuth2/SAML access token (MFA/SSO accounts; `get_token` prints one)."""
+
+    token: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class NoAuth:
+    """No Authorization header (a Private Cloud management server open on a trusted network)."""
+
+
+EdgeAuth = BasicAuth | BearerAuth | NoAuth
+
+
+def auth_from_netrc(base_url: str, netrc_path: Path | str | None = None) -> BasicAuth | None:
+    """The `~/.netrc` (or `netrc_path`) login for the host of `base_url`, or None when there is none.
+
+    Raises InputError when the file exists but cannot be parsed (or is readable by others, which Python's
+    netrc refuses for the default file).
+    """
+    path = Path(netrc_path) if netrc_path is not None else Path.home() / ".netrc"
+    host = urlsplit(normalize_base_url(base_url)).hostname
+    if not host or not path.is_file():
+        return None
+    try:
+        entry = netrc.netrc(str(path)).authenticators(host)
+    except netrc.NetrcParseError as exc:
+        raise InputError(path, f"cannot parse netrc: {exc.msg} (line {exc.lineno})") from exc
+    except OSError as exc:
+        raise InputError(path, f"cannot read netrc: {exc.strerror or exc}") from exc
+    if entry is None or not entry[0]:
+        return None
+    return BasicAuth(entry[0], entry[2] or "")
+
+
+def token_from_command(argv: Sequence[str]) -> str:
+    """Run a token command such as ``["get_token"]`` (argv list, no shell) and return the token it prints.
+
+    The last non-empty stdout line is the token (tools may print a banner first). Raises UsageError when the
+    command is missing, fails, times out or prints nothing; the token itself never appears in an error.
+    """
+    if not argv:
+        raise UsageError("token command is empty")
+    name = argv[0]
+    try:
+        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=TOKEN_COMMAND_TIMEOUT, check=False)
+    except FileNotFoundError as exc:
+        raise UsageError(f"token command {name!r} not found (install it or give --token)") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise UsageError(f"token command {name!r} did not finish in {TOKEN_COMMAND_TIMEOUT:.0f} s") from exc
+    except OSError as exc:
+        raise UsageError(f"token command {name!r} cannot run: {exc.strerror or exc}") from exc
+    if done.returncode != 0:
+        last = (done.stderr or "").strip().splitlines()[-1:] or ["no message"]
+        raise UsageError(f"token command {name!r} failed with exit code {done.returncode}: {last[0][:200]}")
+    lines = [line.strip() for line in done.stdout.splitlines() if line.strip()]
+    if not lines:
+        raise UsageError(f"token command {name!r} printed no token")
+    return lines[-1]
+
+
+def normalize_base_url(base_url: str) -> str:
+    """`https://api.enterprise.apigee.com` or `http://HOST:8080`: no trailing slash, no `/v1`."""
+    url = base_url.strip().rstrip("/")
+    if url.endswith("/v1"):
+        url = url[: -len("/v1")]
+    return url
+
+
+def is_public_cloud(base_url: str) -> bool:
+    """True for Apigee's public cloud management API (no `/v1/servers`, no SSH to MPs)."""
+    return urlsplit(normalize_base_url(base_url)).hostname == urlsplit(PUBLIC_CLOUD_URL).hostname
+
+
+def lookup_addresses(host: str) -> tuple[str, ...]:
+    """The IP addresses `host` resolves to here (capture filters); () when it does not resolve."""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return ()
+    return tuple(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+class EdgeClient:
+    """A management API session: `EdgeClient(base_url, auth, timeout=30, retries=3, sink=None)`.
+
+    Paths are relative to `/v1` (``"/organizations/o/environments/e/keystores"``). Every call has a timeout;
+    429/5xx and connection errors are retried `retries` times with exponential backoff (`backoff` seconds, then
+    doubled; Retry-After honoured up to 30 s); 4xx never. Errors: 401/403 -> EdgeAuthError, 404 ->
+    EdgeNotFoundError, anything else -> EdgeError, each naming `what` was fetched and the URL (no credentials).
+    With `document=` (a `collector.bundle.layout` path), the raw body is saved in `sink` with its URL.
+    """
+
+    def __init__(self, base_url: str, auth: EdgeAuth, *, timeout: float = 30, retries: int = 3,
+                 sink: DocumentSink | None = None, backoff: float = 1.0) -> None:
+        self.base_url = normalize_base_url(base_url)
+        self.sink = sink
+        self.retries = max(0, retries)
+        self.backoff = backoff
+        self.timeout = timeout
+        headers = {"Accept": "application/json", "User-Agent": "apigee-collector"}
+        if isinstance(auth, BearerAuth):
+            headers["Authorization"] = f"Bearer {auth.token}"
+        httpx_auth = httpx.BasicAuth(auth.username, auth.password) if isinstance(auth, BasicAuth) else None
+        # trust_env=False: httpx would otherwise read ~/.netrc and replace our Bearer header with Basic.
+        self._http = httpx.Client(base_url=f"{self.base_url}/v1", auth=httpx_auth, headers=headers,
+                                  timeout=httpx.Timeout(timeout), trust_env=False, follow_redirects=False)
+
+    def __enter__(self) -> EdgeClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def url_for(self, path: str, params: Mapping[str, str] | None = None) -> str:
+        """The full request URL (never holds credentials: auth travels in headers only)."""
+        url = httpx.URL(f"{self.base_url}/v1{path}", params=dict(params) if params else None)
+        return str(url.copy_with(username=None, password=None)) if url.userinfo else str(url)
+
+    def get_json(self, path: str, *, what: str, document: str | None = None,
+                 params: Mapping[str, str] | None = None) -> Any:
+        """GET a JSON document; EdgeError when the body is not JSON."""
+        response = self._request("GET", path, what=what, params=params, document=document)
+        return _parse_json(response, what, self.url_for(path, params))
+
+    def get_bytes(self, path: str, *, what: str, document: str | None = None,
+                  params: Mapping[str, str] | None = None, accept: str = "*/*") -> bytes:
+        """GET a binary or text body (the proxy bundle zip, a PEM) exactly as received."""
+        return self._request("GET", path, what=what, params=params, document=document,
+                             headers={"Accept": accept}).content
+
+    def post(self, path: str, *, what: str, params: Mapping[str, str] | None = None,
+             form: Mapping[str, str] | None = None, document: str | None = None) -> bytes:
+        """POST a form (`application/x-www-form-urlencoded`, as debug sessions want); returns the body."""
+        return self._request("POST", path, what=what, params=params, document=document,
+                             headers={"Content-Type": "application/x-www-form-urlencoded"},
+                             content=None if form else b"", form=form).content
+
+    def delete(self, path: str, *, what: str, params: Mapping[str, str] | None = None) -> bytes:
+        """DELETE; returns the body."""
+        return self._request("DELETE", path, what=what, params=params).content
+
+    def lookup_addresses(self, host: str) -> tuple[str, ...]:
+        """DNS lookup of a backend host (I/O kept beside the other network calls; see `lookup_addresses`)."""
+        return lookup_addresses(host)
+
+    def _request(self, method: str, path: str, *, what: str, params: Mapping[str, str] | None = None,
+                 document: str | None = None, headers: Mapping[str, str] | None = None,
+                 content: bytes | None = None, form: Mapping[str, str] | None = None) -> httpx.Response:
+        url = self.url_for(path, params)
+        attempt = 0
+        while True:
+            try:
+                response = self._http.request(method, path, params=dict(params) if params else None,
+                                              headers=dict(headers or {}), data=dict(form) if form else None,
+                                              content=content)
+            except httpx.TransportError as exc:
+                if attempt < self.retries and _may_retry_transport(method, exc):
+                    self._sleep(attempt, None)
+                    attempt += 1
+                    continue
+                raise EdgeError(what, url, _transport_problem(exc, self.timeout, attempt),
+                                "check --mgmt-url and that the management server is reachable from here") from exc
+            except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
+                raise EdgeError(what, url, f"request failed: {type(exc).__name__}: {exc}",
+                                "check --mgmt-url") from exc
+            if response.status_code in RETRY_STATUSES and attempt < self.retries:
+                self._sleep(attempt, response.headers.get("Retry-After"))
+                attempt += 1
+                continue
+            break
+        if response.status_code >= 300:
+            raise _status_error(response, what, url, attempt)
+        if document is not None and self.sink is not None:
+            self.sink.save(document, response.content, url)
+        return response
+
+    def _sleep(self, attempt: int, retry_after: str | None) -> None:
+        delay = self.backoff * (2 ** attempt)
+        if retry_after and retry_after.strip().isdigit():
+            delay = max(delay, min(float(retry_after.strip()), MAX_RETRY_AFTER))
+        time.sleep(delay)
+
+
+def _may_retry_transport(method: str, exc: httpx.TransportError) -> bool:
+    # A POST that may have reached the server is not repeated: it could create a second debug session.
+    if method == "POST":
+        return isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
+    return True
+
+
+def _transport_problem(exc: httpx.TransportError, timeout: float, retried: int) -> str:
+    tries = f" (after {retried + 1} attempts)" if retried else ""
+    if isinstance(exc, httpx.TimeoutException):
+        return f"no answer within {timeout:g} s{tries}"
+    if isinstance(exc, httpx.ConnectError):
+        return f"cannot connect: {exc}{tries}"
+    return f"connection failed: {type(exc).__name__}: {exc}{tries}"
+
+
+def _edge_detail(response: httpx.Response) -> str:
+    """Edge's own `code: message` from an error body, or the start of a non-JSON body."""
+    try:
+        body = response.json()
+    except ValueError:
+        text = response.text.strip().replace("\n", " ")
+        return text[:200]
+    if isinstance(body, dict):
+        code, message = body.get("code"), body.get("message")
+        return ": ".join(str(part) for part in (code, message) if part)
+    return ""
+
+
+def _status_error(response: httpx.Response, what: str, url: str, retried: int) -> EdgeError:
+    status = response.status_code
+    detail = _edge_detail(response)
+    suffix = f" ({detail})" if detail else ""
+    if status == 401:
+        return EdgeAuthError(what, url, f"credentials refused (HTTP 401){suffix}",
+                             "check the username/password or token; accounts with MFA or SSO need a token "
+                             "(--token, APIGEE_TOKEN, or the output of get_token)")
+    if status == 403:
+        return EdgeAuthError(what, url, f"permission denied (HTTP 403){suffix}",
+                             "the account lacks a role that can read this; ask an org admin")
+    if status == 404:
+        return EdgeNotFoundError(what, url, f"not found (HTTP 404){suffix}",
+                                 "check the name, --org and --env")
+    tries = f" after {retried + 1} attempts" if retried else ""
+    hint = "the management server is failing; retry later" if status >= 500 else ""
+    return EdgeError(what, url, f"HTTP {status}{tries}{suffix}", hint)
+
+
+def _parse_json(response: httpx.Response, what: str, url: str) -> Any:
+    try:
+        return json.loads(response.content)
+    except ValueError as exc:
+        kind = response.headers.get("content-type", "unknown type")
+        raise EdgeError(what, url, f"the answer is not JSON ({kind})",
+                        "check --mgmt-url: a login page or proxy may be answering instead of the management API") from exc
