@@ -1,11 +1,65 @@
-"""`collect probe`: ask a backend which client-certificate CAs it accepts (placeholder until the probe lands)."""
+"""`collect probe`: ask a backend which client-certificate CAs it accepts, from here or from an MP over SSH."""
 
 from __future__ import annotations
 
-from collector.cli import cli
+from pathlib import Path
+
+import click
+
+from collector.cli import cli, emit_json
+from collector.errors import UsageError
 
 
 @cli.command("probe")
-def probe_command() -> None:
-    """Ask the backend HOST:PORT which client-certificate CA names it accepts."""
-    raise NotImplementedError
+@click.argument("target", metavar="HOST:PORT")
+@click.option("--sni", metavar="NAME", help="Server name to send [default: HOST; none for an IP address].")
+@click.option("--tls", "tls_version", type=click.Choice(["1.2", "1.3"]), help="Force this TLS version.")
+@click.option("--cert", metavar="PEM", help="Client certificate (chain) to offer; with --via, a path on that host.")
+@click.option("--key", metavar="PEM", help="Its private key (unencrypted PEM); with --via, a path on that host.")
+@click.option("--via", metavar="HOST", help="Probe from this inventory host (an MP) with its openssl s_client.")
+@click.option("--inventory", metavar="FILE", type=click.Path(path_type=Path), help="Inventory holding --via's host.")
+@click.option("--known-hosts", metavar="FILE", type=click.Path(path_type=Path),
+              help="known_hosts file to verify --via's host key against [default ~/.ssh/known_hosts].")
+@click.option("--accept-new-host-keys", is_flag=True, help="Trust and record host keys not yet known (never a changed key).")
+@click.option("--timeout", type=click.FloatRange(min=1), default=None, metavar="S",
+              help="Seconds to wait for the backend [default 10, or 20 with --via].")
+@click.option("--json", "as_json", is_flag=True, help="Print the probe result as one JSON object.")
+def probe_command(target: str, sni: str | None, tls_version: str | None, cert: str | None, key: str | None,
+                  via: str | None, inventory: Path | None, known_hosts: Path | None, accept_new_host_keys: bool,
+                  timeout: float | None, as_json: bool) -> None:
+    """Ask the backend HOST:PORT which client-certificate CA names it accepts ("Acceptable client certificate
+    CA names"), and how it reacts to a client without a certificate (alert, or HTTP 400 from nginx).
+
+    Works for TLS 1.2 and 1.3 (where a capture cannot show the CertificateRequest). IPv6: [::1]:8443.
+    The server certificate is NOT verified: the probe reads what the server sends, it does not judge it.
+    With --cert/--key it also shows whether the backend accepts that client certificate.
+    With --via MP it runs `openssl s_client` on that host over SSH, for backends only MPs can reach.
+    """
+    from collector.probe import DEFAULT_TIMEOUT, default_sni, parse_target
+    from collector.tls.probe_results import probe_result_to_json, render_probe_result
+
+    host, port = parse_target(target)
+    server_name = sni or default_sni(host)
+    if (cert is None) != (key is None):
+        raise UsageError("--cert and --key go together")
+    if via is None:
+        if inventory or known_hosts or accept_new_host_keys:
+            raise UsageError("--inventory, --known-hosts and --accept-new-host-keys only apply with --via HOST")
+        from collector.probe import probe_backend
+
+        result = probe_backend(host, port, sni=server_name, tls_version=tls_version,
+                               cert=Path(cert) if cert else None, key=Path(key) if key else None,
+                               timeout=timeout or DEFAULT_TIMEOUT)
+    else:
+        if inventory is None:
+            raise UsageError("--via needs --inventory FILE (the inventory that names the host)")
+        from collector.remote.connection import ConnectionSettings
+        from collector.remote.sclient import probe_via_inventory
+
+        settings = ConnectionSettings(known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys)
+        result = probe_via_inventory(inventory, via, settings, host, port, server_name, timeout=timeout or 20,
+                                     cert=cert, key=key, tls_version=tls_version)
+    if as_json:
+        emit_json(probe_result_to_json(result))
+    else:
+        click.echo(render_probe_result(result))

@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 from cryptography import x509
 
-from collector.errors import RemoteError
+from collector.errors import RemoteError, UsageError
+from collector.inventory import load_inventory
 from collector.probe import ProbeError, format_target
+from collector.remote.connection import ConnectionSettings, HostConnection, open_host
 from collector.tls.handshake import (
     Alert,
     CertificateRequest,
@@ -23,9 +25,6 @@ from collector.tls.handshake import (
 from collector.tls.names import name_from_string, name_to_rfc4514
 from collector.tls.probe_results import ALERT_NAMES, NOT_VERIFIED_NOTE, describe_reaction, make_alert
 from collector.tls.probe_results import summarize_certificate
-
-if TYPE_CHECKING:
-    from collector.remote.connection import HostConnection
 
 EXIT_TIMEOUT = 124  # coreutils `timeout`: the command ran out of time
 EXIT_NOT_FOUND = 127  # `timeout` could not run openssl
@@ -92,15 +91,29 @@ def probe_via_host(conn: HostConnection, host: str, port: int, sni: str | None, 
     backend cannot be probed from there, RemoteError when the host has no openssl, and whatever `conn.run` raises
     for SSH failures.
     """
-    name = via or _connection_name(conn)
+    name = via or conn.host.name
     argv = build_s_client_argv(host, port, sni, timeout=timeout, tls_version=tls_version, cert=cert, key=key)
-    result = conn.run(argv, timeout=timeout + 15, check=False)
+    # The remote `timeout` ends s_client first; the SSH-side limit only catches a host that hangs.
+    result = conn.run(argv, timeout=timeout + 15, check=False, step="probe")
     text = result.stdout + ("\n" + result.stderr if result.stderr else "")
     if result.exit_code == EXIT_NOT_FOUND:
         raise RemoteError(name, "probe", "openssl (or timeout) is not installed there; install openssl, "
                                          "or probe from this machine without --via")
     return parse_s_client_output(text, format_target(host, port), sni, name, exit_code=result.exit_code,
                                  client_cert=cert)
+
+
+def probe_via_inventory(inventory: Path, via: str, settings: ConnectionSettings, host: str, port: int,
+                        sni: str | None, *, timeout: float = 20, cert: str | None = None, key: str | None = None,
+                        tls_version: str | None = None) -> ProbeResult:
+    """Connect to the inventory host named `via` (or with that address) and probe HOST:PORT from there."""
+    hosts = load_inventory(inventory).hosts
+    chosen = next((h for h in hosts if h.name == via), None) or next((h for h in hosts if h.address == via), None)
+    if chosen is None:
+        known = ", ".join(h.name for h in hosts) or "none"
+        raise UsageError(f"--via {via}: no such host in {inventory} (hosts: {known})")
+    with open_host(chosen, settings) as conn:
+        return probe_via_host(conn, host, port, sni, timeout=timeout, cert=cert, key=key, tls_version=tls_version)
 
 
 def parse_s_client_output(text: str, target: str, sni: str | None, via: str, *, exit_code: int | None = None,
@@ -293,7 +306,3 @@ def _first_error(text: str) -> str:
             return "openssl: " + line.strip()[:200]
     return "openssl printed no error"
 
-
-def _connection_name(conn: HostConnection) -> str:
-    host = getattr(conn, "host", None)
-    return str(getattr(host, "name", host or "remote host"))
