@@ -47,6 +47,7 @@ def package(ctx: RunContext, writer: Any) -> tuple[Path, Path | None]:
     """SUMMARY.md, report.html, manifest.json, then the atomic rename to `.tar.gz` (and the directory if kept)."""
     ctx.observer.stage_started(Stage.PACKAGE, "reports, manifest and the .tar.gz")
     _write_reports(ctx)
+    _make_private(ctx.staging)
     _write_manifest(ctx)
     result = writer.finalize(keep_directory=ctx.settings.keep_directory)
     if isinstance(result, tuple):
@@ -54,6 +55,18 @@ def package(ctx: RunContext, writer: Any) -> tuple[Path, Path | None]:
     archive = Path(getattr(result, "archive", result))
     directory = getattr(result, "directory", None)
     return archive, (Path(directory) if directory else None)
+
+
+def _make_private(root: Path) -> None:
+    """Every bundle file 0600 and folder 0700, whoever wrote it (SSH fetches keep the umask's modes)."""
+    for path in root.rglob("*"):
+        try:
+            if path.is_symlink():
+                path.unlink()  # a bundle holds regular files only
+            else:
+                path.chmod(0o700 if path.is_dir() else 0o600)
+        except OSError as exc:
+            raise BundleError(f"{path}: cannot restrict its permissions: {exc.strerror}") from exc
 
 
 def _write_reports(ctx: RunContext) -> None:

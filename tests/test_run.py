@@ -1,0 +1,179 @@
+"""The run's own logic without the lab: exit codes, the JSON outcome, redaction of the reproduction, the
+reproduction itself against a real local HTTP server, the probe decision and the fail-forward recorder."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from collector.errors import EXIT_COMPLETE, EXIT_FAILED, EXIT_PARTIAL, RemoteError
+from collector.progress import RecordingObserver
+from collector.run.analysis import probe_reasons
+from collector.run.context import RunContext
+from collector.run.outcome import build_outcome, decide_exit_code
+from collector.run.reproduce import get_url, redact_argv, redact_headers, redact_url, run_curl
+from collector.settings import RunSettings
+from collector.steps import StepResult, StepStatus
+from collector.tls.handshake import Handshake, Outcome
+
+OK = StepResult("mp1", "connect", StepStatus.OK)
+FAILED = StepResult("mp2", "connect", StepStatus.FAILED, "unreachable", "mp2 -> connect: refused")
+SKIPPED = StepResult("edge", "trace", StepStatus.SKIPPED, "disabled", "--no-trace")
+
+
+@pytest.mark.parametrize(
+    "bundle, steps, interrupted, expected",
+    [
+        (Path("b.tar.gz"), (OK, SKIPPED), False, EXIT_COMPLETE),
+        (Path("b.tar.gz"), (OK, FAILED), False, EXIT_PARTIAL),
+        (Path("b.tar.gz"), (OK,), True, EXIT_PARTIAL),
+        (None, (OK,), False, EXIT_FAILED),
+        (None, (), True, 130),
+    ],
+    ids=["complete", "partial", "interrupted-with-bundle", "no-bundle", "interrupted-no-bundle"],
+)
+def test_exit_code(bundle: Path | None, steps: tuple, interrupted: bool, expected: int) -> None:
+    # Given how the run ended, When the exit code is decided, Then DESIGN's codes apply.
+    assert decide_exit_code(bundle, steps, interrupted) == expected
+
+
+def test_outcome_json_lists_steps_and_bundle() -> None:
+    # Given a partial run, When serialised, Then the JSON names the bundle, the exit code and every step.
+    outcome = build_outcome(Path("/x/b.tar.gz"), None, [OK, FAILED])
+    assert outcome.exit_code == EXIT_PARTIAL and outcome.failed_steps == (FAILED,)
+    assert outcome.json["bundle"] == "/x/b.tar.gz" and outcome.json["complete"] is False
+    assert [s["status"] for s in outcome.json["steps"]] == ["ok", "failed"]
+
+
+@pytest.mark.parametrize(
+    "argv, secret, kept",
+    [
+        (["curl", "-u", "ops:pw-SECRET", "https://h/p"], "pw-SECRET", "ops:***"),
+        (["curl", "-uops:pw-SECRET", "https://h/p"], "pw-SECRET", "-uops:***"),
+        (["curl", "--user=ops:pw-SECRET", "https://h/p"], "pw-SECRET", "--user=ops:***"),
+        (["curl", "-H", "Authorization: Bearer tok-SECRET", "https://h/p"], "tok-SECRET", "Authorization: ***"),
+        (["curl", "-H", "x-api-key: key-SECRET", "https://h/p"], "key-SECRET", "x-api-key: ***"),
+        (["curl", "--oauth2-bearer", "tok-SECRET", "https://h/p"], "tok-SECRET", "***"),
+        (["curl", "-b", "session=c-SECRET", "https://h/p"], "c-SECRET", "***"),
+        (["curl", "-d", "user=a&password=p-SECRET", "https://h/p"], "p-SECRET", "password=***"),
+        (["curl", "https://u:p-SECRET@h/p?apikey=k-SECRET&x=1"], "SECRET", "apikey=***&x=1"),
+        (["curl", "-E", "client.pem:pass-SECRET", "https://h/p"], "pass-SECRET", "client.pem:***"),
+    ],
+)
+def test_redact_argv(argv: list[str], secret: str, kept: str) -> None:
+    # Given a curl command with a credential, When redacted, Then the secret is gone and the shape stays.
+    text = " ".join(redact_argv(argv))
+    assert secret not in text and kept in text
+
+
+def test_redact_url_and_headers() -> None:
+    # Given a URL with userinfo and a header block with cookies, When redacted, Then neither secret remains.
+    assert redact_url("https://a:b@h/p?token=t&q=1") == "https://***@h/p?token=***&q=1"
+    assert redact_headers("Set-Cookie: s=1\nContent-Type: x") == "Set-Cookie: ***\nContent-Type: x"
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        body = b'{"fault":{"faultstring":"The Service is temporarily unavailable"}}'
+        self.send_response(503)
+        self.send_header("X-Apigee.Message-ID", "rrt-test-1")
+        self.send_header("Set-Cookie", "s=cookie-SECRET")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def server_url() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/mtls/ping"
+    server.shutdown()
+    server.server_close()
+
+
+def test_run_curl_keeps_status_and_message_id(server_url: str) -> None:
+    # Given the operator's curl without -i, When it runs (no shell), Then the status, header and body are kept.
+    result = run_curl(("curl", "-sS", "-H", "Authorization: Basic c2VjcmV0", server_url), timeout=20)
+    assert result.error is None and result.status == 503
+    assert result.message_ids == ("rrt-test-1",)
+    assert "temporarily unavailable" in result.response
+    assert "c2VjcmV0" not in result.command and "cookie-SECRET" not in result.response
+
+
+def test_run_curl_failure_is_reported(server_url: str) -> None:
+    # Given a curl that cannot connect, When it runs, Then the error says so (the step fails, the run goes on).
+    result = run_curl(("curl", "-sS", "http://127.0.0.1:1/"), timeout=10)
+    assert result.error is not None and "curl exited" in result.error
+
+
+def test_get_url(server_url: str) -> None:
+    # Given --url, When fetched, Then the response is recorded with its message id.
+    result = get_url(server_url, timeout=10)
+    assert result.status == 503 and result.message_ids == ("rrt-test-1",)
+    assert result.response.startswith("HTTP/1.1 503")
+
+
+def _ctx(tmp_path: Path, **settings: object) -> RunContext:
+    base = RunSettings(org="o", env="e", proxy="p", **settings)  # type: ignore[arg-type]
+    return RunContext(base, RecordingObserver(), tmp_path, "run-1")
+
+
+class _Evidence:
+    def __init__(self, *handshakes: Handshake) -> None:
+        self.handshakes = handshakes
+
+
+TLS12 = Handshake("1.1.1.1:1", "2.2.2.2:443", version="TLSv1.2", outcome=Outcome.FAILED)
+TLS13 = Handshake("1.1.1.1:1", "2.2.2.2:443", version="TLSv1.3", outcome=Outcome.OPAQUE)
+
+
+@pytest.mark.parametrize(
+    "probe, captured, evidence, wanted",
+    [
+        (None, ["mp1"], _Evidence(TLS12), None),
+        (None, ["mp1"], _Evidence(TLS13), "TLS 1.3"),
+        (None, [], _Evidence(), "no capture"),
+        (None, ["mp1"], _Evidence(), "no TLS handshake"),
+        (True, ["mp1"], _Evidence(TLS12), "--probe"),
+        (False, [], _Evidence(TLS13), None),
+    ],
+    ids=["tls12-no-probe", "tls13", "no-capture", "empty-capture", "forced", "forbidden"],
+)
+def test_probe_decision(tmp_path: Path, probe: bool | None, captured: list, evidence: _Evidence,
+                        wanted: str | None) -> None:
+    # Given what the captures show and --probe/--no-probe, When deciding, Then probe exactly when needed.
+    ctx = _ctx(tmp_path, probe=probe)
+    ctx.captured = captured
+    reason = probe_reasons(ctx, evidence)
+    assert (reason is None) if wanted is None else (wanted in (reason or ""))
+
+
+def test_attempt_records_failures_and_goes_on(tmp_path: Path) -> None:
+    # Given steps that fail with our error and with a bug, When attempted, Then both are recorded as failed.
+    ctx = _ctx(tmp_path)
+
+    def remote() -> None:
+        raise RemoteError("mp1", "logs", "permission denied")
+
+    def bug() -> None:
+        raise ZeroDivisionError("boom")
+
+    assert ctx.attempt("mp1", "logs", remote) is None
+    assert ctx.attempt("local", "analyze", bug) is None
+    assert ctx.attempt("local", "ok", lambda: 42) == 42
+    assert [(s.step, s.status, s.reason) for s in ctx.steps] == [
+        ("logs", StepStatus.FAILED, "remote-error"),
+        ("analyze", StepStatus.FAILED, "internal-error"),
+        ("ok", StepStatus.OK, None),
+    ]
+    assert "ZeroDivisionError" in ctx.steps[1].message
+    assert ("step", ("mp1", "logs", "failed")) in ctx.observer.events  # type: ignore[attr-defined]
