@@ -1,0 +1,307 @@
+"""Writing a bundle: every file redacted on its way in, 0600/0700, under a temporary name until it is complete."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO
+
+from collector.bundle import layout
+from collector.bundle.archives import SNIFF_BYTES, FileKind, sniff_kind
+from collector.bundle.manifest import build_manifest, write_manifest
+from collector.bundle.redact import READ_BYTES, Redaction, StreamRedactor, redact_bytes, redact_text
+from collector.bundle.redactors import PrivateKeyRedactor
+from collector.errors import BundleError, InputError
+from collector.steps import StepResult
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+@dataclass(frozen=True)
+class FinalBundle:
+    """Where a finished bundle stands.
+
+    Attributes:
+        directory: the kept bundle directory, ``None`` unless `finalize(keep_directory=True)`.
+        archive: the ``NAME.tar.gz``.
+        manifest: the manifest written into it.
+    """
+
+    directory: Path | None
+    archive: Path
+    manifest: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.manifest.get("complete", False))
+
+
+class BundleWriter:
+    """Builds one bundle in ``OUT/.NAME.partial-XXXX/``; `finalize` publishes it, `abort` removes it.
+
+    Use it as a context manager: leaving the block without `finalize` (an exception, Ctrl-C) removes the partial
+    directory, so nothing half-written ever stands under the final name.
+    """
+
+    def __init__(self, out_dir: Path, name: str) -> None:
+        if not _NAME.fullmatch(name):
+            raise BundleError(f"{name!r}: not a usable bundle name (letters, digits, '.', '_', '-' only)")
+        self.name = name
+        self.out_dir = Path(out_dir)
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            self._root: Path | None = Path(tempfile.mkdtemp(prefix=f".{name}.partial-", dir=self.out_dir))
+            os.chmod(self._root, 0o700)
+        except OSError as exc:
+            raise BundleError(f"{self.out_dir}: cannot create the bundle directory: {exc.strerror or exc}") from exc
+        self._redactions: dict[str, list[Redaction]] = {}
+        self._meta: dict[str, dict[str, object]] = {}
+
+    # -- the bundle being built ------------------------------------------------------------------------------
+
+    @property
+    def root(self) -> Path:
+        """The partial directory (readers in the same run may read files back from it)."""
+        if self._root is None:
+            raise BundleError(f"{self.name}: the bundle was already finalized or aborted")
+        return self._root
+
+    def path(self, rel_path: str) -> Path:
+        """The file behind a bundle path, refusing paths that leave the bundle."""
+        if not rel_path or not layout.is_inside(rel_path) or "\\" in rel_path or rel_path.endswith("/"):
+            raise BundleError(f"{self.name}: {rel_path!r} is not a path inside the bundle")
+        return self.root.joinpath(*rel_path.split("/"))
+
+    @property
+    def redactions(self) -> list[Redaction]:
+        """Every redaction so far, by file in the order written."""
+        return [r for found in self._redactions.values() for r in found]
+
+    @property
+    def file_meta(self) -> dict[str, dict[str, object]]:
+        return {k: dict(v) for k, v in self._meta.items()}
+
+    # -- writing ---------------------------------------------------------------------------------------------
+
+    def write_bytes(self, rel_path: str, data: bytes, *, source: str = "", collector: str = "",
+                    status: str = "ok", seconds: float | None = None) -> Path:
+        """Write a whole file, redacted by kind (captures kept byte for byte, archives rewritten)."""
+        target = self._prepare(rel_path)
+        new, found = redact_bytes(data, rel_path)
+        with self._open(target) as out:
+            out.write(new)
+        return self._record(rel_path, found, source, collector, status, seconds)
+
+    def write_text(self, rel_path: str, text: str, *, source: str = "", collector: str = "",
+                   status: str = "ok", seconds: float | None = None) -> Path:
+        """Write a UTF-8 text file, redacted."""
+        target = self._prepare(rel_path)
+        new, found = redact_text(text, rel_path)
+        with self._open(target) as out:
+            out.write(new.encode("utf-8", "surrogateescape"))
+        return self._record(rel_path, found, source, collector, status, seconds)
+
+    def copy_file(self, rel_path: str, src_path: Path, *, source: str = "", collector: str = "",
+                  status: str = "ok", seconds: float | None = None) -> Path:
+        """Copy a local file in, redacted by kind; text and gzip'd text stream in bounded memory."""
+        target = self._prepare(rel_path)
+        try:
+            with open(src_path, "rb") as src, self._open(target) as out:
+                found = _copy_redacted(src, out, rel_path)
+        except (OSError, EOFError, zlib.error) as exc:
+            _unlink(target)
+            raise BundleError(f"{src_path} -> {rel_path}: cannot copy into the bundle: {exc}") from exc
+        except BundleError:
+            _unlink(target)
+            raise
+        return self._record(rel_path, found, source or str(src_path), collector, status, seconds)
+
+    @contextmanager
+    def open_stream(self, rel_path: str, *, source: str = "", collector: str = "",
+                    status: str = "ok", seconds: float | None = None) -> Iterator[BinaryIO]:
+        """A binary file to write into (SFTP `getfo`, `copyfileobj`...); it is redacted like `copy_file` when
+        the block ends, and dropped if the block raises."""
+        target = self.path(rel_path)
+        incoming = target.with_name(f".{target.name}.incoming")
+        self._prepare(rel_path)
+        try:
+            with self._open(incoming) as raw:
+                yield raw
+            self.copy_file(rel_path, incoming, source=source, collector=collector, status=status, seconds=seconds)
+        finally:
+            _unlink(incoming)
+
+    def _prepare(self, rel_path: str) -> Path:
+        if rel_path == layout.MANIFEST:
+            raise BundleError(f"{self.name}: {layout.MANIFEST} is written by finalize() only")
+        target = self.path(rel_path)
+        current = self.root
+        for part in rel_path.split("/")[:-1]:
+            current = current / part
+            if current.is_symlink() or (current.exists() and not current.is_dir()):
+                raise BundleError(f"{self.name}: {rel_path!r} crosses {part!r}, which is not a directory")
+            if not current.exists():
+                current.mkdir(mode=0o700)
+                os.chmod(current, 0o700)
+        return target
+
+    def _open(self, target: Path) -> BinaryIO:
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _O_NOFOLLOW, 0o600)
+            os.fchmod(fd, 0o600)
+        except OSError as exc:
+            raise BundleError(f"{target}: cannot write into the bundle: {exc.strerror or exc}") from exc
+        return os.fdopen(fd, "wb")
+
+    def _record(self, rel_path: str, found: list[Redaction], source: str, collector: str,
+                status: str, seconds: float | None) -> Path:
+        self._redactions[rel_path] = list(found)
+        meta: dict[str, object] = {"source": source, "collector": collector, "status": status,
+                                   "redactions": sum(r.count for r in found)}
+        if seconds is not None:
+            meta["seconds"] = round(seconds, 3)
+        self._meta[rel_path] = meta
+        return self.path(rel_path)
+
+    # -- publishing ------------------------------------------------------------------------------------------
+
+    def finalize(self, *, tool_version: str, settings: Mapping[str, object], steps: Sequence[StepResult],
+                 started: datetime, finished: datetime | None = None, keep_directory: bool = False) -> FinalBundle:
+        """Write manifest.json, then ``OUT/NAME.tar.gz`` (via a temporary name), then either rename the
+        directory to ``OUT/NAME`` (`keep_directory`) or remove it."""
+        root = self.root
+        archive = self.out_dir / f"{self.name}.tar.gz"
+        directory = self.out_dir / self.name
+        for existing in (archive, directory) if keep_directory else (archive,):
+            if existing.exists() or existing.is_symlink():
+                raise BundleError(f"{existing}: already exists; refusing to overwrite a bundle")
+        finished = finished or datetime.now(timezone.utc)
+        try:
+            manifest = build_manifest(root, tool_version=tool_version, settings=settings, steps=steps,
+                                      redactions=self.redactions, started=started, finished=finished,
+                                      file_meta=self._meta)
+            write_manifest(root, manifest)
+            _write_archive(root, self.name, archive, int(finished.timestamp()))
+            if keep_directory:
+                os.rename(root, directory)
+            else:
+                shutil.rmtree(root)
+        except OSError as exc:
+            self.abort()
+            raise BundleError(f"{self.out_dir}: cannot finish bundle {self.name}: {exc.strerror or exc}") from exc
+        except InputError as exc:  # a symlink appeared inside the bundle: never publish it
+            self.abort()
+            raise BundleError(f"{self.name}: {exc.defect}") from exc
+        self._root = None
+        return FinalBundle(directory if keep_directory else None, archive, manifest)
+
+    def abort(self) -> None:
+        """Remove the partial directory (idempotent)."""
+        if self._root is not None:
+            shutil.rmtree(self._root, ignore_errors=True)
+            self._root = None
+
+    def __enter__(self) -> BundleWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.abort()  # no-op after finalize; otherwise nothing half-written may stay
+
+
+def _copy_redacted(src: BinaryIO, out: BinaryIO, rel_path: str) -> list[Redaction]:
+    """Copy src to out redacted by kind, streaming text (plain or gzip'd) and keeping captures byte for byte."""
+    head = src.read(SNIFF_BYTES)
+    src.seek(0)
+    kind = sniff_kind(head)
+    if kind is FileKind.CAPTURE:
+        shutil.copyfileobj(src, out, READ_BYTES)
+        return []
+    if kind in (FileKind.ZIP, FileKind.TAR):
+        new, found = redact_bytes(src.read(), rel_path)
+        out.write(new)
+        return found
+    if kind is FileKind.GZIP:
+        with gzip.GzipFile(fileobj=src, mode="rb") as inner:
+            inner_kind = sniff_kind(inner.read(SNIFF_BYTES))
+        src.seek(0)
+        if inner_kind is FileKind.CAPTURE:
+            shutil.copyfileobj(src, out, READ_BYTES)
+            return []
+        if inner_kind in (FileKind.ZIP, FileKind.TAR, FileKind.GZIP):
+            new, found = redact_bytes(src.read(), rel_path)
+            out.write(new)
+            return found
+        with gzip.GzipFile(fileobj=src, mode="rb") as inner, \
+                gzip.GzipFile(fileobj=out, mode="wb", mtime=0, filename="") as packed:
+            return _pump(inner, packed, rel_path, inner_kind)
+    return _pump(src, out, rel_path, kind)
+
+
+def _pump(src: BinaryIO, dst: BinaryIO, rel_path: str, kind: FileKind) -> list[Redaction]:
+    engine = StreamRedactor(rel_path, [PrivateKeyRedactor()] if kind is FileKind.BINARY else None)
+    while block := src.read(READ_BYTES):
+        dst.write(engine.feed(block))
+    dst.write(engine.finish())
+    return engine.redactions
+
+
+def _write_archive(root: Path, name: str, archive: Path, mtime: int) -> None:
+    """Write NAME.tar.gz beside the bundle under a temporary name, then link it to its final name (no clobber)."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.tar.gz.partial-", dir=archive.parent)
+    tmp = Path(tmp_name)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz", format=tarfile.PAX_FORMAT,
+                                                    compresslevel=6) as tar:
+            tar.addfile(_tar_entry(name, tarfile.DIRTYPE, 0o700, 0, mtime))
+            for dirpath, dirnames, filenames in os.walk(root):
+                dirnames.sort()
+                rel_dir = Path(dirpath).relative_to(root).as_posix()
+                prefix = name if rel_dir == "." else f"{name}/{rel_dir}"
+                for d in dirnames:
+                    if os.path.islink(os.path.join(dirpath, d)):
+                        raise InputError(root, f"{rel_dir}/{d} is a symbolic link; a bundle holds files only")
+                    tar.addfile(_tar_entry(f"{prefix}/{d}", tarfile.DIRTYPE, 0o700, 0, mtime))
+                for f in sorted(filenames):
+                    path = Path(dirpath, f)
+                    if path.is_symlink() or not path.is_file():
+                        raise InputError(root, f"{rel_dir}/{f} is not a regular file; a bundle holds files only")
+                    with path.open("rb") as content:
+                        size = os.fstat(content.fileno()).st_size
+                        tar.addfile(_tar_entry(f"{prefix}/{f}", tarfile.REGTYPE, 0o600, size, mtime), content)
+        try:
+            os.link(tmp, archive)  # fails instead of replacing a bundle that appeared meanwhile
+        except FileExistsError:
+            raise
+        except OSError:  # a file system without hard links
+            os.rename(tmp, archive)
+    finally:
+        _unlink(tmp)
+
+
+def _tar_entry(name: str, kind: bytes, mode: int, size: int, mtime: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.mode, info.size, info.mtime = kind, mode, size, mtime
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,355 @@
+"""The redaction rules: one redactor per concern, each behind the same small `Redactor` interface.
+
+A redactor receives a piece of text (a batch of whole lines, or a chunk of one long line) and returns the text
+with its secrets replaced plus the 0-based line index, within that piece, of every replacement. Redactors never
+add or remove line breaks, except `PrivateKeyRedactor`, which runs first and drops whole PEM blocks. A redactor
+may keep state between pieces of the same file (a PEM block or a name/value pair split across pieces); a fresh
+set is made for every file by `new_redactors()`, so no state is ever shared between files.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable, Protocol
+
+MASK = "REDACTED"
+PRIVATE_KEY_MARKER = "[private key removed by apigee-collector]"
+
+# Names whose values are secrets (query/form parameters, JSON/YAML keys, headers, log `key=value`, CLI flags).
+# The keyword must end the name, so `token_type`, `secretRef` or `KeyAlias` are kept (the diagnosis needs them).
+_SECRET_NAME = (
+    r"[A-Za-z0-9_.-]*?(?:password|passwd|passphrase|secret|token|api[_-]?key|passcode|credentials?"
+    r"|oauth2-bearer)(?![A-Za-z0-9_-])"
+)
+_HEADER_NAME = r"(?:proxy-)?authorization|(?:set-)?cookie"
+
+
+class Redactor(Protocol):
+    """The one interface every rule implements; `name` is the rule recorded in the manifest."""
+
+    name: str
+
+    def redact(self, text: str) -> tuple[str, list[int]]:
+        """Return the text with secrets masked and the 0-based line index of every redaction in it."""
+        ...
+
+
+class _LineCounter:
+    """Maps offsets of one text to 0-based line indexes, for offsets visited in increasing order."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._pos = 0
+        self._line = 0
+
+    def line_at(self, pos: int) -> int:
+        if pos < self._pos:  # out of order (not expected from re.sub): recount from the start
+            self._pos, self._line = 0, 0
+        self._line += self._text.count("\n", self._pos, pos)
+        self._pos = pos
+        return self._line
+
+
+class _Trigger:
+    """Cheap pre-scan: the lines of a text that hold one of a rule's words, so the full patterns only run there.
+
+    The words are searched with `str.find` in the lower-cased text, many times faster than any regex scan.
+    """
+
+    def __init__(self, *words: str) -> None:
+        self._words = words
+
+    def line_spans(self, text: str) -> list[tuple[int, int]]:
+        lowered = text.lower()
+        if len(lowered) != len(text):  # a few characters grow when lower-cased: keep offsets exact
+            lowered = "".join(c.lower()[:1] for c in text)
+        hits: list[int] = []
+        for word in self._words:
+            pos = lowered.find(word)
+            while pos >= 0:
+                hits.append(pos)
+                pos = lowered.find(word, pos + 1)
+        spans: list[tuple[int, int]] = []
+        for hit in sorted(hits):
+            if spans and hit < spans[-1][1]:
+                continue
+            start = text.rfind("\n", 0, hit) + 1
+            end = text.find("\n", hit)
+            spans.append((start, len(text) if end < 0 else end))
+        return spans
+
+
+def _substitute(
+    pattern: re.Pattern[str],
+    text: str,
+    replace: Callable[[re.Match[str]], str | None],
+    trigger: _Trigger | None = None,
+) -> tuple[str, list[int]]:
+    """`re.sub` (only on the lines `trigger` finds, when given) that records the line of every real change."""
+    counter = _LineCounter(text)
+    lines: list[int] = []
+    offset = 0
+
+    def _one(match: re.Match[str]) -> str:
+        new = replace(match)
+        if new is None or new == match.group(0):
+            return match.group(0)
+        lines.append(counter.line_at(offset + match.start()))
+        return new
+
+    if trigger is None:
+        return pattern.sub(_one, text), lines
+    out: list[str] = []
+    pos = 0
+    for start, end in trigger.line_spans(text):
+        offset = start
+        out.append(text[pos:start])
+        out.append(pattern.sub(_one, text[start:end]))
+        pos = end
+    out.append(text[pos:])
+    return "".join(out), lines
+
+
+class PrivateKeyRedactor:
+    """Drops every PEM private key block (PKCS#8, ENCRYPTED, RSA, EC, DSA, OPENSSH, PGP), even across pieces."""
+
+    name = "private-key"
+    _BEGIN = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
+    _END = re.compile(r"-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
+
+    def __init__(self) -> None:
+        self._dropping = False  # inside a block whose END has not been seen yet
+
+    def redact(self, text: str) -> tuple[str, list[int]]:
+        out: list[str] = []
+        lines: list[int] = []
+        emitted_newlines = 0
+        pos = 0
+        while pos < len(text):
+            if self._dropping:
+                end = self._END.search(text, pos)
+                if end is None:
+                    return "".join(out), lines  # the whole rest of this piece belongs to the key
+                pos = end.end()
+                self._dropping = False
+                continue
+            begin = self._BEGIN.search(text, pos)
+            if begin is None:
+                out.append(text[pos:])
+                break
+            kept = text[pos : begin.start()]
+            out.append(kept)
+            emitted_newlines += kept.count("\n")
+            lines.append(emitted_newlines)
+            out.append(PRIVATE_KEY_MARKER)
+            self._dropping = True
+            pos = begin.end()
+        return "".join(out), lines
+
+
+class HeaderPropertyRedactor:
+    """Values of `{"name": "Authorization", "value": "…"}` pairs (Edge trace headers and variables).
+
+    The value may follow the name on one of the next lines (pretty-printed trace JSON) or in the next piece of a
+    long line; on one line the value may also come first.
+    """
+
+    name = "header-property"
+    _SENSITIVE = rf"(?:[A-Za-z0-9_-]+\.)*(?:{_HEADER_NAME}|{_SECRET_NAME})(?:\.values?(?:\.string)?)?"
+    _NAME = re.compile(rf'"name"\s*:\s*"{_SENSITIVE}"', re.IGNORECASE)
+    _VALUE = re.compile(r'("value"\s*:\s*")((?:[^"\\\n]|\\.)*)(")')
+    _VALUE_FIRST = re.compile(
+        rf'("value"\s*:\s*")((?:[^"\\\n]|\\.)*)("\s*,\s*"name"\s*:\s*"{_SENSITIVE}")', re.IGNORECASE
+    )
+    _WINDOW_LINES = 3  # how far after the name the value may be
+
+    def __init__(self) -> None:
+        self._pending = -1  # line breaks still allowed before the value of a name seen in an earlier piece
+
+    def redact(self, text: str) -> tuple[str, list[int]]:
+        text, lines = _substitute(self._VALUE_FIRST, text, lambda m: _mask_group(m, 2))
+        counter = _LineCounter(text)
+        out: list[str] = []
+        pos = 0  # text before pos is already in out
+        search_from = 0
+        anchor = (0, self._pending) if self._pending >= 0 else None  # (offset after a name, line budget)
+        self._pending = -1
+        while True:
+            if anchor is None:
+                name = self._NAME.search(text, search_from)
+                if name is None:
+                    break
+                anchor = (name.end(), self._WINDOW_LINES)
+            start, budget = anchor
+            anchor = None
+            window_end = _end_after_newlines(text, start, budget)
+            value = self._VALUE.search(text, start, window_end)
+            if value is None:
+                if window_end == len(text):  # the value may come in the next piece
+                    self._pending = budget - text.count("\n", start)
+                search_from = start
+                continue
+            out.append(text[pos : value.start(2)])
+            out.append(MASK)
+            if value.group(2) != MASK:
+                lines.append(counter.line_at(value.start()))
+            pos = search_from = value.end(2)
+        out.append(text[pos:])
+        return "".join(out), sorted(lines)
+
+
+def _end_after_newlines(text: str, start: int, budget: int) -> int:
+    """Offset just before the (budget+1)-th line break after `start`, or the end of the text."""
+    pos = start
+    for _ in range(budget + 1):
+        nl = text.find("\n", pos)
+        if nl < 0:
+            return len(text)
+        pos = nl + 1
+    return pos - 1
+
+
+def _mask_group(match: re.Match[str], group: int) -> str | None:
+    value = match.group(group)
+    if not value or value == MASK:
+        return None
+    start, end = match.start(group) - match.start(), match.end(group) - match.start()
+    whole = match.group(0)
+    return whole[:start] + MASK + whole[end:]
+
+
+class AuthorizationRedactor:
+    """`Authorization:` / `Proxy-Authorization:` credentials in curl -H, HTTP dumps, JSON maps; the scheme is kept."""
+
+    name = "authorization"
+    _PATTERN = re.compile(
+        r"""\b(?:proxy-)?authorization["']?\s*[:=]\s*["']?"""
+        r"""(?:(?:basic|bearer|digest|negotiate|ntlm|token|hmac|aws4-hmac-sha256)\s)?"""
+        r"""((?<=digest )[^'\r\n]+|[^'"\r\n\\]+)""",
+        re.IGNORECASE,
+    )
+
+    _TRIGGER = _Trigger("authorization")
+
+    def redact(self, text: str) -> tuple[str, list[int]]:
+        return _substitute(self._PATTERN, text, _mask_credentials, self._TRIGGER)
+
+
+def _mask_credentials(match: re.Match[str]) -> str | None:
+    """Mask group 1 but keep trailing blanks (they belong to the text around the value)."""
+    value = match.group(1)
+    stripped = value.rstrip()
+    if not stripped or stripped == MASK:
+        return None
+    whole = match.group(0)
+    start = match.start(1) - match.start()
+    return whole[:start] + MASK + value[len(stripped) :]
+
+
+class CookieRedactor:
+    """`Cookie:` / `Set-Cookie:` header values and curl `-b`/`--cookie` name=value arguments."""
+
+    name = "cookie"
+    _HEADER = re.compile(r"""\b(?:set-)?cookie["']?\s*:\s*["']?([^'"\r\n\\]+)""", re.IGNORECASE)
+    _CURL = re.compile(r"""(?<!\S)(?:-b|--cookie)(?:\s+|=)?(?:'([^'\n]*=[^'\n]*)'|"([^"\n]*=[^"\n]*)"|(\S*=\S*))""")
+
+    _TRIGGER = _Trigger("cookie", "-b")
+
+    def redact(self, text: str) -> tuple[str, list[int]]:
+        text, lines = _substitute(self._HEADER, text, _mask_credentials, self._TRIGGER)
+        text, more = _substitute(self._CURL, text, _mask_first_group, self._TRIGGER)
+        return text, sorted(lines + more)
+
+
+def _mask_first_group(match: re.Match[str]) -> str | None:
+    """Mask whichever alternative group matched."""
+    for group in range(1, (match.re.groups or 0) + 1):
+        if match.group(group) is not None:
+            return _mask_group(match, group)
+    return None
+
+
+class CurlUserRedactor:
+    """The password of curl `-u user:pass` / `--user` / `--proxy-user` / `-U` (the user name is kept)."""
+
+    name = "curl-user"
+    _PATTERN = re.compile(
+        r"""(?<!\S)(?:-u|--user|-U|--proxy-user)(?:\s+|=)?"""
+        r"""(?:'[^':\n]*:([^'\n]*)'|"[^":\n]*:([^"\n]*)"|[^\s:'"]+:(\S+))"""
+    )
+
+    _TRIGGER = _Trigger("-u", "--proxy-user")
+
+    def redact(self, text: str) -> tuple[str, list[int]]:
+        return _substitute(self._PATTERN, text, _mask_first_group, self._TRIGGER)
+
+
+class UrlCredentialsRedactor:
+    """The password in `scheme://user:password@host` URLs."""
+
+    name = "url-credentials"
+    _PATTERN = re.compile(r"""\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/@:'"]*:([^\s/@'"]+)@""")
+
+    _TRIGGER = _Trigger("://")
+
+    def redact(self, text: str) -> tuple[str, list[int]]:
+        return _substitute(self._PATTERN, text, lambda m: _mask_group(m, 1), self._TRIGGER)
+
+
+class SecretParameterRedactor:
+    """Passwords, tokens, API keys and client secrets by name: `k=v` (query, form, log), `"k": v` (JSON, YAML,
+    headers), `<k>v</k>` (XML) and `--k v` (command-line flags)."""
+
+    name = "secret-parameter"
+    _ASSIGN = re.compile(
+        rf"""(?<![A-Za-z0-9_.-]){_SECRET_NAME}\s*=\s*(?:"([^"\n]*)"|'([^'\n]*)'|([^\s&'"#,;]+))""", re.IGNORECASE
+    )
+    _COLON = re.compile(
+        rf"""(?<![A-Za-z0-9_.-])(["']?){_SECRET_NAME}\1\s*:\s*"""
+        r"""(?:"((?:[^"\\\n]|\\.)*)"|'([^'\n]*)'|(?!null\b|true\b|false\b)([^\s,;}'"\[{][^\s,;}'"]*))""",
+        re.IGNORECASE,
+    )
+    _XML = re.compile(rf"<({_SECRET_NAME})>([^<\n]*)</\1>", re.IGNORECASE)
+    _FLAG = re.compile(rf"""(?<!\S)--?{_SECRET_NAME}\s+(?!-)(?:'([^'\n]*)'|"([^"\n]*)"|(\S+))""", re.IGNORECASE)
+
+    _TRIGGER = _Trigger("pass", "secret", "token", "apikey", "api_key", "api-key", "credential", "oauth2-bearer")
+
+    def redact(self, text: str) -> tuple[str, list[int]]:
+        trigger = self._TRIGGER
+        text, lines = _substitute(self._ASSIGN, text, _mask_first_group, trigger)
+        text, more = _substitute(self._COLON, text, _mask_colon_value, trigger)
+        lines += more
+        text, more = _substitute(self._XML, text, lambda m: _mask_group(m, 2), trigger)
+        lines += more
+        text, more = _substitute(self._FLAG, text, _mask_first_group, trigger)
+        return text, sorted(lines + more)
+
+
+def _mask_colon_value(match: re.Match[str]) -> str | None:
+    """Mask a `key: value`; a bare value after a JSON key becomes a JSON string so the document stays valid."""
+    for group in (2, 3):
+        if match.group(group) is not None:
+            return _mask_group(match, group)
+    bare = match.group(4)
+    if bare is None or bare in (MASK, f'"{MASK}"'):
+        return None
+    whole = match.group(0)
+    start = match.start(4) - match.start()
+    replacement = f'"{MASK}"' if match.group(1) == '"' else MASK
+    return whole[:start] + replacement + whole[start + len(bare) :]
+
+
+def new_redactors() -> list[Redactor]:
+    """A fresh set of every rule for one file, in the order they must run (private keys first)."""
+    return [
+        PrivateKeyRedactor(),
+        HeaderPropertyRedactor(),
+        AuthorizationRedactor(),
+        CookieRedactor(),
+        CurlUserRedactor(),
+        UrlCredentialsRedactor(),
+        SecretParameterRedactor(),
+    ]
+
+
+RULES = tuple(r.name for r in new_redactors())
