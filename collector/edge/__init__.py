@@ -1,0 +1,1 @@
+"""Management API: the client (the only network boundary here), pure document parsers, resolution and trace."""
