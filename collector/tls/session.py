@@ -66,6 +66,7 @@ class Session:
         self.cipher: int | None = None
         self.tls13 = False
         self.decrypting = False
+        self.answered = False  # TLS 1.3: the server sent a record after the client's first protected record
         self.facts: dict[str, object] = {}
         self.alerts: list[Alert] = []
         self.notes: list[str] = []
@@ -129,6 +130,8 @@ class Session:
             return
         if side.protected:
             side.after += 1
+            if index != self.client and self.sides[1 - index].after:
+                self.answered = True
             if side.decryptor is not None and kind == APPLICATION_DATA:
                 self._open_record(index, record, frame)
             else:
@@ -265,8 +268,9 @@ class Session:
             return Outcome.ESTABLISHED
         if not self.tls13 and client.ccs and server.ccs:
             return Outcome.ESTABLISHED
-        if self.tls13 and not self.decrypting:
-            return Outcome.FAILED if client.reset or server.reset else Outcome.OPAQUE
+        if self.tls13 and not self.decrypting:  # a close with no answer to the client's flight is a failure
+            unanswered = client.after and not self.answered
+            return Outcome.FAILED if unanswered and (client.reset or server.reset or server.closed) else Outcome.OPAQUE
         if "client_hello" in self.facts and (client.closed or client.reset or server.closed or server.reset):
             return Outcome.FAILED
         return Outcome.INCOMPLETE
