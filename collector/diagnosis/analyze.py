@@ -1,0 +1,40 @@
+"""`collect analyze` as a library call: files -> evidence -> diagnosis, and the JSON DESIGN.md documents."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from collector.diagnosis.causes import Diagnosis
+from collector.diagnosis.diagnose import diagnose
+from collector.diagnosis.evidence import Evidence, load_evidence
+from collector.tls.handshake import Handshake
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The handshakes found, the verdict, and the evidence both came from."""
+
+    handshakes: tuple[Handshake, ...]
+    diagnosis: Diagnosis
+    evidence: Evidence
+
+    def to_json(self) -> dict[str, object]:
+        """DESIGN.md's `{"handshakes": [...], "diagnosis": {...}}`, plus the input notes and sources."""
+        return {
+            "handshakes": [h.to_json() for h in self.handshakes],
+            "diagnosis": self.diagnosis.to_json(),
+            "notes": list(self.evidence.notes),
+            "sources": list(self.evidence.sources),
+        }
+
+
+def analyze_evidence(evidence: Evidence) -> Analysis:
+    """Judge evidence already loaded (a live run builds it from the bundle it is writing)."""
+    return Analysis(handshakes=evidence.handshakes, diagnosis=diagnose(evidence), evidence=evidence)
+
+
+def analyze_paths(paths: Sequence[Path]) -> Analysis:
+    """Sniff and read every file, then judge; raises InputError/CaptureFormatError naming a bad file."""
+    return analyze_evidence(load_evidence(paths))

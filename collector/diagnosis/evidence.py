@@ -1,0 +1,120 @@
+"""Evidence: what the inputs say about the handshakes, the MP's keystore and the backend's acceptable CA names.
+
+`load_evidence` sniffs user files by content and `evidence_from_bundle` reads a support bundle through
+`bundle/layout.py`; both live in `inputs.py` and are re-exported here, so callers import one module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Union
+
+from collector.edge.keystores import CertInfo, parse_alias, parse_cert, parse_keystore, sniff_edge_document
+from collector.tls.handshake import CertificateSummary, Handshake, ProbeResult
+
+if TYPE_CHECKING:
+    from collector.tls.keylog import KeyLog
+
+StoredCertificate = Union[CertInfo, CertificateSummary]
+
+
+@dataclass(frozen=True)
+class KeystoreEvidence:
+    """One key entry (or one chain) of the MP's keystore, as one document showed it.
+
+    Attributes:
+        keystore: keystore name, ``None`` when the document does not say (a PEM file, a lone cert document).
+        alias: alias name, ``None`` for a keystore-wide fact (an empty keystore) or a chain of unknown alias.
+        has_key: True when the entry holds a private key, False when the document shows it holds none,
+            ``None`` when the document cannot tell (cert documents, PEM chains).
+        chain: the stored certificates, leaf first (empty when the document lists names only).
+        source: the file (or bundle path) the fact comes from, cited in evidence lines.
+        cert: the cert name the entry uses (keystore and cert documents), to join a cert document to its alias.
+        document: ``keystore``, ``alias``, ``cert`` or ``pem``.
+    """
+
+    keystore: str | None
+    alias: str | None
+    has_key: bool | None
+    chain: tuple[StoredCertificate, ...]
+    source: str
+    cert: str | None = None
+    document: str = ""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Everything `diagnose()` judges; built from files, bundles or a live run.
+
+    Attributes:
+        handshakes: every TLS handshake found in the captures, in capture order.
+        keystores: one entry per alias/chain known from Edge documents or PEM files.
+        probes: active probe results (their CertificateRequest supplies CA names TLS 1.3 hides).
+        key_alias: the `KeyAlias` of the target's SSLInfo, ``None`` when unknown.
+        keystore: the keystore the target uses (after `ref://` resolution), ``None`` when unknown.
+        notes: facts about the inputs worth showing (decryption used, truncated captures...).
+        sources: every input file or bundle path read.
+    """
+
+    handshakes: tuple[Handshake, ...] = ()
+    keystores: tuple[KeystoreEvidence, ...] = ()
+    probes: tuple[ProbeResult, ...] = ()
+    key_alias: str | None = None
+    notes: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    keystore: str | None = None
+
+
+def combine_evidence(parts: Sequence[Evidence]) -> Evidence:
+    """One Evidence holding every part, in order; the first known key alias and keystore win."""
+    return Evidence(
+        handshakes=tuple(h for p in parts for h in p.handshakes),
+        keystores=tuple(k for p in parts for k in p.keystores),
+        probes=tuple(r for p in parts for r in p.probes),
+        key_alias=next((p.key_alias for p in parts if p.key_alias), None),
+        notes=tuple(n for p in parts for n in p.notes),
+        sources=tuple(s for p in parts for s in p.sources),
+        keystore=next((p.keystore for p in parts if p.keystore), None),
+    )
+
+
+def keystore_evidence_from_document(data: Any, source: str, keystore: str | None = None) -> tuple[KeystoreEvidence, ...]:
+    """The key entries an Edge keystore, alias or cert document shows; ValueError when it is malformed.
+
+    `keystore` names the keystore when the document's location says it (a bundle's `edge/keystores/NAME/`).
+    """
+    kind = sniff_edge_document(data)
+    if kind == "keystore":
+        doc = parse_keystore(data)
+        if doc.aliases:
+            return tuple(
+                KeystoreEvidence(doc.name, ref.alias, ref.key is not None, (), source, ref.cert, "keystore")
+                for ref in doc.aliases
+            )
+        # Older Edge lists key names only; Edge names the key after its alias.
+        entries = tuple(KeystoreEvidence(doc.name, key, True, (), source, None, "keystore") for key in doc.keys)
+        return entries or (KeystoreEvidence(doc.name, None, False, (), source, None, "keystore"),)
+    if kind == "alias":
+        alias = parse_alias(data)
+        return (KeystoreEvidence(keystore, alias.alias, alias.key_name is not None, alias.chain, source,
+                                 alias.cert_name, "alias"),)
+    if kind == "cert":
+        cert = parse_cert(data)
+        return (KeystoreEvidence(keystore, None, None, cert.chain, source, cert.cert_name, "cert"),)
+    raise ValueError("not an Edge keystore, alias or cert document")
+
+
+def load_evidence(paths: Sequence[Path]) -> Evidence:
+    """Sniff each file by content and build the evidence; raises InputError/CaptureFormatError naming the file."""
+    from collector.diagnosis.inputs import load_paths
+
+    return load_paths(paths)
+
+
+def evidence_from_bundle(root: Path, keylog: KeyLog | None = None) -> Evidence:
+    """Read a support bundle (directory or `.tar.gz`, read in place) through `bundle/layout.py` paths."""
+    from collector.diagnosis.inputs import read_bundle
+
+    return read_bundle(root, keylog)

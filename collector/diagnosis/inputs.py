@@ -1,0 +1,226 @@
+"""Input files sniffed by content (captures, key logs, bundles, Edge JSON, PEM, probe results) turned into Evidence."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import tarfile
+import zlib
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from collector.bundle import layout
+from collector.diagnosis.bundles import BundleFiles, open_bundle
+from collector.diagnosis.evidence import Evidence, KeystoreEvidence, combine_evidence, keystore_evidence_from_document
+from collector.edge.keystores import sniff_edge_document
+from collector.errors import InputError
+from collector.tls.certificates import load_pem_chain
+from collector.tls.keylog import KeyLog, is_keylog, load_keylog
+from collector.tls.probe_results import probe_results_from_json
+
+_HEAD = 4096
+_GZIP_MAGIC = b"\x1f\x8b"
+_MAX_JSON = 64 << 20
+
+
+def load_paths(paths: Sequence[Path]) -> Evidence:
+    """Key logs first (captures need them), then every other file in the order given."""
+    kinds = [(path, _sniff(path)) for path in paths]
+    keylog: KeyLog | None = None
+    notes: list[str] = []
+    for path, kind in kinds:
+        if kind == "keylog":
+            loaded = load_keylog(path)
+            keylog = loaded if keylog is None else keylog.merge(loaded)
+            notes.append(f"{path.name}: NSS key log with secrets for {len(loaded.secrets)} TLS connection(s)")
+    parts = [Evidence(notes=tuple(notes))]
+    for path, kind in kinds:
+        if kind == "keylog":
+            parts.append(Evidence(sources=(str(path),)))
+        elif kind == "capture":
+            parts.append(_capture_evidence(path, path.name, keylog))
+        elif kind == "bundle":
+            parts.append(read_bundle(path, keylog))
+        elif kind == "pem":
+            parts.append(_pem_evidence(path))
+        else:
+            parts.append(_json_evidence(path))
+    return combine_evidence(parts)
+
+
+def read_bundle(root: Path, keylog: KeyLog | None = None) -> Evidence:
+    """Captures, keystore documents, the resolved key alias and probe results of one bundle."""
+    with open_bundle(root) as files:
+        parts = [_bundle_resolution(files)]
+        for rel in files.matching(f"{layout.HOSTS_DIR}/*/{layout.HOST_CAPTURE}"):
+            parts.append(_bundle_capture(files, rel, keylog))
+        parts.append(_bundle_keystores(files))
+        if files.exists(layout.PROBE_RESULTS):
+            data = _json_or_error(files.read(layout.PROBE_RESULTS), files.cite(layout.PROBE_RESULTS))
+            probes = probe_results_from_json(data, files.cite(layout.PROBE_RESULTS))
+            parts.append(Evidence(probes=probes, sources=(files.cite(layout.PROBE_RESULTS),)))
+    return combine_evidence(parts)
+
+
+def _sniff(path: Path) -> str:
+    if not path.exists():
+        raise InputError(path, "does not exist")
+    if path.is_dir():
+        if (path / layout.MANIFEST).is_file():
+            return "bundle"
+        raise InputError(path, f"is a directory but not a support bundle (no {layout.MANIFEST})")
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(_HEAD)
+    except OSError as exc:
+        raise InputError(path, f"cannot be read ({exc.strerror or exc})") from exc
+    if not head:
+        raise InputError(path, "is empty")
+    if head.startswith(_GZIP_MAGIC):
+        return _sniff_gzip(path)
+    if _is_capture(head):
+        return "capture"
+    if is_keylog(head):
+        return "keylog"
+    stripped = head.lstrip()
+    if stripped.startswith(b"-----BEGIN"):
+        return "pem"
+    if stripped[:1] in (b"{", b"["):
+        return "json"
+    raise InputError(path, "is not a capture, support bundle, Edge keystore/alias/cert JSON, PEM chain or NSS key log")
+
+
+def _sniff_gzip(path: Path) -> str:
+    try:
+        with gzip.open(path, "rb") as stream:
+            inner = stream.read(_HEAD)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(path, f"is a damaged gzip file ({exc})") from exc
+    if _is_capture(inner):
+        return "capture"
+    try:
+        with tarfile.open(path, "r:gz") as archive:
+            for member in archive:
+                if member.name.rstrip("/").split("/")[-1] == layout.MANIFEST:
+                    return "bundle"
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        raise InputError(path, f"is gzip-compressed but neither a capture nor a readable bundle ({exc})") from exc
+    raise InputError(path, f"is a .tar.gz without {layout.MANIFEST}, so not a support bundle")
+
+
+def _is_capture(head: bytes) -> bool:
+    from collector.tls.capture import is_capture
+
+    return is_capture(head)
+
+
+def _capture_evidence(path: Path, cite: str, keylog: KeyLog | None) -> Evidence:
+    from collector.tls.capture import read_handshakes
+
+    result = read_handshakes(path, keylog=keylog)
+    return _from_capture_result(result, cite)
+
+
+def _from_capture_result(result: Any, cite: str) -> Evidence:
+    handshakes = tuple(replace(h, source=cite) for h in result.handshakes)
+    notes = tuple(f"{cite}: {note}" for note in result.notes)
+    if not handshakes:
+        notes += (f"{cite}: no TLS handshake among {result.packets} packet(s)",)
+    return Evidence(handshakes=handshakes, notes=notes, sources=(cite,))
+
+
+def _bundle_capture(files: BundleFiles, rel: str, keylog: KeyLog | None) -> Evidence:
+    from collector.tls.capture import read_handshakes
+
+    return _from_capture_result(read_handshakes(files.path_like(rel), keylog=keylog), files.cite(rel))
+
+
+def _bundle_keystores(files: BundleFiles) -> Evidence:
+    by_folder: dict[str, list[KeystoreEvidence]] = {}
+    sources: list[str] = []
+    notes: list[str] = []
+    for rel in files.matching(f"{layout.EDGE_KEYSTORES_DIR}/*/**/*.json"):
+        cite = files.cite(rel)
+        data = _json_or_error(files.read(rel), cite)
+        if sniff_edge_document(data) is None:
+            notes.append(f"{cite}: not a keystore, alias or cert document (ignored)")
+            continue
+        folder = rel[len(layout.EDGE_KEYSTORES_DIR) + 1 :].split("/")[0]
+        try:
+            entries = keystore_evidence_from_document(data, cite, keystore=folder)
+        except ValueError as exc:
+            raise InputError(cite, f"is not a valid Edge keystore document: {exc}") from exc
+        by_folder.setdefault(folder, []).extend(entries)
+        sources.append(cite)
+    named: list[KeystoreEvidence] = []
+    for folder, entries in by_folder.items():
+        # The folder name is file-name-safe; the keystore document beside the alias documents has the real name.
+        real = next((e.keystore for e in entries if e.document == "keystore"), folder)
+        named.extend(replace(e, keystore=real) for e in entries)
+    return Evidence(keystores=tuple(named), notes=tuple(notes), sources=tuple(sources))
+
+
+def _bundle_resolution(files: BundleFiles) -> Evidence:
+    """KeyAlias and keystore of the targets with client authentication, from `edge/resolution.json`."""
+    if not files.exists(layout.EDGE_RESOLUTION):
+        return Evidence()
+    cite = files.cite(layout.EDGE_RESOLUTION)
+    data = _json_or_error(files.read(layout.EDGE_RESOLUTION), cite)
+    targets = [t for t in data.get("targets", []) if isinstance(t, dict)] if isinstance(data, dict) else []
+    with_auth = [t for t in targets if t.get("client_auth_enabled")] or targets
+    aliases = [str(t["key_alias"]) for t in with_auth if t.get("key_alias")]
+    keystores = [str(t["keystore"]) for t in with_auth if t.get("keystore")]
+    notes = [f"{cite}: {finding}" for finding in (data.get("findings", []) if isinstance(data, dict) else [])]
+    if len(set(aliases)) > 1 or len(set(keystores)) > 1:
+        notes.append(f"{cite}: the targets use several keystores/aliases; judging by keystore "
+                     f"{keystores[0] if keystores else '?'} alias {aliases[0] if aliases else '?'}")
+    return Evidence(key_alias=aliases[0] if aliases else None, keystore=keystores[0] if keystores else None,
+                    notes=tuple(notes), sources=(cite,))
+
+
+def _pem_evidence(path: Path) -> Evidence:
+    text = _read_text(path)
+    if "PRIVATE KEY-----" in text and "CERTIFICATE-----" not in text:
+        raise InputError(path, "is a private key; analyze needs the certificate chain only (never share private keys)")
+    chain = load_pem_chain(text)
+    if not chain:
+        raise InputError(path, "holds no PEM certificate")
+    return Evidence(keystores=(KeystoreEvidence(None, None, None, chain, path.name, None, "pem"),), sources=(str(path),))
+
+
+def _json_evidence(path: Path) -> Evidence:
+    if path.stat().st_size > _MAX_JSON:
+        raise InputError(path, f"is larger than {_MAX_JSON >> 20} MB, too large for a JSON document")
+    data = _json_or_error(_read_text(path).encode("utf-8"), str(path))
+    kind = sniff_edge_document(data)
+    if kind is not None:
+        try:
+            entries = keystore_evidence_from_document(data, path.name)
+        except ValueError as exc:
+            raise InputError(path, f"is not a valid Edge {kind} document: {exc}") from exc
+        return Evidence(keystores=entries, sources=(str(path),))
+    if isinstance(data, dict) and "target" in data and "handshake" in data:
+        data = [data]  # one `collect probe --json` object
+    if isinstance(data, list) and data and all(isinstance(i, dict) and "handshake" in i for i in data):
+        return Evidence(probes=probe_results_from_json(data, str(path)), sources=(str(path),))
+    raise InputError(path, "is JSON but neither an Edge keystore/alias/cert document nor probe results")
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(path, "is not UTF-8 text") from exc
+    except OSError as exc:
+        raise InputError(path, f"cannot be read ({exc.strerror or exc})") from exc
+
+
+def _json_or_error(raw: bytes, cite: str) -> Any:
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InputError(cite, "is not UTF-8 text") from exc
+    except json.JSONDecodeError as exc:
+        raise InputError(cite, f"is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from exc
