@@ -11,7 +11,6 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timezone
 
-from collector.errors import BundleError
 from collector.progress import NullObserver, RunObserver
 from collector.run.analysis import analyze
 from collector.run.context import LOCAL_HOST, RunContext
@@ -44,16 +43,23 @@ def run_collect(settings: RunSettings, observer: RunObserver | None = None) -> R
         from collector.run.plan import dry_run
 
         return dry_run(settings, observer)
-    from collector.run.package import open_bundle, package
+    from collector.run.package import open_bundle, package, remove_raw
 
     inventory = _load_inventory(settings)
-    writer, staging = open_bundle(settings)
-    ctx = RunContext(settings, observer, staging, new_run_id(), inventory=inventory)
+    writer, raw = open_bundle(settings)
+    ctx = RunContext(settings, observer, raw, new_run_id(), writer=writer, inventory=inventory)
     try:
-        resolve(ctx)
-    except BaseException:
-        writer.abort()
-        raise
+        return _run(ctx)
+    finally:
+        writer.abort()  # a no-op once finalized; otherwise nothing half-written stays
+        remove_raw(raw)
+
+
+def _run(ctx: RunContext) -> RunOutcome:
+    from collector.run.package import package
+
+    observer = ctx.observer
+    resolve(ctx)
     try:
         _collect(ctx)
     except KeyboardInterrupt:
@@ -64,13 +70,9 @@ def run_collect(settings: RunSettings, observer: RunObserver | None = None) -> R
         _close(ctx)
     try:
         analyze(ctx)
-        bundle, directory = package(ctx, writer)
+        bundle, directory = package(ctx)
     except KeyboardInterrupt:
-        writer.abort()
         return build_outcome(None, ctx.diagnosis, ctx.steps, interrupted=True)
-    except BundleError:
-        writer.abort()
-        raise
     return build_outcome(bundle, ctx.diagnosis, ctx.steps, directory=directory, interrupted=ctx.interrupted)
 
 

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from collector.bundle import layout
 from collector.progress import Stage
 from collector.run.context import LOCAL_HOST, RunContext
-from collector.run.stages import write_json
+from collector.run.stages import write_json, write_raw_json
 from collector.steps import StepStatus
 from collector.tls.handshake import Outcome
 
 
-def analyze_staging(ctx: RunContext) -> Any:
-    """Evidence from the staging directory through `bundle/layout.py` (the same path as `collect analyze BUNDLE`)."""
+def read_evidence(root: Path) -> Any:
+    """Evidence from a bundle directory through `bundle/layout.py` (the same path as `collect analyze BUNDLE`)."""
     from collector.diagnosis.evidence import evidence_from_bundle
 
-    return evidence_from_bundle(ctx.staging)
+    return evidence_from_bundle(root)
 
 
 def probe_reasons(ctx: RunContext, evidence: Any) -> str | None:
@@ -54,7 +55,7 @@ def probe_backends(ctx: RunContext, reason: str) -> None:
         from collector.tls.probe_results import probe_results_to_json
 
         ctx.probe_results = results
-        write_json(ctx, layout.PROBE_RESULTS, probe_results_to_json(results))
+        write_raw_json(ctx, layout.PROBE_RESULTS, probe_results_to_json(results))
 
 
 def _probe_local(host: str, port: int, sni: str | None) -> Any:
@@ -74,8 +75,7 @@ def _probe_via_mp(ctx: RunContext, host: str, port: int, sni: str | None) -> Any
     mp = mps[0]
 
     def work() -> Any:
-        audit = ctx.staging / layout.host_file(mp.name, layout.HOST_COMMANDS)
-        with opened(mp, ctx.fleet.settings, audit) as connection:
+        with opened(mp, ctx.fleet.settings) as connection:
             return probe_via_host(connection, host, port, sni)
 
     return ctx.attempt(mp.name, "probe", work)
@@ -93,18 +93,20 @@ def write_analysis(ctx: RunContext, evidence: Any) -> Any:
 
 
 def analyze(ctx: RunContext) -> None:
-    """Analyze, probe if the captures cannot show the CA names, and analyze again with the probe's answer."""
+    """Probe if the captures cannot show the CA names, import everything into the bundle, analyze the bundle."""
+    from collector.run.package import import_raw
+
     ctx.observer.stage_started(Stage.ANALYZE, "reading the captures, keystore documents and probe results")
-    evidence = ctx.attempt(LOCAL_HOST, "analyze", lambda: analyze_staging(ctx))
-    reason = probe_reasons(ctx, evidence)
+    first = ctx.attempt_quiet(LOCAL_HOST, "analyze-captures", lambda: read_evidence(ctx.staging))
+    reason = probe_reasons(ctx, first)
     if reason is not None:
         probe_backends(ctx, reason)
-        if ctx.probe_results:
-            evidence = ctx.attempt(LOCAL_HOST, "analyze-with-probe", lambda: analyze_staging(ctx)) or evidence
     elif ctx.settings.probe is None:
         ctx.skip(LOCAL_HOST, "probe", "not-needed", "the TLS 1.2 captures show the acceptable CA names",
                  StepStatus.NOT_APPLICABLE)
     else:
         ctx.skip(LOCAL_HOST, "probe", "disabled", "--no-probe was given")
+    import_raw(ctx)
+    evidence = ctx.attempt(LOCAL_HOST, "analyze", lambda: read_evidence(ctx.bundle_root))
     if evidence is not None:
         ctx.attempt(LOCAL_HOST, "diagnose", lambda: write_analysis(ctx, evidence))

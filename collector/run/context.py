@@ -6,6 +6,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,7 +27,9 @@ class RunContext:
     """Mutable on purpose: each stage adds what it learned; `run_collect` owns the one instance.
 
     Attributes:
-        staging: the bundle's temporary directory (every writer writes below it through `bundle/layout.py`).
+        staging: the raw directory SSH fetches and management API documents land in (bundle layout paths);
+            `import_raw` copies it into `writer`, which redacts every file.
+        writer: the BundleWriter; everything the run writes itself goes through it.
         steps: every host × step outcome so far.
         resolution: what the management API said (``None`` with --no-api or when resolving failed).
         backend_addresses / mp_addresses: IPs the capture filters use.
@@ -40,6 +43,8 @@ class RunContext:
     observer: RunObserver
     staging: Path
     run_id: str
+    writer: Any = None
+    started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     steps: list[StepResult] = field(default_factory=list)
     client: Any = None
     resolution: Any = None
@@ -86,6 +91,19 @@ class RunContext:
                                    time.monotonic() - started))
             return None
         self.record(StepResult(host, step, StepStatus.OK, seconds=time.monotonic() - started))
+        return value
+
+    @property
+    def bundle_root(self) -> Path:
+        """The bundle being built (what `evidence_from_bundle` reads, like `collect analyze` would)."""
+        return Path(self.writer.root)
+
+    def attempt_quiet(self, host: str, step: str, action: Callable[[], T]) -> T | None:
+        """Like `attempt`, but only a failure is recorded (for many small internal steps)."""
+        before = len(self.steps)
+        value = self.attempt(host, step, action)
+        if len(self.steps) > before and self.steps[-1].status is StepStatus.OK:
+            self.steps.pop()
         return value
 
     def skip(self, host: str, step: str, reason: str, message: str,

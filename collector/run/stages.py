@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import time
@@ -25,27 +26,23 @@ SETTLE_SECONDS = 1.0  # let tcpdump and the debug session settle before the repr
 # --- files -------------------------------------------------------------------------------------------------------
 
 def write_text(ctx: RunContext, relative: str, text: str) -> None:
-    """Write one bundle file (0600) below the staging directory; packaging redacts it again."""
-    write_bytes(ctx, relative, text.encode("utf-8"))
+    """Write one bundle file through the writer (redacted, 0600)."""
+    ctx.writer.write_text(relative, text, collector="run")
 
 
 def write_json(ctx: RunContext, relative: str, data: Any) -> None:
-    write_text(ctx, relative, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    write_text(ctx, relative, json.dumps(data, indent=2) + "\n")
 
 
-def write_bytes(ctx: RunContext, relative: str, data: bytes) -> None:
+def write_raw_json(ctx: RunContext, relative: str, data: Any) -> None:
+    """A file for the raw directory (imported, redacted, with the collectors' files before the final analysis)."""
     if not layout.is_inside(relative):
         raise ValueError(f"{relative!r} is outside the bundle")
     path = ctx.staging / relative
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with open(path, "wb", opener=lambda p, flags: _open_private(p, flags)) as handle:
-        handle.write(data)
-
-
-def _open_private(path: str, flags: int) -> int:
-    import os
-
-    return os.open(path, flags, 0o600)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(data, indent=2) + "\n")
 
 
 # --- 1. resolve ----------------------------------------------------------------------------------------------------
@@ -53,6 +50,7 @@ def _open_private(path: str, flags: int) -> int:
 def make_edge_client(ctx: RunContext, *, sink: bool = True) -> Any:
     """The management API client with the run's credentials (token, token command, Basic, or ~/.netrc)."""
     from collector.edge import client as edge
+    from collector.edge.documents import DirectorySink
 
     s = ctx.settings
     if s.secrets.token:
@@ -63,7 +61,7 @@ def make_edge_client(ctx: RunContext, *, sink: bool = True) -> Any:
         auth = edge.BasicAuth(s.username, s.secrets.password)
     else:
         auth = edge.auth_from_netrc(s.mgmt_url)
-    return edge.EdgeClient(s.mgmt_url, auth, sink=edge.DirectorySink(ctx.staging) if sink else None)
+    return edge.EdgeClient(s.mgmt_url, auth, sink=DirectorySink(ctx.staging) if sink else None)
 
 
 def resolve(ctx: RunContext, *, sink: bool = True) -> None:
@@ -102,7 +100,8 @@ def _collect_peers(ctx: RunContext) -> None:
     resolution = ctx.resolution
     if resolution is not None:
         for backend in resolution.backends:
-            backends.setdefault((backend.host, backend.port), getattr(backend, "sni", None) or _sni(backend.host))
+            port = backend.port or 443
+            backends.setdefault((backend.host, port), getattr(backend, "sni", None) or _sni(backend.host))
             addresses += list(backend.addresses) or _lookup(backend.host)
         ctx.mp_addresses += [mp.address for mp in resolution.message_processors if getattr(mp, "address", None)]
     for backend in ctx.settings.backends:
@@ -196,15 +195,18 @@ def stop_captures(ctx: RunContext) -> None:
 # --- 3. trace and reproduction -----------------------------------------------------------------------------------
 
 def start_trace(ctx: RunContext) -> None:
-    s = ctx.settings
-    if not s.trace:
-        ctx.skip(EDGE_HOST, "trace", "disabled", "--no-trace: no debug session was started")
-        return
-    if ctx.client is None or ctx.resolution is None:
-        ctx.skip(EDGE_HOST, "trace", "no-api", "no debug session: the management API was not used or not resolved",
-                 StepStatus.NOT_APPLICABLE if s.no_api else StepStatus.SKIPPED)
-        return
     from collector.edge import trace as edge_trace
+
+    s = ctx.settings
+    if not s.trace or ctx.client is None or ctx.resolution is None:
+        if not s.trace:
+            reason, message = "disabled", "--no-trace: no debug session was started"
+        else:
+            reason, message = "no-api", "no debug session: the management API was not used or not resolved"
+        ctx.skip(EDGE_HOST, "trace", reason, message,
+                 StepStatus.NOT_APPLICABLE if s.no_api else StepStatus.SKIPPED)
+        write_raw_json(ctx, layout.TRACE_SESSION, json.loads(edge_trace.skipped_trace_summary(message)))
+        return
 
     revision = _revision(ctx)
     ctx.observer.stage_started(Stage.TRACE, f"debug session on revision {revision}")
@@ -220,8 +222,8 @@ def start_trace(ctx: RunContext) -> None:
 
 
 def _revision(ctx: RunContext) -> str:
-    revisions = list(ctx.resolution.revisions)
-    return str(revisions[-1] if revisions else "1")
+    revisions = list(ctx.resolution.revisions)  # newest first
+    return str(revisions[0] if revisions else "1")
 
 
 def reproduce_during_window(ctx: RunContext) -> None:
@@ -284,14 +286,16 @@ def fetch_trace(ctx: RunContext) -> None:
         return
     from collector.edge import trace as edge_trace
 
-    result = ctx.attempt(EDGE_HOST, "fetch-trace", lambda: edge_trace.collect_trace(ctx.client, ctx.trace_session))
+    wait = 5.0 if ctx.reproduction is not None else 2.0  # Edge lists a transaction a moment after it ends
+    result = ctx.attempt(EDGE_HOST, "fetch-trace",
+                         lambda: edge_trace.collect_trace(ctx.client, ctx.trace_session, wait_seconds=wait))
     ctx.attempt(EDGE_HOST, "stop-trace", lambda: edge_trace.stop_trace(ctx.client, ctx.trace_session))
     if result is None:
         return
     ctx.trace_result = result
     ctx.message_ids += [m for m in result.message_ids if m not in ctx.message_ids]
     if not (ctx.staging / layout.TRACE_SESSION).exists():
-        write_json(ctx, layout.TRACE_SESSION, {
+        write_raw_json(ctx, layout.TRACE_SESSION, {
             "session": getattr(ctx.trace_session, "name", str(ctx.trace_session)),
             "transaction_ids": list(result.transaction_ids),
             "message_ids": list(result.message_ids),
