@@ -54,6 +54,8 @@ _DNS_FAILURE = re.compile(r"gethostbyname|getaddrinfo|BIO_lookup|name or service
                           r"name resolution|no address associated", re.IGNORECASE)
 _REFUSED = re.compile(r"connection refused|errno=111\b", re.IGNORECASE)
 _UNREACHABLE = re.compile(r"no route to host|network is unreachable|errno=11[03]\b|errno=101\b", re.IGNORECASE)
+_CLIENT_FILES = re.compile(r"(?:could not open file or uri for loading|unable to load|could not read) "
+                           r"(?:client )?certificate", re.IGNORECASE)
 _RESET = re.compile(r"errno=104\b|connection reset", re.IGNORECASE)
 # Lines printed after the CA names; the first one ends the list (older versions print fewer of them).
 _AFTER_CA_NAMES = ("---", "Client Certificate Types:", "Requested Signature Algorithms:",
@@ -128,6 +130,10 @@ def parse_s_client_output(text: str, target: str, sni: str | None, via: str, *, 
     chain = _server_chain(lines)
     version, cipher = _version_and_cipher(lines)
     if not any(line.startswith("CONNECTED(") for line in lines):
+        if client_cert is not None and _CLIENT_FILES.search(text):
+            raise ProbeError(target, f"openssl on {via} could not load the client certificate or key "
+                                     f"({_first_error(text)})",
+                             "give --cert/--key paths of PEM files the SSH user can read on that host", via=via)
         raise _connect_error(text, target, via, exit_code)
     if not chain and cipher is None:
         raise _no_tls_error(text, target, via, exit_code, alerts)
@@ -299,6 +305,8 @@ def _no_tls_error(text: str, target: str, via: str, exit_code: int | None, alert
 def _first_error(text: str) -> str:
     """The reason of OpenSSL's first error line (`…:error:CODE:LIB:FUNC:REASON:FILE:LINE:`), or the line."""
     for line in text.splitlines():
+        if line.startswith("Could not open file or uri") or line.startswith("unable to load"):
+            return line.strip()[:200]
         if ":error:" in line:
             fields = line.split(":")
             return "openssl: " + (fields[5] if len(fields) > 5 else line.strip()[:200])
