@@ -48,10 +48,16 @@ echo "$pid"
 """
 
 _STOP_CAPTURE = r"""
-dir=$1 run_id=$2 login=$3 wait=$4
+dir=$1 run_id=$2 login=$3 wait=$4 settle=$5
 pid=$(cat "$dir/pid" 2>/dev/null) || { echo "no pid file in $dir" >&2; exit 3; }
 if [ -r "/proc/$pid/cmdline" ]; then
   tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$run_id" || { echo "pid $pid is not our capture" >&2; exit 5; }
+  # On `-i any` the kernel hands packets over in blocks retired after up to ~1 s, and tcpdump drops what it has
+  # not read when SIGINT arrives: wait until the capture stops growing (at most `settle` seconds) first.
+  before=-1 after=$(cat "$dir"/capture.pcap* 2>/dev/null | wc -c) n=0
+  while [ "$before" != "$after" ] && [ "$n" -lt "$settle" ]; do
+    sleep 1.2; before=$after; after=$(cat "$dir"/capture.pcap* 2>/dev/null | wc -c); n=$((n + 1))
+  done
   kill -INT "$pid"
   i=0
   while kill -0 "$pid" 2>/dev/null && [ "$i" -lt $((wait * 10)) ]; do sleep 0.1; i=$((i + 1)); done
@@ -194,11 +200,13 @@ def check_capture(directory: str) -> list[str]:
     return ["sh", "-c", _CHECK_CAPTURE, "collector-check-capture", directory]
 
 
-def stop_capture(directory: str, run_id: str, login_user: str, wait_seconds: int = 5) -> list[str]:
-    """SIGINT the capture by PID (only if its cmdline holds the run id), wait, KILL as a fallback, chown the
-    files to the login user and list the capture files oldest first."""
+def stop_capture(directory: str, run_id: str, login_user: str, wait_seconds: int = 5,
+                 settle_rounds: int = 4) -> list[str]:
+    """Wait (up to `settle_rounds` x 1.2 s) until the capture stops growing, SIGINT it by PID (only if its
+    cmdline holds the run id), wait up to `wait_seconds`, KILL as a fallback, chown the files to the login user
+    and list the capture files oldest first."""
     return ["sh", "-c", _STOP_CAPTURE, "collector-stop-capture", directory, check_run_id(run_id), login_user,
-            str(int(wait_seconds))]
+            str(int(wait_seconds)), str(int(settle_rounds))]
 
 
 def remove_run_dir(directory: str, run_id: str) -> list[str]:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import fcntl
 import os
 import pwd
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 
@@ -23,6 +25,7 @@ PASSWORD = "lab-sudo-Pw-1"  # the password of PASSWORD_USER (a throw-away lab ac
 SYSTEM_LOG = "opt/apigee/var/log/edge-message-processor/logs/system.log"
 _SUDOERS = Path("/etc/sudoers.d/collector-lab")
 _USER_LOCK = Path("/run/collector-lab-users.lock")
+_ROOTS_BASE = Path("/tmp/collector-lab-roots")
 _READY_SECONDS = 10.0
 
 
@@ -69,6 +72,7 @@ class SshHosts:
     sudo_password: str = PASSWORD
     _procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, repr=False)
     _mounts: list[Path] = field(default_factory=list, repr=False)
+    _storage: Path | None = field(default=None, repr=False)
 
     def host(self, name: str) -> LabSshHost:
         return next(h for h in self.hosts if h.name == name)
@@ -119,14 +123,14 @@ class SshHosts:
         subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kib}k,mode=1777", "tmpfs", str(target)],
                        check=True, capture_output=True)
         self._mounts.append(target)
-        filler = target / "filler"
-        with open(filler, "wb") as out:
-            try:
-                while True:
-                    out.write(b"\0" * 4096)
-                    out.flush()
-            except OSError:
+        descriptor = os.open(target / "filler", os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            while os.write(descriptor, b"\0" * 4096):
                 pass
+        except OSError:
+            pass  # ENOSPC: full, as wanted
+        finally:
+            os.close(descriptor)
         return target
 
     def stop_host(self, name: str) -> None:
@@ -141,6 +145,9 @@ class SshHosts:
         while self._mounts:
             target = self._mounts.pop()
             subprocess.run(["umount", "-l", str(target)], capture_output=True)
+        if self._storage is not None:
+            shutil.rmtree(self._storage, ignore_errors=True)
+            self._storage = None
 
     def __enter__(self) -> SshHosts:
         return self
@@ -164,6 +171,7 @@ def start_ssh_hosts(workdir: Path, specs: Sequence[SshHostSpec]) -> SshHosts:
     started: list[LabSshHost] = []
     try:
         for spec in specs:
+            spec = replace(spec, root=_place_root(spec.root, hosts))
             host, proc, public = _start_sshd(workdir / "sshd" / spec.name, spec, authorized)
             hosts._procs[spec.name] = proc
             started.append(host)
@@ -208,6 +216,28 @@ def _user_exists(user: str) -> bool:
     except KeyError:
         return False
     return True
+
+
+def _place_root(root: Path, hosts: SshHosts) -> Path:
+    """Where a host's files really live. pytest keeps resetting its basetemp to 0700, which would lock the lab
+    users out of roots inside it; so the root is a symlink to a world-traversable directory outside it (removed
+    by stop()). A root that already exists with content is used as it is."""
+    if root.is_symlink():
+        return root.resolve()
+    if root.is_dir() and any(root.iterdir()):
+        return root
+    _ROOTS_BASE.mkdir(mode=0o755, parents=True, exist_ok=True)
+    _ROOTS_BASE.chmod(0o755)
+    if hosts._storage is None:
+        hosts._storage = Path(tempfile.mkdtemp(prefix="lab-", dir=_ROOTS_BASE))
+        hosts._storage.chmod(0o755)
+    storage = hosts._storage / root.name
+    storage.mkdir(mode=0o755, exist_ok=True)
+    if root.is_dir():
+        root.rmdir()
+    root.parent.mkdir(parents=True, exist_ok=True)
+    root.symlink_to(storage, target_is_directory=True)
+    return storage
 
 
 def _prepare_root(spec: SshHostSpec) -> None:
