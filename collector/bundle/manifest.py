@@ -189,7 +189,7 @@ def _read_archive(path: Path) -> tuple[dict[str, tuple[str, int]], bytes]:
                 else:
                     found[rel] = _hash_stream(stream)
     except tarfile.TarError as exc:
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        detail = str(exc).splitlines()[0].rstrip(":") if str(exc) else type(exc).__name__
         raise InputError(path, f"not a bundle (neither a bundle directory nor a readable .tar.gz: {detail})") from exc
     except (OSError, EOFError) as exc:
         raise InputError(path, f"cannot read the bundle archive: {exc}") from exc

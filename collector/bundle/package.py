@@ -17,6 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
+from collector import __version__
 from collector.bundle import layout
 from collector.bundle.archives import SNIFF_BYTES, FileKind, sniff_kind
 from collector.bundle.manifest import build_manifest, write_manifest
@@ -68,6 +69,7 @@ class BundleWriter:
             raise BundleError(f"{self.out_dir}: cannot create the bundle directory: {exc.strerror or exc}") from exc
         self._redactions: dict[str, list[Redaction]] = {}
         self._meta: dict[str, dict[str, object]] = {}
+        self._started = datetime.now(timezone.utc)
 
     # -- the bundle being built ------------------------------------------------------------------------------
 
@@ -177,11 +179,41 @@ class BundleWriter:
 
     # -- publishing ------------------------------------------------------------------------------------------
 
-    def finalize(self, *, tool_version: str, settings: Mapping[str, object], steps: Sequence[StepResult],
-                 started: datetime, finished: datetime | None = None, keep_directory: bool = False) -> FinalBundle:
-        """Write manifest.json, then ``OUT/NAME.tar.gz`` (via a temporary name), then either rename the
-        directory to ``OUT/NAME`` (`keep_directory`) or remove it."""
+    def adopt_files(self, *, collector: str = "direct") -> list[Redaction]:
+        """Redact in place every file that was put into `root` without this writer (and make it 0600); return
+        the redactions found. `finalize` calls it too; call it first to report the redactions in SUMMARY.md."""
+        found: list[Redaction] = []
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            dirnames.sort()
+            for name in sorted(filenames):
+                path = Path(dirpath, name)
+                rel = path.relative_to(self.root).as_posix()
+                if rel in self._meta or rel == layout.MANIFEST:
+                    continue
+                if path.is_symlink():
+                    path.unlink()  # a bundle holds regular files only; a link could point at a key
+                    continue
+                incoming = path.with_name(f".{name}.adopting")
+                os.replace(path, incoming)
+                try:
+                    self.copy_file(rel, incoming, source="", collector=collector)
+                finally:
+                    _unlink(incoming)
+                found += self._redactions[rel]
+            for d in dirnames:
+                os.chmod(os.path.join(dirpath, d), 0o700)
+        return found
+
+    def finalize(self, *, tool_version: str = __version__, settings: Mapping[str, object] | None = None,
+                 steps: Sequence[StepResult] = (), started: datetime | None = None,
+                 finished: datetime | None = None, keep_directory: bool = False) -> FinalBundle:
+        """Redact files written around the writer (`adopt_files`), write manifest.json, then ``OUT/NAME.tar.gz``
+        (via a temporary name), then either rename the directory to ``OUT/NAME`` (`keep_directory`) or remove
+        it. `started` defaults to when the writer was made."""
         root = self.root
+        self.adopt_files()
+        settings = settings or {}
+        started = started or self._started
         archive = self.out_dir / f"{self.name}.tar.gz"
         directory = self.out_dir / self.name
         for existing in (archive, directory) if keep_directory else (archive,):

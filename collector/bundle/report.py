@@ -1,0 +1,223 @@
+"""SUMMARY.md (ready to paste into a ticket) and report.html (offline), rendered from one ReportContext."""
+
+from __future__ import annotations
+
+import importlib.resources
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+
+from collector import __version__
+from collector.bundle.checklist import (
+    ChecklistItem,
+    Cloud,
+    ItemState,
+    SectionResult,
+    Symptom,
+    build_checklist,
+    build_sections,
+)
+from collector.bundle.redact import Redaction, summarize_redactions
+from collector.diagnosis.causes import Cause, Diagnosis
+from collector.steps import StepResult, StepStatus
+
+__all__ = [
+    "ChecklistItem", "ItemState", "ReportContext", "SectionResult", "Symptom", "build_checklist",
+    "build_sections", "render_report", "render_summary",
+]
+
+SUMMARY_TEMPLATE = "SUMMARY.md.j2"
+REPORT_TEMPLATE = "report.html.j2"
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    """Everything SUMMARY.md and report.html show.
+
+    Attributes:
+        cloud: ``public`` or ``private`` (which must-gather list applies).
+        diagnosis: the verdict; ``None`` when the analysis could not run.
+        handshakes: `Handshake.to_json()` dicts, for the per-backend handshake ladder.
+        checklist: from `build_checklist`. sections: from `build_sections` (computed when left empty).
+        steps: every host x step outcome. redactions: every redaction of the bundle.
+        generated: when the bundle was made (ISO 8601), "" to leave it out.
+    """
+
+    org: str
+    env: str
+    proxy: str
+    cloud: str
+    diagnosis: Diagnosis | None
+    symptom: Symptom = field(default_factory=Symptom)
+    case_id: str | None = None
+    handshakes: tuple[Mapping[str, object], ...] = ()
+    checklist: tuple[ChecklistItem, ...] = ()
+    sections: tuple[SectionResult, ...] = ()
+    steps: tuple[StepResult, ...] = ()
+    redactions: tuple[Redaction, ...] = ()
+    bundle_name: str = ""
+    tool_version: str = __version__
+    generated: str = ""
+
+
+def render_summary(context: ReportContext) -> str:
+    """SUMMARY.md: the verdict, the must-gather checklist, the sections tried, host completeness, redactions."""
+    return _environment(html=False).get_template(SUMMARY_TEMPLATE).render(_template_data(context))
+
+
+def render_report(context: ReportContext) -> str:
+    """report.html: the same, plus the handshake ladder per backend; inline CSS, no external asset."""
+    return _environment(html=True).get_template(REPORT_TEMPLATE).render(_template_data(context))
+
+
+# -- templates -------------------------------------------------------------------------------------------------
+
+
+def _template_source(name: str) -> str:
+    """A template from the installed package (`collector/templates`) or, in a checkout, the top-level folder."""
+    packaged = importlib.resources.files("collector").joinpath("templates").joinpath(name)
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    return (Path(__file__).resolve().parents[2] / "templates" / name).read_text(encoding="utf-8")
+
+
+def _environment(*, html: bool) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(_template_source),
+        autoescape=html,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["md"] = _markdown_escape
+    env.filters["code"] = _code_span
+    env.filters["fence"] = _fence
+    env.globals["unknown_cause"] = _unknown_cause
+    return env
+
+
+_MD_SPECIAL = re.compile(r"([\\`*\[\]|<>])")
+
+
+def _markdown_escape(value: object) -> str:
+    """Inline text safe in a Markdown table cell or sentence: no markup, no HTML, one line."""
+    text = " ".join(str(value).split())
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def _code_span(value: object) -> str:
+    """Text inside a Markdown code span (where backslash escapes do not work): one line, no backticks."""
+    return " ".join(str(value).split()).replace("`", "'").replace("|", "\\|")
+
+
+def _fence(value: object) -> str:
+    """A code fence longer than any backtick run inside `value`."""
+    runs = [len(r) for r in re.findall(r"`+", str(value))]
+    return "`" * max(3, max(runs, default=0) + 1)
+
+
+def _unknown_cause(cause: object) -> str:
+    raise ValueError(f"no template branch for cause {cause!r}")  # a new Cause needs its branch in both templates
+
+
+# -- data shaped for loops and ifs ------------------------------------------------------------------------------
+
+
+def _template_data(context: ReportContext) -> dict[str, object]:
+    diagnosis = context.diagnosis
+    sections = context.sections or build_sections(diagnosis, context.symptom)
+    steps = list(context.steps)
+    return {
+        "c": context,
+        "cloud_label": "Public Cloud" if context.cloud == Cloud.PUBLIC.value else "Private Cloud",
+        "cause": diagnosis.cause.value if diagnosis else None,
+        "causes": {c.name: c.value for c in Cause},
+        "diagnosis": diagnosis,
+        "counts": _count_rows(diagnosis),
+        "checklist": context.checklist,
+        "states": {s.name: s.value for s in ItemState},
+        "sections": sections,
+        "complete": not any(s.status is StepStatus.FAILED for s in steps),
+        "host_table": _host_table(steps),
+        "problems": [s for s in steps if s.status is not StepStatus.OK],
+        "redaction_totals": summarize_redactions(context.redactions),
+        "redaction_files": _redaction_files(context.redactions),
+        "redaction_count": sum(r.count for r in context.redactions),
+        "backends": _ladders(context.handshakes),
+    }
+
+
+def _count_rows(diagnosis: Diagnosis | None) -> list[tuple[str, str, int]]:
+    if diagnosis is None or not diagnosis.counts:
+        return []
+    return [(backend, outcome, n) for backend, per in sorted(diagnosis.counts.items()) for outcome, n in sorted(per.items())]
+
+
+def _host_table(steps: Sequence[StepResult]) -> dict[str, object]:
+    """Hosts as rows, steps as columns (first-seen order); a cell is the status value, "" when not run."""
+    hosts: list[str] = []
+    names: list[str] = []
+    cells: dict[tuple[str, str], str] = {}
+    for s in steps:
+        if s.host not in hosts:
+            hosts.append(s.host)
+        if s.step not in names:
+            names.append(s.step)
+        previous = cells.get((s.host, s.step))
+        # several results for one cell (retries): a failure wins, so the table never hides one
+        if previous != StepStatus.FAILED.value:
+            cells[(s.host, s.step)] = s.status.value
+    rows = [{"host": h, "cells": [cells.get((h, n), "") for n in names]} for h in hosts]
+    return {"steps": names, "rows": rows}
+
+
+def _redaction_files(redactions: Sequence[Redaction]) -> list[tuple[str, int, str]]:
+    per_file: dict[str, dict[str, int]] = {}
+    for r in redactions:
+        rules = per_file.setdefault(r.file, {})
+        rules[r.rule] = rules.get(r.rule, 0) + r.count
+    return [(f, sum(rules.values()), ", ".join(sorted(rules))) for f, rules in sorted(per_file.items())]
+
+
+def _ladders(handshakes: Sequence[Mapping[str, object]]) -> list[dict[str, object]]:
+    """Per backend (server ip:port and SNI), each handshake as rows: direction, message, detail, alarm flag."""
+    groups: dict[str, list[dict[str, object]]] = {}
+    for h in handshakes:
+        key = f"{h.get('server', '?')}" + (f" ({h['sni']})" if h.get("sni") else "")
+        groups.setdefault(key, []).append({"client": h.get("client", "?"), "outcome": h.get("outcome", "?"),
+                                           "source": h.get("source", ""), "rows": _ladder_rows(h)})
+    return [{"backend": k, "handshakes": v} for k, v in sorted(groups.items())]
+
+
+def _ladder_rows(h: Mapping[str, object]) -> list[tuple[str, str, str, bool]]:
+    rows: list[tuple[str, str, str, bool]] = [("→", "ClientHello", f"SNI {h['sni']}" if h.get("sni") else "no SNI", False)]
+    if h.get("version"):
+        rows.append(("←", "ServerHello", " ".join(str(x) for x in (h["version"], h.get("cipher") or "") if x), False))
+    chain = h.get("server_chain") or []
+    if chain:
+        leaf = chain[0]  # type: ignore[index]
+        rows.append(("←", "Certificate", f"{leaf.get('subject', '')} (issuer {leaf.get('issuer', '')})", False))
+    request = h.get("certificate_request")
+    if isinstance(request, Mapping):
+        names = list(request.get("ca_names") or [])  # type: ignore[call-overload]
+        rows.append(("←", "CertificateRequest",
+                     "acceptable CA names: " + "; ".join(names) if names else "no acceptable CA names sent", False))
+    elif h.get("version") == "TLSv1.3":
+        rows.append(("←", "CertificateRequest", "encrypted (TLS 1.3)", False))
+    client_cert = h.get("client_certificate")
+    if isinstance(client_cert, Mapping):
+        sent_chain = list(client_cert.get("chain") or [])  # type: ignore[call-overload]
+        if client_cert.get("sent") and sent_chain:
+            leaf = sent_chain[0]
+            rows.append(("→", "Certificate", f"{leaf.get('subject', '')} (issuer {leaf.get('issuer', '')})", False))
+        else:
+            rows.append(("→", "Certificate", "empty (Certificate Length: 0)", True))
+    for alert in h.get("alerts") or []:  # type: ignore[attr-defined]
+        arrow = "←" if alert.get("from") == "server" else "→"
+        rows.append((arrow, "Alert", f"{alert.get('level')} {alert.get('description')} ({alert.get('code')})",
+                     alert.get("level") == "fatal"))
+    return rows
