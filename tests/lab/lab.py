@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -54,6 +55,7 @@ class LabSpec:
         directory: where PKI, host roots, logs and lab.json go.
         ssh_hosts / emulator: start the real sshd hosts / the Edge API emulator (off for bare TLS captures).
         target_style: how the emulated proxy names its backend: "url" or "target-server".
+        pki_directory: where the PKI lives (default `directory`/pki); labs sharing one skip regenerating it.
     """
 
     scenario: str = "ca-mismatch"
@@ -64,6 +66,7 @@ class LabSpec:
     ssh_hosts: bool = True
     emulator: bool = True
     target_style: str = "url"
+    pki_directory: Path | None = None
 
 
 @dataclass
@@ -202,7 +205,7 @@ def start_lab(spec: LabSpec, *, echo: Callable[[str], None] | None = None) -> La
     _claim_directory(directory)
     parts: list[_Stoppable] = []
     try:
-        pki = create_pki(directory / "pki")
+        pki = create_pki(Path(spec.pki_directory) if spec.pki_directory else directory / "pki")
         run = directory / "run"
         backend = start_backend(spec.backend, spec.tls_version, pki, BACKEND_ADDRESS, workdir=run)
         parts.append(backend)
@@ -310,7 +313,12 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    # An exited process whose parent has not reaped it yet still answers kill(0): a zombie is not running.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def _str(path: Path | None) -> str | None:
@@ -360,8 +368,7 @@ def capture_traffic(spec: LabSpec, out: Path, requests: int = 1) -> list[int]:
     """
     import httpx  # only this helper needs an HTTP client
 
-    bare = LabSpec(spec.scenario, spec.backend, spec.tls_version, 1, spec.directory, ssh_hosts=False,
-                   emulator=False, target_style=spec.target_style)
+    bare = dataclasses.replace(spec, message_processors=1, ssh_hosts=False, emulator=False)
     out = Path(out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     statuses: list[int] = []

@@ -133,8 +133,8 @@ public final class MpSimulator {
             body = FAULT;
             errorCause = "Backend answered HTTP " + outcome.status;
             log("ERROR", messageId, "ADAPTORS.HTTP.FLOW", "ResponseListener.onResponse() : target "
-                    + backendHost + ":" + backendPort + " answered HTTP " + outcome.status + " "
-                    + summary(outcome.body));
+                    + backendHost + ":" + backendPort + " answered HTTP " + outcome.status + " ("
+                    + summary(outcome.body) + ")");
         } else {
             status = outcome.status;
             body = outcome.body;
@@ -143,6 +143,10 @@ public final class MpSimulator {
         }
         logOther("INFO", "HTTP.SERVICE", "ExecutionContext.complete() : response sent 200");
 
+        // Log and record before answering: whoever got the answer may read both right away.
+        log("INFO", messageId, "MESSAGING.RUNTIME", "RequestContext.end() : status " + status + " in "
+                + (System.currentTimeMillis() - start) + "ms");
+        writeTransaction(start, messageId, exchange, method, path, status, errorCause, body);
         byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
         exchange.getResponseHeaders().add("X-Apigee.Message-ID", messageId);
         exchange.getResponseHeaders().add("Content-Type", status == 503 ? "application/json" : "text/plain");
@@ -150,9 +154,6 @@ public final class MpSimulator {
         try (OutputStream out = exchange.getResponseBody()) {
             out.write(bytes);
         }
-        log("INFO", messageId, "MESSAGING.RUNTIME", "RequestContext.end() : status " + status + " in "
-                + (System.currentTimeMillis() - start) + "ms");
-        writeTransaction(start, messageId, exchange, method, path, status, errorCause, body);
     }
 
     static final class Outcome {
