@@ -89,6 +89,7 @@ def write_analysis(ctx: RunContext, evidence: Any) -> Any:
     write_json(ctx, layout.ANALYSIS_HANDSHAKES, {"handshakes": [h.to_json() for h in evidence.handshakes]})
     write_json(ctx, layout.ANALYSIS_DIAGNOSIS, diagnosis.to_json())
     ctx.diagnosis = diagnosis
+    ctx.analysis = evidence
     return diagnosis
 
 

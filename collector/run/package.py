@@ -7,7 +7,6 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from collector import __version__
 from collector.bundle import layout
@@ -53,20 +52,29 @@ def import_raw(ctx: RunContext) -> None:
 def package(ctx: RunContext) -> tuple[Path, Path | None]:
     """SUMMARY.md and report.html, then manifest.json and the atomic rename to `.tar.gz`."""
     ctx.observer.stage_started(Stage.PACKAGE, "reports, manifest and the .tar.gz")
-    ctx.attempt(LOCAL_HOST, "reports", lambda: write_reports(ctx))
+    if ctx.attempt(LOCAL_HOST, "reports", lambda: write_reports(ctx)) is None:
+        ctx.writer.write_text(layout.SUMMARY, fallback_summary(ctx), collector="report")
     final = ctx.writer.finalize(tool_version=__version__, settings=ctx.settings.to_manifest(), steps=ctx.steps,
                                 started=ctx.started, keep_directory=ctx.settings.keep_directory)
     return final.archive, final.directory
 
 
-def write_reports(ctx: RunContext) -> None:
+def write_reports(ctx: RunContext) -> bool:
     from collector.run.reports import render_reports
 
     for rel, text in render_reports(ctx).items():
         ctx.writer.write_text(rel, text, collector="report")
+    return True
 
 
-def summary_context(ctx: RunContext) -> dict[str, Any]:
-    """What the reports show (kept here so the shim and the bundle helper's templates get the same facts)."""
-    return {"settings": ctx.settings.to_manifest(), "steps": [s.to_json() for s in ctx.steps],
-            "diagnosis": ctx.diagnosis.to_json() if ctx.diagnosis else None}
+def fallback_summary(ctx: RunContext) -> str:
+    """A plain SUMMARY.md when the templates cannot render: the verdict and every step, so the ticket has them."""
+    s = ctx.settings
+    lines = [f"# apigee-collector: {s.org}/{s.env}/{s.proxy}", "",
+             "The report templates failed to render (see the `reports` step below); this is the plain summary.", ""]
+    if ctx.diagnosis is not None:
+        lines += [f"**Cause:** `{ctx.diagnosis.cause.value}`: {ctx.diagnosis.summary}", ""]
+        lines += [f"- {line}" for line in ctx.diagnosis.evidence] + ["", f"**Fix:** {ctx.diagnosis.resolution}", ""]
+    lines += ["| host | step | status | reason | message |", "|---|---|---|---|---|"]
+    lines += [f"| {r.host} | {r.step} | {r.status.value} | {r.reason or ''} | {r.message} |" for r in ctx.steps]
+    return "\n".join(lines) + "\n"
