@@ -10,10 +10,13 @@ import ipaddress
 import re
 import socket
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL
 
 from collector.errors import InputError, UsageError
@@ -30,6 +33,7 @@ _STATE_CERT_REQUEST = b"SSLv3/TLS read server certificate request"
 _HTTP_STATUS = re.compile(rb"^HTTP/\d(?:\.\d)? (\d{3})\b")
 _TARGET = re.compile(r"^(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]\s]+)):(?P<port>\d{1,5})$")
 _READ_LIMIT = 65536
+_Loaded = TypeVar("_Loaded")
 
 
 class ProbeError(InputError):
@@ -86,7 +90,7 @@ def probe_backend(host: str, port: int, *, sni: str | None, tls_version: str | N
     except UnicodeError as exc:
         raise UsageError(f"--sni {sni!r} is not a valid host name") from exc
     observer = _Observer()
-    context = _make_context(observer, tls_version, cert, key)
+    context, client_chain = _make_context(observer, tls_version, cert, key)
     sock = _connect(host, port, timeout, target)
     try:
         conn = SSL.Connection(context, sock)
@@ -96,7 +100,7 @@ def probe_backend(host: str, port: int, *, sni: str | None, tls_version: str | N
         exchange = _exchange(conn, sni_bytes or target.rsplit(":", 1)[0].encode("ascii", "replace"))
         if not observer.server_hello:
             raise _no_tls_error(target, exchange, observer, timeout)
-        return _result(target, sni, conn, sock, observer, exchange, cert)
+        return _result(target, sni, conn, sock, observer, exchange, client_chain)
     finally:
         sock.close()
 
@@ -131,7 +135,8 @@ class _Exchange:
 
 
 def _make_context(observer: _Observer, tls_version: str | None, cert: Path | None,
-                  key: Path | None) -> SSL.Context:
+                  key: Path | None) -> tuple[SSL.Context, tuple[x509.Certificate, ...] | None]:
+    """The client context, and the client chain it offers (``None``: no client certificate)."""
     context = SSL.Context(SSL.TLS_CLIENT_METHOD)
     # Not verifying is the point: the probe must see the CA list even from a backend we do not trust.
     context.set_verify(SSL.VERIFY_NONE)
@@ -141,28 +146,40 @@ def _make_context(observer: _Observer, tls_version: str | None, cert: Path | Non
         context.set_min_proto_version(_PROTOCOLS[tls_version])
         context.set_max_proto_version(_PROTOCOLS[tls_version])
     context.set_info_callback(observer)
-    # An encrypted key must fail, never prompt on the terminal.
-    context.set_passwd_cb(lambda *_: b"")
-    if cert is not None or key is not None:
-        if cert is None or key is None:
-            raise UsageError("--cert and --key go together (both PEM files)")
-        _load_client_identity(context, cert, key)
-    return context
+    if cert is None and key is None:
+        return context, None
+    if cert is None or key is None:
+        raise UsageError("--cert and --key go together (both PEM files)")
+    return context, _load_client_identity(context, cert, key)
 
 
-def _load_client_identity(context: SSL.Context, cert: Path, key: Path) -> None:
+def _load_client_identity(context: SSL.Context, cert: Path, key: Path) -> tuple[x509.Certificate, ...]:
+    """Load the PEM chain and key with `cryptography` (never a passphrase prompt) and hand them to OpenSSL."""
+    chain = _read_pem(cert, "certificate", lambda data: tuple(x509.load_pem_x509_certificates(data)))
+    private_key = _read_pem(key, "private key", lambda data: serialization.load_pem_private_key(data, None))
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    if chain[0].public_key().public_bytes(serialization.Encoding.DER, spki) != \
+            private_key.public_key().public_bytes(serialization.Encoding.DER, spki):
+        raise InputError(key, f"this private key does not belong to the certificate in {cert}")
+    context.use_certificate(chain[0])
+    for extra in chain[1:]:
+        context.add_extra_chain_cert(extra)
+    context.use_privatekey(private_key)
+    return chain
+
+
+def _read_pem(path: Path, what: str, load: Callable[[bytes], _Loaded]) -> _Loaded:
     try:
-        context.use_certificate_chain_file(str(cert))
-    except SSL.Error as exc:
-        raise InputError(cert, "not a readable PEM certificate (chain)") from exc
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(path, f"cannot read the {what}: {exc.strerror or exc}") from exc
     try:
-        context.use_privatekey_file(str(key))
-    except SSL.Error as exc:
-        raise InputError(key, "not a readable unencrypted PEM private key") from exc
-    try:
-        context.check_privatekey()
-    except SSL.Error as exc:
-        raise InputError(key, f"this private key does not belong to the certificate in {cert}") from exc
+        return load(data)
+    except TypeError as exc:  # cryptography's way of saying "encrypted, and no password was given"
+        raise InputError(path, f"the {what} is encrypted; give an unencrypted copy "
+                               "(openssl pkey -in KEY -out PLAIN.key)") from exc
+    except ValueError as exc:
+        raise InputError(path, f"not a PEM {what}") from exc
 
 
 def _connect(host: str, port: int, timeout: float, target: str) -> socket.socket:
@@ -252,14 +269,15 @@ def _no_tls_error(target: str, exchange: _Exchange, observer: _Observer, timeout
 
 
 def _result(target: str, sni: str | None, conn: SSL.Connection, sock: socket.socket, observer: _Observer,
-            exchange: _Exchange, cert: Path | None) -> ProbeResult:
+            exchange: _Exchange, client_chain: tuple[x509.Certificate, ...] | None) -> ProbeResult:
     chain = tuple(summarize_certificate(c.to_cryptography()) for c in conn.get_peer_cert_chain() or [])
     request = None
     client_certificate = None
     if observer.certificate_request:
         ders = tuple(name.der() for name in conn.get_client_ca_list())
         request = CertificateRequest(ca_names=tuple(_ca_name_text(der) for der in ders), ca_names_der=ders)
-        client_certificate = ClientCertificate(sent=cert is not None, chain=_read_chain(cert) if cert else ())
+        client_certificate = ClientCertificate(sent=client_chain is not None,
+                                               chain=tuple(summarize_certificate(c) for c in client_chain or ()))
     fatal = any(a.level == "fatal" and a.code != 0 for a in observer.alerts)
     if exchange.completed and not fatal:
         outcome = Outcome.ESTABLISHED
@@ -288,13 +306,6 @@ def _result(target: str, sni: str | None, conn: SSL.Connection, sock: socket.soc
 def _ca_name_text(der: bytes) -> str:
     name = name_from_der(der)
     return name_to_rfc4514(name) if name is not None else "hex:" + der.hex()
-
-
-def _read_chain(cert: Path) -> tuple:
-    try:
-        return tuple(summarize_certificate(c) for c in x509.load_pem_x509_certificates(cert.read_bytes()))
-    except (OSError, ValueError):
-        return ()
 
 
 def _address_text(address: tuple) -> str:
