@@ -65,7 +65,7 @@ def assess(evidence: Evidence) -> Facts:
     backends = {backend_label(h) for h in evidence.handshakes}
     for handshake in evidence.handshakes:
         empty = handshake.client_certificate is not None and not handshake.client_certificate.sent
-        opaque = handshake.outcome == Outcome.OPAQUE and handshake.client_certificate is None
+        opaque = is_encrypted(handshake)
         if not (empty or opaque):
             continue
         probe = find_probe(handshake, evidence.probes, single_backend=len(backends) == 1)
@@ -95,6 +95,16 @@ def find_probe(handshake: Handshake, probes: Sequence[ProbeResult], single_backe
     return probes[0] if single_backend and len(probes) == 1 else None
 
 
+def is_encrypted(handshake: Handshake) -> bool:
+    """TLS 1.3 whose certificate exchange could not be read (no key log): opaque, or failed with the client's
+    flight unanswered. A decrypted handshake shows the server chain, which TLS 1.3 encrypts otherwise."""
+    if handshake.outcome == Outcome.OPAQUE:
+        return True
+    return (handshake.version == "TLSv1.3" and not handshake.server_chain and handshake.certificate_request is None
+            and handshake.client_certificate is None and first_fatal(handshake) is None
+            and handshake.encrypted_records > 0)
+
+
 def server_reaction(handshake: Handshake) -> str:
     """How the backend answered, e.g. ``fatal alert bad_certificate (42) from the server``."""
     alert = first_fatal(handshake)
@@ -105,7 +115,7 @@ def server_reaction(handshake: Handshake) -> str:
         if handshake.http_status is not None:
             return f"handshake completed, then HTTP {handshake.http_status}"
         return "handshake completed"
-    if handshake.outcome == Outcome.OPAQUE:
+    if is_encrypted(handshake):
         return "encrypted (TLS 1.3 without a key log)"
     return "the connection ended without an alert"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from collector.diagnosis.analyze import Analysis
-from collector.diagnosis.backends import backend_label
+from collector.diagnosis.backends import backend_label, is_encrypted
 from collector.tls.handshake import Handshake, Outcome
 
 LADDERS_PER_BACKEND = 3  # the rest of a backend's handshakes are counted, not drawn
@@ -85,7 +85,7 @@ def _server_flight(handshake: Handshake) -> Iterable[str]:
     if request is not None:
         names = "; ".join(request.ca_names) if request.ca_names else "none named"
         flight.append(f"CertificateRequest (acceptable CA names: {names})")
-    if handshake.outcome == Outcome.OPAQUE:
+    if is_encrypted(handshake):
         flight.append(f"{handshake.encrypted_records} encrypted record(s)")
     elif handshake.version != "TLSv1.3" and handshake.server_chain:
         flight.append("ServerHelloDone")
@@ -99,7 +99,7 @@ def _frame(frame: int | None) -> str:
 def _outcome_text(handshake: Handshake) -> str:
     texts = {
         Outcome.ESTABLISHED: "established",
-        Outcome.FAILED: "failed",
+        Outcome.FAILED: "failed" + (" (TLS 1.3 without a key log: why is encrypted)" if is_encrypted(handshake) else ""),
         Outcome.INCOMPLETE: "incomplete (the capture ends before the handshake does)",
         Outcome.OPAQUE: "opaque (TLS 1.3 without a key log: the client certificate exchange is encrypted)",
     }

@@ -10,7 +10,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from collector.diagnosis.backends import ClientAuthCase, Facts, backend_label, first_fatal, frame_prefix, server_reaction
+from collector.diagnosis.backends import (
+    ClientAuthCase,
+    Facts,
+    backend_label,
+    first_fatal,
+    frame_prefix,
+    is_encrypted,
+    server_reaction,
+)
 from collector.diagnosis.causes import Cause
 from collector.diagnosis.keymanager import KeystoreVerdict
 from collector.tls.handshake import CertificateRequest, Handshake, Outcome
@@ -165,7 +173,7 @@ def client_certificate_rejected(facts: Facts) -> Finding | None:
 
 
 def handshake_failed_before_client_auth(facts: Facts) -> Finding | None:
-    failed = [h for h in facts.evidence.handshakes if h.client_certificate is None and h.outcome != Outcome.OPAQUE
+    failed = [h for h in facts.evidence.handshakes if h.client_certificate is None and not is_encrypted(h)
               and (h.outcome == Outcome.FAILED or first_fatal(h) is not None)]
     if not failed:
         return None
@@ -181,7 +189,7 @@ def handshake_failed_before_client_auth(facts: Facts) -> Finding | None:
 
 
 def encrypted_handshake(facts: Facts) -> Finding | None:
-    opaque = [h for h in facts.evidence.handshakes if h.outcome == Outcome.OPAQUE]
+    opaque = [h for h in facts.evidence.handshakes if is_encrypted(h)]
     if not opaque:
         return None
     first = opaque[0]

@@ -1,0 +1,50 @@
+"""diagnose(): one rule per cause, every cause with its texts, never an exception for a verdict."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from collector.diagnosis import rules
+from collector.diagnosis.causes import Cause
+from collector.diagnosis.diagnose import RULES, diagnose
+from collector.tls.handshake import Alert, Handshake, Outcome
+from tests.diagnosis.builders import evidence
+
+
+@pytest.mark.parametrize("cause", list(Cause), ids=lambda c: c.value)
+def test_every_cause_has_a_summary_and_a_resolution(cause: Cause) -> None:
+    # Given a cause, When its texts render with no values, Then both are non-empty and fully filled in
+    template = rules.TEMPLATES[cause]
+    for text in (template.summary, template.resolution):
+        rendered = rules.render(text, {})
+        assert rendered.strip() and not re.search(r"\{\w+\}", rendered)
+
+
+@pytest.mark.parametrize("cause", list(Cause), ids=lambda c: c.value)
+def test_every_cause_has_exactly_one_rule(cause: Cause) -> None:
+    # Given the ordered rule tuple, Then each cause has its own function named after it
+    names = [rule.__name__ for rule in RULES]
+    assert names.count(cause.value.replace("-", "_")) == 1
+    assert len(RULES) == len(Cause)
+
+
+def test_last_rule_always_answers() -> None:
+    # Given no evidence at all, When diagnosed, Then the last rule answers rather than raising
+    assert diagnose(evidence()).cause is Cause.NO_TLS_HANDSHAKE
+
+
+ODD = {
+    "no sni, no version, no frames": Handshake(client="a:1", server="b:2"),
+    "warning alert only": Handshake(client="a:1", server="b:2", alerts=(Alert("server", "warning", "close_notify", 0),),
+                                    outcome=Outcome.ESTABLISHED),
+    "ipv6 endpoints": Handshake(client="[::1]:5", server="[::1]:443", outcome=Outcome.FAILED),
+}
+
+
+@pytest.mark.parametrize("handshake", ODD.values(), ids=ODD.keys())
+def test_diagnose_never_raises_on_odd_handshakes(handshake: Handshake) -> None:
+    # Given a handshake with most fields unknown, When diagnosed, Then a cause comes back
+    diagnosis = diagnose(evidence(handshake))
+    assert diagnosis.cause in set(Cause) and diagnosis.summary and diagnosis.resolution
