@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.lab.backends import Backend, LabProcess, free_port, start_backend, start_process, wait_for_port
-from tests.lab.pki import BACKEND_ADDRESS, LabPki, create_pki
+from tests.lab.pki import BACKEND_ADDRESS, LabPki
 
 # What the s_server variants send in their CertificateRequest.
 S_SERVER_SCENARIOS = ("two-cas", "no-ca-names", "no-client-auth")
@@ -53,8 +53,9 @@ def start_s_server(pki: LabPki, workdir: Path, scenario: str, tls_version: str,
 
 
 @pytest.fixture(scope="session")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> LabPki:
-    return create_pki(tmp_path_factory.mktemp("probe-pki"))
+def pki(lab_pki: LabPki) -> LabPki:
+    """The session's lab PKI (tests/conftest.py), shared with every other lab test."""
+    return lab_pki
 
 
 @pytest.fixture(scope="session")

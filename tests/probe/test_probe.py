@@ -141,12 +141,15 @@ def test_probe_backend_forces_the_tls_version(lab_backend: Callable[[str, str], 
 def plain_http_port() -> Iterator[int]:
     """A real plain-HTTP listener: what probing the wrong (non-TLS) port meets."""
     listener = socket.create_server((BACKEND_ADDRESS, 0))
+    listener.settimeout(0.1)  # so that the thread sees `stop` soon
     stop = threading.Event()
 
     def answer() -> None:
         while not stop.is_set():
             try:
                 conn, _ = listener.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
             with conn:
