@@ -94,7 +94,7 @@ def _open(path: Path) -> BinaryIO:
 def _uncompressed(raw: BinaryIO, path: Path) -> tuple[BinaryIO, bytes]:
     """The stream to parse (gunzipped when needed) and its first bytes."""
     try:
-        head = raw.read(4)
+        head = raw.read(8)
     except OSError as error:  # e.g. a directory on some platforms, or an I/O error
         raise CaptureFormatError(path, f"cannot be read ({error.strerror or error})") from error
     if not head:
@@ -104,7 +104,7 @@ def _uncompressed(raw: BinaryIO, path: Path) -> tuple[BinaryIO, bytes]:
     raw.seek(0)
     stream: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
     try:
-        head = stream.read(4)
+        head = stream.read(8)
     except _STREAM_ERRORS as error:
         raise CaptureFormatError(path, f"is gzip-compressed but its compressed data is damaged ({error})") from error
     if not head:
