@@ -1,0 +1,316 @@
+"""Redaction: one named case per rule and form, seeded secrets that never survive, streams, bytes and archives."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import tarfile
+import zipfile
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from collector.bundle.redact import (
+    MAX_LINES_PER_RULE,
+    PIECE_BYTES,
+    RULE_KEY_FILE,
+    Redaction,
+    redact_bytes,
+    redact_stream,
+    redact_text,
+    summarize_redactions,
+)
+from collector.bundle.redactors import PRIVATE_KEY_MARKER, RULES
+from collector.errors import BundleError
+
+SECRET = "S3cr3tValue9"
+
+PEM_KINDS = ["PRIVATE KEY", "ENCRYPTED PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "DSA PRIVATE KEY",
+             "OPENSSH PRIVATE KEY"]
+
+
+def _pem(kind: str) -> str:
+    return f"-----BEGIN {kind}-----\nMIIEv{SECRET}QIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQC7\n-----END {kind}-----\n"
+
+
+# (case id, text, rule that must fire, text that must remain)
+CASES = [
+    ("curl -H bearer", f"curl -H 'Authorization: Bearer {SECRET}' https://api.example.com/v1/x", "authorization",
+     "Authorization: Bearer REDACTED"),
+    ("curl --header basic", f'curl --header "authorization: Basic {SECRET}==" https://h/', "authorization",
+     "authorization: Basic REDACTED"),
+    ("http dump", f"GET /x HTTP/1.1\r\nHost: h\r\nAUTHORIZATION: bearer {SECRET}\r\nAccept: */*\r\n",
+     "authorization", "Host: h"),
+    ("proxy-authorization", f"Proxy-Authorization: Basic {SECRET}\n", "authorization", "Proxy-Authorization: Basic"),
+    ("json header map", json.dumps({"headers": {"Authorization": f"Bearer {SECRET}", "Host": "h"}}),
+     "authorization", '"Host": "h"'),
+    ("trace property one line", json.dumps({"name": "Authorization", "value": f"Bearer {SECRET}"}),
+     "header-property", '"name": "Authorization"'),
+    ("trace property pretty", '{\n  "name" : "request.header.authorization",\n  "value" : "Basic ' + SECRET + '"\n}',
+     "header-property", '"value" : "REDACTED"'),
+    ("trace property value first", '{"value": "' + SECRET + '", "name": "Cookie"}', "header-property",
+     '"name": "Cookie"'),
+    ("trace variable client_secret", '{"name": "request.formparam.client_secret", "value": "' + SECRET + '"}',
+     "header-property", "client_secret"),
+    ("cookie header", f"Cookie: JSESSIONID={SECRET}; theme=dark\n", "cookie", "Cookie: REDACTED"),
+    ("set-cookie header", f"Set-Cookie: sid={SECRET}; Path=/; HttpOnly\n", "cookie", "Set-Cookie: REDACTED"),
+    ("curl -b", f"curl -b 'sid={SECRET}' https://h/", "cookie", "curl -b 'REDACTED'"),
+    ("curl --cookie", f"curl --cookie sid={SECRET} https://h/", "cookie", "--cookie REDACTED"),
+    ("curl -u", f"curl -u alice@example.com:{SECRET} https://api.enterprise.apigee.com/v1/o", "curl-user",
+     "-u alice@example.com:REDACTED"),
+    ("curl -u quoted", f"curl -u 'alice:{SECRET} with space' https://h/", "curl-user", "-u 'alice:REDACTED'"),
+    ("curl --user=", f"curl --user=bob:{SECRET} https://h/", "curl-user", "--user=bob:REDACTED"),
+    ("curl glued -u", f"curl -ubob:{SECRET} https://h/", "curl-user", "-ubob:REDACTED"),
+    ("url credentials", f"fetching https://deploy:{SECRET}@ms.example.com:8080/v1 now", "url-credentials",
+     "https://deploy:REDACTED@ms.example.com:8080/v1"),
+    ("query apikey", f"GET /v1/weather?apikey={SECRET}&city=x HTTP/1.1", "secret-parameter", "&city=x"),
+    ("query access_token", f"https://h/cb?access_token={SECRET}&token_type=bearer", "secret-parameter",
+     "token_type=bearer"),
+    ("form body", f"grant_type=password&username=a&password={SECRET}&mfa_token=123456", "secret-parameter",
+     "grant_type=password&username=a"),
+    ("json password", json.dumps({"username": "a", "password": SECRET}), "secret-parameter", '"username": "a"'),
+    ("json client_secret", json.dumps({"client_secret": SECRET, "client_id": "abc"}), "secret-parameter",
+     '"client_id": "abc"'),
+    ("json numeric passcode", '{"passcode": 12345' + SECRET[-1:] + "9}", "secret-parameter", '"passcode": "REDACTED"'),
+    ("log key=value", f"2026-11-27 INFO login user=bob passwd={SECRET} from 10.1.2.3", "secret-parameter",
+     "from 10.1.2.3"),
+    ("env var", f"APIGEE_PASSWORD={SECRET}\n", "secret-parameter", "APIGEE_PASSWORD=REDACTED"),
+    ("quoted value", f'db.secret = "{SECRET} and more"\n', "secret-parameter", 'db.secret = "REDACTED"'),
+    ("yaml", f"auth:\n  token: {SECRET}\n", "secret-parameter", "token: REDACTED"),
+    ("api key header", f"x-api-key: {SECRET}\n", "secret-parameter", "x-api-key: REDACTED"),
+    ("xml element", f"<Properties><Password>{SECRET}</Password></Properties>", "secret-parameter",
+     "<Password>REDACTED</Password>"),
+    ("cli flag", f"collect --org o --token {SECRET} --env e", "secret-parameter", "--env e"),
+    ("curl oauth2 bearer", f"curl --oauth2-bearer {SECRET} https://h", "secret-parameter", "https://h"),
+] + [(f"pem {kind}", "before\n" + _pem(kind) + "after\n", "private-key", f"before\n{PRIVATE_KEY_MARKER}\nafter")
+     for kind in PEM_KINDS] + [
+    ("pem escaped in json", json.dumps({"key": _pem("PRIVATE KEY"), "alias": "a"}), "private-key",
+     '"alias": "a"'),
+]
+
+
+@pytest.mark.parametrize(("text", "rule", "kept"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_each_rule_masks_its_secret(text: str, rule: str, kept: str) -> None:
+    # Given a text holding a secret in one rule's form
+    # When it is redacted
+    out, found = redact_text(text, "f.txt")
+    # Then the secret is gone, the text around it stays, and the rule is recorded
+    assert SECRET not in out
+    assert kept in out
+    assert rule in {r.rule for r in found}
+    assert all(r.file == "f.txt" and r.count >= 1 for r in found)
+
+
+KEPT = [
+    ("keystore document", json.dumps({"aliases": [{"aliasName": "a", "cert": "a-cert", "key": "a-key"}],
+                                      "certs": ["a-cert"], "keys": ["a"], "name": "ks"})),
+    ("ssl info", "<SSLInfo><KeyStore>ref://myKeystoreRef</KeyStore><KeyAlias>myKey</KeyAlias></SSLInfo>"),
+    ("mp log line", "2017-10-23 05:28:57,813 org:o env:e api:p rev:1 messageid:m NIOThread@0 ERROR HTTP.CLIENT - "
+                    "HTTPClient$Context.handshakeFailed() : SSLClientChannel[C:10.1.1.1:443 Remote host:10.2.2.2:8443]"
+                    "@65461 handshake failed, message: Received fatal alert: bad_certificate"),
+    ("certificate", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"),
+    ("token type", "token_type=bearer expires_in=3600"),
+    ("null secret", '{"client_secret": null, "token": true}'),
+    ("url without password", "https://user@host/x and http://10.0.0.1:8080/v1/o"),
+]
+
+
+@pytest.mark.parametrize("text", [c[1] for c in KEPT], ids=[c[0] for c in KEPT])
+def test_diagnosis_inputs_are_kept(text: str) -> None:
+    # Given text the diagnosis needs (keystore/alias names, SSLInfo, log lines with IPs, certificates)
+    # When it is redacted
+    out, found = redact_text(text, "f")
+    # Then nothing changes
+    assert (out, found) == (text, [])
+
+
+def test_redactions_are_recorded_by_line() -> None:
+    # Given three secrets on lines 2 and 4, and a PEM block on lines 5-8
+    text = f"a\nAuthorization: Bearer {SECRET}\nb\npassword={SECRET} token={SECRET}\n" + _pem("EC PRIVATE KEY") + "z\n"
+    # When redacted
+    out, found = redact_text(text, "hosts/mp1/commands.log")
+    # Then each is recorded once per rule and line (in the file as written), and the PEM block became one line
+    assert found == [
+        Redaction("hosts/mp1/commands.log", "authorization", 2, 1),
+        Redaction("hosts/mp1/commands.log", "secret-parameter", 4, 2),
+        Redaction("hosts/mp1/commands.log", "private-key", 5, 1),
+    ]
+    assert out.splitlines()[4:] == [PRIVATE_KEY_MARKER, "z"]
+    assert summarize_redactions(found) == {"authorization": 1, "private-key": 1, "secret-parameter": 2}
+    assert found[0].to_json() == {"file": "hosts/mp1/commands.log", "rule": "authorization", "line": 2, "count": 1}
+
+
+def test_redacted_json_stays_json() -> None:
+    # Given a trace-like JSON document with secrets in several forms
+    doc = {"point": [{"results": [{"headers": [{"name": "Authorization", "value": f"Bearer {SECRET}"}],
+                                   "properties": {"property": [{"name": "request.queryparam.apikey",
+                                                                "value": SECRET}]},
+                                   "content": f"password={SECRET}&x=1", "passcode": 1234}]}]}
+    for indent in (None, 2):
+        # When redacted, compact or pretty-printed
+        out, _ = redact_text(json.dumps(doc, indent=indent), "trace/t.json")
+        # Then it still parses and holds no secret
+        assert SECRET not in out
+        assert json.loads(out)["point"][0]["results"][0]["passcode"] == "REDACTED"
+
+
+_NOISE = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=200)
+_SEEDED = st.text(alphabet="ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789", min_size=12, max_size=40)
+_FORMS = {
+    "authorization": ["Authorization: Bearer {s}", "-H 'authorization: Basic {s}'", '"Authorization": "Bearer {s}"'],
+    "header-property": ['{{"name": "Authorization",\n "value": "{s}"}}', '{{"name":"set-cookie","value":"{s}"}}'],
+    "cookie": ["Cookie: a={s}", "Set-Cookie: b={s}; Path=/", "-b 'c={s}'"],
+    "curl-user": ["-u user:{s}", "--user 'me:{s}'"],
+    "url-credentials": ["https://u:{s}@h.example.com/x"],
+    "secret-parameter": ["?password={s}&a=b", '"client_secret": "{s}"', "token: {s}", "--token {s}", "apikey={s}"],
+    "private-key": ["-----BEGIN RSA PRIVATE KEY-----\n{s}\n-----END RSA PRIVATE KEY-----"],
+}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(prefix=_NOISE, suffix=_NOISE, secret=_SEEDED,
+       form=st.sampled_from([(rule, f) for rule, forms in _FORMS.items() for f in forms]))
+def test_seeded_secret_never_survives(prefix: str, suffix: str, secret: str, form: tuple[str, str]) -> None:
+    # Given a secret in one rule's form, anywhere in random text
+    rule, template = form
+    assume(secret.lower() not in f"{prefix} {template} {suffix}".lower())
+    text = f"{prefix} {template.format(s=secret)} {suffix}"
+    # When redacted
+    out, found = redact_text(text, "f")
+    # Then the secret is gone and its rule recorded
+    assert secret not in out
+    assert rule in {r.rule for r in found}
+
+
+def test_every_rule_has_forms_in_the_property_test() -> None:
+    assert set(_FORMS) == set(RULES)
+
+
+def test_stream_redacts_long_lines_in_bounded_pieces() -> None:
+    # Given a multi-megabyte one-line JSON (a compact trace) with secrets near every piece boundary
+    item = '{"name": "Authorization", "value": "Bearer ' + SECRET + '"}, {"pad": "' + "x" * 997 + '"}, '
+    line = "[" + item * (3 * PIECE_BYTES // len(item)) + "{}]"
+    src = io.BytesIO((line + "\nnext password=" + SECRET + "\n").encode())
+    dst = io.BytesIO()
+    # When streamed
+    found = redact_stream(src, dst, "trace/t.json")
+    # Then no secret survives, the JSON still parses, and line numbers count real lines
+    out = dst.getvalue().decode()
+    assert SECRET not in out
+    first, second, _ = out.split("\n")
+    assert json.loads(first)[0] == {"name": "Authorization", "value": "REDACTED"}
+    assert second == "next password=REDACTED"
+    assert {(r.rule, r.line) for r in found} >= {("header-property", 1), ("secret-parameter", 2)}
+
+
+def test_stream_keeps_bytes_that_are_not_utf8() -> None:
+    # Given latin-1 bytes and a secret
+    data = b"caf\xe9 token=" + SECRET.encode() + b" \xff\xfe end\n"
+    dst = io.BytesIO()
+    # When streamed
+    redact_stream(io.BytesIO(data), dst, "f")
+    # Then only the secret changed
+    assert dst.getvalue() == b"caf\xe9 token=REDACTED \xff\xfe end\n"
+
+
+def test_records_are_capped_per_rule() -> None:
+    # Given more lines with a secret than the cap
+    text = "".join(f"password={SECRET}{i}\n" for i in range(MAX_LINES_PER_RULE + 50))
+    # When redacted
+    _, found = redact_text(text, "f")
+    # Then the first lines are recorded one by one and the rest summed on line 0
+    assert len(found) == MAX_LINES_PER_RULE + 1
+    assert found[0] == Redaction("f", "secret-parameter", 0, 50)
+    assert sum(r.count for r in found) == MAX_LINES_PER_RULE + 50
+
+
+def test_capture_bytes_are_kept() -> None:
+    # Given a pcap whose payload holds text that looks like a secret
+    pcap = b"\xd4\xc3\xb2\xa1" + b"\x02\x00\x04\x00" + b"\x00" * 16 + f"password={SECRET}".encode()
+    # When redacted as bytes
+    # Then it is returned untouched (captures need their bytes and IPs)
+    assert redact_bytes(pcap, "hosts/mp1/capture.pcap") == (pcap, [])
+
+
+def _zip(members: dict[str, str | bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zf:
+        for name, content in members.items():
+            zf.writestr(name, content)
+    return out.getvalue()
+
+
+def test_proxy_bundle_zip_is_rewritten_without_secrets() -> None:
+    # Given a proxy bundle with a key file, a PEM holding a key and a certificate, and a policy with a password
+    data = _zip({
+        "apiproxy/p.xml": "<APIProxy name='p'/>",
+        "apiproxy/resources/jsc/client.key": _pem("RSA PRIVATE KEY"),
+        "apiproxy/resources/keys.p12": b"\x30\x82\x01\x00binary",
+        "apiproxy/resources/chain.pem": _pem("PRIVATE KEY") + "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        "apiproxy/policies/BA.xml": f"<BasicAuthentication><Password>{SECRET}</Password></BasicAuthentication>",
+    })
+    # When redacted
+    out, found = redact_bytes(data, "edge/proxy-bundle.zip")
+    # Then key files are dropped, the PEM key block and the password are gone, the rest is kept, all recorded
+    with zipfile.ZipFile(io.BytesIO(out)) as zf:
+        names = zf.namelist()
+        assert names == ["apiproxy/p.xml", "apiproxy/resources/chain.pem", "apiproxy/policies/BA.xml"]
+        assert "BEGIN CERTIFICATE" in zf.read("apiproxy/resources/chain.pem").decode()
+        assert all(SECRET.encode() not in zf.read(n) for n in names)
+    assert {(r.file, r.rule) for r in found} == {
+        ("edge/proxy-bundle.zip!apiproxy/resources/jsc/client.key", RULE_KEY_FILE),
+        ("edge/proxy-bundle.zip!apiproxy/resources/keys.p12", RULE_KEY_FILE),
+        ("edge/proxy-bundle.zip!apiproxy/resources/chain.pem", "private-key"),
+        ("edge/proxy-bundle.zip!apiproxy/policies/BA.xml", "secret-parameter"),
+    }
+
+
+def test_clean_zip_is_returned_byte_for_byte() -> None:
+    data = _zip({"apiproxy/p.xml": "<APIProxy/>"})
+    assert redact_bytes(data, "edge/proxy-bundle.zip") == (data, [])
+
+
+def test_broken_zip_is_refused() -> None:
+    # Given bytes that start like a zip but are not one
+    # When redacted
+    # Then it is refused (an archive that cannot be checked for keys never enters the bundle)
+    with pytest.raises(BundleError, match="edge/proxy-bundle.zip: not a readable zip archive"):
+        redact_bytes(b"PK\x03\x04garbage", "edge/proxy-bundle.zip")
+
+
+def test_tar_and_gzip_members_are_redacted() -> None:
+    # Given a tar.gz holding a log with a token, an SSH private key and a symlink
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for name, content in (("logs/system.log", f"token={SECRET}\n"), ("home/.ssh/id_rsa", "KEY")):
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content.encode()))
+        link = tarfile.TarInfo("logs/key-link")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/ssl/private/key.pem"
+        tar.addfile(link)
+    # When redacted
+    out, found = redact_bytes(gzip.compress(raw.getvalue()), "hosts/mp1/extra.tar.gz")
+    # Then the log is masked, the key and the link are gone
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(out))) as tar:
+        assert tar.getnames() == ["logs/system.log"]
+        assert tar.extractfile("logs/system.log").read() == b"token=REDACTED\n"  # type: ignore[union-attr]
+    assert {r.rule for r in found} == {"secret-parameter", RULE_KEY_FILE}
+
+
+def test_gzip_text_is_redacted_and_recompressed() -> None:
+    out, found = redact_bytes(gzip.compress(f"a\nAuthorization: Basic {SECRET}\n".encode()), "hosts/h/system.log.gz")
+    assert gzip.decompress(out) == b"a\nAuthorization: Basic REDACTED\n"
+    assert found == [Redaction("hosts/h/system.log.gz", "authorization", 2, 1)]
+
+
+def test_binary_files_lose_only_private_keys() -> None:
+    # Given an unknown binary file holding a PEM key and a password-looking string
+    data = b"\x00\x01bin password=keep " + _pem("EC PRIVATE KEY").encode() + b"\x00tail"
+    # When redacted
+    out, found = redact_bytes(data, "x.bin")
+    # Then only the key block is gone
+    assert SECRET.encode() not in out and b"password=keep" in out and out.endswith(b"\x00tail")
+    assert [r.rule for r in found] == ["private-key"]
