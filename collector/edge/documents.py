@@ -68,7 +68,7 @@ class DirectorySink(DocumentSink):
     def _write(self, path: str, body: bytes) -> None:
         target = self.root / path
         try:
-            target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _make_private_folders(target.parent)
             temporary = target.with_name(f".{target.name}.part")
             descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(descriptor, "wb") as handle:
@@ -76,3 +76,13 @@ class DirectorySink(DocumentSink):
             os.replace(temporary, target)
         except OSError as exc:
             raise BundleError(f"{target}: cannot write the management API document: {exc.strerror or exc}") from exc
+
+
+def _make_private_folders(folder: Path) -> None:
+    """Create `folder` and any missing parent as 0700 (`mkdir(parents=True)` gives parents the umask default)."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for path in reversed(missing):
+        path.mkdir(mode=0o700, exist_ok=True)

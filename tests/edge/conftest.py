@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.lab.emulator import Emulator, EmulatorConfig, start_emulator
-from tests.lab.pki import LabPki, create_pki
+from tests.lab.pki import LabPki
 
 ORG, ENV, PROXY, REVISION = "lab-org", "test", "mtls-proxy", "7"
 USERNAME, PASSWORD, TOKEN = "ops@example.com", "s3cret-pass", "tok-0123456789"
@@ -22,8 +22,9 @@ BACKEND_HOST, BACKEND_PORT = "127.0.0.21", 9443
 
 
 @pytest.fixture(scope="session")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> LabPki:
-    return create_pki(tmp_path_factory.mktemp("edge-pki"))
+def pki(lab_pki: LabPki) -> LabPki:
+    """The session's lab PKI (tests/conftest.py), so the whole suite generates it once."""
+    return lab_pki
 
 
 @pytest.fixture

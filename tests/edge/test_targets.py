@@ -1,0 +1,138 @@
+"""TargetEndpoint XML and target server documents (edge-api.md §1.3 and §2 examples, verbatim)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from collector.edge.targets import (
+    SslInfo,
+    TargetEndpoint,
+    TargetServer,
+    parse_bool,
+    parse_target_endpoint,
+    parse_target_server,
+    split_url,
+)
+from collector.errors import InputError
+
+ONE_WAY = b"""<TargetEndpoint name="default">
+  <HTTPTargetConnection>
+    <Properties/>
+    <SSLInfo>
+      <Enabled>true</Enabled>
+      <TrustStore>ref://myTrustStoreRef</TrustStore>
+    </SSLInfo>
+    <URL>https://mocktarget.apigee.net</URL>
+  </HTTPTargetConnection>
+</TargetEndpoint>"""
+
+TWO_WAY = b"""<TargetEndpoint name="backend">
+  <HTTPTargetConnection>
+    <SSLInfo>
+      <Enabled>true</Enabled>
+      <ClientAuthEnabled>true</ClientAuthEnabled>
+      <KeyStore>ref://myKeystoreRef</KeyStore>
+      <KeyAlias>myKeyAlias</KeyAlias>
+      <TrustStore>ref://myTruststoreRef</TrustStore>
+      <IgnoreValidationErrors>false</IgnoreValidationErrors>
+      <Protocols><Protocol>TLSv1.2</Protocol></Protocols>
+    </SSLInfo>
+    <URL>https://backend.example:8443/v1</URL>
+  </HTTPTargetConnection>
+</TargetEndpoint>"""
+
+LOAD_BALANCER = b"""<TargetEndpoint name="default">
+  <HTTPTargetConnection>
+    <LoadBalancer>
+      <Server name="target1"/>
+      <Server name="target2"/>
+    </LoadBalancer>
+    <Path>/v1</Path>
+  </HTTPTargetConnection>
+</TargetEndpoint>"""
+
+# apigee/devrel southbound-mtls edge.template.json (edge-api.md §1.3): string and real booleans mixed.
+DEVREL_SERVER = {"host": "client.badssl.com", "isEnabled": True, "name": "badSSLWithClientCert", "port": 443,
+                 "sSLInfo": {"clientAuthEnabled": "true", "enabled": "true", "ignoreValidationErrors": False,
+                             "keyAlias": "badSSLClientCert", "keyStore": "badSSLKeyStore"}}
+
+
+@pytest.mark.parametrize(
+    "xml, expected",
+    [
+        (ONE_WAY, TargetEndpoint("default", "https://mocktarget.apigee.net", (),
+                                 SslInfo(True, False, None, None, "ref://myTrustStoreRef"))),
+        (TWO_WAY, TargetEndpoint("backend", "https://backend.example:8443/v1", (),
+                                 SslInfo(True, True, "ref://myKeystoreRef", "myKeyAlias", "ref://myTruststoreRef",
+                                         False, ("TLSv1.2",)))),
+        (LOAD_BALANCER, TargetEndpoint("default", None, ("target1", "target2"), None)),
+        (b'<TargetEndpoint name="local"><LocalTargetConnection><Path>/x</Path></LocalTargetConnection>'
+         b"</TargetEndpoint>", TargetEndpoint("local", None)),
+    ],
+    ids=["one-way", "two-way", "load-balancer", "local"],
+)
+def test_target_endpoint_xml(xml: bytes, expected: TargetEndpoint) -> None:
+    # Given a TargetEndpoint from the docs, When parsed, Then URL, servers and SSLInfo come out
+    assert parse_target_endpoint(xml, "fallback", source="t.xml") == expected
+
+
+@pytest.mark.parametrize(
+    "xml, defect",
+    [
+        (b"<TargetEndpoint><HTTPTargetConnection>", "not well-formed XML"),
+        (b'<!DOCTYPE x [<!ENTITY a "aaaa">]><TargetEndpoint>&a;</TargetEndpoint>', "DTD"),
+    ],
+)
+def test_broken_target_xml_is_an_input_error(xml: bytes, defect: str) -> None:
+    with pytest.raises(InputError, match=defect) as caught:
+        parse_target_endpoint(xml, "default", source="edge/proxy-bundle.zip:apiproxy/targets/default.xml")
+    assert caught.value.file.endswith("default.xml")
+
+
+def test_verbatim_target_server_document() -> None:
+    # Given the devrel example with "true" strings and a real false, Then both are booleans
+    assert parse_target_server(DEVREL_SERVER) == TargetServer(
+        "badSSLWithClientCert", "client.badssl.com", 443, True,
+        SslInfo(True, True, "badSSLKeyStore", "badSSLClientCert", None, False))
+
+
+def test_target_server_with_references_and_no_port() -> None:
+    # Given the virtual-host style sSLInfo with ref:// values (edge-api.md §1.3), Then they stay as written
+    document: dict[str, Any] = {"host": "h", "name": "n", "isEnabled": "false", "sSLInfo": {
+        "ciphers": [], "clientAuthEnabled": "true", "enabled": "true", "ignoreValidationErrors": False,
+        "keyAlias": "secure-two-way", "keyStore": "ref://secure-two-way", "protocols": [],
+        "trustStore": "ref://truststore-inbound-test"}}
+    server = parse_target_server(document)
+    assert server.port is None and server.enabled is False
+    assert server.ssl is not None and server.ssl.keystore == "ref://secure-two-way"
+
+
+@pytest.mark.parametrize("document", [{"name": "n"}, {"host": "h"}, []])
+def test_broken_target_server_documents(document: object) -> None:
+    with pytest.raises(ValueError):
+        parse_target_server(document)
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [(True, True), (False, False), ("true", True), ("TRUE ", True), ("false", False), ("yes", False), (None, False),
+     (1, False)],
+)
+def test_parse_bool(value: object, expected: bool) -> None:
+    assert parse_bool(value) is expected
+
+
+@pytest.mark.parametrize(
+    "url, parts",
+    [
+        ("https://mocktarget.apigee.net", ("https", "mocktarget.apigee.net", 443)),
+        ("http://10.0.0.5:8080/x", ("http", "10.0.0.5", 8080)),
+        ("https://[::1]:9443", ("https", "::1", 9443)),
+        ("https://{backend.host}/x", ("https", None, None)),
+        ("https://host:notaport", ("", None, None)),
+    ],
+)
+def test_split_url(url: str, parts: tuple[str, str | None, int | None]) -> None:
+    assert split_url(url) == parts
