@@ -231,6 +231,9 @@ def _exchange(conn: SSL.Connection, host_header: bytes) -> _Exchange:
     buffer = b""
     try:
         conn.sendall(b"HEAD / HTTP/1.0\r\nHost: " + host_header + b"\r\n\r\n")
+    except SSL.Error:
+        pass  # the server may have rejected us already: its alert is still waiting to be read below
+    try:
         while b"\n" not in buffer and len(buffer) < _READ_LIMIT:
             buffer += conn.recv(16384)
         ended = ""
