@@ -32,7 +32,12 @@ class BundleFiles:
         return [name for name in self._names if regex.fullmatch(name)]
 
     def cite(self, rel: str) -> str:
+        """How evidence lines name a bundle file: its bundle path, as `layout.py` spells it."""
         return rel
+
+    def where(self, rel: str) -> str:
+        """How error messages name a bundle file: the bundle, then the path inside it."""
+        return f"{self._root}: {rel}"
 
     def read(self, rel: str) -> bytes:
         with self.open(rel) as stream:
@@ -87,7 +92,7 @@ class _MemberPath:
         return extracted
 
     def __str__(self) -> str:
-        return self._files.cite(self._rel)
+        return self._files.where(self._rel)
 
     def __fspath__(self) -> str:
         raise TypeError("a bundle member has no file system path")

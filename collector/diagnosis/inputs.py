@@ -58,8 +58,8 @@ def read_bundle(root: Path, keylog: KeyLog | None = None) -> Evidence:
             parts.append(_bundle_capture(files, rel, keylog))
         parts.append(_bundle_keystores(files))
         if files.exists(layout.PROBE_RESULTS):
-            data = _json_or_error(files.read(layout.PROBE_RESULTS), files.cite(layout.PROBE_RESULTS))
-            probes = probe_results_from_json(data, files.cite(layout.PROBE_RESULTS))
+            data = _json_or_error(files.read(layout.PROBE_RESULTS), files.where(layout.PROBE_RESULTS))
+            probes = probe_results_from_json(data, files.where(layout.PROBE_RESULTS))
             parts.append(Evidence(probes=probes, sources=(files.cite(layout.PROBE_RESULTS),)))
     return combine_evidence(parts)
 
@@ -132,9 +132,15 @@ def _from_capture_result(result: Any, cite: str) -> Evidence:
 
 
 def _bundle_capture(files: BundleFiles, rel: str, keylog: KeyLog | None) -> Evidence:
+    """One host's capture; a damaged one (tcpdump killed, empty file) is a note, the rest of the bundle still counts."""
     from collector.tls.capture import read_handshakes
 
-    return _from_capture_result(read_handshakes(files.path_like(rel), keylog=keylog), files.cite(rel))
+    try:
+        result = read_handshakes(files.path_like(rel), keylog=keylog)
+    except InputError as exc:
+        defect = exc.defect
+        return Evidence(notes=(f"{files.cite(rel)}: unreadable capture ({defect})",), sources=(files.cite(rel),))
+    return _from_capture_result(result, files.cite(rel))
 
 
 def _bundle_keystores(files: BundleFiles) -> Evidence:
@@ -143,15 +149,16 @@ def _bundle_keystores(files: BundleFiles) -> Evidence:
     notes: list[str] = []
     for rel in files.matching(f"{layout.EDGE_KEYSTORES_DIR}/*/**/*.json"):
         cite = files.cite(rel)
-        data = _json_or_error(files.read(rel), cite)
-        if sniff_edge_document(data) is None:
+        data = _json_or_error(files.read(rel), files.where(rel))
+        kind = sniff_edge_document(data)
+        if kind is None:
             notes.append(f"{cite}: not a keystore, alias or cert document (ignored)")
             continue
         folder = rel[len(layout.EDGE_KEYSTORES_DIR) + 1 :].split("/")[0]
         try:
             entries = keystore_evidence_from_document(data, cite, keystore=folder)
         except ValueError as exc:
-            raise InputError(cite, f"is not a valid Edge keystore document: {exc}") from exc
+            raise InputError(files.where(rel), f"is not a valid Edge {kind} document: {exc}") from exc
         by_folder.setdefault(folder, []).extend(entries)
         sources.append(cite)
     named: list[KeystoreEvidence] = []
@@ -167,7 +174,7 @@ def _bundle_resolution(files: BundleFiles) -> Evidence:
     if not files.exists(layout.EDGE_RESOLUTION):
         return Evidence()
     cite = files.cite(layout.EDGE_RESOLUTION)
-    data = _json_or_error(files.read(layout.EDGE_RESOLUTION), cite)
+    data = _json_or_error(files.read(layout.EDGE_RESOLUTION), files.where(layout.EDGE_RESOLUTION))
     targets = [t for t in data.get("targets", []) if isinstance(t, dict)] if isinstance(data, dict) else []
     with_auth = [t for t in targets if t.get("client_auth_enabled")] or targets
     aliases = [str(t["key_alias"]) for t in with_auth if t.get("key_alias")]

@@ -1,0 +1,134 @@
+"""`collect analyze` end to end through the real CLI: causes from real captures, and one broken file per bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+COLLECT = ROOT / ".venv" / "bin" / "collect"
+CAPTURES = "tests/fixtures/captures"
+EDGE = "tests/fixtures/edge"
+BROKEN = "tests/fixtures/broken"
+
+
+def run_analyze(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(COLLECT), "analyze", *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+E2E = {
+    "ca-mismatch from capture + alias document": (
+        [f"{CAPTURES}/ca-mismatch-java-tls12.pcap", f"{EDGE}/alias-ca-mismatch.json"], "ca-mismatch",
+        ["leaf issuer CN=Lab CA B, OU=caB, O=Lab Org, C=US is not an acceptable CA",
+         "lists acceptable CA names: CN=Lab CA A,OU=caA,O=Lab Org,C=US"]),
+    "same capture + keystore without keys": (
+        [f"{CAPTURES}/ca-mismatch-java-tls12.pcap", f"{EDGE}/keystore-no-key.json"], "missing-client-certificate",
+        ["keystore myKeystore holds no private key"]),
+    "capture alone": ([f"{CAPTURES}/ca-mismatch-java-tls12.pcap"], "client-certificate-not-sent",
+                      ["frame 16: client Certificate length 0 (no certificate sent)",
+                       "frame 17: fatal alert bad_certificate (42) from the server"]),
+    "nginx completes after an empty certificate": (
+        [f"{CAPTURES}/missing-client-certificate-nginx-tls12.pcap", f"{EDGE}/keystore-no-key.json"],
+        "missing-client-certificate", ["no alert: the handshake completed"]),
+    "cert document joined to the keystore listing": (
+        [f"{CAPTURES}/ca-mismatch-openssl-tls12.pcap", f"{EDGE}/keystore-ca-mismatch.json", f"{EDGE}/cert-ca-mismatch.json"],
+        "ca-mismatch", ["fatal alert handshake_failure (40) from the server"]),
+    "tls 1.3 without keys": ([f"{CAPTURES}/ca-mismatch-openssl-tls13.pcap", f"{EDGE}/alias-ca-mismatch.json"],
+                             "encrypted-handshake", []),
+    "tls 1.3 with its key log": (
+        [f"{CAPTURES}/ca-mismatch-openssl-tls13.keys", f"{CAPTURES}/ca-mismatch-openssl-tls13.pcap",
+         f"{EDGE}/alias-ca-mismatch.json"], "ca-mismatch", ["fatal alert certificate_required (116) from the server"]),
+    "rejected certificate": ([f"{CAPTURES}/client-certificate-rejected-openssl-tls12.pcap"],
+                             "client-certificate-rejected", ["fatal alert unknown_ca (48) from the server"]),
+    "healthy": ([f"{CAPTURES}/healthy-java-tls12.pcap", f"{EDGE}/alias-healthy.json"], "handshake-ok", []),
+}
+
+
+@pytest.mark.parametrize("files,cause,lines", E2E.values(), ids=E2E.keys())
+def test_analyze_json_names_the_cause_of_real_captures(files: list[str], cause: str, lines: list[str]) -> None:
+    # Given real lab captures and Edge documents, When analyzed with --json
+    result = run_analyze(*files, "--json")
+    # Then it exits 0 with DESIGN's object naming the cause and citing the evidence
+    assert result.returncode == 0, result.stderr
+    output = json.loads(result.stdout)
+    assert {"handshakes", "diagnosis"} <= output.keys()
+    assert output["diagnosis"]["cause"] == cause
+    assert {"cause", "summary", "evidence", "resolution"} <= output["diagnosis"].keys()
+    evidence = "\n".join(output["diagnosis"]["evidence"])
+    for line in lines:
+        assert line in evidence
+
+
+def test_analyze_text_draws_the_ladder_and_the_diagnosis() -> None:
+    # Given the playbook's capture and keystore, When analyzed without --json
+    result = run_analyze(f"{CAPTURES}/ca-mismatch-java-tls12.pcap", f"{EDGE}/alias-ca-mismatch.json")
+    # Then the ladder, counts, cause, evidence and resolution are printed as plain text
+    assert result.returncode == 0, result.stderr
+    for expected in ("ClientHello (SNI backend.lab)", "→ Certificate (length 0: no client certificate)",
+                     "← Alert fatal bad_certificate (42)", "Handshakes per backend:", "Cause: ca-mismatch",
+                     "Evidence:", "Resolution:"):
+        assert expected in result.stdout
+    assert "\x1b[" not in result.stdout
+
+
+BROKEN_INPUTS = {
+    "missing file": ("missing.pcap", "does not exist"),
+    "empty file": ("empty.pcap", "is empty"),
+    "truncated pcap header": ("truncated-header.pcap", "ends inside the pcap file header (14 of 24 bytes)"),
+    "truncated pcapng header": ("truncated-header.pcapng", "ends inside the pcapng section header (6 bytes)"),
+    "unknown content": ("unknown.txt",
+                        "is not a capture, support bundle, Edge keystore/alias/cert JSON, PEM chain or NSS key log"),
+    "unreadable json": ("truncated.json", "is not valid JSON (Expecting value at line 1 column 34)"),
+    "json not utf-8": ("not-utf8.json", "is not UTF-8 text"),
+    "json of another kind": ("other.json", "is JSON but neither an Edge keystore/alias/cert document nor probe results"),
+    "alias without certInfo": ("alias-without-certinfo.json",
+                               "is not a valid Edge alias document: missing field 'certsInfo.certInfo' (a list of certificates)"),
+    "cert without issuer": ("cert-without-issuer.json",
+                            "is not a valid Edge cert document: missing field 'issuer' in certInfo[0]"),
+    "keystore without certs": ("keystore-without-certs.json",
+                               "is not a valid Edge keystore document: missing field 'certs' (a list)"),
+    "keystore alias without name": ("keystore-alias-without-name.json",
+                                    "is not a valid Edge keystore document: aliases[0] has no aliasName"),
+    "malformed probe results": ("probe-results-malformed.json", "probe result #1 is malformed (KeyError: 'client')"),
+    "private key instead of chain": ("private-key.pem",
+                                     "is a private key; analyze needs the certificate chain only (never share private keys)"),
+    "pem without certificate": ("csr-not-chain.pem", "holds no PEM certificate"),
+    "key log with a bad line": ("keylog-bad-line.keys", "line 2 is not an NSS key log line 'LABEL CLIENT_RANDOM SECRET'"),
+    "directory that is not a bundle": ("not-a-bundle", "is a directory but not a support bundle (no manifest.json)"),
+    "gzip of neither": ("not-tar-not-capture.gz", "is gzip-compressed but neither a capture nor a readable bundle"),
+    "tar.gz without manifest": ("bundle-without-manifest.tar.gz", "is a .tar.gz without manifest.json, so not a support bundle"),
+    "tar.gz member escaping": ("bundle-escaping-member.tar.gz",
+                               "member 'apigee-diag-x/../../evil.txt' escapes the bundle (absolute path or '..'); refusing to read it"),
+    "bundle with a bad alias document": (
+        "bundle-bad-alias.tar.gz", "edge/keystores/myKeystore/aliases/myKey.json: is not a valid Edge alias document: "
+        "missing field 'certsInfo.certInfo' (a list of certificates)"),
+}
+
+
+@pytest.mark.parametrize("name,message", BROKEN_INPUTS.values(), ids=BROKEN_INPUTS.keys())
+def test_broken_input_exits_2_with_one_line_naming_file_and_defect(name: str, message: str) -> None:
+    # Given one broken file per failure mode
+    path = f"{BROKEN}/{name}"
+    # When analyzed through the real CLI
+    result = run_analyze(path)
+    # Then exit 2, one stderr line "collect: FILE: DEFECT", no traceback, nothing on stdout
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"collect: {path}: {message}")
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_broken_fixture_folder_has_a_test_per_file() -> None:
+    # Given the broken fixtures, Then each one is paired with its message above (the missing file excepted)
+    on_disk = {p.name for p in (ROOT / BROKEN).iterdir()}
+    assert on_disk == {name for name, _ in BROKEN_INPUTS.values()} - {"missing.pcap"}
+
+
+def test_a_good_file_beside_a_broken_one_still_fails_with_the_broken_one_named() -> None:
+    # Given a good capture and an empty file, Then the empty one is named and nothing is half-printed
+    result = run_analyze(f"{CAPTURES}/healthy-java-tls12.pcap", f"{BROKEN}/empty.pcap", "--json")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == f"collect: {BROKEN}/empty.pcap: is empty\n"
