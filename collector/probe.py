@@ -20,9 +20,21 @@ from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL
 
 from collector.errors import InputError, UsageError
-from collector.tls.handshake import Alert, CertificateRequest, ClientCertificate, Handshake, Outcome, ProbeResult
+from collector.tls.handshake import (
+    Alert,
+    CertificateRequest,
+    ClientCertificate,
+    Handshake,
+    Outcome,
+    ProbeResult,
+)
 from collector.tls.names import name_from_der, name_to_rfc4514
-from collector.tls.probe_results import NOT_VERIFIED_NOTE, describe_reaction, make_alert, summarize_certificate
+from collector.tls.probe_results import (
+    NOT_VERIFIED_NOTE,
+    describe_reaction,
+    make_alert,
+    summarize_certificate,
+)
 
 TLS_VERSIONS = ("1.2", "1.3")
 DEFAULT_TIMEOUT = 10.0

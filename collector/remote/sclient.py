@@ -23,8 +23,13 @@ from collector.tls.handshake import (
     ProbeResult,
 )
 from collector.tls.names import name_from_string, name_to_rfc4514
-from collector.tls.probe_results import ALERT_NAMES, NOT_VERIFIED_NOTE, describe_reaction, make_alert
-from collector.tls.probe_results import summarize_certificate
+from collector.tls.probe_results import (
+    ALERT_NAMES,
+    NOT_VERIFIED_NOTE,
+    describe_reaction,
+    make_alert,
+    summarize_certificate,
+)
 
 EXIT_TIMEOUT = 124  # coreutils `timeout`: the command ran out of time
 EXIT_NOT_FOUND = 127  # `timeout` could not run openssl
@@ -305,7 +310,7 @@ def _no_tls_error(text: str, target: str, via: str, exit_code: int | None, alert
 def _first_error(text: str) -> str:
     """The reason of OpenSSL's first error line (`…:error:CODE:LIB:FUNC:REASON:FILE:LINE:`), or the line."""
     for line in text.splitlines():
-        if line.startswith("Could not open file or uri") or line.startswith("unable to load"):
+        if line.startswith(("Could not open file or uri", "unable to load")):
             return line.strip()[:200]
         if ":error:" in line:
             fields = line.split(":")

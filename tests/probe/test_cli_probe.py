@@ -11,7 +11,7 @@ import pytest
 from collector.cli import main
 from tests.lab.backends import Backend, free_port
 from tests.lab.pki import BACKEND_ADDRESS, BACKEND_HOST
-from tests.lab.sshd import SshHosts, SshHostSpec, start_ssh_hosts
+from tests.lab.sshd import SshHostSpec, start_ssh_hosts
 
 CA_A = "CN=Lab CA A,OU=caA,O=Lab Org,C=US"
 
@@ -71,9 +71,9 @@ def test_probe_unreachable_backend_is_one_line_exit_2(capsys: pytest.CaptureFixt
     port = free_port(BACKEND_ADDRESS)
     code, out, err = run_collect(capsys, "probe", f"{BACKEND_ADDRESS}:{port}", "--timeout", "2")
     assert code == 2 and out == ""
-    assert err.splitlines() == [f"collect: {BACKEND_ADDRESS}:{port}: connection refused; is the backend listening "
-                                f"on port {port}? check the host, the port and firewalls; a backend only MPs can "
-                                "reach needs --via MP"]
+    expected = (f"collect: {BACKEND_ADDRESS}:{port}: connection refused; is the backend listening on port {port}? "
+                "check the host, the port and firewalls; a backend only MPs can reach needs --via MP")
+    assert err.splitlines() == [expected]
 
 
 def test_probe_accepts_bracketed_ipv6(capsys: pytest.CaptureFixture[str]) -> None:
