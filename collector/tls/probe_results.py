@@ -152,7 +152,7 @@ def render_probe_result(result: ProbeResult) -> str:
         lines.append("Acceptable client certificate CA names:")
         lines.extend(f"  {name}" for name in request.ca_names)
     else:
-        lines.append("The server asked for a client certificate but named no acceptable CAs (any issuer may do).")
+        lines.append("The server named no acceptable CAs (it asked for a client certificate; any issuer may do).")
     sent = hs.client_certificate is not None and hs.client_certificate.sent
     lines.append(f"Reaction to {'the client certificate' if sent else 'no client certificate'}: {result.reaction}")
     if sent:

@@ -135,7 +135,7 @@ def _with_request(request: CertificateRequest | None, **changes: object) -> Prob
               "Reaction to no client certificate: fatal alert certificate_required (116)"]),
     (_with_request(CertificateRequest(ca_names=())),
      ["Via:      this machine (pyOpenSSL)",
-      ("The server asked for a client certificate but named no acceptable CAs (any issuer may do).")]),
+      "The server named no acceptable CAs (it asked for a client certificate; any issuer may do)."]),
     (_with_request(None), ["The server did not ask for a client certificate."]),
     (_with_request(CertificateRequest(ca_names=(CA_A,)), client_certificate=ClientCertificate(sent=True),
                    outcome=Outcome.ESTABLISHED, http_status=200),
