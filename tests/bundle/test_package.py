@@ -1,0 +1,202 @@
+"""BundleWriter on real files: redaction on the way in, modes, temporary name until finalize, abort leaves nothing."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import stat
+import tarfile
+import zipfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from collector.bundle import layout
+from collector.bundle.manifest import verify_bundle
+from collector.bundle.package import BundleWriter
+from collector.errors import BundleError
+from collector.steps import StepResult, StepStatus
+
+NAME = "apigee-diag-org-env-proxy-20261127T100000Z"
+SECRET = "Zx9SecretToken42"
+STARTED = datetime(2026, 11, 27, 10, 0, 0, tzinfo=timezone.utc)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.lstat().st_mode)
+
+
+def _entries(out: Path) -> list[str]:
+    return sorted(p.name for p in out.iterdir())
+
+
+def test_files_are_redacted_and_private(tmp_path: Path) -> None:
+    # Given a writer
+    with BundleWriter(tmp_path, NAME) as writer:
+        # When text, bytes and a stream are written into nested folders
+        writer.write_text(layout.REQUEST_COMMAND, f"curl -H 'Authorization: Bearer {SECRET}' https://h/x\n")
+        writer.write_bytes(layout.trace_transaction("tx1"), f'{{"name": "Cookie", "value": "{SECRET}"}}'.encode())
+        with writer.open_stream(layout.host_file("mp1", layout.HOST_COMMANDS), collector="remote") as out:
+            out.write(f"sudo tcpdump ...\nAPIGEE_PASSWORD={SECRET}\n".encode())
+        root = writer.root
+        # Then every file holds no secret, files are 0600 and folders 0700
+        for path in root.rglob("*"):
+            if path.is_file():
+                assert SECRET.encode() not in path.read_bytes()
+                assert _mode(path) == 0o600, path
+            else:
+                assert _mode(path) == 0o700, path
+        assert _mode(root) == 0o700
+        assert root.name.startswith(f".{NAME}.partial-")
+        assert {(r.file, r.rule) for r in writer.redactions} == {
+            (layout.REQUEST_COMMAND, "authorization"),
+            (layout.trace_transaction("tx1"), "header-property"),
+            (layout.host_file("mp1", layout.HOST_COMMANDS), "secret-parameter"),
+        }
+        assert writer.file_meta[layout.host_file("mp1", layout.HOST_COMMANDS)]["collector"] == "remote"
+        writer.abort()
+
+
+def test_copy_file_handles_each_kind(tmp_path: Path) -> None:
+    # Given a gzip'd log, a capture and a proxy bundle with a key, on disk
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "log.gz").write_bytes(gzip.compress(f"a\ntoken={SECRET}\n".encode()))
+    capture = b"\xd4\xc3\xb2\xa1\x02\x00\x04\x00" + b"\x00" * 16 + f"password={SECRET}".encode()
+    (src / "c.pcap").write_bytes(capture)
+    (src / "c.pcap.gz").write_bytes(gzip.compress(capture))
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w") as zf:
+        zf.writestr("apiproxy/resources/client.key", "key")
+        zf.writestr("apiproxy/p.xml", "<APIProxy/>")
+    (src / "bundle.zip").write_bytes(zipped.getvalue())
+    with BundleWriter(tmp_path / "out", NAME) as writer:
+        # When each is copied in
+        log = writer.copy_file(layout.host_file("mp1", layout.HOST_LOG), src / "log.gz")
+        pcap = writer.copy_file(layout.host_file("mp1", layout.HOST_CAPTURE), src / "c.pcap")
+        pcap_gz = writer.copy_file(layout.host_file("mp2", "capture.pcap.gz"), src / "c.pcap.gz")
+        proxy = writer.copy_file(layout.EDGE_PROXY_BUNDLE, src / "bundle.zip")
+        # Then text is redacted (still gzip), captures are byte for byte, the key file is gone from the zip
+        assert gzip.decompress(log.read_bytes()) == b"a\ntoken=REDACTED\n"
+        assert pcap.read_bytes() == capture
+        assert pcap_gz.read_bytes() == (src / "c.pcap.gz").read_bytes()
+        assert zipfile.ZipFile(proxy).namelist() == ["apiproxy/p.xml"]
+        writer.abort()
+
+
+def test_final_name_appears_only_after_finalize(tmp_path: Path) -> None:
+    # Given a writer with two files
+    writer = BundleWriter(tmp_path, NAME)
+    writer.write_text(layout.SUMMARY, "# summary\n")
+    writer.write_text(layout.REQUEST_RESPONSE, f"HTTP/1.1 503\nSet-Cookie: s={SECRET}\n")
+    # Then before finalize only the hidden partial directory stands
+    assert _entries(tmp_path) == [writer.root.name]
+    # When finalized, keeping the directory
+    bundle = writer.finalize(tool_version="0.1.0", settings={"org": "org"}, started=STARTED,
+                             steps=[StepResult("mp1", "connect", StepStatus.OK)], keep_directory=True)
+    # Then the archive and the directory stand under their final names, and nothing partial is left
+    assert _entries(tmp_path) == [NAME, f"{NAME}.tar.gz"]
+    assert bundle.archive == tmp_path / f"{NAME}.tar.gz" and bundle.directory == tmp_path / NAME
+    assert bundle.complete
+    assert _mode(bundle.archive) == 0o600 and _mode(bundle.directory) == 0o700
+    assert verify_bundle(bundle.archive).ok and verify_bundle(bundle.directory).ok
+    # and the archive holds NAME/... members, 0600 files and 0700 folders, owned by no one in particular
+    with tarfile.open(bundle.archive) as tar:
+        members = tar.getmembers()
+    assert {m.name for m in members} == {NAME, f"{NAME}/{layout.SUMMARY}", f"{NAME}/{layout.MANIFEST}",
+                                         f"{NAME}/{layout.REQUEST_DIR}", f"{NAME}/{layout.REQUEST_RESPONSE}"}
+    assert all((m.mode == 0o700 and m.isdir()) or (m.mode == 0o600 and m.isfile()) for m in members)
+    assert all(m.uid == 0 and m.uname == "" for m in members)
+    assert SECRET not in (bundle.directory / layout.REQUEST_RESPONSE).read_text()
+    assert bundle.manifest["redactions"]["summary"] == {"cookie": 1}  # type: ignore[index]
+
+
+def test_finalize_without_keeping_the_directory(tmp_path: Path) -> None:
+    writer = BundleWriter(tmp_path, NAME)
+    writer.write_text(layout.SUMMARY, "x\n")
+    bundle = writer.finalize(steps=[StepResult("mp1", "connect", StepStatus.FAILED, "unreachable", "down")])
+    assert _entries(tmp_path) == [f"{NAME}.tar.gz"]
+    assert bundle.directory is None and not bundle.complete
+
+
+def test_files_put_beside_the_writer_are_redacted_at_finalize(tmp_path: Path) -> None:
+    # Given a file written straight into the partial directory (an SSH fetch), with loose permissions
+    writer = BundleWriter(tmp_path, NAME)
+    stray = writer.root / "hosts" / "mp1" / "facts.json"
+    stray.parent.mkdir(parents=True)
+    stray.write_text(f'{{"hostname": "mp1", "password": "{SECRET}"}}\n')
+    os.chmod(stray, 0o644)
+    # When finalized
+    bundle = writer.finalize(keep_directory=True)
+    # Then it was redacted, made private and listed like any other file
+    kept = bundle.directory / "hosts" / "mp1" / "facts.json"  # type: ignore[operator]
+    assert SECRET not in kept.read_text() and _mode(kept) == 0o600
+    assert [r.rule for r in writer.redactions] == ["secret-parameter"]
+    assert "hosts/mp1/facts.json" in {f["path"] for f in bundle.manifest["files"]}  # type: ignore[attr-defined]
+
+
+def test_exception_inside_the_block_leaves_nothing(tmp_path: Path) -> None:
+    # Given a writer used as a context manager
+    # When the collection raises halfway
+    with pytest.raises(RuntimeError):
+        with BundleWriter(tmp_path, NAME) as writer:
+            writer.write_text(layout.SUMMARY, "half\n")
+            raise RuntimeError("collector crashed")
+    # Then no partial directory and no bundle stand
+    assert _entries(tmp_path) == []
+
+
+def test_abort_removes_the_partial_directory(tmp_path: Path) -> None:
+    writer = BundleWriter(tmp_path, NAME)
+    with pytest.raises(ValueError):
+        with writer.open_stream(layout.host_file("mp1", layout.HOST_LOG)) as out:
+            out.write(b"partial log")
+            raise ValueError("connection dropped")
+    assert not (writer.root / layout.host_dir("mp1") / layout.HOST_LOG).exists()
+    assert [p.name for p in (writer.root / layout.host_dir("mp1")).iterdir()] == []  # no .incoming left
+    writer.abort()
+    writer.abort()  # idempotent
+    assert _entries(tmp_path) == []
+    with pytest.raises(BundleError, match="already finalized or aborted"):
+        writer.write_text(layout.SUMMARY, "late\n")
+
+
+@pytest.mark.parametrize("rel", ["../escape.txt", "/etc/passwd", "hosts/../../x", "", "a\\..\\b", "dir/",
+                                 layout.MANIFEST])
+def test_paths_outside_the_bundle_are_refused(tmp_path: Path, rel: str) -> None:
+    with BundleWriter(tmp_path, NAME) as writer:
+        with pytest.raises(BundleError):
+            writer.write_text(rel, "x")
+        assert list(writer.root.iterdir()) == []
+        writer.abort()
+    assert not (tmp_path.parent / "escape.txt").exists()
+
+
+def test_a_path_through_a_file_is_refused(tmp_path: Path) -> None:
+    with BundleWriter(tmp_path, NAME) as writer:
+        writer.write_text("hosts", "a file where a folder should be\n")
+        with pytest.raises(BundleError, match="not a directory"):
+            writer.write_text(layout.host_file("mp1", layout.HOST_FACTS), "{}")
+        writer.abort()
+
+
+def test_an_existing_bundle_is_never_overwritten(tmp_path: Path) -> None:
+    # Given a bundle already standing under the final name
+    (tmp_path / f"{NAME}.tar.gz").write_bytes(b"earlier bundle")
+    writer = BundleWriter(tmp_path, NAME)
+    writer.write_text(layout.SUMMARY, "x\n")
+    # When another run finalizes under the same name
+    with pytest.raises(BundleError, match="already exists"):
+        writer.finalize()
+    # Then the earlier bundle is untouched
+    assert (tmp_path / f"{NAME}.tar.gz").read_bytes() == b"earlier bundle"
+    writer.abort()
+
+
+@pytest.mark.parametrize("name", ["", ".hidden", "a/b", "../x", "a b"])
+def test_bad_bundle_names_are_refused(tmp_path: Path, name: str) -> None:
+    with pytest.raises(BundleError, match="not a usable bundle name"):
+        BundleWriter(tmp_path, name)
+    assert _entries(tmp_path) == []

@@ -1,0 +1,186 @@
+"""SUMMARY.md and report.html: one branch per cause, checklist states, hosts table, hostile strings escaped."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from collector.bundle import layout
+from collector.bundle.checklist import SectionResult, Symptom, build_checklist
+from collector.bundle.redact import Redaction, redact_text
+from collector.bundle.report import ReportContext, render_report, render_summary
+from collector.diagnosis.causes import Cause, Diagnosis
+from collector.steps import StepResult, StepStatus
+
+# The heading each cause's template branch (and only it) prints, in both SUMMARY.md and report.html.
+CAUSE_TEXT = {
+    Cause.MISSING_CLIENT_CERTIFICATE: "Cause: No Client Certificate",
+    Cause.CA_MISMATCH: "Cause: Certificate Authority Mismatch",
+    Cause.CLIENT_CERTIFICATE_NOT_SENT: "The Message Processor sent no client certificate",
+    Cause.CLIENT_CERTIFICATE_REJECTED: "The backend rejected the client certificate",
+    Cause.HANDSHAKE_FAILED_BEFORE_CLIENT_AUTH: "The handshake failed before client authentication",
+    Cause.ENCRYPTED_HANDSHAKE: "TLS 1.3: the handshake is encrypted in the capture",
+    Cause.HANDSHAKE_OK: "The TLS handshakes completed",
+    Cause.NO_TLS_HANDSHAKE: "No TLS handshake was captured",
+}
+
+HANDSHAKE = {
+    "client": "127.0.0.11:40000", "server": "127.0.0.21:8443", "sni": "backend.example", "version": "TLSv1.2",
+    "cipher": "ECDHE-RSA-AES128-GCM-SHA256",
+    "server_chain": [{"subject": "CN=backend.example", "issuer": "CN=Backend CA", "not_before": "", "not_after": ""}],
+    "certificate_request": {"ca_names": ["CN=Partner CA,O=Partner"], "signature_algorithms": []},
+    "client_certificate": {"sent": False, "chain": []},
+    "alerts": [{"from": "server", "level": "fatal", "description": "bad_certificate", "code": 42}],
+    "outcome": "failed", "source": "hosts/mp1/capture.pcap", "frames": [4, 12], "notes": [],
+}
+
+
+def _diagnosis(cause: Cause) -> Diagnosis:
+    return Diagnosis(cause, f"summary for {cause.value}", ("frame 9: client Certificate, length 0",),
+                     "upload the chain", "127.0.0.21:8443 (backend.example)",
+                     {"127.0.0.21:8443 (backend.example)": {"failed": 3, "established": 1}})
+
+
+def _context(cause: Cause | None = Cause.CA_MISMATCH, **overrides: object) -> ReportContext:
+    values: dict[str, object] = dict(
+        org="org1", env="test", proxy="weather", cloud="private",
+        diagnosis=_diagnosis(cause) if cause else None,
+        symptom=Symptom(503, "messaging.adaptors.http.flow.ServiceUnavailable",
+                        "The Service is temporarily unavailable", "Received fatal alert: bad_certificate", "msg-1",
+                        "2017-10-23 05:28:57,813 ... handshake failed, message: Received fatal alert: bad_certificate"),
+        case_id="12345", handshakes=(HANDSHAKE,),
+        checklist=tuple(build_checklist("private", {"error-message": layout.REQUEST_RESPONSE, "trace": None},
+                                        {"trace": "--no-trace was given"})),
+        steps=(StepResult("mp1", "connect", StepStatus.OK), StepResult("mp1", "start-capture", StepStatus.OK),
+               StepResult("backend1", "connect", StepStatus.FAILED, "unreachable", "backend1 -> connect: timed out")),
+        redactions=(Redaction(layout.REQUEST_COMMAND, "authorization", 1, 1),
+                    Redaction(layout.EDGE_PROXY_BUNDLE + "!apiproxy/resources/k.key", "private-key-file", 0, 1)),
+        bundle_name="apigee-diag-org1-test-weather-20261127T100000Z", generated="2026-11-27T10:05:00Z",
+    )
+    values.update(overrides)
+    return ReportContext(**values)  # type: ignore[arg-type]
+
+
+def test_every_cause_has_a_branch_in_the_table() -> None:
+    assert set(CAUSE_TEXT) == set(Cause)
+
+
+@pytest.mark.parametrize("cause", list(Cause), ids=[c.value for c in Cause])
+def test_each_cause_renders_its_own_text(cause: Cause) -> None:
+    # Given a verdict of one cause
+    context = _context(cause)
+    # When both reports are rendered
+    summary, report = render_summary(context), render_report(context)
+    # Then each shows that cause's heading and no other cause's
+    for other, text in CAUSE_TEXT.items():
+        assert (f"### {text}\n" in summary) is (other is cause), (other, "SUMMARY.md")
+        assert (f"<h3>{text}</h3>" in report) is (other is cause), (other, "report.html")
+    assert f"summary for {cause.value}" in summary
+
+
+def test_no_diagnosis_renders() -> None:
+    context = _context(None)
+    assert "### No diagnosis" in render_summary(context)
+    assert "<h3>No diagnosis</h3>" in render_report(context)
+
+
+def test_summary_carries_symptom_checklist_sections_hosts_and_redactions() -> None:
+    summary = render_summary(_context())
+    # the symptom, as seen
+    assert "HTTP 503, errorcode `messaging.adaptors.http.flow.ServiceUnavailable`" in summary
+    assert "Trace `error.cause`: Received fatal alert: bad_certificate" in summary
+    # the private cloud must-gather list, each with its state
+    assert f"| Complete error message observed | collected | `{layout.REQUEST_RESPONSE}` |" in summary
+    assert "| Trace file showing the error | **missing** (--no-trace was given) |" in summary
+    assert "| API proxy bundle | not applicable |" in summary
+    # the sections tried
+    assert "| Cause: Certificate Authority Mismatch | yes | the issuer of the keystore's leaf" in summary
+    # the host x step table and the failure
+    assert "| host | connect | start-capture |" in summary
+    assert "| backend1 | **failed** |  |" in summary
+    assert "backend1 / connect: failed (unreachable): backend1 -\\> connect: timed out" in summary
+    assert "**partial**" in summary
+    # the redactions and the note on IPs
+    assert "2 secret value(s) were masked or dropped" in summary
+    assert "IP addresses are kept on purpose" in summary
+
+
+def test_summary_survives_its_own_redaction() -> None:
+    # Given a summary (it is written through the redacting writer like every file)
+    summary = render_summary(_context())
+    # When redacted
+    out, found = redact_text(summary, layout.SUMMARY)
+    # Then nothing in it looks like a secret
+    assert (out, found) == (summary, [])
+    report = render_report(_context())
+    assert redact_text(report, layout.REPORT) == (report, [])
+
+
+def test_report_shows_the_handshake_ladder() -> None:
+    report = render_report(_context())
+    assert "127.0.0.21:8443 (backend.example)" in report
+    assert "acceptable CA names: CN=Partner CA,O=Partner" in report
+    assert 'class="detail alarm">empty (Certificate Length: 0)' in report
+    assert "fatal bad_certificate (42)" in report
+
+
+def test_report_is_readable_offline() -> None:
+    report = render_report(_context())
+    assert "<style>" in report
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", report)
+    assert "<link" not in report and "<script" not in report
+
+
+HOSTILE = "<script>alert(1)</script>"
+
+
+def test_html_escapes_hostile_strings() -> None:
+    # Given names and messages an attacker could choose (proxy names, server DNs, log lines)
+    hostile_handshake = dict(HANDSHAKE, sni=HOSTILE, certificate_request={"ca_names": [HOSTILE]})
+    context = _context(proxy=HOSTILE, org='o"><img src=x onerror=alert(1)>', handshakes=(hostile_handshake,),
+                       symptom=Symptom(error_cause=HOSTILE, mp_log_line=HOSTILE),
+                       steps=(StepResult(HOSTILE, "connect", StepStatus.FAILED, "x", HOSTILE),))
+    # When rendered as HTML
+    report = render_report(context)
+    # Then none of it becomes markup
+    assert "<script" not in report and "<img" not in report
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in report
+
+
+def test_markdown_escapes_hostile_strings() -> None:
+    # Given a proxy name with table and HTML syntax, and a log line with a code fence inside
+    context = _context(proxy="p|x<b>", symptom=Symptom(mp_log_line="```\n# injected"))
+    summary = render_summary(context)
+    # Then the table stays a table, no HTML passes, and the fence around the log line is longer than its content's
+    assert "p\\|x\\<b\\>" in summary and "<b>" not in summary
+    assert "````\n```\n# injected\n````" in summary
+
+
+def test_public_cloud_checklist_in_the_report() -> None:
+    present = {"org": layout.MANIFEST, "env": layout.MANIFEST, "proxy": layout.MANIFEST,
+               "curl": layout.REQUEST_COMMAND, "trace": layout.TRACE_SESSION, "backend-capture": None}
+    checklist = build_checklist("public", present, {"backend-capture": "no SSH access to the backend"})
+    context = _context(cloud="public", checklist=tuple(checklist))
+    summary = render_summary(context)
+    assert "## Must gather diagnostic information (Public Cloud)" in summary
+    assert "| TCP/IP packets captured on the backend server | **missing** (no SSH access to the backend) |" in summary
+    assert "Must gather diagnostic information (Public Cloud)" in render_report(context)
+
+
+class _NewCause:
+    """Stands for a Cause value added to the enum without its template branch."""
+
+    value = "some-new-cause"
+
+
+def test_a_cause_without_a_template_branch_fails_loudly() -> None:
+    # Given a verdict whose cause no template branch knows
+    diagnosis = Diagnosis(_NewCause(), "s", (), "r")  # type: ignore[arg-type]
+    context = _context(diagnosis=diagnosis, sections=(SectionResult("Common Diagnosis Steps", True, "x"),))
+    # When rendered
+    # Then rendering fails instead of printing a verdict-less report
+    with pytest.raises(ValueError, match="no template branch for cause 'some-new-cause'"):
+        render_summary(context)
+    with pytest.raises(ValueError, match="no template branch"):
+        render_report(context)
