@@ -1,1 +1,1 @@
-"""Management API: the client (the only network boundary here), pure document parsers, resolution and trace."""
+"""Management API: the client (the only network boundary here), pure parsers, resolution and trace."""

@@ -1,4 +1,4 @@
-"""The management API client: base URL, auth, timeouts, retries, and the one place httpx errors become ours."""
+"""The management API client: base URL, auth, timeouts, retries; the one place httpx errors become ours."""
 
 from __future__ import annotations
 
@@ -78,7 +78,9 @@ def token_from_command(argv: Sequence[str]) -> str:
         raise UsageError("token command is empty")
     name = argv[0]
     try:
-        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=TOKEN_COMMAND_TIMEOUT, check=False)
+        done = subprocess.run(
+            list(argv), capture_output=True, text=True, timeout=TOKEN_COMMAND_TIMEOUT, check=False
+        )
     except FileNotFoundError as exc:
         raise UsageError(f"token command {name!r} not found (install it or give --token)") from exc
     except subprocess.TimeoutExpired as exc:
@@ -120,14 +122,23 @@ class EdgeClient:
     """A management API session: `EdgeClient(base_url, auth, timeout=30, retries=3, sink=None)`.
 
     Paths are relative to `/v1` (``"/organizations/o/environments/e/keystores"``). Every call has a timeout;
-    429/5xx and connection errors are retried `retries` times with exponential backoff (`backoff` seconds, then
-    doubled; Retry-After honoured up to 30 s); 4xx never. Errors: 401/403 -> EdgeAuthError, 404 ->
-    EdgeNotFoundError, anything else -> EdgeError, each naming `what` was fetched and the URL (no credentials).
+    429/5xx and connection errors are retried `retries` times with exponential backoff (`backoff` seconds,
+    then doubled; Retry-After honoured up to 30 s); 4xx never. Errors: 401/403 -> EdgeAuthError, 404 ->
+    EdgeNotFoundError, anything else -> EdgeError, each naming `what` was fetched and the URL (no
+    credentials). `auth` None means NoAuth.
     With `document=` (a `collector.bundle.layout` path), the raw body is saved in `sink` with its URL.
     """
 
-    def __init__(self, base_url: str, auth: EdgeAuth, *, timeout: float = 30, retries: int = 3,
-                 sink: DocumentSink | None = None, backoff: float = 1.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        auth: EdgeAuth,
+        *,
+        timeout: float = 30,
+        retries: int = 3,
+        sink: DocumentSink | None = None,
+        backoff: float = 1.0,
+    ) -> None:
         self.base_url = normalize_base_url(base_url)
         self.sink = sink
         self.retries = max(0, retries)
@@ -138,8 +149,14 @@ class EdgeClient:
             headers["Authorization"] = f"Bearer {auth.token}"
         httpx_auth = httpx.BasicAuth(auth.username, auth.password) if isinstance(auth, BasicAuth) else None
         # trust_env=False: httpx would otherwise read ~/.netrc and replace our Bearer header with Basic.
-        self._http = httpx.Client(base_url=f"{self.base_url}/v1", auth=httpx_auth, headers=headers,
-                                  timeout=httpx.Timeout(timeout), trust_env=False, follow_redirects=False)
+        self._http = httpx.Client(
+            base_url=f"{self.base_url}/v1",
+            auth=httpx_auth,
+            headers=headers,
+            timeout=httpx.Timeout(timeout),
+            trust_env=False,
+            follow_redirects=False,
+        )
 
     def __enter__(self) -> EdgeClient:
         return self
@@ -155,24 +172,47 @@ class EdgeClient:
         url = httpx.URL(f"{self.base_url}/v1{path}", params=dict(params) if params else None)
         return str(url.copy_with(username=None, password=None)) if url.userinfo else str(url)
 
-    def get_json(self, path: str, *, what: str, document: str | None = None,
-                 params: Mapping[str, str] | None = None) -> Any:
+    def get_json(
+        self, path: str, *, what: str, document: str | None = None, params: Mapping[str, str] | None = None
+    ) -> Any:
         """GET a JSON document; EdgeError when the body is not JSON."""
         response = self._request("GET", path, what=what, params=params, document=document)
         return _parse_json(response, what, self.url_for(path, params))
 
-    def get_bytes(self, path: str, *, what: str, document: str | None = None,
-                  params: Mapping[str, str] | None = None, accept: str = "*/*") -> bytes:
+    def get_bytes(
+        self,
+        path: str,
+        *,
+        what: str,
+        document: str | None = None,
+        params: Mapping[str, str] | None = None,
+        accept: str = "*/*",
+    ) -> bytes:
         """GET a binary or text body (the proxy bundle zip, a PEM) exactly as received."""
-        return self._request("GET", path, what=what, params=params, document=document,
-                             headers={"Accept": accept}).content
+        return self._request(
+            "GET", path, what=what, params=params, document=document, headers={"Accept": accept}
+        ).content
 
-    def post(self, path: str, *, what: str, params: Mapping[str, str] | None = None,
-             form: Mapping[str, str] | None = None, document: str | None = None) -> bytes:
+    def post(
+        self,
+        path: str,
+        *,
+        what: str,
+        params: Mapping[str, str] | None = None,
+        form: Mapping[str, str] | None = None,
+        document: str | None = None,
+    ) -> bytes:
         """POST a form (`application/x-www-form-urlencoded`, as debug sessions want); returns the body."""
-        return self._request("POST", path, what=what, params=params, document=document,
-                             headers={"Content-Type": "application/x-www-form-urlencoded"},
-                             content=None if form else b"", form=form).content
+        return self._request(
+            "POST",
+            path,
+            what=what,
+            params=params,
+            document=document,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            content=None if form else b"",
+            form=form,
+        ).content
 
     def delete(self, path: str, *, what: str, params: Mapping[str, str] | None = None) -> bytes:
         """DELETE; returns the body."""
@@ -182,26 +222,45 @@ class EdgeClient:
         """DNS lookup of a backend host (I/O kept beside the other network calls; see `lookup_addresses`)."""
         return lookup_addresses(host)
 
-    def _request(self, method: str, path: str, *, what: str, params: Mapping[str, str] | None = None,
-                 document: str | None = None, headers: Mapping[str, str] | None = None,
-                 content: bytes | None = None, form: Mapping[str, str] | None = None) -> httpx.Response:
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        params: Mapping[str, str] | None = None,
+        document: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+        form: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
         url = self.url_for(path, params)
         attempt = 0
         while True:
             try:
-                response = self._http.request(method, path, params=dict(params) if params else None,
-                                              headers=dict(headers or {}), data=dict(form) if form else None,
-                                              content=content)
+                response = self._http.request(
+                    method,
+                    path,
+                    params=dict(params) if params else None,
+                    headers=dict(headers or {}),
+                    data=dict(form) if form else None,
+                    content=content,
+                )
             except httpx.TransportError as exc:
                 if attempt < self.retries and _may_retry_transport(method, exc):
                     self._sleep(attempt, None)
                     attempt += 1
                     continue
-                raise EdgeError(what, url, _transport_problem(exc, self.timeout, attempt),
-                                "check --mgmt-url and that the management server is reachable from here") from exc
+                raise EdgeError(
+                    what,
+                    url,
+                    _transport_problem(exc, self.timeout, attempt),
+                    "check --mgmt-url and that the management server is reachable from here",
+                ) from exc
             except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
-                raise EdgeError(what, url, f"request failed: {type(exc).__name__}: {exc}",
-                                "check --mgmt-url") from exc
+                raise EdgeError(
+                    what, url, f"request failed: {type(exc).__name__}: {exc}", "check --mgmt-url"
+                ) from exc
             if response.status_code in RETRY_STATUSES and attempt < self.retries:
                 self._sleep(attempt, response.headers.get("Retry-After"))
                 attempt += 1
@@ -214,7 +273,7 @@ class EdgeClient:
         return response
 
     def _sleep(self, attempt: int, retry_after: str | None) -> None:
-        delay = self.backoff * (2 ** attempt)
+        delay = self.backoff * (2**attempt)
         if retry_after and retry_after.strip().isdigit():
             delay = max(delay, min(float(retry_after.strip()), MAX_RETRY_AFTER))
         time.sleep(delay)
@@ -254,15 +313,24 @@ def _status_error(response: httpx.Response, what: str, url: str, retried: int) -
     detail = _edge_detail(response)
     suffix = f" ({detail})" if detail else ""
     if status == 401:
-        return EdgeAuthError(what, url, f"credentials refused (HTTP 401){suffix}",
-                             "check the username/password or token; accounts with MFA or SSO need a token "
-                             "(--token, APIGEE_TOKEN, or the output of get_token)")
+        return EdgeAuthError(
+            what,
+            url,
+            f"credentials refused (HTTP 401){suffix}",
+            "check the username/password or token; accounts with MFA or SSO need a token "
+            "(--token, APIGEE_TOKEN, or the output of get_token)",
+        )
     if status == 403:
-        return EdgeAuthError(what, url, f"permission denied (HTTP 403){suffix}",
-                             "the account lacks a role that can read this; ask an org admin")
+        return EdgeAuthError(
+            what,
+            url,
+            f"permission denied (HTTP 403){suffix}",
+            "the account lacks a role that can read this; ask an org admin",
+        )
     if status == 404:
-        return EdgeNotFoundError(what, url, f"not found (HTTP 404){suffix}",
-                                 "check the name, --org and --env")
+        return EdgeNotFoundError(
+            what, url, f"not found (HTTP 404){suffix}", "check the name, --org and --env"
+        )
     tries = f" after {retried + 1} attempts" if retried else ""
     hint = "the management server is failing; retry later" if status >= 500 else ""
     return EdgeError(what, url, f"HTTP {status}{tries}{suffix}", hint)
@@ -273,5 +341,9 @@ def _parse_json(response: httpx.Response, what: str, url: str) -> Any:
         return json.loads(response.content)
     except ValueError as exc:
         kind = response.headers.get("content-type", "unknown type")
-        raise EdgeError(what, url, f"the answer is not JSON ({kind})",
-                        "check --mgmt-url: a login page or proxy may be answering instead of the management API") from exc
+        raise EdgeError(
+            what,
+            url,
+            f"the answer is not JSON ({kind})",
+            "check --mgmt-url: a login page or proxy may be answering instead of the management API",
+        ) from exc

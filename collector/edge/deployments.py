@@ -1,4 +1,4 @@
-"""Deployment and server documents: which revision runs in the env, on which message processors, at which IPs."""
+"""Deployment and server documents: which revision runs in the env, on which MPs, at which IPs."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def message_processor_uuids(revisions: tuple[DeployedRevision, ...]) -> tuple[st
 
 
 def parse_servers(data: Any) -> dict[str, str]:
-    """`/v1/servers?pod=gateway` -> uuid -> `internalIP` of each message processor; ValueError on a wrong shape."""
+    """`/v1/servers?pod=gateway` -> uuid -> `internalIP` of each MP; ValueError on a wrong shape."""
     if not isinstance(data, list):
         raise ValueError("server list is not a JSON array")
     addresses: dict[str, str] = {}
@@ -99,7 +99,9 @@ def parse_servers(data: Any) -> dict[str, str]:
     return addresses
 
 
-def join_message_processors(uuids: tuple[str, ...], addresses: dict[str, str] | None) -> tuple[MessageProcessor, ...]:
+def join_message_processors(
+    uuids: tuple[str, ...], addresses: dict[str, str] | None
+) -> tuple[MessageProcessor, ...]:
     """Each MP uuid with its address from `parse_servers` (None when unknown)."""
     return tuple(MessageProcessor(uuid, (addresses or {}).get(uuid)) for uuid in uuids)
 

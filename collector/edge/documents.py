@@ -75,11 +75,13 @@ class DirectorySink(DocumentSink):
                 handle.write(body)
             os.replace(temporary, target)
         except OSError as exc:
-            raise BundleError(f"{target}: cannot write the management API document: {exc.strerror or exc}") from exc
+            raise BundleError(
+                f"{target}: cannot write the management API document: {exc.strerror or exc}"
+            ) from exc
 
 
 def _make_private_folders(folder: Path) -> None:
-    """Create `folder` and any missing parent as 0700 (`mkdir(parents=True)` gives parents the umask default)."""
+    """Create `folder` and missing parents as 0700 (`mkdir(parents=True)` gives parents the umask default)."""
     missing = []
     while not folder.exists():
         missing.append(folder)

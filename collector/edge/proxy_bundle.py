@@ -21,18 +21,23 @@ def read_target_endpoints(data: bytes, *, source: str = "proxy bundle") -> dict[
     """TargetEndpoint name (file stem) -> XML bytes, from a revision bundle zip.
 
     The whole archive is checked first: an entry with an absolute path, ``..``, a backslash or a drive, a
-    symbolic link, too many entries, or an entry that inflates too much makes the bundle unusable, raised as one
-    InputError naming `source` and the entry. Sizes are enforced while reading, not trusted from the headers.
+    symbolic link, too many entries, or an entry that inflates too much makes the bundle unusable, raised as
+    one InputError naming `source` and the entry. Sizes are enforced while reading, not taken from
+    the headers.
     """
     if len(data) > MAX_ARCHIVE_BYTES:
-        raise InputError(source, f"the bundle is {len(data)} bytes, more than the {MAX_ARCHIVE_BYTES} allowed")
+        raise InputError(
+            source, f"the bundle is {len(data)} bytes, more than the {MAX_ARCHIVE_BYTES} allowed"
+        )
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         entries = archive.infolist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
         raise InputError(source, f"not a readable zip archive: {exc}") from exc
     if len(entries) > MAX_ENTRIES:
-        raise InputError(source, f"the bundle has {len(entries)} entries, more than the {MAX_ENTRIES} allowed")
+        raise InputError(
+            source, f"the bundle has {len(entries)} entries, more than the {MAX_ENTRIES} allowed"
+        )
     for entry in entries:
         _check_entry(entry, source)
     targets: dict[str, bytes] = {}
@@ -60,8 +65,11 @@ def _check_entry(entry: zipfile.ZipInfo, source: str) -> None:
     if stat.S_ISLNK(mode):
         raise InputError(source, f"symbolic link in the bundle: {name!r}")
     if entry.file_size > MAX_TARGET_BYTES and entry.file_size > MAX_RATIO * max(entry.compress_size, 1):
-        raise InputError(source, f"entry {name!r} inflates {entry.compress_size} -> {entry.file_size} bytes "
-                                 "(a decompression bomb?)")
+        raise InputError(
+            source,
+            f"entry {name!r} inflates {entry.compress_size} -> {entry.file_size} bytes "
+            "(a decompression bomb?)",
+        )
 
 
 def _read_limited(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, source: str) -> bytes:

@@ -21,7 +21,7 @@ class Reference:
 def reference_name(value: str | None) -> str | None:
     """``"ref://myKeystoreRef"`` -> ``"myKeystoreRef"``; None for a literal store name or no value."""
     if value and value.strip().lower().startswith(REF_PREFIX):
-        return value.strip()[len(REF_PREFIX):] or None
+        return value.strip()[len(REF_PREFIX) :] or None
     return None
 
 

@@ -96,7 +96,9 @@ def parse_target_endpoint(data: bytes, name: str, *, source: str) -> TargetEndpo
     url = _text(connection.find("URL"))
     servers = tuple(s.get("name", "") for s in connection.findall("LoadBalancer/Server") if s.get("name"))
     element = connection.find("SSLInfo")
-    return TargetEndpoint(root.get("name") or name, url, servers, _ssl_from_xml(element) if element is not None else None)
+    return TargetEndpoint(
+        root.get("name") or name, url, servers, _ssl_from_xml(element) if element is not None else None
+    )
 
 
 def parse_target_server(data: Any) -> TargetServer:
@@ -109,8 +111,13 @@ def parse_target_server(data: Any) -> TargetServer:
     port = data.get("port")
     port = int(port) if isinstance(port, (int, str)) and str(port).strip().isdigit() else None
     ssl = data.get("sSLInfo", data.get("SSLInfo"))
-    return TargetServer(name, host, port, parse_bool(data.get("isEnabled"), True),
-                        _ssl_from_json(ssl) if isinstance(ssl, dict) else None)
+    return TargetServer(
+        name,
+        host,
+        port,
+        parse_bool(data.get("isEnabled"), True),
+        _ssl_from_json(ssl) if isinstance(ssl, dict) else None,
+    )
 
 
 def _text(element: ElementTree.Element | None) -> str | None:

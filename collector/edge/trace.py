@@ -1,4 +1,4 @@
-"""Debug sessions (trace): start one before the reproduction, fetch its transactions, pull message ids and causes."""
+"""Debug sessions (trace): start one, fetch its transactions, pull message ids and error causes."""
 
 from __future__ import annotations
 
@@ -33,8 +33,10 @@ class TraceSession:
     def api_path(self) -> str:
         """`…/apis/P/revisions/R/debugsessions/NAME`, relative to `/v1`."""
         q = _q
-        return (f"/organizations/{q(self.org)}/environments/{q(self.env)}/apis/{q(self.proxy)}/revisions/"
-                f"{q(self.revision)}/debugsessions/{q(self.name)}")
+        return (
+            f"/organizations/{q(self.org)}/environments/{q(self.env)}/apis/{q(self.proxy)}/revisions/"
+            f"{q(self.revision)}/debugsessions/{q(self.name)}"
+        )
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ class TraceFacts:
 
 @dataclass(frozen=True)
 class TraceResult:
-    """Every transaction of a session, folded: message ids and error causes in transaction order, no repeats."""
+    """A session's transactions, folded: message ids and error causes in transaction order, no repeats."""
 
     session: TraceSession
     transaction_ids: tuple[str, ...]
@@ -72,28 +74,51 @@ class TraceResult:
 
     def to_json(self) -> dict[str, Any]:
         s = self.session
-        return {"session": s.name, "org": s.org, "env": s.env, "proxy": s.proxy, "revision": s.revision,
-                "timeout_seconds": s.timeout_seconds, "transaction_ids": list(self.transaction_ids),
-                "message_ids": list(self.message_ids), "error_causes": list(self.error_causes),
-                "target_errors": [e.to_json() for e in self.target_errors]}
+        return {
+            "session": s.name,
+            "org": s.org,
+            "env": s.env,
+            "proxy": s.proxy,
+            "revision": s.revision,
+            "timeout_seconds": s.timeout_seconds,
+            "transaction_ids": list(self.transaction_ids),
+            "message_ids": list(self.message_ids),
+            "error_causes": list(self.error_causes),
+            "target_errors": [e.to_json() for e in self.target_errors],
+        }
 
 
-def start_trace(client: ManagementApi, org: str, env: str, proxy: str, revision: str, *,
-                timeout_seconds: int = 600, name: str | None = None,
-                filters: Mapping[str, str] | None = None) -> TraceSession:
-    """Create a debug session (always with an explicit `timeout`); `filters` are Edge's ``header_X``/``qparam_X``."""
-    session = TraceSession(org, env, proxy, revision, name or f"collect-{int(time.time())}-{secrets.token_hex(3)}",
-                           int(timeout_seconds))
+def start_trace(
+    client: ManagementApi,
+    org: str,
+    env: str,
+    proxy: str,
+    revision: str,
+    *,
+    timeout_seconds: int = 600,
+    name: str | None = None,
+    filters: Mapping[str, str] | None = None,
+) -> TraceSession:
+    """Create a debug session (always with an explicit `timeout`); `filters`: ``header_X``/``qparam_X``."""
+    session = TraceSession(
+        org,
+        env,
+        proxy,
+        revision,
+        name or f"collect-{int(time.time())}-{secrets.token_hex(3)}",
+        int(timeout_seconds),
+    )
     collection = session.api_path.rsplit("/", 1)[0]
     params = {"session": session.name, "timeout": str(session.timeout_seconds), **dict(filters or {})}
     client.post(collection, what=f"debug session on {proxy!r} revision {revision} in {env!r}", params=params)
     return session
 
 
-def collect_trace(client: ManagementApi, session: TraceSession, *, wait_seconds: float = 0,
-                  poll_seconds: float = 1.0) -> TraceResult:
+def collect_trace(
+    client: ManagementApi, session: TraceSession, *, wait_seconds: float = 0, poll_seconds: float = 1.0
+) -> TraceResult:
     """Fetch every transaction of `session`, save each at `layout.trace_transaction(txid)` and the summary at
-    `layout.TRACE_SESSION` (through `client.sink`). Polls up to `wait_seconds` while no transaction has arrived.
+    `layout.TRACE_SESSION` (through `client.sink`). Polls up to `wait_seconds` while no transaction arrived.
     A transaction that cannot be fetched is left out (listed in the summary's `unavailable`)."""
     deadline = time.monotonic() + wait_seconds
     what = f"transactions of debug session {session.name!r}"
@@ -107,24 +132,35 @@ def collect_trace(client: ManagementApi, session: TraceSession, *, wait_seconds:
     unavailable: dict[str, str] = {}
     for txid in ids:
         try:
-            document = client.get_json(f"{session.api_path}/data/{_q(txid)}", what=f"trace transaction {txid}",
-                                       document=layout.trace_transaction(txid))
+            document = client.get_json(
+                f"{session.api_path}/data/{_q(txid)}",
+                what=f"trace transaction {txid}",
+                document=layout.trace_transaction(txid),
+            )
         except EdgeAuthError:
             raise
         except EdgeError as exc:
             unavailable[txid] = exc.problem
             continue
         facts[txid] = extract_trace_facts(document)
-    result = TraceResult(session, ids,
-                         _unique(m for f in facts.values() for m in f.message_ids),
-                         _unique(c for f in facts.values() for c in f.error_causes),
-                         tuple(dict.fromkeys(e for f in facts.values() for e in f.target_errors)))
+    result = TraceResult(
+        session,
+        ids,
+        _unique(m for f in facts.values() for m in f.message_ids),
+        _unique(c for f in facts.values() for c in f.error_causes),
+        tuple(dict.fromkeys(e for f in facts.values() for e in f.target_errors)),
+    )
     if client.sink is not None:
         summary = result.to_json()
-        summary["transactions"] = {txid: {"message_ids": list(f.message_ids), "error_causes": list(f.error_causes),
-                                          "status_codes": list(f.status_codes),
-                                          "target_errors": [e.to_json() for e in f.target_errors]}
-                                   for txid, f in facts.items()}
+        summary["transactions"] = {
+            txid: {
+                "message_ids": list(f.message_ids),
+                "error_causes": list(f.error_causes),
+                "status_codes": list(f.status_codes),
+                "target_errors": [e.to_json() for e in f.target_errors],
+            }
+            for txid, f in facts.items()
+        }
         summary["unavailable"] = unavailable
         client.sink.save(layout.TRACE_SESSION, json.dumps(summary, indent=2).encode() + b"\n")
     return result
@@ -140,8 +176,21 @@ def stop_trace(client: ManagementApi, session: TraceSession) -> None:
 
 def skipped_trace_summary(reason: str) -> bytes:
     """The `layout.TRACE_SESSION` body for a run without trace (`--no-trace`, `--dry-run`, no API access)."""
-    return json.dumps({"session": None, "skipped": True, "reason": reason, "transaction_ids": [],
-                       "message_ids": [], "error_causes": [], "target_errors": []}, indent=2).encode() + b"\n"
+    return (
+        json.dumps(
+            {
+                "session": None,
+                "skipped": True,
+                "reason": reason,
+                "transaction_ids": [],
+                "message_ids": [],
+                "error_causes": [],
+                "target_errors": [],
+            },
+            indent=2,
+        ).encode()
+        + b"\n"
+    )
 
 
 def extract_trace_facts(transaction: Any) -> TraceFacts:

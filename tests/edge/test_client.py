@@ -30,7 +30,9 @@ ORG_PATH = f"/organizations/{ORG}"
 ENV_PATH = f"{ORG_PATH}/environments/{ENV}"
 
 
-def _client(emulator: Emulator, auth: object = BasicAuth(USERNAME, PASSWORD), **options: object) -> EdgeClient:
+def _client(
+    emulator: Emulator, auth: object = BasicAuth(USERNAME, PASSWORD), **options: object
+) -> EdgeClient:
     settings = {"timeout": 5.0, "retries": 2, "backoff": 0.001, **options}
     return EdgeClient(emulator.url, auth, **settings)  # type: ignore[arg-type]
 
@@ -57,7 +59,9 @@ def test_accepted_credentials_fetch_documents(emulator: Emulator, auth: object, 
     ],
     ids=["wrong-password", "wrong-token", "none", "forbidden"],
 )
-def test_refused_credentials_raise_auth_error_without_the_secret(emulator: Emulator, auth: object, status: str) -> None:
+def test_refused_credentials_raise_auth_error_without_the_secret(
+    emulator: Emulator, auth: object, status: str
+) -> None:
     with _client(emulator, auth) as client, pytest.raises(EdgeAuthError) as caught:
         client.get_json(ORG_PATH, what=f"organization {ORG!r}")
     message = str(caught.value)
@@ -86,7 +90,9 @@ def test_secrets_never_appear_in_repr() -> None:
         (f"{ENV_PATH}/targetservers/nope", "target server 'nope'", "TargetServerDoesNotExist"),
     ],
 )
-def test_missing_objects_raise_not_found_naming_them(emulator: Emulator, path: str, what: str, code: str) -> None:
+def test_missing_objects_raise_not_found_naming_them(
+    emulator: Emulator, path: str, what: str, code: str
+) -> None:
     with _client(emulator) as client, pytest.raises(EdgeNotFoundError) as caught:
         client.get_json(path, what=what)
     assert caught.value.what == what and what in str(caught.value) and code in str(caught.value)
@@ -161,8 +167,9 @@ def test_documents_are_saved_exactly_with_their_url(emulator: Emulator, tmp_path
     assert USERNAME not in sources and PASSWORD not in sources
 
 
-def test_bearer_token_is_not_replaced_by_netrc(emulator: Emulator, tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bearer_token_is_not_replaced_by_netrc(
+    emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Given a ~/.netrc with another (forbidden) login for the same host
     netrc_file = tmp_path / ".netrc"
     netrc_file.write_text(f"machine 127.0.0.1 login viewer@example.com password {PASSWORD}\n")
@@ -183,7 +190,9 @@ def test_bearer_token_is_not_replaced_by_netrc(emulator: Emulator, tmp_path: Pat
     ],
     ids=["host", "other-host", "default"],
 )
-def test_netrc_login_for_the_management_host(tmp_path: Path, content: str, expected: BasicAuth | None) -> None:
+def test_netrc_login_for_the_management_host(
+    tmp_path: Path, content: str, expected: BasicAuth | None
+) -> None:
     netrc_file = tmp_path / "netrc"
     netrc_file.write_text(content)
     netrc_file.chmod(0o600)

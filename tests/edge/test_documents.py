@@ -18,14 +18,18 @@ def test_memory_sink_keeps_bodies_and_urls() -> None:
     sink.save(layout.EDGE_DEPLOYMENTS, b'{ "a" : "b" }', "http://ms:8080/v1/x")
     sink.save(layout.EDGE_RESOLUTION, b"{}")
     assert sink.read(layout.EDGE_DEPLOYMENTS) == b'{ "a" : "b" }'
-    assert json.loads(sink.read(layout.EDGE_SOURCES) or b"") == {layout.EDGE_DEPLOYMENTS: "http://ms:8080/v1/x"}
+    assert json.loads(sink.read(layout.EDGE_SOURCES) or b"") == {
+        layout.EDGE_DEPLOYMENTS: "http://ms:8080/v1/x"
+    }
     assert sink.read("edge/absent.json") is None
 
 
 def test_directory_sink_writes_private_files_and_sources(tmp_path: Path) -> None:
     sink = DirectorySink(tmp_path / "b")
     body = bytes(range(256))
-    sink.save(layout.EDGE_PROXY_BUNDLE, body, "http://ms:8080/v1/organizations/o/apis/p/revisions/1?format=bundle")
+    sink.save(
+        layout.EDGE_PROXY_BUNDLE, body, "http://ms:8080/v1/organizations/o/apis/p/revisions/1?format=bundle"
+    )
     sink.save(layout.alias_document("ks", "a/../b"), b"{}", "http://ms:8080/v1/alias")
     written = tmp_path / "b" / layout.EDGE_PROXY_BUNDLE
     assert written.read_bytes() == body and sink.read(layout.EDGE_PROXY_BUNDLE) == body

@@ -1,4 +1,4 @@
-"""The management API emulator itself: shapes, auth, debug sessions and fault injection (plain httpx, not our client)."""
+"""The API emulator itself: shapes, auth, debug sessions, fault injection (plain httpx, not our client)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from tests.lab.emulator import Emulator, EmulatorConfig, java_dn, start_emulator
 ENV_PATH = f"/v1/organizations/{ORG}/environments/{ENV}"
 
 
-def _client(emulator: Emulator, auth: httpx.Auth | tuple[str, str] | None = (USERNAME, PASSWORD)) -> httpx.Client:
+def _client(
+    emulator: Emulator, auth: httpx.Auth | tuple[str, str] | None = (USERNAME, PASSWORD)
+) -> httpx.Client:
     return httpx.Client(base_url=emulator.url, auth=auth, trust_env=False, timeout=10)
 
 
@@ -46,14 +48,17 @@ def test_bearer_auth_is_enforced(emulator: Emulator, token: str, status: int) ->
 def test_deployments_list_message_processors_and_a_router(emulator: Emulator) -> None:
     with _client(emulator) as client:
         env_level = client.get(f"{ENV_PATH}/apis/{PROXY}/deployments").json()
-        org_level = client.get(f"/v1/organizations/{ORG}/apis/{PROXY}/revisions/{REVISION}/deployments").json()
+        org_level = client.get(
+            f"/v1/organizations/{ORG}/apis/{PROXY}/revisions/{REVISION}/deployments"
+        ).json()
         servers = client.get("/v1/servers", params={"pod": "gateway"}).json()
     assert [r["name"] for r in env_level["revision"]] == [REVISION]
     uuids = {s["uUID"] for s in env_level["revision"][0]["server"] if "message-processor" in s["type"]}
     assert uuids == {uuid for uuid, _ in emulator.config.message_processors}
     assert org_level["environment"][0]["name"] == ENV and org_level["name"] == REVISION
     assert {s["uUID"]: s["internalIP"] for s in servers if "message-processor" in s["type"]} == dict(
-        emulator.config.message_processors)
+        emulator.config.message_processors
+    )
 
 
 def test_edge_pretty_prints_json(emulator: Emulator) -> None:
@@ -65,8 +70,9 @@ def test_edge_pretty_prints_json(emulator: Emulator) -> None:
 @pytest.mark.parametrize("style", ["url", "target-server"])
 def test_bundle_zip_holds_the_target_endpoint(make_config: Callable[..., EmulatorConfig], style: str) -> None:
     with start_emulator(make_config(style=style)) as emulator, _client(emulator) as client:
-        data = client.get(f"/v1/organizations/{ORG}/apis/{PROXY}/revisions/{REVISION}",
-                          params={"format": "bundle"}).content
+        data = client.get(
+            f"/v1/organizations/{ORG}/apis/{PROXY}/revisions/{REVISION}", params={"format": "bundle"}
+        ).content
         target_server = client.get(f"{ENV_PATH}/targetservers/backend-ts")
     target = zipfile.ZipFile(io.BytesIO(data)).read("apiproxy/targets/default.xml").decode()
     if style == "url":
@@ -148,7 +154,10 @@ def test_faults_are_injected_per_path_and_counted(emulator: Emulator) -> None:
         ("/v1/organizations/nope", "organizations.OrganizationDoesNotExist"),
         (f"/v1/organizations/{ORG}/environments/nope", "messaging.config.beans.EnvironmentDoesNotExist"),
         (f"{ENV_PATH}/apis/nope/deployments", "messaging.config.beans.ApplicationDoesNotExist"),
-        (f"/v1/organizations/{ORG}/apis/{PROXY}/revisions/99", "messaging.config.beans.ApplicationRevisionDoesNotExist"),
+        (
+            f"/v1/organizations/{ORG}/apis/{PROXY}/revisions/99",
+            "messaging.config.beans.ApplicationRevisionDoesNotExist",
+        ),
         (f"{ENV_PATH}/references/nope", "keymanagement.service.reference_doesnot_exist"),
         (f"{ENV_PATH}/keystores/nope", "keymanagement.service.keystore_doesnot_exist"),
     ],

@@ -32,9 +32,14 @@ def _symlink(name: str, target: bytes) -> tuple[zipfile.ZipInfo, bytes]:
 
 def test_only_target_endpoints_are_read() -> None:
     # Given a bundle with a descriptor, a proxy endpoint, two targets and a nested file
-    data = _zip(("apiproxy/p.xml", b"<APIProxy/>"), ("apiproxy/proxies/default.xml", b"<ProxyEndpoint/>"),
-                ("apiproxy/targets/default.xml", TARGET), ("apiproxy/targets/second.XML", b"<TargetEndpoint/>"),
-                ("apiproxy/targets/old/x.xml", b"<ignored/>"), ("apiproxy/targets/", b""))
+    data = _zip(
+        ("apiproxy/p.xml", b"<APIProxy/>"),
+        ("apiproxy/proxies/default.xml", b"<ProxyEndpoint/>"),
+        ("apiproxy/targets/default.xml", TARGET),
+        ("apiproxy/targets/second.XML", b"<TargetEndpoint/>"),
+        ("apiproxy/targets/old/x.xml", b"<ignored/>"),
+        ("apiproxy/targets/", b""),
+    )
     # When read, Then only apiproxy/targets/*.xml come out, keyed by name
     assert read_target_endpoints(data) == {"default": TARGET, "second": b"<TargetEndpoint/>"}
 
@@ -52,8 +57,12 @@ def test_only_target_endpoints_are_read() -> None:
     ],
     ids=["dotdot", "inner-dotdot", "absolute", "backslash", "drive", "symlink", "bomb"],
 )
-def test_hostile_bundles_are_one_clear_error(entries: list[tuple[str | zipfile.ZipInfo, bytes]], defect: str,
-                                             tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hostile_bundles_are_one_clear_error(
+    entries: list[tuple[str | zipfile.ZipInfo, bytes]],
+    defect: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # Given a hostile archive (and an empty working directory to prove nothing is extracted)
     data = _zip(("apiproxy/targets/ok.xml", TARGET), *entries)
     monkeypatch.chdir(tmp_path)

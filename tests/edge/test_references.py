@@ -9,8 +9,13 @@ from collector.edge.references import Reference, parse_reference, reference_name
 
 @pytest.mark.parametrize(
     "value, name",
-    [("ref://myKeystoreRef", "myKeystoreRef"), ("myKeystore", None), (None, None), ("ref://", None),
-     (" REF://x ", "x")],
+    [
+        ("ref://myKeystoreRef", "myKeystoreRef"),
+        ("myKeystore", None),
+        (None, None),
+        ("ref://", None),
+        (" REF://x ", "x"),
+    ],
 )
 def test_reference_name(value: str | None, name: str | None) -> None:
     assert reference_name(value) == name

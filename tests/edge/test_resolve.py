@@ -3,7 +3,9 @@ verbatim examples of edge-api.md."""
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -41,8 +43,9 @@ ENV_PATH = f"/v1/organizations/{ORG}/environments/{ENV}"
 
 
 def _resolve(emulator: Emulator, sink: DocumentSink | None = None, **options: Any) -> Resolution:
-    with EdgeClient(emulator.url, BasicAuth(USERNAME, PASSWORD), timeout=5, retries=1, backoff=0.001,
-                    sink=sink) as client:
+    with EdgeClient(
+        emulator.url, BasicAuth(USERNAME, PASSWORD), timeout=5, retries=1, backoff=0.001, sink=sink
+    ) as client:
         return resolve_proxy(client, ORG, ENV, PROXY, **options)
 
 
@@ -54,33 +57,63 @@ def _no_dns(host: str) -> tuple[str, ...]:
 @pytest.mark.parametrize(
     "scenario, findings",
     [
-        ("missing-client-certificate", ["keystore 'mp-keystore' is empty (no key, no certificate): the message "
-                                        "processor has no client certificate to send"]),
+        (
+            "missing-client-certificate",
+            [
+                "keystore 'mp-keystore' is empty (no key, no certificate): the message "
+                "processor has no client certificate to send"
+            ],
+        ),
         ("ca-mismatch", []),
         ("healthy", []),
     ],
 )
-def test_live_resolution_per_scenario(make_config: Callable[..., EmulatorConfig], tmp_path: Path, style: str,
-                                      scenario: str, findings: list[str]) -> None:
+def test_live_resolution_per_scenario(
+    make_config: Callable[..., EmulatorConfig], tmp_path: Path, style: str, scenario: str, findings: list[str]
+) -> None:
     sink = DirectorySink(tmp_path / "bundle")
     with start_emulator(make_config(scenario, style)) as emulator:
         resolution = _resolve(emulator, sink)
     assert resolution.revisions == (REVISION,)
     assert resolution.message_processors == tuple(MessageProcessor(u, ip) for u, ip in MESSAGE_PROCESSORS)
-    assert resolution.targets == (TargetTls(
-        "default", f"https://{BACKEND_HOST}:{BACKEND_PORT}" if style == "url" else None, BACKEND_HOST, BACKEND_PORT,
-        "backend-ts" if style == "target-server" else None, True, True, "mp-keystore", "mp-keystore-ref", "myKey",
-        "mp-truststore", "mp-truststore-ref", False),)
+    assert resolution.targets == (
+        TargetTls(
+            "default",
+            f"https://{BACKEND_HOST}:{BACKEND_PORT}" if style == "url" else None,
+            BACKEND_HOST,
+            BACKEND_PORT,
+            "backend-ts" if style == "target-server" else None,
+            True,
+            True,
+            "mp-keystore",
+            "mp-keystore-ref",
+            "myKey",
+            "mp-truststore",
+            "mp-truststore-ref",
+            False,
+        ),
+    )
     assert resolution.backends == (Backend(BACKEND_HOST, BACKEND_PORT, (BACKEND_HOST,)),)
     assert list(resolution.findings) == findings
     # Every document the playbook asks for is saved, with its URL
     saved = {str(p.relative_to(tmp_path / "bundle")) for p in (tmp_path / "bundle").rglob("*") if p.is_file()}
-    expected = {layout.EDGE_DEPLOYMENTS, layout.EDGE_SERVERS, layout.EDGE_PROXY_BUNDLE, layout.EDGE_RESOLUTION,
-                layout.EDGE_SOURCES, layout.reference_document("mp-keystore-ref"),
-                layout.reference_document("mp-truststore-ref"), layout.keystore_document("mp-keystore"),
-                layout.keystore_document("mp-truststore"), layout.cert_document("mp-truststore", "caA-cert")}
+    expected = {
+        layout.EDGE_DEPLOYMENTS,
+        layout.EDGE_SERVERS,
+        layout.EDGE_PROXY_BUNDLE,
+        layout.EDGE_RESOLUTION,
+        layout.EDGE_SOURCES,
+        layout.reference_document("mp-keystore-ref"),
+        layout.reference_document("mp-truststore-ref"),
+        layout.keystore_document("mp-keystore"),
+        layout.keystore_document("mp-truststore"),
+        layout.cert_document("mp-truststore", "caA-cert"),
+    }
     if scenario != "missing-client-certificate":
-        expected |= {layout.alias_document("mp-keystore", "myKey"), layout.cert_document("mp-keystore", "myKey-cert")}
+        expected |= {
+            layout.alias_document("mp-keystore", "myKey"),
+            layout.cert_document("mp-keystore", "myKey-cert"),
+        }
     if style == "target-server":
         expected.add(layout.target_server_document("backend-ts"))
     assert saved == expected
@@ -94,14 +127,20 @@ def test_live_resolution_per_scenario(make_config: Callable[..., EmulatorConfig]
     "overrides, finding",
     [
         ({"client_auth_enabled": False}, "target endpoint 'default': ClientAuthEnabled is not true"),
-        ({"keystore_entries": [("other", [], True)]},
-         "keystore 'mp-keystore' has no alias 'myKey' (the KeyAlias); it holds: other"),
-        ({"keystore_entries": "no-key"}, "alias 'myKey' of keystore 'mp-keystore' has a certificate but no private key"),
+        (
+            {"keystore_entries": [("other", [], True)]},
+            "keystore 'mp-keystore' has no alias 'myKey' (the KeyAlias); it holds: other",
+        ),
+        (
+            {"keystore_entries": "no-key"},
+            "alias 'myKey' of keystore 'mp-keystore' has a certificate but no private key",
+        ),
     ],
     ids=["no-client-auth", "missing-alias", "alias-without-key"],
 )
-def test_keystore_problems_are_findings(make_config: Callable[..., EmulatorConfig], pki: Any,
-                                        overrides: dict[str, Any], finding: str) -> None:
+def test_keystore_problems_are_findings(
+    make_config: Callable[..., EmulatorConfig], pki: Any, overrides: dict[str, Any], finding: str
+) -> None:
     if overrides.get("keystore_entries") == "no-key":
         alias, chain, _ = pki.keystore_entries("healthy")[0]
         overrides = {"keystore_entries": [(alias, chain, False)]}
@@ -113,19 +152,27 @@ def test_keystore_problems_are_findings(make_config: Callable[..., EmulatorConfi
 @pytest.mark.parametrize(
     "path, finding",
     [
-        (f"{ENV_PATH}/references/mp-keystore-ref", "reference 'mp-keystore-ref' (KeyStore of target server "
-                                                    "'backend-ts') is unavailable: not found (HTTP 404"),
+        (
+            f"{ENV_PATH}/references/mp-keystore-ref",
+            "reference 'mp-keystore-ref' (KeyStore of target server "
+            "'backend-ts') is unavailable: not found (HTTP 404",
+        ),
         (f"{ENV_PATH}/keystores/mp-keystore", "keystore 'mp-keystore' is unavailable: not found (HTTP 404"),
-        (f"{ENV_PATH}/keystores/mp-keystore/certs", "cert 'myKey-cert' of keystore 'mp-keystore' is unavailable: "
-                                                    "HTTP 500 after 2 attempts"),
-        (f"{ENV_PATH}/targetservers/backend-ts", "target server 'backend-ts' (target endpoint 'default') is "
-                                                 "unavailable: not found"),
+        (
+            f"{ENV_PATH}/keystores/mp-keystore/certs",
+            "cert 'myKey-cert' of keystore 'mp-keystore' is unavailable: HTTP 500 after 2 attempts",
+        ),
+        (
+            f"{ENV_PATH}/targetservers/backend-ts",
+            "target server 'backend-ts' (target endpoint 'default') is unavailable: not found",
+        ),
         ("/v1/servers", "message processor addresses are unknown: this account may not list servers"),
     ],
     ids=["reference", "keystore", "cert-500", "target-server", "servers-forbidden"],
 )
-def test_unavailable_documents_are_findings(make_config: Callable[..., EmulatorConfig], path: str,
-                                            finding: str) -> None:
+def test_unavailable_documents_are_findings(
+    make_config: Callable[..., EmulatorConfig], path: str, finding: str
+) -> None:
     status = 500 if "certs" in path else 403 if path == "/v1/servers" else 404
     with start_emulator(make_config("healthy", "target-server")) as emulator:
         emulator.fail(path, status, times=None)
@@ -141,7 +188,9 @@ def test_unavailable_documents_are_findings(make_config: Callable[..., EmulatorC
         (ORG, ENV, "nope", "API proxy 'nope'"),
     ],
 )
-def test_missing_org_env_or_proxy_is_named(emulator: Emulator, org: str, env: str, proxy: str, named: str) -> None:
+def test_missing_org_env_or_proxy_is_named(
+    emulator: Emulator, org: str, env: str, proxy: str, named: str
+) -> None:
     with EdgeClient(emulator.url, BasicAuth(USERNAME, PASSWORD), retries=0) as client:
         with pytest.raises(EdgeNotFoundError) as caught:
             resolve_proxy(client, org, env, proxy)
@@ -176,20 +225,28 @@ def test_private_cloud_requires_servers(emulator: Emulator) -> None:
 
 
 def test_literal_store_names_and_unresolvable_backend(make_config: Callable[..., EmulatorConfig]) -> None:
-    config = make_config("healthy", keystore_reference="", truststore_reference="", backend_host="backend.invalid")
+    config = make_config(
+        "healthy", keystore_reference="", truststore_reference="", backend_host="backend.invalid"
+    )
     with start_emulator(config) as emulator:
         resolution = _resolve(emulator, lookup=_no_dns)
     target = resolution.targets[0]
-    assert (target.keystore, target.keystore_reference, target.truststore_reference) == ("mp-keystore", None, None)
+    assert (target.keystore, target.keystore_reference, target.truststore_reference) == (
+        "mp-keystore",
+        None,
+        None,
+    )
     assert resolution.backends == (Backend("backend.invalid", BACKEND_PORT, ()),)
     assert any("does not resolve here" in f for f in resolution.findings)
 
 
-# -- pure walk over the verbatim documents of edge-api.md --------------------------------------------------------
+# -- pure walk over the verbatim documents of edge-api.md ----------------------------------------------------
 class _Documents:
     """A DocumentSource over a dict of bundle path -> JSON value or bytes."""
 
-    def __init__(self, documents: dict[str, Any], addresses: dict[str, tuple[str, ...]] | None = None) -> None:
+    def __init__(
+        self, documents: dict[str, Any], addresses: dict[str, tuple[str, ...]] | None = None
+    ) -> None:
         self.documents, self.dns = documents, addresses or {}
 
     def json(self, request: DocumentRequest) -> Any | None:
@@ -206,40 +263,90 @@ class _Documents:
 
 
 def _bundle(target_xml: bytes) -> bytes:
-    import io
-    import zipfile
-
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("apiproxy/targets/default.xml", target_xml)
     return buffer.getvalue()
 
 
-DEPLOYMENTS = {"environment": "test", "name": "hotels", "organization": "myorg", "revision": [
-    {"configuration": {"basePath": "/", "steps": []}, "name": "1", "state": "deployed", "server": [
-        {"pod": {"name": "gateway", "region": "dc-1"}, "status": "deployed", "type": ["message-processor"],
-         "uUID": "276bc250-7dd0-46a5-a583-fd11eba786f8"}]}]}
-LOAD_BALANCED = (b'<TargetEndpoint name="default"><HTTPTargetConnection><LoadBalancer>'
-                 b'<Server name="badSSLWithClientCert"/></LoadBalancer></HTTPTargetConnection></TargetEndpoint>')
-TARGET_SERVER = {"host": "client.badssl.com", "isEnabled": True, "name": "badSSLWithClientCert", "port": 443,
-                 "sSLInfo": {"clientAuthEnabled": "true", "enabled": "true", "ignoreValidationErrors": False,
-                             "keyAlias": "badSSLClientCert", "keyStore": "ref://badSSLKeyStoreRef"}}
+DEPLOYMENTS = {
+    "environment": "test",
+    "name": "hotels",
+    "organization": "myorg",
+    "revision": [
+        {
+            "configuration": {"basePath": "/", "steps": []},
+            "name": "1",
+            "state": "deployed",
+            "server": [
+                {
+                    "pod": {"name": "gateway", "region": "dc-1"},
+                    "status": "deployed",
+                    "type": ["message-processor"],
+                    "uUID": "276bc250-7dd0-46a5-a583-fd11eba786f8",
+                }
+            ],
+        }
+    ],
+}
+LOAD_BALANCED = (
+    b'<TargetEndpoint name="default"><HTTPTargetConnection><LoadBalancer>'
+    b'<Server name="badSSLWithClientCert"/></LoadBalancer></HTTPTargetConnection></TargetEndpoint>'
+)
+TARGET_SERVER = {
+    "host": "client.badssl.com",
+    "isEnabled": True,
+    "name": "badSSLWithClientCert",
+    "port": 443,
+    "sSLInfo": {
+        "clientAuthEnabled": "true",
+        "enabled": "true",
+        "ignoreValidationErrors": False,
+        "keyAlias": "badSSLClientCert",
+        "keyStore": "ref://badSSLKeyStoreRef",
+    },
+}
 REFERENCE = {"name": "badSSLKeyStoreRef", "refers": "MyTestKeystore", "resourceType": "KeyStore"}
-KEYSTORE = {"aliases": [{"aliasName": "myTestAlias", "cert": "myTestAlias-cert", "key": "myTestAlias-key"}],
-            "certs": ["myTestAlias-cert"], "keys": ["myTestAlias"], "name": "MyTestKeystore"}
-CERT = {"certInfo": [{"basicConstraints": "CA:FALSE", "expiryDate": 1470268707000, "isValid": "No",
-                      "issuer": "EMAILADDRESS=test@test.com, CN=api-ssl.example.com, OU=E2E, O=Apigee, L=San Jose, "
-                                "ST=CA, C=US", "publicKey": "RSA Public Key, 2048 bits",
-                      "serialNumber": "00:92:85:f7:e5:3b:c5:30:26", "sigAlgName": "SHA1withRSA",
-                      "subject": "EMAILADDRESS=test@test.com, CN=api-ssl.example.com, OU=E2E, O=Apigee, L=San Jose, "
-                                 "ST=CA, C=US", "subjectAlternativeNames": [], "validFrom": 1438732707000,
-                      "version": 1}], "certName": "myTestAlias-cert"}
-SERVERS = [{"internalIP": "192.168.1.11", "type": ["message-processor"], "uUID": "276bc250-7dd0-46a5-a583-fd11eba786f8"}]
+KEYSTORE = {
+    "aliases": [{"aliasName": "myTestAlias", "cert": "myTestAlias-cert", "key": "myTestAlias-key"}],
+    "certs": ["myTestAlias-cert"],
+    "keys": ["myTestAlias"],
+    "name": "MyTestKeystore",
+}
+CERT = {
+    "certInfo": [
+        {
+            "basicConstraints": "CA:FALSE",
+            "expiryDate": 1470268707000,
+            "isValid": "No",
+            "issuer": "EMAILADDRESS=test@test.com, CN=api-ssl.example.com, OU=E2E, O=Apigee, L=San Jose, "
+            "ST=CA, C=US",
+            "publicKey": "RSA Public Key, 2048 bits",
+            "serialNumber": "00:92:85:f7:e5:3b:c5:30:26",
+            "sigAlgName": "SHA1withRSA",
+            "subject": "EMAILADDRESS=test@test.com, CN=api-ssl.example.com, OU=E2E, O=Apigee, L=San Jose, "
+            "ST=CA, C=US",
+            "subjectAlternativeNames": [],
+            "validFrom": 1438732707000,
+            "version": 1,
+        }
+    ],
+    "certName": "myTestAlias-cert",
+}
+SERVERS = [
+    {
+        "internalIP": "192.168.1.11",
+        "type": ["message-processor"],
+        "uUID": "276bc250-7dd0-46a5-a583-fd11eba786f8",
+    }
+]
 
 
 def _verbatim(**changes: Any) -> dict[str, Any]:
     documents: dict[str, Any] = {
-        layout.EDGE_DEPLOYMENTS: DEPLOYMENTS, layout.EDGE_SERVERS: SERVERS, layout.EDGE_PROXY_BUNDLE: _bundle(LOAD_BALANCED),
+        layout.EDGE_DEPLOYMENTS: DEPLOYMENTS,
+        layout.EDGE_SERVERS: SERVERS,
+        layout.EDGE_PROXY_BUNDLE: _bundle(LOAD_BALANCED),
         layout.target_server_document("badSSLWithClientCert"): TARGET_SERVER,
         layout.reference_document("badSSLKeyStoreRef"): REFERENCE,
         layout.keystore_document("MyTestKeystore"): KEYSTORE,
@@ -256,34 +363,67 @@ def test_verbatim_documents_resolve() -> None:
     resolution = build_resolution("myorg", "test", "hotels", source)
     # Then the target server's string booleans, the reference and the MP address are resolved,
     # and the missing KeyAlias is a finding
-    assert resolution.message_processors == (MessageProcessor("276bc250-7dd0-46a5-a583-fd11eba786f8", "192.168.1.11"),)
+    assert resolution.message_processors == (
+        MessageProcessor("276bc250-7dd0-46a5-a583-fd11eba786f8", "192.168.1.11"),
+    )
     target = resolution.targets[0]
-    assert (target.host, target.port, target.ssl_enabled, target.client_auth_enabled) == ("client.badssl.com", 443,
-                                                                                            True, True)
-    assert (target.keystore, target.keystore_reference, target.key_alias) == ("MyTestKeystore", "badSSLKeyStoreRef",
-                                                                              "badSSLClientCert")
+    assert (target.host, target.port, target.ssl_enabled, target.client_auth_enabled) == (
+        "client.badssl.com",
+        443,
+        True,
+        True,
+    )
+    assert (target.keystore, target.keystore_reference, target.key_alias) == (
+        "MyTestKeystore",
+        "badSSLKeyStoreRef",
+        "badSSLClientCert",
+    )
     assert resolution.backends == (Backend("client.badssl.com", 443, ("104.154.89.105",)),)
-    assert resolution.findings == ("keystore 'MyTestKeystore' has no alias 'badSSLClientCert' (the KeyAlias); it "
-                                   "holds: myTestAlias",)
+    assert resolution.findings == (
+        "keystore 'MyTestKeystore' has no alias 'badSSLClientCert' (the KeyAlias); it holds: myTestAlias",
+    )
 
 
 @pytest.mark.parametrize(
     "changes, finding",
     [
-        ({layout.keystore_document("MyTestKeystore"): {"certs": [], "keys": [], "name": "MyTestKeystore"}},
-         "keystore 'MyTestKeystore' is empty (no key, no certificate)"),
-        ({layout.reference_document("badSSLKeyStoreRef"): None},
-         "reference 'badSSLKeyStoreRef' (KeyStore of target server 'badSSLWithClientCert') is unavailable: absent"),
-        ({layout.reference_document("badSSLKeyStoreRef"): {**REFERENCE, "resourceType": "TrustStore"}},
-         "reference 'badSSLKeyStoreRef' is a TrustStore reference but target server 'badSSLWithClientCert' uses it "
-         "as its KeyStore"),
-        ({layout.target_server_document("badSSLWithClientCert"): {**TARGET_SERVER, "sSLInfo": {
-            **TARGET_SERVER["sSLInfo"], "clientAuthEnabled": False}}},
-         "target server 'badSSLWithClientCert': ClientAuthEnabled is not true"),
+        (
+            {layout.keystore_document("MyTestKeystore"): {"certs": [], "keys": [], "name": "MyTestKeystore"}},
+            "keystore 'MyTestKeystore' is empty (no key, no certificate)",
+        ),
+        (
+            {layout.reference_document("badSSLKeyStoreRef"): None},
+            "reference 'badSSLKeyStoreRef' (KeyStore of target server 'badSSLWithClientCert') is "
+            "unavailable: absent",
+        ),
+        (
+            {layout.reference_document("badSSLKeyStoreRef"): {**REFERENCE, "resourceType": "TrustStore"}},
+            "reference 'badSSLKeyStoreRef' is a TrustStore reference but target server "
+            "'badSSLWithClientCert' uses it as its KeyStore",
+        ),
+        (
+            {
+                layout.target_server_document("badSSLWithClientCert"): {
+                    **TARGET_SERVER,
+                    "sSLInfo": {**TARGET_SERVER["sSLInfo"], "clientAuthEnabled": False},
+                }
+            },
+            "target server 'badSSLWithClientCert': ClientAuthEnabled is not true",
+        ),
         ({layout.EDGE_SERVERS: None}, "message processor addresses are unknown: absent"),
-        ({layout.EDGE_DEPLOYMENTS: {**DEPLOYMENTS, "revision": []}}, "API proxy 'hotels' has no deployed revision"),
+        (
+            {layout.EDGE_DEPLOYMENTS: {**DEPLOYMENTS, "revision": []}},
+            "API proxy 'hotels' has no deployed revision",
+        ),
     ],
-    ids=["empty-keystore", "missing-reference", "reference-kind", "no-client-auth", "no-servers", "undeployed"],
+    ids=[
+        "empty-keystore",
+        "missing-reference",
+        "reference-kind",
+        "no-client-auth",
+        "no-servers",
+        "undeployed",
+    ],
 )
 def test_verbatim_variants_become_findings(changes: dict[str, Any], finding: str) -> None:
     resolution = build_resolution("myorg", "test", "hotels", _Documents(_verbatim(**changes)))
@@ -301,13 +441,19 @@ def test_offline_rebuild_needs_deployments_and_bundle() -> None:
 
 
 def test_offline_rebuild_reads_names_and_addresses_from_saved_documents() -> None:
-    # Given a bundle's edge/ folder without resolution.json, Then org/env/proxy come from the deployments document
-    documents = {path: value if isinstance(value, bytes) else json.dumps(value).encode()
-                 for path, value in _verbatim().items()}
+    # Given an edge/ folder without resolution.json, Then org/env/proxy come from the deployments document
+    documents = {
+        path: value if isinstance(value, bytes) else json.dumps(value).encode()
+        for path, value in _verbatim().items()
+    }
     resolution = resolution_from_documents(documents.get)
     assert (resolution.org, resolution.env, resolution.proxy) == ("myorg", "test", "hotels")
     assert resolution.backends == (Backend("client.badssl.com", 443, ()),)
     # And with resolution.json, the recorded DNS answers come back
-    documents[layout.EDGE_RESOLUTION] = json.dumps({**resolution.to_json(), "backends": [
-        {"host": "client.badssl.com", "port": 443, "addresses": ["104.154.89.105"]}]}).encode()
+    documents[layout.EDGE_RESOLUTION] = json.dumps(
+        {
+            **resolution.to_json(),
+            "backends": [{"host": "client.badssl.com", "port": 443, "addresses": ["104.154.89.105"]}],
+        }
+    ).encode()
     assert resolution_from_documents(documents.get).backends[0].addresses == ("104.154.89.105",)

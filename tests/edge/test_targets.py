@@ -54,22 +54,56 @@ LOAD_BALANCER = b"""<TargetEndpoint name="default">
 </TargetEndpoint>"""
 
 # apigee/devrel southbound-mtls edge.template.json (edge-api.md §1.3): string and real booleans mixed.
-DEVREL_SERVER = {"host": "client.badssl.com", "isEnabled": True, "name": "badSSLWithClientCert", "port": 443,
-                 "sSLInfo": {"clientAuthEnabled": "true", "enabled": "true", "ignoreValidationErrors": False,
-                             "keyAlias": "badSSLClientCert", "keyStore": "badSSLKeyStore"}}
+DEVREL_SERVER = {
+    "host": "client.badssl.com",
+    "isEnabled": True,
+    "name": "badSSLWithClientCert",
+    "port": 443,
+    "sSLInfo": {
+        "clientAuthEnabled": "true",
+        "enabled": "true",
+        "ignoreValidationErrors": False,
+        "keyAlias": "badSSLClientCert",
+        "keyStore": "badSSLKeyStore",
+    },
+}
 
 
 @pytest.mark.parametrize(
     "xml, expected",
     [
-        (ONE_WAY, TargetEndpoint("default", "https://mocktarget.apigee.net", (),
-                                 SslInfo(True, False, None, None, "ref://myTrustStoreRef"))),
-        (TWO_WAY, TargetEndpoint("backend", "https://backend.example:8443/v1", (),
-                                 SslInfo(True, True, "ref://myKeystoreRef", "myKeyAlias", "ref://myTruststoreRef",
-                                         False, ("TLSv1.2",)))),
+        (
+            ONE_WAY,
+            TargetEndpoint(
+                "default",
+                "https://mocktarget.apigee.net",
+                (),
+                SslInfo(True, False, None, None, "ref://myTrustStoreRef"),
+            ),
+        ),
+        (
+            TWO_WAY,
+            TargetEndpoint(
+                "backend",
+                "https://backend.example:8443/v1",
+                (),
+                SslInfo(
+                    True,
+                    True,
+                    "ref://myKeystoreRef",
+                    "myKeyAlias",
+                    "ref://myTruststoreRef",
+                    False,
+                    ("TLSv1.2",),
+                ),
+            ),
+        ),
         (LOAD_BALANCER, TargetEndpoint("default", None, ("target1", "target2"), None)),
-        (b'<TargetEndpoint name="local"><LocalTargetConnection><Path>/x</Path></LocalTargetConnection>'
-         b"</TargetEndpoint>", TargetEndpoint("local", None)),
+        (
+            b'<TargetEndpoint name="local"><LocalTargetConnection><Path>/x</Path></LocalTargetConnection>'
+            b"</TargetEndpoint>",
+            TargetEndpoint("local", None),
+        ),
     ],
     ids=["one-way", "two-way", "load-balancer", "local"],
 )
@@ -94,16 +128,31 @@ def test_broken_target_xml_is_an_input_error(xml: bytes, defect: str) -> None:
 def test_verbatim_target_server_document() -> None:
     # Given the devrel example with "true" strings and a real false, Then both are booleans
     assert parse_target_server(DEVREL_SERVER) == TargetServer(
-        "badSSLWithClientCert", "client.badssl.com", 443, True,
-        SslInfo(True, True, "badSSLKeyStore", "badSSLClientCert", None, False))
+        "badSSLWithClientCert",
+        "client.badssl.com",
+        443,
+        True,
+        SslInfo(True, True, "badSSLKeyStore", "badSSLClientCert", None, False),
+    )
 
 
 def test_target_server_with_references_and_no_port() -> None:
     # Given the virtual-host style sSLInfo with ref:// values (edge-api.md §1.3), Then they stay as written
-    document: dict[str, Any] = {"host": "h", "name": "n", "isEnabled": "false", "sSLInfo": {
-        "ciphers": [], "clientAuthEnabled": "true", "enabled": "true", "ignoreValidationErrors": False,
-        "keyAlias": "secure-two-way", "keyStore": "ref://secure-two-way", "protocols": [],
-        "trustStore": "ref://truststore-inbound-test"}}
+    document: dict[str, Any] = {
+        "host": "h",
+        "name": "n",
+        "isEnabled": "false",
+        "sSLInfo": {
+            "ciphers": [],
+            "clientAuthEnabled": "true",
+            "enabled": "true",
+            "ignoreValidationErrors": False,
+            "keyAlias": "secure-two-way",
+            "keyStore": "ref://secure-two-way",
+            "protocols": [],
+            "trustStore": "ref://truststore-inbound-test",
+        },
+    }
     server = parse_target_server(document)
     assert server.port is None and server.enabled is False
     assert server.ssl is not None and server.ssl.keystore == "ref://secure-two-way"
@@ -117,8 +166,16 @@ def test_broken_target_server_documents(document: object) -> None:
 
 @pytest.mark.parametrize(
     "value, expected",
-    [(True, True), (False, False), ("true", True), ("TRUE ", True), ("false", False), ("yes", False), (None, False),
-     (1, False)],
+    [
+        (True, True),
+        (False, False),
+        ("true", True),
+        ("TRUE ", True),
+        ("false", False),
+        ("yes", False),
+        (None, False),
+        (1, False),
+    ],
 )
 def test_parse_bool(value: object, expected: bool) -> None:
     assert parse_bool(value) is expected

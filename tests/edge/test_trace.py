@@ -27,7 +27,9 @@ BAD_CERTIFICATE = "Received fatal alert: bad_certificate"
 
 
 def _client(emulator: Emulator, sink: DocumentSink | None = None) -> EdgeClient:
-    return EdgeClient(emulator.url, BasicAuth(USERNAME, PASSWORD), timeout=5, retries=1, backoff=0.001, sink=sink)
+    return EdgeClient(
+        emulator.url, BasicAuth(USERNAME, PASSWORD), timeout=5, retries=1, backoff=0.001, sink=sink
+    )
 
 
 def test_trace_lifecycle_finds_message_ids_and_causes(emulator: Emulator) -> None:
@@ -74,11 +76,17 @@ def test_a_transaction_that_fails_to_download_is_listed_not_fatal(emulator: Emul
     with _client(emulator, sink) as client:
         session = start_trace(client, ORG, ENV, PROXY, REVISION, name="s2")
         append_transaction(emulator.config, "rrt-1")
-        emulator.fail(f"/v1/organizations/{ORG}/environments/{ENV}/apis/{PROXY}/revisions/{REVISION}/debugsessions/"
-                      "s2/data/", 500, times=None)
+        emulator.fail(
+            f"/v1/organizations/{ORG}/environments/{ENV}/apis/{PROXY}/revisions/{REVISION}/debugsessions/"
+            "s2/data/",
+            500,
+            times=None,
+        )
         result = collect_trace(client, session)
     assert len(result.transaction_ids) == 1 and result.message_ids == ()
-    assert list(json.loads(sink.documents[layout.TRACE_SESSION])["unavailable"]) == list(result.transaction_ids)
+    assert list(json.loads(sink.documents[layout.TRACE_SESSION])["unavailable"]) == list(
+        result.transaction_ids
+    )
 
 
 def test_skipped_trace_summary() -> None:
@@ -86,13 +94,30 @@ def test_skipped_trace_summary() -> None:
     assert summary["skipped"] is True and summary["reason"] == "--no-trace" and summary["message_ids"] == []
 
 
-# -- pure extraction -------------------------------------------------------------------------------------------
+# -- pure extraction -----------------------------------------------------------------------------------------
 # edge-api.md §1.7, the spec's transaction example, verbatim: no error, no message id.
-SPEC_EXAMPLE = {"completed": True, "point": [
-    {"id": "Paused", "results": []}, {"id": "Resumed", "results": []},
-    {"id": "StateChange", "results": [{"ActionResult": "DebugInfo", "properties": {"property": [
-        {"name": "To", "value": "REQ_HEADERS_PARSED"}, {"name": "From", "value": "REQ_START"}]},
-        "timestamp": "08-09-15 14:44:03:825"}]}]}
+SPEC_EXAMPLE = {
+    "completed": True,
+    "point": [
+        {"id": "Paused", "results": []},
+        {"id": "Resumed", "results": []},
+        {
+            "id": "StateChange",
+            "results": [
+                {
+                    "ActionResult": "DebugInfo",
+                    "properties": {
+                        "property": [
+                            {"name": "To", "value": "REQ_HEADERS_PARSED"},
+                            {"name": "From", "value": "REQ_START"},
+                        ]
+                    },
+                    "timestamp": "08-09-15 14:44:03:825",
+                }
+            ],
+        },
+    ],
+}
 
 
 def _error_point(cause: str, state: str | None = None) -> dict[str, Any]:
@@ -103,13 +128,26 @@ def _error_point(cause: str, state: str | None = None) -> dict[str, Any]:
 
 
 def _state(target: str) -> dict[str, Any]:
-    return {"id": "StateChange", "results": [{"ActionResult": "DebugInfo", "properties": {"property": [
-        {"name": "To", "value": target}]}}]}
+    return {
+        "id": "StateChange",
+        "results": [
+            {"ActionResult": "DebugInfo", "properties": {"property": [{"name": "To", "value": target}]}}
+        ],
+    }
 
 
 def _emulated(**record: Any) -> dict[str, Any]:
-    base = {"time": 1_700_000_000_000, "message_id": "m-1", "org": ORG, "env": ENV, "api": PROXY, "rev": REVISION,
-            "status": 503, "error_cause": BAD_CERTIFICATE, "backend": "127.0.0.21:9443"}
+    base = {
+        "time": 1_700_000_000_000,
+        "message_id": "m-1",
+        "org": ORG,
+        "env": ENV,
+        "api": PROXY,
+        "rev": REVISION,
+        "status": 503,
+        "error_cause": BAD_CERTIFICATE,
+        "backend": "127.0.0.21:9443",
+    }
     return transaction_document({**base, **record})
 
 
@@ -118,26 +156,60 @@ def _emulated(**record: Any) -> dict[str, Any]:
     [
         (SPEC_EXAMPLE, (), (), ()),
         (_emulated(), ("m-1",), (BAD_CERTIFICATE,), ("TARGET_REQ_FLOW",)),
-        (_emulated(message_id="other-id-with-more-points"), ("other-id-with-more-points",), (BAD_CERTIFICATE,),
-         ("TARGET_REQ_FLOW",)),
+        (
+            _emulated(message_id="other-id-with-more-points"),
+            ("other-id-with-more-points",),
+            (BAD_CERTIFICATE,),
+            ("TARGET_REQ_FLOW",),
+        ),
         (_emulated(status=200, error_cause=None), ("m-1",), (), ()),
         # An error without its own state belongs to the flow the last StateChange entered
-        ({"point": [_state("TARGET_REQ_FLOW"), _error_point(BAD_CERTIFICATE)]}, (), (BAD_CERTIFICATE,),
-         ("TARGET_REQ_FLOW",)),
+        (
+            {"point": [_state("TARGET_REQ_FLOW"), _error_point(BAD_CERTIFICATE)]},
+            (),
+            (BAD_CERTIFICATE,),
+            ("TARGET_REQ_FLOW",),
+        ),
         # A proxy-flow error is an error, but not the target request flow's
-        ({"point": [_state("PROXY_REQ_FLOW"), _error_point("Invalid API key")]}, (), ("Invalid API key",), ()),
+        (
+            {"point": [_state("PROXY_REQ_FLOW"), _error_point("Invalid API key")]},
+            (),
+            ("Invalid API key",),
+            (),
+        ),
         # Headers in any result, any case
-        ({"point": [{"id": "FlowInfo", "results": [{"headers": [{"name": "x-apigee.message-id", "value": "h-1"}]}]}]},
-         ("h-1",), (), ()),
+        (
+            {
+                "point": [
+                    {
+                        "id": "FlowInfo",
+                        "results": [{"headers": [{"name": "x-apigee.message-id", "value": "h-1"}]}],
+                    }
+                ]
+            },
+            ("h-1",),
+            (),
+            (),
+        ),
         ({"unexpected": "shape"}, (), (), ()),
         ([], (), (), ()),
     ],
-    ids=["spec-example", "emulated-failure", "emulated-other-layout", "emulated-success", "state-from-flow",
-         "proxy-flow-error", "header-anywhere", "unknown-shape", "not-an-object"],
+    ids=[
+        "spec-example",
+        "emulated-failure",
+        "emulated-other-layout",
+        "emulated-success",
+        "state-from-flow",
+        "proxy-flow-error",
+        "header-anywhere",
+        "unknown-shape",
+        "not-an-object",
+    ],
 )
-def test_extract_trace_facts(transaction: Any, message_ids: tuple[str, ...], causes: tuple[str, ...],
-                             target_states: tuple[str, ...]) -> None:
-    # Given a transaction document, When facts are extracted, Then ids, causes and target errors come out by name
+def test_extract_trace_facts(
+    transaction: Any, message_ids: tuple[str, ...], causes: tuple[str, ...], target_states: tuple[str, ...]
+) -> None:
+    # Given a transaction, When facts are extracted, Then ids, causes and target errors come out by name
     facts = extract_trace_facts(transaction)
     assert facts.message_ids == message_ids
     assert facts.error_causes == causes

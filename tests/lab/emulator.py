@@ -2,9 +2,9 @@
 
 It serves the shapes of /work/shared/reference/edge-api.md (deployments at env and org level, `/v1/servers`,
 the proxy revision bundle zip built on the fly, target servers with `sSLInfo`, references, keystores, aliases,
-certs computed from real PEMs, debug sessions fed by the MP simulator's transactions file) and enforces Basic and
-Bearer auth. Tests inject faults per path prefix (`fail`, `reset`, `delay`, `invalid_json`); it is test
-infrastructure, not a mock of our client.
+certs computed from real PEMs, debug sessions fed by the MP simulator's transactions file) and enforces
+Basic and Bearer auth. Tests inject faults per path prefix (`fail`, `reset`, `delay`, `invalid_json`); it
+is test infrastructure, not a mock of our client.
 """
 
 from __future__ import annotations
@@ -51,8 +51,8 @@ class EmulatorConfig:
         keystore_entries: (alias, PEM certs of the chain leaf first, has_key); empty = an empty keystore.
         truststore_certs: (name, PEM) trusted certificates.
         transactions_file: JSON lines written by the MP simulator (may not exist yet).
-        forbidden_username / forbidden_password: a user that authenticates but has no rights (403); the password
-            defaults to `password`.
+        forbidden_username / forbidden_password: a user that authenticates but has no rights (403); the
+            password defaults to `password`.
         target_server_name: the target server's name in target-server style.
         client_auth_enabled: the `ClientAuthEnabled` value written into SSLInfo / sSLInfo.
         router_uuid: a router also listed in deployments and `/v1/servers` (our client must skip it).
@@ -134,7 +134,11 @@ class Emulator:
         self._server = ThreadingHTTPServer((config.address, config.port), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="edge-emulator", daemon=True)
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="edge-emulator",
+            daemon=True,
+        )
         self._thread.start()
 
     @property
@@ -155,7 +159,7 @@ class Emulator:
 
     # -- fault injection -------------------------------------------------------------------------------------
     def fail(self, path_prefix: str, status: int, times: int | None = 1) -> None:
-        """Answer `status` (Edge-style JSON error) to the next `times` requests under `path_prefix` (None: always)."""
+        """Answer `status` (an Edge-style JSON error) to the next `times` requests (None: always)."""
         self._add(_Fault(path_prefix, "status", status=status, times=times))
 
     def reset(self, path_prefix: str, times: int | None = 1) -> None:
@@ -212,12 +216,16 @@ class Emulator:
             return (0, "bearer") if hmac.compare_digest(value.strip(), cfg.token) else (401, "bad")
         if scheme.lower() == "basic":
             try:
-                user, _, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
+                user, _, password = (
+                    base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
+                )
             except ValueError:
                 return 401, "bad"
             if user == cfg.username and hmac.compare_digest(password, cfg.password):
                 return 0, f"basic:{user}"
-            forbidden_password = cfg.forbidden_password if cfg.forbidden_password is not None else cfg.password
+            forbidden_password = (
+                cfg.forbidden_password if cfg.forbidden_password is not None else cfg.password
+            )
             if cfg.forbidden_username and user == cfg.forbidden_username and password == forbidden_password:
                 return 403, f"basic:{user}"
         return 401, "bad"
@@ -238,7 +246,9 @@ class Emulator:
             elif fault.kind == "reset":
                 return None
             elif fault.kind == "status":
-                return _error(fault.status, "messaging.runtime.InjectedFault", f"injected HTTP {fault.status}")
+                return _error(
+                    fault.status, "messaging.runtime.InjectedFault", f"injected HTTP {fault.status}"
+                )
             elif fault.kind == "invalid_json":
                 return _Reply(200, b"<html><body>Please log in</body></html>", "text/html")
         if status == 401:
@@ -261,7 +271,9 @@ class Emulator:
         if len(seg) < 2 or seg[0] != "organizations":
             raise _NotFound("messaging.runtime.UnknownResource", "Unknown resource")
         if seg[1] != cfg.org:
-            raise _NotFound("organizations.OrganizationDoesNotExist", f"Organization : {seg[1]} does not exist")
+            raise _NotFound(
+                "organizations.OrganizationDoesNotExist", f"Organization : {seg[1]} does not exist"
+            )
         rest = seg[2:]
         if not rest:
             return _json({"name": cfg.org, "environments": [cfg.env], "type": "paid"})
@@ -269,8 +281,10 @@ class Emulator:
             return self._org_apis(method, rest[1:], query)
         if rest[0] == "environments" and len(rest) >= 2:
             if rest[1] != cfg.env:
-                raise _NotFound("messaging.config.beans.EnvironmentDoesNotExist",
-                                f"Environment {rest[1]} does not exist in organization {cfg.org}")
+                raise _NotFound(
+                    "messaging.config.beans.EnvironmentDoesNotExist",
+                    f"Environment {rest[1]} does not exist in organization {cfg.org}",
+                )
             return self._env(method, rest[2:], query)
         raise _NotFound("messaging.runtime.UnknownResource", "Unknown resource")
 
@@ -281,11 +295,21 @@ class Emulator:
         self._check_proxy(rest[0])
         rest = rest[1:]
         if not rest:
-            return _json({"name": cfg.proxy, "revision": [cfg.revision],
-                          "metaData": {"createdAt": 1700000000000, "createdBy": cfg.username}})
+            return _json(
+                {
+                    "name": cfg.proxy,
+                    "revision": [cfg.revision],
+                    "metaData": {"createdAt": 1700000000000, "createdBy": cfg.username},
+                }
+            )
         if rest == ["deployments"]:
-            return _json({"environment": [{"name": cfg.env, "revision": [self._deployed_revision()]}],
-                          "name": cfg.proxy, "organization": cfg.org})
+            return _json(
+                {
+                    "environment": [{"name": cfg.env, "revision": [self._deployed_revision()]}],
+                    "name": cfg.proxy,
+                    "organization": cfg.org,
+                }
+            )
         if rest[0] == "revisions":
             if len(rest) == 1:
                 return _json([cfg.revision])
@@ -295,10 +319,25 @@ class Emulator:
                     return _Reply(200, self._bundle_zip(), "application/octet-stream")
                 return _json(self._revision_document())
             if rest[2:] == ["deployments"]:
-                return _json({"aPIProxy": cfg.proxy, "environment": [{
-                    "configuration": {"basePath": "/", "configVersion": "SHA-512:0f3c", "steps": []},
-                    "name": cfg.env, "server": self._deployment_servers(), "state": "deployed"}],
-                    "name": cfg.revision, "organization": cfg.org})
+                return _json(
+                    {
+                        "aPIProxy": cfg.proxy,
+                        "environment": [
+                            {
+                                "configuration": {
+                                    "basePath": "/",
+                                    "configVersion": "SHA-512:0f3c",
+                                    "steps": [],
+                                },
+                                "name": cfg.env,
+                                "server": self._deployment_servers(),
+                                "state": "deployed",
+                            }
+                        ],
+                        "name": cfg.revision,
+                        "organization": cfg.org,
+                    }
+                )
         raise _NotFound("messaging.runtime.UnknownResource", "Unknown resource")
 
     def _env(self, method: str, rest: list[str], query: dict[str, str]) -> _Reply:
@@ -310,16 +349,29 @@ class Emulator:
             self._check_proxy(tail[0])
             tail = tail[1:]
             if tail == ["deployments"]:
-                return _json({"environment": cfg.env, "name": cfg.proxy, "organization": cfg.org,
-                              "revision": [self._deployed_revision()]})
+                return _json(
+                    {
+                        "environment": cfg.env,
+                        "name": cfg.proxy,
+                        "organization": cfg.org,
+                        "revision": [self._deployed_revision()],
+                    }
+                )
             if len(tail) >= 2 and tail[0] == "revisions":
                 self._check_revision(tail[1])
                 if tail[2:] == ["deployments"]:
-                    return _json({"aPIProxy": cfg.proxy,
-                                  "configuration": {"basePath": "/", "steps": []},
-                                  "environment": cfg.env, "name": cfg.revision, "organization": cfg.org,
-                                  "revision": cfg.revision, "server": self._deployment_servers(),
-                                  "state": "deployed"})
+                    return _json(
+                        {
+                            "aPIProxy": cfg.proxy,
+                            "configuration": {"basePath": "/", "steps": []},
+                            "environment": cfg.env,
+                            "name": cfg.revision,
+                            "organization": cfg.org,
+                            "revision": cfg.revision,
+                            "server": self._deployment_servers(),
+                            "state": "deployed",
+                        }
+                    )
                 if len(tail) >= 3 and tail[2] == "debugsessions":
                     return self._debugsessions(method, tail[1], tail[3:], query)
         if kind == "targetservers":
@@ -332,54 +384,122 @@ class Emulator:
 
     def _check_proxy(self, name: str) -> None:
         if name != self.config.proxy:
-            raise _NotFound("messaging.config.beans.ApplicationDoesNotExist",
-                            f"APIProxy named {name} does not exist in organization {self.config.org}")
+            raise _NotFound(
+                "messaging.config.beans.ApplicationDoesNotExist",
+                f"APIProxy named {name} does not exist in organization {self.config.org}",
+            )
 
     def _check_revision(self, revision: str) -> None:
         if revision != self.config.revision:
-            raise _NotFound("messaging.config.beans.ApplicationRevisionDoesNotExist",
-                            f"Revision {revision} for APIProxy {self.config.proxy} does not exist")
+            raise _NotFound(
+                "messaging.config.beans.ApplicationRevisionDoesNotExist",
+                f"Revision {revision} for APIProxy {self.config.proxy} does not exist",
+            )
 
     # -- deployments and servers ----------------------------------------------------------------------------
     def _deployment_servers(self) -> list[dict[str, Any]]:
-        servers = [{"pod": {"name": "gateway", "region": "dc-1"}, "status": "deployed",
-                    "type": ["message-processor"], "uUID": uuid} for uuid, _ in self.config.message_processors]
-        servers.append({"pod": {"name": "gateway", "region": "dc-1"}, "status": "deployed",
-                        "type": ["router"], "uUID": self.config.router_uuid})
+        servers = [
+            {
+                "pod": {"name": "gateway", "region": "dc-1"},
+                "status": "deployed",
+                "type": ["message-processor"],
+                "uUID": uuid,
+            }
+            for uuid, _ in self.config.message_processors
+        ]
+        servers.append(
+            {
+                "pod": {"name": "gateway", "region": "dc-1"},
+                "status": "deployed",
+                "type": ["router"],
+                "uUID": self.config.router_uuid,
+            }
+        )
         return servers
 
     def _deployed_revision(self) -> dict[str, Any]:
-        return {"configuration": {"basePath": "/", "steps": []}, "name": self.config.revision,
-                "server": self._deployment_servers(), "state": "deployed"}
+        return {
+            "configuration": {"basePath": "/", "steps": []},
+            "name": self.config.revision,
+            "server": self._deployment_servers(),
+            "state": "deployed",
+        }
 
     def _servers(self, pod: str | None) -> list[dict[str, Any]]:
         cfg = self.config
         tags = {"property": [{"name": "jmx.rmi.port", "value": "1101"}]}
         entries: list[dict[str, Any]] = [
-            {"externalHostName": f"mp{i}", "externalIP": ip, "internalHostName": f"mp{i}", "internalIP": ip,
-             "isUp": True, "pod": "gateway", "reachable": True, "region": "dc-1", "tags": tags,
-             "type": ["message-processor"], "uUID": uuid}
+            {
+                "externalHostName": f"mp{i}",
+                "externalIP": ip,
+                "internalHostName": f"mp{i}",
+                "internalIP": ip,
+                "isUp": True,
+                "pod": "gateway",
+                "reachable": True,
+                "region": "dc-1",
+                "tags": tags,
+                "type": ["message-processor"],
+                "uUID": uuid,
+            }
             for i, (uuid, ip) in enumerate(cfg.message_processors, start=1)
         ]
-        entries.append({"internalIP": cfg.address, "isUp": True, "pod": "gateway", "reachable": True,
-                        "region": "dc-1", "tags": {"property": []}, "type": ["router"], "uUID": cfg.router_uuid})
-        entries.append({"internalIP": cfg.address, "isUp": True, "pod": "central", "reachable": True,
-                        "region": "dc-1", "tags": {"property": []},
-                        "type": ["dc-datastore", "management-server", "cache-datastore", "keyvaluemap-datastore",
-                                 "counter-datastore", "kms-datastore"], "uUID": cfg.management_server_uuid})
+        entries.append(
+            {
+                "internalIP": cfg.address,
+                "isUp": True,
+                "pod": "gateway",
+                "reachable": True,
+                "region": "dc-1",
+                "tags": {"property": []},
+                "type": ["router"],
+                "uUID": cfg.router_uuid,
+            }
+        )
+        entries.append(
+            {
+                "internalIP": cfg.address,
+                "isUp": True,
+                "pod": "central",
+                "reachable": True,
+                "region": "dc-1",
+                "tags": {"property": []},
+                "type": [
+                    "dc-datastore",
+                    "management-server",
+                    "cache-datastore",
+                    "keyvaluemap-datastore",
+                    "counter-datastore",
+                    "kms-datastore",
+                ],
+                "uUID": cfg.management_server_uuid,
+            }
+        )
         return [e for e in entries if pod is None or e["pod"] == pod]
 
     # -- proxy revision -------------------------------------------------------------------------------------
     def _revision_document(self) -> dict[str, Any]:
         cfg = self.config
-        return {"configurationVersion": {"majorVersion": 4, "minorVersion": 0},
-                "contextInfo": f"Revision {cfg.revision} of application {cfg.proxy}, in organization {cfg.org}",
-                "createdAt": 1700000000000, "createdBy": cfg.username, "description": "", "displayName": cfg.proxy,
-                "lastModifiedAt": 1700000000000, "lastModifiedBy": cfg.username, "name": cfg.proxy,
-                "policies": [], "proxyEndpoints": ["default"], "resourceFiles": {"resourceFile": []},
-                "resources": [], "revision": cfg.revision, "targetEndpoints": ["default"],
-                "targetServers": [cfg.target_server_name] if cfg.target_style == "target-server" else [],
-                "targets": [], "type": "Application"}
+        return {
+            "configurationVersion": {"majorVersion": 4, "minorVersion": 0},
+            "contextInfo": f"Revision {cfg.revision} of application {cfg.proxy}, in organization {cfg.org}",
+            "createdAt": 1700000000000,
+            "createdBy": cfg.username,
+            "description": "",
+            "displayName": cfg.proxy,
+            "lastModifiedAt": 1700000000000,
+            "lastModifiedBy": cfg.username,
+            "name": cfg.proxy,
+            "policies": [],
+            "proxyEndpoints": ["default"],
+            "resourceFiles": {"resourceFile": []},
+            "resources": [],
+            "revision": cfg.revision,
+            "targetEndpoints": ["default"],
+            "targetServers": [cfg.target_server_name] if cfg.target_style == "target-server" else [],
+            "targets": [],
+            "type": "Application",
+        }
 
     def _ssl_values(self) -> dict[str, str]:
         cfg = self.config
@@ -392,8 +512,10 @@ class Emulator:
     def _target_xml(self) -> str:
         cfg = self.config
         if cfg.target_style == "target-server":
-            connection = (f"    <LoadBalancer>\n      <Server name={quoteattr(cfg.target_server_name)}/>\n"
-                          "    </LoadBalancer>\n    <Path>/</Path>\n")
+            connection = (
+                f"    <LoadBalancer>\n      <Server name={quoteattr(cfg.target_server_name)}/>\n"
+                "    </LoadBalancer>\n    <Path>/</Path>\n"
+            )
         elif cfg.target_style == "url":
             ssl = self._ssl_values()
             connection = (
@@ -403,28 +525,36 @@ class Emulator:
                 f"      <KeyAlias>{escape(ssl['keyAlias'])}</KeyAlias>\n"
                 f"      <TrustStore>{escape(ssl['trustStore'])}</TrustStore>\n"
                 "      <IgnoreValidationErrors>false</IgnoreValidationErrors>\n    </SSLInfo>\n"
-                f"    <URL>https://{escape(cfg.backend_host)}:{cfg.backend_port}</URL>\n")
+                f"    <URL>https://{escape(cfg.backend_host)}:{cfg.backend_port}</URL>\n"
+            )
         else:
             raise ValueError(f"unknown target_style {cfg.target_style!r}")
-        return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<TargetEndpoint name="default">\n'
-                '  <Description/>\n  <FaultRules/>\n  <PreFlow name="PreFlow">\n    <Request/>\n    <Response/>\n'
-                '  </PreFlow>\n  <PostFlow name="PostFlow">\n    <Request/>\n    <Response/>\n  </PostFlow>\n'
-                f'  <Flows/>\n  <HTTPTargetConnection>\n{connection}  </HTTPTargetConnection>\n</TargetEndpoint>\n')
+        return (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<TargetEndpoint name="default">\n'
+            '  <Description/>\n  <FaultRules/>\n  <PreFlow name="PreFlow">\n    <Request/>\n    <Response/>\n'
+            '  </PreFlow>\n  <PostFlow name="PostFlow">\n    <Request/>\n    <Response/>\n  </PostFlow>\n'
+            f"  <Flows/>\n  <HTTPTargetConnection>\n{connection}  </HTTPTargetConnection>\n"
+            "</TargetEndpoint>\n"
+        )
 
     def _bundle_zip(self) -> bytes:
         cfg = self.config
-        descriptor = (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-                      f'<APIProxy revision="{cfg.revision}" name={quoteattr(cfg.proxy)}>\n'
-                      f'  <DisplayName>{escape(cfg.proxy)}</DisplayName>\n'
-                      '  <ProxyEndpoints>\n    <ProxyEndpoint>default</ProxyEndpoint>\n  </ProxyEndpoints>\n'
-                      '  <TargetEndpoints>\n    <TargetEndpoint>default</TargetEndpoint>\n  </TargetEndpoints>\n'
-                      '</APIProxy>\n')
-        proxy_endpoint = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<ProxyEndpoint name="default">\n'
-                          '  <PreFlow name="PreFlow">\n    <Request/>\n    <Response/>\n  </PreFlow>\n'
-                          f'  <HTTPProxyConnection>\n    <BasePath>/{escape(cfg.proxy)}</BasePath>\n'
-                          '    <VirtualHost>secure</VirtualHost>\n  </HTTPProxyConnection>\n'
-                          '  <RouteRule name="default">\n    <TargetEndpoint>default</TargetEndpoint>\n'
-                          '  </RouteRule>\n</ProxyEndpoint>\n')
+        descriptor = (
+            f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+            f'<APIProxy revision="{cfg.revision}" name={quoteattr(cfg.proxy)}>\n'
+            f"  <DisplayName>{escape(cfg.proxy)}</DisplayName>\n"
+            "  <ProxyEndpoints>\n    <ProxyEndpoint>default</ProxyEndpoint>\n  </ProxyEndpoints>\n"
+            "  <TargetEndpoints>\n    <TargetEndpoint>default</TargetEndpoint>\n  </TargetEndpoints>\n"
+            "</APIProxy>\n"
+        )
+        proxy_endpoint = (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<ProxyEndpoint name="default">\n'
+            '  <PreFlow name="PreFlow">\n    <Request/>\n    <Response/>\n  </PreFlow>\n'
+            f"  <HTTPProxyConnection>\n    <BasePath>/{escape(cfg.proxy)}</BasePath>\n"
+            "    <VirtualHost>secure</VirtualHost>\n  </HTTPProxyConnection>\n"
+            '  <RouteRule name="default">\n    <TargetEndpoint>default</TargetEndpoint>\n'
+            "  </RouteRule>\n</ProxyEndpoint>\n"
+        )
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             archive.writestr(f"apiproxy/{cfg.proxy}.xml", descriptor)
@@ -439,14 +569,29 @@ class Emulator:
         if not tail:
             return _json(names)
         if tail[0] not in names or len(tail) > 1:
-            raise _NotFound("messaging.config.beans.TargetServerDoesNotExist",
-                            f"Target server {tail[0]} does not exist in environment {cfg.env}")
+            raise _NotFound(
+                "messaging.config.beans.TargetServerDoesNotExist",
+                f"Target server {tail[0]} does not exist in environment {cfg.env}",
+            )
         ssl = self._ssl_values()
-        return _json({"host": cfg.backend_host, "isEnabled": True, "name": cfg.target_server_name,
-                      "port": cfg.backend_port,
-                      "sSLInfo": {"ciphers": [], "clientAuthEnabled": str(cfg.client_auth_enabled).lower(),
-                                  "enabled": "true", "ignoreValidationErrors": False, "keyAlias": ssl["keyAlias"],
-                                  "keyStore": ssl["keyStore"], "protocols": [], "trustStore": ssl["trustStore"]}})
+        return _json(
+            {
+                "host": cfg.backend_host,
+                "isEnabled": True,
+                "name": cfg.target_server_name,
+                "port": cfg.backend_port,
+                "sSLInfo": {
+                    "ciphers": [],
+                    "clientAuthEnabled": str(cfg.client_auth_enabled).lower(),
+                    "enabled": "true",
+                    "ignoreValidationErrors": False,
+                    "keyAlias": ssl["keyAlias"],
+                    "keyStore": ssl["keyStore"],
+                    "protocols": [],
+                    "trustStore": ssl["trustStore"],
+                },
+            }
+        )
 
     def _reference_map(self) -> dict[str, tuple[str, str]]:
         cfg = self.config
@@ -462,12 +607,14 @@ class Emulator:
         if not tail:
             return _json(list(refs))
         if tail[0] not in refs or len(tail) > 1:
-            raise _NotFound("keymanagement.service.reference_doesnot_exist",
-                            f"Reference {tail[0]} does not exist in environment {self.config.env}")
+            raise _NotFound(
+                "keymanagement.service.reference_doesnot_exist",
+                f"Reference {tail[0]} does not exist in environment {self.config.env}",
+            )
         refers, kind = refs[tail[0]]
         return _json({"name": tail[0], "refers": refers, "resourceType": kind})
 
-    # -- keystores, aliases, certs ----------------------------------------------------------------------------
+    # -- keystores, aliases, certs ---------------------------------------------------------------------------
     def _stores(self) -> dict[str, list[tuple[str, list[str], bool]]]:
         cfg = self.config
         stores = {cfg.keystore: list(cfg.keystore_entries)}
@@ -481,28 +628,42 @@ class Emulator:
             return _json(list(stores))
         name = tail[0]
         if name not in stores:
-            raise _NotFound("keymanagement.service.keystore_doesnot_exist",
-                            f"Keystore : {name} does not exist in environment {cfg.env}")
+            raise _NotFound(
+                "keymanagement.service.keystore_doesnot_exist",
+                f"Keystore : {name} does not exist in environment {cfg.env}",
+            )
         entries = stores[name]
         tail = tail[1:]
         if not tail:
-            return _json({"aliases": [_alias_ref(alias, has_key) for alias, _, has_key in entries],
-                          "certs": [f"{alias}-cert" for alias, _, _ in entries],
-                          "keys": [alias for alias, _, has_key in entries if has_key], "name": name})
+            return _json(
+                {
+                    "aliases": [_alias_ref(alias, has_key) for alias, _, has_key in entries],
+                    "certs": [f"{alias}-cert" for alias, _, _ in entries],
+                    "keys": [alias for alias, _, has_key in entries if has_key],
+                    "name": name,
+                }
+            )
         by_alias = {alias: (pems, has_key) for alias, pems, has_key in entries}
         by_cert = {f"{alias}-cert": pems for alias, pems, _ in entries}
         if tail == ["aliases"]:
             return _json(list(by_alias))
         if tail[0] == "aliases" and len(tail) in (2, 3):
             if tail[1] not in by_alias:
-                raise _NotFound("keymanagement.service.alias_doesnot_exist",
-                                f"Alias {tail[1]} does not exist in keystore {name}")
+                raise _NotFound(
+                    "keymanagement.service.alias_doesnot_exist",
+                    f"Alias {tail[1]} does not exist in keystore {name}",
+                )
             pems, has_key = by_alias[tail[1]]
             if len(tail) == 3 and tail[2] == "certificate":
                 return _Reply(200, "".join(pems).encode(), "application/x-pem-file")
             if len(tail) == 2:
-                document: dict[str, Any] = {"alias": tail[1], "certsInfo": {
-                    "certInfo": [cert_info(pem) for pem in pems], "certName": f"{tail[1]}-cert"}}
+                document: dict[str, Any] = {
+                    "alias": tail[1],
+                    "certsInfo": {
+                        "certInfo": [cert_info(pem) for pem in pems],
+                        "certName": f"{tail[1]}-cert",
+                    },
+                }
                 if has_key:
                     document["keyName"] = f"{tail[1]}-key"
                 return _json(document)
@@ -510,15 +671,17 @@ class Emulator:
             return _json(list(by_cert))
         if tail[0] == "certs" and len(tail) in (2, 3):
             if tail[1] not in by_cert:
-                raise _NotFound("keymanagement.service.certificate_doesnot_exist",
-                                f"Certificate {tail[1]} does not exist in keystore {name}")
+                raise _NotFound(
+                    "keymanagement.service.certificate_doesnot_exist",
+                    f"Certificate {tail[1]} does not exist in keystore {name}",
+                )
             if len(tail) == 3 and tail[2] == "export":
                 return _Reply(200, "".join(by_cert[tail[1]]).encode(), "application/x-pem-file")
             if len(tail) == 2:
                 return _json({"certInfo": [cert_info(pem) for pem in by_cert[tail[1]]], "certName": tail[1]})
         raise _NotFound("messaging.runtime.UnknownResource", "Unknown resource")
 
-    # -- debug sessions ---------------------------------------------------------------------------------------
+    # -- debug sessions --------------------------------------------------------------------------------------
     def _debugsessions(self, method: str, revision: str, tail: list[str], query: dict[str, str]) -> _Reply:
         cfg = self.config
         if not tail and method == "POST":
@@ -528,17 +691,21 @@ class Emulator:
             timeout = int(query.get("timeout", "600") or 600)
             with self._lock:
                 if name in self._sessions:
-                    return _error(409, "messaging.runtime.session.AlreadyExists", f"Session {name} already exists")
-                self._sessions[name] = _Session(name, revision, timeout, int(time.time() * 1000),
-                                                _file_size(cfg.transactions_file))
+                    return _error(
+                        409, "messaging.runtime.session.AlreadyExists", f"Session {name} already exists"
+                    )
+                self._sessions[name] = _Session(
+                    name, revision, timeout, int(time.time() * 1000), _file_size(cfg.transactions_file)
+                )
             return _json({"name": name}, status=201)
         if not tail and method == "GET":
             return _json(self.sessions())
         with self._lock:
             session = self._sessions.get(tail[0]) if tail else None
         if session is None:
-            raise _NotFound("messaging.runtime.session.DoesNotExist",
-                            f"Session {tail[0] if tail else ''} does not exist")
+            raise _NotFound(
+                "messaging.runtime.session.DoesNotExist", f"Session {tail[0] if tail else ''} does not exist"
+            )
         rest = tail[1:]
         if not rest and method == "DELETE":
             with self._lock:
@@ -549,8 +716,10 @@ class Emulator:
             return _json(list(transactions))
         if len(rest) == 2 and rest[0] == "data" and method == "GET":
             if rest[1] not in transactions:
-                raise _NotFound("messaging.runtime.session.TransactionDoesNotExist",
-                                f"Transaction {rest[1]} does not exist in session {session.name}")
+                raise _NotFound(
+                    "messaging.runtime.session.TransactionDoesNotExist",
+                    f"Transaction {rest[1]} does not exist in session {session.name}",
+                )
             return _json(transaction_document(transactions[rest[1]]))
         raise _NotFound("messaging.runtime.UnknownResource", "Unknown resource")
 
@@ -562,7 +731,9 @@ class Emulator:
                 continue
             if str(record.get("rev", session.revision)) != session.revision:
                 continue
-            txid = hashlib.sha1(f"{session.name}/{record.get('message_id')}/{len(found)}".encode()).hexdigest()
+            txid = hashlib.sha1(
+                f"{session.name}/{record.get('message_id')}/{len(found)}".encode()
+            ).hexdigest()
             found[txid] = record
             if len(found) >= MAX_TRACE_TRANSACTIONS:
                 break
@@ -574,7 +745,7 @@ def start_emulator(config: EmulatorConfig) -> Emulator:
     return Emulator(config)
 
 
-# -- documents ---------------------------------------------------------------------------------------------------
+# -- documents -----------------------------------------------------------------------------------------------
 def java_dn(name: x509.Name) -> str:
     """A DN the way Edge (Java's X500Principal) prints it: most specific first, ``, `` between RDNs."""
     overrides = {NameOID.EMAIL_ADDRESS: "EMAILADDRESS"}
@@ -632,12 +803,19 @@ def cert_info(pem: str) -> dict[str, Any]:
         names += [str(v) for v in san.get_values_for_type(x509.IPAddress)]
     except x509.ExtensionNotFound:
         names = []
-    return {"basicConstraints": basic, "expiryDate": int(not_after.timestamp() * 1000),
-            "isValid": "Yes" if not_before <= now <= not_after else "No",
-            "issuer": java_dn(cert.issuer), "publicKey": _public_key_text(cert),
-            "serialNumber": _serial_text(cert.serial_number), "sigAlgName": _signature_name(cert),
-            "subject": java_dn(cert.subject), "subjectAlternativeNames": names,
-            "validFrom": int(not_before.timestamp() * 1000), "version": cert.version.value + 1}
+    return {
+        "basicConstraints": basic,
+        "expiryDate": int(not_after.timestamp() * 1000),
+        "isValid": "Yes" if not_before <= now <= not_after else "No",
+        "issuer": java_dn(cert.issuer),
+        "publicKey": _public_key_text(cert),
+        "serialNumber": _serial_text(cert.serial_number),
+        "sigAlgName": _signature_name(cert),
+        "subject": java_dn(cert.subject),
+        "subjectAlternativeNames": names,
+        "validFrom": int(not_before.timestamp() * 1000),
+        "version": cert.version.value + 1,
+    }
 
 
 def _alias_ref(alias: str, has_key: bool) -> dict[str, str]:
@@ -658,9 +836,19 @@ def _properties(**values: str) -> dict[str, Any]:
 
 
 def _state_change(source: str, target: str, ms: int) -> dict[str, Any]:
-    return {"id": "StateChange", "results": [{"ActionResult": "DebugInfo", "accessList": [],
-            "properties": {"property": [{"name": "To", "value": target}, {"name": "From", "value": source}]},
-            "timestamp": _trace_time(ms)}]}
+    return {
+        "id": "StateChange",
+        "results": [
+            {
+                "ActionResult": "DebugInfo",
+                "accessList": [],
+                "properties": {
+                    "property": [{"name": "To", "value": target}, {"name": "From", "value": source}]
+                },
+                "timestamp": _trace_time(ms),
+            }
+        ],
+    }
 
 
 def transaction_document(record: dict[str, Any]) -> dict[str, Any]:
@@ -673,30 +861,86 @@ def transaction_document(record: dict[str, Any]) -> dict[str, Any]:
     # How many policy points precede the target call varies with the message, like real proxies do.
     extra = int(hashlib.sha1(message_id.encode()).hexdigest(), 16) % 3
     points: list[dict[str, Any]] = [{"id": "Paused", "results": []}, {"id": "Resumed", "results": []}]
-    points.append({"id": "StateChange", "results": [
-        {"ActionResult": "DebugInfo", "accessList": [],
-         "properties": {"property": [{"name": "To", "value": "REQ_HEADERS_PARSED"},
-                                     {"name": "From", "value": "REQ_START"}]}, "timestamp": _trace_time(ms)},
-        {"ActionResult": "RequestMessage", "headers": request_headers, "uRI": str(record.get("path", "/")),
-         "verb": str(record.get("method", "GET"))}]})
+    points.append(
+        {
+            "id": "StateChange",
+            "results": [
+                {
+                    "ActionResult": "DebugInfo",
+                    "accessList": [],
+                    "properties": {
+                        "property": [
+                            {"name": "To", "value": "REQ_HEADERS_PARSED"},
+                            {"name": "From", "value": "REQ_START"},
+                        ]
+                    },
+                    "timestamp": _trace_time(ms),
+                },
+                {
+                    "ActionResult": "RequestMessage",
+                    "headers": request_headers,
+                    "uRI": str(record.get("path", "/")),
+                    "verb": str(record.get("method", "GET")),
+                },
+            ],
+        }
+    )
     points.append(_state_change("REQ_HEADERS_PARSED", "PROXY_REQ_FLOW", ms + 1))
     for index in range(extra):
-        points.append({"id": "Condition", "results": [{"ActionResult": "DebugInfo", "accessList": [],
-                       "properties": _properties(ExpressionResult="true", Expression=f"(request.verb != \"X{index}\")"),
-                       "timestamp": _trace_time(ms + 1)}]})
+        points.append(
+            {
+                "id": "Condition",
+                "results": [
+                    {
+                        "ActionResult": "DebugInfo",
+                        "accessList": [],
+                        "properties": _properties(
+                            ExpressionResult="true", Expression=f'(request.verb != "X{index}")'
+                        ),
+                        "timestamp": _trace_time(ms + 1),
+                    }
+                ],
+            }
+        )
     points.append(_state_change("PROXY_REQ_FLOW", "TARGET_REQ_FLOW", ms + 2))
-    points.append({"id": "FlowInfo", "results": [{"ActionResult": "DebugInfo", "accessList": [],
-                   "properties": _properties(target_name="default", target_url=f"https://{record.get('backend', '')}",
-                                             apiproxy_name=str(record.get("api", "")),
-                                             apiproxy_revision=str(record.get("rev", ""))),
-                   "timestamp": _trace_time(ms + 3)}]})
+    points.append(
+        {
+            "id": "FlowInfo",
+            "results": [
+                {
+                    "ActionResult": "DebugInfo",
+                    "accessList": [],
+                    "properties": _properties(
+                        target_name="default",
+                        target_url=f"https://{record.get('backend', '')}",
+                        apiproxy_name=str(record.get("api", "")),
+                        apiproxy_revision=str(record.get("rev", "")),
+                    ),
+                    "timestamp": _trace_time(ms + 3),
+                }
+            ],
+        }
+    )
     if cause:
-        points.append({"id": "Error", "results": [
-            {"ActionResult": "DebugInfo", "accessList": [],
-             "properties": _properties(error_class="com.apigee.errors.http.server.ServiceUnavailableException",
-                                       state="TARGET_REQ_FLOW", type="ErrorPoint",
-                                       error_cause=str(cause), error=str(cause)),
-             "timestamp": _trace_time(ms + 4)}]})
+        points.append(
+            {
+                "id": "Error",
+                "results": [
+                    {
+                        "ActionResult": "DebugInfo",
+                        "accessList": [],
+                        "properties": _properties(
+                            error_class="com.apigee.errors.http.server.ServiceUnavailableException",
+                            state="TARGET_REQ_FLOW",
+                            type="ErrorPoint",
+                            error_cause=str(cause),
+                            error=str(cause),
+                        ),
+                        "timestamp": _trace_time(ms + 4),
+                    }
+                ],
+            }
+        )
         points.append(_state_change("TARGET_REQ_FLOW", "ERROR", ms + 5))
         final_state = "ERROR"
     else:
@@ -704,15 +948,32 @@ def transaction_document(record: dict[str, Any]) -> dict[str, Any]:
         points.append(_state_change("REQ_SENT", "RESP_START", ms + 5))
         points.append(_state_change("RESP_START", "TARGET_RESP_FLOW", ms + 6))
         final_state = "TARGET_RESP_FLOW"
-    response_headers = [{"name": "Content-Type", "value": "application/json"},
-                        {"name": "X-Apigee.Message-ID", "value": message_id}]
-    points.append({"id": "FlowInfo", "results": [
-        {"ActionResult": "DebugInfo", "accessList": [],
-         "properties": _properties(type="AnalyticsPoint", description="Analytics Data Recorded", messageid=message_id),
-         "timestamp": _trace_time(ms + 7)},
-        {"ActionResult": "ResponseMessage", "content": str(record.get("response_body", "")),
-         "headers": response_headers, "reasonPhrase": "Service Unavailable" if status == 503 else "OK",
-         "statusCode": str(status)}]})
+    response_headers = [
+        {"name": "Content-Type", "value": "application/json"},
+        {"name": "X-Apigee.Message-ID", "value": message_id},
+    ]
+    points.append(
+        {
+            "id": "FlowInfo",
+            "results": [
+                {
+                    "ActionResult": "DebugInfo",
+                    "accessList": [],
+                    "properties": _properties(
+                        type="AnalyticsPoint", description="Analytics Data Recorded", messageid=message_id
+                    ),
+                    "timestamp": _trace_time(ms + 7),
+                },
+                {
+                    "ActionResult": "ResponseMessage",
+                    "content": str(record.get("response_body", "")),
+                    "headers": response_headers,
+                    "reasonPhrase": "Service Unavailable" if status == 503 else "OK",
+                    "statusCode": str(status),
+                },
+            ],
+        }
+    )
     points.append(_state_change(final_state, "END", ms + 8))
     return {"completed": True, "point": points}
 
@@ -731,7 +992,7 @@ def _read_transactions(path: Path, session: _Session) -> Iterator[dict[str, Any]
     except OSError:
         return
     by_time = len(data) < session.file_offset
-    body = data if by_time else data[session.file_offset:]
+    body = data if by_time else data[session.file_offset :]
     for line in body.splitlines():
         try:
             record = json.loads(line)
