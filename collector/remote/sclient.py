@@ -61,6 +61,7 @@ _REFUSED = re.compile(r"connection refused|errno=111\b", re.IGNORECASE)
 _UNREACHABLE = re.compile(r"no route to host|network is unreachable|errno=11[03]\b|errno=101\b", re.IGNORECASE)
 _CLIENT_FILES = re.compile(r"(?:could not open file or uri for loading|unable to load|could not read) "
                            r"(?:client )?certificate", re.IGNORECASE)
+_UNKNOWN_OPTION = re.compile(r"^.*unknown option:? ?(-\S+).*$", re.IGNORECASE | re.MULTILINE)
 _RESET = re.compile(r"errno=104\b|connection reset", re.IGNORECASE)
 # Lines printed after the CA names; the first one ends the list (older versions print fewer of them).
 _AFTER_CA_NAMES = ("---", "Client Certificate Types:", "Requested Signature Algorithms:",
@@ -285,6 +286,11 @@ def _openssl_time(text: str) -> str:
 def _connect_error(text: str, target: str, via: str, exit_code: int | None) -> ProbeError:
     host = target.rsplit(":", 1)[0].strip("[]")
     reach = f"check the host, the port and firewalls between {via} and the backend"
+    unknown = _UNKNOWN_OPTION.search(text)
+    if unknown:
+        return ProbeError(target, f"openssl s_client on {via} does not know the option {unknown.group(1)}",
+                          "its OpenSSL is too old for it (TLS 1.3 needs 1.1.1+): drop --tls, or probe from "
+                          "another host", via=via)
     if _DNS_FAILURE.search(text):
         return ProbeError(target, f"{via} cannot resolve {host} (DNS)", "check the name and the MP's resolver",
                           via=via)

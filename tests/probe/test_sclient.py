@@ -150,6 +150,16 @@ def test_parse_s_client_output_names_what_failed(file: str, exit_code: int, prob
     assert error.value.exit_code == 2
 
 
+@pytest.mark.parametrize("text", [
+    "s_client: Unknown option: -tls1_3\ns_client: Use -help for summary.\n",  # 1.1.1 / 3.x
+    "unknown option -tls1_3\nusage: s_client args\n\n -host host     - use -connect instead\n",  # 1.0.2
+])
+def test_parse_s_client_output_names_an_option_the_host_lacks(text: str) -> None:
+    # Given an s_client too old for -tls1_3 When its complaint is parsed Then the error names the option
+    with pytest.raises(ProbeError, match="openssl s_client on mp1 does not know the option -tls1_3"):
+        parse_s_client_output(text, "backend.lab:8443", None, "mp1", exit_code=1)
+
+
 def test_parse_s_client_output_reports_a_connect_timeout() -> None:
     # Given s_client stopped by `timeout` before it connected When parsed Then the error says so
     with pytest.raises(ProbeError, match="no answer to the TCP connection within the timeout"):
