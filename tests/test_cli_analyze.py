@@ -16,7 +16,8 @@ BROKEN = "tests/fixtures/broken"
 
 
 def run_analyze(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(COLLECT), "analyze", *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    return subprocess.run([str(COLLECT), "analyze", *args], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          check=False)
 
 
 E2E = {
@@ -103,8 +104,8 @@ BROKEN_INPUTS = {
     "tar.gz member escaping": ("bundle-escaping-member.tar.gz",
                                "member 'apigee-diag-x/../../evil.txt' escapes the bundle (absolute path or '..'); refusing to read it"),
     "bundle with a bad alias document": (
-        "bundle-bad-alias.tar.gz", "edge/keystores/myKeystore/aliases/myKey.json: is not a valid Edge alias document: "
-        "missing field 'certsInfo.certInfo' (a list of certificates)"),
+        "bundle-bad-alias.tar.gz", ("edge/keystores/myKeystore/aliases/myKey.json: is not a valid Edge alias document: "
+                                    "missing field 'certsInfo.certInfo' (a list of certificates)")),
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from collector.edge.keystores import CertInfo, parse_alias, parse_cert, parse_keystore, sniff_edge_document
 from collector.tls.handshake import CertificateSummary, Handshake, ProbeResult
@@ -17,7 +17,7 @@ from collector.tls.handshake import CertificateSummary, Handshake, ProbeResult
 if TYPE_CHECKING:
     from collector.tls.keylog import KeyLog
 
-StoredCertificate = Union[CertInfo, CertificateSummary]
+StoredCertificate = CertInfo | CertificateSummary
 
 
 @dataclass(frozen=True)

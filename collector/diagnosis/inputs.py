@@ -13,7 +13,12 @@ from typing import Any
 
 from collector.bundle import layout
 from collector.diagnosis.bundles import BundleFiles, open_bundle
-from collector.diagnosis.evidence import Evidence, KeystoreEvidence, combine_evidence, keystore_evidence_from_document
+from collector.diagnosis.evidence import (
+    Evidence,
+    KeystoreEvidence,
+    combine_evidence,
+    keystore_evidence_from_document,
+)
 from collector.edge.keystores import sniff_edge_document
 from collector.errors import InputError
 from collector.tls.certificates import load_pem_chain

@@ -134,8 +134,8 @@ def _check_chains(
         line = f"{where}: the key entry's certificate chain is unknown (add the alias or cert document)"
         return KeystoreCheck(KeystoreVerdict.UNKNOWN, (line,), keystore, alias)
     first = chains[0]
-    found = dict(keystore=keystore, alias=first.alias or alias, leaf_issuer=first.chain[0].issuer,
-                 chain_length=len(first.chain))
+    found = {"keystore": keystore, "alias": first.alias or alias, "leaf_issuer": first.chain[0].issuer,
+             "chain_length": len(first.chain)}
     if ca_names is None:
         return KeystoreCheck(KeystoreVerdict.UNKNOWN, (), **found)  # type: ignore[arg-type]
     if not ca_names:

@@ -35,9 +35,12 @@ def write_bundle(root: Path, *, captures: dict[str, Path] | None = None, keystor
         shutil.copyfile(capture, target)
     for key, source in (documents or {}).items():
         kind, _, name = key.partition(":")
-        rel = {"keystore": lambda: layout.keystore_document(keystore),
-               "alias": lambda: layout.alias_document(keystore, name),
-               "cert": lambda: layout.cert_document(keystore, name)}[kind]()
+        if kind == "keystore":
+            rel = layout.keystore_document(keystore)
+        elif kind == "alias":
+            rel = layout.alias_document(keystore, name)
+        else:
+            rel = layout.cert_document(keystore, name)
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, root / rel)
     if resolution is not None:

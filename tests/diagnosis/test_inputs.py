@@ -127,11 +127,12 @@ def test_tar_bundle_at_archive_root_is_read(tmp_path: Path) -> None:
 
 
 def _pem_of_lab_ca() -> str:
+    import datetime
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.serialization import Encoding
-    import datetime
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name.from_rfc4514_string("CN=client,O=Lab Org,C=US")

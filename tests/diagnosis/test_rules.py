@@ -62,8 +62,8 @@ CASES = {
     # --- ca-mismatch: JSSE found no stored chain with an acceptable issuer
     "leaf issued by another CA": Case(
         evidence(empty_cert_failed(CA_A), keystores=(alias_entry(JAVA_CA_B),)), Cause.CA_MISMATCH,
-        ("frame 7 (lab.pcap): CertificateRequest from 127.0.0.21:8443 lists acceptable CA names: "
-         "CN=Lab CA A,OU=caA,O=Lab Org,C=US", "frame 9: client Certificate length 0 (no certificate sent)",
+        (("frame 7 (lab.pcap): CertificateRequest from 127.0.0.21:8443 lists acceptable CA names: "
+          "CN=Lab CA A,OU=caA,O=Lab Org,C=US"), "frame 9: client Certificate length 0 (no certificate sent)",
          "frame 10: fatal alert bad_certificate (42) from the server",
          "alias.json: leaf issuer CN=Lab CA B, OU=caB, O=Lab Org, C=US is not an acceptable CA")),
     "leaf-only chain, intermediate issuer, server lists the root": Case(
@@ -107,8 +107,8 @@ CASES = {
     "close call 2: failures and completions in one capture": Case(
         evidence(handshake(cr=request(CA_A), sent=True, outcome=Outcome.ESTABLISHED, client="127.0.0.11:1"),
                  empty_cert_failed(CA_A), empty_cert_failed(CA_A)),
-        Cause.CLIENT_CERTIFICATE_NOT_SENT, ("2 of 3 handshake(s) to 127.0.0.21:8443 (backend.lab) show this "
-                                            "(1 established, 2 failed)",)),
+        Cause.CLIENT_CERTIFICATE_NOT_SENT, (("2 of 3 handshake(s) to 127.0.0.21:8443 (backend.lab) show this "
+                                             "(1 established, 2 failed)"),)),
     # --- client-certificate-rejected: a certificate was sent and refused
     "unknown_ca after a certificate": Case(
         evidence(handshake(cr=request(CA_A), sent=True, client_chain=(), alerts=(alert(48),))),
@@ -143,8 +143,8 @@ CASES = {
     # --- a probe supplies the CA list TLS 1.3 hides
     "tls 1.3, probe CA list and a CA-B keystore": Case(
         evidence(opaque_tls13(), keystores=(alias_entry(JAVA_CA_B),), probes=(probe(request(CA_A, with_der=False)),)),
-        Cause.CA_MISMATCH, ("probe of 127.0.0.21:8443: the backend asks for a client certificate and lists acceptable"
-                            " CA names: CN=Lab CA A,OU=caA,O=Lab Org,C=US", "is encrypted (no key log)")),
+        Cause.CA_MISMATCH, (("probe of 127.0.0.21:8443: the backend asks for a client certificate and lists acceptable"
+                             " CA names: CN=Lab CA A,OU=caA,O=Lab Org,C=US"), "is encrypted (no key log)")),
     "tls 1.3, probe by sni name, empty keystore": Case(
         evidence(opaque_tls13(), opaque_tls13(server="127.0.0.22:8443"), keystores=(empty_keystore(),),
                  probes=(probe(request(CA_A), target="backend.lab:8443"),)),

@@ -1,0 +1,56 @@
+"""analyze_paths(): files in, DESIGN's JSON object out; bundles judged on the same path as captures."""
+
+from __future__ import annotations
+
+import json
+
+from collector.diagnosis.analyze import analyze_evidence, analyze_paths
+from collector.tls.probe_results import probe_results_to_json
+from tests.diagnosis.builders import CA_A, empty_cert_failed, evidence, probe, request
+from tests.diagnosis.conftest import CAPTURES, EDGE, BundleMaker, resolution
+
+
+def test_to_json_is_designs_object() -> None:
+    # Given an analysis of a real capture and its alias document
+    analysis = analyze_paths([CAPTURES / "ca-mismatch-java-tls12.pcap", EDGE / "alias-ca-mismatch.json"])
+    # When serialised
+    data = json.loads(json.dumps(analysis.to_json()))
+    # Then the documented keys are there with the documented values
+    (handshake,) = data["handshakes"]
+    assert {"client", "server", "sni", "version", "server_chain", "certificate_request", "client_certificate",
+            "alerts", "outcome"} <= handshake.keys()
+    assert handshake["client_certificate"] == {"sent": False, "chain": []}
+    assert handshake["alerts"] == [{"from": "server", "level": "fatal", "description": "bad_certificate", "code": 42}]
+    assert handshake["certificate_request"]["ca_names"] == ["CN=Lab CA A,OU=caA,O=Lab Org,C=US"]
+    assert data["diagnosis"]["cause"] == "ca-mismatch"
+    assert data["diagnosis"]["counts"] == {handshake["server"] + " (backend.lab)": {"failed": 1}}
+
+
+def test_tls13_bundle_with_probe_and_keystore_gets_ca_mismatch(make_bundle: BundleMaker) -> None:
+    # Given a bundle whose capture is TLS 1.3 without keys, with a probe of the backend and the keystore
+    capture = CAPTURES / "ca-mismatch-java-tls13.pcap"
+    root = make_bundle(captures={"mp1": capture},
+                       documents={"keystore": EDGE / "keystore-ca-mismatch.json", "alias:myKey": EDGE / "alias-ca-mismatch.json"},
+                       resolution=resolution(), probes=probe_results_to_json([probe(request(CA_A, frame=None))]))
+    # When analyzed as `collect analyze BUNDLE`
+    analysis = analyze_paths([root])
+    # Then the probe's CA list and the alias document decide, citing bundle paths
+    assert analysis.diagnosis.cause.value == "ca-mismatch"
+    assert any(line.startswith("edge/keystores/myKeystore/aliases/myKey.json: leaf issuer CN=Lab CA B")
+               for line in analysis.diagnosis.evidence)
+
+
+def test_bundle_key_alias_missing_from_keystore_gives_missing(make_bundle: BundleMaker) -> None:
+    # Given a bundle whose resolved KeyAlias is not in the keystore
+    root = make_bundle(captures={"mp1": CAPTURES / "missing-client-certificate-java-tls12.pcap"},
+                       documents={"keystore": EDGE / "keystore-ca-mismatch.json"}, resolution=resolution(key_alias="prodKey"))
+    # Then the cause is the missing client certificate, naming the alias
+    analysis = analyze_paths([root])
+    assert analysis.diagnosis.cause.value == "missing-client-certificate"
+    assert "under alias prodKey" in analysis.diagnosis.resolution
+
+
+def test_analyze_evidence_keeps_the_handshakes() -> None:
+    # Given evidence built in memory, When analyzed, Then the handshakes pass through unchanged
+    ev = evidence(empty_cert_failed(CA_A))
+    assert analyze_evidence(ev).handshakes == ev.handshakes
