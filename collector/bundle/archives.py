@@ -6,7 +6,7 @@ import enum
 import io
 import tarfile
 import zipfile
-from typing import Callable
+from collections.abc import Callable
 
 from collector.errors import BundleError
 

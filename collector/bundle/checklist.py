@@ -141,8 +141,8 @@ _CAUSE_SECTIONS: dict[Cause, tuple[tuple[bool, str], tuple[bool, str]]] = {
     ),
     Cause.CA_MISMATCH: (
         (True, "the keystore holds a certificate: ruled out, went on to Certificate Authority Mismatch"),
-        (True, "the issuer of the keystore's leaf certificate is not among the backend's acceptable CA names: "
-               "this is the cause"),
+        (True, ("the issuer of the keystore's leaf certificate is not among the backend's acceptable CA names: "
+               "this is the cause")),
     ),
     Cause.CLIENT_CERTIFICATE_NOT_SENT: (
         (False, "undecided: the keystore documents could not be read"),

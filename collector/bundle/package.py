@@ -245,7 +245,7 @@ class BundleWriter:
             shutil.rmtree(self._root, ignore_errors=True)
             self._root = None
 
-    def __enter__(self) -> BundleWriter:
+    def __enter__(self) -> BundleWriter:  # noqa: PYI034 (typing.Self needs Python 3.11)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -10,7 +10,8 @@ set is made for every file by `new_redactors()`, so no state is ever shared betw
 from __future__ import annotations
 
 import re
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 MASK = "REDACTED"
 PRIVATE_KEY_MARKER = "[private key removed by apigee-collector]"

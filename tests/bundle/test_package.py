@@ -140,20 +140,18 @@ def test_files_put_beside_the_writer_are_redacted_at_finalize(tmp_path: Path) ->
 def test_exception_inside_the_block_leaves_nothing(tmp_path: Path) -> None:
     # Given a writer used as a context manager
     # When the collection raises halfway
-    with pytest.raises(RuntimeError):
-        with BundleWriter(tmp_path, NAME) as writer:
-            writer.write_text(layout.SUMMARY, "half\n")
-            raise RuntimeError("collector crashed")
+    with pytest.raises(RuntimeError), BundleWriter(tmp_path, NAME) as writer:
+        writer.write_text(layout.SUMMARY, "half\n")
+        raise RuntimeError("collector crashed")
     # Then no partial directory and no bundle stand
     assert _entries(tmp_path) == []
 
 
 def test_abort_removes_the_partial_directory(tmp_path: Path) -> None:
     writer = BundleWriter(tmp_path, NAME)
-    with pytest.raises(ValueError):
-        with writer.open_stream(layout.host_file("mp1", layout.HOST_LOG)) as out:
-            out.write(b"partial log")
-            raise ValueError("connection dropped")
+    with pytest.raises(ValueError), writer.open_stream(layout.host_file("mp1", layout.HOST_LOG)) as out:
+        out.write(b"partial log")
+        raise ValueError("connection dropped")
     assert not (writer.root / layout.host_dir("mp1") / layout.HOST_LOG).exists()
     assert [p.name for p in (writer.root / layout.host_dir("mp1")).iterdir()] == []  # no .incoming left
     writer.abort()

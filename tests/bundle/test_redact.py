@@ -107,9 +107,9 @@ KEPT = [
     ("keystore document", json.dumps({"aliases": [{"aliasName": "a", "cert": "a-cert", "key": "a-key"}],
                                       "certs": ["a-cert"], "keys": ["a"], "name": "ks"})),
     ("ssl info", "<SSLInfo><KeyStore>ref://myKeystoreRef</KeyStore><KeyAlias>myKey</KeyAlias></SSLInfo>"),
-    ("mp log line", "2017-10-23 05:28:57,813 org:o env:e api:p rev:1 messageid:m NIOThread@0 ERROR HTTP.CLIENT - "
+    ("mp log line", ("2017-10-23 05:28:57,813 org:o env:e api:p rev:1 messageid:m NIOThread@0 ERROR HTTP.CLIENT - "
                     "HTTPClient$Context.handshakeFailed() : SSLClientChannel[C:10.1.1.1:443 Remote host:10.2.2.2:8443]"
-                    "@65461 handshake failed, message: Received fatal alert: bad_certificate"),
+                    "@65461 handshake failed, message: Received fatal alert: bad_certificate")),
     ("certificate", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"),
     ("token type", "token_type=bearer expires_in=3600"),
     ("null secret", '{"client_secret": null, "token": true}'),

@@ -33,7 +33,7 @@ def test_header_value_in_the_next_piece_is_masked() -> None:
     # Given a trace header whose name ends one piece and whose value starts the next
     redactor = HeaderPropertyRedactor()
     # When both pieces are redacted
-    first, _ = redactor.redact('[{"name": "Authorization",')
+    _first, _ = redactor.redact('[{"name": "Authorization",')
     second, lines = redactor.redact(' "value": "Bearer abc"}, {"name": "Host", "value": "h"}]')
     # Then the value is masked and the next header kept
     assert second == f' "value": "{MASK}"}}, {{"name": "Host", "value": "h"}}]'

@@ -43,21 +43,21 @@ def _diagnosis(cause: Cause) -> Diagnosis:
 
 
 def _context(cause: Cause | None = Cause.CA_MISMATCH, **overrides: object) -> ReportContext:
-    values: dict[str, object] = dict(
-        org="org1", env="test", proxy="weather", cloud="private",
-        diagnosis=_diagnosis(cause) if cause else None,
-        symptom=Symptom(503, "messaging.adaptors.http.flow.ServiceUnavailable",
+    values: dict[str, object] = {
+        "org": "org1", "env": "test", "proxy": "weather", "cloud": "private",
+        "diagnosis": _diagnosis(cause) if cause else None,
+        "symptom": Symptom(503, "messaging.adaptors.http.flow.ServiceUnavailable",
                         "The Service is temporarily unavailable", "Received fatal alert: bad_certificate", "msg-1",
                         "2017-10-23 05:28:57,813 ... handshake failed, message: Received fatal alert: bad_certificate"),
-        case_id="12345", handshakes=(HANDSHAKE,),
-        checklist=tuple(build_checklist("private", {"error-message": layout.REQUEST_RESPONSE, "trace": None},
+        "case_id": "12345", "handshakes": (HANDSHAKE,),
+        "checklist": tuple(build_checklist("private", {"error-message": layout.REQUEST_RESPONSE, "trace": None},
                                         {"trace": "--no-trace was given"})),
-        steps=(StepResult("mp1", "connect", StepStatus.OK), StepResult("mp1", "start-capture", StepStatus.OK),
+        "steps": (StepResult("mp1", "connect", StepStatus.OK), StepResult("mp1", "start-capture", StepStatus.OK),
                StepResult("backend1", "connect", StepStatus.FAILED, "unreachable", "backend1 -> connect: timed out")),
-        redactions=(Redaction(layout.REQUEST_COMMAND, "authorization", 1, 1),
+        "redactions": (Redaction(layout.REQUEST_COMMAND, "authorization", 1, 1),
                     Redaction(layout.EDGE_PROXY_BUNDLE + "!apiproxy/resources/k.key", "private-key-file", 0, 1)),
-        bundle_name="apigee-diag-org1-test-weather-20261127T100000Z", generated="2026-11-27T10:05:00Z",
-    )
+        "bundle_name": "apigee-diag-org1-test-weather-20261127T100000Z", "generated": "2026-11-27T10:05:00Z",
+    }
     values.update(overrides)
     return ReportContext(**values)  # type: ignore[arg-type]
 
