@@ -119,6 +119,7 @@ def test_probe_via_refuses_an_unknown_host_key(lab_backend: Callable[[str, str],
     assert err.startswith("collect: mp1 -> connect:")
 
 
+@pytest.mark.lab
 def test_probe_via_an_unknown_inventory_host(inventory: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_collect(capsys, "probe", "backend.lab:443", "--via", "mp7", "--inventory", str(inventory[0]))
     assert code == 2

@@ -185,6 +185,7 @@ def test_probe_backend_plain_http_port(plain_http_port: int) -> None:
         probe_backend(BACKEND_ADDRESS, plain_http_port, sni=None, timeout=2)
 
 
+@pytest.mark.lab
 def test_probe_backend_ssh_port(ssh_port: tuple[str, int]) -> None:
     address, port = ssh_port
     with pytest.raises(ProbeError, match=r"the answer is not TLS"):

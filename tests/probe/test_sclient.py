@@ -188,6 +188,7 @@ def test_build_s_client_argv_brackets_ipv6() -> None:
     assert argv[5] == "[::1]" and argv[6:8] == ["-connect", "[::1]:8443"]
 
 
+@pytest.mark.lab
 def test_build_s_client_argv_runs_locally_against_a_real_backend(s_server: Callable[[str, str], SServer]) -> None:
     # Given the two-CA s_server When the same argv runs here Then its output parses to both CA names
     server = s_server("two-cas", "1.3")
