@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,7 @@ class LabProcess:
 
     def stop(self, timeout: float = 5.0) -> None:
         """SIGTERM the process group we created, then SIGKILL it if it lingers; idempotent."""
+        # Only while the leader is unreaped: after that its pid (= the group id) may belong to someone else.
         if self.popen.poll() is None:
             _signal_group(self.popen.pid, signal.SIGTERM)
             try:
@@ -51,9 +53,6 @@ class LabProcess:
             except subprocess.TimeoutExpired:
                 _signal_group(self.popen.pid, signal.SIGKILL)
                 self.popen.wait(timeout)
-        else:
-            # The leader is gone, but children in its group (if any) may remain.
-            _signal_group(self.popen.pid, signal.SIGKILL)
 
     def tail(self, lines: int = 20) -> str:
         try:
@@ -78,10 +77,12 @@ def _die_with_parent() -> None:
 def start_process(name: str, argv: Sequence[str], output: Path, cwd: Path | None = None) -> LabProcess:
     """Start `argv` in a new session with stdout+stderr going to `output`."""
     output.parent.mkdir(parents=True, exist_ok=True)
+    # PR_SET_PDEATHSIG fires when the *thread* that forked exits, so only the main thread may ask for it.
+    on_main_thread = threading.current_thread() is threading.main_thread()
     with open(output, "ab") as out:
         popen = subprocess.Popen(
             list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd,
-            start_new_session=True, preexec_fn=_die_with_parent,
+            start_new_session=True, preexec_fn=_die_with_parent if on_main_thread else None,
         )
     return LabProcess(name, popen, output)
 

@@ -296,7 +296,8 @@ def _stop_all(parts: list[_Stoppable]) -> None:
 
 
 def _write_child_pids(directory: Path, processes: list[LabProcess]) -> None:
-    (directory / CHILD_PIDS).write_text(json.dumps({p.name: p.pid for p in processes}))
+    records = {p.name: {"pid": p.pid, "argv": [str(a) for a in p.popen.args]} for p in processes}
+    (directory / CHILD_PIDS).write_text(json.dumps(records))
 
 
 def _read_pid(path: Path) -> int | None:
@@ -348,15 +349,43 @@ def _kill_recorded_children(directory: Path) -> bool:
     try:
         pids = json.loads((directory / CHILD_PIDS).read_text())
     except (OSError, ValueError):
-        return False
+        pids = {}
     killed = False
-    for pid in pids.values():
+    for record in pids.values():
+        pid = int(record["pid"])
         try:
-            os.killpg(int(pid), signal.SIGTERM)
+            running = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
+        except OSError:
+            continue
+        # The pid may have been reused since: only a process still running our exact command line is ours.
+        if [a.decode(errors="replace") for a in running] != record["argv"]:
+            continue
+        try:
+            os.killpg(pid, signal.SIGTERM)
             killed = True
         except (ProcessLookupError, PermissionError):
             pass
     (directory / CHILD_PIDS).unlink(missing_ok=True)
+    return _kill_orphaned_sshd(directory) or killed
+
+
+def _kill_orphaned_sshd(directory: Path) -> bool:
+    # sshd.py's daemons do not die with their parent; each writes a PidFile beside its sshd_config.
+    killed = False
+    for pid_file in (directory / "ssh" / "sshd").glob("*/sshd.pid"):
+        pid = _read_pid(pid_file)
+        try:
+            running = Path(f"/proc/{pid}/cmdline").read_bytes() if pid else b""
+        except OSError:
+            continue
+        # sshd rewrites its process title into one string that still holds "-f <its sshd_config>".
+        config = str(pid_file.parent / "sshd_config").encode()
+        if config in running.split(b"\0") or b"-f " + config + b" " in running:
+            try:
+                os.kill(pid, signal.SIGTERM)
+                killed = True
+            except ProcessLookupError:
+                pass
     return killed
 
 
