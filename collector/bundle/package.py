@@ -141,9 +141,20 @@ class BundleWriter:
         try:
             with self._open(incoming) as raw:
                 yield raw
-            self.copy_file(rel_path, incoming, source=source, collector=collector, status=status, seconds=seconds)
+            self._ingest(rel_path, incoming, source, collector, status, seconds)
         finally:
             _unlink(incoming)
+
+    def _ingest(self, rel_path: str, staged: Path, source: str, collector: str, status: str,
+                seconds: float | None) -> None:
+        """Bring a file staged inside the bundle to its path: a capture is moved as is (no second copy of a
+        large pcap), anything else is copied redacted."""
+        if _is_capture(staged):
+            os.replace(staged, self.path(rel_path))
+            os.chmod(self.path(rel_path), 0o600)
+            self._record(rel_path, [], source, collector, status, seconds)
+        else:
+            self.copy_file(rel_path, staged, source=source, collector=collector, status=status, seconds=seconds)
 
     def _prepare(self, rel_path: str) -> Path:
         if rel_path == layout.MANIFEST:
@@ -155,7 +166,7 @@ class BundleWriter:
             if current.is_symlink() or (current.exists() and not current.is_dir()):
                 raise BundleError(f"{self.name}: {rel_path!r} crosses {part!r}, which is not a directory")
             if not current.exists():
-                current.mkdir(mode=0o700)
+                current.mkdir(mode=0o700, exist_ok=True)  # exist_ok: fetches from several hosts may race here
                 os.chmod(current, 0o700)
         return target
 
@@ -196,7 +207,7 @@ class BundleWriter:
                 incoming = path.with_name(f".{name}.adopting")
                 os.replace(path, incoming)
                 try:
-                    self.copy_file(rel, incoming, source="", collector=collector)
+                    self._ingest(rel, incoming, "", collector, "ok", None)
                 finally:
                     _unlink(incoming)
                 found += self._redactions[rel]
@@ -251,6 +262,20 @@ class BundleWriter:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.abort()  # no-op after finalize; otherwise nothing half-written may stay
+
+
+def _is_capture(path: Path) -> bool:
+    """True for a pcap/pcapng, plain or gzip'd (kept byte for byte)."""
+    try:
+        with path.open("rb") as f:
+            kind = sniff_kind(f.read(SNIFF_BYTES))
+            if kind is FileKind.GZIP:
+                f.seek(0)
+                with gzip.GzipFile(fileobj=f, mode="rb") as inner:
+                    kind = sniff_kind(inner.read(SNIFF_BYTES))
+    except (OSError, EOFError, zlib.error):
+        return False
+    return kind is FileKind.CAPTURE
 
 
 def _copy_redacted(src: BinaryIO, out: BinaryIO, rel_path: str) -> list[Redaction]:

@@ -162,6 +162,10 @@ class HeaderPropertyRedactor:
     _VALUE_FIRST = re.compile(
         rf'("value"\s*:\s*")((?:[^"\\\n]|\\.)*)("\s*,\s*"name"\s*:\s*"{_SENSITIVE}")', re.IGNORECASE
     )
+    # XML traces and proxy bundle policies: <Header name="Authorization">…</Header>, <Property name="…">…</Property>
+    _XML = re.compile(rf'<([A-Za-z][\w.-]*)\b[^>\n]*\bname\s*=\s*["\']{_SENSITIVE}["\'][^>\n]*>([^<\n]*)</\1>',
+                      re.IGNORECASE)
+    _XML_TRIGGER = _Trigger("name")
     _WINDOW_LINES = 3  # how far after the name the value may be
 
     def __init__(self) -> None:
@@ -169,6 +173,8 @@ class HeaderPropertyRedactor:
 
     def redact(self, text: str) -> tuple[str, list[int]]:
         text, lines = _substitute(self._VALUE_FIRST, text, lambda m: _mask_group(m, 2))
+        text, more = _substitute(self._XML, text, lambda m: _mask_group(m, 2), self._XML_TRIGGER)
+        lines += more
         counter = _LineCounter(text)
         out: list[str] = []
         pos = 0  # text before pos is already in out

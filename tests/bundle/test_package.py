@@ -86,6 +86,20 @@ def test_copy_file_handles_each_kind(tmp_path: Path) -> None:
         writer.abort()
 
 
+def test_streamed_capture_is_kept_byte_for_byte(tmp_path: Path) -> None:
+    # Given a capture arriving as a stream (an SFTP fetch)
+    capture = b"\x0a\x0d\x0d\x0a" + b"\x1c\x00\x00\x00" + f"Authorization: Basic {SECRET}".encode()
+    with BundleWriter(tmp_path, NAME) as writer:
+        with writer.open_stream(layout.host_file("mp1", layout.HOST_CAPTURE), collector="capture") as out:
+            out.write(capture)
+        # Then it lands unchanged and private, with no staging file left beside it
+        path = writer.root / layout.host_dir("mp1") / layout.HOST_CAPTURE
+        assert path.read_bytes() == capture and _mode(path) == 0o600
+        assert [p.name for p in path.parent.iterdir()] == [layout.HOST_CAPTURE]
+        assert writer.redactions == []
+        writer.abort()
+
+
 def test_final_name_appears_only_after_finalize(tmp_path: Path) -> None:
     # Given a writer with two files
     writer = BundleWriter(tmp_path, NAME)

@@ -54,6 +54,10 @@ CASES = [
      '"name": "Cookie"'),
     ("trace variable client_secret", '{"name": "request.formparam.client_secret", "value": "' + SECRET + '"}',
      "header-property", "client_secret"),
+    ("xml policy header", (f'<Headers><Header name="Authorization">Basic {SECRET}</Header><Header name="Host">h'
+     "</Header></Headers>"), "header-property", '<Header name="Host">h</Header>'),
+    ("xml trace property", f"<Property name='request.queryparam.apikey'>{SECRET}</Property>", "header-property",
+     "<Property name='request.queryparam.apikey'>REDACTED</Property>"),
     ("cookie header", f"Cookie: JSESSIONID={SECRET}; theme=dark\n", "cookie", "Cookie: REDACTED"),
     ("set-cookie header", f"Set-Cookie: sid={SECRET}; Path=/; HttpOnly\n", "cookie", "Set-Cookie: REDACTED"),
     ("curl -b", f"curl -b 'sid={SECRET}' https://h/", "cookie", "curl -b 'REDACTED'"),
@@ -160,7 +164,8 @@ _NOISE = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",
 _SEEDED = st.text(alphabet="ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789", min_size=12, max_size=40)
 _FORMS = {
     "authorization": ["Authorization: Bearer {s}", "-H 'authorization: Basic {s}'", '"Authorization": "Bearer {s}"'],
-    "header-property": ['{{"name": "Authorization",\n "value": "{s}"}}', '{{"name":"set-cookie","value":"{s}"}}'],
+    "header-property": ['{{"name": "Authorization",\n "value": "{s}"}}', '{{"name":"set-cookie","value":"{s}"}}',
+                        '<Header name="x-api-key">{s}</Header>'],
     "cookie": ["Cookie: a={s}", "Set-Cookie: b={s}; Path=/", "-b 'c={s}'"],
     "curl-user": ["-u user:{s}", "--user 'me:{s}'"],
     "url-credentials": ["https://u:{s}@h.example.com/x"],
