@@ -105,12 +105,12 @@ def open_bundle(root: Path) -> Iterator[BundleFiles]:
         yield BundleFiles(root, _directory_names(root), None, "")
         return
     try:
-        archive = tarfile.open(root, "r:gz")
+        archive = tarfile.open(root, "r:gz")  # noqa: SIM115
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         raise InputError(root, f"is not a readable .tar.gz bundle ({exc})") from exc
     with archive:
         try:
-            members = [m for m in archive.getmembers()]
+            members = archive.getmembers()
         except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
             raise InputError(root, f"is a damaged .tar.gz bundle ({exc})") from exc
         prefix = _archive_prefix(root, members)

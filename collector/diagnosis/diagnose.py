@@ -29,7 +29,7 @@ def diagnose(evidence: Evidence) -> Diagnosis:
     """The verdict for the evidence; thin evidence is a cause of its own, never an exception."""
     facts = assess(evidence)
     finding = next(f for f in (rule(facts) for rule in RULES) if f is not None)
-    template = rules.TEMPLATES[finding.cause]
+    template = rules.template_for(finding.cause, finding.variant)
     return Diagnosis(
         cause=finding.cause,
         summary=rules.render(template.summary, finding.values),

@@ -8,7 +8,7 @@ one `TEMPLATES` entry, one template branch and one fixture.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from collector.diagnosis.backends import (
     ClientAuthCase,
@@ -50,7 +50,8 @@ TEMPLATES: dict[Cause, Template] = {
     ),
     Cause.CLIENT_CERTIFICATE_NOT_SENT: Template(
         "The message processor answered the certificate request of {backend} with an empty Certificate"
-        " ({reaction}); {hint}",
+        " ({reaction}); without the keystore documents the two playbook causes (No Client Certificate,"
+        " Certificate Authority Mismatch) cannot be told apart.",
         "Collect the keystore the target's SSLInfo names (the playbook's \"get cert for keystore\" output: the"
         " keystore, alias and cert documents) and run collect analyze again with them. An empty keystore means"
         " No Client Certificate; a leaf issuer outside the acceptable CA names ({acceptable}) means Certificate"
@@ -86,6 +87,31 @@ TEMPLATES: dict[Cause, Template] = {
     ),
 }
 
+# Variants of a cause's texts when the evidence narrows it down; a rule picks one by name.
+VARIANTS: dict[tuple[Cause, str], Template] = {
+    (Cause.CLIENT_CERTIFICATE_NOT_SENT, "acceptable"): Template(
+        "The message processor answered the certificate request of {backend} with an empty Certificate"
+        " ({reaction}), although {keystore} holds a key entry issued by an acceptable CA.",
+        "Check that the target's KeyAlias names {alias} of {keystore} (and that its keystore reference points"
+        " to this keystore), that the key's type suits the backend's signature algorithms, and that the"
+        " keystore deployed on the message processors is the one collected; -Djavax.net.debug=ssl:handshake on"
+        " the message processor shows which alias JSSE ignored and why.",
+    ),
+    (Cause.CLIENT_CERTIFICATE_NOT_SENT, "any-ca"): Template(
+        "The message processor answered the certificate request of {backend} with an empty Certificate"
+        " ({reaction}); the backend named no acceptable CA, so JSSE would have sent any key entry: the keystore"
+        " most likely holds no key and certificate (playbook cause: No Client Certificate).",
+        "Check that {keystore} holds a key and certificate under {alias}: collect its keystore, alias and cert"
+        " documents (the playbook's \"get cert for keystore\" output) and run collect analyze again with them.",
+    ),
+    (Cause.ENCRYPTED_HANDSHAKE, "probed"): Template(
+        "The handshakes with {backend} use TLS 1.3 and no key log was given; the probe shows the acceptable CA"
+        " names, but the keystore documents needed to judge them are missing.",
+        "Give collect analyze the keystore, alias and cert documents of the target's keystore (the playbook's"
+        " \"get cert for keystore\" output) with the probe results, or the capture's key log (SSLKEYLOGFILE).",
+    ),
+}
+
 _DEFAULTS = {
     "backend": "the backend",
     "keystore": "the keystore named by the target's SSLInfo",
@@ -95,7 +121,6 @@ _DEFAULTS = {
     "acceptable": "see the certificate request",
     "chain_hint": "",
     "reaction": "no alert seen",
-    "hint": "",
     "client_leaf": "subject unknown",
     "client_issuer": "unknown",
     "sni": "none",
@@ -105,17 +130,6 @@ _DEFAULTS = {
 
 _CHAIN_HINT = (" If the leaf was issued by an intermediate CA of an acceptable CA, upload the complete chain"
                " (leaf and intermediates): JSSE matches the issuer of any certificate of the stored chain.")
-_HINTS = {
-    "unknown": "without the keystore documents the two playbook causes (No Client Certificate, Certificate"
-               " Authority Mismatch) cannot be told apart.",
-    "any-ca": "the backend named no acceptable CA, so JSSE would have sent any key entry: the keystore most"
-              " likely holds no key and certificate (No Client Certificate).",
-    "acceptable": "yet the keystore holds a key entry issued by an acceptable CA: check that KeyAlias names"
-                  " that alias, that its key type suits the backend's signature algorithms, and that the"
-                  " deployed keystore is the one collected.",
-}
-
-
 @dataclass(frozen=True)
 class Finding:
     """A rule's verdict before its texts are rendered."""
@@ -124,6 +138,12 @@ class Finding:
     backend: str | None
     evidence: tuple[str, ...]
     values: dict[str, str] = field(default_factory=dict)
+    variant: str = ""  # a key of VARIANTS with this cause, "" for the cause's own texts
+
+
+def template_for(cause: Cause, variant: str = "") -> Template:
+    """The texts of a cause, or of one of its variants."""
+    return VARIANTS.get((cause, variant), TEMPLATES[cause])
 
 
 def render(template: str, values: dict[str, str]) -> str:
@@ -146,12 +166,9 @@ def client_certificate_not_sent(facts: Facts) -> Finding | None:
     finding = _finding_for_cases(Cause.CLIENT_CERTIFICATE_NOT_SENT, facts, cases)
     case = cases[0]
     if case.check.verdict == KeystoreVerdict.ACCEPTABLE:
-        hint = _HINTS["acceptable"]
-    elif case.request is not None and not case.request.ca_names:
-        hint = _HINTS["any-ca"]
-    else:
-        hint = _HINTS["unknown"]
-    finding.values["hint"] = hint
+        return replace(finding, variant="acceptable")
+    if case.request is not None and not case.request.ca_names:
+        return replace(finding, variant="any-ca")
     return finding
 
 
@@ -197,13 +214,13 @@ def encrypted_handshake(facts: Facts) -> Finding | None:
              + f"{first.version or 'TLS 1.3'} handshake {first.client} → {first.server}"
              + (f" (SNI {first.sni})" if first.sni else "")
              + f": {first.encrypted_records} encrypted record(s) after ServerHello, no key log to read them"]
-    for case in facts.cases:
-        if case.handshake is first:
-            lines.extend(_probe_lines(case) + list(case.check.evidence))
+    probed = [case for case in facts.cases if case.handshake is first]
+    for case in probed:
+        lines.extend(_probe_lines(case) + list(case.check.evidence))
     lines.extend(_count_lines(facts, backend_label(first), len([h for h in opaque if backend_label(h) == backend_label(first)])))
     sni_target = f"{first.sni}:{first.server.rsplit(':', 1)[-1]}" if first.sni else first.server
     return Finding(Cause.ENCRYPTED_HANDSHAKE, backend_label(first), tuple(lines),
-                   {"backend": backend_label(first), "target": sni_target})
+                   {"backend": backend_label(first), "target": sni_target}, "probed" if probed else "")
 
 
 def handshake_ok(facts: Facts) -> Finding | None:

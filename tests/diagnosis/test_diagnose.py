@@ -22,6 +22,15 @@ def test_every_cause_has_a_summary_and_a_resolution(cause: Cause) -> None:
         assert rendered.strip() and not re.search(r"\{\w+\}", rendered)
 
 
+@pytest.mark.parametrize("key", list(rules.VARIANTS), ids=lambda k: f"{k[0].value}:{k[1]}")
+def test_every_variant_renders_fully(key: tuple[Cause, str]) -> None:
+    # Given a cause's variant texts, When rendered with no values, Then nothing is left unfilled
+    template = rules.template_for(*key)
+    assert template is rules.VARIANTS[key]
+    for text in (template.summary, template.resolution):
+        assert not re.search(r"\{\w+\}", rules.render(text, {}))
+
+
 @pytest.mark.parametrize("cause", list(Cause), ids=lambda c: c.value)
 def test_every_cause_has_exactly_one_rule(cause: Cause) -> None:
     # Given the ordered rule tuple, Then each cause has its own function named after it

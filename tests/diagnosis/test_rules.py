@@ -84,7 +84,7 @@ CASES = {
         Cause.CLIENT_CERTIFICATE_NOT_SENT, ("certificate 2 of the stored chain was issued by CN=Lab Root",)),
     "java-style issuer vs DER name, other spacing and case": Case(
         evidence(empty_cert_failed(CA_A), keystores=(alias_entry("cn=LAB CA A ,  ou=caA, o=lab org, c=us"),)),
-        Cause.CLIENT_CERTIFICATE_NOT_SENT, ("an acceptable CA", "check that KeyAlias names that alias")),
+        Cause.CLIENT_CERTIFICATE_NOT_SENT, ("an acceptable CA", "Check that the target's KeyAlias names alias myKey of keystore myKeystore")),
     "lab pki java name vs wire": Case(
         evidence(empty_cert_failed(CA_A), keystores=(alias_entry(CA_A_NAME),)), Cause.CLIENT_CERTIFICATE_NOT_SENT),
     "emailaddress issuer matches its oid spelling": Case(
@@ -97,7 +97,7 @@ CASES = {
     "keystore unknown": Case(evidence(empty_cert_failed(CA_A)), Cause.CLIENT_CERTIFICATE_NOT_SENT,
                              ("cannot be told apart", "get cert for keystore")),
     "keystore unknown, empty CA list points at no key": Case(
-        evidence(empty_cert_failed()), Cause.CLIENT_CERTIFICATE_NOT_SENT, ("most likely holds no key",)),
+        evidence(empty_cert_failed()), Cause.CLIENT_CERTIFICATE_NOT_SENT, ("most likely holds no key", "Check that the keystore named by the target's SSLInfo holds a key")),
     "close call 1: nginx completes after an empty certificate": Case(
         evidence(handshake(cr=request(CA_A), sent=False, outcome=Outcome.ESTABLISHED, http_status=400)),
         Cause.CLIENT_CERTIFICATE_NOT_SENT, ("no alert: the handshake completed, then HTTP 400",)),
