@@ -61,14 +61,7 @@ def is_capture(head: bytes) -> bool:
 def read_handshakes(path: Path, keylog: KeyLog | None = None) -> CaptureResult:
     """Read a capture and reconstruct every TLS handshake in it (TLS 1.3 decrypted when `keylog` has its secrets)."""
     with _open(path) as raw:
-        stream, head = _uncompressed(raw, path)
-        reader: PcapReader | PcapngReader
-        if head[:4] in PCAP_MAGICS:
-            reader = PcapReader(stream, str(path), head)
-        elif head[:4] == PCAPNG_MAGIC:
-            reader = PcapngReader(stream, str(path), head)
-        else:
-            raise CaptureFormatError(path, f"is not a pcap or pcapng capture (it starts with 0x{head[:8].hex()})")
+        reader = _reader(path, *_uncompressed(raw, path))
         tracker = _Tracker(keylog)
         notes: list[str] = []
         try:
@@ -78,6 +71,18 @@ def read_handshakes(path: Path, keylog: KeyLog | None = None) -> CaptureResult:
             notes.append(f"the compressed data is damaged after packet {tracker.frames} ({error}); reading stopped")
         notes[:0] = reader.notes
     return tracker.result(path.name, notes)
+
+
+def _reader(path: Path, stream: BinaryIO, head: bytes) -> PcapReader | PcapngReader:
+    """The reader for the format `head` announces; its constructor reads the file header."""
+    try:
+        if head[:4] in PCAP_MAGICS:
+            return PcapReader(stream, str(path), head)
+        if head[:4] == PCAPNG_MAGIC:
+            return PcapngReader(stream, str(path), head)
+    except _STREAM_ERRORS as error:
+        raise CaptureFormatError(path, f"is gzip-compressed but its compressed data is damaged ({error})") from error
+    raise CaptureFormatError(path, f"is not a pcap or pcapng capture (it starts with 0x{head[:8].hex()})")
 
 
 def _open(path: Path) -> BinaryIO:

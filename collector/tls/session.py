@@ -75,6 +75,8 @@ class Session:
     # -- TCP -------------------------------------------------------------------------------------------------------
     def add_segment(self, index: int, seq: int, flags: int, payload: bytes, missing: int, frame: int) -> None:
         """Feed one TCP segment sent by side `index` (0 or 1) in capture frame `frame`."""
+        if self.done:
+            return
         side = self.sides[index]
         if flags & TCP_SYN:
             self.syn_seen = True

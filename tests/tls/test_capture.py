@@ -330,3 +330,57 @@ def test_is_capture_sniffs_the_magic(head: bytes, expected: bool) -> None:
 def test_plain_fixtures_are_real_captures() -> None:
     for name in PLAIN_CAPTURES:
         assert is_capture(capture_path(name).read_bytes()[:64]), name
+
+
+# -- fuzzing: whatever the bytes, the only failure is CaptureFormatError ---------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_FUZZ_SOURCES = [capture_path(n).read_bytes() for n in ("ca-mismatch-java-tls12.pcap",
+                                                       "missing-client-certificate-openssl-tls13.pcap")]
+
+
+def _read_or_refuse(tmp_path: Path, data: bytes, keylog: object = None) -> None:
+    path = tmp_path / "fuzz.pcap"
+    path.write_bytes(data)
+    try:
+        result = read_handshakes(path, keylog)  # type: ignore[arg-type]
+    except CaptureFormatError:
+        return
+    for handshake in result.handshakes:
+        handshake.to_json()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(prefix=st.sampled_from([b"", b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\x3c\x4d", b"\x0a\x0d\x0d\x0a", b"\x1f\x8b"]),
+       body=st.binary(max_size=600))
+def test_random_bytes_only_ever_raise_capture_format_error(tmp_path: Path, prefix: bytes, body: bytes) -> None:
+    _read_or_refuse(tmp_path, prefix + body)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(source=st.integers(0, len(_FUZZ_SOURCES) - 1),
+       flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=12),
+       cut=st.one_of(st.none(), st.integers(0, 10**6)))
+def test_mutated_real_captures_only_ever_raise_capture_format_error(tmp_path: Path, source: int, flips: list,
+                                                                    cut: int | None) -> None:
+    # Given a real capture with random bytes overwritten (headers, TCP, TLS lengths, certificates) and maybe cut
+    data = bytearray(_FUZZ_SOURCES[source])
+    for position, value in flips:
+        data[position % len(data)] = value
+    if cut is not None:
+        del data[cut % len(data) :]
+    # Then reading it returns a result or refuses the file, nothing else
+    _read_or_refuse(tmp_path, bytes(data), keylog_for("missing-client-certificate-openssl-tls13.pcap"))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=8))
+def test_mutated_pcapng_and_gzip_only_ever_raise_capture_format_error(tmp_path: Path, flips: list) -> None:
+    _, frames = rewrite.read_pcap(capture_path("healthy-openssl-tls12-any.pcap"))
+    data = bytearray(rewrite.write_pcapng(tmp_path / "src.pcapng", [(0, f) for f in frames], [276]).read_bytes())
+    for position, value in flips:
+        data[position % len(data)] = value
+    _read_or_refuse(tmp_path, bytes(data))
+    _read_or_refuse(tmp_path, gzip.compress(bytes(data))[: max(20, flips[0][0] % 4000)])
