@@ -132,7 +132,7 @@ class EdgeClient:
     def __init__(
         self,
         base_url: str,
-        auth: EdgeAuth,
+        auth: EdgeAuth | None,
         *,
         timeout: float = 30,
         retries: int = 3,

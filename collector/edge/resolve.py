@@ -647,6 +647,8 @@ class _ClientSource:
                 self.client.get_json(path, what=what)
             except EdgeNotFoundError as missing:
                 raise missing from cause
+            except EdgeError:
+                continue  # this account may not read it: it cannot tell us what is missing
         raise EdgeNotFoundError(
             cause.what,
             cause.url,

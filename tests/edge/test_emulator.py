@@ -166,3 +166,14 @@ def test_missing_objects_answer_edge_404s(emulator: Emulator, path: str, code: s
     with _client(emulator) as client:
         response = client.get(path)
     assert response.status_code == 404 and response.json()["code"] == code
+
+
+def test_the_most_specific_fault_answers_and_only_it_is_used(emulator: Emulator) -> None:
+    organization, keystores = f"/v1/organizations/{ORG}", f"{ENV_PATH}/keystores"
+    emulator.fail(organization, 403, times=1)
+    emulator.fail(keystores, 500, times=1)
+    with _client(emulator) as client:
+        statuses = [client.get(keystores).status_code, client.get(keystores).status_code]
+        statuses.append(client.get(organization).status_code)
+    # The keystores fault answers first; the org-wide one then covers the sub-path once; then nothing is left
+    assert statuses == [500, 403, 200]

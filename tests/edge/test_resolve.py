@@ -457,3 +457,11 @@ def test_offline_rebuild_reads_names_and_addresses_from_saved_documents() -> Non
         }
     ).encode()
     assert resolution_from_documents(documents.get).backends[0].addresses == ("104.154.89.105",)
+
+
+def test_undeployed_proxy_named_even_when_the_org_is_not_readable(emulator: Emulator) -> None:
+    # A 403 on the organization cannot say what is missing: the next checks still can
+    emulator.fail(f"{ENV_PATH}/apis/{PROXY}/deployments", 404, times=1)
+    emulator.fail(f"/v1/organizations/{ORG}", 403, times=1)
+    with pytest.raises(EdgeNotFoundError, match=f"'{PROXY}' is not deployed in '{ENV}'"):
+        _resolve(emulator)

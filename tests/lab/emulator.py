@@ -193,12 +193,14 @@ class Emulator:
             self._faults.append(fault)
 
     def _take_faults(self, path: str) -> list[_Fault]:
-        taken = []
+        """Every matching delay, then at most one answering fault: the one with the longest prefix, so a fault
+        on `/v1/organizations/o` does not fire for a more specific path that has its own fault."""
         with self._lock:
-            for fault in list(self._faults):
-                if not path.startswith(fault.prefix):
-                    continue
-                taken.append(fault)
+            matching = [f for f in self._faults if path.startswith(f.prefix)]
+            delays = [f for f in matching if f.kind == "delay"]
+            answers = sorted((f for f in matching if f.kind != "delay"), key=lambda f: -len(f.prefix))
+            taken = delays + answers[:1]
+            for fault in taken:
                 if fault.times is not None:
                     fault.times -= 1
                     if fault.times <= 0:
