@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import os
 import re
@@ -27,6 +28,22 @@ from collector.errors import BundleError, InputError
 from collector.steps import StepResult
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_SURROGATES = "apigee-collector-surrogates"
+
+
+def _encode_surrogates(error: UnicodeError) -> tuple[bytes, int]:
+    """Bytes a collector decoded with surrogateescape go back as they were; any other lone surrogate is
+    spelled out (``\\ud800``) rather than failing the write."""
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    out = bytearray()
+    for char in error.object[error.start : error.end]:
+        code = ord(char)
+        out += bytes([code - 0xDC00]) if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}".encode()
+    return bytes(out), error.end
+
+
+codecs.register_error(_SURROGATES, _encode_surrogates)
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
@@ -112,7 +129,7 @@ class BundleWriter:
         target = self._prepare(rel_path)
         new, found = redact_text(text, rel_path)
         with self._open(target) as out:
-            out.write(new.encode("utf-8", "surrogateescape"))
+            out.write(new.encode("utf-8", _SURROGATES))
         return self._record(rel_path, found, source, collector, status, seconds)
 
     def copy_file(self, rel_path: str, src_path: Path, *, source: str = "", collector: str = "",
@@ -201,7 +218,7 @@ class BundleWriter:
                 rel = path.relative_to(self.root).as_posix()
                 if rel in self._meta or rel == layout.MANIFEST:
                     continue
-                if path.is_symlink():
+                if path.is_symlink() or not path.is_file():
                     path.unlink()  # a bundle holds regular files only; a link could point at a key
                     continue
                 incoming = path.with_name(f".{name}.adopting")

@@ -212,3 +212,26 @@ def test_bad_bundle_names_are_refused(tmp_path: Path, name: str) -> None:
     with pytest.raises(BundleError, match="not a usable bundle name"):
         BundleWriter(tmp_path, name)
     assert _entries(tmp_path) == []
+
+
+def test_links_and_special_files_put_beside_the_writer_are_dropped(tmp_path: Path) -> None:
+    # Given a symlink to a key and a FIFO left in the partial directory
+    writer = BundleWriter(tmp_path / "out", NAME)
+    (tmp_path / "key.pem").write_text("-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n")
+    os.symlink(tmp_path / "key.pem", writer.root / "key.pem")
+    os.mkfifo(writer.root / "pipe")
+    # When finalized
+    bundle = writer.finalize(keep_directory=True)
+    # Then neither entered the bundle (and finalize did not block on the FIFO)
+    assert sorted(p.name for p in bundle.directory.iterdir()) == [layout.MANIFEST]  # type: ignore[union-attr]
+
+
+def test_text_with_undecodable_bytes_round_trips(tmp_path: Path) -> None:
+    # Given text a collector decoded with surrogateescape (a latin-1 log line), and a stray lone surrogate
+    text = b"caf\xe9 ok\n".decode("utf-8", "surrogateescape") + "odd \ud800\n"
+    with BundleWriter(tmp_path, NAME) as writer:
+        # When written
+        path = writer.write_text(layout.host_file("mp1", layout.HOST_LOG_EXCERPT), text)
+        # Then the original bytes come back, and the lone surrogate is spelled out instead of failing
+        assert path.read_bytes() == b"caf\xe9 ok\nodd \\ud800\n"
+        writer.abort()
