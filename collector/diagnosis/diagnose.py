@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from collector.diagnosis import rules
+from collector.diagnosis import playbook, rules
 from collector.diagnosis.backends import Facts, assess
 from collector.diagnosis.causes import Diagnosis
 from collector.diagnosis.evidence import Evidence
@@ -29,12 +29,12 @@ def diagnose(evidence: Evidence) -> Diagnosis:
     """The verdict for the evidence; thin evidence is a cause of its own, never an exception."""
     facts = assess(evidence)
     finding = next(f for f in (rule(facts) for rule in RULES) if f is not None)
-    template = rules.template_for(finding.cause, finding.variant)
+    template = playbook.template_for(finding.cause, finding.variant)
     return Diagnosis(
         cause=finding.cause,
-        summary=rules.render(template.summary, finding.values),
+        summary=playbook.render(template.summary, finding.values),
         evidence=finding.evidence,
-        resolution=rules.render(template.resolution, finding.values),
+        resolution=playbook.render(template.resolution, finding.values),
         backend=finding.backend,
         counts=facts.counts,
     )

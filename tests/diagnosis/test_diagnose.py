@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from collector.diagnosis import rules
+from collector.diagnosis import playbook
 from collector.diagnosis.causes import Cause
 from collector.diagnosis.diagnose import RULES, diagnose
 from collector.tls.handshake import Alert, Handshake, Outcome
@@ -16,19 +16,19 @@ from tests.diagnosis.builders import evidence
 @pytest.mark.parametrize("cause", list(Cause), ids=lambda c: c.value)
 def test_every_cause_has_a_summary_and_a_resolution(cause: Cause) -> None:
     # Given a cause, When its texts render with no values, Then both are non-empty and fully filled in
-    template = rules.TEMPLATES[cause]
+    template = playbook.TEMPLATES[cause]
     for text in (template.summary, template.resolution):
-        rendered = rules.render(text, {})
+        rendered = playbook.render(text, {})
         assert rendered.strip() and not re.search(r"\{\w+\}", rendered)
 
 
-@pytest.mark.parametrize("key", list(rules.VARIANTS), ids=lambda k: f"{k[0].value}:{k[1]}")
+@pytest.mark.parametrize("key", list(playbook.VARIANTS), ids=lambda k: f"{k[0].value}:{k[1]}")
 def test_every_variant_renders_fully(key: tuple[Cause, str]) -> None:
     # Given a cause's variant texts, When rendered with no values, Then nothing is left unfilled
-    template = rules.template_for(*key)
-    assert template is rules.VARIANTS[key]
+    template = playbook.template_for(*key)
+    assert template is playbook.VARIANTS[key]
     for text in (template.summary, template.resolution):
-        assert not re.search(r"\{\w+\}", rules.render(text, {}))
+        assert not re.search(r"\{\w+\}", playbook.render(text, {}))
 
 
 @pytest.mark.parametrize("cause", list(Cause), ids=lambda c: c.value)
