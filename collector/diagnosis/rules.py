@@ -20,9 +20,10 @@ from collector.diagnosis.backends import (
     server_reaction,
 )
 from collector.diagnosis.causes import Cause
-from collector.diagnosis.playbook import CHAIN_HINT
 from collector.diagnosis.keymanager import KeystoreVerdict
+from collector.diagnosis.playbook import CHAIN_HINT
 from collector.tls.handshake import CertificateRequest, Handshake, Outcome
+
 
 @dataclass(frozen=True)
 class Finding:
