@@ -133,3 +133,23 @@ def test_a_good_file_beside_a_broken_one_still_fails_with_the_broken_one_named()
     result = run_analyze(f"{CAPTURES}/healthy-java-tls12.pcap", f"{BROKEN}/empty.pcap", "--json")
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr == f"collect: {BROKEN}/empty.pcap: is empty\n"
+
+
+def test_analyze_reads_a_tar_gz_bundle(tmp_path: Path) -> None:
+    # Given a support bundle (.tar.gz) with an MP capture, the keystore documents and the resolved KeyAlias
+    from tests.diagnosis.conftest import resolution, tar_bundle, write_bundle
+
+    root = write_bundle(tmp_path / "apigee-diag-org-env-proxy-20260101T000000Z",
+                        captures={"mp1": ROOT / CAPTURES / "ca-mismatch-nginx-tls12.pcap"},
+                        documents={"keystore": ROOT / EDGE / "keystore-ca-mismatch.json",
+                                   "alias:myKey": ROOT / EDGE / "alias-ca-mismatch.json"},
+                        resolution=resolution())
+    archive = tar_bundle(root, tmp_path / "bundle.tar.gz")
+    # When analyzed through the CLI
+    result = run_analyze(str(archive), "--json")
+    # Then the cause cites the bundle's paths
+    assert result.returncode == 0, result.stderr
+    diagnosis = json.loads(result.stdout)["diagnosis"]
+    assert diagnosis["cause"] == "ca-mismatch"
+    assert any(line.startswith("edge/keystores/myKeystore/aliases/myKey.json: leaf issuer") for line in diagnosis["evidence"])
+    assert "keystore myKeystore under alias myKey" in diagnosis["resolution"]
