@@ -30,7 +30,7 @@ class Redaction:
     Attributes:
         file: bundle path; an archive member is ``ARCHIVE!MEMBER`` (``edge/proxy-bundle.zip!apiproxy/x.pem``).
         rule: the redactor's name (``authorization``, ``cookie``, ``curl-user``, ``url-credentials``,
-            ``secret-parameter``, ``header-property``, ``private-key``, ``private-key-file``).
+            ``secret-parameter``, ``header-property``, ``jwt``, ``private-key``, ``private-key-file``).
         line: 1-based line in the file as written; 0 for a dropped member, or for the sum of the lines past
             the first `MAX_LINES_PER_RULE` of that rule in that file.
         count: secrets masked there.

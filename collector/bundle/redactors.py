@@ -346,6 +346,18 @@ def _mask_colon_value(match: re.Match[str]) -> str | None:
     return whole[:start] + replacement + whole[start + len(bare) :]
 
 
+class JwtRedactor:
+    """JSON Web Tokens wherever they stand (bearer tokens logged without a telling name); header and payload
+    are both base64url JSON, so ``eyJ….eyJ…`` is specific enough."""
+
+    name = "jwt"
+    _PATTERN = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+    _TRIGGER = _Trigger("eyj")
+
+    def redact(self, text: str) -> tuple[str, list[int]]:
+        return _substitute(self._PATTERN, text, lambda m: MASK if m.group(0) != MASK else None, self._TRIGGER)
+
+
 def new_redactors() -> list[Redactor]:
     """A fresh set of every rule for one file, in the order they must run (private keys first)."""
     return [
@@ -356,6 +368,7 @@ def new_redactors() -> list[Redactor]:
         CurlUserRedactor(),
         UrlCredentialsRedactor(),
         SecretParameterRedactor(),
+        JwtRedactor(),
     ]
 
 

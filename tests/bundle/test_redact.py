@@ -86,6 +86,8 @@ CASES = [
     ("api key header", f"x-api-key: {SECRET}\n", "secret-parameter", "x-api-key: REDACTED"),
     ("xml element", f"<Properties><Password>{SECRET}</Password></Properties>", "secret-parameter",
      "<Password>REDACTED</Password>"),
+    ("bare jwt", f"2026-11-27 DEBUG verified eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ{SECRET}.sig-{SECRET} for app",
+     "jwt", "verified REDACTED for app"),
     ("cli flag", f"collect --org o --token {SECRET} --env e", "secret-parameter", "--env e"),
     ("curl oauth2 bearer", f"curl --oauth2-bearer {SECRET} https://h", "secret-parameter", "https://h"),
 ] + [(f"pem {kind}", "before\n" + _pem(kind) + "after\n", "private-key", f"before\n{PRIVATE_KEY_MARKER}\nafter")
@@ -170,6 +172,7 @@ _FORMS = {
     "curl-user": ["-u user:{s}", "--user 'me:{s}'"],
     "url-credentials": ["https://u:{s}@h.example.com/x"],
     "secret-parameter": ["?password={s}&a=b", '"client_secret": "{s}"', "token: {s}", "--token {s}", "apikey={s}"],
+    "jwt": ["eyJhbGciOiJIUzI1NiJ9.eyJ{s}.abc", "x eyJ0eXAiOiJKV1QifQ.eyJzdWIi.{s}"],
     "private-key": ["-----BEGIN RSA PRIVATE KEY-----\n{s}\n-----END RSA PRIVATE KEY-----"],
 }
 
