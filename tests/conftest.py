@@ -30,7 +30,8 @@ def lab_factory(tmp_path_factory: pytest.TempPathFactory, lab_pki: LabPki) -> It
     Labs are started on first request and shared for the whole session (one per distinct spec); every lab is
     stopped (and its directory, outside pytest's basetemp, removed) when the session ends. Extra keywords are
     LabSpec fields (ssh_hosts, emulator, target_style).
-    Tests must not stop a shared lab or change its keystore/backend; they may send requests and read its files.
+    Tests must not stop a shared lab or change its keystore or backend; they may send requests and read its
+    files.
     """
     labs: dict[tuple[Any, ...], Lab] = {}
     directories: list[Path] = []

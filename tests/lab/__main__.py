@@ -18,7 +18,8 @@ def _spec_arguments(parser: argparse.ArgumentParser, *, with_dir: bool = True) -
     parser.add_argument("--scenario", choices=SCENARIOS, default="ca-mismatch")
     parser.add_argument("--backend", choices=BACKEND_KINDS, default="java")
     parser.add_argument("--tls", choices=TLS_VERSIONS, default="1.2", dest="tls_version")
-    parser.add_argument("--mps", type=int, default=2, dest="message_processors", help="number of MP simulators")
+    parser.add_argument("--mps", type=int, default=2, dest="message_processors",
+                        help="number of MP simulators")
     parser.add_argument("--target-style", choices=("url", "target-server"), default="url")
     if with_dir:
         parser.add_argument("--dir", type=Path, default=Path(".lab"), dest="directory")
@@ -47,7 +48,8 @@ def _up(args: argparse.Namespace) -> int:
         with start_lab(spec, echo=print) as lab:
             pid_file.parent.mkdir(parents=True, exist_ok=True)
             pid_file.write_text(f"{os.getpid()}\n")
-            print(f"inventory:   {lab.inventory}\nknown_hosts: {lab.known_hosts}\nlab.json:    {lab.lab_json}")
+            print(f"inventory:   {lab.inventory}\nknown_hosts: {lab.known_hosts}")
+            print(f"lab.json:    {lab.lab_json}")
             print("running; Ctrl-C (or `python -m tests.lab down`) stops it", flush=True)
             while True:
                 time.sleep(3600)

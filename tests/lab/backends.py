@@ -102,7 +102,8 @@ def wait_for_output(process: LabProcess, marker: str, timeout: float = 30.0) -> 
                            f"output ({process.output}):\n{process.tail()}")
         time.sleep(0.05)
     process.stop()
-    raise LabError(f"{process.name} not ready after {timeout:.0f}s; output ({process.output}):\n{process.tail()}")
+    raise LabError(f"{process.name} not ready after {timeout:.0f}s; output ({process.output}):\n"
+                   f"{process.tail()}")
 
 
 def wait_for_port(process: LabProcess, address: str, port: int, timeout: float = 30.0) -> None:
@@ -217,7 +218,8 @@ def start_backend(kind: str, tls_version: str, pki: LabPki, address: str = BACKE
         process = start_process("openssl backend", argv, output)
         wait_for_port(process, address, port)
     else:
-        process = start_process("nginx backend", _nginx_command(workdir, pki, address, port, tls_version), output)
+        argv = _nginx_command(workdir, pki, address, port, tls_version)
+        process = start_process("nginx backend", argv, output)
         wait_for_port(process, address, port)
     return Backend(kind, tls_version, address, port, keylog, workdir, process)
 

@@ -11,7 +11,8 @@ from tests.lab.pki import LabPki
 
 
 @pytest.fixture(scope="session")
-def backend_factory(tmp_path_factory: pytest.TempPathFactory, lab_pki: LabPki) -> Iterator[Callable[[str, str], Backend]]:
+def backend_factory(tmp_path_factory: pytest.TempPathFactory,
+                    lab_pki: LabPki) -> Iterator[Callable[[str, str], Backend]]:
     """`(kind, tls_version) -> Backend`, one running backend per pair for the session."""
     backends: dict[tuple[str, str], Backend] = {}
 

@@ -1,4 +1,4 @@
-"""The whole lab: PKI, a two-way TLS backend, MP simulators, real SSH hosts and the Edge API emulator, composed."""
+"""The whole lab: PKI, a two-way TLS backend, MP simulators, real SSH hosts and the Edge API emulator."""
 
 from __future__ import annotations
 
@@ -153,7 +153,8 @@ class Lab:
                         "keylog": str(self.backend.keylog) if self.backend.keylog else None},
             "message_processors": [
                 {"name": mp.name, "uuid": _mp_uuid(mp.name), "address": mp.address, "port": mp.port,
-                 "url": mp.url, "system_log": str(mp.log_path), "root": str(self.directory / "hosts" / mp.name)}
+                 "url": mp.url, "system_log": str(mp.log_path),
+                 "root": str(self.directory / "hosts" / mp.name)}
                 for mp in self.message_processors
             ],
             "ssh_hosts": [
@@ -170,7 +171,8 @@ class Lab:
                 "token": self.token},
             "org": self.org, "env": self.env, "proxy": self.proxy, "revision": self.revision,
             "target_style": self.spec.target_style,
-            "keystore": self.keystore, "keystore_reference": self.keystore_reference, "key_alias": self.key_alias,
+            "keystore": self.keystore, "keystore_reference": self.keystore_reference,
+            "key_alias": self.key_alias,
             "truststore": self.truststore, "truststore_reference": self.truststore_reference,
             "mp_keystore_file": str(self.pki.mp_keystore(self.scenario)),
             "pki": str(self.pki.directory),
@@ -181,10 +183,12 @@ class Lab:
 
     def summary(self) -> str:
         """A few lines for a human: what runs where."""
-        lines = [f"lab {self.scenario}: {self.backend.kind} backend TLS {self.tls_version} at {self.backend.endpoint}"]
+        backend = self.backend
+        lines = [f"lab {self.scenario}: {backend.kind} backend TLS {self.tls_version} at {backend.endpoint}"]
         lines += [f"  {mp.name}: MP simulator {mp.url}  log {mp.log_path}" for mp in self.message_processors]
         if self.ssh:
-            lines += [f"  ssh {h.name} ({h.role}): {self.ssh.user}@{h.address} -p {h.port}" for h in self.ssh.hosts]
+            user = self.ssh.user
+            lines += [f"  ssh {h.name} ({h.role}): {user}@{h.address} -p {h.port}" for h in self.ssh.hosts]
         if self.emulator:
             lines.append(f"  Edge API emulator: {self.emulator.url}  user {self.username}")
         lines.append(f"  reproduce: curl -sS -i {self.reproduction_url}")
@@ -197,8 +201,8 @@ class Lab:
 def start_lab(spec: LabSpec, *, echo: Callable[[str], None] | None = None) -> Lab:
     """Start every part of the lab `spec` describes, write lab.json, and return the running lab.
 
-    A part that fails to start stops the parts already started before the error propagates. `echo`, when given,
-    receives the human summary.
+    A part that fails to start stops the parts already started before the error propagates. `echo`, when
+    given, receives the human summary.
     """
     _check_spec(spec)
     directory = Path(spec.directory).resolve()
@@ -215,8 +219,8 @@ def start_lab(spec: LabSpec, *, echo: Callable[[str], None] | None = None) -> La
         for index in range(spec.message_processors):
             name = f"mp{index + 1}"
             root = directory / "hosts" / name
-            mp = start_mp(name, f"127.0.0.{11 + index}", pki, spec.scenario, backend, ORG, ENV, PROXY, REVISION,
-                          root / MP_LOG, transactions, workdir=run)
+            mp = start_mp(name, f"127.0.0.{11 + index}", pki, spec.scenario, backend, ORG, ENV, PROXY,
+                          REVISION, root / MP_LOG, transactions, workdir=run)
             parts.append(mp)
             mps.append(mp)
         _write_child_pids(directory, [backend.process, *(mp.process for mp in mps)])
@@ -233,7 +237,8 @@ def start_lab(spec: LabSpec, *, echo: Callable[[str], None] | None = None) -> La
         if spec.emulator:
             emulator = start_emulator(_emulator_config(spec, pki, backend, mps, transactions))
             parts.append(emulator)
-        lab = Lab(spec, directory, pki, backend, tuple(mps), ssh, emulator, transactions, inventory, _parts=parts)
+        lab = Lab(spec, directory, pki, backend, tuple(mps), ssh, emulator, transactions, inventory,
+                  _parts=parts)
         lab.lab_json.write_text(json.dumps(lab.to_json(), indent=2) + "\n")
     except BaseException:
         _stop_all(parts)
@@ -417,7 +422,7 @@ def capture_traffic(spec: LabSpec, out: Path, requests: int = 1) -> list[int]:
 
 
 def start_tcpdump(out: Path, bpf: str, output: Path, interface: str = "lo") -> LabProcess:
-    """tcpdump writing `out`; --immediate-mode and -U so stopping it soon loses nothing (tls-observations §5)."""
+    """tcpdump writing `out`; --immediate-mode and -U so that stopping it soon loses nothing (§5)."""
     tcpdump = shutil.which("tcpdump") or "/usr/bin/tcpdump"
     # -Z root: Debian's tcpdump otherwise drops to user tcpdump, which cannot write into private dirs.
     argv = [tcpdump, "-i", interface, "--immediate-mode", "-U", "-s", "0", "-n", "-Z", "root", "-w", str(out),

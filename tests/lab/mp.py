@@ -1,4 +1,4 @@
-"""The lab's Message Processors: the Java MP simulator calling the backend over two-way TLS from its own address."""
+"""The lab's Message Processors: the Java MP simulator, calling the backend over two-way TLS."""
 
 from __future__ import annotations
 
@@ -39,8 +39,8 @@ class MessageProcessor:
         self.process.stop()
 
 
-def start_mp(name: str, address: str, pki: LabPki, scenario: str, backend: Backend, org: str, env: str, api: str,
-             rev: str, log_path: Path, transactions_path: Path, port: int = 0,
+def start_mp(name: str, address: str, pki: LabPki, scenario: str, backend: Backend, org: str, env: str,
+             api: str, rev: str, log_path: Path, transactions_path: Path, port: int = 0,
              workdir: Path | None = None) -> MessageProcessor:
     """Start the MP simulator `name` on `address`, using the keystore of `scenario`."""
     keystore = pki.mp_keystore(scenario)

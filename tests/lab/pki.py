@@ -1,4 +1,4 @@
-"""The lab's certificates: two CAs, the backend's server certificate, client certificates and the Java keystores."""
+"""The lab's certificates: two CAs, the backend's server cert, client certs and the Java keystores."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 PASSWORD = "changeit"
 KEY_ALIAS = "myKey"
@@ -81,7 +81,7 @@ class LabPki:
         return stores[scenario]
 
     def keystore_entries(self, scenario: str) -> list[tuple[str, list[str], bool]]:
-        """(alias, PEM chain leaf first, has_key) of exactly what `mp_keystore(scenario)` holds as key entries."""
+        """(alias, PEM chain leaf first, has_key) of the key entries `mp_keystore(scenario)` holds."""
         if scenario == "missing-client-certificate":
             return []
         if scenario == "ca-mismatch":
@@ -143,7 +143,8 @@ def _is_valid(pki: LabPki) -> bool:
     try:
         if json.loads(marker.read_text()).get("version") != _PKI_VERSION:
             return False
-        certs = [pki.ca_a_cert, pki.ca_b_cert, pki.backend_cert, pki.client_good_cert, pki.client_wrongca_cert]
+        certs = [pki.ca_a_cert, pki.ca_b_cert, pki.backend_cert, pki.client_good_cert,
+                 pki.client_wrongca_cert]
         now = datetime.datetime.now(datetime.timezone.utc)
         return all(x509.load_pem_x509_certificate(p.read_bytes()).not_valid_after_utc > now for p in certs)
     except (ValueError, OSError):
@@ -223,7 +224,8 @@ def _make_leaf(name: str, ca_key: rsa.RSAPrivateKey, ca: x509.Certificate, *, se
         .not_valid_after(_now() + datetime.timedelta(days=825))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                       critical=False)
     )
     if sans:
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)

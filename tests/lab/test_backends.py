@@ -1,4 +1,4 @@
-"""The lab backends with a plain Python TLS client: each requires a CA-A client cert and fails like the real one."""
+"""The lab backends, seen by a plain Python TLS client: a CA-A client cert is required, failures look real."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from tests.lab.backends import Backend
 from tests.lab.pki import LabPki
 
-# (kind, tls) -> what the backend does with (no client cert, a CA-B client cert), per tls-observations.md §4.1.
+# (kind, tls) -> what the backend does with (no client cert, a CA-B client cert); tls-observations.md §4.1.
 CASES = [
     ("java", "1.2", "SSLV3_ALERT_BAD_CERTIFICATE", "SSLV3_ALERT_CERTIFICATE_UNKNOWN"),
     ("java", "1.3", "SSLV3_ALERT_BAD_CERTIFICATE", "SSLV3_ALERT_CERTIFICATE_UNKNOWN"),
@@ -53,11 +53,13 @@ def test_backend_requires_a_client_certificate_from_ca_a(
     # Then a CA-A client certificate gets HTTP 200, and none or a CA-B one fails the way the real server does
     assert _get(backend, lab_pki, (str(lab_pki.client_good_cert), str(lab_pki.client_good_key))) == "HTTP 200"
     assert _get(backend, lab_pki, None) == no_cert
-    assert _get(backend, lab_pki, (str(lab_pki.client_wrongca_cert), str(lab_pki.client_wrongca_key))) == wrong_ca
+    wrong = (str(lab_pki.client_wrongca_cert), str(lab_pki.client_wrongca_key))
+    assert _get(backend, lab_pki, wrong) == wrong_ca
 
 
 @pytest.mark.lab
-def test_openssl_backend_writes_a_key_log(backend_factory: Callable[[str, str], Backend], lab_pki: LabPki) -> None:
+def test_openssl_backend_writes_a_key_log(backend_factory: Callable[[str, str], Backend],
+                                          lab_pki: LabPki) -> None:
     backend = backend_factory("openssl", "1.3")
     _get(backend, lab_pki, None)
     assert backend.keylog is not None

@@ -1,4 +1,4 @@
-"""The composed lab: lab.json, SSH hosts and emulator wired to the MPs, captures, and the up/down command line."""
+"""The composed lab: lab.json, SSH hosts and emulator wired to the MPs, captures, and `up`/`down`."""
 
 from __future__ import annotations
 
@@ -20,10 +20,10 @@ from tests.lab.pki import LabPki
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB_JSON_KEYS = {
-    "directory", "scenario", "tls_version", "backend", "message_processors", "ssh_hosts", "ssh_user", "inventory",
-    "known_hosts", "client_key", "emulator", "org", "env", "proxy", "revision", "target_style", "keystore",
-    "keystore_reference", "key_alias", "truststore", "truststore_reference", "mp_keystore_file", "pki",
-    "transactions", "reproduction_url", "reproduction_command",
+    "directory", "scenario", "tls_version", "backend", "message_processors", "ssh_hosts", "ssh_user",
+    "inventory", "known_hosts", "client_key", "emulator", "org", "env", "proxy", "revision", "target_style",
+    "keystore", "keystore_reference", "key_alias", "truststore", "truststore_reference", "mp_keystore_file",
+    "pki", "transactions", "reproduction_url", "reproduction_command",
 }
 
 
@@ -59,7 +59,8 @@ def test_full_lab_wires_mps_ssh_hosts_and_emulator(lab_factory: Callable[..., La
     for mp, message_id, host in zip(lab.message_processors, ids, document["ssh_hosts"]):
         assert host["system_log"] == str(mp.log_path)
         lines = [line for line in mp.log_path.read_text().splitlines() if message_id in line]
-        assert any("handshake failed, message: Received fatal alert: bad_certificate" in line for line in lines)
+        assert any(line.endswith("handshake failed, message: Received fatal alert: bad_certificate")
+                   for line in lines)
     # And the shared transactions file has both, which the emulator serves
     recorded = [json.loads(line)["message_id"] for line in lab.transactions.read_text().splitlines()]
     assert set(ids) <= set(recorded)
@@ -76,11 +77,11 @@ def test_full_lab_wires_mps_ssh_hosts_and_emulator(lab_factory: Callable[..., La
 
 
 @pytest.mark.lab
-def test_missing_certificate_lab_tells_the_emulator_the_keystore_is_empty(lab_factory: Callable[..., Lab]) -> None:
+def test_missing_certificate_lab_has_an_empty_keystore(lab_factory: Callable[..., Lab]) -> None:
     lab = lab_factory("missing-client-certificate", message_processors=1)
     assert lab.emulator is not None
-    keystore = httpx.get(f"{lab.emulator_url}/v1/organizations/lab-org/environments/test/keystores/myKeystore",
-                         headers={"Authorization": f"Bearer {lab.token}"}, timeout=10)
+    url = f"{lab.emulator_url}/v1/organizations/lab-org/environments/test/keystores/myKeystore"
+    keystore = httpx.get(url, headers={"Authorization": f"Bearer {lab.token}"}, timeout=10)
     assert keystore.status_code == 200
     assert keystore.json()["certs"] == [] and keystore.json()["keys"] == []
     assert httpx.get(lab.reproduction_url, timeout=30).status_code == 503
@@ -101,8 +102,8 @@ def test_capture_holds_the_handshake_and_the_alert(tmp_path: Path, lab_pki: LabP
     # When two reproductions are captured
     pcap = tmp_path / "ca-mismatch-java-tls12.pcap"
     assert capture_traffic(spec, pcap, requests=2) == [503, 503]
-    # Then the capture holds, twice: the MP's ClientHello, the CertificateRequest, the empty client Certificate
-    # (handshake type 11 from the MP) and the backend's bad_certificate alert (42)
+    # Then the capture holds, twice: the MP's ClientHello, the CertificateRequest, the empty client
+    # Certificate (handshake type 11 from the MP) and the backend's bad_certificate alert (42)
     rows = _tshark(pcap)
     assert sum(r[0] == "127.0.0.11" and "1" in r[1].split(",") for r in rows) == 2
     assert sum(r[0] == "127.0.0.21" and "13" in r[1].split(",") for r in rows) == 2
@@ -146,9 +147,9 @@ def test_a_directory_owned_by_a_running_lab_is_refused(tmp_path: Path) -> None:
 def test_up_runs_until_down(tmp_path: Path, lab_pki: LabPki) -> None:
     # Given `up` running in another process
     directory = tmp_path / "lab"
-    up = subprocess.Popen([sys.executable, "-m", "tests.lab", "up", "--scenario", "healthy", "--backend", "nginx",
-                           "--mps", "1", "--dir", str(directory)], cwd=ROOT, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True)
+    command = [sys.executable, "-m", "tests.lab", "up", "--scenario", "healthy", "--backend", "nginx",
+               "--mps", "1", "--dir", str(directory)]
+    up = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 60
         while not (directory / PID_FILE).exists() and up.poll() is None and time.monotonic() < deadline:

@@ -1,4 +1,4 @@
-"""The MP simulator against every backend: the client's 503 fault, the playbook's system.log lines, transactions."""
+"""The MP simulator against every backend: the 503 fault, the playbook's system.log lines, transactions."""
 
 from __future__ import annotations
 
@@ -22,8 +22,9 @@ HANDSHAKE_FAILED = re.compile(
     r"SSLClientChannel\[C:127\.0\.0\.11:\d+ Remote host:127\.0\.0\.21:\d+\]@\d+ useCount=1 bytesRead=0 "
     r"bytesWritten=0 age=\d+ms lastIO=\d+ms handshake failed, message: (?P<message>.+)$"
 )
-SSL_INFO = re.compile(r"messageid:(?P<id>\S+) NIOThread@0 ERROR HTTP\.CLIENT - HTTPClient\$Context\.handshakeFailed"
-                      r"\(\) : SSLInfo: KeyStore:java\.security\.KeyStore@[0-9a-f]+ KeyAlias:myKey "
+SSL_INFO = re.compile(r"messageid:(?P<id>\S+) NIOThread@0 ERROR HTTP\.CLIENT - "
+                      r"HTTPClient\$Context\.handshakeFailed\(\) : SSLInfo: "
+                      r"KeyStore:java\.security\.KeyStore@[0-9a-f]+ KeyAlias:myKey "
                       r"TrustStore:java\.security\.KeyStore@[0-9a-f]+$")
 FAILURES = ("missing-client-certificate", "ca-mismatch")
 
@@ -69,7 +70,8 @@ def test_mp_reproduces_the_playbook_symptoms(
     # Given an MP simulator whose keystore fits the scenario, calling a running backend
     mp = mp_factory(backend_factory(kind, tls), scenario)
     # When the client calls the proxy twice
-    responses = [httpx.get(f"{mp.url}/mtls/ping?n={n}", headers={"X-Test": "yes"}, timeout=30) for n in range(2)]
+    responses = [httpx.get(f"{mp.url}/mtls/ping?n={n}", headers={"X-Test": "yes"}, timeout=30)
+                 for n in range(2)]
     # Then each answer carries its own message id, and a failure is the playbook's 503 fault
     ids = [r.headers["X-Apigee.Message-ID"] for r in responses]
     assert len(set(ids)) == 2 and all(i.startswith("rrt-") for i in ids)
@@ -88,8 +90,8 @@ def test_mp_reproduces_the_playbook_symptoms(
         # nginx completes the handshake and answers 400; the MP logs the backend status and answers 503.
         assert failed == {}
         for message_id in ids:
-            assert any(message_id in line and "answered HTTP 400 (400 No required SSL certificate was sent)" in line
-                       for line in log)
+            expected = "answered HTTP 400 (400 No required SSL certificate was sent)"
+            assert any(message_id in line and expected in line for line in log)
     else:
         assert failed == {i: failure for i in ids}
         assert ssl_info == set(ids)
@@ -105,7 +107,8 @@ def test_mp_reproduces_the_playbook_symptoms(
                           "request_headers", "status", "error_cause", "response_body", "backend"}
     assert (first["org"], first["env"], first["api"], first["rev"], first["mp"]) == (
         "lab-org", "test", "mtls-proxy", "3", "127.0.0.11")
-    assert (first["method"], first["path"], first["request_headers"]["X-test"]) == ("GET", "/mtls/ping?n=0", "yes")
+    request = (first["method"], first["path"], first["request_headers"]["X-test"])
+    assert request == ("GET", "/mtls/ping?n=0", "yes")
     assert first["status"] == responses[0].status_code
     assert first["backend"] == f"127.0.0.21:{backend_factory(kind, tls).port}"
     if failure is None:
