@@ -107,9 +107,14 @@ def name_from_der(der: bytes) -> x509.Name | None:
 
 def _decode_der_value(value: asn1_core.Asn1Value) -> tuple[str, _ASN1Type | None]:
     chosen = value.chosen if isinstance(value, asn1_core.Choice) else value
-    native = chosen.native
+    asn1_type = _ASN1_TYPES.get(type(chosen).__name__)
+    try:
+        native = chosen.native
+    except ValueError:
+        # Real certificates put UTF-8 into IA5String/PrintableString; JSSE still compares them, so keep the text.
+        return chosen.contents.decode("utf-8", "replace"), asn1_type
     if isinstance(native, str):
-        return native, _ASN1_TYPES.get(type(chosen).__name__)
+        return native, asn1_type
     # Not a string type: keep the DER as RFC 4514's "#hex" so that equal bytes still compare equal.
     return "#" + chosen.dump().hex(), None
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
@@ -127,3 +129,24 @@ def test_name_from_der_round_trips_and_keeps_odd_values() -> None:
     decoded = name_from_der(odd.public_bytes())
     # Then the value survives
     assert decoded is not None and name_to_rfc4514(decoded) == "C=USA"
+
+
+_UTF8_OIDS = [NameOID.COMMON_NAME, NameOID.ORGANIZATION_NAME, NameOID.ORGANIZATIONAL_UNIT_NAME, NameOID.LOCALITY_NAME]
+_IA5_OIDS = [NameOID.DOMAIN_COMPONENT, NameOID.EMAIL_ADDRESS]  # IA5String: ASCII only
+_UTF8 = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=12)
+_ASCII = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), min_size=1, max_size=12)
+_ATTRIBUTE = st.tuples(st.sampled_from(_UTF8_OIDS), _UTF8) | st.tuples(st.sampled_from(_IA5_OIDS), _ASCII)
+_RDN = st.lists(_ATTRIBUTE, min_size=1, max_size=2, unique_by=lambda t: t[0])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_RDN, min_size=1, max_size=4))
+def test_rfc4514_text_of_any_name_parses_back_to_an_equal_name(rdns: list) -> None:
+    # Given any name (special characters, spaces, multi-valued RDNs)
+    name = x509.Name([x509.RelativeDistinguishedName([x509.NameAttribute(o, v) for o, v in rdn]) for rdn in rdns])
+    # When its RFC 4514 text is parsed back
+    parsed = name_from_string(name.rfc4514_string())
+    # Then it matches the original and its DER decodes to a matching name too
+    assert names_match(parsed, name)
+    decoded = name_from_der(name.public_bytes())
+    assert decoded is not None and names_match(decoded, name)
