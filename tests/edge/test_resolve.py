@@ -166,7 +166,11 @@ def test_keystore_problems_are_findings(
             f"{ENV_PATH}/targetservers/backend-ts",
             "target server 'backend-ts' (target endpoint 'default') is unavailable: not found",
         ),
-        ("/v1/servers", "message processor addresses are unknown: this account may not list servers"),
+        (
+            "/v1/servers",
+            "the /v1/servers list of message processor addresses is unavailable: this account may not "
+            "list servers",
+        ),
     ],
     ids=["reference", "keystore", "cert-500", "target-server", "servers-forbidden"],
 )
@@ -410,7 +414,10 @@ def test_verbatim_documents_resolve() -> None:
             },
             "target server 'badSSLWithClientCert': ClientAuthEnabled is not true",
         ),
-        ({layout.EDGE_SERVERS: None}, "message processor addresses are unknown: absent"),
+        (
+            {layout.EDGE_SERVERS: None},
+            "the /v1/servers list of message processor addresses is unavailable: absent",
+        ),
         (
             {layout.EDGE_DEPLOYMENTS: {**DEPLOYMENTS, "revision": []}},
             "API proxy 'hotels' has no deployed revision",
