@@ -18,10 +18,8 @@ PRIVATE_KEY_MARKER = "[private key removed by apigee-collector]"
 
 # Names whose values are secrets (query/form parameters, JSON/YAML keys, headers, log `key=value`, CLI flags).
 # The keyword must end the name, so `token_type`, `secretRef` or `KeyAlias` are kept (the diagnosis needs them).
-_SECRET_NAME = (
-    r"[A-Za-z0-9_.-]*?(?:password|passwd|passphrase|secret|token|api[_-]?key|passcode|credentials?"
-    r"|oauth2-bearer)(?![A-Za-z0-9_-])"
-)
+_SECRET_WORDS = r"password|passwd|passphrase|secret|token|api[_-]?key|passcode|credentials?|oauth2-bearer"
+_SECRET_NAME = rf"[A-Za-z0-9_.-]*?(?:{_SECRET_WORDS})(?![A-Za-z0-9_-])"
 _HEADER_NAME = r"(?:proxy-)?authorization|(?:set-)?cookie"
 
 
@@ -156,7 +154,8 @@ class HeaderPropertyRedactor:
     """
 
     name = "header-property"
-    _SENSITIVE = rf"(?:[A-Za-z0-9_-]+\.)*(?:{_HEADER_NAME}|{_SECRET_NAME})(?:\.values?(?:\.string)?)?"
+    # one lazy prefix only: nested repetitions here would backtrack for seconds on a long dotted name
+    _SENSITIVE = rf"[A-Za-z0-9_.-]*?(?:{_HEADER_NAME}|{_SECRET_WORDS})(?![A-Za-z0-9_-])(?:\.values?(?:\.string)?)?"
     _NAME = re.compile(rf'"name"\s*:\s*"{_SENSITIVE}"', re.IGNORECASE)
     _VALUE = re.compile(r'("value"\s*:\s*")((?:[^"\\\n]|\\.)*)(")')
     _VALUE_FIRST = re.compile(
@@ -166,7 +165,8 @@ class HeaderPropertyRedactor:
     _XML = re.compile(rf'<([A-Za-z][\w.-]*)\b[^>\n]*\bname\s*=\s*["\']{_SENSITIVE}["\'][^>\n]*>([^<\n]*)</\1>',
                       re.IGNORECASE)
     _XML_TRIGGER = _Trigger("name")
-    _WINDOW_LINES = 3  # how far after the name the value may be
+    _WINDOW_LINES = 3  # how far after the name the value may be, in line breaks and in characters
+    _WINDOW_CHARS = 1024
 
     def __init__(self) -> None:
         self._pending = -1  # line breaks still allowed before the value of a name seen in an earlier piece
@@ -189,7 +189,7 @@ class HeaderPropertyRedactor:
                 anchor = (name.end(), self._WINDOW_LINES)
             start, budget = anchor
             anchor = None
-            window_end = _end_after_newlines(text, start, budget)
+            window_end = min(_end_after_newlines(text, start, budget), start + self._WINDOW_CHARS)
             value = self._VALUE.search(text, start, window_end)
             if value is None:
                 if window_end == len(text):  # the value may come in the next piece

@@ -322,3 +322,17 @@ def test_binary_files_lose_only_private_keys() -> None:
     # Then only the key block is gone
     assert SECRET.encode() not in out and b"password=keep" in out and out.endswith(b"\x00tail")
     assert [r.rule for r in found] == ["private-key"]
+
+
+def test_hostile_shapes_are_handled() -> None:
+    # Given shapes that make naive patterns backtrack: a very long dotted name, many names without a value,
+    # and a sensitive name whose value is far away on the same line
+    dotted = '{"name": "' + "a." * 20000 + 'authorization", "value": "' + SECRET + '"}\n'
+    valueless = '"name": "authorization", ' * 20000 + "\n"
+    far = '{"name": "Cookie", "pad": "' + "x" * 5000 + '", "value": "kept"}\n'
+    # When redacted
+    out, found = redact_text(dotted + valueless + far, "trace/t.json")
+    # Then the near value is masked, nothing else changes, and it all finishes
+    assert SECRET not in out
+    assert out.split("\n")[1:] == [valueless.rstrip("\n"), far.rstrip("\n"), ""]
+    assert [(r.rule, r.line) for r in found] == [("header-property", 1)]
