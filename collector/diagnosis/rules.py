@@ -20,7 +20,7 @@ from collector.diagnosis.backends import (
     server_reaction,
 )
 from collector.diagnosis.causes import Cause
-from collector.diagnosis.keymanager import KeystoreVerdict
+from collector.diagnosis.keymanager import KeystoreVerdict, check_keystore
 from collector.diagnosis.playbook import CHAIN_HINT
 from collector.tls.handshake import CertificateRequest, Handshake, Outcome
 
@@ -120,6 +120,9 @@ def no_tls_handshake(facts: Facts) -> Finding | None:
     lines = [f"{label}: " + _outcome_phrase(per) for label, per in facts.counts.items()]
     if not facts.evidence.handshakes:
         lines.append("no TLS handshake in: " + (", ".join(facts.evidence.sources) or "the input"))
+    # What the keystore alone says is still worth reading (an empty keystore needs no capture to be seen).
+    ev = facts.evidence
+    lines.extend(check_keystore(ev.keystores, ev.key_alias, ev.keystore, None).evidence)
     return Finding(Cause.NO_TLS_HANDSHAKE, None, tuple(lines))
 
 

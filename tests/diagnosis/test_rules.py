@@ -158,6 +158,8 @@ CASES = {
     "nothing at all": Case(evidence(), Cause.NO_TLS_HANDSHAKE, ("no TLS handshake in: lab.pcap",)),
     "only incomplete handshakes": Case(evidence(handshake(outcome=Outcome.INCOMPLETE)), Cause.NO_TLS_HANDSHAKE,
                                        ("1 incomplete",)),
+    "keystore alone": Case(evidence(keystores=(empty_keystore(),)), Cause.NO_TLS_HANDSHAKE,
+                           ("keystore-no-key.json: keystore myKeystore holds no private key",)),
     "probe only, keystore acceptable": Case(
         evidence(keystores=(alias_entry(JAVA_CA_A),), probes=(probe(request(CA_A)),)), Cause.NO_TLS_HANDSHAKE),
 }
