@@ -16,8 +16,9 @@ def analyze_command(files: tuple[Path, ...], as_json: bool) -> None:
     """Analyze captures and documents offline and name the cause.
 
     Each FILE is recognised by its content: pcap or pcapng (gzip allowed), a support bundle (.tar.gz or
-    directory), an Edge keystore / alias / cert JSON document, a PEM certificate chain, or an NSS key log
-    (SSLKEYLOGFILE format, decrypts TLS 1.3 handshakes). No network is used.
+    directory), an Edge keystore / alias / cert JSON document, a PEM certificate chain, probe results
+    (`collect probe --json` output or a bundle's probe/results.json), or an NSS key log (SSLKEYLOGFILE
+    format, decrypts TLS 1.3 handshakes). No network is used. Exit 2 names a file that cannot be used.
     """
     from collector.diagnosis.analyze import analyze_paths
     from collector.diagnosis.ladder import render_analysis
