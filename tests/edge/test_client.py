@@ -18,6 +18,7 @@ from collector.edge.client import (
     NoAuth,
     auth_from_netrc,
     is_public_cloud,
+    lookup_addresses,
     normalize_base_url,
     token_from_command,
 )
@@ -262,3 +263,8 @@ def test_post_and_delete_debug_session(make_config: Callable[..., EmulatorConfig
         assert emulator.sessions() == ["s"]
         client.delete(f"{sessions}/s", what="debug session")
         assert emulator.sessions() == []
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_lookup_addresses_of_loopback_names(host: str) -> None:
+    assert "127.0.0.1" in lookup_addresses(host)
