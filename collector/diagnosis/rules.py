@@ -14,6 +14,7 @@ from collector.diagnosis.backends import (
     ClientAuthCase,
     Facts,
     backend_label,
+    find_probe,
     first_fatal,
     frame_prefix,
     is_encrypted,
@@ -154,6 +155,8 @@ def _probe_lines(case: ClientAuthCase) -> list[str]:
     if probe is None or (case.handshake.certificate_request is not None and case.handshake is not probe.handshake):
         return []
     via = f" via {probe.via}" if probe.via else ""
+    if case.handshake is not probe.handshake and find_probe(case.handshake, [probe], single_backend=False) is None:
+        via += f" (taken for {case.backend}: the only probe and the only backend)"
     return [f"probe of {probe.target}{via}: the backend asks for a client certificate and "
             + _ca_phrase(probe.handshake.certificate_request)]
 

@@ -149,6 +149,10 @@ CASES = {
         evidence(opaque_tls13(), opaque_tls13(server="127.0.0.22:8443"), keystores=(empty_keystore(),),
                  probes=(probe(request(CA_A), target="backend.lab:8443"),)),
         Cause.MISSING_CLIENT_CERTIFICATE),
+    "tls 1.3, probe of another address for the only backend": Case(
+        evidence(opaque_tls13(), keystores=(alias_entry(JAVA_CA_B),),
+                 probes=(probe(request(CA_A), target="127.0.0.1:18443", sni=None),)),
+        Cause.CA_MISMATCH, ("probe of 127.0.0.1:18443 (taken for 127.0.0.21:8443 (backend.lab): the only probe",)),
     "no capture, probe and a CA-B keystore": Case(
         evidence(keystores=(alias_entry(JAVA_CA_B),), probes=(probe(request(CA_A)),)), Cause.CA_MISMATCH,
         ("no capture of this backend",)),
