@@ -132,3 +132,26 @@ def test_environment_and_config_file_feed_the_run(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "dry run: no-org/no-env/no-proxy (no management API)" in done.stdout
     assert "window: 2 s" in done.stdout
+
+
+def test_terminal_progress_shows_hosts_steps_and_countdown() -> None:
+    # Given a terminal, When a run reports progress, Then each host x step is one line and the window counts down.
+    import io
+
+    from rich.console import Console
+
+    from collector.cli.run import RichObserver
+    from collector.progress import Stage
+    from collector.steps import StepResult, StepStatus
+
+    buffer = io.StringIO()
+    observer = RichObserver(Console(file=buffer, force_terminal=True, width=120, color_system=None))
+    observer.stage_started(Stage.CONNECT, "mp1, backend")
+    observer.step_finished(StepResult("mp1", "connect", StepStatus.OK, seconds=0.4))
+    observer.step_finished(StepResult("backend", "connect", StepStatus.FAILED, "unreachable",
+                                      "backend -> connect: refused"))
+    for left in (3, 2, 1, 0):
+        observer.window_tick(left, 3)
+    text = buffer.getvalue()
+    assert "connect" in text and "mp1" in text and "backend -> connect: refused" in text
+    assert "capture window closed after 3 s" in text
