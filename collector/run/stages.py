@@ -264,6 +264,8 @@ def reproduce_during_window(ctx: RunContext) -> None:
     write_text(ctx, layout.REQUEST_COMMAND, result.command + "\n")
     write_text(ctx, layout.REQUEST_RESPONSE, result.response)
     ctx.message_ids += [m for m in result.message_ids if m not in ctx.message_ids]
+    if result.status is not None:
+        ctx.observer.note(f"the reproduction was answered with HTTP {result.status}")
     if result.error:
         ctx.record(StepResult(LOCAL_HOST, "reproduce", StepStatus.FAILED, "reproduction-failed",
                               f"{LOCAL_HOST} -> reproduce: {result.error}", result.seconds))
