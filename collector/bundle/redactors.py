@@ -162,7 +162,7 @@ class HeaderPropertyRedactor:
         rf'("value"\s*:\s*")((?:[^"\\\n]|\\.)*)("\s*,\s*"name"\s*:\s*"{_SENSITIVE}")', re.IGNORECASE
     )
     # XML traces and proxy bundle policies: <Header name="Authorization">…</Header>, <Property name="…">…</Property>
-    _XML = re.compile(rf'<([A-Za-z][\w.-]*)\b[^>\n]*\bname\s*=\s*["\']{_SENSITIVE}["\'][^>\n]*>([^<\n]*)</\1>',
+    _XML = re.compile(rf'<([A-Za-z][\w.-]{{0,64}})\s[^<>\n]{{0,256}}?\bname\s*=\s*["\']{_SENSITIVE}["\'][^<>\n]{{0,256}}>([^<\n]*)</\1>',
                       re.IGNORECASE)
     _XML_TRIGGER = _Trigger("name")
     _WINDOW_LINES = 3  # how far after the name the value may be, in line breaks and in characters
