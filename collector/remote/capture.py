@@ -72,9 +72,16 @@ def _wait_listening(connection: HostConnection, handle: CaptureHandle) -> None:
         time.sleep(0.1)
 
 
-def stop_capture(connection: HostConnection, handle: CaptureHandle) -> list[str]:
-    """SIGINT the capture (KILL after STOP_WAIT_SECONDS), hand its files to the login user; returns the remote
-    capture files, oldest first."""
+@dataclass(frozen=True)
+class StoppedCapture:
+    """A stopped capture: its remote files, oldest first, and tcpdump's counters (captured/received/dropped)."""
+
+    files: tuple[str, ...]
+    summary: str
+
+
+def stop_capture(connection: HostConnection, handle: CaptureHandle) -> StoppedCapture:
+    """SIGINT the capture (KILL after STOP_WAIT_SECONDS), hand its files to the login user."""
     host = connection.host
     argv = commands.stop_capture(handle.directory, handle.run_id, host.user, STOP_WAIT_SECONDS)
     result = connection.run(argv, sudo=host.sudo, check=False, step="stop-capture",
@@ -82,8 +89,10 @@ def stop_capture(connection: HostConnection, handle: CaptureHandle) -> list[str]
     if result.exit_code != 0:
         raise HostError(host.name, "stop-capture", "stop-failed",
                         f"exit {result.exit_code}: {result.stderr.strip()[:500]}")
-    names = [line for line in result.stdout.splitlines() if line.startswith(commands.CAPTURE_FILE)]
-    return [f"{handle.directory}/{name}" for name in names]
+    lines = result.stdout.splitlines()
+    names = [line for line in lines if line.startswith(commands.CAPTURE_FILE)]
+    summary = ", ".join(line.removeprefix("summary: ") for line in lines if line.startswith("summary: "))
+    return StoppedCapture(tuple(f"{handle.directory}/{name}" for name in names), summary)
 
 
 def fetch_capture(connection: HostConnection, remote_files: Sequence[str], local_path: Path) -> int:

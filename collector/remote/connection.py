@@ -288,6 +288,8 @@ def _pump(channel: paramiko.Channel, sink: Callable[[bytes], object], stderr: by
 
 def open_host(host: InventoryHost, settings: ConnectionSettings, audit_path: Path | None = None) -> HostConnection:
     """Connect, verify the host key, authenticate; raises HostError(host, "connect", reason) on failure."""
+    if not logging.getLogger("paramiko").handlers:
+        silence_paramiko()  # nobody chose a log file: at least keep transport tracebacks off the terminal
     audit = _audit_writer(audit_path)
     started = time.monotonic()
     last: HostError | None = None

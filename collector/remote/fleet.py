@@ -64,7 +64,12 @@ class Fleet:
             handle = capture.start_capture(self._connections[host.name], self.run_id, peers, port, max_seconds,
                                            max_megabytes)
             with self._lock:
-                self._captures[host.name] = handle
+                closing = self._closed
+                if not closing:
+                    self._captures[host.name] = handle
+            if closing:  # close() ran (a signal?) while this capture was starting: do not leave it behind
+                capture.remove_capture(self._connections[host.name], handle)
+                raise HostError(host.name, "start-capture", "cancelled", "the run was stopped while starting")
             return f"tcpdump pid {handle.pid} listening in {handle.directory}"
 
         return self._phase("start-capture", self.hosts, work)
@@ -80,11 +85,11 @@ class Fleet:
             connection = self._connections[host.name]
             started = time.monotonic()
             try:
-                remote_files = capture.stop_capture(connection, handle)
+                stopped = capture.stop_capture(connection, handle)
                 fetch_started = time.monotonic()
                 try:
                     local = self._local(host, layout.HOST_CAPTURE)
-                    size = capture.fetch_capture(connection, remote_files, local)
+                    size = capture.fetch_capture(connection, stopped.files, local)
                     fetch_results[host.name] = StepResult(host.name, "fetch-capture", StepStatus.OK,
                                                           seconds=time.monotonic() - fetch_started)
                 except HostError as e:
@@ -96,7 +101,8 @@ class Fleet:
                 finally:
                     with self._lock:
                         self._captures.pop(host.name, None)
-            return f"stopped after {time.monotonic() - started:.1f} s, {size} bytes fetched"
+            return (f"stopped after {time.monotonic() - started:.1f} s, {size} bytes fetched"
+                    f" (tcpdump: {stopped.summary or 'no counters'})")
 
         results = self._phase("stop-capture", self.hosts, work)
         merged = []
@@ -232,6 +238,37 @@ class Fleet:
     @property
     def backends(self) -> tuple[InventoryHost, ...]:
         return tuple(h for h in self.hosts if h.role == ROLE_BACKEND)
+
+
+def plan_commands(hosts: Sequence[InventoryHost], run_id: str, backend_addresses: Sequence[str],
+                  mp_addresses: Sequence[str], port: int | None, max_seconds: int, max_megabytes: int = 500,
+                  message_ids: Sequence[str] = (), sudo_password: bool = False) -> dict[str, list[str]]:
+    """The command lines a run would send to each host, rendered exactly as sent (for `--dry-run`). Log file
+    lists are only known on the host, so the log commands show system.log alone."""
+    plan: dict[str, list[str]] = {}
+    for host in hosts:
+        sudo = commands.sudo_prefix(sudo_password) if host.sudo else []
+        peers = backend_addresses if host.role == ROLE_MESSAGE_PROCESSOR else mp_addresses
+        directory = commands.run_dir(host.capture_dir, run_id, host.name)
+        argvs: list[list[str]] = []
+        if peers:
+            files = capture.RING_FILES if max_megabytes >= capture.RING_FILES * 10 else 1
+            argvs += [
+                commands.start_capture(host.capture_dir, directory, host.tcpdump,
+                                       commands.capture_filter(peers, port), max_seconds, max_megabytes, files),
+                commands.check_capture(directory),
+                commands.stop_capture(directory, run_id, host.user, capture.STOP_WAIT_SECONDS),
+                commands.remove_run_dir(directory, run_id),
+            ]
+        if host.role == ROLE_MESSAGE_PROCESSOR:
+            argvs.append(commands.list_logs(host.system_log))
+            if message_ids:
+                argvs.append(commands.excerpt_logs([host.system_log], message_ids, 20))
+            argvs.append(commands.stream_logs([host.system_log], 0))
+        lines = [commands.render([*sudo, *argv]) for argv in argvs]
+        lines.append(commands.render(commands.gather_facts(host.tcpdump, host.capture_dir)))
+        plan[host.name] = lines
+    return plan
 
 
 class _NotApplicable(Exception):

@@ -21,12 +21,13 @@ from collector.inventory import Inventory, InventoryHost, load_inventory
 from collector.remote.connection import ConnectionSettings
 from tests.lab.sshd import SshHosts, SshHostSpec, start_ssh_hosts
 
-MP1, MP2, BACKEND = "127.0.0.11", "127.0.0.12", "127.0.0.21"
+# 127.0.5.x: other suites' labs use the low 127.0.0.x addresses, and their traffic would flood our captures
+MP1, MP2, BACKEND = "127.0.5.11", "127.0.5.12", "127.0.5.21"
 
 
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshHosts]:
-    """Two MPs and a backend, each a real sshd on its own 127.0.0.x address (shared: tests must not break them)."""
+    """Two MPs and a backend, each a real sshd on its own 127.0.5.x address (shared: tests must not break them)."""
     root = tmp_path_factory.mktemp("remote-lab")
     specs = [
         SshHostSpec("mp1", MP1, "message-processor", root / "roots" / "mp1"),

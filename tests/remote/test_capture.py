@@ -1,4 +1,4 @@
-"""tcpdump on real lab hosts: real TLS traffic between 127.0.0.x addresses lands in a valid pcap."""
+"""tcpdump on real lab hosts: real TLS traffic between 127.0.5.x addresses lands in a valid pcap."""
 
 from __future__ import annotations
 
@@ -31,12 +31,13 @@ def test_capture_of_tls_traffic_is_a_valid_pcap(mp1: InventoryHost, settings: Co
         assert processes_with("captest1")
         for _ in range(3):
             assert tls_request(MP1, tls_backend).endswith(b"ok")
-        files = capture.stop_capture(connection, handle)
-        size = capture.fetch_capture(connection, files, tmp_path / "capture.pcap")
+        stopped = capture.stop_capture(connection, handle)
+        size = capture.fetch_capture(connection, stopped.files, tmp_path / "capture.pcap")
         capture.remove_capture(connection, handle)
         leftover = connection.run(["ls", mp1.capture_dir]).stdout
 
     assert size > 0
+    assert "packets captured" in stopped.summary
     assert not processes_with("captest1")
     assert "captest1" not in leftover
     text = _read_pcap(tmp_path / "capture.pcap")
@@ -53,11 +54,11 @@ def test_capture_of_tls_traffic_is_a_valid_pcap(mp1: InventoryHost, settings: Co
 def test_filter_excludes_other_peers(mp1: InventoryHost, settings: ConnectionSettings,
                                      tls_backend: tuple[str, int], tmp_path: Path) -> None:
     with open_host(mp1, settings) as connection:
-        handle = capture.start_capture(connection, "captest2", ["127.0.0.99"], None, max_seconds=60,
+        handle = capture.start_capture(connection, "captest2", ["127.0.5.99"], None, max_seconds=60,
                                        max_megabytes=5)
         tls_request(MP1, tls_backend)
-        files = capture.stop_capture(connection, handle)
-        capture.fetch_capture(connection, files, tmp_path / "capture.pcap")
+        stopped = capture.stop_capture(connection, handle)
+        capture.fetch_capture(connection, stopped.files, tmp_path / "capture.pcap")
         capture.remove_capture(connection, handle)
     assert _read_pcap(tmp_path / "capture.pcap") == ""
 

@@ -28,7 +28,7 @@ def _connect_error(host: InventoryHost, settings: ConnectionSettings) -> HostErr
 @pytest.fixture
 def silent_server() -> Iterator[int]:
     """Accepts TCP connections and never says a word (a hung sshd / a firewall that lets SYNs through)."""
-    listener = socket.create_server(("127.0.0.61", 0))
+    listener = socket.create_server(("127.0.5.61", 0))
     accepted: list[socket.socket] = []
     stop = threading.Event()
 
@@ -107,15 +107,15 @@ def test_wrong_key_is_auth_refused(mp1: InventoryHost, lab: SshHosts, settings: 
 
 
 def test_closed_port_is_unreachable(mp1: InventoryHost, settings: ConnectionSettings) -> None:
-    with socket.create_server(("127.0.0.62", 0)) as probe:
+    with socket.create_server(("127.0.5.62", 0)) as probe:
         port = probe.getsockname()[1]
-    error = _connect_error(replace(mp1, address="127.0.0.62", port=port), settings)
+    error = _connect_error(replace(mp1, address="127.0.5.62", port=port), settings)
     assert error.reason == "unreachable"
 
 
 def test_silent_server_times_out(mp1: InventoryHost, silent_server: int, lab: SshHosts) -> None:
     settings = ConnectionSettings(known_hosts=lab.known_hosts, connect_timeout=1)
-    error = _connect_error(replace(mp1, address="127.0.0.61", port=silent_server), settings)
+    error = _connect_error(replace(mp1, address="127.0.5.61", port=silent_server), settings)
     assert error.reason == "timeout"
 
 

@@ -27,12 +27,12 @@ pytestmark = pytest.mark.lab
 
 MESSAGE_ID = "rrt-0c2f0a1e1d2c3b4a5-b-gce-1234-5678"
 FAULTS = {  # host -> (address, the step that fails, its reason)
-    "mp-down": ("127.0.0.51", "connect", "unreachable"),
-    "mp-wrong-key": ("127.0.0.52", "connect", "auth-refused"),
-    "mp-new-key": ("127.0.0.53", "connect", "host-key-mismatch"),
-    "mp-no-tcpdump": ("127.0.0.54", "start-capture", "tcpdump-missing"),
-    "mp-no-sudo": ("127.0.0.55", "start-capture", "sudo-denied"),
-    "mp-full": ("127.0.0.56", "start-capture", "disk-full"),
+    "mp-down": ("127.0.5.51", "connect", "unreachable"),
+    "mp-wrong-key": ("127.0.5.52", "connect", "auth-refused"),
+    "mp-new-key": ("127.0.5.53", "connect", "host-key-mismatch"),
+    "mp-no-tcpdump": ("127.0.5.54", "start-capture", "tcpdump-missing"),
+    "mp-no-sudo": ("127.0.5.55", "start-capture", "sudo-denied"),
+    "mp-full": ("127.0.5.56", "start-capture", "disk-full"),
 }
 HEALTHY = {"mp1": (MP1, "message-processor"), "mp2": (MP2, "message-processor"), "be1": (BACKEND, "backend")}
 
@@ -164,7 +164,7 @@ inventory = load_inventory(Path(sys.argv[1]))
 hosts = [h for h in inventory.hosts if h.name in ("mp1", "mp2", "be1")]
 fleet = Fleet(hosts, ConnectionSettings(known_hosts=Path(sys.argv[2])), Path(sys.argv[3]), "fleetkill")
 fleet.connect()
-results = fleet.start_captures(["127.0.0.21"], ["127.0.0.11", "127.0.0.12"], None, max_seconds=3)
+results = fleet.start_captures(["127.0.5.21"], ["127.0.5.11", "127.0.5.12"], None, max_seconds=3)
 print(" ".join(r.status.value for r in results), flush=True)
 time.sleep(600)
 """
@@ -191,3 +191,19 @@ def test_killed_collector_leaves_no_tcpdump_after_the_time_limit(fault_lab: tupl
         if collector.poll() is None:
             collector.kill()
             collector.wait()
+
+
+def test_plan_commands_render_what_a_run_sends() -> None:
+    # Given one MP and one backend / When the dry-run plan is built
+    from collector.inventory import hosts_from_addresses
+    from collector.remote.fleet import plan_commands
+
+    hosts = (*hosts_from_addresses(["10.0.0.11"], "message-processor"),
+             *hosts_from_addresses(["10.0.1.5"], "backend"))
+    plan = plan_commands(hosts, "r1", ["10.0.1.5"], ["10.0.0.11"], 443, 60, message_ids=["rrt-'x"])
+    # Then the MP captures the backend and gathers logs; the backend captures the MP and has no log commands
+    mp, backend = plan["10.0.0.11"], plan["10.0.1.5"]
+    assert mp[0].startswith("sudo -n -- sh -c ") and mp[0].endswith("'(' host 10.0.1.5 ')' and port 443")
+    assert backend[0].endswith("'(' host 10.0.0.11 ')' and port 443")
+    assert len(mp) == 8 and len(backend) == 5
+    assert any("'rrt-'\"'\"'x'" in line for line in mp)
