@@ -11,6 +11,7 @@ from pathlib import Path
 import jinja2
 
 from collector import __version__
+from collector.bundle import layout
 from collector.bundle.checklist import (
     ChecklistItem,
     Cloud,
@@ -31,6 +32,7 @@ __all__ = [
 
 SUMMARY_TEMPLATE = "SUMMARY.md.j2"
 REPORT_TEMPLATE = "report.html.j2"
+LADDERS_PER_BACKEND = 20
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,7 @@ def _template_data(context: ReportContext) -> dict[str, object]:
         "redaction_files": _redaction_files(context.redactions),
         "redaction_count": sum(r.count for r in context.redactions),
         "backends": _ladders(context.handshakes),
+        "paths": {"manifest": layout.MANIFEST, "handshakes": layout.ANALYSIS_HANDSHAKES},
     }
 
 
@@ -190,7 +193,13 @@ def _ladders(handshakes: Sequence[Mapping[str, object]]) -> list[dict[str, objec
         key = f"{h.get('server', '?')}" + (f" ({h['sni']})" if h.get("sni") else "")
         groups.setdefault(key, []).append({"client": h.get("client", "?"), "outcome": h.get("outcome", "?"),
                                            "source": h.get("source", ""), "rows": _ladder_rows(h)})
-    return [{"backend": k, "handshakes": v} for k, v in sorted(groups.items())]
+    return [{"backend": k, "handshakes": _shown(v), "more": len(v) - len(_shown(v))} for k, v in sorted(groups.items())]
+
+
+def _shown(handshakes: list[dict[str, object]]) -> list[dict[str, object]]:
+    """The failed handshakes first, then the rest, up to `LADDERS_PER_BACKEND` (a capture may hold thousands)."""
+    ordered = sorted(handshakes, key=lambda h: h["outcome"] == "established")
+    return ordered[:LADDERS_PER_BACKEND]
 
 
 def _ladder_rows(h: Mapping[str, object]) -> list[tuple[str, str, str, bool]]:

@@ -9,7 +9,7 @@ import pytest
 from collector.bundle import layout
 from collector.bundle.checklist import SectionResult, Symptom, build_checklist
 from collector.bundle.redact import Redaction, redact_text
-from collector.bundle.report import ReportContext, render_report, render_summary
+from collector.bundle.report import LADDERS_PER_BACKEND, ReportContext, render_report, render_summary
 from collector.diagnosis.causes import Cause, Diagnosis
 from collector.steps import StepResult, StepStatus
 
@@ -184,3 +184,15 @@ def test_a_cause_without_a_template_branch_fails_loudly() -> None:
         render_summary(context)
     with pytest.raises(ValueError, match="no template branch"):
         render_report(context)
+
+
+def test_ladders_are_capped_per_backend_failures_first() -> None:
+    # Given many completed handshakes and one failed one with the same backend
+    established = dict(HANDSHAKE, outcome="established", client_certificate=None, alerts=[])
+    context = _context(handshakes=(established,) * (LADDERS_PER_BACKEND + 5) + (HANDSHAKE,))
+    # When the report is rendered
+    report = render_report(context)
+    # Then the failed one is shown, and the rest is counted rather than drawn
+    assert report.count('<table class="ladder">') == LADDERS_PER_BACKEND
+    assert "empty (Certificate Length: 0)" in report
+    assert "and 6 more handshake(s) with this backend" in report
