@@ -71,7 +71,8 @@ def _down(args: argparse.Namespace) -> int:
 
 def _capture(args: argparse.Namespace) -> int:
     spec = LabSpec(scenario=args.scenario, backend=args.backend, tls_version=args.tls_version,
-                   message_processors=1, directory=args.directory, ssh_hosts=False, emulator=False)
+                   message_processors=1, directory=args.directory, ssh_hosts=False, emulator=False,
+                   pki_directory=args.pki_directory)
     statuses = capture_traffic(spec, args.out, args.requests)
     keys = Path(args.out).with_suffix(".keys")
     print(f"{args.out}: {len(statuses)} reproduction(s), HTTP {', '.join(map(str, statuses))}"
@@ -99,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     capture.add_argument("--out", type=Path, required=True)
     capture.add_argument("--requests", type=int, default=1)
     capture.add_argument("--dir", type=Path, default=Path(".lab/capture"), dest="directory")
+    capture.add_argument("--pki", type=Path, default=None, dest="pki_directory",
+                         help="reuse the PKI in this directory (default: DIR/pki)")
     capture.set_defaults(run=_capture)
     demo = commands.add_parser("demo", help="start the lab, reproduce the failure, show the evidence, stop")
     _spec_arguments(demo)

@@ -172,3 +172,18 @@ def test_up_runs_until_down(tmp_path: Path, lab_pki: LabPki) -> None:
         if up.poll() is None:
             up.kill()
             up.wait()
+
+
+@pytest.mark.lab
+def test_capture_command_writes_the_pcap(tmp_path: Path, lab_pki: LabPki) -> None:
+    # Given the command other helpers use to make fixtures, When it captures one nginx TLS 1.3 reproduction
+    pcap = tmp_path / "nginx-tls13.pcap"
+    run = subprocess.run([sys.executable, "-m", "tests.lab", "capture", "--scenario", "ca-mismatch", "--backend",
+                          "nginx", "--tls", "1.3", "--out", str(pcap), "--dir", str(tmp_path / "lab"),
+                          "--pki", str(lab_pki.directory)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    # Then it reports the 503 and the capture holds the MP's ClientHello (nginx writes no key log)
+    assert run.returncode == 0, run.stderr
+    assert "1 reproduction(s), HTTP 503" in run.stdout
+    assert any(r[0] == "127.0.0.11" and r[1] == "1" for r in _tshark(pcap))
+    assert not pcap.with_suffix(".keys").exists()
