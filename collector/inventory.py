@@ -247,7 +247,7 @@ def _collect_ansible(group_hosts: dict[str, dict[str, dict[str, object]]], group
                 values.update(_from_ansible_vars(group_vars.get(g, {})))
             for g in group_hosts:
                 values.update(_from_ansible_vars(group_hosts[g].get(host, {})))
-            explicit = {k for g in group_hosts for k in _from_ansible_vars(group_hosts[g].get(host, {}))}
+            explicit = set(values)  # Ansible's own variables win over ~/.ssh/config, as in Ansible
             values.setdefault("address", host)
             values["role"] = role
             values["_explicit"] = explicit
@@ -281,13 +281,14 @@ def _load_ssh_config(inventory: Path, explicit: Path | None) -> paramiko.SSHConf
 
 
 def _apply_ssh_config(values: dict[str, object], config: paramiko.SSHConfig | None) -> None:
-    """Fill what the inventory did not set explicitly from the ssh config entry of the address (an alias)."""
+    """Fill what the inventory did not set for the host (or its Ansible groups) from the ssh config entry matching
+    the address, as ssh itself would: HostName, Port, User, IdentityFile, ProxyJump. Our `defaults:` rank below."""
     if config is None:
         return
     alias = str(values["address"])
-    if alias not in config.get_hostnames():
-        return
     entry = config.lookup(alias)
+    if set(entry) <= {"hostname"} and entry.get("hostname", alias) == alias:
+        return  # no Host pattern matched
     explicit = values.get("_explicit", set())
     assert isinstance(explicit, set)
     mapping = {"hostname": "address", "port": "port", "user": "user", "proxyjump": "proxy_jump"}

@@ -204,3 +204,13 @@ def test_unreadable_inventory(tmp_path: Path) -> None:
         load_inventory(tmp_path / "missing.yaml")
     assert caught.value.file == str(tmp_path / "missing.yaml")
     assert caught.value.defect.startswith("cannot read the inventory: ")
+
+
+def test_ansible_variables_win_over_ssh_config(tmp_path: Path) -> None:
+    # Given an Ansible group setting ansible_user and an ssh config matching the host by wildcard
+    text = "[message_processors]\nmp-b\n\n[message_processors:vars]\nansible_user=deploy\n"
+    inventory = load_inventory(_write(tmp_path, text), ssh_config=_write(tmp_path, SSH_CONFIG, "ssh_config"))
+    # When loaded / Then the group's user wins, and what Ansible left unset comes from ssh config
+    (host,) = inventory.hosts
+    assert (host.address, host.user, host.identity_file) == (
+        "mp-b", "deploy", str(Path("~/.ssh/mp_key").expanduser()))
