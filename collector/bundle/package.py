@@ -20,9 +20,16 @@ from typing import BinaryIO
 
 from collector import __version__
 from collector.bundle import layout
-from collector.bundle.archives import SNIFF_BYTES, FileKind, sniff_kind
+from collector.bundle.archives import SNIFF_BYTES, FileKind, is_key_file, sniff_kind
 from collector.bundle.manifest import build_manifest, write_manifest
-from collector.bundle.redact import READ_BYTES, Redaction, StreamRedactor, redact_bytes, redact_text
+from collector.bundle.redact import (
+    READ_BYTES,
+    RULE_KEY_FILE,
+    Redaction,
+    StreamRedactor,
+    redact_bytes,
+    redact_text,
+)
 from collector.bundle.redactors import PrivateKeyRedactor
 from collector.errors import BundleError, InputError
 from collector.steps import StepResult
@@ -117,6 +124,8 @@ class BundleWriter:
     def write_bytes(self, rel_path: str, data: bytes, *, source: str = "", collector: str = "",
                     status: str = "ok", seconds: float | None = None) -> Path:
         """Write a whole file, redacted by kind (captures kept byte for byte, archives rewritten)."""
+        if is_key_file(rel_path):
+            return self._drop_key_file(rel_path)
         target = self._prepare(rel_path)
         new, found = redact_bytes(data, rel_path)
         with self._open(target) as out:
@@ -126,6 +135,8 @@ class BundleWriter:
     def write_text(self, rel_path: str, text: str, *, source: str = "", collector: str = "",
                    status: str = "ok", seconds: float | None = None) -> Path:
         """Write a UTF-8 text file, redacted."""
+        if is_key_file(rel_path):
+            return self._drop_key_file(rel_path)
         target = self._prepare(rel_path)
         new, found = redact_text(text, rel_path)
         with self._open(target) as out:
@@ -135,6 +146,8 @@ class BundleWriter:
     def copy_file(self, rel_path: str, src_path: Path, *, source: str = "", collector: str = "",
                   status: str = "ok", seconds: float | None = None) -> Path:
         """Copy a local file in, redacted by kind; text and gzip'd text stream in bounded memory."""
+        if is_key_file(rel_path):
+            return self._drop_key_file(rel_path)
         target = self._prepare(rel_path)
         try:
             with open(src_path, "rb") as src, self._open(target) as out:
@@ -166,12 +179,23 @@ class BundleWriter:
                 seconds: float | None) -> None:
         """Bring a file staged inside the bundle to its path: a capture is moved as is (no second copy of a
         large pcap), anything else is copied redacted."""
-        if _is_capture(staged):
+        if is_key_file(rel_path):
+            self._drop_key_file(rel_path)
+        elif _is_capture(staged):
             os.replace(staged, self.path(rel_path))
             os.chmod(self.path(rel_path), 0o600)
             self._record(rel_path, [], source, collector, status, seconds)
         else:
             self.copy_file(rel_path, staged, source=source, collector=collector, status=status, seconds=seconds)
+
+    def _drop_key_file(self, rel_path: str) -> Path:
+        """A keystore or key file (`.jks`, `.p12`, `.key`, `id_rsa`...) never enters the bundle; the fact is
+        recorded as a redaction. Returns the path it would have had (which does not exist)."""
+        target = self.path(rel_path)
+        _unlink(target)
+        self._redactions[rel_path] = [Redaction(rel_path, RULE_KEY_FILE, 0, 1)]
+        self._meta.pop(rel_path, None)
+        return target
 
     def _prepare(self, rel_path: str) -> Path:
         if rel_path == layout.MANIFEST:

@@ -235,3 +235,22 @@ def test_text_with_undecodable_bytes_round_trips(tmp_path: Path) -> None:
         # Then the original bytes come back, and the lone surrogate is spelled out instead of failing
         assert path.read_bytes() == b"caf\xe9 ok\nodd \\ud800\n"
         writer.abort()
+
+
+def test_key_files_never_enter_the_bundle(tmp_path: Path) -> None:
+    # Given key material offered under key-file names, written and left beside the writer
+    writer = BundleWriter(tmp_path / "out", NAME)
+    dropped = writer.write_bytes("hosts/mp1/keystore.jks", b"\xfe\xed\xfe\xed binary keystore")
+    writer.write_text("hosts/mp1/client.key", "anything")
+    with writer.open_stream("hosts/mp1/client.p12") as out:
+        out.write(b"0\x82 pkcs12")
+    (writer.root / "hosts" / "mp1" / "id_rsa").write_text("stray key")
+    # When finalized
+    bundle = writer.finalize(keep_directory=True)
+    # Then none of them stands in the bundle, and each drop is recorded
+    assert not dropped.exists()
+    assert sorted(p.name for p in (bundle.directory / "hosts" / "mp1").iterdir()) == []  # type: ignore[operator]
+    records = bundle.manifest["redactions"]["records"]  # type: ignore[index]
+    assert sorted(r["file"] for r in records) == ["hosts/mp1/client.key", "hosts/mp1/client.p12",
+                                                  "hosts/mp1/id_rsa", "hosts/mp1/keystore.jks"]
+    assert {r["rule"] for r in records} == {"private-key-file"}
