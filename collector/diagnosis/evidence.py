@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,16 +68,38 @@ class Evidence:
 
 
 def combine_evidence(parts: Sequence[Evidence]) -> Evidence:
-    """One Evidence holding every part, in order; the first known key alias and keystore win."""
+    """One Evidence holding every part, in order; the first known key alias and keystore win.
+
+    A connection captured on both ends (the MP's and the backend's capture) counts once: the first capture
+    that shows it is kept and a note says where else it was seen.
+    """
+    handshakes, duplicates = _unique_handshakes(h for p in parts for h in p.handshakes)
     return Evidence(
-        handshakes=tuple(h for p in parts for h in p.handshakes),
+        handshakes=handshakes,
         keystores=tuple(k for p in parts for k in p.keystores),
         probes=tuple(r for p in parts for r in p.probes),
         key_alias=next((p.key_alias for p in parts if p.key_alias), None),
-        notes=tuple(n for p in parts for n in p.notes),
+        notes=tuple(n for p in parts for n in p.notes) + duplicates,
         sources=tuple(s for p in parts for s in p.sources),
         keystore=next((p.keystore for p in parts if p.keystore), None),
     )
+
+
+def _unique_handshakes(handshakes: Iterable[Handshake]) -> tuple[tuple[Handshake, ...], tuple[str, ...]]:
+    first_source: dict[tuple[str, str], str] = {}
+    kept: list[Handshake] = []
+    seen_again: dict[tuple[str, str], int] = {}
+    for handshake in handshakes:
+        key = (handshake.client, handshake.server)
+        source = first_source.setdefault(key, handshake.source)
+        if source != handshake.source:  # the same connection, seen by another host's capture
+            pair = (handshake.source, source)
+            seen_again[pair] = seen_again.get(pair, 0) + 1
+            continue
+        kept.append(handshake)
+    notes = tuple(f"{again}: {n} connection(s) also captured in {first}, counted once"
+                  for (again, first), n in seen_again.items())
+    return tuple(kept), notes
 
 
 def keystore_evidence_from_document(data: Any, source: str, keystore: str | None = None) -> tuple[KeystoreEvidence, ...]:

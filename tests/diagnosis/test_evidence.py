@@ -48,3 +48,29 @@ def test_combine_keeps_order_and_first_alias() -> None:
     combined = combine_evidence([Evidence(notes=("a",), key_alias=None), Evidence(notes=("b",), key_alias="k1"),
                                  Evidence(key_alias="k2", keystore="ks", sources=("s",))])
     assert (combined.notes, combined.key_alias, combined.keystore, combined.sources) == (("a", "b"), "k1", "ks", ("s",))
+
+
+def test_a_connection_captured_on_both_ends_counts_once() -> None:
+    # Given the MP's and the backend's captures of the same connection, and a second connection on the MP
+    from dataclasses import replace
+
+    from tests.diagnosis.builders import CA_A, empty_cert_failed
+
+    mp = empty_cert_failed(CA_A, source="hosts/mp1/capture.pcap")
+    other = replace(mp, client="127.0.0.11:60000")
+    backend = replace(mp, source="hosts/backend/capture.pcap")
+    # When combined
+    combined = combine_evidence([Evidence(handshakes=(backend,)), Evidence(handshakes=(mp, other))])
+    # Then the shared connection is kept once (first capture wins) and a note says so
+    assert [(h.client, h.source) for h in combined.handshakes] == [
+        ("127.0.0.11:53122", "hosts/backend/capture.pcap"), ("127.0.0.11:60000", "hosts/mp1/capture.pcap")]
+    assert combined.notes == (("hosts/mp1/capture.pcap: 1 connection(s) also captured in "
+                               "hosts/backend/capture.pcap, counted once"),)
+
+
+def test_the_same_endpoints_twice_in_one_capture_are_both_kept() -> None:
+    # Given a client port reused within one capture, Then both handshakes stay
+    from tests.diagnosis.builders import CA_A, empty_cert_failed
+
+    hs = empty_cert_failed(CA_A)
+    assert len(combine_evidence([Evidence(handshakes=(hs, hs))]).handshakes) == 2
