@@ -63,7 +63,8 @@ def test_filter_excludes_other_peers(mp1: InventoryHost, settings: ConnectionSet
     assert _read_pcap(tmp_path / "capture.pcap") == ""
 
 
-def test_capture_stops_by_itself_at_its_time_limit(mp1: InventoryHost, settings: ConnectionSettings) -> None:
+def test_capture_stops_by_itself_at_its_time_limit(mp1: InventoryHost, settings: ConnectionSettings,
+                                                   tmp_path: Path) -> None:
     with open_host(mp1, settings) as connection:
         handle = capture.start_capture(connection, "captest3", [BACKEND], None, max_seconds=2, max_megabytes=5)
         assert processes_with("captest3")
@@ -71,7 +72,12 @@ def test_capture_stops_by_itself_at_its_time_limit(mp1: InventoryHost, settings:
         while processes_with("captest3") and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not processes_with("captest3")
+        # Stopping a capture that already ended still hands over what it wrote
+        stopped = capture.stop_capture(connection, handle)
+        capture.fetch_capture(connection, stopped.files, tmp_path / "capture.pcap")
         capture.remove_capture(connection, handle)
+    assert "packets captured" in stopped.summary
+    subprocess.run(["tcpdump", "-r", str(tmp_path / "capture.pcap")], capture_output=True, check=True)
 
 
 @pytest.mark.parametrize(
