@@ -7,7 +7,6 @@ import gzip
 import os
 import re
 import shutil
-import tarfile
 import tempfile
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
@@ -22,15 +21,8 @@ from collector import __version__
 from collector.bundle import layout
 from collector.bundle.archives import SNIFF_BYTES, FileKind, is_key_file, sniff_kind
 from collector.bundle.manifest import build_manifest, write_manifest
-from collector.bundle.redact import (
-    READ_BYTES,
-    RULE_KEY_FILE,
-    Redaction,
-    StreamRedactor,
-    redact_bytes,
-    redact_text,
-)
-from collector.bundle.redactors import PrivateKeyRedactor
+from collector.bundle.redact import RULE_KEY_FILE, Redaction, redact_bytes, redact_seekable, redact_text
+from collector.bundle.tarball import write_tarball
 from collector.errors import BundleError, InputError
 from collector.steps import StepResult
 
@@ -151,7 +143,7 @@ class BundleWriter:
         target = self._prepare(rel_path)
         try:
             with open(src_path, "rb") as src, self._open(target) as out:
-                found = _copy_redacted(src, out, rel_path)
+                found = redact_seekable(src, out, rel_path)
         except (OSError, EOFError, zlib.error) as exc:
             _unlink(target)
             raise BundleError(f"{src_path} -> {rel_path}: cannot copy into the bundle: {exc}") from exc
@@ -277,7 +269,7 @@ class BundleWriter:
                                       redactions=self.redactions, started=started, finished=finished,
                                       file_meta=self._meta)
             write_manifest(root, manifest)
-            _write_archive(root, self.name, archive, int(finished.timestamp()))
+            write_tarball(root, self.name, archive, int(finished.timestamp()))
             if keep_directory:
                 os.rename(root, directory)
             else:
@@ -288,6 +280,9 @@ class BundleWriter:
         except InputError as exc:  # a symlink appeared inside the bundle: never publish it
             self.abort()
             raise BundleError(f"{self.name}: {exc.defect}") from exc
+        except BundleError:
+            self.abort()
+            raise
         self._root = None
         return FinalBundle(directory if keep_directory else None, archive, manifest)
 
@@ -317,85 +312,6 @@ def _is_capture(path: Path) -> bool:
     except (OSError, EOFError, zlib.error):
         return False
     return kind is FileKind.CAPTURE
-
-
-def _copy_redacted(src: BinaryIO, out: BinaryIO, rel_path: str) -> list[Redaction]:
-    """Copy src to out redacted by kind, streaming text (plain or gzip'd) and keeping captures byte for byte."""
-    head = src.read(SNIFF_BYTES)
-    src.seek(0)
-    kind = sniff_kind(head)
-    if kind is FileKind.CAPTURE:
-        shutil.copyfileobj(src, out, READ_BYTES)
-        return []
-    if kind in (FileKind.ZIP, FileKind.TAR):
-        new, found = redact_bytes(src.read(), rel_path)
-        out.write(new)
-        return found
-    if kind is FileKind.GZIP:
-        with gzip.GzipFile(fileobj=src, mode="rb") as inner:
-            inner_kind = sniff_kind(inner.read(SNIFF_BYTES))
-        src.seek(0)
-        if inner_kind is FileKind.CAPTURE:
-            shutil.copyfileobj(src, out, READ_BYTES)
-            return []
-        if inner_kind in (FileKind.ZIP, FileKind.TAR, FileKind.GZIP):
-            new, found = redact_bytes(src.read(), rel_path)
-            out.write(new)
-            return found
-        with gzip.GzipFile(fileobj=src, mode="rb") as inner, \
-                gzip.GzipFile(fileobj=out, mode="wb", mtime=0, filename="") as packed:
-            return _pump(inner, packed, rel_path, inner_kind)
-    return _pump(src, out, rel_path, kind)
-
-
-def _pump(src: BinaryIO, dst: BinaryIO, rel_path: str, kind: FileKind) -> list[Redaction]:
-    engine = StreamRedactor(rel_path, [PrivateKeyRedactor()] if kind is FileKind.BINARY else None)
-    while block := src.read(READ_BYTES):
-        dst.write(engine.feed(block))
-    dst.write(engine.finish())
-    return engine.redactions
-
-
-def _write_archive(root: Path, name: str, archive: Path, mtime: int) -> None:
-    """Write NAME.tar.gz beside the bundle under a temporary name, then link it to its final name (no clobber)."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.tar.gz.partial-", dir=archive.parent)
-    tmp = Path(tmp_name)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz", format=tarfile.PAX_FORMAT,
-                                                    compresslevel=6) as tar:
-            tar.addfile(_tar_entry(name, tarfile.DIRTYPE, 0o700, 0, mtime))
-            for dirpath, dirnames, filenames in os.walk(root):
-                dirnames.sort()
-                rel_dir = Path(dirpath).relative_to(root).as_posix()
-                prefix = name if rel_dir == "." else f"{name}/{rel_dir}"
-                for d in dirnames:
-                    if os.path.islink(os.path.join(dirpath, d)):
-                        raise InputError(root, f"{rel_dir}/{d} is a symbolic link; a bundle holds files only")
-                    tar.addfile(_tar_entry(f"{prefix}/{d}", tarfile.DIRTYPE, 0o700, 0, mtime))
-                for f in sorted(filenames):
-                    path = Path(dirpath, f)
-                    if path.is_symlink() or not path.is_file():
-                        raise InputError(root, f"{rel_dir}/{f} is not a regular file; a bundle holds files only")
-                    with path.open("rb") as content:
-                        size = os.fstat(content.fileno()).st_size
-                        tar.addfile(_tar_entry(f"{prefix}/{f}", tarfile.REGTYPE, 0o600, size, mtime), content)
-        try:
-            os.link(tmp, archive)  # fails instead of replacing a bundle that appeared meanwhile
-        except FileExistsError:
-            raise
-        except OSError:  # a file system without hard links
-            os.rename(tmp, archive)
-    finally:
-        _unlink(tmp)
-
-
-def _tar_entry(name: str, kind: bytes, mode: int, size: int, mtime: int) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.type, info.mode, info.size, info.mtime = kind, mode, size, mtime
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    return info
 
 
 def _unlink(path: Path) -> None:

@@ -8,6 +8,7 @@ IP addresses are kept on purpose: captures and the analysis need them.
 from __future__ import annotations
 
 import gzip
+import shutil
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -192,3 +193,41 @@ def summarize_redactions(redactions: Sequence[Redaction]) -> dict[str, int]:
     for r in redactions:
         totals[r.rule] = totals.get(r.rule, 0) + r.count
     return dict(sorted(totals.items()))
+
+
+def redact_seekable(src: BinaryIO, out: BinaryIO, rel_path: str) -> list[Redaction]:
+    """Copy a seekable file to `out` redacted by kind, like `redact_bytes`, but streaming text (plain or gzip'd)
+    in bounded memory and keeping captures byte for byte."""
+    head = src.read(SNIFF_BYTES)
+    src.seek(0)
+    kind = sniff_kind(head)
+    if kind is FileKind.CAPTURE:
+        shutil.copyfileobj(src, out, READ_BYTES)
+        return []
+    if kind in (FileKind.ZIP, FileKind.TAR):
+        new, found = redact_bytes(src.read(), rel_path)
+        out.write(new)
+        return found
+    if kind is FileKind.GZIP:
+        with gzip.GzipFile(fileobj=src, mode="rb") as inner:
+            inner_kind = sniff_kind(inner.read(SNIFF_BYTES))
+        src.seek(0)
+        if inner_kind is FileKind.CAPTURE:
+            shutil.copyfileobj(src, out, READ_BYTES)
+            return []
+        if inner_kind in (FileKind.ZIP, FileKind.TAR, FileKind.GZIP):
+            new, found = redact_bytes(src.read(), rel_path)
+            out.write(new)
+            return found
+        with gzip.GzipFile(fileobj=src, mode="rb") as inner, \
+                gzip.GzipFile(fileobj=out, mode="wb", mtime=0, filename="") as packed:
+            return _pump(inner, packed, rel_path, inner_kind)
+    return _pump(src, out, rel_path, kind)
+
+
+def _pump(src: BinaryIO, dst: BinaryIO, rel_path: str, kind: FileKind) -> list[Redaction]:
+    engine = StreamRedactor(rel_path, [PrivateKeyRedactor()] if kind is FileKind.BINARY else None)
+    while block := src.read(READ_BYTES):
+        dst.write(engine.feed(block))
+    dst.write(engine.finish())
+    return engine.redactions
