@@ -85,6 +85,7 @@ class BundleWriter:
             raise BundleError(f"{self.out_dir}: cannot create the bundle directory: {exc.strerror or exc}") from exc
         self._redactions: dict[str, list[Redaction]] = {}
         self._meta: dict[str, dict[str, object]] = {}
+        self._stamps: dict[str, tuple[int, int, int] | None] = {}  # what each written file looked like
         self._started = datetime.now(timezone.utc)
 
     # -- the bundle being built ------------------------------------------------------------------------------
@@ -135,9 +136,10 @@ class BundleWriter:
             out.write(new.encode("utf-8", _SURROGATES))
         return self._record(rel_path, found, source, collector, status, seconds)
 
-    def copy_file(self, rel_path: str, src_path: Path, *, source: str = "", collector: str = "",
+    def copy_file(self, rel_path: str, src_path: Path, *, source: str | None = None, collector: str = "",
                   status: str = "ok", seconds: float | None = None) -> Path:
-        """Copy a local file in, redacted by kind; text and gzip'd text stream in bounded memory."""
+        """Copy a local file in, redacted by kind; text and gzip'd text stream in bounded memory. `source`
+        defaults to the local path."""
         if is_key_file(rel_path):
             return self._drop_key_file(rel_path)
         target = self._prepare(rel_path)
@@ -150,7 +152,8 @@ class BundleWriter:
         except BundleError:
             _unlink(target)
             raise
-        return self._record(rel_path, found, source or str(src_path), collector, status, seconds)
+        return self._record(rel_path, found, str(src_path) if source is None else source, collector, status,
+                            seconds)
 
     @contextmanager
     def open_stream(self, rel_path: str, *, source: str = "", collector: str = "",
@@ -219,7 +222,9 @@ class BundleWriter:
         if seconds is not None:
             meta["seconds"] = round(seconds, 3)
         self._meta[rel_path] = meta
-        return self.path(rel_path)
+        target = self.path(rel_path)
+        self._stamps[rel_path] = _stamp(target)
+        return target
 
     # -- publishing ------------------------------------------------------------------------------------------
 
@@ -232,8 +237,8 @@ class BundleWriter:
             for name in sorted(filenames):
                 path = Path(dirpath, name)
                 rel = path.relative_to(self.root).as_posix()
-                if rel in self._meta or rel == layout.MANIFEST:
-                    continue
+                if rel == layout.MANIFEST or (rel in self._meta and self._stamps.get(rel) == _stamp(path)):
+                    continue  # written through the writer and not touched since
                 if path.is_symlink() or not path.is_file():
                     path.unlink()  # a bundle holds regular files only; a link could point at a key
                     continue
@@ -245,7 +250,11 @@ class BundleWriter:
                     _unlink(incoming)
                 found += self._redactions[rel]
             for d in dirnames:
-                os.chmod(os.path.join(dirpath, d), 0o700)
+                folder = os.path.join(dirpath, d)
+                if os.path.islink(folder):
+                    os.unlink(folder)  # never chmod (or follow) a link to a folder outside the bundle
+                else:
+                    os.chmod(folder, 0o700)
         return found
 
     def finalize(self, *, tool_version: str = __version__, settings: Mapping[str, object] | None = None,
@@ -255,7 +264,6 @@ class BundleWriter:
         (via a temporary name), then either rename the directory to ``OUT/NAME`` (`keep_directory`) or remove
         it. `started` defaults to when the writer was made."""
         root = self.root
-        self.adopt_files()
         settings = settings or {}
         started = started or self._started
         archive = self.out_dir / f"{self.name}.tar.gz"
@@ -265,6 +273,7 @@ class BundleWriter:
                 raise BundleError(f"{existing}: already exists; refusing to overwrite a bundle")
         finished = finished or datetime.now(timezone.utc)
         try:
+            self.adopt_files()
             manifest = build_manifest(root, tool_version=tool_version, settings=settings, steps=steps,
                                       redactions=self.redactions, started=started, finished=finished,
                                       file_meta=self._meta)
@@ -298,6 +307,15 @@ class BundleWriter:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.abort()  # no-op after finalize; otherwise nothing half-written may stay
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """Size, modification time and inode: enough to notice a file rewritten around the writer."""
+    try:
+        st = path.lstat()
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns, st.st_ino
 
 
 def _is_capture(path: Path) -> bool:

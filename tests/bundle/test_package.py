@@ -254,3 +254,28 @@ def test_key_files_never_enter_the_bundle(tmp_path: Path) -> None:
     assert sorted(r["file"] for r in records) == ["hosts/mp1/client.key", "hosts/mp1/client.p12",
                                                   "hosts/mp1/id_rsa", "hosts/mp1/keystore.jks"]
     assert {r["rule"] for r in records} == {"private-key-file"}
+
+
+def test_a_file_rewritten_around_the_writer_is_redacted_again(tmp_path: Path) -> None:
+    # Given a file written through the writer, then overwritten directly with a secret
+    writer = BundleWriter(tmp_path, NAME)
+    path = writer.write_text(layout.host_file("mp1", layout.HOST_FACTS), "{}\n")
+    path.write_text(f'{{"token": "{SECRET}", "padding": "makes the size differ"}}\n')
+    # When the writer adopts stray files
+    found = writer.adopt_files()
+    # Then the rewritten file was redacted too
+    assert SECRET not in path.read_text() and [r.rule for r in found] == ["secret-parameter"]
+    writer.abort()
+
+
+def test_a_link_to_an_outside_folder_is_removed_not_followed(tmp_path: Path) -> None:
+    # Given a folder outside the bundle, linked from inside it
+    outside = tmp_path / "outside"
+    outside.mkdir(mode=0o755)
+    writer = BundleWriter(tmp_path / "out", NAME)
+    os.symlink(outside, writer.root / "hosts")
+    # When the writer adopts stray files
+    writer.adopt_files()
+    # Then the link is gone and the outside folder kept its mode
+    assert not (writer.root / "hosts").exists() and _mode(outside) == 0o755
+    writer.abort()
