@@ -77,6 +77,8 @@ def merge_entries(entries: Sequence[KeystoreEvidence]) -> tuple[KeystoreEvidence
             merged.append(entry)
             continue
         old = merged[index]
+        if entry.document == "cert" and old.chain:
+            continue  # the alias document already showed this certificate's chain
         merged[index] = replace(
             old,
             keystore=old.keystore or entry.keystore,
@@ -165,7 +167,7 @@ def _check_chains(
 def _mismatch_line(entry: KeystoreEvidence) -> str:
     if len(entry.chain) == 1:
         return f"{entry.source}: leaf issuer {entry.chain[0].issuer} is not an acceptable CA"
-    issuers = "; ".join(c.issuer for c in entry.chain)
+    issuers = "; ".join(dict.fromkeys(c.issuer for c in entry.chain))
     return (f"{entry.source}: no certificate of the stored chain ({len(entry.chain)} certificates) was issued by "
             f"an acceptable CA (issuers: {issuers})")
 
@@ -202,6 +204,6 @@ def _find_partner(merged: list[KeystoreEvidence], entry: KeystoreEvidence) -> in
             continue
         if entry.alias and old.alias and old.alias.casefold() == entry.alias.casefold():
             return index
-        if entry.document == "cert" and entry.cert and old.cert == entry.cert and not old.chain:
+        if entry.document == "cert" and entry.cert and old.cert == entry.cert:
             return index
     return None

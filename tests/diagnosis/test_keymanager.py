@@ -98,3 +98,15 @@ def test_certificate_summary_issuer_der_is_used() -> None:
     pem = KeystoreEvidence(None, None, None, (summary,), "client.pem", None, "pem")
     # Then the DER decides
     assert check_keystore([pem], None, None, acceptable_names(request(CA_A))).verdict is KeystoreVerdict.ACCEPTABLE
+
+
+def test_cert_document_of_an_alias_already_shown_adds_nothing() -> None:
+    # Given the keystore listing, the alias document and the cert document of the same alias (a live bundle)
+    listing = entry("keystore", "k", True, cert="k-cert")
+    alias = entry("alias", "k", True, JAVA_CA_B, cert="k-cert")
+    cert = entry("cert", None, None, JAVA_CA_B, cert="k-cert")
+    # When merged, Then one entry remains, cited by the alias document
+    merged = merge_entries([listing, alias, cert])
+    assert [(e.alias, e.source) for e in merged] == [("k", "alias.json")]
+    check = check_keystore([listing, alias, cert], "k", "ks", names(CA_A))
+    assert check.verdict is KeystoreVerdict.NO_ACCEPTABLE_ISSUER and len(check.evidence) == 1
