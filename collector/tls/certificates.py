@@ -7,6 +7,7 @@ Public API: `summarize_certificate(der) -> CertificateSummary`, `load_pem_chain(
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 
 from asn1crypto import x509 as asn1_x509
@@ -19,6 +20,7 @@ _PEM_BLOCK = re.compile(rb"-----BEGIN (?:X509 |TRUSTED )?CERTIFICATE-----.+?----
                         re.DOTALL)
 
 
+@functools.lru_cache(maxsize=4096)  # captures repeat the same few names in every handshake
 def name_to_string(der_name: bytes) -> str:
     """RFC 4514 string of a DER-encoded Name (as `Name.rfc4514_string()` writes it), ``hex:…`` when undecodable."""
     try:
@@ -27,6 +29,7 @@ def name_to_string(der_name: bytes) -> str:
         return "hex:" + der_name.hex()
 
 
+@functools.lru_cache(maxsize=1024)  # ... and the same server chain; summaries are immutable, so sharing is safe
 def summarize_certificate(der: bytes) -> CertificateSummary:
     """Subject, issuer, validity and serial of one DER certificate; undecodable parts fall back to ``hex:…``."""
     try:

@@ -5,6 +5,7 @@ Public API: `decode_segment(linktype, data) -> Segment | None` and `SUPPORTED_LI
 
 from __future__ import annotations
 
+import struct
 from typing import NamedTuple
 
 ETHERNET, NULL, RAW, LOOP, LINUX_SLL, IPV4, IPV6, LINUX_SLL2 = 1, 0, 101, 108, 113, 228, 229, 276
@@ -14,6 +15,8 @@ _VLAN_TYPES = (0x8100, 0x88A8, 0x9100)
 _IPV6_FAMILIES = (10, 24, 28, 30)  # AF_INET6 differs between Linux and the BSDs
 _IPV6_SKIPPABLE = (0, 43, 60, 135, 139, 140)  # hop-by-hop, routing, destination options, mobility, HIP, shim6
 TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK = 0x01, 0x02, 0x04, 0x10
+_IPV4 = struct.Struct(">BxHxxHxB2x4s4s")  # version/IHL, total length, flags/fragment offset, protocol, src, dst
+_TCP = struct.Struct(">HHI4xBB")  # ports, sequence number, data offset, flags
 
 
 class Segment(NamedTuple):
@@ -38,7 +41,10 @@ class Segment(NamedTuple):
 
 def decode_segment(linktype: int, data: bytes) -> Segment | None:
     """The TCP segment inside one frame; None for anything else (ARP, UDP, fragments, short frames)."""
-    offset = _network_offset(linktype, data)
+    if linktype == ETHERNET and data[12:14] == b"\x08\x00":  # the common case, without the general lookup
+        offset: int | None = 14
+    else:
+        offset = _network_offset(linktype, data)
     if offset is None or offset >= len(data):
         return None
     version = data[offset] >> 4
@@ -72,14 +78,14 @@ def _network_offset(linktype: int, data: bytes) -> int | None:
 
 
 def _decode_ipv4(data: bytes, offset: int) -> Segment | None:
-    header_len = (data[offset] & 0x0F) * 4
-    if data[offset + 9] != 6 or header_len < 20:
+    if len(data) < offset + 20:
         return None
-    if int.from_bytes(data[offset + 6 : offset + 8], "big") & 0x3FFF:  # a fragment: not reassembled
+    version_ihl, total, fragment, protocol, src, dst = _IPV4.unpack_from(data, offset)
+    header_len = (version_ihl & 0x0F) * 4
+    if protocol != 6 or header_len < 20 or fragment & 0x3FFF:  # not TCP, or a fragment: not reassembled
         return None
-    total = int.from_bytes(data[offset + 2 : offset + 4], "big")
     end = offset + total if total else len(data)  # total 0: TSO capture, the frame is the packet
-    return _decode_tcp(data, data[offset + 12 : offset + 16], data[offset + 16 : offset + 20], offset + header_len, end)
+    return _decode_tcp(data, src, dst, offset + header_len, end)
 
 
 def _decode_ipv6(data: bytes, offset: int) -> Segment | None:
@@ -106,20 +112,9 @@ def _decode_ipv6(data: bytes, offset: int) -> Segment | None:
 def _decode_tcp(data: bytes, src: bytes, dst: bytes, offset: int, end: int) -> Segment | None:
     if len(data) < offset + 20:
         return None
-    header_len = (data[offset + 12] >> 4) * 4
-    start = offset + header_len
+    sport, dport, seq, data_offset, flags = _TCP.unpack_from(data, offset)
+    start = offset + (data_offset >> 4) * 4
     captured_end = min(end, len(data))
     if start > captured_end:
         start = captured_end
-    return Segment(
-        src,
-        int.from_bytes(data[offset : offset + 2], "big"),
-        dst,
-        int.from_bytes(data[offset + 2 : offset + 4], "big"),
-        int.from_bytes(data[offset + 4 : offset + 8], "big"),
-        data[offset + 13],
-        data,
-        start,
-        captured_end,
-        max(0, end - captured_end),
-    )
+    return Segment(src, sport, dst, dport, seq, flags, data, start, captured_end, max(0, end - captured_end))

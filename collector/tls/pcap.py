@@ -71,23 +71,31 @@ class PcapReader:
 
     def __iter__(self) -> Iterator[tuple[int, bytes]]:
         source, linktype = self._input, self.linktype
-        record = struct.Struct(self._order + "IIII")
+        caplen_at = struct.Struct(self._order + "I").unpack_from
         frame = 0
+        buf, pos = source.buf, source.pos
         while True:
-            if not source.ensure(16):
-                if source.remaining():
-                    self.notes.append(f"the file ends inside the header of packet {frame + 1} (ignored)")
-                return
-            _, _, caplen, _ = record.unpack_from(source.buf, source.pos)
-            if caplen > MAX_FRAME:
-                self.notes.append(f"packet {frame + 1} at byte {source.offset} has an impossible length {caplen}; "
-                                  "reading stopped there")
-                return
-            if not source.ensure(16 + caplen):
-                self.notes.append(f"the last packet ({frame + 1}) is truncated: {source.remaining() - 16} of "
-                                  f"{caplen} bytes (ignored)")
-                return
-            start = source.pos + 16
+            if pos + 16 > len(buf):  # only touch the stream when the buffer runs out
+                source.pos = pos
+                if not source.ensure(16):
+                    if source.remaining():
+                        self.notes.append(f"the file ends inside the header of packet {frame + 1} (ignored)")
+                    return
+                buf, pos = source.buf, source.pos
+            (caplen,) = caplen_at(buf, pos + 8)
+            end = pos + 16 + caplen
+            if end > len(buf):
+                source.pos = pos
+                if caplen > MAX_FRAME:
+                    self.notes.append(f"packet {frame + 1} at byte {source.offset} has an impossible length "
+                                      f"{caplen}; reading stopped there")
+                    return
+                if not source.ensure(16 + caplen):
+                    self.notes.append(f"the last packet ({frame + 1}) is truncated: {source.remaining() - 16} of "
+                                      f"{caplen} bytes (ignored)")
+                    return
+                buf, pos = source.buf, source.pos
+                end = pos + 16 + caplen
             frame += 1
-            source.pos = start + caplen
-            yield linktype, source.buf[start : start + caplen]
+            yield linktype, buf[pos + 16 : end]
+            pos = end
