@@ -8,19 +8,22 @@ IP addresses are kept on purpose: captures and the analysis need them.
 from __future__ import annotations
 
 import gzip
+import io
 import shutil
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from collector.bundle.archives import SNIFF_BYTES, FileKind, is_key_file, rewrite_tar, rewrite_zip, sniff_kind
 from collector.bundle.redactors import PrivateKeyRedactor, Redactor, new_redactors
+from collector.errors import BundleError
 
 PIECE_BYTES = 256 * 1024
 READ_BYTES = 64 * 1024
 MAX_LINES_PER_RULE = 200  # per file and rule; further lines are summed into one `line=0` record
 RULE_KEY_FILE = "private-key-file"  # a whole archive member holding only key material, dropped
+TRUNCATED_NOTE = b"\n[apigee-collector: the compressed file ended early; the rest of it is missing]\n"
 _SPLIT_AFTER = tuple(bytes([c]) for c in b",;{}[]&")
 
 
@@ -153,17 +156,39 @@ def redact_bytes(data: bytes, source: str) -> tuple[bytes, list[Redaction]]:
 
 
 def _redact_gzip(data: bytes, source: str) -> tuple[bytes, list[Redaction]]:
-    try:
-        inner = gzip.decompress(data)
-    except (OSError, EOFError, zlib.error):
-        # not readable as gzip: treat it as the binary it is
-        engine = StreamRedactor(source, [PrivateKeyRedactor()])
-        out = engine.feed(data) + engine.finish()
-        return (data if out == data else out), engine.redactions
-    new_inner, found = redact_bytes(inner, source)
-    if new_inner is inner or new_inner == inner:
+    inner = bytearray()
+    complete = _gunzip_into(io.BytesIO(data), inner.extend)
+    if not inner and not complete:
+        raise BundleError(f"{source}: not a readable gzip file; it was not written to the bundle, because its "
+                          "content must be checked for secrets first")
+    if sniff_kind(bytes(inner[:SNIFF_BYTES])) is FileKind.CAPTURE:
+        return data, []  # a (possibly cut) capture is kept as it came
+    new_inner, found = redact_bytes(bytes(inner), source)
+    if complete and new_inner == inner:
         return data, found
-    return gzip.compress(new_inner, mtime=0), found
+    return gzip.compress(new_inner + (b"" if complete else TRUNCATED_NOTE), mtime=0), found
+
+
+def _gunzip_into(src: BinaryIO, sink: Callable[[bytes], object]) -> bool:
+    """Decompress every gzip member of src into sink, block by block; False when the data ends early or turns
+    into garbage (what came before is kept: a cut log is still worth reading)."""
+    inflate = zlib.decompressobj(wbits=31)
+    while block := src.read(READ_BYTES):
+        while block:
+            try:
+                sink(inflate.decompress(block))
+            except zlib.error:
+                return False
+            if not inflate.eof:
+                break
+            block = inflate.unused_data
+            if not block.strip(b"\x00"):
+                block = b""  # zero padding after the last member (tape-style blocks)
+            elif block[:2] != b"\x1f\x8b":
+                return False
+            else:
+                inflate = zlib.decompressobj(wbits=31)
+    return inflate.eof
 
 
 def _redact_archive(data: bytes, source: str, kind: FileKind) -> tuple[bytes, list[Redaction]]:
@@ -209,25 +234,24 @@ def redact_seekable(src: BinaryIO, out: BinaryIO, rel_path: str) -> list[Redacti
         out.write(new)
         return found
     if kind is FileKind.GZIP:
-        with gzip.GzipFile(fileobj=src, mode="rb") as inner:
-            inner_kind = sniff_kind(inner.read(SNIFF_BYTES))
+        head = bytearray()
+        _gunzip_into(io.BytesIO(src.read(4 * READ_BYTES)), head.extend)
+        inner_kind = sniff_kind(bytes(head[:SNIFF_BYTES]))
         src.seek(0)
         if inner_kind is FileKind.CAPTURE:
             shutil.copyfileobj(src, out, READ_BYTES)
             return []
-        if inner_kind in (FileKind.ZIP, FileKind.TAR, FileKind.GZIP):
+        if inner_kind in (FileKind.ZIP, FileKind.TAR, FileKind.GZIP) or not head:
             new, found = redact_bytes(src.read(), rel_path)
             out.write(new)
             return found
-        with gzip.GzipFile(fileobj=src, mode="rb") as inner, \
-                gzip.GzipFile(fileobj=out, mode="wb", mtime=0, filename="") as packed:
-            return _pump(inner, packed, rel_path, inner_kind)
-    return _pump(src, out, rel_path, kind)
-
-
-def _pump(src: BinaryIO, dst: BinaryIO, rel_path: str, kind: FileKind) -> list[Redaction]:
+        engine = StreamRedactor(rel_path, [PrivateKeyRedactor()] if inner_kind is FileKind.BINARY else None)
+        with gzip.GzipFile(fileobj=out, mode="wb", mtime=0, filename="") as packed:
+            complete = _gunzip_into(src, lambda block: packed.write(engine.feed(block)))
+            packed.write(engine.finish() + (b"" if complete else TRUNCATED_NOTE))
+        return engine.redactions
     engine = StreamRedactor(rel_path, [PrivateKeyRedactor()] if kind is FileKind.BINARY else None)
     while block := src.read(READ_BYTES):
-        dst.write(engine.feed(block))
-    dst.write(engine.finish())
+        out.write(engine.feed(block))
+    out.write(engine.finish())
     return engine.redactions

@@ -279,3 +279,16 @@ def test_a_link_to_an_outside_folder_is_removed_not_followed(tmp_path: Path) -> 
     # Then the link is gone and the outside folder kept its mode
     assert not (writer.root / "hosts").exists() and _mode(outside) == 0o755
     writer.abort()
+
+
+def test_a_cut_gzip_log_is_copied_as_far_as_it_goes(tmp_path: Path) -> None:
+    # Given a gzip'd log on disk, cut short, with a password before the cut
+    whole = gzip.compress((f"password={SECRET}\n" + "".join(f"line {i}\n" for i in range(50000))).encode())
+    (tmp_path / "cut.gz").write_bytes(whole[: len(whole) * 3 // 4])
+    with BundleWriter(tmp_path / "out", NAME) as writer:
+        # When copied in
+        path = writer.copy_file(layout.host_file("mp1", layout.HOST_LOG), tmp_path / "cut.gz")
+        # Then the readable part is there, redacted, with a note where it ends
+        text = gzip.decompress(path.read_bytes()).decode()
+        assert SECRET not in text and "password=REDACTED" in text and "ended early" in text
+        writer.abort()

@@ -337,3 +337,31 @@ def test_hostile_shapes_are_handled() -> None:
     assert SECRET not in out
     assert out.split("\n")[1:] == [valueless.rstrip("\n"), far.rstrip("\n"), tags.rstrip("\n"), ""]
     assert [(r.rule, r.line) for r in found] == [("header-property", 1)]
+
+
+def test_cut_gzip_text_is_redacted_as_far_as_it_goes() -> None:
+    # Given a gzip'd log cut short by a transfer, with a token before the cut
+    whole = gzip.compress((f"token={SECRET}\n" + "".join(f"line {i}\n" for i in range(2000))).encode())
+    cut = whole[: len(whole) * 2 // 3]
+    # When redacted
+    out, found = redact_bytes(cut, "hosts/mp1/system.log.gz")
+    # Then what could be read is kept redacted, and a note says the rest is missing
+    text = gzip.decompress(out).decode()
+    assert SECRET not in text and "token=REDACTED" in text
+    assert text.endswith("[apigee-collector: the compressed file ended early; the rest of it is missing]\n")
+    assert found and {r.rule for r in found} == {"secret-parameter"}
+
+
+def test_unreadable_gzip_is_refused() -> None:
+    # Given bytes that only start like gzip
+    # When redacted
+    # Then they are refused: compressed content that cannot be checked never enters the bundle
+    with pytest.raises(BundleError, match="not a readable gzip file"):
+        redact_bytes(b"\x1f\x8b\x08\x00garbage", "hosts/mp1/system.log.gz")
+
+
+def test_concatenated_gzip_members_are_all_read() -> None:
+    data = gzip.compress(b"a token=one\n") + gzip.compress(b"b token=two\n") + b"\x00" * 512
+    out, found = redact_bytes(data, "x.gz")
+    assert gzip.decompress(out) == b"a token=REDACTED\nb token=REDACTED\n"
+    assert sum(r.count for r in found) == 2
