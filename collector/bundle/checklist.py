@@ -183,8 +183,9 @@ def build_sections(diagnosis: Diagnosis | None, symptom: Symptom) -> tuple[Secti
     if symptom.mp_log_line:
         seen.append("the MP log has the handshakeFailed line")
     if diagnosis is None:
+        ran = bool(seen)
         seen.append("the captures could not be analyzed")
-        return (SectionResult(SECTION_COMMON, bool(seen), "; ".join(seen)),
+        return (SectionResult(SECTION_COMMON, ran, "; ".join(seen)),
                 SectionResult(SECTION_NO_CLIENT_CERTIFICATE, False, "undecided: no analysis"),
                 SectionResult(SECTION_CA_MISMATCH, False, "undecided: no analysis"))
     seen.append(f"capture: {_WIRE[diagnosis.cause]}")

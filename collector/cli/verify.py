@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from collector.bundle import layout
 from collector.bundle.manifest import verify_bundle
 from collector.cli import cli
 from collector.errors import EXIT_COMPLETE, EXIT_FAILED
@@ -26,7 +27,7 @@ def verify_command(bundle: Path) -> int:
     """
     report = verify_bundle(bundle)
     if report.ok:
-        partial = "" if report.complete else " (the run that wrote it was partial: see SUMMARY.md)"
+        partial = "" if report.complete else f" (the run that wrote it was partial: see {layout.SUMMARY})"
         click.echo(f"OK: {report.files_checked} files match the manifest of {bundle}{partial}")
         return EXIT_COMPLETE
     for problem in report.problems():

@@ -96,4 +96,5 @@ def test_sections_follow_the_verdict(cause: Cause, no_cert_ran: bool, mismatch_r
 def test_sections_without_a_diagnosis() -> None:
     common, no_cert, mismatch = build_sections(None, Symptom())
     assert "could not be analyzed" in common.finding
-    assert not no_cert.ran and not mismatch.ran
+    assert not common.ran and not no_cert.ran and not mismatch.ran
+    assert build_sections(None, Symptom(http_status=503))[0].ran
