@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.tls import rewrite  # noqa: E402
+from tests.tls import rewrite
 
 CAPTURES = ROOT / "tests" / "fixtures" / "captures"
 MSS = 1448
@@ -85,8 +85,11 @@ def _bulk_flow(template: list[rewrite.Seg], megabytes: float, rng: random.Random
             key = (seg.src, seg.sport)
             for _ in range(count):
                 for piece in range(0, len(record), MSS):
-                    out.append(dataclasses.replace(seg, seq=next_seq[key], flags=0x18,
-                                                   payload=record[piece : piece + MSS]))
+                    out.append(
+                        dataclasses.replace(
+                            seg, seq=next_seq[key], flags=0x18, payload=record[piece : piece + MSS]
+                        )
+                    )
                     next_seq[key] = (next_seq[key] + len(record[piece : piece + MSS])) & 0xFFFFFFFF
                 sent += len(record)
     for seg in tail:  # the closing segments move past the inserted data
@@ -115,11 +118,14 @@ def build(work: Path, size_mb: int, copies: int) -> tuple[Path, Path, Truth]:
         for copy in range(copies):
             port += 1
             # client ports from the dynamic range: tshark picks dissectors by port (2099 would be TPKT)
-            flows.append(_relabel(template, bytes([10, 1 + copy // 250, copy % 250, 1]), 49152 + port % 16000))
+            flows.append(
+                _relabel(template, bytes([10, 1 + copy // 250, copy % 250, 1]), 49152 + port % 16000)
+            )
             truth.handshakes += 1
             truth.certificate_requests += handshake.certificate_request is not None
-            truth.empty_client_certificates += bool(handshake.client_certificate
-                                                    and not handshake.client_certificate.sent)
+            truth.empty_client_certificates += bool(
+                handshake.client_certificate and not handshake.client_certificate.sent
+            )
             truth.alerts.update(a.code for a in handshake.alerts)
     handshake_bytes = sum(len(s.payload) + 54 for f in flows for s in f)
     healthy = rewrite.segments(CAPTURES / "healthy-openssl-tls12.pcap")
@@ -127,8 +133,13 @@ def build(work: Path, size_mb: int, copies: int) -> tuple[Path, Path, Truth]:
     bulk_flows = max(1, int(bulk_needed // 8e6))
     healthy_handshake = read_handshakes(CAPTURES / "healthy-openssl-tls12.pcap").handshakes[0]
     for number in range(bulk_flows):
-        flows.append(_bulk_flow(_relabel(healthy, bytes([10, 200, number // 250, number % 250 + 1]), 40000),
-                                bulk_needed / bulk_flows / 1e6, rng))
+        flows.append(
+            _bulk_flow(
+                _relabel(healthy, bytes([10, 200, number // 250, number % 250 + 1]), 40000),
+                bulk_needed / bulk_flows / 1e6,
+                rng,
+            )
+        )
         truth.handshakes += 1
         truth.certificate_requests += 1
         truth.alerts.update(a.code for a in healthy_handshake.alerts)
@@ -172,13 +183,17 @@ def _run(argv: list[str]) -> tuple[str, float, int]:
 
 def ours(pcap: Path, keys: Path, runner: str) -> tuple[dict[str, object], float, int]:
     if runner == "cli":
-        out, seconds, rss = _run([str(ROOT / ".venv" / "bin" / "collect"), "analyze", "--json", str(pcap), str(keys)])
+        out, seconds, rss = _run(
+            [str(ROOT / ".venv" / "bin" / "collect"), "analyze", "--json", str(pcap), str(keys)]
+        )
         handshakes = json.loads(out)["handshakes"]
     else:
-        code = ("import json,sys; from pathlib import Path; from collector.tls.capture import read_handshakes;"
-                "from collector.tls.keylog import load_keylog;"
-                "r=read_handshakes(Path(sys.argv[1]), load_keylog(Path(sys.argv[2])));"
-                "print(json.dumps([h.to_json() for h in r.handshakes]))")
+        code = (
+            "import json,sys; from pathlib import Path; from collector.tls.capture import read_handshakes;"
+            "from collector.tls.keylog import load_keylog;"
+            "r=read_handshakes(Path(sys.argv[1]), load_keylog(Path(sys.argv[2])));"
+            "print(json.dumps([h.to_json() for h in r.handshakes]))"
+        )
         out, seconds, rss = _run([sys.executable, "-c", code, str(pcap), str(keys)])
         handshakes = json.loads(out)
     return _count_ours(handshakes), seconds, rss
@@ -191,17 +206,42 @@ def _count_ours(handshakes: list[dict]) -> dict[str, object]:
     return {
         "handshakes": len(handshakes),
         "certificate_requests": sum(h["certificate_request"] is not None for h in handshakes),
-        "empty_client_certificates": sum(bool(h["client_certificate"]) and not h["client_certificate"]["sent"]
-                                         for h in handshakes),
+        "empty_client_certificates": sum(
+            bool(h["client_certificate"]) and not h["client_certificate"]["sent"] for h in handshakes
+        ),
         "alerts": dict(sorted(alerts.items())),
     }
 
 
 def tshark(pcap: Path, keys: Path) -> tuple[dict[str, object], float, int]:
-    argv = ["tshark", "-n", "-o", "tcp.reassemble_out_of_order:TRUE", "-o", f"tls.keylog_file:{keys}", "-r", str(pcap),
-            "-Y", "tls.handshake or tls.alert_message", "-T", "fields", "-E", "separator=|", "-E", "occurrence=a",
-            "-e", "tcp.stream", "-e", "tcp.srcport", "-e", "tls.handshake.type", "-e",
-            "tls.handshake.certificates_length", "-e", "tls.alert_message.desc"]
+    argv = [
+        "tshark",
+        "-n",
+        "-o",
+        "tcp.reassemble_out_of_order:TRUE",
+        "-o",
+        f"tls.keylog_file:{keys}",
+        "-r",
+        str(pcap),
+        "-Y",
+        "tls.handshake or tls.alert_message",
+        "-T",
+        "fields",
+        "-E",
+        "separator=|",
+        "-E",
+        "occurrence=a",
+        "-e",
+        "tcp.stream",
+        "-e",
+        "tcp.srcport",
+        "-e",
+        "tls.handshake.type",
+        "-e",
+        "tls.handshake.certificates_length",
+        "-e",
+        "tls.alert_message.desc",
+    ]
     out, seconds, rss = _run(argv)
     streams, requests, empty = set(), 0, 0
     alerts: collections.Counter = collections.Counter()
@@ -213,12 +253,22 @@ def tshark(pcap: Path, keys: Path) -> tuple[dict[str, object], float, int]:
         requests += kinds.count("13")
         empty += lengths.split(",").count("0") if lengths else 0
         alerts.update(int(d) for d in descs.split(",") if d)
-    return {"handshakes": len(streams), "certificate_requests": requests, "empty_client_certificates": empty,
-            "alerts": dict(sorted(alerts.items()))}, seconds, rss
+    return (
+        {
+            "handshakes": len(streams),
+            "certificate_requests": requests,
+            "empty_client_certificates": empty,
+            "alerts": dict(sorted(alerts.items())),
+        },
+        seconds,
+        rss,
+    )
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--size-mb", type=int, default=320)
     parser.add_argument("--copies", type=int, default=150)
     parser.add_argument("--work", type=Path, default=Path("/tmp/apigee-bench"))
@@ -232,16 +282,34 @@ def main() -> int:
     if args.build_only:
         started = time.perf_counter()
         pcap, keys, built = build(args.work, args.size_mb, args.copies)
-        truth_file.write_text(json.dumps({
-            "handshakes": built.handshakes, "certificate_requests": built.certificate_requests,
-            "empty_client_certificates": built.empty_client_certificates,
-            "alerts": {str(k): v for k, v in sorted(built.alerts.items())}}))
+        truth_file.write_text(
+            json.dumps(
+                {
+                    "handshakes": built.handshakes,
+                    "certificate_requests": built.certificate_requests,
+                    "empty_client_certificates": built.empty_client_certificates,
+                    "alerts": {str(k): v for k, v in sorted(built.alerts.items())},
+                }
+            )
+        )
         print(f"built {pcap} in {time.perf_counter() - started:.1f}s")
         return 0
     if not (args.reuse and truth_file.exists()):
         # Build in a child: a fork of a process holding the whole capture would inflate the engines' peak RSS.
-        subprocess.run([sys.executable, __file__, "--build-only", "--size-mb", str(args.size_mb), "--copies",
-                        str(args.copies), "--work", str(args.work)], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--build-only",
+                "--size-mb",
+                str(args.size_mb),
+                "--copies",
+                str(args.copies),
+                "--work",
+                str(args.work),
+            ],
+            check=True,
+        )
     truth = json.loads(truth_file.read_text())
     size = pcap.stat().st_size
     print(f"capture: {size / 1e6:.1f} MB; ground truth: {truth}")
@@ -249,13 +317,20 @@ def main() -> int:
     theirs, their_seconds, their_rss = tshark(pcap, keys)
     mine["alerts"] = {str(k): v for k, v in mine["alerts"].items()}  # type: ignore[union-attr]
     theirs["alerts"] = {str(k): v for k, v in theirs["alerts"].items()}  # type: ignore[union-attr]
-    print(f"ours ({args.runner}): {my_seconds:6.2f}s {size / 1e6 / my_seconds:7.1f} MB/s  peak RSS {my_rss / 1024:6.1f} MB"
-          f"  {mine}")
-    print(f"tshark:       {their_seconds:6.2f}s {size / 1e6 / their_seconds:7.1f} MB/s  peak RSS "
-          f"{their_rss / 1024:6.1f} MB  {theirs}")
+    print(
+        f"ours ({args.runner}): {my_seconds:6.2f}s {size / 1e6 / my_seconds:7.1f} MB/s  peak RSS {my_rss / 1024:6.1f} MB"
+        f"  {mine}"
+    )
+    print(
+        f"tshark:       {their_seconds:6.2f}s {size / 1e6 / their_seconds:7.1f} MB/s  peak RSS "
+        f"{their_rss / 1024:6.1f} MB  {theirs}"
+    )
     print(f"throughput ratio (tshark time / our time): {their_seconds / my_seconds:.2f}x")
     comparable = ("certificate_requests", "empty_client_certificates", "alerts")
-    agree = all(mine[k] == theirs[k] == truth[k] for k in comparable) and mine["handshakes"] == truth["handshakes"]
+    agree = (
+        all(mine[k] == theirs[k] == truth[k] for k in comparable)
+        and mine["handshakes"] == truth["handshakes"]
+    )
     print("counts agree with each other and with the ground truth" if agree else "COUNTS DIFFER")
     return 0 if agree else 1
 

@@ -68,7 +68,9 @@ def read_handshakes(path: Path, keylog: KeyLog | None = None) -> CaptureResult:
             for linktype, data in reader:
                 tracker.add_frame(linktype, data)
         except _STREAM_ERRORS as error:
-            notes.append(f"the compressed data is damaged after packet {tracker.frames} ({error}); reading stopped")
+            notes.append(
+                f"the compressed data is damaged after packet {tracker.frames} ({error}); reading stopped"
+            )
         notes[:0] = reader.notes
     return tracker.result(path.name, notes)
 
@@ -81,7 +83,9 @@ def _reader(path: Path, stream: BinaryIO, head: bytes) -> PcapReader | PcapngRea
         if head[:4] == PCAPNG_MAGIC:
             return PcapngReader(stream, str(path), head)
     except _STREAM_ERRORS as error:
-        raise CaptureFormatError(path, f"is gzip-compressed but its compressed data is damaged ({error})") from error
+        raise CaptureFormatError(
+            path, f"is gzip-compressed but its compressed data is damaged ({error})"
+        ) from error
     raise CaptureFormatError(path, f"is not a pcap or pcapng capture (it starts with 0x{head[:8].hex()})")
 
 
@@ -111,7 +115,9 @@ def _uncompressed(raw: BinaryIO, path: Path) -> tuple[BinaryIO, bytes]:
     try:
         head = stream.read(8)
     except _STREAM_ERRORS as error:
-        raise CaptureFormatError(path, f"is gzip-compressed but its compressed data is damaged ({error})") from error
+        raise CaptureFormatError(
+            path, f"is gzip-compressed but its compressed data is damaged ({error})"
+        ) from error
     if not head:
         raise CaptureFormatError(path, "is gzip-compressed but holds no data, not a capture file")
     return stream, head
@@ -145,8 +151,9 @@ class _Tracker:
         session, index = entry
         if session.done:
             return
-        session.add_segment(index, segment.seq, flags, segment.data[segment.start : segment.end], segment.missing,
-                            self.frames)
+        session.add_segment(
+            index, segment.seq, flags, segment.data[segment.start : segment.end], segment.missing, self.frames
+        )
 
     def _open_connection(self, key: tuple[bytes, int, bytes, int]) -> tuple[Session, int]:
         session = Session(self.frames, (_endpoint(key[0], key[1]), _endpoint(key[2], key[3])), self.keylog)
@@ -168,7 +175,9 @@ class _Tracker:
             session.flush(self.frames)
         handshakes = sorted((s.to_handshake(source) for s in tls), key=lambda h: h.frames or (0, 0))
         for linktype, count in sorted(self.unsupported.items()):
-            notes.append(f"{count} packets have link type {linktype}, which is not supported; they were skipped")
+            notes.append(
+                f"{count} packets have link type {linktype}, which is not supported; they were skipped"
+            )
         return CaptureResult(tuple(handshakes), self.frames, len(tls), tuple(notes))
 
 

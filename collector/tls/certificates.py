@@ -16,8 +16,12 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from collector.tls.handshake import CertificateSummary
 
-_PEM_BLOCK = re.compile(rb"-----BEGIN (?:X509 |TRUSTED )?CERTIFICATE-----.+?-----END (?:X509 |TRUSTED )?CERTIFICATE-----",
-                        re.DOTALL)
+# What cryptography and asn1crypto raise for bytes that are not the DER they expect (UnicodeError is a ValueError)
+_DECODE_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError)
+_PEM_BLOCK = re.compile(
+    rb"-----BEGIN (?:X509 |TRUSTED )?CERTIFICATE-----.+?-----END (?:X509 |TRUSTED )?CERTIFICATE-----",
+    re.DOTALL,
+)
 
 
 @functools.lru_cache(maxsize=4096)  # captures repeat the same few names in every handshake
@@ -25,17 +29,19 @@ def name_to_string(der_name: bytes) -> str:
     """RFC 4514 string of a DER-encoded Name (as `Name.rfc4514_string()` writes it), ``hex:…`` when undecodable."""
     try:
         return x509.Name.from_bytes(der_name).rfc4514_string()
-    except Exception:  # any defect in attacker-controlled bytes becomes the hex fallback, never a crash
+    except _DECODE_ERRORS:  # any defect in attacker-controlled bytes becomes the hex fallback, never a crash
         return "hex:" + der_name.hex()
 
 
-@functools.lru_cache(maxsize=1024)  # ... and the same server chain; summaries are immutable, so sharing is safe
+@functools.lru_cache(
+    maxsize=1024
+)  # ... and the same server chain; summaries are immutable, so sharing is safe
 def summarize_certificate(der: bytes) -> CertificateSummary:
     """Subject, issuer, validity and serial of one DER certificate; undecodable parts fall back to ``hex:…``."""
     try:
         cert = x509.load_der_x509_certificate(der)
         subject_der, issuer_der = cert.subject.public_bytes(), cert.issuer.public_bytes()
-    except Exception:  # cryptography refuses some real-world oddities; asn1crypto is more lenient
+    except _DECODE_ERRORS:  # cryptography refuses some real-world oddities; asn1crypto is more lenient
         return _summarize_leniently(der)
     return CertificateSummary(
         subject=name_to_string(subject_der),
@@ -53,7 +59,7 @@ def load_pem_chain(text: str) -> tuple[CertificateSummary, ...]:
     for block in _PEM_BLOCK.findall(text.encode("utf-8", "replace")):
         try:
             der = x509.load_pem_x509_certificate(block).public_bytes(Encoding.DER)
-        except Exception:  # a damaged block: summarize its bytes as best we can
+        except _DECODE_ERRORS:  # a damaged block: summarize its bytes as best we can
             summaries.append(CertificateSummary(subject="hex:" + block.hex(), issuer="hex:" + block.hex()))
             continue
         summaries.append(summarize_certificate(der))
@@ -65,17 +71,20 @@ def _summarize_leniently(der: bytes) -> CertificateSummary:
         tbs = asn1_x509.Certificate.load(der, strict=False)["tbs_certificate"]
         subject_der, issuer_der = tbs["subject"].dump(), tbs["issuer"].dump()
         serial = format(tbs["serial_number"].native, "x")
-    except Exception:  # not even the outer structure parses: show the bytes
+    except _DECODE_ERRORS:  # not even the outer structure parses: show the bytes
         return CertificateSummary(subject="hex:" + der.hex(), issuer="hex:" + der.hex())
     return CertificateSummary(
-        subject=name_to_string(subject_der), issuer=name_to_string(issuer_der), serial=serial, issuer_der=issuer_der
+        subject=name_to_string(subject_der),
+        issuer=name_to_string(issuer_der),
+        serial=serial,
+        issuer_der=issuer_der,
     )
 
 
 def _iso(read: object) -> str:
     try:
         value: datetime.datetime = read()  # type: ignore[operator]
-    except Exception:  # an unparseable time is shown as unknown
+    except _DECODE_ERRORS:  # an unparseable time is shown as unknown
         return ""
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -83,6 +92,5 @@ def _iso(read: object) -> str:
 def _hex_serial(read: object) -> str:
     try:
         return format(read(), "x")  # type: ignore[operator]
-    except Exception:  # a malformed serial is shown as unknown
+    except _DECODE_ERRORS:  # a malformed serial is shown as unknown
         return ""
-

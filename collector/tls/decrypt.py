@@ -35,7 +35,7 @@ def expand_label(secret: bytes, label: bytes, context: bytes, length: int, hash_
 class RecordDecryptor:
     """Opens the records of one direction under one traffic secret; the sequence number counts from 0."""
 
-    __slots__ = ("_aead", "_iv", "seq", "_hash", "_suite")
+    __slots__ = ("_aead", "_hash", "_iv", "_suite", "seq")
 
     def __init__(self, suite: int, secret: bytes) -> None:
         aead_name, key_length, hash_name = TLS13_CIPHERS[suite]

@@ -10,7 +10,12 @@ from typing import NamedTuple
 
 MAX_MESSAGE = 1 << 24  # the handshake length field is 24 bits; a 340 KB chain is real, 16 MB is the ceiling
 HRR_RANDOM = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
-_EXT_SERVER_NAME, _EXT_SIGNATURE_ALGORITHMS, _EXT_SUPPORTED_VERSIONS, _EXT_CERTIFICATE_AUTHORITIES = 0, 13, 43, 47
+_EXT_SERVER_NAME, _EXT_SIGNATURE_ALGORITHMS, _EXT_SUPPORTED_VERSIONS, _EXT_CERTIFICATE_AUTHORITIES = (
+    0,
+    13,
+    43,
+    47,
+)
 
 
 class MessageError(ValueError):
@@ -39,7 +44,7 @@ class CertificateRequestBody(NamedTuple):
 class _Cursor:
     """Reads big-endian integers and length-prefixed vectors, raising MessageError on overrun."""
 
-    __slots__ = ("data", "pos", "end")
+    __slots__ = ("data", "end", "pos")
 
     def __init__(self, data: bytes, pos: int = 0, end: int | None = None) -> None:
         self.data, self.pos, self.end = data, pos, len(data) if end is None else end
@@ -130,8 +135,14 @@ def parse_certificate_request(body: bytes, tls13: bool) -> CertificateRequestBod
     if tls13:
         cursor.vector(1)  # certificate_request_context
         extensions = cursor.extensions()
-        schemes = _schemes(extensions[_EXT_SIGNATURE_ALGORITHMS]) if _EXT_SIGNATURE_ALGORITHMS in extensions else ()
-        names = _names(extensions[_EXT_CERTIFICATE_AUTHORITIES]) if _EXT_CERTIFICATE_AUTHORITIES in extensions else ()
+        schemes = (
+            _schemes(extensions[_EXT_SIGNATURE_ALGORITHMS]) if _EXT_SIGNATURE_ALGORITHMS in extensions else ()
+        )
+        names = (
+            _names(extensions[_EXT_CERTIFICATE_AUTHORITIES])
+            if _EXT_CERTIFICATE_AUTHORITIES in extensions
+            else ()
+        )
         return CertificateRequestBody((), schemes, names)
     types_vector = cursor.vector(1)
     types = tuple(types_vector.take(types_vector.remaining()))

@@ -15,7 +15,9 @@ _VLAN_TYPES = (0x8100, 0x88A8, 0x9100)
 _IPV6_FAMILIES = (10, 24, 28, 30)  # AF_INET6 differs between Linux and the BSDs
 _IPV6_SKIPPABLE = (0, 43, 60, 135, 139, 140)  # hop-by-hop, routing, destination options, mobility, HIP, shim6
 TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK = 0x01, 0x02, 0x04, 0x10
-_IPV4 = struct.Struct(">BxHxxHxB2x4s4s")  # version/IHL, total length, flags/fragment offset, protocol, src, dst
+_IPV4 = struct.Struct(
+    ">BxHxxHxB2x4s4s"
+)  # version/IHL, total length, flags/fragment offset, protocol, src, dst
 _TCP = struct.Struct(">HHI4xBB")  # ports, sequence number, data offset, flags
 
 
@@ -115,6 +117,5 @@ def _decode_tcp(data: bytes, src: bytes, dst: bytes, offset: int, end: int) -> S
     sport, dport, seq, data_offset, flags = _TCP.unpack_from(data, offset)
     start = offset + (data_offset >> 4) * 4
     captured_end = min(end, len(data))
-    if start > captured_end:
-        start = captured_end
+    start = min(start, captured_end)
     return Segment(src, sport, dst, dport, seq, flags, data, start, captured_end, max(0, end - captured_end))

@@ -63,7 +63,9 @@ class PcapReader:
         self._file = file
         self.notes: list[str] = []
         if not self._input.ensure(24):
-            raise CaptureFormatError(file, f"ends inside the pcap file header ({self._input.remaining()} of 24 bytes)")
+            raise CaptureFormatError(
+                file, f"ends inside the pcap file header ({self._input.remaining()} of 24 bytes)"
+            )
         buf = self._input.buf
         self._order = PCAP_MAGICS[buf[0:4]]
         self.linktype = struct.unpack_from(self._order + "I", buf, 20)[0] & 0x0FFFFFFF
@@ -87,12 +89,16 @@ class PcapReader:
             if end > len(buf):
                 source.pos = pos
                 if caplen > MAX_FRAME:
-                    self.notes.append(f"packet {frame + 1} at byte {source.offset} has an impossible length "
-                                      f"{caplen}; reading stopped there")
+                    self.notes.append(
+                        f"packet {frame + 1} at byte {source.offset} has an impossible length "
+                        f"{caplen}; reading stopped there"
+                    )
                     return
                 if not source.ensure(16 + caplen):
-                    self.notes.append(f"the last packet ({frame + 1}) is truncated: {source.remaining() - 16} of "
-                                      f"{caplen} bytes (ignored)")
+                    self.notes.append(
+                        f"the last packet ({frame + 1}) is truncated: {source.remaining() - 16} of "
+                        f"{caplen} bytes (ignored)"
+                    )
                     return
                 buf, pos = source.buf, source.pos
                 end = pos + 16 + caplen

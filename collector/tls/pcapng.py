@@ -24,7 +24,9 @@ class PcapngReader:
         self._input = BufferedInput(stream, head)
         self.notes: list[str] = []
         if not self._input.ensure(12):
-            raise CaptureFormatError(file, f"ends inside the pcapng section header ({self._input.remaining()} bytes)")
+            raise CaptureFormatError(
+                file, f"ends inside the pcapng section header ({self._input.remaining()} bytes)"
+            )
         if self._input.buf[8:12] not in _BYTE_ORDER:
             raise CaptureFormatError(file, "has a pcapng section header with an unknown byte-order magic")
         self._order = _BYTE_ORDER[self._input.buf[8:12]]
@@ -37,18 +39,23 @@ class PcapngReader:
             buf, pos = source.buf, source.pos
             if buf[pos : pos + 4] == PCAPNG_MAGIC:  # a section header may switch the byte order
                 if not source.ensure(12) or source.buf[source.pos + 8 : source.pos + 12] not in _BYTE_ORDER:
-                    self.notes.append(f"a section header at byte {source.offset} is damaged; reading stopped there")
+                    self.notes.append(
+                        f"a section header at byte {source.offset} is damaged; reading stopped there"
+                    )
                     return
                 buf, pos = source.buf, source.pos
                 self._order = _BYTE_ORDER[buf[pos + 8 : pos + 12]]
             block_type, length = struct.unpack_from(self._order + "II", buf, pos)
             if length < 12 or length % 4 or length > MAX_FRAME:
-                self.notes.append(f"block at byte {source.offset} has an impossible length {length}; "
-                                  "reading stopped there")
+                self.notes.append(
+                    f"block at byte {source.offset} has an impossible length {length}; reading stopped there"
+                )
                 return
             if not source.ensure(length):
-                self.notes.append(f"the last block (after packet {frame}) is truncated: {source.remaining()} of "
-                                  f"{length} bytes (ignored)")
+                self.notes.append(
+                    f"the last block (after packet {frame}) is truncated: {source.remaining()} of "
+                    f"{length} bytes (ignored)"
+                )
                 return
             buf, pos = source.buf, source.pos
             source.pos = pos + length

@@ -19,7 +19,7 @@ class Stream:
         gaps: bytes that never arrived (declared lost once the pending buffer overflowed or the stream ended).
     """
 
-    __slots__ = ("next_seq", "_pending", "_pending_bytes", "gaps")
+    __slots__ = ("_pending", "_pending_bytes", "gaps", "next_seq")
 
     def __init__(self) -> None:
         self.next_seq: int | None = None

@@ -76,8 +76,14 @@ class RecordReader:
             end = pos + 5 + length
             if end > size:
                 break
-            records.append(Record(buf[pos], buf[pos + 1] << 8 | buf[pos + 2], bytes(buf[pos : pos + 5]),
-                                  bytes(buf[pos + 5 : end])))
+            records.append(
+                Record(
+                    buf[pos],
+                    buf[pos + 1] << 8 | buf[pos + 2],
+                    bytes(buf[pos : pos + 5]),
+                    bytes(buf[pos + 5 : end]),
+                )
+            )
             pos = end
         del buf[:pos]
         return records
@@ -85,7 +91,7 @@ class RecordReader:
     def _find_header(self) -> bool:
         """Drop bytes up to a header that is followed by another header or by the end of the buffer."""
         buf = self._buf
-        for pos in range(0, max(0, len(buf) - 4)):
+        for pos in range(max(0, len(buf) - 4)):
             if not plausible_header(buf, pos):
                 continue
             after = pos + 5 + (buf[pos + 3] << 8 | buf[pos + 4])

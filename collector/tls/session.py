@@ -30,14 +30,27 @@ SETTLED_TOTAL = 48  # ... or this many in one direction (bulk downloads send nea
 class _Side:
     """One direction: its reassembly, record and message state, and what it has shown so far."""
 
-    __slots__ = ("stream", "records", "messages", "protected", "decryptor", "opaque", "after", "ccs", "finished",
-                 "closed", "reset")
+    __slots__ = (
+        "after",
+        "ccs",
+        "closed",
+        "decryptor",
+        "finished",
+        "messages",
+        "opaque",
+        "protected",
+        "records",
+        "reset",
+        "stream",
+    )
 
     def __init__(self) -> None:
         self.stream = Stream()
         self.records = RecordReader()
         self.messages = messages.HandshakeAssembler()
-        self.protected = False  # records from here on are encrypted (after CCS in 1.2, after ServerHello in 1.3)
+        self.protected = (
+            False  # records from here on are encrypted (after CCS in 1.2, after ServerHello in 1.3)
+        )
         self.decryptor: RecordDecryptor | None = None
         self.opaque = 0  # records we could not read
         self.after = 0  # records since protection started (read or not)
@@ -101,7 +114,9 @@ class Session:
     def _add_bytes(self, index: int, piece: bytes | int, frame: int) -> None:
         side = self.sides[index]
         if isinstance(piece, int):
-            self.notes.append(f"{piece} bytes from the {self._role(index)} were not captured (before frame {frame})")
+            self.notes.append(
+                f"{piece} bytes from the {self._role(index)} were not captured (before frame {frame})"
+            )
             side.records.skip_gap()
             side.messages = messages.HandshakeAssembler()
             return
@@ -127,7 +142,9 @@ class Session:
             if self.version is not None and not self.tls13:  # TLS 1.3 sends a dummy CCS for middleboxes
                 side.protected, side.ccs = True, frame
             return
-        if kind == ALERT and len(record.body) == 2:  # only a 2-byte alert is plaintext; longer ones are sealed
+        if (
+            kind == ALERT and len(record.body) == 2
+        ):  # only a 2-byte alert is plaintext; longer ones are sealed
             self._add_alert(index, record.body, frame)
             return
         if side.protected:
@@ -153,7 +170,9 @@ class Session:
         try:
             inner, content = side.decryptor.open(record.header, record.body)
         except DecryptError as error:
-            self.notes.append(f"decryption of the {self._role(index)}'s records failed at frame {frame}: {error}")
+            self.notes.append(
+                f"decryption of the {self._role(index)}'s records failed at frame {frame}: {error}"
+            )
             side.decryptor = None
             side.opaque += 1
             return
@@ -166,8 +185,15 @@ class Session:
 
     def _add_alert(self, index: int, body: bytes, frame: int) -> None:
         level, code = body[0], body[1]
-        self.alerts.append(Alert(self._role(index), ciphers.ALERT_LEVELS.get(level, f"level_{level}"),
-                                 ciphers.alert_name(code), code, frame))
+        self.alerts.append(
+            Alert(
+                self._role(index),
+                ciphers.ALERT_LEVELS.get(level, f"level_{level}"),
+                ciphers.alert_name(code),
+                code,
+                frame,
+            )
+        )
 
     def _add_handshake_bytes(self, index: int, data: bytes, frame: int) -> None:
         side = self.sides[index]
@@ -202,13 +228,17 @@ class Session:
             self.facts["certificate_request"] = CertificateRequest(
                 ca_names=tuple(name_to_string(der) for der in request.ca_names),
                 ca_names_der=request.ca_names,
-                signature_algorithms=tuple(ciphers.signature_scheme_name(s) for s in request.signature_schemes),
+                signature_algorithms=tuple(
+                    ciphers.signature_scheme_name(s) for s in request.signature_schemes
+                ),
                 frame=frame,
             )
         elif kind == 20:
             self._add_finished(index, frame)
         elif kind == 24:
-            self.notes.append(f"KeyUpdate from the {self._role(index)} at frame {frame}: later records stay sealed")
+            self.notes.append(
+                f"KeyUpdate from the {self._role(index)} at frame {frame}: later records stay sealed"
+            )
             self.sides[index].decryptor = None
 
     def _add_server_hello(self, hello: messages.ServerHello, frame: int) -> None:
@@ -224,7 +254,10 @@ class Session:
         client.protected = server.protected = True
         if self.keylog is None or self.random is None:
             return
-        secrets = (self.keylog.secret(self.random, CLIENT_HANDSHAKE), self.keylog.secret(self.random, SERVER_HANDSHAKE))
+        secrets = (
+            self.keylog.secret(self.random, CLIENT_HANDSHAKE),
+            self.keylog.secret(self.random, SERVER_HANDSHAKE),
+        )
         if None in secrets:
             self.notes.append("the key log holds no secrets for this handshake")
         elif not supports(hello.cipher):
@@ -242,7 +275,9 @@ class Session:
         secret = self.keylog.secret(self.random, label) if self.keylog and self.random else None
         if secret is None or self.cipher is None:
             side.decryptor = None
-            self.notes.append(f"the key log has no {label} for this handshake: application records stay sealed")
+            self.notes.append(
+                f"the key log has no {label} for this handshake: application records stay sealed"
+            )
         else:
             side.decryptor = RecordDecryptor(self.cipher, secret)
 
@@ -272,7 +307,11 @@ class Session:
             return Outcome.ESTABLISHED
         if self.tls13 and not self.decrypting:  # a close with no answer to the client's flight is a failure
             unanswered = client.after and not self.answered
-            return Outcome.FAILED if unanswered and (client.reset or server.reset or server.closed) else Outcome.OPAQUE
+            return (
+                Outcome.FAILED
+                if unanswered and (client.reset or server.reset or server.closed)
+                else Outcome.OPAQUE
+            )
         if "client_hello" in self.facts and (client.closed or client.reset or server.closed or server.reset):
             return Outcome.FAILED
         return Outcome.INCOMPLETE

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import itertools
 import json
 import subprocess
 from pathlib import Path
@@ -55,13 +56,28 @@ def summary(handshake: Handshake, *, endpoints: bool = True) -> tuple[object, ..
     )
 
 
-_FIELDS = ["frame.number", "tcp.srcport", "tls.handshake.type", "tls.handshake.certificates_length",
-           "tls.alert_message.level", "tls.alert_message.desc"]
+_FIELDS = [
+    "frame.number",
+    "tcp.srcport",
+    "tls.handshake.type",
+    "tls.handshake.certificates_length",
+    "tls.alert_message.level",
+    "tls.alert_message.desc",
+]
 
 
 def _tshark(capture: Path, keys: Path, *args: str) -> str:
-    argv = ["tshark", "-n", "-o", "tcp.reassemble_out_of_order:TRUE", "-o", f"tls.keylog_file:{keys}",
-            "-r", str(capture), *args]
+    argv = [
+        "tshark",
+        "-n",
+        "-o",
+        "tcp.reassemble_out_of_order:TRUE",
+        "-o",
+        f"tls.keylog_file:{keys}",
+        "-r",
+        str(capture),
+        *args,
+    ]
     return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
 
 
@@ -70,7 +86,9 @@ def _dn_hex_by_frame(text: str) -> dict[int, list[str]]:
     found: dict[int, list[str]] = {}
 
     def walk(node: object, into: list[str], frame: list[int]) -> None:
-        if isinstance(node, list) and node and isinstance(node[0], tuple):  # a JSON object as (key, value) pairs
+        if (
+            isinstance(node, list) and node and isinstance(node[0], tuple)
+        ):  # a JSON object as (key, value) pairs
             for key, value in node:
                 if key == "tls.handshake.dname_raw":
                     into.append(value[0])
@@ -118,15 +136,29 @@ def tshark_views(tmp_path_factory: pytest.TempPathFactory) -> dict[str, TsharkVi
     merged, keylog = work / "all.pcapng", work / "all.keys"
     keylog.write_text("".join(keys))
     subprocess.run(["mergecap", "-a", "-w", str(merged), *parts], check=True)
-    rows = [dict(zip(_FIELDS, line.split("|"))) for line in _tshark(
-        merged, keylog, "-Y", "tls", "-T", "fields", "-E", "separator=|", *[x for f in _FIELDS for x in ("-e", f)]
-    ).splitlines()]
+    rows = [
+        dict(zip(_FIELDS, line.split("|")))
+        for line in _tshark(
+            merged,
+            keylog,
+            "-Y",
+            "tls",
+            "-T",
+            "fields",
+            "-E",
+            "separator=|",
+            *[x for f in _FIELDS for x in ("-e", f)],
+        ).splitlines()
+    ]
     dns = _dn_hex_by_frame(_tshark(merged, keylog, "-Y", "tls.handshake.type == 13", "-T", "json", "-x"))
     views = {}
     bounds = sorted(offsets.items(), key=lambda item: item[1]) + [("", total)]
-    for (name, start), (_, end) in zip(bounds, bounds[1:]):
-        mine = [dict(r, **{"frame.number": str(int(r["frame.number"]) - start)}) for r in rows
-                if start < int(r["frame.number"]) <= end]
+    for (name, start), (_, end) in itertools.pairwise(bounds):
+        mine = [
+            dict(r, **{"frame.number": str(int(r["frame.number"]) - start)})
+            for r in rows
+            if start < int(r["frame.number"]) <= end
+        ]
         names = [h for frame, found in sorted(dns.items()) if start < frame <= end for h in found]
         views[name] = TsharkView(mine, names)
     return views

@@ -69,7 +69,9 @@ def ip_packet(seg: Seg, *, ipv6: bool = False, hop_by_hop: bool = False) -> byte
     tcp = struct.pack(">HHIIBBHHH", seg.sport, seg.dport, seg.seq, seg.ack, 5 << 4, seg.flags, 65535, 0, 0)
     tcp += seg.payload
     if not ipv6:
-        return struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0x4000, 64, 6, 0, seg.src, seg.dst) + tcp
+        return (
+            struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0x4000, 64, 6, 0, seg.src, seg.dst) + tcp
+        )
     src, dst = _v6(seg.src), _v6(seg.dst)
     if hop_by_hop:
         ext = bytes([6, 0, 1, 4, 0, 0, 0, 0])  # next header TCP, PadN option filling 8 bytes
@@ -86,7 +88,9 @@ def link_frame(linktype: int, packet: bytes, *, vlans: int = 0, null_order: str 
     v6 = packet[0] >> 4 == 6
     ethertype = b"\x86\xdd" if v6 else b"\x08\x00"
     if linktype == 1:
-        tags = b"".join(struct.pack(">HH", 0x88A8 if i == 0 and vlans > 1 else 0x8100, 100 + i) for i in range(vlans))
+        tags = b"".join(
+            struct.pack(">HH", 0x88A8 if i == 0 and vlans > 1 else 0x8100, 100 + i) for i in range(vlans)
+        )
         return b"\x00\x11\x22\x33\x44\x55\x66\x77\x88\x99\xaa\xbb" + tags + ethertype + packet
     if linktype == 113:
         return struct.pack(">HHH8s", 0, 772, 6, b"\x00" * 8) + ethertype + packet
@@ -107,8 +111,15 @@ def frames_for(segs: Iterable[Seg], linktype: int = 1, **options: object) -> lis
     return [link_frame(linktype, ip_packet(s, ipv6=ipv6, hop_by_hop=hop), **options) for s in segs]  # type: ignore
 
 
-def write_pcap(path: Path, linktype: int, frames: Sequence[bytes], *, order: str = "<", nanos: bool = False,
-               snaplen: int = 262144) -> Path:
+def write_pcap(
+    path: Path,
+    linktype: int,
+    frames: Sequence[bytes],
+    *,
+    order: str = "<",
+    nanos: bool = False,
+    snaplen: int = 262144,
+) -> Path:
     magic = 0xA1B23C4D if nanos else 0xA1B2C3D4
     out = [struct.pack(order + "IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype)]
     for number, frame in enumerate(frames):
@@ -118,12 +129,22 @@ def write_pcap(path: Path, linktype: int, frames: Sequence[bytes], *, order: str
     return path
 
 
-def write_pcapng(path: Path, packets: Sequence[tuple[int, bytes]], linktypes: Sequence[int], *, order: str = "<",
-                 simple: bool = False, unknown_block: bool = True) -> Path:
+def write_pcapng(
+    path: Path,
+    packets: Sequence[tuple[int, bytes]],
+    linktypes: Sequence[int],
+    *,
+    order: str = "<",
+    simple: bool = False,
+    unknown_block: bool = True,
+) -> Path:
     """pcapng with one IDB per link type; packets are (interface index, frame). `simple` uses SPBs (interface 0)."""
+
     def block(kind: int, body: bytes) -> bytes:
         body += b"\x00" * (-len(body) % 4)
-        return struct.pack(order + "II", kind, len(body) + 12) + body + struct.pack(order + "I", len(body) + 12)
+        return (
+            struct.pack(order + "II", kind, len(body) + 12) + body + struct.pack(order + "I", len(body) + 12)
+        )
 
     out = [block(0x0A0D0D0A, struct.pack(order + "IHHq", 0x1A2B3C4D, 1, 0, -1))]
     out += [block(1, struct.pack(order + "HHI", linktype, 0, 0)) for linktype in linktypes]
@@ -133,7 +154,9 @@ def write_pcapng(path: Path, packets: Sequence[tuple[int, bytes]], linktypes: Se
         if simple:
             out.append(block(3, struct.pack(order + "I", len(frame)) + frame))
         else:
-            out.append(block(6, struct.pack(order + "IIIII", interface, 0, 0, len(frame), len(frame)) + frame))
+            out.append(
+                block(6, struct.pack(order + "IIIII", interface, 0, 0, len(frame), len(frame)) + frame)
+            )
     path.write_bytes(b"".join(out))
     return path
 
@@ -146,9 +169,17 @@ def resegment(segs: Iterable[Seg], mss: int) -> list[Seg]:
             out.append(seg)
             continue
         for start in range(0, len(seg.payload), mss):
-            flags = seg.flags if start + mss >= len(seg.payload) else seg.flags & ~0x01  # FIN on the last piece
-            out.append(dataclasses.replace(seg, seq=(seg.seq + start) & 0xFFFFFFFF, flags=flags,
-                                           payload=seg.payload[start : start + mss]))
+            flags = (
+                seg.flags if start + mss >= len(seg.payload) else seg.flags & ~0x01
+            )  # FIN on the last piece
+            out.append(
+                dataclasses.replace(
+                    seg,
+                    seq=(seg.seq + start) & 0xFFFFFFFF,
+                    flags=flags,
+                    payload=seg.payload[start : start + mss],
+                )
+            )
     return out
 
 
@@ -158,7 +189,13 @@ def reorder(segs: Sequence[Seg]) -> list[Seg]:
     index = 0
     while index + 1 < len(out):
         a, b = out[index], out[index + 1]
-        if a.payload and b.payload and a.other is None and b.other is None and (a.src, a.sport) == (b.src, b.sport):
+        if (
+            a.payload
+            and b.payload
+            and a.other is None
+            and b.other is None
+            and (a.src, a.sport) == (b.src, b.sport)
+        ):
             out[index], out[index + 1] = b, a
             index += 2
         else:
@@ -169,5 +206,7 @@ def reorder(segs: Sequence[Seg]) -> list[Seg]:
         if seg.payload and number % 3 == 0:
             extra.append(seg)  # exact duplicate
             if len(seg.payload) > 20:  # a retransmission starting inside already-delivered bytes
-                extra.append(dataclasses.replace(seg, seq=(seg.seq + 10) & 0xFFFFFFFF, payload=seg.payload[10:]))
+                extra.append(
+                    dataclasses.replace(seg, seq=(seg.seq + 10) & 0xFFFFFFFF, payload=seg.payload[10:])
+                )
     return extra

@@ -48,8 +48,22 @@ EXPECTED = {
     "missing-client-certificate-openssl-tls12.pcap": ("TLSv1.2", CA_A, False, [("server", 40)], F, None),
     "missing-client-certificate-openssl-tls12-ipv6.pcap": ("TLSv1.2", CA_A, False, [("server", 40)], F, None),
     "missing-client-certificate-openssl-tls13.pcap": ("TLSv1.3", CA_A, False, [("server", 116)], F, None),
-    "missing-client-certificate-openssl-tls13-aes128.pcap": ("TLSv1.3", CA_A, False, [("server", 116)], F, None),
-    "missing-client-certificate-openssl-tls13-chacha20.pcap": ("TLSv1.3", CA_A, False, [("server", 116)], F, None),
+    "missing-client-certificate-openssl-tls13-aes128.pcap": (
+        "TLSv1.3",
+        CA_A,
+        False,
+        [("server", 116)],
+        F,
+        None,
+    ),
+    "missing-client-certificate-openssl-tls13-chacha20.pcap": (
+        "TLSv1.3",
+        CA_A,
+        False,
+        [("server", 116)],
+        F,
+        None,
+    ),
 }
 
 
@@ -96,14 +110,19 @@ def test_fields_agree_with_tshark(name: str, fixture_results: dict, tshark_views
     requests = [r["frame.number"] for r in rows if "13" in r["tls.handshake.type"].split(",")]
     request = handshake.certificate_request
     assert requests == ([str(request.frame)] if request else [])
-    client_certs = [(r["frame.number"], r["tls.handshake.certificates_length"]) for r in rows
-                    if r["tcp.srcport"] == client_port and "11" in r["tls.handshake.type"].split(",")]
+    client_certs = [
+        (r["frame.number"], r["tls.handshake.certificates_length"])
+        for r in rows
+        if r["tcp.srcport"] == client_port and "11" in r["tls.handshake.type"].split(",")
+    ]
     client_cert = handshake.client_certificate
-    assert client_certs[:1] == ([(str(client_cert.frame), "0" if not client_cert.sent else client_certs[0][1])]
-                                if client_cert else [])
+    assert client_certs[:1] == (
+        [(str(client_cert.frame), "0" if not client_cert.sent else client_certs[0][1])] if client_cert else []
+    )
     # tshark's dname_raw is the RDNSequence's content: wrap it back into its SEQUENCE header
     assert [_sequence(bytes.fromhex(h)) for h in tshark_views[name].dn_hex] == list(
-        request.ca_names_der if request else [])
+        request.ca_names_der if request else []
+    )
 
 
 def _sequence(content: bytes) -> bytes:
@@ -115,6 +134,7 @@ def _sequence(content: bytes) -> bytes:
 
 # -- derived variants of the real captures --------------------------------------------------------------------------
 
+
 def _variant_summaries(path: Path, name: str, *, endpoints: bool = True) -> list[tuple[object, ...]]:
     return [summary(h, endpoints=endpoints) for h in read_handshakes(path, keylog_for(name)).handshakes]
 
@@ -123,8 +143,12 @@ def _original(name: str, *, endpoints: bool = True) -> list[tuple[object, ...]]:
     return [summary(h, endpoints=endpoints) for h in read_fixture(name).handshakes]
 
 
-VARIANT_SOURCES = ["ca-mismatch-java-tls12.pcap", "healthy-openssl-tls12.pcap",
-                   "missing-client-certificate-openssl-tls13.pcap", "healthy-openssl-tls13-aes128.pcap"]
+VARIANT_SOURCES = [
+    "ca-mismatch-java-tls12.pcap",
+    "healthy-openssl-tls12.pcap",
+    "missing-client-certificate-openssl-tls13.pcap",
+    "healthy-openssl-tls13-aes128.pcap",
+]
 SEGMENT_VARIANTS = {
     "mss-536": lambda segs: rewrite.resegment(segs, 536),
     "mss-100-reordered-duplicated": lambda segs: rewrite.reorder(rewrite.resegment(segs, 100)),
@@ -160,14 +184,18 @@ def test_every_link_type_reads_the_same(variant: str, tmp_path: Path) -> None:
     name = "ca-mismatch-java-tls12.pcap"
     linktype, options = LINK_VARIANTS[variant]
     frames = rewrite.frames_for(rewrite.segments(capture_path(name)), linktype, **options)
-    assert _variant_summaries(rewrite.write_pcap(tmp_path / "v.pcap", linktype, frames), name) == _original(name)
+    assert _variant_summaries(rewrite.write_pcap(tmp_path / "v.pcap", linktype, frames), name) == _original(
+        name
+    )
 
 
 @pytest.mark.parametrize("linktype, hop_by_hop", [(1, False), (229, True), (101, True), (0, False)])
 def test_ipv6_with_and_without_extension_headers(linktype: int, hop_by_hop: bool, tmp_path: Path) -> None:
     # Given the IPv4 packets re-addressed as IPv6 (with a hop-by-hop header), Then only the endpoints change
     name = "missing-client-certificate-openssl-tls12.pcap"
-    frames = rewrite.frames_for(rewrite.segments(capture_path(name)), linktype, ipv6=True, hop_by_hop=hop_by_hop)
+    frames = rewrite.frames_for(
+        rewrite.segments(capture_path(name)), linktype, ipv6=True, hop_by_hop=hop_by_hop
+    )
     path = rewrite.write_pcap(tmp_path / "v6.pcap", linktype, frames)
     handshake = read_handshakes(path).handshakes[0]
     assert handshake.client.startswith("[fd00::7f00:b]:") and handshake.server.startswith("[fd00::7f00:15]:")
@@ -203,7 +231,9 @@ def test_pcapng_written_by_editcap_reads_the_same(tmp_path: Path) -> None:
 
     name = "healthy-nginx-tls12.pcap"
     out = tmp_path / "e.pcapng.gz"
-    subprocess.run(["editcap", "-F", "pcapng", str(capture_path(name)), str(tmp_path / "e.pcapng")], check=True)
+    subprocess.run(
+        ["editcap", "-F", "pcapng", str(capture_path(name)), str(tmp_path / "e.pcapng")], check=True
+    )
     out.write_bytes(gzip.compress((tmp_path / "e.pcapng").read_bytes()))
     assert _variant_summaries(tmp_path / "e.pcapng", name) == _original(name)
     assert _variant_summaries(out, name) == _original(name)
@@ -226,6 +256,7 @@ def test_large_certificate_chain_is_reassembled(fixture_results: dict) -> None:
 
 
 # -- damaged traffic --------------------------------------------------------------------------------------------------
+
 
 def test_missing_segment_is_reported_and_reading_goes_on(tmp_path: Path) -> None:
     # Given the server's Certificate segments with one 536-byte piece lost, When read
@@ -272,7 +303,9 @@ def test_snap_length_cut_packets_become_gaps(tmp_path: Path) -> None:
 
 
 def test_non_tls_connections_are_ignored(tmp_path: Path) -> None:
-    http = rewrite.Seg(b"\x7f\x00\x00\x01", b"\x7f\x00\x00\x02", 5555, 80, 1, 0, 0x18, b"GET / HTTP/1.1\r\n\r\n")
+    http = rewrite.Seg(
+        b"\x7f\x00\x00\x01", b"\x7f\x00\x00\x02", 5555, 80, 1, 0, 0x18, b"GET / HTTP/1.1\r\n\r\n"
+    )
     path = rewrite.write_pcap(tmp_path / "http.pcap", 1, rewrite.frames_for([http]))
     result = read_handshakes(path)
     assert (result.handshakes, result.tls_connections, result.packets) == ((), 0, 1)
@@ -280,7 +313,9 @@ def test_non_tls_connections_are_ignored(tmp_path: Path) -> None:
 
 def test_unsupported_link_type_is_a_note(tmp_path: Path) -> None:
     path = rewrite.write_pcap(tmp_path / "x.pcap", 147, [b"\x00" * 60, b"\x00" * 60])
-    assert read_handshakes(path).notes == ("2 packets have link type 147, which is not supported; they were skipped",)
+    assert read_handshakes(path).notes == (
+        "2 packets have link type 147, which is not supported; they were skipped",
+    )
 
 
 # -- files that are not captures --------------------------------------------------------------------------------------
@@ -289,12 +324,23 @@ BAD_FILES = {
     "empty": (b"", "is empty, not a capture file"),
     "short-pcap-header": (b"\xd4\xc3\xb2\xa1\x02\x00", "ends inside the pcap file header (6 of 24 bytes)"),
     "short-pcapng-header": (b"\x0a\x0d\x0d\x0a\x1c", "ends inside the pcapng section header (5 bytes)"),
-    "pcapng-bad-byte-order": (b"\x0a\x0d\x0d\x0a\x1c\x00\x00\x00\x01\x02\x03\x04",
-                              "has a pcapng section header with an unknown byte-order magic"),
-    "text": (b"hello, this is not a capture\n", "is not a pcap or pcapng capture (it starts with 0x68656c6c6f2c2074)"),
-    "gzip-of-text": (gzip.compress(b"plain words"), "is not a pcap or pcapng capture (it starts with 0x706c61696e20776f)"),
+    "pcapng-bad-byte-order": (
+        b"\x0a\x0d\x0d\x0a\x1c\x00\x00\x00\x01\x02\x03\x04",
+        "has a pcapng section header with an unknown byte-order magic",
+    ),
+    "text": (
+        b"hello, this is not a capture\n",
+        "is not a pcap or pcapng capture (it starts with 0x68656c6c6f2c2074)",
+    ),
+    "gzip-of-text": (
+        gzip.compress(b"plain words"),
+        "is not a pcap or pcapng capture (it starts with 0x706c61696e20776f)",
+    ),
     "empty-gzip": (gzip.compress(b""), "is gzip-compressed but holds no data, not a capture file"),
-    "damaged-gzip": (b"\x1f\x8b\x08\x00garbage-after-the-magic", "is gzip-compressed but its compressed data is damaged"),
+    "damaged-gzip": (
+        b"\x1f\x8b\x08\x00garbage-after-the-magic",
+        "is gzip-compressed but its compressed data is damaged",
+    ),
 }
 
 
@@ -317,12 +363,23 @@ def test_missing_file_and_directory(tmp_path: Path) -> None:
         read_handshakes(tmp_path)
 
 
-@pytest.mark.parametrize("head, expected", [
-    (b"\xd4\xc3\xb2\xa1", True), (b"\xa1\xb2\xc3\xd4", True), (b"\x4d\x3c\xb2\xa1", True), (b"\xa1\xb2\x3c\x4d", True),
-    (b"\x0a\x0d\x0d\x0a", True), (gzip.compress(b"\xd4\xc3\xb2\xa1" + b"\x00" * 40)[:64], True),
-    (gzip.compress(b"\x0a\x0d\x0d\x0a\x1c\x00\x00\x00"), True), (gzip.compress(b"{}"), False), (b"{\"keystore\"", False),
-    (b"", False), (b"\x1f\x8b", False), (b"CLIENT_RANDOM 00", False),
-])
+@pytest.mark.parametrize(
+    "head, expected",
+    [
+        (b"\xd4\xc3\xb2\xa1", True),
+        (b"\xa1\xb2\xc3\xd4", True),
+        (b"\x4d\x3c\xb2\xa1", True),
+        (b"\xa1\xb2\x3c\x4d", True),
+        (b"\x0a\x0d\x0d\x0a", True),
+        (gzip.compress(b"\xd4\xc3\xb2\xa1" + b"\x00" * 40)[:64], True),
+        (gzip.compress(b"\x0a\x0d\x0d\x0a\x1c\x00\x00\x00"), True),
+        (gzip.compress(b"{}"), False),
+        (b'{"keystore"', False),
+        (b"", False),
+        (b"\x1f\x8b", False),
+        (b"CLIENT_RANDOM 00", False),
+    ],
+)
 def test_is_capture_sniffs_the_magic(head: bytes, expected: bool) -> None:
     assert is_capture(head) is expected
 
@@ -334,11 +391,13 @@ def test_plain_fixtures_are_real_captures() -> None:
 
 # -- fuzzing: whatever the bytes, the only failure is CaptureFormatError ---------------------------------------------
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-_FUZZ_SOURCES = [capture_path(n).read_bytes() for n in ("ca-mismatch-java-tls12.pcap",
-                                                       "missing-client-certificate-openssl-tls13.pcap")]
+_FUZZ_SOURCES = [
+    capture_path(n).read_bytes()
+    for n in ("ca-mismatch-java-tls12.pcap", "missing-client-certificate-openssl-tls13.pcap")
+]
 
 
 def _read_or_refuse(tmp_path: Path, data: bytes, keylog: object = None) -> None:
@@ -353,18 +412,25 @@ def _read_or_refuse(tmp_path: Path, data: bytes, keylog: object = None) -> None:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(prefix=st.sampled_from([b"", b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\x3c\x4d", b"\x0a\x0d\x0d\x0a", b"\x1f\x8b"]),
-       body=st.binary(max_size=600))
-def test_random_bytes_only_ever_raise_capture_format_error(tmp_path: Path, prefix: bytes, body: bytes) -> None:
+@given(
+    prefix=st.sampled_from([b"", b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\x3c\x4d", b"\x0a\x0d\x0d\x0a", b"\x1f\x8b"]),
+    body=st.binary(max_size=600),
+)
+def test_random_bytes_only_ever_raise_capture_format_error(
+    tmp_path: Path, prefix: bytes, body: bytes
+) -> None:
     _read_or_refuse(tmp_path, prefix + body)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(source=st.integers(0, len(_FUZZ_SOURCES) - 1),
-       flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=12),
-       cut=st.one_of(st.none(), st.integers(0, 10**6)))
-def test_mutated_real_captures_only_ever_raise_capture_format_error(tmp_path: Path, source: int, flips: list,
-                                                                    cut: int | None) -> None:
+@given(
+    source=st.integers(0, len(_FUZZ_SOURCES) - 1),
+    flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=12),
+    cut=st.one_of(st.none(), st.integers(0, 10**6)),
+)
+def test_mutated_real_captures_only_ever_raise_capture_format_error(
+    tmp_path: Path, source: int, flips: list, cut: int | None
+) -> None:
     # Given a real capture with random bytes overwritten (headers, TCP, TLS lengths, certificates) and maybe cut
     data = bytearray(_FUZZ_SOURCES[source])
     for position, value in flips:
@@ -379,7 +445,9 @@ def test_mutated_real_captures_only_ever_raise_capture_format_error(tmp_path: Pa
 @given(flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=8))
 def test_mutated_pcapng_and_gzip_only_ever_raise_capture_format_error(tmp_path: Path, flips: list) -> None:
     _, frames = rewrite.read_pcap(capture_path("healthy-openssl-tls12-any.pcap"))
-    data = bytearray(rewrite.write_pcapng(tmp_path / "src.pcapng", [(0, f) for f in frames], [276]).read_bytes())
+    data = bytearray(
+        rewrite.write_pcapng(tmp_path / "src.pcapng", [(0, f) for f in frames], [276]).read_bytes()
+    )
     for position, value in flips:
         data[position % len(data)] = value
     _read_or_refuse(tmp_path, bytes(data))

@@ -13,17 +13,33 @@ from cryptography.x509.oid import NameOID
 from collector.tls.certificates import load_pem_chain, name_to_string, summarize_certificate
 
 KEY = ec.generate_private_key(ec.SECP256R1())
-ISSUER = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "US"), x509.NameAttribute(NameOID.ORGANIZATION_NAME,
-                    "Lab Org"), x509.NameAttribute(NameOID.COMMON_NAME, "Lab CA A")])
-SUBJECT = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "client, with comma"),
-                     x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "mp")])
+ISSUER = x509.Name(
+    [
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Lab Org"),
+        x509.NameAttribute(NameOID.COMMON_NAME, "Lab CA A"),
+    ]
+)
+SUBJECT = x509.Name(
+    [
+        x509.NameAttribute(NameOID.COMMON_NAME, "client, with comma"),
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "mp"),
+    ]
+)
 
 
 def _cert(subject: x509.Name = SUBJECT) -> x509.Certificate:
     start = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
-    return (x509.CertificateBuilder().subject_name(subject).issuer_name(ISSUER).public_key(KEY.public_key())
-            .serial_number(0x1234ABCD).not_valid_before(start).not_valid_after(start + datetime.timedelta(days=365))
-            .sign(KEY, hashes.SHA256()))
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ISSUER)
+        .public_key(KEY.public_key())
+        .serial_number(0x1234ABCD)
+        .not_valid_before(start)
+        .not_valid_after(start + datetime.timedelta(days=365))
+        .sign(KEY, hashes.SHA256())
+    )
 
 
 def test_summary_of_a_certificate() -> None:
@@ -36,13 +52,16 @@ def test_summary_of_a_certificate() -> None:
     assert summary.issuer_der == ISSUER.public_bytes()
 
 
-@pytest.mark.parametrize("der, expected", [
-    (ISSUER.public_bytes(), "CN=Lab CA A,O=Lab Org,C=US"),
-    (x509.Name([]).public_bytes(), ""),
-    (b"\x30\x03\x02\x01\x05", "hex:3003020105"),  # a SEQUENCE, but of an INTEGER
-    (b"not der", "hex:6e6f7420646572"),
-    (b"", "hex:"),
-])
+@pytest.mark.parametrize(
+    "der, expected",
+    [
+        (ISSUER.public_bytes(), "CN=Lab CA A,O=Lab Org,C=US"),
+        (x509.Name([]).public_bytes(), ""),
+        (b"\x30\x03\x02\x01\x05", "hex:3003020105"),  # a SEQUENCE, but of an INTEGER
+        (b"not der", "hex:6e6f7420646572"),
+        (b"", "hex:"),
+    ],
+)
 def test_name_to_string(der: bytes, expected: str) -> None:
     assert name_to_string(der) == expected
 

@@ -12,11 +12,17 @@ SERVER_HS_SECRET = bytes.fromhex("b67b7d690cc16c4e75e54213cb2d37b4e9c912bcded910
 
 
 def test_expand_label_matches_rfc8448() -> None:
-    assert expand_label(SERVER_HS_SECRET, b"key", b"", 16, "sha256").hex() == "3fce516009c21727d0f2e4e86ee403bc"
+    assert (
+        expand_label(SERVER_HS_SECRET, b"key", b"", 16, "sha256").hex() == "3fce516009c21727d0f2e4e86ee403bc"
+    )
     assert expand_label(SERVER_HS_SECRET, b"iv", b"", 12, "sha256").hex() == "5d313eb2671276ee13000b30"
 
 
-SUITES = [(0x1301, AESGCM, 16, "sha256"), (0x1302, AESGCM, 32, "sha384"), (0x1303, ChaCha20Poly1305, 32, "sha256")]
+SUITES = [
+    (0x1301, AESGCM, 16, "sha256"),
+    (0x1302, AESGCM, 32, "sha384"),
+    (0x1303, ChaCha20Poly1305, 32, "sha256"),
+]
 
 
 def _seal(suite: tuple, secret: bytes, seq: int, inner: bytes) -> tuple[bytes, bytes]:
@@ -52,7 +58,8 @@ def test_a_record_of_only_padding_has_no_content_type() -> None:
         RecordDecryptor(0x1301, b"\x01" * 32).open(header, body)
 
 
-@pytest.mark.parametrize("suite, expected", [(0x1301, True), (0x1302, True), (0x1303, True), (0x1304, False),
-                                             (0xC02F, False)])
+@pytest.mark.parametrize(
+    "suite, expected", [(0x1301, True), (0x1302, True), (0x1303, True), (0x1304, False), (0xC02F, False)]
+)
 def test_supported_suites(suite: int, expected: bool) -> None:
     assert supports(suite) is expected

@@ -35,55 +35,107 @@ def server_hello(random: bytes, extensions: bytes) -> bytes:
     return b"\x03\x03" + random + vec(1, b"") + b"\x13\x02" + b"\x00" + vec(2, extensions)
 
 
-@pytest.mark.parametrize("body, expected", [
-    (client_hello(ext(0, vec(2, b"\x00" + vec(2, b"backend.lab"))) + ext(43, vec(1, b"\x03\x04\x03\x03"))),
-     messages.ClientHello(RANDOM, "backend.lab", (0x0304, 0x0303))),
-    (client_hello(ext(10, b"\x00\x02\x00\x17")), messages.ClientHello(RANDOM, None, ())),
-    (client_hello(None), messages.ClientHello(RANDOM, None, ())),
-], ids=["sni and versions", "other extensions", "no extensions"])
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        (
+            client_hello(
+                ext(0, vec(2, b"\x00" + vec(2, b"backend.lab"))) + ext(43, vec(1, b"\x03\x04\x03\x03"))
+            ),
+            messages.ClientHello(RANDOM, "backend.lab", (0x0304, 0x0303)),
+        ),
+        (client_hello(ext(10, b"\x00\x02\x00\x17")), messages.ClientHello(RANDOM, None, ())),
+        (client_hello(None), messages.ClientHello(RANDOM, None, ())),
+    ],
+    ids=["sni and versions", "other extensions", "no extensions"],
+)
 def test_client_hello(body: bytes, expected: messages.ClientHello) -> None:
     assert messages.parse_client_hello(body) == expected
 
 
-@pytest.mark.parametrize("body, version, retry", [
-    (server_hello(RANDOM, b""), 0x0303, False),
-    (server_hello(RANDOM, ext(43, b"\x03\x04")), 0x0304, False),
-    (server_hello(messages.HRR_RANDOM, ext(43, b"\x03\x04")), 0x0304, True),
-], ids=["tls 1.2", "tls 1.3 via supported_versions", "hello retry request"])
+@pytest.mark.parametrize(
+    "body, version, retry",
+    [
+        (server_hello(RANDOM, b""), 0x0303, False),
+        (server_hello(RANDOM, ext(43, b"\x03\x04")), 0x0304, False),
+        (server_hello(messages.HRR_RANDOM, ext(43, b"\x03\x04")), 0x0304, True),
+    ],
+    ids=["tls 1.2", "tls 1.3 via supported_versions", "hello retry request"],
+)
 def test_server_hello(body: bytes, version: int, retry: bool) -> None:
     hello = messages.parse_server_hello(body)
     assert (hello.version, hello.cipher, hello.retry) == (version, 0x1302, retry)
 
 
-@pytest.mark.parametrize("body, tls13, expected", [
-    (vec(3, vec(3, b"leaf") + vec(3, b"ca")), False, (b"leaf", b"ca")),
-    (vec(3, b""), False, ()),
-    (vec(1, b"") + vec(3, vec(3, b"leaf") + vec(2, b"ocsp") + vec(3, b"ca") + vec(2, b"")), True, (b"leaf", b"ca")),
-    (vec(1, b"") + vec(3, b""), True, ()),
-], ids=["1.2 chain", "1.2 empty", "1.3 chain with extensions", "1.3 empty"])
+@pytest.mark.parametrize(
+    "body, tls13, expected",
+    [
+        (vec(3, vec(3, b"leaf") + vec(3, b"ca")), False, (b"leaf", b"ca")),
+        (vec(3, b""), False, ()),
+        (
+            vec(1, b"") + vec(3, vec(3, b"leaf") + vec(2, b"ocsp") + vec(3, b"ca") + vec(2, b"")),
+            True,
+            (b"leaf", b"ca"),
+        ),
+        (vec(1, b"") + vec(3, b""), True, ()),
+    ],
+    ids=["1.2 chain", "1.2 empty", "1.3 chain with extensions", "1.3 empty"],
+)
 def test_certificate(body: bytes, tls13: bool, expected: tuple[bytes, ...]) -> None:
     assert messages.parse_certificate(body, tls13) == expected
 
 
-@pytest.mark.parametrize("body, tls13, expected", [
-    (vec(1, b"\x01\x40") + vec(2, SCHEMES) + vec(2, NAMES), False,
-     messages.CertificateRequestBody((1, 64), (0x0401, 0x0804), (dn("CA One"), dn("CA Two")))),
-    (vec(1, b"\x01") + vec(2, SCHEMES) + vec(2, b""), False, messages.CertificateRequestBody((1,), (0x0401, 0x0804), ())),
-    (vec(1, b"\x01\x02") + vec(2, NAMES), False, messages.CertificateRequestBody((1, 2), (), (dn("CA One"), dn("CA Two")))),
-    (vec(1, b"") + vec(2, ext(13, vec(2, SCHEMES)) + ext(47, vec(2, NAMES))), True,
-     messages.CertificateRequestBody((), (0x0401, 0x0804), (dn("CA One"), dn("CA Two")))),
-    (vec(1, b"") + vec(2, ext(13, vec(2, SCHEMES))), True, messages.CertificateRequestBody((), (0x0401, 0x0804), ())),
-], ids=["1.2", "1.2 no CA names", "1.0 (no signature algorithms)", "1.3 extensions 13 and 47", "1.3 without 47"])
+@pytest.mark.parametrize(
+    "body, tls13, expected",
+    [
+        (
+            vec(1, b"\x01\x40") + vec(2, SCHEMES) + vec(2, NAMES),
+            False,
+            messages.CertificateRequestBody((1, 64), (0x0401, 0x0804), (dn("CA One"), dn("CA Two"))),
+        ),
+        (
+            vec(1, b"\x01") + vec(2, SCHEMES) + vec(2, b""),
+            False,
+            messages.CertificateRequestBody((1,), (0x0401, 0x0804), ()),
+        ),
+        (
+            vec(1, b"\x01\x02") + vec(2, NAMES),
+            False,
+            messages.CertificateRequestBody((1, 2), (), (dn("CA One"), dn("CA Two"))),
+        ),
+        (
+            vec(1, b"") + vec(2, ext(13, vec(2, SCHEMES)) + ext(47, vec(2, NAMES))),
+            True,
+            messages.CertificateRequestBody((), (0x0401, 0x0804), (dn("CA One"), dn("CA Two"))),
+        ),
+        (
+            vec(1, b"") + vec(2, ext(13, vec(2, SCHEMES))),
+            True,
+            messages.CertificateRequestBody((), (0x0401, 0x0804), ()),
+        ),
+    ],
+    ids=[
+        "1.2",
+        "1.2 no CA names",
+        "1.0 (no signature algorithms)",
+        "1.3 extensions 13 and 47",
+        "1.3 without 47",
+    ],
+)
 def test_certificate_request(body: bytes, tls13: bool, expected: messages.CertificateRequestBody) -> None:
     assert messages.parse_certificate_request(body, tls13) == expected
 
 
-@pytest.mark.parametrize("parse, body", [
-    (messages.parse_client_hello, client_hello(None)[:20]),
-    (messages.parse_server_hello, server_hello(RANDOM, ext(43, b"\x03"))),
-    (lambda b: messages.parse_certificate(b, False), vec(3, vec(3, b"leaf"))[:-1]),
-    (lambda b: messages.parse_certificate_request(b, False), vec(1, b"\x01") + b"\x00\x09\x01"),
-], ids=["short client hello", "short extension", "short certificate", "short request"])
+@pytest.mark.parametrize(
+    "parse, body",
+    [
+        (messages.parse_client_hello, client_hello(None)[:20]),
+        (messages.parse_server_hello, server_hello(RANDOM, ext(43, b"\x03"))),
+        (lambda b: messages.parse_certificate(b, False), vec(3, vec(3, b"leaf"))[:-1]),
+        (lambda b: messages.parse_certificate_request(b, False), vec(1, b"\x01") + b"\x00\x09\x01"),
+    ],
+    ids=["short client hello", "short extension", "short certificate", "short request"],
+)
 def test_malformed_bodies_raise_message_error(parse: object, body: bytes) -> None:
     with pytest.raises(messages.MessageError):
         parse(body)  # type: ignore[operator]

@@ -9,7 +9,9 @@ import pytest
 from collector.tls.packets import decode_segment
 from tests.tls import rewrite
 
-SEG = rewrite.Seg(b"\x0a\x00\x00\x01", b"\x0a\x00\x00\x02", 40000, 443, 0x01020304, 0, 0x18, b"\x16\x03\x01hello")
+SEG = rewrite.Seg(
+    b"\x0a\x00\x00\x01", b"\x0a\x00\x00\x02", 40000, 443, 0x01020304, 0, 0x18, b"\x16\x03\x01hello"
+)
 V6_SRC = b"\xfd\x00" + b"\x00" * 10 + SEG.src
 
 CASES = [
@@ -31,7 +33,9 @@ CASES = [
 
 
 @pytest.mark.parametrize("case, linktype, options, ipv6", CASES, ids=[c[0] for c in CASES])
-def test_segment_is_found_behind_every_link_header(case: str, linktype: int, options: dict, ipv6: bool) -> None:
+def test_segment_is_found_behind_every_link_header(
+    case: str, linktype: int, options: dict, ipv6: bool
+) -> None:
     # Given one TCP segment wrapped for this link type, When decoded, Then addresses, ports, seq and payload match
     frame = rewrite.link_frame(linktype, rewrite.ip_packet(SEG, ipv6=ipv6), **options)
     segment = decode_segment(linktype, frame)
@@ -63,17 +67,30 @@ def _fragment(packet: bytes) -> bytes:
     return packet[:6] + struct.pack(">H", 0x2000) + packet[8:]
 
 
-@pytest.mark.parametrize("linktype, frame", [
-    (1, b"\xff" * 12 + b"\x08\x06" + b"\x00" * 28),  # ARP
-    (1, rewrite.link_frame(1, _udp(rewrite.ip_packet(SEG)))),
-    (1, rewrite.link_frame(1, _fragment(rewrite.ip_packet(SEG)))),
-    (113, b"\x00" * 14 + b"\x08\x06" + b"\x00" * 28),
-    (0, struct.pack("<I", 7) + rewrite.ip_packet(SEG)),
-    (147, rewrite.ip_packet(SEG)),
-    (101, b"\x45" + b"\x00" * 10),
-    (229, b"\x60" + b"\x00" * 20),
-    (101, b"\x50" * 40),
-], ids=["arp", "udp", "fragment", "sll arp", "null unknown family", "unsupported link type", "short ipv4",
-        "short ipv6", "ip version 5"])
+@pytest.mark.parametrize(
+    "linktype, frame",
+    [
+        (1, b"\xff" * 12 + b"\x08\x06" + b"\x00" * 28),  # ARP
+        (1, rewrite.link_frame(1, _udp(rewrite.ip_packet(SEG)))),
+        (1, rewrite.link_frame(1, _fragment(rewrite.ip_packet(SEG)))),
+        (113, b"\x00" * 14 + b"\x08\x06" + b"\x00" * 28),
+        (0, struct.pack("<I", 7) + rewrite.ip_packet(SEG)),
+        (147, rewrite.ip_packet(SEG)),
+        (101, b"\x45" + b"\x00" * 10),
+        (229, b"\x60" + b"\x00" * 20),
+        (101, b"\x50" * 40),
+    ],
+    ids=[
+        "arp",
+        "udp",
+        "fragment",
+        "sll arp",
+        "null unknown family",
+        "unsupported link type",
+        "short ipv4",
+        "short ipv6",
+        "ip version 5",
+    ],
+)
 def test_frames_without_tcp_give_none(linktype: int, frame: bytes) -> None:
     assert decode_segment(linktype, frame) is None

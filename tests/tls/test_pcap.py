@@ -41,8 +41,9 @@ def test_impossible_length_stops_reading_with_a_note() -> None:
     data = _pcap("<", False, FRAMES[:1]) + struct.pack("<IIII", 0, 0, 1 << 30, 1 << 30)
     reader = PcapReader(io.BytesIO(data), "f.pcap")
     assert len(list(reader)) == 1
-    assert reader.notes == [f"packet 2 at byte {len(data) - 16} has an impossible length {1 << 30}; reading stopped "
-                            "there"]
+    assert reader.notes == [
+        (f"packet 2 at byte {len(data) - 16} has an impossible length {1 << 30}; reading stopped there")
+    ]
 
 
 def test_short_header_is_a_format_error() -> None:
@@ -56,5 +57,7 @@ def test_buffered_input_reads_across_chunks() -> None:
     source.pos = len(source.buf) - 100  # a record that starts near the end of the first chunk
     start = source.offset
     assert source.ensure(600_000) and source.offset == start
-    assert source.buf[source.pos : source.pos + 600_000] == (bytes(range(256)) * 10000)[start : start + 600_000]
+    assert (
+        source.buf[source.pos : source.pos + 600_000] == (bytes(range(256)) * 10000)[start : start + 600_000]
+    )
     assert not source.ensure(3_000_000)  # more than the whole stream

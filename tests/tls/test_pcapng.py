@@ -43,14 +43,17 @@ def test_truncated_and_impossible_blocks_end_reading_with_a_note(tmp_path: Path)
     cut = _read(data[:-50])
     assert len(list(cut)) == 1 and cut.notes[0].startswith("the last block (after packet 1) is truncated")
     bad = _read(data + struct.pack("<II", 6, 13))
-    assert len(list(bad)) == 2 and bad.notes == [f"block at byte {len(data)} has an impossible length 13; "
-                                                 "reading stopped there"]
+    assert len(list(bad)) == 2
+    assert bad.notes == [f"block at byte {len(data)} has an impossible length 13; reading stopped there"]
 
 
-@pytest.mark.parametrize("data, message", [
-    (b"\x0a\x0d\x0d\x0a\x1c\x00", "ends inside the pcapng section header (6 bytes)"),
-    (b"\x0a\x0d\x0d\x0a\x1c\x00\x00\x00\x00\x00\x00\x00", "unknown byte-order magic"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"\x0a\x0d\x0d\x0a\x1c\x00", "ends inside the pcapng section header (6 bytes)"),
+        (b"\x0a\x0d\x0d\x0a\x1c\x00\x00\x00\x00\x00\x00\x00", "unknown byte-order magic"),
+    ],
+)
 def test_bad_section_header_is_a_format_error(data: bytes, message: str) -> None:
     with pytest.raises(CaptureFormatError, match=message.replace("(", "\\(").replace(")", "\\)")):
         _read(data)

@@ -14,11 +14,18 @@ CASES = [
     ("swapped", [(None, b""), (3, b"def"), (0, b"abc")], [b"abc", b"def"]),
     ("duplicate", [(None, b""), (0, b"abc"), (0, b"abc"), (3, b"def")], [b"abc", b"def"]),
     ("overlapping retransmission", [(None, b""), (0, b"abcd"), (2, b"cdefg")], [b"abcd", b"efg"]),
-    ("pending overlaps pending", [(None, b""), (4, b"efgh"), (2, b"cdef"), (0, b"ab")], [b"ab", b"cdef", b"gh"]),
+    (
+        "pending overlaps pending",
+        [(None, b""), (4, b"efgh"), (2, b"cdef"), (0, b"ab")],
+        [b"ab", b"cdef", b"gh"],
+    ),
     ("old data after the fact", [(None, b""), (0, b"abcdef"), (1, b"bc")], [b"abcdef"]),
     ("no SYN: starts where we came in", [(10, b"klm"), (13, b"nop")], [b"klm", b"nop"]),
-    ("bigger copy replaces smaller pending", [(None, b""), (3, b"d"), (3, b"defg"), (0, b"abc")],
-     [b"abc", b"defg"]),
+    (
+        "bigger copy replaces smaller pending",
+        [(None, b""), (3, b"d"), (3, b"defg"), (0, b"abc")],
+        [b"abc", b"defg"],
+    ),
 ]
 
 

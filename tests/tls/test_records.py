@@ -16,17 +16,24 @@ DATA = _record(23, b"d" * 100)
 ALERT = _record(21, b"\x02\x28")
 
 
-@pytest.mark.parametrize("chunks", [
-    [HELLO + DATA + ALERT],
-    [HELLO[:3], HELLO[3:] + DATA[:50], DATA[50:], ALERT],
-    [bytes([b]) for b in HELLO + DATA + ALERT],
-], ids=["one piece", "split records", "byte by byte"])
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        [HELLO + DATA + ALERT],
+        [HELLO[:3], HELLO[3:] + DATA[:50], DATA[50:], ALERT],
+        [bytes([b]) for b in HELLO + DATA + ALERT],
+    ],
+    ids=["one piece", "split records", "byte by byte"],
+)
 def test_records_come_out_whole_however_the_bytes_arrive(chunks: list[bytes]) -> None:
     # Given the same three records cut differently, When fed, Then the same three records come out
     reader = RecordReader()
     records = [r for chunk in chunks for r in reader.feed(chunk)]
-    assert [(r.content_type, r.version, len(r.body)) for r in records] == [(22, 0x0301, 41), (23, 0x0303, 100),
-                                                                         (21, 0x0303, 2)]
+    assert [(r.content_type, r.version, len(r.body)) for r in records] == [
+        (22, 0x0301, 41),
+        (23, 0x0303, 100),
+        (21, 0x0303, 2),
+    ]
     assert records[1].header == DATA[:5]
 
 
@@ -46,10 +53,19 @@ def test_a_stream_that_is_not_tls_marks_the_reader_broken() -> None:
     assert reader.feed(DATA) == []
 
 
-@pytest.mark.parametrize("head, expected", [
-    (HELLO, True), (ALERT, True), (HELLO[:3], True), (DATA, False), (b"GET / HTTP/1.1", False),
-    (_record(22, b"x", b"\x03\x05"), False), (b"\x16\x03\x01\x48\x01", False), (b"\x16", False),
-])
+@pytest.mark.parametrize(
+    "head, expected",
+    [
+        (HELLO, True),
+        (ALERT, True),
+        (HELLO[:3], True),
+        (DATA, False),
+        (b"GET / HTTP/1.1", False),
+        (_record(22, b"x", b"\x03\x05"), False),
+        (b"\x16\x03\x01\x48\x01", False),
+        (b"\x16", False),
+    ],
+)
 def test_tls_is_recognised_by_its_first_bytes(head: bytes, expected: bool) -> None:
     assert looks_like_tls(head) is expected
 

@@ -74,7 +74,9 @@ def test_server_closing_during_the_handshake_is_a_failure() -> None:
     segs = _cut_after("ca-mismatch-openssl-tls12.pcap", lambda s: len(s.payload) > 1000)
     server = segs[1]
     last = segs[-1]
-    fin = dataclasses.replace(server, seq=(last.seq + len(last.payload)) & 0xFFFFFFFF, flags=0x11, payload=b"")
+    fin = dataclasses.replace(
+        server, seq=(last.seq + len(last.payload)) & 0xFFFFFFFF, flags=0x11, payload=b""
+    )
     session = Session(1, ("c", "s"), None)
     _feed(session, segs + [fin])
     handshake = session.to_handshake("x")
@@ -90,8 +92,9 @@ def test_tls13_without_keys_closed_before_any_answer_is_a_failure() -> None:
     sealed = next(i for i, s in enumerate(segs) if s.payload[:1] == b"\x17" and (s.src, s.sport) == client)
     cut = segs[: sealed + 1]  # up to the client's first encrypted record
     server_last = [s for s in cut if (s.src, s.sport) != client][-1]
-    rst = dataclasses.replace(server_last, seq=(server_last.seq + len(server_last.payload)) & 0xFFFFFFFF,
-                              flags=0x04, payload=b"")
+    rst = dataclasses.replace(
+        server_last, seq=(server_last.seq + len(server_last.payload)) & 0xFFFFFFFF, flags=0x04, payload=b""
+    )
     session = Session(1, ("c", "s"), None)
     _feed(session, cut + [rst])
     assert session.to_handshake("x").outcome is Outcome.FAILED
