@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import functools
 import re
+import warnings
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
@@ -17,27 +18,34 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from collector.tls.handshake import CertificateSummary
 
 # What cryptography and asn1crypto raise for bytes that are not the DER they expect (UnicodeError is a ValueError)
-_DECODE_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError)
+_DECODE_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError, x509.InvalidVersion)
 _PEM_BLOCK = re.compile(
     rb"-----BEGIN (?:X509 |TRUSTED )?CERTIFICATE-----.+?-----END (?:X509 |TRUSTED )?CERTIFICATE-----",
     re.DOTALL,
 )
 
 
-@functools.lru_cache(maxsize=4096)  # captures repeat the same few names in every handshake
+# Captures repeat the same few names and the same server chain in every handshake; results are immutable.
+@functools.lru_cache(maxsize=4096)
 def name_to_string(der_name: bytes) -> str:
     """RFC 4514 string of a DER-encoded Name (as `Name.rfc4514_string()` writes it), ``hex:…`` when undecodable."""
     try:
-        return x509.Name.from_bytes(der_name).rfc4514_string()
+        with warnings.catch_warnings():  # odd attribute lengths warn; the string says it all
+            warnings.simplefilter("ignore")
+            return x509.Name.from_bytes(der_name).rfc4514_string()
     except _DECODE_ERRORS:  # any defect in attacker-controlled bytes becomes the hex fallback, never a crash
         return "hex:" + der_name.hex()
 
 
-@functools.lru_cache(
-    maxsize=1024
-)  # ... and the same server chain; summaries are immutable, so sharing is safe
+@functools.lru_cache(maxsize=1024)
 def summarize_certificate(der: bytes) -> CertificateSummary:
     """Subject, issuer, validity and serial of one DER certificate; undecodable parts fall back to ``hex:…``."""
+    with warnings.catch_warnings():  # negative serials and similar real-world oddities warn: not our user's problem
+        warnings.simplefilter("ignore")
+        return _summarize(der)
+
+
+def _summarize(der: bytes) -> CertificateSummary:
     try:
         cert = x509.load_der_x509_certificate(der)
         subject_der, issuer_der = cert.subject.public_bytes(), cert.issuer.public_bytes()
