@@ -11,6 +11,7 @@ from collector.tls.certificates import name_to_string, summarize_certificate
 from collector.tls.decrypt import DecryptError, RecordDecryptor, supports
 from collector.tls.handshake import Alert, CertificateRequest, ClientCertificate, Handshake, Outcome
 from collector.tls.keylog import CLIENT_HANDSHAKE, CLIENT_TRAFFIC, SERVER_HANDSHAKE, SERVER_TRAFFIC, KeyLog
+from collector.tls.outcome import decide_outcome, summarize_session
 from collector.tls.packets import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN
 from collector.tls.reassembly import Stream
 from collector.tls.records import (
@@ -115,7 +116,7 @@ class Session:
         side = self.sides[index]
         if isinstance(piece, int):
             self.notes.append(
-                f"{piece} bytes from the {self._role(index)} were not captured (before frame {frame})"
+                f"{piece} bytes from the {self.role(index)} were not captured (before frame {frame})"
             )
             side.records.skip_gap()
             side.messages = messages.HandshakeAssembler()
@@ -128,7 +129,7 @@ class Session:
         for record in side.records.feed(piece):
             self._add_record(index, record, frame)
         if side.records.broken:
-            self.notes.append(f"the {self._role(index)}'s stream stops looking like TLS at frame {frame}")
+            self.notes.append(f"the {self.role(index)}'s stream stops looking like TLS at frame {frame}")
             self._settle()
 
     # -- records ---------------------------------------------------------------------------------------------------
@@ -171,7 +172,7 @@ class Session:
             inner, content = side.decryptor.open(record.header, record.body)
         except DecryptError as error:
             self.notes.append(
-                f"decryption of the {self._role(index)}'s records failed at frame {frame}: {error}"
+                f"decryption of the {self.role(index)}'s records failed at frame {frame}: {error}"
             )
             side.decryptor = None
             side.opaque += 1
@@ -187,7 +188,7 @@ class Session:
         level, code = body[0], body[1]
         self.alerts.append(
             Alert(
-                self._role(index),
+                self.role(index),
                 ciphers.ALERT_LEVELS.get(level, f"level_{level}"),
                 ciphers.alert_name(code),
                 code,
@@ -204,7 +205,7 @@ class Session:
                 self._add_message(index, kind, body, frame)
             except messages.MessageError as error:
                 name = ciphers.HANDSHAKE_TYPES.get(kind, f"handshake type {kind}")
-                self.notes.append(f"malformed {name} from the {self._role(index)} at frame {frame}: {error}")
+                self.notes.append(f"malformed {name} from the {self.role(index)} at frame {frame}: {error}")
 
     # -- handshake messages ----------------------------------------------------------------------------------------
     def _add_message(self, index: int, kind: int, body: bytes, frame: int) -> None:
@@ -237,7 +238,7 @@ class Session:
             self._add_finished(index, frame)
         elif kind == 24:
             self.notes.append(
-                f"KeyUpdate from the {self._role(index)} at frame {frame}: later records stay sealed"
+                f"KeyUpdate from the {self.role(index)} at frame {frame}: later records stay sealed"
             )
             self.sides[index].decryptor = None
 
@@ -293,64 +294,17 @@ class Session:
         for side in self.sides:
             side.stream, side.records, side.messages = Stream(), RecordReader(), messages.HandshakeAssembler()
 
-    def _role(self, index: int) -> str:
+    def role(self, index: int) -> str:
+        """``client`` or ``server`` for side `index` (side 0 is the client until we know better)."""
         return "client" if index == (self.client if self.client is not None else 0) else "server"
 
     def outcome(self) -> Outcome:
-        client_index = self.client if self.client is not None else 0
-        client, server = self.sides[client_index], self.sides[1 - client_index]
-        if any(alert.level == "fatal" for alert in self.alerts):
-            return Outcome.FAILED
-        if client.finished and server.finished and (not self.tls13 or self.decrypting):
-            return Outcome.ESTABLISHED
-        if not self.tls13 and client.ccs and server.ccs:
-            return Outcome.ESTABLISHED
-        if self.tls13 and not self.decrypting:  # a close with no answer to the client's flight is a failure
-            unanswered = client.after and not self.answered
-            return (
-                Outcome.FAILED
-                if unanswered and (client.reset or server.reset or server.closed)
-                else Outcome.OPAQUE
-            )
-        if "client_hello" in self.facts and (client.closed or client.reset or server.closed or server.reset):
-            return Outcome.FAILED
-        return Outcome.INCOMPLETE
+        """How the handshake ended so far (see `collector.tls.outcome`)."""
+        return decide_outcome(self)
 
     def to_handshake(self, source: str) -> Handshake:
-        client_index = self.client if self.client is not None else 0
-        notes = list(self.notes)
-        if not self.syn_seen:
-            notes.insert(0, "the capture starts in the middle of this connection (no SYN)")
-        outcome = self.outcome()
-        if outcome is not Outcome.ESTABLISHED:
-            notes.extend(self._close_notes(client_index))
-        return Handshake(
-            client=self.endpoints[client_index],
-            server=self.endpoints[1 - client_index],
-            sni=self.sni,
-            version=ciphers.version_name(self.version) if self.version is not None else None,
-            cipher=ciphers.cipher_name(self.cipher) if self.cipher is not None else None,
-            server_chain=self.facts.get("server_chain", ()),  # type: ignore[arg-type]
-            certificate_request=self.facts.get("certificate_request"),  # type: ignore[arg-type]
-            client_certificate=self.facts.get("client_certificate"),  # type: ignore[arg-type]
-            alerts=tuple(self.alerts),
-            outcome=outcome,
-            source=source,
-            frames=(self.first_frame, self.last_frame),
-            encrypted_records=self.sides[0].opaque + self.sides[1].opaque,
-            http_status=self.http_status,
-            notes=tuple(notes),
-        )
-
-    def _close_notes(self, client_index: int) -> list[str]:
-        found = []
-        for index in (client_index, 1 - client_index):
-            side, role = self.sides[index], self._role(index)
-            if side.reset:
-                found.append(f"the {role} reset the connection at frame {side.reset}")
-            elif side.closed:
-                found.append(f"the {role} closed the connection at frame {side.closed}")
-        return found
+        """The shared value type for this connection; `source` names the capture file."""
+        return summarize_session(self, source)
 
 
 def _http_status(content: bytes) -> int | None:

@@ -1,0 +1,74 @@
+"""How a connection's handshake ended, and the `Handshake` value built from everything a Session saw.
+
+Public API: `decide_outcome(session) -> Outcome`, `summarize_session(session, source) -> Handshake`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from collector.tls import ciphers
+from collector.tls.handshake import Handshake, Outcome
+
+if TYPE_CHECKING:
+    from collector.tls.session import Session
+
+
+def decide_outcome(session: Session) -> Outcome:
+    """failed: a fatal alert, or a close before the handshake completed; established: both sides finished (TLS 1.2:
+    ChangeCipherSpec both ways); opaque: TLS 1.3 without keys; incomplete: the capture ends first."""
+    client_index = session.client if session.client is not None else 0
+    client, server = session.sides[client_index], session.sides[1 - client_index]
+    if any(alert.level == "fatal" for alert in session.alerts):
+        return Outcome.FAILED
+    if client.finished and server.finished and (not session.tls13 or session.decrypting):
+        return Outcome.ESTABLISHED
+    if not session.tls13 and client.ccs and server.ccs:
+        return Outcome.ESTABLISHED
+    if session.tls13 and not session.decrypting:  # a close with no answer to the client's flight is a failure
+        unanswered = client.after and not session.answered
+        closed = client.reset or server.reset or server.closed
+        return Outcome.FAILED if unanswered and closed else Outcome.OPAQUE
+    if "client_hello" in session.facts and (client.closed or client.reset or server.closed or server.reset):
+        return Outcome.FAILED
+    return Outcome.INCOMPLETE
+
+
+def summarize_session(session: Session, source: str) -> Handshake:
+    client_index = session.client if session.client is not None else 0
+    notes = list(session.notes)
+    if not session.syn_seen:
+        notes.insert(0, "the capture starts in the middle of this connection (no SYN)")
+    outcome = decide_outcome(session)
+    if outcome is not Outcome.ESTABLISHED:
+        notes.extend(_close_notes(session, client_index))
+    facts = session.facts
+    return Handshake(
+        client=session.endpoints[client_index],
+        server=session.endpoints[1 - client_index],
+        sni=session.sni,
+        version=ciphers.version_name(session.version) if session.version is not None else None,
+        cipher=ciphers.cipher_name(session.cipher) if session.cipher is not None else None,
+        server_chain=facts.get("server_chain", ()),  # type: ignore[arg-type]
+        certificate_request=facts.get("certificate_request"),  # type: ignore[arg-type]
+        client_certificate=facts.get("client_certificate"),  # type: ignore[arg-type]
+        alerts=tuple(session.alerts),
+        outcome=outcome,
+        source=source,
+        frames=(session.first_frame, session.last_frame),
+        encrypted_records=session.sides[0].opaque + session.sides[1].opaque,
+        http_status=session.http_status,
+        notes=tuple(notes),
+    )
+
+
+def _close_notes(session: Session, client_index: int) -> list[str]:
+    """Who hung up, and when: the evidence behind a failure without an alert."""
+    found = []
+    for index in (client_index, 1 - client_index):
+        side, role = session.sides[index], session.role(index)
+        if side.reset:
+            found.append(f"the {role} reset the connection at frame {side.reset}")
+        elif side.closed:
+            found.append(f"the {role} closed the connection at frame {side.closed}")
+    return found
