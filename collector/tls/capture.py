@@ -175,9 +175,10 @@ class _Tracker:
             session.flush(self.frames)
         handshakes = sorted((s.to_handshake(source) for s in tls), key=lambda h: h.frames or (0, 0))
         for linktype, count in sorted(self.unsupported.items()):
-            notes.append(
-                f"{count} packets have link type {linktype}, which is not supported; they were skipped"
-            )
+            if linktype < 0:
+                notes.append(f"{count} packets name an interface the file never described; they were skipped")
+            else:
+                notes.append(f"{count} packets have link type {linktype}, which is not supported; they were skipped")
         return CaptureResult(tuple(handshakes), self.frames, len(tls), tuple(notes))
 
 

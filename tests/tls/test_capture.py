@@ -452,3 +452,18 @@ def test_mutated_pcapng_and_gzip_only_ever_raise_capture_format_error(tmp_path: 
         data[position % len(data)] = value
     _read_or_refuse(tmp_path, bytes(data))
     _read_or_refuse(tmp_path, gzip.compress(bytes(data))[: max(20, flips[0][0] % 4000)])
+
+
+def test_a_reused_port_pair_starts_a_new_connection(tmp_path: Path) -> None:
+    # Given the same connection twice (same addresses and ports, new SYN), Then two handshakes are reported
+    name = "ca-mismatch-java-tls12.pcap"
+    segs = rewrite.segments(capture_path(name))
+    path = rewrite.write_pcap(tmp_path / "twice.pcap", 1, rewrite.frames_for(segs + segs))
+    result = read_handshakes(path)
+    assert [summary(h) for h in result.handshakes] == _original(name) * 2
+    assert result.handshakes[1].frames[0] == result.handshakes[0].frames[0] + len(segs)
+
+
+def test_packets_on_an_undescribed_interface_are_a_note(tmp_path: Path) -> None:
+    path = rewrite.write_pcapng(tmp_path / "x.pcapng", [(3, b"\x00" * 60)], [1])
+    assert read_handshakes(path).notes == ("1 packets name an interface the file never described; they were skipped",)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from collector.tls.reassembly import MAX_PENDING, Stream
 
@@ -69,3 +73,22 @@ def test_bytes_cut_by_the_snap_length_are_a_gap() -> None:
     out = _feed(stream, [(None, b"")]) + stream.add((ISN + 1) & 0xFFFFFFFF, b"ab", missing=3)
     out += stream.add((ISN + 6) & 0xFFFFFFFF, b"fg")
     assert out == [b"ab", 3, b"fg"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    data=st.binary(min_size=1, max_size=400),
+    cuts=st.lists(st.integers(1, 399), max_size=12),
+    order=st.randoms(use_true_random=False),
+    copies=st.lists(st.integers(0, 20), max_size=6),
+)
+def test_any_order_and_duplication_gives_the_stream_back(data: bytes, cuts: list, order: object, copies: list) -> None:
+    # Given the stream cut into segments, shuffled, with some segments repeated, When fed after the SYN
+    bounds = sorted({0, len(data), *(c for c in cuts if c < len(data))})
+    segments = [(start, data[start:end]) for start, end in itertools.pairwise(bounds)]
+    segments += [segments[i % len(segments)] for i in copies]
+    order.shuffle(segments)  # type: ignore[attr-defined]
+    stream = Stream()
+    out = _feed(stream, [(None, b""), *segments]) + stream.flush()
+    # Then exactly the original bytes come out, with no gap
+    assert b"".join(p for p in out if isinstance(p, bytes)) == data and stream.gaps == 0
