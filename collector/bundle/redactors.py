@@ -78,6 +78,9 @@ class _Trigger:
         return spans
 
 
+_Rule = tuple[re.Pattern[str], Callable[[re.Match[str]], "str | None"]]
+
+
 def _substitute(
     pattern: re.Pattern[str],
     text: str,
@@ -85,25 +88,43 @@ def _substitute(
     trigger: _Trigger | None = None,
 ) -> tuple[str, list[int]]:
     """`re.sub` (only on the lines `trigger` finds, when given) that records the line of every real change."""
+    if trigger is not None:
+        return _substitute_lines(text, trigger, [(pattern, replace)])
     counter = _LineCounter(text)
     lines: list[int] = []
-    offset = 0
 
     def _one(match: re.Match[str]) -> str:
         new = replace(match)
         if new is None or new == match.group(0):
             return match.group(0)
-        lines.append(counter.line_at(offset + match.start()))
+        lines.append(counter.line_at(match.start()))
         return new
 
-    if trigger is None:
-        return pattern.sub(_one, text), lines
+    return pattern.sub(_one, text), lines
+
+
+def _substitute_lines(text: str, trigger: _Trigger, rules: list[_Rule]) -> tuple[str, list[int]]:
+    """Apply each (pattern, replace) in turn, only on the lines `trigger` finds; record the line of each change."""
+    counter = _LineCounter(text)
+    lines: list[int] = []
     out: list[str] = []
     pos = 0
     for start, end in trigger.line_spans(text):
-        offset = start
+        line = counter.line_at(start)
+        segment = text[start:end]
+        for pattern, replace in rules:
+
+            def _one(match: re.Match[str], replace: Callable[[re.Match[str]], str | None] = replace,
+                     line: int = line) -> str:
+                new = replace(match)
+                if new is None or new == match.group(0):
+                    return match.group(0)
+                lines.append(line)
+                return new
+
+            segment = pattern.sub(_one, segment)
         out.append(text[pos:start])
-        out.append(pattern.sub(_one, text[start:end]))
+        out.append(segment)
         pos = end
     out.append(text[pos:])
     return "".join(out), lines
@@ -164,7 +185,7 @@ class HeaderPropertyRedactor:
     # XML traces and proxy bundle policies: <Header name="Authorization">…</Header>, <Property name="…">…</Property>
     _XML = re.compile(rf'<([A-Za-z][\w.-]{{0,64}})\s[^<>\n]{{0,256}}?\bname\s*=\s*["\']{_SENSITIVE}["\'][^<>\n]{{0,256}}>([^<\n]*)</\1>',
                       re.IGNORECASE)
-    _XML_TRIGGER = _Trigger("name")
+    _XML_TRIGGER = _Trigger("name=", "name =")
     _WINDOW_LINES = 3  # how far after the name the value may be, in line breaks and in characters
     _WINDOW_CHARS = 1024
 
@@ -236,10 +257,16 @@ class AuthorizationRedactor:
         re.IGNORECASE,
     )
 
+    # Basic/Bearer credentials wherever they stand (a log line, a variable with an innocent name)
+    _SCHEME = re.compile(r"\b(?:basic|bearer)\s+([A-Za-z0-9._~+/-]{8,}=*)(?![\w=])", re.IGNORECASE)
+
     _TRIGGER = _Trigger("authorization")
+    _SCHEME_TRIGGER = _Trigger("basic", "bearer")
 
     def redact(self, text: str) -> tuple[str, list[int]]:
-        return _substitute(self._PATTERN, text, _mask_credentials, self._TRIGGER)
+        text, lines = _substitute(self._PATTERN, text, _mask_credentials, self._TRIGGER)
+        text, more = _substitute(self._SCHEME, text, lambda m: _mask_group(m, 1), self._SCHEME_TRIGGER)
+        return text, sorted(lines + more)
 
 
 def _mask_credentials(match: re.Match[str]) -> str | None:
@@ -263,9 +290,8 @@ class CookieRedactor:
     _TRIGGER = _Trigger("cookie", "-b")
 
     def redact(self, text: str) -> tuple[str, list[int]]:
-        text, lines = _substitute(self._HEADER, text, _mask_credentials, self._TRIGGER)
-        text, more = _substitute(self._CURL, text, _mask_first_group, self._TRIGGER)
-        return text, sorted(lines + more)
+        return _substitute_lines(text, self._TRIGGER, [(self._HEADER, _mask_credentials),
+                                                        (self._CURL, _mask_first_group)])
 
 
 def _mask_first_group(match: re.Match[str]) -> str | None:
@@ -318,18 +344,18 @@ class SecretParameterRedactor:
     )
     _XML = re.compile(rf"<({_SECRET_NAME})>([^<\n]*)</\1>", re.IGNORECASE)
     _FLAG = re.compile(rf"""(?<!\S)--?{_SECRET_NAME}\s+(?!-)(?:'([^'\n]*)'|"([^"\n]*)"|(\S+))""", re.IGNORECASE)
+    _OPENSSL_PASS = re.compile(r"(?<!\S)-pass(?:in|out)?\s+['\"]?pass:([^\s'\"]+)")  # openssl -passin pass:X
 
     _TRIGGER = _Trigger("pass", "secret", "token", "apikey", "api_key", "api-key", "credential", "oauth2-bearer")
 
     def redact(self, text: str) -> tuple[str, list[int]]:
-        trigger = self._TRIGGER
-        text, lines = _substitute(self._ASSIGN, text, _mask_first_group, trigger)
-        text, more = _substitute(self._COLON, text, _mask_colon_value, trigger)
-        lines += more
-        text, more = _substitute(self._XML, text, lambda m: _mask_group(m, 2), trigger)
-        lines += more
-        text, more = _substitute(self._FLAG, text, _mask_first_group, trigger)
-        return text, sorted(lines + more)
+        return _substitute_lines(text, self._TRIGGER, [
+            (self._ASSIGN, _mask_first_group),
+            (self._COLON, _mask_colon_value),
+            (self._XML, lambda m: _mask_group(m, 2)),
+            (self._FLAG, _mask_first_group),
+            (self._OPENSSL_PASS, lambda m: _mask_group(m, 1)),
+        ])
 
 
 def _mask_colon_value(match: re.Match[str]) -> str | None:

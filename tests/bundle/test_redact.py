@@ -43,6 +43,10 @@ CASES = [
      "authorization: Basic REDACTED"),
     ("http dump", f"GET /x HTTP/1.1\r\nHost: h\r\nAUTHORIZATION: bearer {SECRET}\r\nAccept: */*\r\n",
      "authorization", "Host: h"),
+    ("basic anywhere", f"2026-11-27 WARN retrying with Basic {SECRET}== for app x", "authorization",
+     "retrying with Basic REDACTED for app x"),
+    ("bearer in a variable", '{"name": "flow.creds", "value": "Bearer ' + SECRET + '"}', "authorization",
+     '"value": "Bearer REDACTED"'),
     ("proxy-authorization", f"Proxy-Authorization: Basic {SECRET}\n", "authorization", "Proxy-Authorization: Basic"),
     ("json header map", json.dumps({"headers": {"Authorization": f"Bearer {SECRET}", "Host": "h"}}),
      "authorization", '"Host": "h"'),
@@ -88,8 +92,10 @@ CASES = [
      "<Password>REDACTED</Password>"),
     ("bare jwt", f"2026-11-27 DEBUG verified eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ{SECRET}.sig-{SECRET} for app",
      "jwt", "verified REDACTED for app"),
+    ("openssl passin", f"openssl pkcs12 -in c.p12 -passin pass:{SECRET} -nokeys", "secret-parameter",
+     "-passin pass:REDACTED -nokeys"),
     ("cli flag", f"collect --org o --token {SECRET} --env e", "secret-parameter", "--env e"),
-    ("curl oauth2 bearer", f"curl --oauth2-bearer {SECRET} https://h", "secret-parameter", "https://h"),
+    ("curl oauth2 bearer", f"curl --oauth2-bearer {SECRET} https://h", "authorization", "https://h"),
 ] + [(f"pem {kind}", "before\n" + _pem(kind) + "after\n", "private-key", f"before\n{PRIVATE_KEY_MARKER}\nafter")
      for kind in PEM_KINDS] + [
     ("pem escaped in json", json.dumps({"key": _pem("PRIVATE KEY"), "alias": "a"}), "private-key",
@@ -165,7 +171,8 @@ def test_redacted_json_stays_json() -> None:
 _NOISE = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=200)
 _SEEDED = st.text(alphabet="ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789", min_size=12, max_size=40)
 _FORMS = {
-    "authorization": ["Authorization: Bearer {s}", "-H 'authorization: Basic {s}'", '"Authorization": "Bearer {s}"'],
+    "authorization": ["Authorization: Bearer {s}", "-H 'authorization: Basic {s}'", '"Authorization": "Bearer {s}"',
+                      "using bearer {s} now"],
     "header-property": ['{{"name": "Authorization",\n "value": "{s}"}}', '{{"name":"set-cookie","value":"{s}"}}',
                         '<Header name="x-api-key">{s}</Header>'],
     "cookie": ["Cookie: a={s}", "Set-Cookie: b={s}; Path=/", "-b 'c={s}'"],
