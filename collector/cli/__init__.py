@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 from collector.cli import analyze as _analyze  # noqa: E402,F401
+from collector.cli import package as _package  # noqa: E402,F401
 from collector.cli import probe as _probe  # noqa: E402,F401
 from collector.cli import run as _run  # noqa: E402,F401
 from collector.cli import verify as _verify  # noqa: E402,F401

@@ -1,0 +1,24 @@
+# The script of collector/remote/commands.py excerpt_logs(): keep them identical (tests/playbooks checks).
+# Run as `sh -c SCRIPT NAME ARGS...`: every value arrives as a positional argument, never parsed by a shell.
+context=$1 count=$2
+shift 2
+ids=""
+n=0
+for id; do
+  [ "$n" -ge "$count" ] && break
+  if [ "$n" -eq 0 ]; then ids=$id; else ids="$ids
+$id"; fi
+  n=$((n + 1))
+done
+shift "$count"
+status=1
+for f; do
+  case $f in
+    *.gz) gzip -dc -- "$f" | LC_ALL=C grep -F -H --label="$f" -C "$context" -e "$ids" -- ;;
+    *) LC_ALL=C grep -F -H -C "$context" -e "$ids" -- "$f" ;;
+  esac
+  rc=$?
+  [ "$rc" -eq 0 ] && status=0
+  [ "$rc" -gt 1 ] && status=2
+done
+exit "$status"
