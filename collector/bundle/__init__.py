@@ -1,0 +1,1 @@
+"""The bundle stage: layout (every path), redaction, manifest, reports and packaging."""

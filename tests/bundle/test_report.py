@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html.parser import HTMLParser
 
 import pytest
 
@@ -196,3 +197,31 @@ def test_ladders_are_capped_per_backend_failures_first() -> None:
     assert report.count('<table class="ladder">') == LADDERS_PER_BACKEND
     assert "empty (Certificate Length: 0)" in report
     assert "and 6 more handshake(s) with this backend" in report
+
+
+class _TagBalance(HTMLParser):
+    """Collects tags closed out of order (void elements excepted)."""
+
+    VOID = frozenset({"meta", "br", "img", "link", "input", "hr"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open: list[str] = []
+        self.errors: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in self.VOID:
+            self.open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.open and self.open[-1] == tag:
+            self.open.pop()
+        else:
+            self.errors.append(f"</{tag}> at {self.getpos()} inside {self.open[-3:]}")
+
+
+@pytest.mark.parametrize("cause", [*Cause, None], ids=[*(c.value for c in Cause), "none"])
+def test_report_html_is_well_formed(cause: Cause | None) -> None:
+    checker = _TagBalance()
+    checker.feed(render_report(_context(cause)))
+    assert (checker.errors, checker.open) == ([], [])
