@@ -320,40 +320,35 @@ def test_unsupported_link_type_is_a_note(tmp_path: Path) -> None:
 
 # -- files that are not captures --------------------------------------------------------------------------------------
 
+# One broken file per defect (tests/fixtures/captures/broken/), with the exact sentence the user gets.
+BROKEN = capture_path("broken")
 BAD_FILES = {
-    "empty": (b"", "is empty, not a capture file"),
-    "short-pcap-header": (b"\xd4\xc3\xb2\xa1\x02\x00", "ends inside the pcap file header (6 of 24 bytes)"),
-    "short-pcapng-header": (b"\x0a\x0d\x0d\x0a\x1c", "ends inside the pcapng section header (5 bytes)"),
-    "pcapng-bad-byte-order": (
-        b"\x0a\x0d\x0d\x0a\x1c\x00\x00\x00\x01\x02\x03\x04",
-        "has a pcapng section header with an unknown byte-order magic",
-    ),
-    "text": (
-        b"hello, this is not a capture\n",
-        "is not a pcap or pcapng capture (it starts with 0x68656c6c6f2c2074)",
-    ),
-    "gzip-of-text": (
-        gzip.compress(b"plain words"),
-        "is not a pcap or pcapng capture (it starts with 0x706c61696e20776f)",
-    ),
-    "empty-gzip": (gzip.compress(b""), "is gzip-compressed but holds no data, not a capture file"),
-    "damaged-gzip": (
-        b"\x1f\x8b\x08\x00garbage-after-the-magic",
-        "is gzip-compressed but its compressed data is damaged",
-    ),
+    "empty.pcap": "is empty, not a capture file",
+    "short-pcap-header.pcap": "ends inside the pcap file header (6 of 24 bytes)",
+    "short-pcapng-header.pcapng": "ends inside the pcapng section header (5 bytes)",
+    "pcapng-bad-byte-order.pcapng": "has a pcapng section header with an unknown byte-order magic",
+    "text.pcap": "is not a pcap or pcapng capture (it starts with 0x68656c6c6f2c2074)",
+    "gzip-of-text.pcap.gz": "is not a pcap or pcapng capture (it starts with 0x706c61696e20776f)",
+    "empty-gzip.pcap.gz": "is gzip-compressed but holds no data, not a capture file",
+    "damaged-gzip.pcap.gz": "is gzip-compressed but its compressed data is damaged "
+    "(Error -3 while decompressing data: invalid code lengths set)",
+    "cut-gzip.pcap.gz": "is gzip-compressed but its compressed data is damaged "
+    "(Compressed file ended before the end-of-stream marker was reached)",
 }
 
 
-@pytest.mark.parametrize("case", sorted(BAD_FILES))
-def test_bad_input_names_the_file_and_the_defect(case: str, tmp_path: Path) -> None:
-    content, defect = BAD_FILES[case]
-    path = tmp_path / f"{case}.pcap"
-    path.write_bytes(content)
+def test_every_broken_file_has_its_message() -> None:
+    assert sorted(BAD_FILES) == sorted(p.name for p in BROKEN.iterdir())
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
+def test_bad_input_names_the_file_and_the_defect(name: str) -> None:
+    # Given a file that is not a readable capture, Then the one error names the file and the defect
+    path = BROKEN / name
     with pytest.raises(CaptureFormatError) as caught:
         read_handshakes(path)
-    assert caught.value.file == str(path)
-    assert caught.value.defect.startswith(defect)
-    assert str(caught.value).startswith(f"{path}: {defect}")
+    assert (caught.value.file, caught.value.defect) == (str(path), BAD_FILES[name])
+    assert str(caught.value) == f"{path}: {BAD_FILES[name]}"
 
 
 def test_missing_file_and_directory(tmp_path: Path) -> None:
