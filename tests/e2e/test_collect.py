@@ -132,13 +132,13 @@ def test_a_host_that_is_down_makes_the_bundle_partial(lab_factory: Any, tmp_path
     # Then exit 3, that host's connect failed, and everything else was collected and diagnosed.
     lab = lab_factory("ca-mismatch")
     inventory = yaml.safe_load(resolved_inventory(lab).read_text())
-    inventory["hosts"]["mp9"] = {"address": "127.0.0.19", "port": _closed_port(), "role": "message-processor"}
+    inventory["hosts"]["mp9"] = {"address": "127.0.0.250", "port": _closed_port(), "role": "message-processor"}
     path = tmp_path / "inventory.yaml"
     path.write_text(yaml.safe_dump(inventory))
     args = collect_args(lab)
     args[args.index("--inventory") + 1] = str(path)
     run = run_collect_process(lab, tmp_path / "out", *args)
-    assert run.returncode == 3, run.stderr
+    assert run.returncode == 3, run.stdout + run.stderr
     assert "cause: ca-mismatch" in run.stdout
     assert "failed: mp9 -> connect" in run.stdout
     assert "(partial)" in run.stdout
