@@ -245,7 +245,8 @@ class Session:
     def _add_server_hello(self, hello: messages.ServerHello, frame: int) -> None:
         self.version, self.cipher = hello.version, hello.cipher
         self.facts["server_hello"] = frame
-        if hello.retry:
+        if hello.retry:  # TLS 1.3 is decided, but the real ServerHello (and the keys) come later
+            self.tls13 = hello.version == 0x0304
             self.notes.append(f"HelloRetryRequest at frame {frame}")
             return
         if hello.version != 0x0304:

@@ -39,6 +39,7 @@ EXPECTED = {
     "healthy-openssl-tls12-any.pcap": ("TLSv1.2", CA_A, True, [], E, None),
     "healthy-openssl-tls12.pcap": ("TLSv1.2", CA_A, True, [], E, None),
     "healthy-openssl-tls13.pcap": ("TLSv1.3", CA_A, True, [("server", 0), ("client", 0)], E, 200),
+    "healthy-openssl-tls13-hrr.pcap": ("TLSv1.3", CA_A, True, [("server", 0), ("client", 0)], E, 200),
     "healthy-openssl-tls13-aes128.pcap": ("TLSv1.3", CA_A, True, [("server", 0), ("client", 0)], E, 200),
     "large-chain-openssl-tls12.pcap.gz": ("TLSv1.2", CA_A, None, [("client", 47)], F, None),
     "missing-client-certificate-java-tls12.pcap": ("TLSv1.2", CA_A, False, [("server", 42)], F, None),
