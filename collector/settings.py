@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import netrc
-import os
 import re
 import shlex
 from collections.abc import Callable, Mapping

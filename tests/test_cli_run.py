@@ -71,7 +71,7 @@ def test_credentials_refused_exit_2(tmp_path: Path) -> None:
     import threading
 
     class Refuse(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self.send_response(401)
             self.send_header("Content-Length", "0")
             self.end_headers()

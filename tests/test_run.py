@@ -77,7 +77,7 @@ def test_redact_url_and_headers() -> None:
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+    def do_GET(self) -> None:
         body = b'{"fault":{"faultstring":"The Service is temporarily unavailable"}}'
         self.send_response(503)
         self.send_header("X-Apigee.Message-ID", "rrt-test-1")

@@ -198,7 +198,7 @@ class RichObserver:
             self.console.print(line)
 
     def window_tick(self, seconds_left: float, seconds_total: float) -> None:
-        text = f"reproduction window: [bold]{int(round(seconds_left))}[/] s left of {int(seconds_total)} s"
+        text = f"reproduction window: [bold]{round(seconds_left)}[/] s left of {int(seconds_total)} s"
         if seconds_left <= 0:
             self._stop_countdown()
             self.console.print(f"  [green]✓[/] capture window closed after {int(seconds_total)} s")

@@ -43,7 +43,7 @@ def run_collect(settings: RunSettings, observer: RunObserver | None = None) -> R
         from collector.run.plan import dry_run
 
         return dry_run(settings, observer)
-    from collector.run.package import open_bundle, package, remove_raw
+    from collector.run.package import open_bundle, remove_raw
 
     inventory = _load_inventory(settings)
     writer, raw = open_bundle(settings)

@@ -83,7 +83,7 @@ class RunContext:
             self.record(StepResult(host, step, StepStatus.FAILED, _reason(exc), str(exc),
                                    time.monotonic() - started))
             return None
-        except Exception as exc:  # a bug in one collector must not cost the operator the bundle
+        except Exception as exc:  # noqa: BLE001 - a bug in one collector must not cost the operator the bundle
             where = traceback.extract_tb(exc.__traceback__)[-1]
             self.record(StepResult(host, step, StepStatus.FAILED, "internal-error",
                                    f"{host} -> {step}: internal error (a bug, please report it): "

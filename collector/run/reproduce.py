@@ -20,7 +20,7 @@ _HEADER = {"-H", "--header", "--proxy-header"}
 _DATA = {"-d", "--data", "--data-raw", "--data-binary", "--data-urlencode", "-F", "--form", "--json"}
 _SECRET_HEADERS = re.compile(
     r"^(authorization|proxy-authorization|cookie|set-cookie|x-api-key|apikey|x-apikey|x-auth-token|"
-    r"x-amz-security-token)\s*:", re.I)
+    r"x-amz-security-token)\s*:", re.IGNORECASE)
 _SECRET_PARAM = re.compile(r"(?i)^(api[-_]?key|key|token|access_token|id_token|password|passwd|pwd|secret|"
                            r"client_secret|sig|signature|code)$")
 _SECRET_PAIR = re.compile(r"(?i)\b(api[-_]?key|token|access_token|password|passwd|pwd|secret|client_secret)="

@@ -83,8 +83,9 @@ def collect_args(lab: Lab, *, auth: str = "basic", reproduce: bool = True,
         args += ["--username", lab.username]
     if reproduce:
         # The operator's curl carries both seeded secrets: the bundle and the terminal must never show them.
-        args += ["--reproduce", f"curl -sS -u {lab.username}:{lab.password} "
-                                f"-H 'Authorization: Bearer {lab.token}' {lab.reproduction_url}"]
+        curl = (f"curl -sS -u {lab.username}:{lab.password} "
+                f"-H 'Authorization: Bearer {lab.token}' {lab.reproduction_url}")
+        args += ["--reproduce", curl]
     return args
 
 

@@ -16,7 +16,12 @@ import pytest
 import yaml
 
 from collector.bundle import layout
-from tests.e2e.conftest import collect_args, lab_roots_kept_traversable, resolved_inventory, run_collect_process
+from tests.e2e.conftest import (
+    collect_args,
+    lab_roots_kept_traversable,
+    resolved_inventory,
+    run_collect_process,
+)
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
