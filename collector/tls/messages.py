@@ -135,14 +135,10 @@ def parse_certificate_request(body: bytes, tls13: bool) -> CertificateRequestBod
     if tls13:
         cursor.vector(1)  # certificate_request_context
         extensions = cursor.extensions()
-        schemes = (
-            _schemes(extensions[_EXT_SIGNATURE_ALGORITHMS]) if _EXT_SIGNATURE_ALGORITHMS in extensions else ()
-        )
-        names = (
-            _names(extensions[_EXT_CERTIFICATE_AUTHORITIES])
-            if _EXT_CERTIFICATE_AUTHORITIES in extensions
-            else ()
-        )
+        signature = extensions.get(_EXT_SIGNATURE_ALGORITHMS)
+        authorities = extensions.get(_EXT_CERTIFICATE_AUTHORITIES)
+        schemes = _schemes(signature) if signature is not None else ()
+        names = _names(authorities) if authorities is not None else ()
         return CertificateRequestBody((), schemes, names)
     types_vector = cursor.vector(1)
     types = tuple(types_vector.take(types_vector.remaining()))

@@ -49,9 +49,8 @@ class _Side:
         self.stream = Stream()
         self.records = RecordReader()
         self.messages = messages.HandshakeAssembler()
-        self.protected = (
-            False  # records from here on are encrypted (after CCS in 1.2, after ServerHello in 1.3)
-        )
+        # records from here on are encrypted (after CCS in TLS 1.2, after ServerHello in TLS 1.3)
+        self.protected = False
         self.decryptor: RecordDecryptor | None = None
         self.opaque = 0  # records we could not read
         self.after = 0  # records since protection started (read or not)
