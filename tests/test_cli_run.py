@@ -155,3 +155,21 @@ def test_terminal_progress_shows_hosts_steps_and_countdown() -> None:
     text = buffer.getvalue()
     assert "connect" in text and "mp1" in text and "backend -> connect: refused" in text
     assert "capture window closed after 3 s" in text
+
+
+def test_failing_token_command_is_a_usage_error(tmp_path: Path) -> None:
+    # Given a token command that fails, When collect runs, Then exit 2 naming the command, and nothing is written.
+    done = _collect("--org", "o", "--env", "e", "--proxy", "p", "--mgmt-url", "http://127.0.0.1:1",
+                    "--token-command", "false", "--out", str(tmp_path), cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "token command 'false'" in done.stderr
+    assert not list(tmp_path.glob("*apigee-diag-*"))
+
+
+def test_dry_run_json_is_one_object_with_the_plan(tmp_path: Path) -> None:
+    # Given --dry-run --json without the API, Then one JSON object whose plan lists the backend and no hosts.
+    port = _closed_port()
+    done = _collect("--no-api", "--backend", f"127.0.0.1:{port}", "--dry-run", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    plan = json.loads(done.stdout)["plan"]
+    assert plan["backends"] == [{"host": "127.0.0.1", "port": port, "sni": None}] and plan["hosts"] == []

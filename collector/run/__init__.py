@@ -27,6 +27,7 @@ from collector.run.stages import (
     stop_captures,
 )
 from collector.settings import RunSettings
+from collector.steps import StepStatus
 
 __all__ = ["RunOutcome", "run_collect"]
 
@@ -111,7 +112,9 @@ def _stop_after_interrupt(ctx: RunContext) -> None:
             fetch_trace(ctx)
     except KeyboardInterrupt:
         pass
-    ctx.skip(LOCAL_HOST, "collect", "interrupted", "the run was interrupted (SIGINT/SIGTERM): later stages skipped")
+    # Recorded as a failure so the manifest and SUMMARY.md say the bundle is incomplete.
+    ctx.skip(LOCAL_HOST, "collect", "interrupted", "the run was interrupted (SIGINT/SIGTERM): later stages skipped",
+             StepStatus.FAILED)
 
 
 def _close(ctx: RunContext) -> None:

@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from collector.bundle import layout
-from collector.errors import EdgeAuthError, EdgeNotFoundError
+from collector.errors import EdgeAuthError, EdgeNotFoundError, InputError, UsageError
 from collector.progress import Stage
 from collector.run.context import EDGE_HOST, LOCAL_HOST, RunContext
 from collector.run.reproduce import Reproduction, get_url, run_curl
@@ -78,8 +78,8 @@ def resolve(ctx: RunContext, *, sink: bool = True) -> None:
             ctx.client = make_edge_client(ctx, sink=sink)
             ctx.resolution = resolve_proxy(ctx.client, s.org, s.env, s.proxy,
                                            private_cloud=False if s.public_cloud else None)
-        except (EdgeAuthError, EdgeNotFoundError):
-            raise  # the operator must fix the credentials or the names: exit 2, no bundle
+        except (EdgeAuthError, EdgeNotFoundError, UsageError, InputError):
+            raise  # the operator must fix the credentials, the token command or the names: exit 2, no bundle
         except Exception as exc:  # noqa: BLE001 - recorded by attempt() below with the right words
             error = exc
             ctx.attempt(EDGE_HOST, "resolve", lambda: _reraise(error))
