@@ -1,0 +1,1 @@
+"""Captures and TLS, parsed without touching the network: `capture.read_handshakes`, `keylog`, `certificates`."""
