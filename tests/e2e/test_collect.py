@@ -142,7 +142,7 @@ def test_a_host_that_is_down_makes_the_bundle_partial(lab_factory: Any, tmp_path
     path.write_text(yaml.safe_dump(inventory))
     args = collect_args(lab)
     args[args.index("--inventory") + 1] = str(path)
-    run = run_collect_process(lab, tmp_path / "out", *args)
+    run = run_collect_process(lab, tmp_path / "out", *args, "--keep-directory")
     assert run.returncode == 3, run.stdout + run.stderr
     assert "cause: ca-mismatch" in run.stdout
     assert "failed: mp9 -> connect" in run.stdout
@@ -152,6 +152,9 @@ def test_a_host_that_is_down_makes_the_bundle_partial(lab_factory: Any, tmp_path
     assert {"host": "mp9", "step": "connect", "status": "failed"}.items() <= next(
         s for s in manifest_steps if s["host"] == "mp9" and s["step"] == "connect").items()
     assert any(s["host"] == "mp1" and s["step"] == "fetch-capture" and s["status"] == "ok" for s in manifest_steps)
+    kept = Path(next(line.split(" ")[1] for line in run.stdout.splitlines() if line.startswith("directory: ")))
+    assert (kept / layout.SUMMARY).is_file() and kept.stat().st_mode & 0o777 == 0o700
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in kept.rglob("*") if p.is_file())
 
 
 def _manifest(bundle: Path) -> dict[str, Any]:
@@ -188,6 +191,7 @@ def test_interrupt_stops_captures_and_writes_a_partial_bundle(lab_factory: Any, 
     assert process.returncode == 3, "".join(seen) + stderr
     result = json.loads(stdout)
     assert result["interrupted"] is True and Path(result["bundle"]).exists()
+    assert result["complete"] is False and _manifest(Path(result["bundle"]))["complete"] is False
     for host in lab.ssh.hosts:
         leftovers = [p.name for p in host.capture_dir.glob("apigee-collector-*")]
         assert not leftovers, (host.name, leftovers)
