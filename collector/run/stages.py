@@ -85,6 +85,8 @@ def resolve(ctx: RunContext, *, sink: bool = True) -> None:
             ctx.attempt(EDGE_HOST, "resolve", lambda: _reraise(error))
         else:
             ctx.record(StepResult(EDGE_HOST, "resolve", StepStatus.OK, seconds=time.monotonic() - started))
+            for finding in ctx.resolution.findings:
+                ctx.observer.note(finding)
     _collect_peers(ctx)
 
 
