@@ -17,6 +17,11 @@ What it does:
    by code, and compares them with the ground truth from building the file.
 4. Prints wall time, throughput (MB/s, packets/s), the ratio tshark/ours and each engine's peak RSS.
 Targets: ours >= 3x tshark's throughput and < 200 MB peak RSS. Not part of the test suite (timings are not tests).
+
+Results here (2 vCPUs shared with other jobs, load average ~6, so +-50 %; 341.6 MB, 299 850 packets, 3 486
+handshakes): `collect analyze --json` 6.1-9.4 s (36-56 MB/s), peak RSS 88 MB; tshark 4.0.17 74-159 s (2-4.6 MB/s),
+peak RSS 684 MB; ratio 7.8x-26x; all counts equal to each other and to the ground truth. The reader alone
+(`--runner reader`) takes about 3.1 s (110 MB/s, ~100 k packets/s) and 55 MB.
 """
 
 from __future__ import annotations
