@@ -241,6 +241,9 @@ class HostConnection:
             raise HostError(self.host.name, step, "disconnected", f"{commands.render(argv)}: {e}") from e
         seconds = time.monotonic() - started
         self._audit_line(line, exit_code, seconds, out_bytes, err_bytes, False)
+        if exit_code == -1 and not self.is_open:  # the channel closed without an exit status: the link died
+            raise HostError(self.host.name, step, "disconnected",
+                            f"the SSH connection dropped during {commands.render(argv)[:200]}")
         return CommandResult(tuple(full), exit_code, "", stderr.decode("utf-8", "replace"), seconds,
                              out_bytes, err_bytes)
 

@@ -16,10 +16,18 @@ from collector.remote.connection import ConnectionSettings, HostConnection, Host
 from collector.steps import StepResult, StepStatus
 
 Observer = Callable[[str, str, str], None]  # (host, step, status text)
+# Phases over connections already open send no SSH handshakes (the MaxStartups concern of `workers`) and mostly
+# wait on remote sleeps (the stop's settle and tcpdump's exit take ~2.5 s per host), so they may run wider.
+OPEN_CONNECTION_WORKERS = 32
 
 
 class Fleet:
-    """The hosts of one run and their open connections; every method returns one StepResult per host."""
+    """The hosts of one run and their open connections; every method returns one StepResult per host.
+
+    `workers` bounds concurrent connects (keep it under the sshd's/bastion's MaxStartups); the phases that
+    follow run on up to OPEN_CONNECTION_WORKERS hosts at once. Each phase on one host must end within
+    `settings.host_deadline` seconds.
+    """
 
     def __init__(self, hosts: Sequence[InventoryHost], settings: ConnectionSettings, staging_dir: Path,
                  run_id: str, observer: Observer | None = None, workers: int = 8) -> None:
@@ -211,7 +219,8 @@ class Fleet:
             self._notify(host.name, step, f"ok: {detail}")
             return result
 
-        with ThreadPoolExecutor(max_workers=min(self.workers, max(1, len(hosts))),
+        width = self.workers if not needs_connection else max(self.workers, OPEN_CONNECTION_WORKERS)
+        with ThreadPoolExecutor(max_workers=min(width, max(1, len(hosts))),
                                 thread_name_prefix=f"fleet-{step}") as pool:
             return list(pool.map(one, hosts))
 

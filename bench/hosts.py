@@ -1,0 +1,226 @@
+"""Benchmark: host-side collection on 1, 8 and 32 lab hosts — our Fleet vs Ansible vs a serial ssh/scp loop.
+
+How to run (from the repository root, as root, after scripts/setup.sh; about 2-4 minutes):
+
+    .venv/bin/python bench/hosts.py [--hosts 1 8 32] [--window 3] [--log-mb 4] [--forks 8] [--skip ansible]
+
+What it does, for each host count N:
+1. Starts N real sshd lab hosts on 127.0.6.x (tests/lab/sshd.py): N-1 message processors and one backend (one
+   message processor when N = 1), each MP with a --log-mb MB system.log.
+2. Runs the same collection three ways, one after the other:
+   - ours: `Fleet` (connect, start captures, wait the capture window, stop + fetch captures, logs within a
+     budget gzip'd on the wire, facts, cleanup), --forks workers;
+   - ansible: `ansible-playbook` with --forks, sending the very same command lines (commands.py) through the
+     `command` module, `fetch` for the files (the log gzip'd to a file first), ControlPersist on;
+   - serial: one OpenSSH `ssh`/`scp` process per command and host, host after host.
+3. Checks each produced a readable pcap per host and a log per MP, and prints the wall time and the overhead
+   beyond the capture window (wall time minus --window) for each.
+Not part of the test suite (timings are not tests); numbers depend on the machine's load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from collector.bundle import layout  # noqa: E402
+from collector.inventory import ROLE_BACKEND, ROLE_MESSAGE_PROCESSOR, Inventory, load_inventory  # noqa: E402
+from collector.remote import commands  # noqa: E402
+from collector.remote.connection import ConnectionSettings  # noqa: E402
+from collector.remote.fleet import Fleet  # noqa: E402
+from tests.lab.sshd import SshHosts, SshHostSpec, start_ssh_hosts  # noqa: E402
+
+LOG_BUDGET = 50_000_000
+MESSAGE_ID = "rrt-bench-0001"
+
+
+def _specs(count: int, work: Path) -> list[SshHostSpec]:
+    roles = [ROLE_MESSAGE_PROCESSOR] if count == 1 else [ROLE_MESSAGE_PROCESSOR] * (count - 1) + [ROLE_BACKEND]
+    return [SshHostSpec(f"h{i:02d}", f"127.0.6.{i + 1}", role, work / "roots" / f"h{i:02d}")
+            for i, role in enumerate(roles)]
+
+
+def _write_log(path: Path, megabytes: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = b"2026-11-27 10:00:00,000 org:o env:e api:p rev:1 messageid:rrt-filler NIOThread@0 INFO filler\n"
+    hit = f"2026-11-27 10:00:01,000 messageid:{MESSAGE_ID} ERROR handshake failed: bad_certificate\n".encode()
+    with open(path, "wb") as out:
+        for _ in range(megabytes * 1_000_000 // len(line)):
+            out.write(line)
+        out.write(hit)
+
+
+def _peers(inventory: Inventory) -> tuple[list[str], list[str]]:
+    backends = [h.address for h in inventory.backends] or ["127.0.6.250"]
+    return backends, [h.address for h in inventory.message_processors]
+
+
+def run_ours(inventory: Inventory, lab: SshHosts, out: Path, window: float, forks: int) -> float:
+    backends, mps = _peers(inventory)
+    started = time.monotonic()
+    with Fleet(inventory.hosts, ConnectionSettings(known_hosts=lab.known_hosts), out, "benchours",
+               workers=forks) as fleet:
+        results = fleet.connect()
+        results += fleet.start_captures(backends, mps, None, max_seconds=int(window) + 60, max_megabytes=50)
+        time.sleep(window)
+        results += fleet.stop_captures()
+        results += fleet.gather_logs([MESSAGE_ID], LOG_BUDGET)
+        results += fleet.gather_facts()
+    seconds = time.monotonic() - started
+    failed = [r for r in results if r.status.value == "failed"]
+    if failed:
+        raise SystemExit(f"ours: {failed}")
+    for host in inventory.hosts:
+        _check_pcap(out / layout.host_file(host.name, layout.HOST_CAPTURE))
+    return seconds
+
+
+def _host_commands(host, run_id: str, backends: list[str], mps: list[str], window: float) -> dict:  # type: ignore[no-untyped-def]
+    directory = commands.run_dir(host.capture_dir, run_id, host.name)
+    peers = backends if host.role == ROLE_MESSAGE_PROCESSOR else mps
+    sudo = commands.sudo_prefix(False)
+    plan = {
+        "dir": directory,
+        "start": sudo + commands.start_capture(host.capture_dir, directory, host.tcpdump,
+                                               commands.capture_filter(peers), int(window) + 60, 50, 1),
+        "stop": sudo + commands.stop_capture(directory, run_id, host.user),
+        "remove": sudo + commands.remove_run_dir(directory, run_id),
+        "facts": commands.gather_facts(host.tcpdump, host.capture_dir),
+        "is_mp": host.role == ROLE_MESSAGE_PROCESSOR,
+    }
+    if plan["is_mp"]:
+        plan["excerpt"] = commands.excerpt_logs([host.system_log], [MESSAGE_ID], 20)
+        plan["log"] = commands.stream_logs([host.system_log], LOG_BUDGET)
+    return plan
+
+
+def run_serial(inventory: Inventory, lab: SshHosts, out: Path, window: float) -> float:
+    backends, mps = _peers(inventory)
+    plans = {h.name: _host_commands(h, "benchserial", backends, mps, window) for h in inventory.hosts}
+    options = ["-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={lab.known_hosts}", "-o",
+               "StrictHostKeyChecking=yes", "-i", str(lab.client_key)]
+
+    def ssh(host, argv: list[str], stdout=subprocess.DEVNULL) -> None:  # type: ignore[no-untyped-def]
+        subprocess.run(["ssh", *options, "-p", str(host.port), f"{host.user}@{host.address}",
+                        commands.render(argv)], check=True, stdout=stdout)
+
+    started = time.monotonic()
+    for host in inventory.hosts:
+        ssh(host, plans[host.name]["start"])
+    time.sleep(window)
+    for host in inventory.hosts:
+        plan = plans[host.name]
+        local = out / host.name
+        local.mkdir(parents=True, exist_ok=True)
+        ssh(host, plan["stop"])
+        subprocess.run(["scp", "-q", *options, "-P", str(host.port),
+                        f"{host.user}@{host.address}:{plan['dir']}/capture.pcap", str(local / "capture.pcap")],
+                       check=True)
+        if plan["is_mp"]:
+            with open(local / "excerpt", "wb") as excerpt:
+                ssh(host, plan["excerpt"], stdout=excerpt)
+            with open(local / "system.log.gz", "wb") as log:
+                ssh(host, plan["log"], stdout=log)
+        with open(local / "facts.txt", "wb") as facts:
+            ssh(host, plan["facts"], stdout=facts)
+        ssh(host, plan["remove"])
+    seconds = time.monotonic() - started
+    for host in inventory.hosts:
+        _check_pcap(out / host.name / "capture.pcap")
+    return seconds
+
+
+def run_ansible(inventory: Inventory, lab: SshHosts, out: Path, window: float, forks: int) -> float:
+    backends, mps = _peers(inventory)
+    hosts = {}
+    for host in inventory.hosts:
+        plan = _host_commands(host, "benchansible", backends, mps, window)
+        if plan["is_mp"]:
+            plan["log"] = ["sh", "-c", f"{commands.render(plan['log'])} > {shlex.quote(plan['dir'])}/log.gz"]
+        hosts[host.name] = {
+            "ansible_host": host.address, "ansible_port": host.port, "ansible_user": host.user,
+            "ansible_ssh_private_key_file": str(lab.client_key), "plan": plan,
+        }
+    (out / "inventory.json").write_text(json.dumps({"all": {"hosts": hosts}}))
+    task = "      - {name: %s, ansible.builtin.command: {argv: '{{ plan.%s }}'}%s}\n"
+    when_mp = ", when: plan.is_mp"
+    playbook = (
+        "- hosts: all\n  gather_facts: false\n  tasks:\n"
+        + task % ("start", "start", "") +
+        f"      - {{name: window, ansible.builtin.pause: {{seconds: {int(window)}}}, run_once: true}}\n"
+        + task % ("stop", "stop", "") +
+        f"      - {{name: fetch capture, ansible.builtin.fetch: {{src: '{{{{ plan.dir }}}}/capture.pcap', "
+        f"dest: '{out}/{{{{ inventory_hostname }}}}/capture.pcap', flat: true}}}}\n"
+        + task % ("excerpt", "excerpt", when_mp) + task % ("log", "log", when_mp) +
+        f"      - {{name: fetch log, ansible.builtin.fetch: {{src: '{{{{ plan.dir }}}}/log.gz', "
+        f"dest: '{out}/{{{{ inventory_hostname }}}}/system.log.gz', flat: true}}{when_mp}}}\n"
+        + task % ("facts", "facts", "") + task % ("remove", "remove", "")
+    )
+    (out / "play.yml").write_text(playbook)
+    env = dict(os.environ, ANSIBLE_HOST_KEY_CHECKING="True", ANSIBLE_PIPELINING="True",
+               ANSIBLE_SSH_ARGS=f"-o ControlMaster=auto -o ControlPersist=60s "
+                                f"-o UserKnownHostsFile={lab.known_hosts}",
+               ANSIBLE_CONTROL_PATH_DIR=str(out / "cp"), ANSIBLE_LOCAL_TEMP=str(out / "tmp"),
+               ANSIBLE_PYTHON_INTERPRETER="/usr/bin/python3", ANSIBLE_NOCOLOR="1")
+    ansible = Path(sys.executable).with_name("ansible-playbook")
+    started = time.monotonic()
+    subprocess.run([str(ansible), "-i", str(out / "inventory.json"), "-f", str(forks), str(out / "play.yml")],
+                   check=True, env=env, stdout=subprocess.DEVNULL)
+    seconds = time.monotonic() - started
+    for host in inventory.hosts:
+        _check_pcap(out / host.name / "capture.pcap")
+    return seconds
+
+
+def _check_pcap(path: Path) -> None:
+    subprocess.run(["tcpdump", "-r", str(path)], check=True, capture_output=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hosts", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--window", type=float, default=3.0, help="capture window, seconds")
+    parser.add_argument("--log-mb", type=int, default=4)
+    parser.add_argument("--forks", type=int, default=8)
+    parser.add_argument("--skip", nargs="*", default=[], choices=["ours", "ansible", "serial"])
+    args = parser.parse_args()
+    rows = []
+    for count in args.hosts:
+        with tempfile.TemporaryDirectory(prefix="bench-hosts-") as tmp:
+            work = Path(tmp)
+            with start_ssh_hosts(work / "lab", _specs(count, work)) as lab:
+                for host in lab.hosts:
+                    if host.role == ROLE_MESSAGE_PROCESSOR:
+                        _write_log(host.system_log, args.log_mb)
+                inventory = load_inventory(lab.write_inventory(work / "hosts.yaml"))
+                runners = {
+                    "ours": lambda out: run_ours(inventory, lab, out, args.window, args.forks),
+                    "ansible": lambda out: run_ansible(inventory, lab, out, args.window, args.forks),
+                    "serial": lambda out: run_serial(inventory, lab, out, args.window),
+                }
+                for name, runner in runners.items():
+                    if name in args.skip:
+                        continue
+                    out = work / f"out-{name}"
+                    out.mkdir()
+                    seconds = runner(out)
+                    rows.append((count, name, seconds, seconds - args.window))
+                    print(f"{count:3d} hosts  {name:8s} wall {seconds:7.2f} s  overhead {seconds - args.window:7.2f} s",
+                          flush=True)
+    print("\nhosts  method    overhead beyond the capture window (s)")
+    for count, name, _seconds, overhead in rows:
+        print(f"{count:5d}  {name:8s}  {overhead:7.2f}")
+
+
+if __name__ == "__main__":
+    main()
