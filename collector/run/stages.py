@@ -179,10 +179,24 @@ def start_captures(ctx: RunContext) -> None:
     ctx.observer.stage_started(Stage.CAPTURE, f"backends {', '.join(ctx.backend_addresses) or '-'}; "
                                               f"message processors {', '.join(ctx.mp_addresses) or '-'}")
     port = ctx.backend_ports[0] if len(ctx.backend_ports) == 1 else None
+    mp_peers = ctx.mp_addresses or _backend_own_addresses(ctx, port)
     ctx.record_all(ctx.fleet.start_captures(
-        ctx.backend_addresses, ctx.mp_addresses, port,
+        ctx.backend_addresses, mp_peers, port,
         max_seconds=ctx.settings.capture_seconds + CAPTURE_MARGIN_SECONDS, max_megabytes=CAPTURE_MEGABYTES,
     ))
+
+
+def _backend_own_addresses(ctx: RunContext, port: int | None) -> list[str]:
+    """Without MP addresses (Public Cloud), a backend captures every peer on the backend port at its own address.
+
+    Only with a known port: `host <own address>` alone would also capture the SSH session doing the capture.
+    """
+    backends = list(getattr(ctx.fleet, "backends", ()))
+    if not backends or port is None:
+        return []
+    ctx.observer.note(f"the message processors' addresses are unknown: the backends capture every client on port "
+                      f"{port}")
+    return list(dict.fromkeys([h.address for h in backends] + ctx.backend_addresses))
 
 
 def stop_captures(ctx: RunContext) -> None:

@@ -215,3 +215,24 @@ def test_dry_run_only_reads(lab_factory: Any, tmp_path: Path) -> None:
                  f"and port {lab.backend.port}"):
         assert fact in plan, fact
     assert not [p for h in lab.ssh.hosts for p in h.capture_dir.glob("apigee-collector-*")]
+
+
+def test_public_cloud_backend_only(lab_factory: Any, tmp_path: Path) -> None:
+    # Given Public Cloud (no SSH to MPs, no MP addresses) and an inventory with the backend only, When collect
+    # runs with a token, Then the backend still captures the MP traffic on its port, the cause is named, and the
+    # Public Cloud checklist is complete.
+    lab = lab_factory("ca-mismatch")
+    inventory = yaml.safe_load(resolved_inventory(lab).read_text())
+    inventory["hosts"] = {"backend": inventory["hosts"]["backend"]}
+    path = tmp_path / "backend-only.yaml"
+    path.write_text(yaml.safe_dump(inventory))
+    args = collect_args(lab, auth="token")
+    args[args.index("--inventory") + 1] = str(path)
+    run = run_collect_process(lab, tmp_path / "out", *args, "--public-cloud", "--json", auth="token")
+    assert run.returncode == 0, run.stderr
+    assert run.result["diagnosis"]["cause"] == "ca-mismatch"
+    assert layout.host_file("backend", layout.HOST_CAPTURE) in run.members()
+    summary = run.read(layout.SUMMARY).decode()
+    assert "(Public Cloud)" in summary
+    assert "| TCP/IP packets captured on the backend server | collected |" in summary
+    assert lab.token.encode() not in run.raw_tar() and lab.password.encode() not in run.raw_tar()
