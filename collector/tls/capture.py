@@ -14,7 +14,6 @@ import gzip
 import ipaddress
 import zlib
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -62,7 +61,7 @@ def read_handshakes(path: Path, keylog: KeyLog | None = None) -> CaptureResult:
     """Read a capture and reconstruct every TLS handshake in it (TLS 1.3 decrypted when `keylog` has its secrets)."""
     with _open(path) as raw:
         reader = _reader(path, *_uncompressed(raw, path))
-        tracker = _Tracker(keylog)
+        tracker = _Tracker(keylog, path.name)
         notes: list[str] = []
         try:
             for linktype, data in reader:
@@ -72,7 +71,7 @@ def read_handshakes(path: Path, keylog: KeyLog | None = None) -> CaptureResult:
                 f"the compressed data is damaged after packet {tracker.frames} ({error}); reading stopped"
             )
         notes[:0] = reader.notes
-    return tracker.result(path.name, notes)
+    return tracker.result(notes)
 
 
 def _reader(path: Path, stream: BinaryIO, head: bytes) -> PcapReader | PcapngReader:
@@ -123,14 +122,27 @@ def _uncompressed(raw: BinaryIO, path: Path) -> tuple[BinaryIO, bytes]:
     return stream, head
 
 
-class _Tracker:
-    """Routes TCP segments to their connection's Session; connections are created on first sight."""
+class _Settled:
+    """Stands in for a connection whose handshake can no longer change: its later packets cost a dict lookup."""
 
-    def __init__(self, keylog: KeyLog | None) -> None:
+    done = True
+    seen_record = True
+
+
+_SETTLED = (_Settled(), 0)
+
+
+class _Tracker:
+    """Routes TCP segments to their connection's Session; connections are created on first sight and retired
+    (their Handshake built, their buffers dropped) as soon as nothing about them can change."""
+
+    def __init__(self, keylog: KeyLog | None, source: str) -> None:
         self.keylog = keylog
+        self.source = source
         self.frames = 0
-        self.connections: dict[tuple[bytes, int, bytes, int], tuple[Session, int]] = {}
-        self.finished: list[Session] = []
+        self.connections: dict[tuple[bytes, int, bytes, int], tuple[Session | _Settled, int]] = {}
+        self.finished: list[Session] = []  # replaced by a new connection on the same port pair
+        self.handshakes: list[Handshake] = []  # of retired TLS connections
         self.unsupported: Counter[int] = Counter()
 
     def add_frame(self, linktype: int, data: bytes) -> None:
@@ -144,16 +156,20 @@ class _Tracker:
         entry = self.connections.get(key)
         flags = segment.flags
         if entry is not None and flags & TCP_SYN and not flags & TCP_ACK and entry[0].seen_record:
-            self.finished.append(entry[0])  # the port pair is reused by a new connection
+            if isinstance(entry[0], Session):
+                self.finished.append(entry[0])  # the port pair is reused by a new connection
             entry = None
         if entry is None:
             entry = self._open_connection(key)
         session, index = entry
         if session.done:
             return
+        assert isinstance(session, Session)
         session.add_segment(
             index, segment.seq, flags, segment.data[segment.start : segment.end], segment.missing, self.frames
         )
+        if session.done:
+            self._retire(key, session)
 
     def _open_connection(self, key: tuple[bytes, int, bytes, int]) -> tuple[Session, int]:
         session = Session(self.frames, (_endpoint(key[0], key[1]), _endpoint(key[2], key[3])), self.keylog)
@@ -161,25 +177,30 @@ class _Tracker:
         self.connections[(key[2], key[3], key[0], key[1])] = (session, 1)
         return session, 0
 
-    def sessions(self) -> Iterator[Session]:
-        yield from self.finished
-        seen: set[int] = set()
-        for session, _ in self.connections.values():
-            if id(session) not in seen:
-                seen.add(id(session))
-                yield session
+    def _retire(self, key: tuple[bytes, int, bytes, int], session: Session) -> None:
+        if session.tls:
+            self.handshakes.append(session.to_handshake(self.source))
+        self.connections[key] = self.connections[(key[2], key[3], key[0], key[1])] = _SETTLED
 
-    def result(self, source: str, notes: list[str]) -> CaptureResult:
-        tls = [s for s in self.sessions() if s.tls]
+    def live_sessions(self) -> list[Session]:
+        found = {id(s): s for s, _ in self.connections.values() if isinstance(s, Session)}
+        return self.finished + list(found.values())
+
+    def result(self, notes: list[str]) -> CaptureResult:
+        tls = [s for s in self.live_sessions() if s.tls]
         for session in tls:
             session.flush(self.frames)
-        handshakes = sorted((s.to_handshake(source) for s in tls), key=lambda h: h.frames or (0, 0))
+        handshakes = sorted(
+            [*self.handshakes, *(s.to_handshake(self.source) for s in tls)], key=lambda h: h.frames or (0, 0)
+        )
         for linktype, count in sorted(self.unsupported.items()):
             if linktype < 0:
                 notes.append(f"{count} packets name an interface the file never described; they were skipped")
             else:
-                notes.append(f"{count} packets have link type {linktype}, which is not supported; they were skipped")
-        return CaptureResult(tuple(handshakes), self.frames, len(tls), tuple(notes))
+                notes.append(
+                    f"{count} packets have link type {linktype}, which is not supported; they were skipped"
+                )
+        return CaptureResult(tuple(handshakes), self.frames, len(handshakes), tuple(notes))
 
 
 def _endpoint(address: bytes, port: int) -> str:
