@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import socket
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -186,3 +189,24 @@ def test_ssh_config_alias_with_proxy_jump(lab: SshHosts, settings: ConnectionSet
     with open_host(host, settings) as connection:
         assert connection.run(["hostname"]).exit_code == 0
     assert _logins(lab, "be1") == jump_logins + 1
+
+
+def test_key_from_the_ssh_agent(mp1: InventoryHost, lab: SshHosts, settings: ConnectionSettings,
+                                tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A real ssh-agent holding the lab key; the host names no identity file
+    socket_path = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(socket_path)], stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if socket_path.exists():
+                break
+            time.sleep(0.05)
+        env = {**os.environ, "SSH_AUTH_SOCK": str(socket_path)}
+        subprocess.run(["ssh-add", "-q", str(lab.client_key)], env=env, check=True, capture_output=True)
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(socket_path))
+        monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.ssh/id_* to fall back on
+        with open_host(replace(mp1, identity_file=None), settings) as connection:
+            assert connection.run(["whoami"]).stdout == f"{lab.user}\n"
+    finally:
+        agent.terminate()
+        agent.wait()
