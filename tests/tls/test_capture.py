@@ -46,6 +46,9 @@ EXPECTED = {
     "missing-client-certificate-java-tls13.pcap": ("TLSv1.3", None, None, [], O, None),
     "missing-client-certificate-nginx-tls12.pcap": ("TLSv1.2", CA_A, False, [], E, None),
     "missing-client-certificate-nginx-tls13.pcap": ("TLSv1.3", None, None, [], O, None),
+    "missing-client-certificate-nginx-tls13-keys.pcap": (
+        "TLSv1.3", CA_A, False, [("server", 0), ("client", 0)], E, 400,
+    ),
     "missing-client-certificate-openssl-tls12.pcap": ("TLSv1.2", CA_A, False, [("server", 40)], F, None),
     "missing-client-certificate-openssl-tls12-ipv6.pcap": ("TLSv1.2", CA_A, False, [("server", 40)], F, None),
     "missing-client-certificate-openssl-tls13.pcap": ("TLSv1.3", CA_A, False, [("server", 116)], F, None),
