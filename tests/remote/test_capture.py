@@ -12,7 +12,7 @@ import pytest
 from collector.inventory import InventoryHost
 from collector.remote import capture
 from collector.remote.connection import ConnectionSettings, HostError, open_host
-from tests.lab.sshd import NOSUDO_USER
+from tests.lab.sshd import NOSUDO_USER, SshHosts
 from tests.remote.conftest import BACKEND, MP1, processes_with, tls_request
 
 pytestmark = pytest.mark.lab
@@ -127,3 +127,17 @@ def test_join_pcaps_keeps_one_header(tmp_path: Path) -> None:
     # Then the result has one header and both records
     assert (tmp_path / "joined.pcap").read_bytes() == header + record + record
     assert capture.count_pcap_records(tmp_path / "joined.pcap") == 2
+
+
+def test_capture_with_a_sudo_password_given_once(mp1: InventoryHost, lab: SshHosts,
+                                                 tls_backend: tuple[str, int], tmp_path: Path) -> None:
+    settings = ConnectionSettings(known_hosts=lab.known_hosts, sudo_password=lab.sudo_password)
+    with open_host(replace(mp1, user=lab.password_user), settings, tmp_path / "commands.log") as connection:
+        handle = capture.start_capture(connection, "captest6", [BACKEND], None, max_seconds=60, max_megabytes=5)
+        tls_request(MP1, tls_backend)
+        stopped = capture.stop_capture(connection, handle)
+        capture.fetch_capture(connection, stopped.files, tmp_path / "capture.pcap")
+        capture.remove_capture(connection, handle)
+    assert f"{MP1}." in _read_pcap(tmp_path / "capture.pcap")
+    assert "sudo -S -p '' --" in (tmp_path / "commands.log").read_text()
+    assert lab.sudo_password not in (tmp_path / "commands.log").read_text()

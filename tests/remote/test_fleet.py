@@ -207,3 +207,13 @@ def test_plan_commands_render_what_a_run_sends() -> None:
     assert backend[0].endswith("'(' host 10.0.0.11 ')' and port 443")
     assert len(mp) == 8 and len(backend) == 5
     assert any("'rrt-'\"'\"'x'" in line for line in mp)
+
+
+def test_host_deadline_fails_the_step_not_the_run(fault_lab: tuple[SshHosts, Path], tmp_path: Path) -> None:
+    hosts, inventory_path = fault_lab
+    healthy = [h for h in load_inventory(inventory_path).hosts if h.name in HEALTHY]
+    settings = ConnectionSettings(known_hosts=hosts.known_hosts, host_deadline=0.001)
+    with Fleet(healthy, settings, tmp_path, "fleettest3") as fleet:
+        assert all(r.status is StepStatus.OK for r in fleet.connect())
+        results = fleet.gather_facts()
+    assert [(r.status, r.reason) for r in results] == [(StepStatus.FAILED, "timeout")] * len(healthy)
