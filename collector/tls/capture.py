@@ -10,7 +10,6 @@ after the file header ends the reading with a note instead.
 
 from __future__ import annotations
 
-import gzip
 import ipaddress
 import zlib
 from collections import Counter
@@ -68,9 +67,13 @@ def read_handshakes(path: Path, keylog: KeyLog | None = None) -> CaptureResult:
                 tracker.add_frame(linktype, data)
         except _STREAM_ERRORS as error:
             notes.append(
-                f"the compressed data is damaged after packet {tracker.frames} ({error}); reading stopped"
+                f"the file cannot be read past packet {tracker.frames} ({error}); reading stopped there"
             )
         notes[:0] = reader.notes
+        if isinstance(raw_stream := reader.stream, Gunzip) and raw_stream.cut:
+            notes.append(
+                f"the gzip data is cut short after packet {tracker.frames}: the rest of the file is missing"
+            )
     return tracker.result(notes)
 
 
@@ -110,16 +113,50 @@ def _uncompressed(raw: BinaryIO, path: Path) -> tuple[BinaryIO, bytes]:
     if head[:2] != _GZIP_MAGIC:
         return raw, head
     raw.seek(0)
-    stream: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
+    stream = Gunzip(raw)
     try:
         head = stream.read(8)
     except _STREAM_ERRORS as error:
         raise CaptureFormatError(
             path, f"is gzip-compressed but its compressed data is damaged ({error})"
         ) from error
+    if not head and stream.cut:
+        raise CaptureFormatError(path, "is gzip-compressed but cut short before any data")
     if not head:
         raise CaptureFormatError(path, "is gzip-compressed but holds no data, not a capture file")
-    return stream, head
+    return stream, head  # type: ignore[return-value]
+
+
+class Gunzip:
+    """A gzip reader that hands over everything before a cut instead of failing (tcpdump output copied while it
+    was still being written is cut); `cut` tells afterwards. Reads members one after another, like gzip does."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._input = b""
+        self._in_member = False
+        self.cut = False
+
+    def read(self, size: int) -> bytes:
+        out: list[bytes] = []
+        have = 0
+        while have < size:
+            if self._inflate.eof:  # a member ended: what follows may be another member
+                self._input = self._inflate.unused_data + self._input
+                self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                self._in_member = False
+            if not self._input:
+                self._input = self._raw.read(1 << 16)
+                if not self._input:
+                    self.cut = self._in_member
+                    break
+            self._in_member = True
+            piece = self._inflate.decompress(self._input, size - have)  # bounded: no decompression bomb
+            self._input = b"" if self._inflate.eof else self._inflate.unconsumed_tail
+            out.append(piece)
+            have += len(piece)
+        return b"".join(out)
 
 
 class _Settled:

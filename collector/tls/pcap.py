@@ -60,6 +60,7 @@ class PcapReader:
 
     def __init__(self, stream: BinaryIO, file: str, head: bytes = b"") -> None:
         self._input = BufferedInput(stream, head)
+        self.stream = stream
         self._file = file
         self.notes: list[str] = []
         if not self._input.ensure(24):

@@ -22,6 +22,7 @@ class PcapngReader:
 
     def __init__(self, stream: BinaryIO, file: str, head: bytes = b"") -> None:
         self._input = BufferedInput(stream, head)
+        self.stream = stream
         self.notes: list[str] = []
         if not self._input.ensure(12):
             raise CaptureFormatError(
