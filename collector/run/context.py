@@ -79,16 +79,8 @@ class RunContext:
             value = action()
         except KeyboardInterrupt:
             raise
-        except CollectorError as exc:
-            self.record(StepResult(host, step, StepStatus.FAILED, _reason(exc), str(exc),
-                                   time.monotonic() - started))
-            return None
         except Exception as exc:  # noqa: BLE001 - a bug in one collector must not cost the operator the bundle
-            where = traceback.extract_tb(exc.__traceback__)[-1]
-            self.record(StepResult(host, step, StepStatus.FAILED, "internal-error",
-                                   f"{host} -> {step}: internal error (a bug, please report it): "
-                                   f"{type(exc).__name__}: {exc} at {Path(where.filename).name}:{where.lineno}",
-                                   time.monotonic() - started))
+            self.record(failed_step(host, step, exc, time.monotonic() - started))
             return None
         self.record(StepResult(host, step, StepStatus.OK, seconds=time.monotonic() - started))
         return value
@@ -112,6 +104,17 @@ class RunContext:
 
     def failed(self, step: str) -> bool:
         return any(s.step == step and s.status is StepStatus.FAILED for s in self.steps)
+
+
+def failed_step(host: str, step: str, exc: Exception, seconds: float) -> StepResult:
+    """The record of a failed step: our errors in their own words, anything else as a reported bug."""
+    if isinstance(exc, CollectorError):
+        return StepResult(host, step, StepStatus.FAILED, _reason(exc), str(exc), seconds)
+    where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    at = f" at {Path(where.filename).name}:{where.lineno}" if where else ""
+    return StepResult(host, step, StepStatus.FAILED, "internal-error",
+                      f"{host} -> {step}: internal error (a bug, please report it): {type(exc).__name__}: {exc}{at}",
+                      seconds)
 
 
 def _reason(exc: CollectorError) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 from collector.bundle import layout
 from collector.errors import EdgeAuthError, EdgeNotFoundError, InputError, UsageError
 from collector.progress import Stage
-from collector.run.context import EDGE_HOST, LOCAL_HOST, RunContext
+from collector.run.context import EDGE_HOST, LOCAL_HOST, RunContext, failed_step
 from collector.run.reproduce import Reproduction, get_url, run_curl
 from collector.steps import StepResult, StepStatus
 
@@ -80,18 +80,13 @@ def resolve(ctx: RunContext, *, sink: bool = True) -> None:
                                            private_cloud=False if s.public_cloud else None)
         except (EdgeAuthError, EdgeNotFoundError, UsageError, InputError):
             raise  # the operator must fix the credentials, the token command or the names: exit 2, no bundle
-        except Exception as exc:  # noqa: BLE001 - recorded by attempt() below with the right words
-            error = exc
-            ctx.attempt(EDGE_HOST, "resolve", lambda: _reraise(error))
+        except Exception as exc:  # noqa: BLE001 - the API is down or broken: record it and collect on the hosts
+            ctx.record(failed_step(EDGE_HOST, "resolve", exc, time.monotonic() - started))
         else:
             ctx.record(StepResult(EDGE_HOST, "resolve", StepStatus.OK, seconds=time.monotonic() - started))
             for finding in ctx.resolution.findings:
                 ctx.observer.note(finding)
     _collect_peers(ctx)
-
-
-def _reraise(exc: BaseException) -> None:
-    raise exc
 
 
 def _collect_peers(ctx: RunContext) -> None:
@@ -229,9 +224,8 @@ def start_trace(ctx: RunContext) -> None:
     try:
         ctx.trace_session = edge_trace.start_trace(ctx.client, s.org, s.env, s.proxy, revision,
                                                    timeout_seconds=s.capture_seconds + TRACE_MARGIN_SECONDS)
-    except Exception as exc:  # noqa: BLE001
-        error = exc
-        ctx.attempt(EDGE_HOST, "start-trace", lambda: _reraise(error))
+    except Exception as exc:  # noqa: BLE001 - no trace: the capture and the logs still tell the story
+        ctx.record(failed_step(EDGE_HOST, "start-trace", exc, time.monotonic() - started))
     else:
         ctx.record(StepResult(EDGE_HOST, "start-trace", StepStatus.OK, seconds=time.monotonic() - started))
 
