@@ -70,7 +70,7 @@ def read_handshakes(path: Path, keylog: KeyLog | None = None) -> CaptureResult:
                 f"the file cannot be read past packet {tracker.frames} ({error}); reading stopped there"
             )
         notes[:0] = reader.notes
-        if isinstance(raw_stream := reader.stream, Gunzip) and raw_stream.cut:
+        if isinstance(raw_stream := reader.stream, _Gunzip) and raw_stream.cut:
             notes.append(
                 f"the gzip data is cut short after packet {tracker.frames}: the rest of the file is missing"
             )
@@ -113,7 +113,7 @@ def _uncompressed(raw: BinaryIO, path: Path) -> tuple[BinaryIO, bytes]:
     if head[:2] != _GZIP_MAGIC:
         return raw, head
     raw.seek(0)
-    stream = Gunzip(raw)
+    stream = _Gunzip(raw)
     try:
         head = stream.read(8)
     except _STREAM_ERRORS as error:
@@ -127,7 +127,7 @@ def _uncompressed(raw: BinaryIO, path: Path) -> tuple[BinaryIO, bytes]:
     return stream, head  # type: ignore[return-value]
 
 
-class Gunzip:
+class _Gunzip:
     """A gzip reader that hands over everything before a cut instead of failing (tcpdump output copied while it
     was still being written is cut); `cut` tells afterwards. Reads members one after another, like gzip does."""
 
