@@ -175,6 +175,8 @@ class Session:
             )
             side.decryptor = None
             side.opaque += 1
+            if not side.finished:  # the handshake itself stays sealed: judge it as without a key log
+                self.decrypting = False
             return
         if inner == HANDSHAKE:
             self._add_handshake_bytes(index, content, frame)

@@ -10,6 +10,7 @@ import pytest
 from collector.errors import CaptureFormatError
 from collector.tls.capture import is_capture, read_handshakes
 from collector.tls.handshake import Outcome
+from collector.tls.keylog import KeyLog
 from tests.tls import rewrite
 from tests.tls.conftest import (
     ALL_CAPTURES,
@@ -485,3 +486,27 @@ def test_cut_gzip_keeps_what_came_before_the_cut(tmp_path: Path) -> None:
     assert result.notes[-1] == (
         f"the gzip data is cut short after packet {result.packets}: the rest of the file is missing"
     )
+
+
+def test_wrong_key_log_secrets_leave_the_handshake_opaque_with_a_note() -> None:
+    # Given the right client random but wrong secrets (another server's key log, say)
+    name = "healthy-openssl-tls13-aes128.pcap"
+    real = keylog_for(name)
+    wrong = KeyLog(
+        {
+            random: {label: bytes(len(secret)) for label, secret in labels.items()}
+            for random, labels in real.secrets.items()
+        }
+    )
+    handshake = read_handshakes(capture_path(name), wrong).handshakes[0]
+    # Then nothing sealed is claimed and the note says decryption failed
+    assert handshake.outcome is Outcome.OPAQUE and handshake.certificate_request is None
+    assert any("decryption of the server's records failed" in note for note in handshake.notes)
+
+
+def test_key_log_for_other_connections_is_a_note() -> None:
+    handshake = read_handshakes(
+        capture_path("healthy-openssl-tls13.pcap"), keylog_for("healthy-openssl-tls13-aes128.pcap")
+    ).handshakes[0]
+    assert handshake.outcome is Outcome.OPAQUE
+    assert "the key log holds no secrets for this handshake" in handshake.notes
