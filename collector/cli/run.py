@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -105,8 +105,8 @@ def run_command(ctx: click.Context, config_file: Path | None, as_json: bool, **_
     flags = _given_flags(ctx)
     flags["json"] = as_json
     settings = load_settings(flags, os.environ, config_path=config_file)
-    settings = complete_secrets(settings, _prompt if sys.stdin.isatty() else None)
-    observer = _make_observer(as_json)
+    settings = complete_secrets(settings, _prompter(settings) if sys.stdin.isatty() else None)
+    observer = _make_observer()
     with _sigterm_as_interrupt():
         outcome = run_collect(settings, observer)
     if as_json:
@@ -116,9 +116,6 @@ def run_command(ctx: click.Context, config_file: Path | None, as_json: bool, **_
     return outcome.exit_code
 
 
-_FLAG_NAMES = {"backends": "backends"}
-
-
 def _given_flags(ctx: click.Context) -> dict[str, Any]:
     """Only what the user typed: unset flags must not hide environment variables or the config file."""
     flags: dict[str, Any] = {}
@@ -126,12 +123,21 @@ def _given_flags(ctx: click.Context) -> dict[str, Any]:
         if name in ("config_file", "as_json"):
             continue
         if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE:
-            flags[_FLAG_NAMES.get(name, name)] = list(value) if name == "backends" else value
+            flags[name] = list(value) if name == "backends" else value
     return flags
 
 
-def _prompt(what: str) -> str:
-    return str(click.prompt(f"{what.capitalize()}", hide_input=True, err=True))
+def _prompter(settings: Any) -> Callable[[str], str]:
+    """The terminal prompt for a missing secret, saying whose secret it is."""
+
+    def prompt(what: str) -> str:
+        if what == "password":
+            label = f"Management API password for {settings.username} at {settings.mgmt_url}"
+        else:
+            label = "sudo password for the hosts"
+        return str(click.prompt(label, hide_input=True, err=True))
+
+    return prompt
 
 
 @contextmanager
@@ -148,7 +154,7 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _make_observer(as_json: bool) -> RunObserver:
+def _make_observer() -> RunObserver:
     if sys.stderr.isatty():
         return RichObserver()
     return PlainObserver()

@@ -92,11 +92,14 @@ class RunContext:
 
     def attempt_quiet(self, host: str, step: str, action: Callable[[], T]) -> T | None:
         """Like `attempt`, but only a failure is recorded (for many small internal steps)."""
-        before = len(self.steps)
-        value = self.attempt(host, step, action)
-        if len(self.steps) > before and self.steps[-1].status is StepStatus.OK:
-            self.steps.pop()
-        return value
+        started = time.monotonic()
+        try:
+            return action()
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # noqa: BLE001 - same reason as attempt()
+            self.record(failed_step(host, step, exc, time.monotonic() - started))
+            return None
 
     def skip(self, host: str, step: str, reason: str, message: str,
              status: StepStatus = StepStatus.SKIPPED) -> None:
