@@ -21,6 +21,12 @@ PRIVATE_KEY_MARKER = "[private key removed by apigee-collector]"
 _SECRET_WORDS = r"password|passwd|passphrase|secret|token|api[_-]?key|passcode|credentials?|oauth2-bearer"
 _SECRET_NAME = rf"[A-Za-z0-9_.-]*?(?:{_SECRET_WORDS})(?![A-Za-z0-9_-])"
 _HEADER_NAME = r"(?:proxy-)?authorization|(?:set-)?cookie"
+# JSON string content; and the content of a string escaped inside another JSON string (a trace's request body),
+# which ends at the first \"
+_STR = r'(?:[^"\\\n]|\\.)*'
+_ESC_STR = r'(?:[^"\\\n]|\\+[^"\\\n])*'  # escaped at any depth: \" \\\" ... all end it
+# an unquoted word that stops before a quote, escaped or not (a command line inside a JSON string)
+_BARE = r"""(?:[^\s'"\\]|\\+(?![\\"]))+"""
 
 
 class Redactor(Protocol):
@@ -177,13 +183,18 @@ class HeaderPropertyRedactor:
     name = "header-property"
     # one lazy prefix only: nested repetitions here would backtrack for seconds on a long dotted name
     _SENSITIVE = rf"[A-Za-z0-9_.-]*?(?:{_HEADER_NAME}|{_SECRET_WORDS})(?![A-Za-z0-9_-])(?:\.values?(?:\.string)?)?"
-    _NAME = re.compile(rf'"name"\s*:\s*"{_SENSITIVE}"', re.IGNORECASE)
-    _VALUE = re.compile(r'("value"\s*:\s*")((?:[^"\\\n]|\\.)*)(")')
+    # (\\+) is the backslash run of a JSON document escaped inside another one (a trace's request body), any depth
+    # (?<!\\): a backslash run is only tried from its start (else runs of backslashes backtrack quadratically)
+    _NAME = re.compile(rf'(?<!\\)(\\*)"name\1"\s*:\s*\1"{_SENSITIVE}\1"', re.IGNORECASE)
+    _VALUE = re.compile(rf'"value"\s*:\s*"({_STR})"|(?<!\\)(\\+)"value\2"\s*:\s*\2"({_ESC_STR})\2"')
+    _VALUE_TRIGGER = _Trigger('"value', 'value\\"')
     _VALUE_FIRST = re.compile(
-        rf'("value"\s*:\s*")((?:[^"\\\n]|\\.)*)("\s*,\s*"name"\s*:\s*"{_SENSITIVE}")', re.IGNORECASE
+        rf'"value"\s*:\s*"({_STR})"\s*,\s*"name"\s*:\s*"{_SENSITIVE}"'
+        rf'|(?<!\\)(\\+)"value\2"\s*:\s*\2"({_ESC_STR})\2"\s*,\s*\2"name\2"\s*:\s*\2"{_SENSITIVE}\2"',
+        re.IGNORECASE,
     )
     # XML traces and proxy bundle policies: <Header name="Authorization">…</Header>, <Property name="…">…</Property>
-    _XML = re.compile(rf'<([A-Za-z][\w.-]{{0,64}})\s[^<>\n]{{0,256}}?\bname\s*=\s*["\']{_SENSITIVE}["\'][^<>\n]{{0,256}}>([^<\n]*)</\1>',
+    _XML = re.compile(rf'<([A-Za-z][\w.-]{{0,64}})\s[^<>\n]{{0,256}}?\bname\s*=\s*\\*["\']{_SENSITIVE}\\*["\'][^<>\n]{{0,256}}>([^<\n]*)</\1>',
                       re.IGNORECASE)
     _XML_TRIGGER = _Trigger("name=", "name =")
     _WINDOW_LINES = 3  # how far after the name the value may be, in line breaks and in characters
@@ -193,7 +204,8 @@ class HeaderPropertyRedactor:
         self._pending = -1  # line breaks still allowed before the value of a name seen in an earlier piece
 
     def redact(self, text: str) -> tuple[str, list[int]]:
-        text, lines = _substitute(self._VALUE_FIRST, text, lambda m: _mask_group(m, 2))
+        text, lines = _substitute(self._VALUE_FIRST, text, lambda m: _mask_group(m, 1 if m.group(1) is not None else 3),
+                                  self._VALUE_TRIGGER)
         text, more = _substitute(self._XML, text, lambda m: _mask_group(m, 2), self._XML_TRIGGER)
         lines += more
         counter = _LineCounter(text)
@@ -202,6 +214,9 @@ class HeaderPropertyRedactor:
         search_from = 0
         anchor = (0, self._pending) if self._pending >= 0 else None  # (offset after a name, line budget)
         self._pending = -1
+        lowered = text.lower()
+        if anchor is None and '"name' not in lowered and 'name\\"' not in lowered:
+            return text, sorted(lines)  # the common case in logs: nothing to pair
         while True:
             if anchor is None:
                 name = self._NAME.search(text, search_from)
@@ -217,11 +232,12 @@ class HeaderPropertyRedactor:
                     self._pending = budget - text.count("\n", start)
                 search_from = start
                 continue
-            out.append(text[pos : value.start(2)])
+            group = 1 if value.group(1) is not None else 3
+            out.append(text[pos : value.start(group)])
             out.append(MASK)
-            if value.group(2) != MASK:
+            if value.group(group) != MASK:
                 lines.append(counter.line_at(value.start()))
-            pos = search_from = value.end(2)
+            pos = search_from = value.end(group)
         out.append(text[pos:])
         return "".join(out), sorted(lines)
 
@@ -251,7 +267,7 @@ class AuthorizationRedactor:
 
     name = "authorization"
     _PATTERN = re.compile(
-        r"""\b(?:proxy-)?authorization["']?\s*[:=]\s*["']?"""
+        r"""\b(?:proxy-)?authorization\\*["']?\s*[:=]\s*\\*["']?"""
         r"""(?:(?:basic|bearer|digest|negotiate|ntlm|token|hmac|aws4-hmac-sha256)\s)?"""
         r"""((?<=digest )[^'\r\n]+|[^'"\r\n\\]+)""",
         re.IGNORECASE,
@@ -284,8 +300,8 @@ class CookieRedactor:
     """`Cookie:` / `Set-Cookie:` header values and curl `-b`/`--cookie` name=value arguments."""
 
     name = "cookie"
-    _HEADER = re.compile(r"""\b(?:set-)?cookie["']?\s*:\s*["']?([^'"\r\n\\]+)""", re.IGNORECASE)
-    _CURL = re.compile(r"""(?<!\S)(?:-b|--cookie)(?:\s+|=)?(?:'([^'\n]*=[^'\n]*)'|"([^"\n]*=[^"\n]*)"|(\S*=\S*))""")
+    _HEADER = re.compile(r"""\b(?:set-)?cookie\\*["']?\s*:\s*\\*["']?([^'"\r\n\\]+)""", re.IGNORECASE)
+    _CURL = re.compile(rf"""(?<![^\s"'])(?:-b|--cookie)(?:\s+|=|(?=[^\s'"\\]))(?:'([^'\n]*=[^'\n]*)'|"([^"\n]*=[^"\n]*)"|((?:[^\s'"\\=]|\\+(?![\\"]))*={_BARE}))""")
 
     _TRIGGER = _Trigger("cookie", "-b")
 
@@ -294,9 +310,9 @@ class CookieRedactor:
                                                         (self._CURL, _mask_first_group)])
 
 
-def _mask_first_group(match: re.Match[str]) -> str | None:
-    """Mask whichever alternative group matched."""
-    for group in range(1, (match.re.groups or 0) + 1):
+def _mask_first_group(match: re.Match[str], groups: tuple[int, ...] | None = None) -> str | None:
+    """Mask whichever alternative group matched (among `groups`, default all)."""
+    for group in groups or range(1, (match.re.groups or 0) + 1):
         if match.group(group) is not None:
             return _mask_group(match, group)
     return None
@@ -307,8 +323,8 @@ class CurlUserRedactor:
 
     name = "curl-user"
     _PATTERN = re.compile(
-        r"""(?<!\S)(?:-u|--user|-U|--proxy-user)(?:\s+|=)?"""
-        r"""(?:'[^':\n]*:([^'\n]*)'|"[^":\n]*:([^"\n]*)"|[^\s:'"]+:(\S+))"""
+        r"""(?<![^\s"'])(?:-u|--user|-U|--proxy-user)(?:\s+|=|(?=[^\s'"\\]))"""
+        rf"""(?:'[^':\n]*:([^'\n]*)'|"[^":\n]*:([^"\n]*)"|\\+"[^"\\:\n]*:({_ESC_STR})\\+"|[^\s:'"\\]+:({_BARE}))"""
     )
 
     _TRIGGER = _Trigger("-u", "--proxy-user")
@@ -335,22 +351,25 @@ class SecretParameterRedactor:
 
     name = "secret-parameter"
     _ASSIGN = re.compile(
-        rf"""(?<![A-Za-z0-9_.-]){_SECRET_NAME}\s*=\s*(?:"([^"\n]*)"|'([^'\n]*)'|([^\s&'"#,;]+))""", re.IGNORECASE
+        rf"""(?<![A-Za-z0-9_.-]){_SECRET_NAME}\s*=\s*(?:"([^"\n]*)"|'([^'\n]*)'"""
+        rf"""|(\\+)"({_ESC_STR})\3"|((?:[^\s&'"#,;\\]|\\+(?![\\"]))+))""",
+        re.IGNORECASE,
     )
     _COLON = re.compile(
-        rf"""(?<![A-Za-z0-9_.-])(["']?){_SECRET_NAME}\1\s*:\s*"""
-        r"""(?:"((?:[^"\\\n]|\\.)*)"|'([^'\n]*)'|(?!null\b|true\b|false\b)([^\s,;}'"\[{][^\s,;}'"]*))""",
+        rf"""(?<![A-Za-z0-9_.\\-])(\\*["']?){_SECRET_NAME}\1\s*:\s*"""
+        rf"""(?:"({_STR})"|(\\+)"({_ESC_STR})\3"|'([^'\n]*)'"""
+        r"""|(?!null\b|true\b|false\b)([^\s,;}'"\[{\\][^\s,;}'"\\]*))""",
         re.IGNORECASE,
     )
     _XML = re.compile(rf"<({_SECRET_NAME})>([^<\n]*)</\1>", re.IGNORECASE)
-    _FLAG = re.compile(rf"""(?<!\S)--?{_SECRET_NAME}\s+(?!-)(?:'([^'\n]*)'|"([^"\n]*)"|(\S+))""", re.IGNORECASE)
-    _OPENSSL_PASS = re.compile(r"(?<!\S)-pass(?:in|out)?\s+['\"]?pass:([^\s'\"]+)")  # openssl -passin pass:X
+    _FLAG = re.compile(rf"""(?<![^\s"'])--?{_SECRET_NAME}\s+(?!-)(?:'([^'\n]*)'|"([^"\n]*)"|({_BARE}))""", re.IGNORECASE)
+    _OPENSSL_PASS = re.compile(rf"""(?<![^\s"'])-pass(?:in|out)?\s+['"]?pass:({_BARE})""")  # openssl -passin pass:X
 
     _TRIGGER = _Trigger("pass", "secret", "token", "apikey", "api_key", "api-key", "credential", "oauth2-bearer")
 
     def redact(self, text: str) -> tuple[str, list[int]]:
         return _substitute_lines(text, self._TRIGGER, [
-            (self._ASSIGN, _mask_first_group),
+            (self._ASSIGN, lambda m: _mask_first_group(m, (1, 2, 4, 5))),  # 3 is the escaping backslashes
             (self._COLON, _mask_colon_value),
             (self._XML, lambda m: _mask_group(m, 2)),
             (self._FLAG, _mask_first_group),
@@ -360,15 +379,16 @@ class SecretParameterRedactor:
 
 def _mask_colon_value(match: re.Match[str]) -> str | None:
     """Mask a `key: value`; a bare value after a JSON key becomes a JSON string so the document stays valid."""
-    for group in (2, 3):
+    for group in (2, 4, 5):
         if match.group(group) is not None:
             return _mask_group(match, group)
-    bare = match.group(4)
-    if bare is None or bare in (MASK, f'"{MASK}"'):
+    bare = match.group(6)
+    if bare is None or bare == MASK:
         return None
     whole = match.group(0)
-    start = match.start(4) - match.start()
-    replacement = f'"{MASK}"' if match.group(1) == '"' else MASK
+    start = match.start(6) - match.start()
+    quote = match.group(1)  # the key's quote, with the backslashes of its escaping depth
+    replacement = f"{quote}{MASK}{quote}" if quote.endswith('"') else MASK
     return whole[:start] + replacement + whole[start + len(bare) :]
 
 

@@ -372,3 +372,27 @@ def test_concatenated_gzip_members_are_all_read() -> None:
     out, found = redact_bytes(data, "x.gz")
     assert gzip.decompress(out) == b"a token=REDACTED\nb token=REDACTED\n"
     assert sum(r.count for r in found) == 2
+
+
+@settings(max_examples=150, deadline=None)
+@given(secret=_SEEDED, forms=st.lists(st.sampled_from([f for forms in _FORMS.values() for f in forms]), min_size=1,
+                                      max_size=4), keys=st.lists(st.text(max_size=8), min_size=4, max_size=4),
+       depth=st.integers(min_value=0, max_value=2))
+def test_secrets_in_json_strings_are_masked_and_json_stays_json(
+    secret: str, forms: list[str], keys: list[str], depth: int
+) -> None:
+    # Given a JSON document whose string values hold secrets in any rule's form (a command line, a header, a
+    # request body), itself escaped `depth` times inside other documents (a trace's request content)
+    assume(all(secret.lower() not in k.lower() for k in keys))
+    document: object = {k: form.format(s=secret) for k, form in zip(keys, forms)}
+    for _ in range(depth):
+        document = {"content": json.dumps(document)}
+    for indent in (None, 2):
+        text = json.dumps(document, indent=indent)
+        # When redacted
+        out, _ = redact_text(text, "trace/t.json")
+        # Then no secret is left and every level still parses
+        assert secret not in out
+        value: object = json.loads(out)
+        for _ in range(depth):
+            value = json.loads(value["content"])  # type: ignore[index]
