@@ -71,24 +71,25 @@ def _host_plan(ctx: RunContext, host: Any) -> dict[str, Any]:
     directory = commands.run_dir(host.capture_dir, ctx.run_id, host.name)
     sudo = commands.sudo_prefix(ctx.settings.secrets.sudo_password is not None) if host.sudo else []
     files = RING_FILES if CAPTURE_MEGABYTES >= RING_FILES * 10 else 1
-    planned: dict[str, str] = {}
+    argvs: dict[str, list[str]] = {}
     if peers:
-        planned["start-capture"] = commands.render(sudo + commands.start_capture(
+        argvs["start-capture"] = sudo + commands.start_capture(
             host.capture_dir, directory, host.tcpdump, commands.capture_filter(peers, port),
-            ctx.settings.capture_seconds + CAPTURE_MARGIN_SECONDS, CAPTURE_MEGABYTES, files))
-        planned["stop-capture"] = commands.render(sudo + commands.stop_capture(directory, ctx.run_id, host.user))
-        planned["remove-capture"] = commands.render(sudo + commands.remove_run_dir(directory, ctx.run_id))
+            ctx.settings.capture_seconds + CAPTURE_MARGIN_SECONDS, CAPTURE_MEGABYTES, files)
+        argvs["stop-capture"] = sudo + commands.stop_capture(directory, ctx.run_id, host.user)
+        argvs["remove-capture"] = sudo + commands.remove_run_dir(directory, ctx.run_id)
     if host.role == ROLE_MESSAGE_PROCESSOR:
-        planned["list-logs"] = commands.render(sudo + commands.list_logs(host.system_log))
-        planned["excerpt-logs"] = commands.render(sudo + commands.excerpt_logs(
-            [host.system_log], [PLACEHOLDER_MESSAGE_ID], 20))
-        planned["stream-logs"] = commands.render(sudo + commands.stream_logs([host.system_log], LOG_BUDGET_BYTES))
-    planned["facts"] = commands.render(commands.gather_facts(host.tcpdump, host.capture_dir))
+        argvs["list-logs"] = sudo + commands.list_logs(host.system_log)
+        argvs["excerpt-logs"] = sudo + commands.excerpt_logs([host.system_log], [PLACEHOLDER_MESSAGE_ID], 20)
+        argvs["stream-logs"] = sudo + commands.stream_logs([host.system_log], LOG_BUDGET_BYTES)
+    argvs["facts"] = commands.gather_facts(host.tcpdump, host.capture_dir)
+    planned = {step: commands.render(argv) for step, argv in argvs.items()}
     return {
         "name": host.name, "address": host.address, "port": host.port, "user": host.user, "role": host.role,
         "sudo": host.sudo,
         "capture_filter": " ".join(commands.capture_filter(peers, port)) if peers else None,
         "commands": planned,
+        "argv": argvs,
     }
 
 
@@ -128,12 +129,34 @@ def render_plan(plan: dict[str, Any]) -> str:
                  f"reproduction: {plan['reproduction'] or 'by hand'}")
     if not plan["hosts"]:
         lines.append("SSH hosts: none (give --inventory to capture on message processors and backends)")
+    scripts: dict[str, str] = {}
     for host in plan["hosts"]:
         lines.append(f"host {host['name']} ({host['role']}) {host['user']}@{host['address']}:{host['port']}"
                      + (f" capture filter: {host['capture_filter']}" if host["capture_filter"] else ""))
-        for step, command in host["commands"].items():
-            lines.append(f"  [{step}] {command}")
+        for step, argv in host["argv"].items():
+            lines.append(f"  [{step}] {_short_command(argv, scripts)}")
+    if scripts:
+        lines.append("scripts (each runs as `sh -c SCRIPT NAME ARGS...`, every argument quoted; `--json` has the "
+                     "full command lines):")
+        for name, script in scripts.items():
+            lines.append(f"  {name}:")
+            lines += [f"    {line}" for line in script.strip("\n").splitlines()]
     return "\n".join(lines)
+
+
+def _short_command(argv: list[str], scripts: dict[str, str]) -> str:
+    """The command line with its `sh -c` script shown by name (the script is listed once, below the hosts)."""
+    if "-c" in argv:
+        at = argv.index("-c")
+        if at + 2 < len(argv) and argv[at - 1] == "sh":
+            name = argv[at + 2]
+            scripts.setdefault(name, argv[at + 1])
+            from collector.remote import commands
+
+            return commands.render(argv[:at + 1]) + f" <{name} script> " + commands.render(argv[at + 2:])
+    from collector.remote import commands
+
+    return commands.render(argv)
 
 
 def _one_line(value: Any) -> str:
