@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from collector.bundle import layout
-from collector.bundle.redact import Redaction, summarize_redactions
+from collector.bundle.redact import Redaction, redact_text, summarize_redactions
 from collector.errors import InputError
 from collector.steps import StepResult, StepStatus
 
@@ -58,7 +58,8 @@ def build_manifest(
         "steps": [s.to_json() for s in steps],
         "files": files,
         "redactions": {
-            "summary": summarize_redactions(redactions),
+            # a list, not a map: a JSON key named after a rule ("cookie": 1) would itself look like a secret
+            "summary": [{"rule": rule, "count": n} for rule, n in summarize_redactions(redactions).items()],
             "records": [r.to_json() for r in redactions],
             "note": IP_NOTE,
         },
@@ -66,13 +67,14 @@ def build_manifest(
 
 
 def write_manifest(root: Path, manifest: Mapping[str, object]) -> Path:
-    """Write manifest.json (0600) into the bundle directory."""
+    """Write manifest.json (0600) into the bundle directory, itself redacted: step messages quote commands and
+    errors, which must not smuggle a secret past the rules."""
+    text, _ = redact_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", layout.MANIFEST)
     path = root / layout.MANIFEST
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         os.fchmod(out.fileno(), 0o600)
-        json.dump(manifest, out, indent=2, sort_keys=False)
-        out.write("\n")
+        out.write(text)
     return path
 
 

@@ -285,14 +285,21 @@ class AuthorizationRedactor:
         return text, sorted(lines + more)
 
 
+_QUOTED_KEY_COLON = re.compile(r"""["']\s*:\s*$""")
+_JSON_LITERAL = re.compile(r"\s*(?:null|true|false|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)\s*(?:[,}\]].*)?", re.DOTALL)
+
+
 def _mask_credentials(match: re.Match[str]) -> str | None:
-    """Mask group 1 but keep trailing blanks (they belong to the text around the value)."""
+    """Mask group 1 but keep trailing blanks (they belong to the text around the value). A JSON key such as
+    ``"cookie": 1`` or ``"Authorization": null`` holds no credentials and stays (masking it would break JSON)."""
     value = match.group(1)
     stripped = value.rstrip()
     if not stripped or stripped == MASK:
         return None
     whole = match.group(0)
     start = match.start(1) - match.start()
+    if _QUOTED_KEY_COLON.search(whole[:start]) and _JSON_LITERAL.fullmatch(value):
+        return None
     return whole[:start] + MASK + value[len(stripped) :]
 
 

@@ -59,7 +59,7 @@ def test_manifest_lists_every_file_with_its_checksum(tmp_path: Path) -> None:
     assert manifest["complete"] is True
     assert manifest["steps"] == [StepResult("mp1", "connect", StepStatus.OK, seconds=0.25).to_json()]
     assert manifest["redactions"] == {
-        "summary": {"curl-user": 1},
+        "summary": [{"rule": "curl-user", "count": 1}],
         "records": [{"file": layout.REQUEST_COMMAND, "rule": "curl-user", "line": 1, "count": 1}],
         "note": IP_NOTE,
     }
@@ -176,3 +176,16 @@ def test_verify_rejects_a_symlink_in_a_directory(tmp_path: Path) -> None:
     os.symlink("/etc/passwd", tmp_path / "passwd")
     with pytest.raises(InputError, match="symbolic link"):
         verify_bundle(tmp_path)
+
+
+def test_written_manifest_is_redacted_and_still_json(tmp_path: Path) -> None:
+    # Given a step whose message quotes a command with a password
+    steps = [StepResult("mp1", "logs", StepStatus.FAILED, "exit-1",
+                        "mp1 -> logs: curl -u admin:Hunter2Secret failed; token=abc123def")]
+    # When the manifest is written
+    _bundle(tmp_path, steps)
+    text = (tmp_path / layout.MANIFEST).read_text()
+    # Then the secret is masked and the file is still the manifest
+    assert "Hunter2Secret" not in text and "abc123def" not in text
+    assert json.loads(text)["steps"][0]["message"] == "mp1 -> logs: curl -u admin:REDACTED failed; token=REDACTED"
+    assert verify_bundle(tmp_path).ok

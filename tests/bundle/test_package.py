@@ -124,7 +124,7 @@ def test_final_name_appears_only_after_finalize(tmp_path: Path) -> None:
     assert all((m.mode == 0o700 and m.isdir()) or (m.mode == 0o600 and m.isfile()) for m in members)
     assert all(m.uid == 0 and m.uname == "" for m in members)
     assert SECRET not in (bundle.directory / layout.REQUEST_RESPONSE).read_text()
-    assert bundle.manifest["redactions"]["summary"] == {"cookie": 1}  # type: ignore[index]
+    assert bundle.manifest["redactions"]["summary"] == [{"rule": "cookie", "count": 1}]  # type: ignore[index]
 
 
 def test_finalize_without_keeping_the_directory(tmp_path: Path) -> None:

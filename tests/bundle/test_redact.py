@@ -47,6 +47,7 @@ CASES = [
      "retrying with Basic REDACTED for app x"),
     ("bearer in a variable", '{"name": "flow.creds", "value": "Bearer ' + SECRET + '"}', "authorization",
      '"value": "Bearer REDACTED"'),
+    ("numeric header value", "Authorization: 123456789\n", "authorization", "Authorization: REDACTED"),
     ("proxy-authorization", f"Proxy-Authorization: Basic {SECRET}\n", "authorization", "Proxy-Authorization: Basic"),
     ("json header map", json.dumps({"headers": {"Authorization": f"Bearer {SECRET}", "Host": "h"}}),
      "authorization", '"Host": "h"'),
@@ -62,6 +63,10 @@ CASES = [
      "</Header></Headers>"), "header-property", '<Header name="Host">h</Header>'),
     ("xml trace property", f"<Property name='request.queryparam.apikey'>{SECRET}</Property>", "header-property",
      "<Property name='request.queryparam.apikey'>REDACTED</Property>"),
+    ("trace body json", json.dumps({"content": json.dumps({"client_secret": SECRET, "grant_type": "x"})}),
+     "secret-parameter", 'grant_type'),
+    ("trace body header pair", json.dumps({"content": json.dumps([{"name": "Authorization", "value": SECRET}])}),
+     "header-property", '\\"name\\": \\"Authorization\\"'),
     ("cookie header", f"Cookie: JSESSIONID={SECRET}; theme=dark\n", "cookie", "Cookie: REDACTED"),
     ("set-cookie header", f"Set-Cookie: sid={SECRET}; Path=/; HttpOnly\n", "cookie", "Set-Cookie: REDACTED"),
     ("curl -b", f"curl -b 'sid={SECRET}' https://h/", "cookie", "curl -b 'REDACTED'"),
@@ -126,6 +131,7 @@ KEPT = [
     ("token type", "token_type=bearer expires_in=3600"),
     ("null secret", '{"client_secret": null, "token": true}'),
     ("url without password", "https://user@host/x and http://10.0.0.1:8080/v1/o"),
+    ("json literals under header names", '{"cookie": 1, "Authorization": null, "set-cookie": true}'),
 ]
 
 
