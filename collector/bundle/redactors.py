@@ -194,8 +194,11 @@ class HeaderPropertyRedactor:
         re.IGNORECASE,
     )
     # XML traces and proxy bundle policies: <Header name="Authorization">…</Header>, <Property name="…">…</Property>
-    _XML = re.compile(rf'<([A-Za-z][\w.-]{{0,64}})\s[^<>\n]{{0,256}}?\bname\s*=\s*\\*["\']{_SENSITIVE}\\*["\'][^<>\n]{{0,256}}>([^<\n]*)</\1>',
-                      re.IGNORECASE)
+    _XML = re.compile(
+        rf'<([A-Za-z][\w.-]{{0,64}})\s[^<>\n]{{0,256}}?\bname\s*=\s*\\*["\']{_SENSITIVE}\\*["\']'
+        rf"[^<>\n]{{0,256}}>([^<\n]*)</\1>",
+        re.IGNORECASE,
+    )
     _XML_TRIGGER = _Trigger("name=", "name =")
     _WINDOW_LINES = 3  # how far after the name the value may be, in line breaks and in characters
     _WINDOW_CHARS = 1024
@@ -204,8 +207,7 @@ class HeaderPropertyRedactor:
         self._pending = -1  # line breaks still allowed before the value of a name seen in an earlier piece
 
     def redact(self, text: str) -> tuple[str, list[int]]:
-        text, lines = _substitute(self._VALUE_FIRST, text, lambda m: _mask_group(m, 1 if m.group(1) is not None else 3),
-                                  self._VALUE_TRIGGER)
+        text, lines = _substitute(self._VALUE_FIRST, text, _mask_plain_or_escaped, self._VALUE_TRIGGER)
         text, more = _substitute(self._XML, text, lambda m: _mask_group(m, 2), self._XML_TRIGGER)
         lines += more
         counter = _LineCounter(text)
@@ -233,13 +235,20 @@ class HeaderPropertyRedactor:
                 search_from = start
                 continue
             group = 1 if value.group(1) is not None else 3
+            if value.group(group) in ("", MASK):  # nothing to hide
+                search_from = value.end()
+                continue
             out.append(text[pos : value.start(group)])
             out.append(MASK)
-            if value.group(group) != MASK:
-                lines.append(counter.line_at(value.start()))
+            lines.append(counter.line_at(value.start()))
             pos = search_from = value.end(group)
         out.append(text[pos:])
         return "".join(out), sorted(lines)
+
+
+def _mask_plain_or_escaped(match: re.Match[str]) -> str | None:
+    """Mask group 1 (a plain JSON string) or group 3 (one escaped inside another string; 2 is its backslashes)."""
+    return _mask_group(match, 1 if match.group(1) is not None else 3)
 
 
 def _end_after_newlines(text: str, start: int, budget: int) -> int:
