@@ -56,9 +56,13 @@ MESSAGE_ID = "rrt-bench-0001"
 
 
 def _specs(count: int, work: Path) -> list[SshHostSpec]:
-    roles = [ROLE_MESSAGE_PROCESSOR] if count == 1 else [ROLE_MESSAGE_PROCESSOR] * (count - 1) + [ROLE_BACKEND]
-    return [SshHostSpec(f"h{i:02d}", f"127.0.6.{i + 1}", role, work / "roots" / f"h{i:02d}")
-            for i, role in enumerate(roles)]
+    roles = (
+        [ROLE_MESSAGE_PROCESSOR] if count == 1 else [ROLE_MESSAGE_PROCESSOR] * (count - 1) + [ROLE_BACKEND]
+    )
+    return [
+        SshHostSpec(f"h{i:02d}", f"127.0.6.{i + 1}", role, work / "roots" / f"h{i:02d}")
+        for i, role in enumerate(roles)
+    ]
 
 
 def _write_log(path: Path, megabytes: int) -> None:
@@ -79,8 +83,9 @@ def _peers(inventory: Inventory) -> tuple[list[str], list[str]]:
 def run_ours(inventory: Inventory, lab: SshHosts, out: Path, window: float, forks: int) -> float:
     backends, mps = _peers(inventory)
     started = time.monotonic()
-    with Fleet(inventory.hosts, ConnectionSettings(known_hosts=lab.known_hosts), out, "benchours",
-               workers=forks) as fleet:
+    with Fleet(
+        inventory.hosts, ConnectionSettings(known_hosts=lab.known_hosts), out, "benchours", workers=forks
+    ) as fleet:
         results = fleet.connect()
         results += fleet.start_captures(backends, mps, None, max_seconds=int(window) + 60, max_megabytes=50)
         time.sleep(window)
@@ -102,8 +107,10 @@ def _host_commands(host, run_id: str, backends: list[str], mps: list[str], windo
     sudo = commands.sudo_prefix(False)
     plan = {
         "dir": directory,
-        "start": sudo + commands.start_capture(host.capture_dir, directory, host.tcpdump,
-                                               commands.capture_filter(peers), int(window) + 60, 50, 1),
+        "start": sudo
+        + commands.start_capture(
+            host.capture_dir, directory, host.tcpdump, commands.capture_filter(peers), int(window) + 60, 50, 1
+        ),
         "stop": sudo + commands.stop_capture(directory, run_id, host.user),
         "remove": sudo + commands.remove_run_dir(directory, run_id),
         "facts": commands.gather_facts(host.tcpdump, host.capture_dir),
@@ -118,12 +125,23 @@ def _host_commands(host, run_id: str, backends: list[str], mps: list[str], windo
 def run_serial(inventory: Inventory, lab: SshHosts, out: Path, window: float) -> float:
     backends, mps = _peers(inventory)
     plans = {h.name: _host_commands(h, "benchserial", backends, mps, window) for h in inventory.hosts}
-    options = ["-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={lab.known_hosts}", "-o",
-               "StrictHostKeyChecking=yes", "-i", str(lab.client_key)]
+    options = [
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        f"UserKnownHostsFile={lab.known_hosts}",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-i",
+        str(lab.client_key),
+    ]
 
     def ssh(host, argv: list[str], stdout=subprocess.DEVNULL) -> None:  # type: ignore[no-untyped-def]
-        subprocess.run(["ssh", *options, "-p", str(host.port), f"{host.user}@{host.address}",
-                        commands.render(argv)], check=True, stdout=stdout)
+        subprocess.run(
+            ["ssh", *options, "-p", str(host.port), f"{host.user}@{host.address}", commands.render(argv)],
+            check=True,
+            stdout=stdout,
+        )
 
     started = time.monotonic()
     for host in inventory.hosts:
@@ -134,9 +152,18 @@ def run_serial(inventory: Inventory, lab: SshHosts, out: Path, window: float) ->
         local = out / host.name
         local.mkdir(parents=True, exist_ok=True)
         ssh(host, plan["stop"])
-        subprocess.run(["scp", "-q", *options, "-P", str(host.port),
-                        f"{host.user}@{host.address}:{plan['dir']}/capture.pcap", str(local / "capture.pcap")],
-                       check=True)
+        subprocess.run(
+            [
+                "scp",
+                "-q",
+                *options,
+                "-P",
+                str(host.port),
+                f"{host.user}@{host.address}:{plan['dir']}/capture.pcap",
+                str(local / "capture.pcap"),
+            ],
+            check=True,
+        )
         if plan["is_mp"]:
             with open(local / "excerpt", "wb") as excerpt:
                 ssh(host, plan["excerpt"], stdout=excerpt)
@@ -159,34 +186,49 @@ def run_ansible(inventory: Inventory, lab: SshHosts, out: Path, window: float, f
         if plan["is_mp"]:
             plan["log"] = ["sh", "-c", f"{commands.render(plan['log'])} > {shlex.quote(plan['dir'])}/log.gz"]
         hosts[host.name] = {
-            "ansible_host": host.address, "ansible_port": host.port, "ansible_user": host.user,
-            "ansible_ssh_private_key_file": str(lab.client_key), "plan": plan,
+            "ansible_host": host.address,
+            "ansible_port": host.port,
+            "ansible_user": host.user,
+            "ansible_ssh_private_key_file": str(lab.client_key),
+            "plan": plan,
         }
     (out / "inventory.json").write_text(json.dumps({"all": {"hosts": hosts}}))
     task = "      - {name: %s, ansible.builtin.command: {argv: '{{ plan.%s }}'}%s}\n"
     when_mp = ", when: plan.is_mp"
     playbook = (
         "- hosts: all\n  gather_facts: false\n  tasks:\n"
-        + task % ("start", "start", "") +
-        f"      - {{name: window, ansible.builtin.pause: {{seconds: {int(window)}}}, run_once: true}}\n"
-        + task % ("stop", "stop", "") +
-        f"      - {{name: fetch capture, ansible.builtin.fetch: {{src: '{{{{ plan.dir }}}}/capture.pcap', "
+        + task % ("start", "start", "")
+        + f"      - {{name: window, ansible.builtin.pause: {{seconds: {int(window)}}}, run_once: true}}\n"
+        + task % ("stop", "stop", "")
+        + f"      - {{name: fetch capture, ansible.builtin.fetch: {{src: '{{{{ plan.dir }}}}/capture.pcap', "
         f"dest: '{out}/{{{{ inventory_hostname }}}}/capture.pcap', flat: true}}}}\n"
-        + task % ("excerpt", "excerpt", when_mp) + task % ("log", "log", when_mp) +
-        f"      - {{name: fetch log, ansible.builtin.fetch: {{src: '{{{{ plan.dir }}}}/log.gz', "
+        + task % ("excerpt", "excerpt", when_mp)
+        + task % ("log", "log", when_mp)
+        + f"      - {{name: fetch log, ansible.builtin.fetch: {{src: '{{{{ plan.dir }}}}/log.gz', "
         f"dest: '{out}/{{{{ inventory_hostname }}}}/system.log.gz', flat: true}}{when_mp}}}\n"
-        + task % ("facts", "facts", "") + task % ("remove", "remove", "")
+        + task % ("facts", "facts", "")
+        + task % ("remove", "remove", "")
     )
     (out / "play.yml").write_text(playbook)
-    env = dict(os.environ, ANSIBLE_HOST_KEY_CHECKING="True", ANSIBLE_PIPELINING="True",
-               ANSIBLE_SSH_ARGS=f"-o ControlMaster=auto -o ControlPersist=60s "
-                                f"-o UserKnownHostsFile={lab.known_hosts}",
-               ANSIBLE_CONTROL_PATH_DIR=str(out / "cp"), ANSIBLE_LOCAL_TEMP=str(out / "tmp"),
-               ANSIBLE_PYTHON_INTERPRETER="/usr/bin/python3", ANSIBLE_NOCOLOR="1")
+    env = dict(
+        os.environ,
+        ANSIBLE_HOST_KEY_CHECKING="True",
+        ANSIBLE_PIPELINING="True",
+        ANSIBLE_SSH_ARGS=f"-o ControlMaster=auto -o ControlPersist=60s "
+        f"-o UserKnownHostsFile={lab.known_hosts}",
+        ANSIBLE_CONTROL_PATH_DIR=str(out / "cp"),
+        ANSIBLE_LOCAL_TEMP=str(out / "tmp"),
+        ANSIBLE_PYTHON_INTERPRETER="/usr/bin/python3",
+        ANSIBLE_NOCOLOR="1",
+    )
     ansible = Path(sys.executable).with_name("ansible-playbook")
     started = time.monotonic()
-    subprocess.run([str(ansible), "-i", str(out / "inventory.json"), "-f", str(forks), str(out / "play.yml")],
-                   check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [str(ansible), "-i", str(out / "inventory.json"), "-f", str(forks), str(out / "play.yml")],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
     seconds = time.monotonic() - started
     for host in inventory.hosts:
         _check_pcap(out / host.name / "capture.pcap")
@@ -215,9 +257,13 @@ def main() -> None:
                         _write_log(host.system_log, args.log_mb)
                 inventory = load_inventory(lab.write_inventory(work / "hosts.yaml"))
                 runners = {
-                    "ours": lambda out: run_ours(inventory, lab, out, args.window, args.forks),
-                    "ansible": lambda out: run_ansible(inventory, lab, out, args.window, args.forks),
-                    "serial": lambda out: run_serial(inventory, lab, out, args.window),
+                    "ours": lambda out, inv=inventory, lab=lab: run_ours(
+                        inv, lab, out, args.window, args.forks
+                    ),
+                    "ansible": lambda out, inv=inventory, lab=lab: run_ansible(
+                        inv, lab, out, args.window, args.forks
+                    ),
+                    "serial": lambda out, inv=inventory, lab=lab: run_serial(inv, lab, out, args.window),
                 }
                 for name, runner in runners.items():
                     if name in args.skip:
@@ -226,8 +272,11 @@ def main() -> None:
                     out.mkdir()
                     seconds = runner(out)
                     rows.append((count, name, seconds, seconds - args.window))
-                    print(f"{count:3d} hosts  {name:8s} wall {seconds:7.2f} s  overhead {seconds - args.window:7.2f} s",
-                          flush=True)
+                    print(
+                        f"{count:3d} hosts  {name:8s} wall {seconds:7.2f} s  "
+                        f"overhead {seconds - args.window:7.2f} s",
+                        flush=True,
+                    )
     print("\nhosts  method    overhead beyond the capture window (s)")
     for count, name, _seconds, overhead in rows:
         print(f"{count:5d}  {name:8s}  {overhead:7.2f}")

@@ -1,4 +1,4 @@
-"""Hosts and roles: our YAML inventory, Ansible INI/YAML inventories, ~/.ssh/config aliases, discovered MPs."""
+"""Hosts and roles: our YAML, Ansible INI/YAML inventories, ~/.ssh/config aliases, discovered MPs."""
 
 from __future__ import annotations
 
@@ -20,8 +20,18 @@ DEFAULT_USER = "apigee"
 DEFAULT_CAPTURE_DIR = "/tmp"
 ANSIBLE_GROUPS = {"message_processors": ROLE_MESSAGE_PROCESSOR, "backends": ROLE_BACKEND}
 
-_HOST_KEYS = ("address", "role", "port", "user", "identity_file", "sudo", "system_log", "capture_dir",
-              "proxy_jump", "tcpdump")
+_HOST_KEYS = (
+    "address",
+    "role",
+    "port",
+    "user",
+    "identity_file",
+    "sudo",
+    "system_log",
+    "capture_dir",
+    "proxy_jump",
+    "tcpdump",
+)
 _DEFAULT_KEYS = tuple(k for k in _HOST_KEYS if k not in ("address", "role"))
 _ADDRESS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:%-]*$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -96,13 +106,17 @@ def load_inventory(path: Path, ssh_config: Path | None = None) -> Inventory:
             raise InputError(path, "not an inventory: expected a mapping with 'hosts' or Ansible groups")
     hosts = tuple(_build_host(path, name, values, config) for name, values in raw)
     if not hosts:
-        raise InputError(path, "no hosts (our YAML needs 'hosts:'; Ansible inventories need hosts in the "
-                               "groups message_processors or backends)")
+        raise InputError(
+            path,
+            "no hosts (our YAML needs 'hosts:'; Ansible inventories need hosts in the "
+            "groups message_processors or backends)",
+        )
     return Inventory(hosts=hosts, source=str(path))
 
 
-def hosts_from_addresses(addresses: Sequence[str], role: str,
-                         defaults: Mapping[str, object] | None = None) -> tuple[InventoryHost, ...]:
+def hosts_from_addresses(
+    addresses: Sequence[str], role: str, defaults: Mapping[str, object] | None = None
+) -> tuple[InventoryHost, ...]:
     """Hosts discovered from the management API (or given with --backend): named after their address."""
     if role not in ROLES:
         raise ValueError(f"role {role!r} is not one of {ROLES}")
@@ -114,7 +128,8 @@ def hosts_from_addresses(addresses: Sequence[str], role: str,
     return tuple(hosts)
 
 
-# --- our YAML -------------------------------------------------------------------------------------------------
+# --- our YAML -------------------------------------------------------------------------------------
+
 
 def _parse_own_yaml(path: Path, document: Mapping[str, object]) -> list[tuple[str, dict[str, object]]]:
     defaults = document.get("defaults") or {}
@@ -140,12 +155,19 @@ def _parse_own_yaml(path: Path, document: Mapping[str, object]) -> list[tuple[st
     return result
 
 
-# --- Ansible ---------------------------------------------------------------------------------------------------
+# --- Ansible --------------------------------------------------------------------------------------
 
 _ANSIBLE_VARS = {
-    "ansible_host": "address", "ansible_ssh_host": "address", "ansible_port": "port", "ansible_ssh_port": "port",
-    "ansible_user": "user", "ansible_ssh_user": "user", "ansible_ssh_private_key_file": "identity_file",
-    "ansible_become": "sudo", "collector_system_log": "system_log", "collector_capture_dir": "capture_dir",
+    "ansible_host": "address",
+    "ansible_ssh_host": "address",
+    "ansible_port": "port",
+    "ansible_ssh_port": "port",
+    "ansible_user": "user",
+    "ansible_ssh_user": "user",
+    "ansible_ssh_private_key_file": "identity_file",
+    "ansible_become": "sudo",
+    "collector_system_log": "system_log",
+    "collector_capture_dir": "capture_dir",
     "collector_tcpdump": "tcpdump",
 }
 
@@ -209,8 +231,11 @@ def _parse_ansible_yaml(path: Path, document: Mapping[str, object]) -> list[tupl
             raise InputError(path, f"group {group}: expected a mapping with hosts/children/vars")
         unknown = set(body) - {"hosts", "children", "vars"}
         if unknown:
-            raise InputError(path, f"group {group}: unknown key {sorted(unknown)[0]!r} (Ansible groups have "
-                                   "hosts, children, vars)")
+            raise InputError(
+                path,
+                f"group {group}: unknown key {sorted(unknown)[0]!r} (Ansible groups have "
+                "hosts, children, vars)",
+            )
         hosts = body.get("hosts") or {}
         if not isinstance(hosts, Mapping):
             raise InputError(path, f"group {group}: 'hosts' must be a mapping")
@@ -228,8 +253,11 @@ def _parse_ansible_yaml(path: Path, document: Mapping[str, object]) -> list[tupl
     return _collect_ansible(group_hosts, group_vars, children)
 
 
-def _collect_ansible(group_hosts: dict[str, dict[str, dict[str, object]]], group_vars: dict[str, dict[str, object]],
-                     children: dict[str, list[str]]) -> list[tuple[str, dict[str, object]]]:
+def _collect_ansible(
+    group_hosts: dict[str, dict[str, dict[str, object]]],
+    group_vars: dict[str, dict[str, object]],
+    children: dict[str, list[str]],
+) -> list[tuple[str, dict[str, object]]]:
     """Hosts of the two role groups (and their child groups), with all < parent group < group < host vars."""
 
     def members(group: str, seen: frozenset[str] = frozenset()) -> list[tuple[str, list[str]]]:
@@ -255,7 +283,8 @@ def _collect_ansible(group_hosts: dict[str, dict[str, dict[str, object]]], group
     return list(result.items())
 
 
-# --- building and checking a host ------------------------------------------------------------------------------
+# --- building and checking a host -----------------------------------------------------------------
+
 
 def _parse_yaml(path: Path, text: str) -> object:
     try:
@@ -281,8 +310,8 @@ def _load_ssh_config(inventory: Path, explicit: Path | None) -> paramiko.SSHConf
 
 
 def _apply_ssh_config(values: dict[str, object], config: paramiko.SSHConfig | None) -> None:
-    """Fill what the inventory did not set for the host (or its Ansible groups) from the ssh config entry matching
-    the address, as ssh itself would: HostName, Port, User, IdentityFile, ProxyJump. Our `defaults:` rank below."""
+    """Fill what the inventory did not set for the host (or its Ansible groups) from the ssh config entry
+    matching the address as ssh would (HostName, Port, User, IdentityFile, ProxyJump); `defaults:` lose."""
     if config is None:
         return
     alias = str(values["address"])
@@ -299,8 +328,9 @@ def _apply_ssh_config(values: dict[str, object], config: paramiko.SSHConfig | No
         values["identity_file"] = entry["identityfile"][0]
 
 
-def _build_host(path: Path, name: str, values: Mapping[str, object],
-                config: paramiko.SSHConfig | None) -> InventoryHost:
+def _build_host(
+    path: Path, name: str, values: Mapping[str, object], config: paramiko.SSHConfig | None
+) -> InventoryHost:
     values = dict(values)
     if not _NAME.match(name):
         raise InputError(path, f"host {name!r}: name may hold only letters, digits, '.', '_' and '-'")

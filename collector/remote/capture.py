@@ -28,8 +28,14 @@ class CaptureHandle:
     run_id: str
 
 
-def start_capture(connection: HostConnection, run_id: str, peers: Sequence[str], port: int | None,
-                  max_seconds: int, max_megabytes: int = 500) -> CaptureHandle:
+def start_capture(
+    connection: HostConnection,
+    run_id: str,
+    peers: Sequence[str],
+    port: int | None,
+    max_seconds: int,
+    max_megabytes: int = 500,
+) -> CaptureHandle:
     """Start tcpdump for traffic with `peers` and return once it is listening; raises HostError with reason
     sudo-denied, tcpdump-missing, disk-full, capture-dir-missing or tcpdump-failed."""
     host = connection.host
@@ -38,17 +44,30 @@ def start_capture(connection: HostConnection, run_id: str, peers: Sequence[str],
         connection.check_sudo(step)
     directory = commands.run_dir(host.capture_dir, run_id, host.name)
     files = RING_FILES if max_megabytes >= RING_FILES * 10 else 1
-    argv = commands.start_capture(host.capture_dir, directory, host.tcpdump, commands.capture_filter(peers, port),
-                                  max_seconds, max_megabytes, files)
+    argv = commands.start_capture(
+        host.capture_dir,
+        directory,
+        host.tcpdump,
+        commands.capture_filter(peers, port),
+        max_seconds,
+        max_megabytes,
+        files,
+    )
     result = connection.run(argv, sudo=host.sudo, check=False, step=step)
     message = result.stderr.strip()
     if result.exit_code == commands.EXIT_TCPDUMP_MISSING:
-        raise HostError(host.name, step, "tcpdump-missing",
-                        f"{message or host.tcpdump + ' not found'}; install tcpdump or set `tcpdump:` to its path")
+        raise HostError(
+            host.name,
+            step,
+            "tcpdump-missing",
+            f"{message or host.tcpdump + ' not found'}; install tcpdump or set `tcpdump:` to its path",
+        )
     if result.exit_code == commands.EXIT_DISK_FULL:
         raise HostError(host.name, step, "disk-full", f"{message}; free space or set another capture_dir")
     if result.exit_code == commands.EXIT_NO_CAPTURE_DIR:
-        raise HostError(host.name, step, "capture-dir-missing", f"{message}; set `capture_dir:` in the inventory")
+        raise HostError(
+            host.name, step, "capture-dir-missing", f"{message}; set `capture_dir:` in the inventory"
+        )
     if result.exit_code != 0 or not result.stdout.strip().isdigit():
         raise HostError(host.name, step, "tcpdump-failed", f"exit {result.exit_code}: {message[:500]}")
     handle = CaptureHandle(host.name, directory, int(result.stdout.strip()), run_id)
@@ -60,21 +79,26 @@ def _wait_listening(connection: HostConnection, handle: CaptureHandle) -> None:
     host = connection.host
     deadline = time.monotonic() + READY_SECONDS
     while True:
-        check = connection.run(commands.check_capture(handle.directory), sudo=host.sudo, check=False,
-                               step="start-capture")
+        check = connection.run(
+            commands.check_capture(handle.directory), sudo=host.sudo, check=False, step="start-capture"
+        )
         if check.exit_code == 0:
             return
         if check.exit_code != commands.EXIT_NOT_LISTENING or time.monotonic() > deadline:
             remove_capture(connection, handle)
             log = check.stderr.strip()[:500] or "no output"
-            raise HostError(host.name, "start-capture", "tcpdump-failed",
-                            f"tcpdump is not capturing (exit {check.exit_code}); its log says: {log}")
+            raise HostError(
+                host.name,
+                "start-capture",
+                "tcpdump-failed",
+                f"tcpdump is not capturing (exit {check.exit_code}); its log says: {log}",
+            )
         time.sleep(0.1)
 
 
 @dataclass(frozen=True)
 class StoppedCapture:
-    """A stopped capture: its remote files, oldest first, and tcpdump's counters (captured/received/dropped)."""
+    """A stopped capture: its remote files, oldest first, and tcpdump's captured/received/dropped counters."""
 
     files: tuple[str, ...]
     summary: str
@@ -84,11 +108,20 @@ def stop_capture(connection: HostConnection, handle: CaptureHandle) -> StoppedCa
     """SIGINT the capture (KILL after STOP_WAIT_SECONDS), hand its files to the login user."""
     host = connection.host
     argv = commands.stop_capture(handle.directory, handle.run_id, host.user, STOP_WAIT_SECONDS)
-    result = connection.run(argv, sudo=host.sudo, check=False, step="stop-capture",
-                            timeout=max(connection.settings.command_timeout, STOP_WAIT_SECONDS + 10))
+    result = connection.run(
+        argv,
+        sudo=host.sudo,
+        check=False,
+        step="stop-capture",
+        timeout=max(connection.settings.command_timeout, STOP_WAIT_SECONDS + 10),
+    )
     if result.exit_code != 0:
-        raise HostError(host.name, "stop-capture", "stop-failed",
-                        f"exit {result.exit_code}: {result.stderr.strip()[:500]}")
+        raise HostError(
+            host.name,
+            "stop-capture",
+            "stop-failed",
+            f"exit {result.exit_code}: {result.stderr.strip()[:500]}",
+        )
     lines = result.stdout.splitlines()
     names = [line for line in lines if line.startswith(commands.CAPTURE_FILE)]
     summary = ", ".join(line.removeprefix("summary: ") for line in lines if line.startswith("summary: "))
@@ -114,8 +147,12 @@ def fetch_capture(connection: HostConnection, remote_files: Sequence[str], local
 
 def remove_capture(connection: HostConnection, handle: CaptureHandle) -> None:
     """Remove the run dir (stopping a capture still running there)."""
-    connection.run(commands.remove_run_dir(handle.directory, handle.run_id), sudo=connection.host.sudo,
-                   step="cleanup", timeout=max(connection.settings.command_timeout, 15))
+    connection.run(
+        commands.remove_run_dir(handle.directory, handle.run_id),
+        sudo=connection.host.sudo,
+        step="cleanup",
+        timeout=max(connection.settings.command_timeout, 15),
+    )
 
 
 def join_pcaps(parts: Sequence[Path], out: Path) -> None:

@@ -6,8 +6,8 @@ import re
 import shlex
 from collections.abc import Sequence
 
-# Every script below is a constant: names, paths, ids and filters only ever arrive as "$1", "$2", ... so nothing
-# a user or the management API supplies is parsed by a shell; `render` shlex-quotes each argv element.
+# Every script below is a constant: names, paths, ids and filters only ever arrive as "$1", "$2", ... so
+# nothing a user or the management API supplies is parsed by a shell; `render` shlex-quotes each argv element.
 
 CAPTURE_FILE = "capture.pcap"
 CAPTURE_LOG = "tcpdump.log"
@@ -24,9 +24,9 @@ EXIT_NOT_OURS = 5
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _FILTER_ADDRESS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.:-]*$")
 
-# No --immediate-mode: measured on a loaded 2-CPU host (load 5), `-i any -U --immediate-mode` lost most packets
-# ("dropped by kernel") in 9 of 9 runs while `-U` alone kept all of them; the tail that block delivery holds back
-# is collected by the stop script, which waits until the capture file stops growing before SIGINT.
+# No --immediate-mode: measured on a loaded 2-CPU host (load 5), `-i any -U --immediate-mode` lost most
+# packets ("dropped by kernel") in 9 of 9 runs while `-U` alone kept all of them; the tail that block delivery
+# holds back is collected by the stop script, which waits until the capture file stops growing before SIGINT.
 _START_CAPTURE = r"""
 umask 077
 parent=$1 dir=$2 tcpdump=$3 seconds=$4 megabytes=$5 files=$6
@@ -190,28 +190,56 @@ def capture_filter(addresses: Sequence[str], port: int | None = None) -> list[st
     return words
 
 
-def start_capture(capture_dir: str, directory: str, tcpdump: str, filter_words: Sequence[str],
-                  max_seconds: int, max_megabytes: int, files: int = 1) -> list[str]:
+def start_capture(
+    capture_dir: str,
+    directory: str,
+    tcpdump: str,
+    filter_words: Sequence[str],
+    max_seconds: int,
+    max_megabytes: int,
+    files: int = 1,
+) -> list[str]:
     """Start tcpdump detached under `setsid nohup timeout` (the dead-man switch) and print its PID.
 
     `max_megabytes` is split over `files` ring files of `-C` megabytes each (at least 1 MB)."""
     per_file = max(1, max_megabytes // max(1, files))
-    return ["sh", "-c", _START_CAPTURE, "collector-start-capture", capture_dir, directory, tcpdump,
-            str(int(max_seconds)), str(per_file), str(max(1, files)), *filter_words]
+    return [
+        "sh",
+        "-c",
+        _START_CAPTURE,
+        "collector-start-capture",
+        capture_dir,
+        directory,
+        tcpdump,
+        str(int(max_seconds)),
+        str(per_file),
+        str(max(1, files)),
+        *filter_words,
+    ]
 
 
 def check_capture(directory: str) -> list[str]:
-    """Exit 0 (and print the PID) when tcpdump runs and says "listening"; 3 not running; 4 not listening yet."""
+    """Exit 0 (printing the PID) when tcpdump runs and says "listening"; 3 not running; 4 not listening."""
     return ["sh", "-c", _CHECK_CAPTURE, "collector-check-capture", directory]
 
 
-def stop_capture(directory: str, run_id: str, login_user: str, wait_seconds: int = 5,
-                 settle_rounds: int = 4) -> list[str]:
+def stop_capture(
+    directory: str, run_id: str, login_user: str, wait_seconds: int = 5, settle_rounds: int = 4
+) -> list[str]:
     """Wait (up to `settle_rounds` x 1.2 s) until the capture stops growing, SIGINT it by PID (only if its
-    cmdline holds the run id), wait up to `wait_seconds`, KILL as a fallback, chown the files to the login user,
-    print tcpdump's counters as `summary: ...` lines and list the capture files oldest first."""
-    return ["sh", "-c", _STOP_CAPTURE, "collector-stop-capture", directory, check_run_id(run_id), login_user,
-            str(int(wait_seconds)), str(int(settle_rounds))]
+    cmdline holds the run id), wait up to `wait_seconds`, KILL as a fallback, chown the files to the login
+    user, print tcpdump's counters as `summary: ...` lines and list the capture files oldest first."""
+    return [
+        "sh",
+        "-c",
+        _STOP_CAPTURE,
+        "collector-stop-capture",
+        directory,
+        check_run_id(run_id),
+        login_user,
+        str(int(wait_seconds)),
+        str(int(settle_rounds)),
+    ]
 
 
 def remove_run_dir(directory: str, run_id: str) -> list[str]:
@@ -232,20 +260,35 @@ def excerpt_logs(files: Sequence[str], message_ids: Sequence[str], context_lines
         # grep -e splits a pattern at newlines, and an empty pattern matches every line.
         if not message_id or "\n" in message_id or "\0" in message_id:
             raise ValueError(f"message id {message_id!r} is empty or holds a newline/NUL")
-    return ["sh", "-c", _EXCERPT_LOGS, "collector-excerpt-logs", str(int(context_lines)),
-            str(len(message_ids)), *message_ids, *files]
+    return [
+        "sh",
+        "-c",
+        _EXCERPT_LOGS,
+        "collector-excerpt-logs",
+        str(int(context_lines)),
+        str(len(message_ids)),
+        *message_ids,
+        *files,
+    ]
 
 
 def stream_logs(files_oldest_first: Sequence[str], first_file_bytes: int) -> list[str]:
-    """The files concatenated oldest first (the first cut to its last `first_file_bytes`), gzip -1 on the wire."""
-    return ["sh", "-c", _STREAM_LOGS, "collector-stream-logs", str(int(first_file_bytes)), *files_oldest_first]
+    """The files joined oldest first (the first cut to its last `first_file_bytes`), gzip -1 on the wire."""
+    return [
+        "sh",
+        "-c",
+        _STREAM_LOGS,
+        "collector-stream-logs",
+        str(int(first_file_bytes)),
+        *files_oldest_first,
+    ]
 
 
 def gather_facts(tcpdump: str, capture_dir: str) -> list[str]:
-    """`key=value` lines: hostname, time, kernel, os, addresses, tool versions and free KiB in the capture dir."""
+    """`key=value` lines: hostname, time, kernel, os, addresses, tool versions, capture dir free KiB."""
     return ["sh", "-c", _FACTS, "collector-facts", tcpdump, capture_dir]
 
 
 def sudo_prefix(password: bool) -> list[str]:
-    """`sudo -n` never prompts (fails at once without NOPASSWD); `sudo -S -p ''` reads the password from stdin."""
+    """`sudo -n` never prompts (fails at once without NOPASSWD); `sudo -S -p ''` reads a password on stdin."""
     return ["sudo", "-S", "-p", "", "--"] if password else ["sudo", "-n", "--"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -36,7 +35,7 @@ class ConnectionSettings:
 
     Attributes:
         known_hosts: known_hosts file to verify against; `None` means `~/.ssh/known_hosts`.
-        accept_new_host_keys: add keys of hosts not in known_hosts to that file (a changed key is still refused).
+        accept_new_host_keys: add keys of hosts not in known_hosts to that file (a changed key is refused).
         connect_timeout: seconds for TCP connect, the SSH banner and authentication, each.
         command_timeout: default seconds one remote command may take.
         host_deadline: seconds all the work of one Fleet phase on one host may take.
@@ -66,7 +65,7 @@ class CommandResult:
 
 class HostError(RemoteError):
     """A step failed on one host; `reason` is the machine-readable word for the manifest (`unreachable`,
-    `host-key-unknown`, `host-key-mismatch`, `auth-refused`, `timeout`, `sudo-denied`, `command-failed`, ...)."""
+    `host-key-unknown`, `host-key-mismatch`, `auth-refused`, `timeout`, `sudo-denied`, `command-failed`)."""
 
     def __init__(self, host: str, step: str, reason: str, detail: str) -> None:
         super().__init__(host, step, f"{reason}: {detail}")
@@ -89,8 +88,8 @@ class _RejectUnknown(paramiko.MissingHostKeyPolicy):
 
 
 class _AcceptNew(paramiko.MissingHostKeyPolicy):
-    """OpenSSH's `accept-new`: remember unknown keys in the known_hosts file. Changed keys never reach a policy:
-    paramiko raises BadHostKeyException for them before asking."""
+    """OpenSSH's `accept-new`: remember unknown keys in the known_hosts file. Changed keys never reach a
+    policy: paramiko raises BadHostKeyException for them before asking."""
 
     _lock = threading.Lock()
 
@@ -131,8 +130,13 @@ def silence_paramiko(log_file: Path | None = None) -> None:
 class HostConnection:
     """An open SSH connection to one inventory host; every command and transfer is written to `audit`."""
 
-    def __init__(self, host: InventoryHost, settings: ConnectionSettings, connection: fabric.Connection,
-                 audit: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        host: InventoryHost,
+        settings: ConnectionSettings,
+        connection: fabric.Connection,
+        audit: Callable[[str], None],
+    ) -> None:
         self.host = host
         self.settings = settings
         self._connection = connection
@@ -145,8 +149,9 @@ class HostConnection:
     def __enter__(self) -> HostConnection:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     def close(self) -> None:
@@ -160,20 +165,45 @@ class HostConnection:
         transport = self._connection.transport
         return transport is not None and transport.is_active()
 
-    def run(self, argv: Sequence[str], *, sudo: bool = False, timeout: float | None = None, check: bool = True,
-            step: str = "command") -> CommandResult:
-        """Run a command with small output; raises HostError on timeout, or on a non-zero exit with `check`."""
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        sudo: bool = False,
+        timeout: float | None = None,
+        check: bool = True,
+        step: str = "command",
+    ) -> CommandResult:
+        """Run a command with small output; raises HostError on timeout, or on a non-zero exit if `check`."""
         stdout = bytearray()
         result = self._execute(argv, sudo, timeout, step, stdout.extend)
-        result = CommandResult(result.argv, result.exit_code, stdout.decode("utf-8", "replace"), result.stderr,
-                               result.seconds, result.stdout_bytes, result.stderr_bytes)
+        result = CommandResult(
+            result.argv,
+            result.exit_code,
+            stdout.decode("utf-8", "replace"),
+            result.stderr,
+            result.seconds,
+            result.stdout_bytes,
+            result.stderr_bytes,
+        )
         if check and result.exit_code != 0:
-            raise HostError(self.host.name, step, "command-failed",
-                            f"{commands.render(argv)} exited {result.exit_code}: {result.stderr.strip()[:500]}")
+            raise HostError(
+                self.host.name,
+                step,
+                "command-failed",
+                f"{commands.render(argv)} exited {result.exit_code}: {result.stderr.strip()[:500]}",
+            )
         return result
 
-    def stream_to_file(self, argv: Sequence[str], local_path: Path, *, sudo: bool = False,
-                       timeout: float | None = None, step: str = "command") -> CommandResult:
+    def stream_to_file(
+        self,
+        argv: Sequence[str],
+        local_path: Path,
+        *,
+        sudo: bool = False,
+        timeout: float | None = None,
+        step: str = "command",
+    ) -> CommandResult:
         """Run a command and write its stdout to `local_path` as it arrives (constant memory, any size)."""
         local_path.parent.mkdir(parents=True, exist_ok=True)
         with open(local_path, "wb") as out:
@@ -195,17 +225,28 @@ class HostConnection:
     def check_sudo(self, step: str = "sudo") -> None:
         """Raise HostError(sudo-denied) unless sudo works without a prompt or with the given password."""
         if self._sudo_ok is None:
-            result = self.run(["true"], sudo=True, check=False, step=step,
-                              timeout=min(30.0, self.settings.command_timeout))
+            result = self.run(
+                ["true"], sudo=True, check=False, step=step, timeout=min(30.0, self.settings.command_timeout)
+            )
             self._sudo_ok = result.exit_code == 0
             self._sudo_error = result.stderr.strip()
         if not self._sudo_ok:
-            raise HostError(self.host.name, step, "sudo-denied",
-                            f"sudo refused for user {self.host.user} ({self._sudo_error[:200] or 'no message'}); "
-                            "grant NOPASSWD sudo or give the sudo password")
+            raise HostError(
+                self.host.name,
+                step,
+                "sudo-denied",
+                f"sudo refused for user {self.host.user} ({self._sudo_error[:200] or 'no message'}); "
+                "grant NOPASSWD sudo or give the sudo password",
+            )
 
-    def _execute(self, argv: Sequence[str], sudo: bool, timeout: float | None, step: str,
-                 sink: Callable[[bytes], object]) -> CommandResult:
+    def _execute(
+        self,
+        argv: Sequence[str],
+        sudo: bool,
+        timeout: float | None,
+        step: str,
+        sink: Callable[[bytes], object],
+    ) -> CommandResult:
         full = [*commands.sudo_prefix(self.settings.sudo_password is not None), *argv] if sudo else list(argv)
         line = commands.render(full)
         limit = self.settings.command_timeout if timeout is None else timeout
@@ -213,9 +254,13 @@ class HostConnection:
         if self.deadline is not None:
             limit = min(limit, self.deadline - started)
             if limit <= 0:
-                raise HostError(self.host.name, step, "timeout",
-                                f"the host deadline ({self.settings.host_deadline:g} s) passed before "
-                                f"{commands.render(argv)[:200]}")
+                raise HostError(
+                    self.host.name,
+                    step,
+                    "timeout",
+                    f"the host deadline ({self.settings.host_deadline:g} s) passed before "
+                    f"{commands.render(argv)[:200]}",
+                )
         out_bytes = err_bytes = 0
         stderr = bytearray()
         exit_code = -1
@@ -234,21 +279,28 @@ class HostConnection:
                 channel.close()
         except _Timeout as e:
             self._audit_line(line, -1, time.monotonic() - started, e.out_bytes, e.err_bytes, True)
-            raise HostError(self.host.name, step, "timeout",
-                            f"{commands.render(argv)} did not finish within {limit:g} s") from None
+            raise HostError(
+                self.host.name, step, "timeout", f"{commands.render(argv)} did not finish within {limit:g} s"
+            ) from None
         except (OSError, paramiko.SSHException, EOFError) as e:
             self._audit_line(line, -1, time.monotonic() - started, out_bytes, err_bytes, False)
             raise HostError(self.host.name, step, "disconnected", f"{commands.render(argv)}: {e}") from e
         seconds = time.monotonic() - started
         self._audit_line(line, exit_code, seconds, out_bytes, err_bytes, False)
         if exit_code == -1 and not self.is_open:  # the channel closed without an exit status: the link died
-            raise HostError(self.host.name, step, "disconnected",
-                            f"the SSH connection dropped during {commands.render(argv)[:200]}")
-        return CommandResult(tuple(full), exit_code, "", stderr.decode("utf-8", "replace"), seconds,
-                             out_bytes, err_bytes)
+            raise HostError(
+                self.host.name,
+                step,
+                "disconnected",
+                f"the SSH connection dropped during {commands.render(argv)[:200]}",
+            )
+        return CommandResult(
+            tuple(full), exit_code, "", stderr.decode("utf-8", "replace"), seconds, out_bytes, err_bytes
+        )
 
-    def _audit_line(self, line: str, exit_code: int, seconds: float, out_bytes: int, err_bytes: int,
-                    timed_out: bool) -> None:
+    def _audit_line(
+        self, line: str, exit_code: int, seconds: float, out_bytes: int, err_bytes: int, timed_out: bool
+    ) -> None:
         stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         status = "timeout" if timed_out else f"exit={exit_code}"
         self.audit(f"{stamp} {status} seconds={seconds:.3f} out={out_bytes}B err={err_bytes}B {line}")
@@ -261,9 +313,10 @@ class _Timeout(Exception):
         self.err_bytes = err_bytes
 
 
-def _pump(channel: paramiko.Channel, sink: Callable[[bytes], object], stderr: bytearray,
-          deadline: float) -> tuple[int, int, int]:
-    """Move stdout to `sink` and stderr to `stderr` until EOF and exit status; raise _Timeout at `deadline`."""
+def _pump(
+    channel: paramiko.Channel, sink: Callable[[bytes], object], stderr: bytearray, deadline: float
+) -> tuple[int, int, int]:
+    """Move stdout to `sink`, stderr to `stderr` until EOF and exit status; raise _Timeout at `deadline`."""
     out_bytes = err_bytes = 0
     stdout_open = True
     channel.settimeout(_POLL)
@@ -276,7 +329,7 @@ def _pump(channel: paramiko.Channel, sink: Callable[[bytes], object], stderr: by
         if stdout_open:
             try:
                 data = channel.recv(_CHUNK)
-            except socket.timeout:
+            except TimeoutError:  # socket.timeout: nothing within _POLL
                 data = None
             if data:
                 out_bytes += len(data)
@@ -289,7 +342,9 @@ def _pump(channel: paramiko.Channel, sink: Callable[[bytes], object], stderr: by
             raise _Timeout(out_bytes, err_bytes)
 
 
-def open_host(host: InventoryHost, settings: ConnectionSettings, audit_path: Path | None = None) -> HostConnection:
+def open_host(
+    host: InventoryHost, settings: ConnectionSettings, audit_path: Path | None = None
+) -> HostConnection:
     """Connect, verify the host key, authenticate; raises HostError(host, "connect", reason) on failure."""
     if not logging.getLogger("paramiko").handlers:
         silence_paramiko()  # nobody chose a log file: at least keep transport tracebacks off the terminal
@@ -302,8 +357,10 @@ def open_host(host: InventoryHost, settings: ConnectionSettings, audit_path: Pat
             connection.open()
             assert connection.transport is not None
             connection.transport.set_keepalive(KEEPALIVE_SECONDS)
-            audit(f"{_now()} connected {host.user}@{host.address}:{host.port} in "
-                  f"{time.monotonic() - started:.3f} s")
+            audit(
+                f"{_now()} connected {host.user}@{host.address}:{host.port} in "
+                f"{time.monotonic() - started:.3f} s"
+            )
             return HostConnection(host, settings, connection, audit)
         except BaseException as e:  # noqa: BLE001 - mapped below, or re-raised untouched
             connection.close()
@@ -313,8 +370,11 @@ def open_host(host: InventoryHost, settings: ConnectionSettings, audit_path: Pat
             if error is None:
                 raise
             last = error
-            retry = (error.reason == "banner" and attempt + 1 < _CONNECT_ATTEMPTS
-                     and time.monotonic() - started < settings.connect_timeout)
+            retry = (
+                error.reason == "banner"
+                and attempt + 1 < _CONNECT_ATTEMPTS
+                and time.monotonic() - started < settings.connect_timeout
+            )
             if not retry:
                 break
             time.sleep(0.2 * (attempt + 1))
@@ -353,7 +413,8 @@ def _harden(connection: fabric.Connection, settings: ConnectionSettings) -> None
     if known_hosts.is_file():
         connection.client.load_host_keys(str(known_hosts))
     policy: paramiko.MissingHostKeyPolicy = (
-        _AcceptNew(known_hosts) if settings.accept_new_host_keys else _RejectUnknown())
+        _AcceptNew(known_hosts) if settings.accept_new_host_keys else _RejectUnknown()
+    )
     connection.client.set_missing_host_key_policy(policy)
 
 
@@ -376,13 +437,24 @@ def _build_connection(host: InventoryHost, settings: ConnectionSettings) -> fabr
     gateway = None
     if host.proxy_jump:
         user, jump_host, port = _split_jump(host.proxy_jump, host.user)
-        gateway = fabric.Connection(jump_host, user=user, port=port, config=config,
-                                    connect_timeout=settings.connect_timeout,
-                                    connect_kwargs=_connect_kwargs(host.identity_file, settings))
+        gateway = fabric.Connection(
+            jump_host,
+            user=user,
+            port=port,
+            config=config,
+            connect_timeout=settings.connect_timeout,
+            connect_kwargs=_connect_kwargs(host.identity_file, settings),
+        )
         _harden(gateway, settings)
-    connection = fabric.Connection(host.address, user=host.user, port=host.port, config=config, gateway=gateway,
-                                   connect_timeout=settings.connect_timeout,
-                                   connect_kwargs=_connect_kwargs(host.identity_file, settings))
+    connection = fabric.Connection(
+        host.address,
+        user=host.user,
+        port=host.port,
+        config=config,
+        gateway=gateway,
+        connect_timeout=settings.connect_timeout,
+        connect_kwargs=_connect_kwargs(host.identity_file, settings),
+    )
     _harden(connection, settings)
     return connection
 
@@ -395,26 +467,42 @@ def _split_jump(jump: str, default_user: str) -> tuple[str, str, int]:
     return user or default_user, hostname, int(port or 22)
 
 
-def _map_connect_error(host: InventoryHost, settings: ConnectionSettings, e: BaseException) -> HostError | None:
-    """Translate paramiko/socket failures to HostError reasons; `None` for anything that is not ours to map."""
+def _map_connect_error(
+    host: InventoryHost, settings: ConnectionSettings, e: BaseException
+) -> HostError | None:
+    """Translate paramiko/socket failures to HostError reasons; `None` for anything not ours to map."""
     where = f"{host.user}@{host.address}:{host.port}" + (f" via {host.proxy_jump}" if host.proxy_jump else "")
     name = host.name
     if isinstance(e, _UnknownHostKey):
-        return HostError(name, "connect", "host-key-unknown",
-                         f"{where} offered {fingerprint(e.key)}, which is not in {_known_hosts_path(settings)}; "
-                         "verify it and add it, or pass --accept-new-host-keys")
+        return HostError(
+            name,
+            "connect",
+            "host-key-unknown",
+            f"{where} offered {fingerprint(e.key)}, which is not in {_known_hosts_path(settings)}; "
+            "verify it and add it, or pass --accept-new-host-keys",
+        )
     if isinstance(e, paramiko.BadHostKeyException):
-        return HostError(name, "connect", "host-key-mismatch",
-                         f"{where} offered {fingerprint(e.key)} but {_known_hosts_path(settings)} expects "
-                         f"{fingerprint(e.expected_key)}: the host key CHANGED (possible man-in-the-middle); "
-                         "check with the host's admin before updating known_hosts")
+        return HostError(
+            name,
+            "connect",
+            "host-key-mismatch",
+            f"{where} offered {fingerprint(e.key)} but {_known_hosts_path(settings)} expects "
+            f"{fingerprint(e.expected_key)}: the host key CHANGED (possible man-in-the-middle); "
+            "check with the host's admin before updating known_hosts",
+        )
     if isinstance(e, paramiko.AuthenticationException):
-        return HostError(name, "connect", "auth-refused",
-                         f"{where} refused our keys/agent ({e.__class__.__name__}); check user and identity_file")
+        return HostError(
+            name,
+            "connect",
+            "auth-refused",
+            f"{where} refused our keys/agent ({e.__class__.__name__}); check user and identity_file",
+        )
     if isinstance(e, paramiko.ssh_exception.NoValidConnectionsError):
         return HostError(name, "connect", "unreachable", f"{where}: {e}")
-    if isinstance(e, (socket.timeout, TimeoutError)):
-        return HostError(name, "connect", "timeout", f"{where}: no answer within {settings.connect_timeout:g} s")
+    if isinstance(e, TimeoutError):
+        return HostError(
+            name, "connect", "timeout", f"{where}: no answer within {settings.connect_timeout:g} s"
+        )
     if isinstance(e, paramiko.SSHException):
         # Mostly "Error reading SSH protocol banner" (sshd's MaxStartups drops): worth a retry.
         return HostError(name, "connect", "banner", f"{where}: {e}")
@@ -424,12 +512,12 @@ def _map_connect_error(host: InventoryHost, settings: ConnectionSettings, e: Bas
 
 
 @contextmanager
-def opened(host: InventoryHost, settings: ConnectionSettings, audit_path: Path | None = None
-           ) -> Iterator[HostConnection]:
+def opened(
+    host: InventoryHost, settings: ConnectionSettings, audit_path: Path | None = None
+) -> Iterator[HostConnection]:
     """`with opened(host, settings) as c:` — open_host plus close."""
     connection = open_host(host, settings, audit_path)
     try:
         yield connection
     finally:
         connection.close()
-

@@ -1,4 +1,4 @@
-"""Host facts for the bundle: name, addresses, clock offset to the collector, OS and tool versions, free disk."""
+"""Host facts for the bundle: name, addresses, clock offset to us, OS and tool versions, free disk."""
 
 from __future__ import annotations
 

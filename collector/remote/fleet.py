@@ -1,4 +1,4 @@
-"""Many hosts at once: each phase runs on every host in a bounded pool; a failing host is recorded, never fatal."""
+"""Many hosts at once: each phase runs on all hosts in a bounded pool; a failing host is only recorded."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from collector.remote.connection import ConnectionSettings, HostConnection, Host
 from collector.steps import StepResult, StepStatus
 
 Observer = Callable[[str, str, str], None]  # (host, step, status text)
-# Phases over connections already open send no SSH handshakes (the MaxStartups concern of `workers`) and mostly
-# wait on remote sleeps (the stop's settle and tcpdump's exit take ~2.5 s per host), so they may run wider.
+# Phases over connections already open send no SSH handshakes (the MaxStartups concern of `workers`) and
+# mostly wait on remote sleeps (the stop's settle and tcpdump's exit: ~2.5 s per host): they may run wider.
 OPEN_CONNECTION_WORKERS = 32
 
 
@@ -29,8 +29,15 @@ class Fleet:
     `settings.host_deadline` seconds.
     """
 
-    def __init__(self, hosts: Sequence[InventoryHost], settings: ConnectionSettings, staging_dir: Path,
-                 run_id: str, observer: Observer | None = None, workers: int = 8) -> None:
+    def __init__(
+        self,
+        hosts: Sequence[InventoryHost],
+        settings: ConnectionSettings,
+        staging_dir: Path,
+        run_id: str,
+        observer: Observer | None = None,
+        workers: int = 8,
+    ) -> None:
         names = [h.name for h in hosts]
         if len(set(names)) != len(names):
             raise ValueError(f"host names must be unique: {names}")
@@ -46,7 +53,7 @@ class Fleet:
         self._lock = threading.RLock()
         self._closed = False
 
-    # --- phases ----------------------------------------------------------------------------------------------
+    # --- phases -----------------------------------------------------------------------------------
 
     def connect(self) -> list[StepResult]:
         def work(host: InventoryHost) -> str:
@@ -61,16 +68,25 @@ class Fleet:
                 self._failed[result.host] = RemoteError(result.host, "connect", result.message)
         return results
 
-    def start_captures(self, backend_addresses: Sequence[str], mp_addresses: Sequence[str], port: int | None,
-                       max_seconds: int, max_megabytes: int = 500) -> list[StepResult]:
-        """MPs capture traffic with the backends, backends with the MPs; returns once every capture listens."""
+    def start_captures(
+        self,
+        backend_addresses: Sequence[str],
+        mp_addresses: Sequence[str],
+        port: int | None,
+        max_seconds: int,
+        max_megabytes: int = 500,
+    ) -> list[StepResult]:
+        """MPs capture traffic with the backends, backends with the MPs; returns once all captures listen."""
 
         def work(host: InventoryHost) -> str:
             peers = backend_addresses if host.role == ROLE_MESSAGE_PROCESSOR else mp_addresses
             if not peers:
-                raise _NotApplicable(f"no {'backend' if host.role == ROLE_MESSAGE_PROCESSOR else 'MP'} addresses")
-            handle = capture.start_capture(self._connections[host.name], self.run_id, peers, port, max_seconds,
-                                           max_megabytes)
+                raise _NotApplicable(
+                    f"no {'backend' if host.role == ROLE_MESSAGE_PROCESSOR else 'MP'} addresses"
+                )
+            handle = capture.start_capture(
+                self._connections[host.name], self.run_id, peers, port, max_seconds, max_megabytes
+            )
             with self._lock:
                 closing = self._closed
                 if not closing:
@@ -98,8 +114,9 @@ class Fleet:
                 try:
                     local = self._local(host, layout.HOST_CAPTURE)
                     size = capture.fetch_capture(connection, stopped.files, local)
-                    fetch_results[host.name] = StepResult(host.name, "fetch-capture", StepStatus.OK,
-                                                          seconds=time.monotonic() - fetch_started)
+                    fetch_results[host.name] = StepResult(
+                        host.name, "fetch-capture", StepStatus.OK, seconds=time.monotonic() - fetch_started
+                    )
                 except HostError as e:
                     fetch_results[host.name] = _failed(host.name, "fetch-capture", e, fetch_started)
                     size = 0
@@ -109,8 +126,10 @@ class Fleet:
                 finally:
                     with self._lock:
                         self._captures.pop(host.name, None)
-            return (f"stopped after {time.monotonic() - started:.1f} s, {size} bytes fetched"
-                    f" (tcpdump: {stopped.summary or 'no counters'})")
+            return (
+                f"stopped after {time.monotonic() - started:.1f} s, {size} bytes fetched"
+                f" (tcpdump: {stopped.summary or 'no counters'})"
+            )
 
         results = self._phase("stop-capture", self.hosts, work)
         merged = []
@@ -120,8 +139,9 @@ class Fleet:
                 merged.append(fetch_results[result.host])
         return merged
 
-    def gather_logs(self, message_ids: Sequence[str], budget_bytes: int = 50_000_000,
-                    context_lines: int = 20) -> list[StepResult]:
+    def gather_logs(
+        self, message_ids: Sequence[str], budget_bytes: int = 50_000_000, context_lines: int = 20
+    ) -> list[StepResult]:
         """On MPs: the message-id excerpt (hosts/NAME/system.log.excerpt) and the newest log within the budget
         (hosts/NAME/system.log.gz)."""
 
@@ -133,11 +153,15 @@ class Fleet:
             note = ""
             ids = [m for m in message_ids if m]
             if ids:
-                excerpt = logs.write_excerpt(connection, files, ids, context_lines,
-                                             self._local(host, layout.HOST_LOG_EXCERPT))
-                note = f"excerpt {excerpt.stdout_bytes} bytes" + (" (no match)" if excerpt.exit_code == 1 else "")
+                excerpt = logs.write_excerpt(
+                    connection, files, ids, context_lines, self._local(host, layout.HOST_LOG_EXCERPT)
+                )
+                note = f"excerpt {excerpt.stdout_bytes} bytes" + (
+                    " (no match)" if excerpt.exit_code == 1 else ""
+                )
             selection = logs.write_log(connection, files, budget_bytes, self._local(host, layout.HOST_LOG))
-            kept = f"log: {selection.total_bytes} of {sum(f.size for f in files)} bytes from {len(selection.files)}"
+            total = sum(f.size for f in files)
+            kept = f"log: {selection.total_bytes} of {total} bytes from {len(selection.files)}"
             return "; ".join(filter(None, [note, kept + " file(s)"]))
 
         return self._phase("logs", self.hosts, work)
@@ -160,8 +184,12 @@ class Fleet:
             captures = dict(self._captures)
             self._captures.clear()
             connections = dict(self._connections)
-        threads = [threading.Thread(target=self._cleanup_host, args=(name, handle, connections.get(name)),
-                                    daemon=True) for name, handle in captures.items()]
+        threads = [
+            threading.Thread(
+                target=self._cleanup_host, args=(name, handle, connections.get(name)), daemon=True
+            )
+            for name, handle in captures.items()
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -175,9 +203,11 @@ class Fleet:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    # --- plumbing --------------------------------------------------------------------------------------------
+    # --- plumbing ---------------------------------------------------------------------------------
 
-    def _cleanup_host(self, name: str, handle: capture.CaptureHandle, connection: HostConnection | None) -> None:
+    def _cleanup_host(
+        self, name: str, handle: capture.CaptureHandle, connection: HostConnection | None
+    ) -> None:
         host = next(h for h in self.hosts if h.name == name)
         try:
             if connection is None or not connection.is_open:
@@ -187,8 +217,13 @@ class Fleet:
         except RemoteError:
             pass  # the remote `timeout` still ends the capture by itself
 
-    def _phase(self, step: str, hosts: Sequence[InventoryHost], work: Callable[[InventoryHost], str],
-               needs_connection: bool = True) -> list[StepResult]:
+    def _phase(
+        self,
+        step: str,
+        hosts: Sequence[InventoryHost],
+        work: Callable[[InventoryHost], str],
+        needs_connection: bool = True,
+    ) -> list[StepResult]:
         def one(host: InventoryHost) -> StepResult:
             started = time.monotonic()
             if needs_connection and host.name not in self._connections:
@@ -202,16 +237,35 @@ class Fleet:
             try:
                 detail = work(host)
             except _NotApplicable as e:
-                return self._report(StepResult(host.name, step, StepStatus.NOT_APPLICABLE, "not-applicable",
-                                               str(e), time.monotonic() - started))
+                return self._report(
+                    StepResult(
+                        host.name,
+                        step,
+                        StepStatus.NOT_APPLICABLE,
+                        "not-applicable",
+                        str(e),
+                        time.monotonic() - started,
+                    )
+                )
             except HostError as e:
                 return self._report(_failed(host.name, step, e, started))
             except RemoteError as e:
-                return self._report(StepResult(host.name, step, StepStatus.FAILED, "failed", e.message,
-                                               time.monotonic() - started))
+                return self._report(
+                    StepResult(
+                        host.name, step, StepStatus.FAILED, "failed", e.message, time.monotonic() - started
+                    )
+                )
             except OSError as e:  # writing into the staging dir on the collector's side
-                return self._report(StepResult(host.name, step, StepStatus.FAILED, "local-io",
-                                               f"{host.name} -> {step}: {e}", time.monotonic() - started))
+                return self._report(
+                    StepResult(
+                        host.name,
+                        step,
+                        StepStatus.FAILED,
+                        "local-io",
+                        f"{host.name} -> {step}: {e}",
+                        time.monotonic() - started,
+                    )
+                )
             finally:
                 if connection is not None:
                     connection.deadline = None
@@ -220,8 +274,9 @@ class Fleet:
             return result
 
         width = self.workers if not needs_connection else max(self.workers, OPEN_CONNECTION_WORKERS)
-        with ThreadPoolExecutor(max_workers=min(width, max(1, len(hosts))),
-                                thread_name_prefix=f"fleet-{step}") as pool:
+        with ThreadPoolExecutor(
+            max_workers=min(width, max(1, len(hosts))), thread_name_prefix=f"fleet-{step}"
+        ) as pool:
             return list(pool.map(one, hosts))
 
     def _report(self, result: StepResult) -> StepResult:
@@ -249,9 +304,17 @@ class Fleet:
         return tuple(h for h in self.hosts if h.role == ROLE_BACKEND)
 
 
-def plan_commands(hosts: Sequence[InventoryHost], run_id: str, backend_addresses: Sequence[str],
-                  mp_addresses: Sequence[str], port: int | None, max_seconds: int, max_megabytes: int = 500,
-                  message_ids: Sequence[str] = (), sudo_password: bool = False) -> dict[str, list[str]]:
+def plan_commands(
+    hosts: Sequence[InventoryHost],
+    run_id: str,
+    backend_addresses: Sequence[str],
+    mp_addresses: Sequence[str],
+    port: int | None,
+    max_seconds: int,
+    max_megabytes: int = 500,
+    message_ids: Sequence[str] = (),
+    sudo_password: bool = False,
+) -> dict[str, list[str]]:
     """The command lines a run would send to each host, rendered exactly as sent (for `--dry-run`). Log file
     lists are only known on the host, so the log commands show system.log alone."""
     plan: dict[str, list[str]] = {}
@@ -263,8 +326,15 @@ def plan_commands(hosts: Sequence[InventoryHost], run_id: str, backend_addresses
         if peers:
             files = capture.RING_FILES if max_megabytes >= capture.RING_FILES * 10 else 1
             argvs += [
-                commands.start_capture(host.capture_dir, directory, host.tcpdump,
-                                       commands.capture_filter(peers, port), max_seconds, max_megabytes, files),
+                commands.start_capture(
+                    host.capture_dir,
+                    directory,
+                    host.tcpdump,
+                    commands.capture_filter(peers, port),
+                    max_seconds,
+                    max_megabytes,
+                    files,
+                ),
                 commands.check_capture(directory),
                 commands.stop_capture(directory, run_id, host.user, capture.STOP_WAIT_SECONDS),
                 commands.remove_run_dir(directory, run_id),

@@ -1,4 +1,4 @@
-"""An MP's system.log and its rotated files: the message-id lines with context, and the newest log within a budget."""
+"""An MP's system.log and rotated files: the message-id lines with context, the newest log within a budget."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ class LogFile:
 
 @dataclass(frozen=True)
 class LogSelection:
-    """What fits in the budget: files oldest first, the first one cut to its last `first_file_bytes` (0 = whole)."""
+    """What fits the budget: files oldest first, the first cut to its last `first_file_bytes` (0 = whole)."""
 
     files: tuple[LogFile, ...]
     first_file_bytes: int
@@ -58,7 +58,7 @@ def _rotation_index(path: str) -> int:
 
 
 def select_logs(files_newest_first: Sequence[LogFile], budget_bytes: int) -> LogSelection:
-    """Keep the newest data: whole files from the newest back, the last one cut to what is left of the budget."""
+    """Keep the newest data: whole files from the newest back, the last one cut to what the budget leaves."""
     chosen: list[LogFile] = []
     left = budget_bytes
     cut = 0
@@ -74,40 +74,61 @@ def select_logs(files_newest_first: Sequence[LogFile], budget_bytes: int) -> Log
 
 
 def list_logs(connection: HostConnection, step: str = "logs") -> list[LogFile]:
-    """The system.log and its rotated files on the host, newest first; raises HostError(log-missing) if none."""
+    """The system.log and its rotated files on the host, newest first; HostError(log-missing) if none."""
     host = connection.host
-    result = connection.run(commands.list_logs(host.system_log), sudo=_use_sudo(connection), step=step,
-                            check=False)
+    result = connection.run(
+        commands.list_logs(host.system_log), sudo=_use_sudo(connection), step=step, check=False
+    )
     files = parse_log_listing(result.stdout)
     if not files:
-        raise HostError(host.name, step, "log-missing",
-                        f"no {host.system_log} (nor rotated files) on the host; set `system_log:` in the inventory")
+        raise HostError(
+            host.name,
+            step,
+            "log-missing",
+            f"no {host.system_log} (nor rotated files) on the host; set `system_log:` in the inventory",
+        )
     return files
 
 
-def write_excerpt(connection: HostConnection, files_newest_first: Sequence[LogFile], message_ids: Sequence[str],
-                  context_lines: int, local_path: Path) -> CommandResult:
+def write_excerpt(
+    connection: HostConnection,
+    files_newest_first: Sequence[LogFile],
+    message_ids: Sequence[str],
+    context_lines: int,
+    local_path: Path,
+) -> CommandResult:
     """Lines holding any message id, with context, filtered on the host and streamed to `local_path`."""
     oldest_first = [f.path for f in reversed(files_newest_first)]
     argv = commands.excerpt_logs(oldest_first, message_ids, context_lines)
-    result = connection.stream_to_file(argv, local_path, sudo=_use_sudo(connection), step="logs",
-                                       timeout=_long_timeout(connection))
+    result = connection.stream_to_file(
+        argv, local_path, sudo=_use_sudo(connection), step="logs", timeout=_long_timeout(connection)
+    )
     if result.exit_code not in (0, 1):  # grep: 0 found, 1 none
-        raise HostError(connection.host.name, "logs", "command-failed",
-                        f"searching the logs exited {result.exit_code}: {result.stderr.strip()[:300]}")
+        raise HostError(
+            connection.host.name,
+            "logs",
+            "command-failed",
+            f"searching the logs exited {result.exit_code}: {result.stderr.strip()[:300]}",
+        )
     return result
 
 
-def write_log(connection: HostConnection, files_newest_first: Sequence[LogFile], budget_bytes: int,
-              local_path: Path) -> LogSelection:
-    """The newest `budget_bytes` of the log(s), compressed with gzip -1 on the host, streamed to `local_path`."""
+def write_log(
+    connection: HostConnection, files_newest_first: Sequence[LogFile], budget_bytes: int, local_path: Path
+) -> LogSelection:
+    """The newest `budget_bytes` of the log(s), gzip -1 on the host, streamed to `local_path`."""
     selection = select_logs(files_newest_first, budget_bytes)
     argv = commands.stream_logs([f.path for f in selection.files], selection.first_file_bytes)
-    result = connection.stream_to_file(argv, local_path, sudo=_use_sudo(connection), step="logs",
-                                       timeout=_long_timeout(connection))
+    result = connection.stream_to_file(
+        argv, local_path, sudo=_use_sudo(connection), step="logs", timeout=_long_timeout(connection)
+    )
     if result.exit_code != 0:
-        raise HostError(connection.host.name, "logs", "command-failed",
-                        f"streaming the logs exited {result.exit_code}: {result.stderr.strip()[:300]}")
+        raise HostError(
+            connection.host.name,
+            "logs",
+            "command-failed",
+            f"streaming the logs exited {result.exit_code}: {result.stderr.strip()[:300]}",
+        )
     return selection
 
 

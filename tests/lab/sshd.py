@@ -1,4 +1,4 @@
-"""Lab SSH hosts: one real OpenSSH sshd per simulated host on its own 127.0.0.x address, with faults on demand."""
+"""Lab SSH hosts: one real OpenSSH sshd per simulated host on its own 127.x address, faults on demand."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ class LabSshHost:
 
 @dataclass
 class SshHosts:
-    """The running lab hosts, the client key and the known_hosts file that trusts them; stop() is idempotent."""
+    """The running lab hosts, the client key and a known_hosts file trusting them; stop() is idempotent."""
 
     hosts: tuple[LabSshHost, ...]
     client_key: Path
@@ -77,8 +77,10 @@ class SshHosts:
     def host(self, name: str) -> LabSshHost:
         return next(h for h in self.hosts if h.name == name)
 
-    def write_inventory(self, path: Path, overrides: Mapping[str, Mapping[str, object]] | None = None) -> Path:
-        """Our YAML inventory for these hosts; `overrides` replaces per-host keys (user, identity_file, tcpdump, ...)."""
+    def write_inventory(
+        self, path: Path, overrides: Mapping[str, Mapping[str, object]] | None = None
+    ) -> Path:
+        """Our YAML inventory for these hosts; `overrides` replaces per-host keys (user, tcpdump, ...)."""
         hosts: dict[str, dict[str, object]] = {}
         for h in self.hosts:
             entry: dict[str, object] = {
@@ -117,11 +119,14 @@ class SshHosts:
         return _keygen(self.workdir / "wrong_client_key")
 
     def fill_capture_dir(self, name: str, size_kib: int = 64) -> Path:
-        """Mount a tiny tmpfs on the host's capture dir and fill it, so a capture there fails for lack of space."""
+        """Mount a tiny tmpfs on the host's capture dir and fill it: a capture there then finds no space."""
         target = self.host(name).capture_dir
         target.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kib}k,mode=1777", "tmpfs", str(target)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size_kib}k,mode=1777", "tmpfs", str(target)],
+            check=True,
+            capture_output=True,
+        )
         self._mounts.append(target)
         descriptor = os.open(target / "filler", os.O_WRONLY | os.O_CREAT, 0o644)
         try:
@@ -152,13 +157,14 @@ class SshHosts:
     def __enter__(self) -> SshHosts:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
 
 def start_ssh_hosts(workdir: Path, specs: Sequence[SshHostSpec]) -> SshHosts:
-    """Start one sshd per spec, wait for each banner, and return the running hosts (stopped again on failure)."""
+    """Start one sshd per spec, wait for each banner, return the running hosts (all stopped on failure)."""
     workdir.mkdir(parents=True, exist_ok=True)
     ensure_lab_users()
     client_key = _keygen(workdir / "client_key")
@@ -192,16 +198,22 @@ def ensure_lab_users() -> None:
         fcntl.flock(lock, fcntl.LOCK_EX)
         for user in (LAB_USER, NOSUDO_USER, PASSWORD_USER):
             if not _user_exists(user):
-                subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", user],
-                               check=True, capture_output=True)
+                subprocess.run(
+                    ["useradd", "--create-home", "--shell", "/bin/bash", user],
+                    check=True,
+                    capture_output=True,
+                )
         # '*' (not '!'): no password login, but not "locked" for public-key logins either.
         subprocess.run(["usermod", "-p", "*", LAB_USER], check=True, capture_output=True)
         subprocess.run(["usermod", "-p", "*", NOSUDO_USER], check=True, capture_output=True)
-        subprocess.run(["chpasswd"], input=f"{PASSWORD_USER}:{PASSWORD}\n".encode(), check=True,
-                       capture_output=True)
-        rules = (f"{LAB_USER} ALL=(ALL) NOPASSWD: ALL\n"
-                 f"{PASSWORD_USER} ALL=(ALL) ALL\n"
-                 f"Defaults:{PASSWORD_USER} !lecture, passwd_tries=1\n")
+        subprocess.run(
+            ["chpasswd"], input=f"{PASSWORD_USER}:{PASSWORD}\n".encode(), check=True, capture_output=True
+        )
+        rules = (
+            f"{LAB_USER} ALL=(ALL) NOPASSWD: ALL\n"
+            f"{PASSWORD_USER} ALL=(ALL) ALL\n"
+            f"Defaults:{PASSWORD_USER} !lecture, passwd_tries=1\n"
+        )
         if not _SUDOERS.exists() or _SUDOERS.read_text() != rules:
             staging = _SUDOERS.with_name(".collector-lab.tmp")
             staging.write_text(rules)
@@ -220,8 +232,8 @@ def _user_exists(user: str) -> bool:
 
 def _place_root(root: Path, hosts: SshHosts) -> Path:
     """Where a host's files really live. pytest keeps resetting its basetemp to 0700, which would lock the lab
-    users out of roots inside it; so the root is a symlink to a world-traversable directory outside it (removed
-    by stop()). A root that already exists with content is used as it is."""
+    users out of roots inside it; so the root is a symlink to a world-traversable directory outside it
+    (removed by stop()). A root that already exists with content is used as it is."""
     if root.is_symlink():
         return root.resolve()
     if root.is_dir() and any(root.iterdir()):
@@ -241,7 +253,7 @@ def _place_root(root: Path, hosts: SshHosts) -> Path:
 
 
 def _prepare_root(spec: SshHostSpec) -> None:
-    """Make the host root usable by the lab users: system.log readable, capture dir writable, parents traversable."""
+    """Make the root usable by lab users: system.log readable, capture dir writable, parents traversable."""
     log_dir = spec.root / SYSTEM_LOG
     log_dir.parent.mkdir(parents=True, exist_ok=True)
     (spec.root / "tmp").mkdir(parents=True, exist_ok=True)
@@ -259,8 +271,11 @@ def _prepare_root(spec: SshHostSpec) -> None:
 def _keygen(path: Path) -> Path:
     for stale in (path, path.with_suffix(".pub")):
         stale.unlink(missing_ok=True)
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", path.name, "-f", str(path)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", path.name, "-f", str(path)],
+        check=True,
+        capture_output=True,
+    )
     path.chmod(0o600)
     return path
 
@@ -271,8 +286,9 @@ def _free_port(address: str) -> int:
         return int(s.getsockname()[1])
 
 
-def _start_sshd(directory: Path, spec: SshHostSpec,
-                authorized: Path) -> tuple[LabSshHost, subprocess.Popen[bytes], str]:
+def _start_sshd(
+    directory: Path, spec: SshHostSpec, authorized: Path
+) -> tuple[LabSshHost, subprocess.Popen[bytes], str]:
     directory.mkdir(parents=True, exist_ok=True)
     host_key = _keygen(directory / "host_ed25519")
     public = " ".join(host_key.with_suffix(".pub").read_text().split()[:2])
@@ -298,8 +314,12 @@ def _start_sshd(directory: Path, spec: SshHostSpec,
             "LogLevel VERBOSE\n"
         )
         subprocess.run([SSHD, "-t", "-f", str(config)], check=True, capture_output=True)
-        proc = subprocess.Popen([SSHD, "-D", "-f", str(config), "-E", str(directory / "sshd.log")],
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [SSHD, "-D", "-f", str(config), "-E", str(directory / "sshd.log")],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         if _wait_banner(spec.address, port, proc):
             host = LabSshHost(name=spec.name, address=spec.address, port=port, role=spec.role, root=spec.root)
             return host, proc, public

@@ -27,7 +27,7 @@ MP1, MP2, BACKEND = "127.0.5.11", "127.0.5.12", "127.0.5.21"
 
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshHosts]:
-    """Two MPs and a backend, each a real sshd on its own 127.0.5.x address (shared: tests must not break them)."""
+    """Two MPs and a backend, each a real sshd on its own 127.0.5.x address (shared: never break them)."""
     root = tmp_path_factory.mktemp("remote-lab")
     specs = [
         SshHostSpec("mp1", MP1, "message-processor", root / "roots" / "mp1"),
@@ -45,7 +45,9 @@ def lab_inventory(lab: SshHosts, tmp_path_factory: pytest.TempPathFactory) -> In
 
 @pytest.fixture
 def settings(lab: SshHosts) -> ConnectionSettings:
-    return ConnectionSettings(known_hosts=lab.known_hosts, connect_timeout=5, command_timeout=30, host_deadline=120)
+    return ConnectionSettings(
+        known_hosts=lab.known_hosts, connect_timeout=5, command_timeout=30, host_deadline=120
+    )
 
 
 @pytest.fixture
@@ -64,18 +66,27 @@ def with_user(host: InventoryHost, user: str) -> InventoryHost:
 
 @pytest.fixture(scope="session")
 def tls_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
-    """A real TLS server on the backend address (Python's ssl = OpenSSL), answering one line per connection."""
+    """A real TLS server on the backend address (Python's ssl = OpenSSL), one answer per connection."""
     directory = tmp_path_factory.mktemp("tls")
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "backend.lab")])
     now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
     (directory / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (directory / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                                          serialization.PrivateFormat.PKCS8,
-                                                          serialization.NoEncryption()))
+    (directory / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
     listener = socket.create_server((BACKEND, 0))

@@ -23,11 +23,13 @@ def _read_pcap(path: Path) -> str:
     return result.stdout
 
 
-def test_capture_of_tls_traffic_is_a_valid_pcap(mp1: InventoryHost, settings: ConnectionSettings,
-                                                 tls_backend: tuple[str, int], tmp_path: Path) -> None:
+def test_capture_of_tls_traffic_is_a_valid_pcap(
+    mp1: InventoryHost, settings: ConnectionSettings, tls_backend: tuple[str, int], tmp_path: Path
+) -> None:
     with open_host(mp1, settings, tmp_path / "commands.log") as connection:
-        handle = capture.start_capture(connection, "captest1", [BACKEND], tls_backend[1], max_seconds=60,
-                                       max_megabytes=5)
+        handle = capture.start_capture(
+            connection, "captest1", [BACKEND], tls_backend[1], max_seconds=60, max_megabytes=5
+        )
         assert processes_with("captest1")
         for _ in range(3):
             assert tls_request(MP1, tls_backend).endswith(b"ok")
@@ -51,11 +53,13 @@ def test_capture_of_tls_traffic_is_a_valid_pcap(mp1: InventoryHost, settings: Co
     assert "setsid nohup timeout -s INT" in audit and "kill -INT" in audit and "sftp-get" in audit
 
 
-def test_filter_excludes_other_peers(mp1: InventoryHost, settings: ConnectionSettings,
-                                     tls_backend: tuple[str, int], tmp_path: Path) -> None:
+def test_filter_excludes_other_peers(
+    mp1: InventoryHost, settings: ConnectionSettings, tls_backend: tuple[str, int], tmp_path: Path
+) -> None:
     with open_host(mp1, settings) as connection:
-        handle = capture.start_capture(connection, "captest2", ["127.0.5.99"], None, max_seconds=60,
-                                       max_megabytes=5)
+        handle = capture.start_capture(
+            connection, "captest2", ["127.0.5.99"], None, max_seconds=60, max_megabytes=5
+        )
         tls_request(MP1, tls_backend)
         stopped = capture.stop_capture(connection, handle)
         capture.fetch_capture(connection, stopped.files, tmp_path / "capture.pcap")
@@ -63,10 +67,13 @@ def test_filter_excludes_other_peers(mp1: InventoryHost, settings: ConnectionSet
     assert _read_pcap(tmp_path / "capture.pcap") == ""
 
 
-def test_capture_stops_by_itself_at_its_time_limit(mp1: InventoryHost, settings: ConnectionSettings,
-                                                   tmp_path: Path) -> None:
+def test_capture_stops_by_itself_at_its_time_limit(
+    mp1: InventoryHost, settings: ConnectionSettings, tmp_path: Path
+) -> None:
     with open_host(mp1, settings) as connection:
-        handle = capture.start_capture(connection, "captest3", [BACKEND], None, max_seconds=2, max_megabytes=5)
+        handle = capture.start_capture(
+            connection, "captest3", [BACKEND], None, max_seconds=2, max_megabytes=5
+        )
         assert processes_with("captest3")
         deadline = time.monotonic() + 15
         while processes_with("captest3") and time.monotonic() < deadline:
@@ -88,8 +95,9 @@ def test_capture_stops_by_itself_at_its_time_limit(mp1: InventoryHost, settings:
         ({"capture_dir": "/nonexistent-capture-dir"}, "capture-dir-missing"),
     ],
 )
-def test_capture_failure_reasons(mp1: InventoryHost, settings: ConnectionSettings,
-                                 change: dict[str, str], reason: str) -> None:
+def test_capture_failure_reasons(
+    mp1: InventoryHost, settings: ConnectionSettings, change: dict[str, str], reason: str
+) -> None:
     host = replace(mp1, **change)
     with open_host(host, settings) as connection, pytest.raises(HostError) as caught:
         capture.start_capture(connection, "captest4", [BACKEND], None, max_seconds=5, max_megabytes=5)
@@ -97,8 +105,9 @@ def test_capture_failure_reasons(mp1: InventoryHost, settings: ConnectionSetting
     assert caught.value.host == "mp1" and caught.value.step == "start-capture"
 
 
-def test_full_capture_dir_is_reported(mp1: InventoryHost, settings: ConnectionSettings,
-                                      tmp_path: Path) -> None:
+def test_full_capture_dir_is_reported(
+    mp1: InventoryHost, settings: ConnectionSettings, tmp_path: Path
+) -> None:
     full = tmp_path / "full"
     full.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(full)], check=True)
@@ -129,11 +138,14 @@ def test_join_pcaps_keeps_one_header(tmp_path: Path) -> None:
     assert capture.count_pcap_records(tmp_path / "joined.pcap") == 2
 
 
-def test_capture_with_a_sudo_password_given_once(mp1: InventoryHost, lab: SshHosts,
-                                                 tls_backend: tuple[str, int], tmp_path: Path) -> None:
+def test_capture_with_a_sudo_password_given_once(
+    mp1: InventoryHost, lab: SshHosts, tls_backend: tuple[str, int], tmp_path: Path
+) -> None:
     settings = ConnectionSettings(known_hosts=lab.known_hosts, sudo_password=lab.sudo_password)
     with open_host(replace(mp1, user=lab.password_user), settings, tmp_path / "commands.log") as connection:
-        handle = capture.start_capture(connection, "captest6", [BACKEND], None, max_seconds=60, max_megabytes=5)
+        handle = capture.start_capture(
+            connection, "captest6", [BACKEND], None, max_seconds=60, max_megabytes=5
+        )
         tls_request(MP1, tls_backend)
         stopped = capture.stop_capture(connection, handle)
         capture.fetch_capture(connection, stopped.files, tmp_path / "capture.pcap")

@@ -13,30 +13,55 @@ from collector.inventory import InventoryHost
 from collector.remote import commands
 from collector.remote.connection import ConnectionSettings, open_host
 
-HOSTILE = ["a'b", 'a"b', "$(reboot)", "`id`", "x; rm -rf /", "a b", "--help", "-e", "*", "~root", "\\", "%s",
-           "a|b", "a&&b", "é-ünï", "'; exec sh; '"]
+HOSTILE = [
+    "a'b",
+    'a"b',
+    "$(reboot)",
+    "`id`",
+    "x; rm -rf /",
+    "a b",
+    "--help",
+    "-e",
+    "*",
+    "~root",
+    "\\",
+    "%s",
+    "a|b",
+    "a&&b",
+    "é-ünï",
+    "'; exec sh; '",
+]
 
 
 @pytest.mark.parametrize(
     ("addresses", "port", "expected"),
     [
         (["10.0.1.5"], None, ["(", "host", "10.0.1.5", ")"]),
-        (["10.0.1.5", "10.0.1.6"], 443, ["(", "host", "10.0.1.5", "or", "host", "10.0.1.6", ")", "and", "port",
-                                         "443"]),
+        (
+            ["10.0.1.5", "10.0.1.6"],
+            443,
+            ["(", "host", "10.0.1.5", "or", "host", "10.0.1.6", ")", "and", "port", "443"],
+        ),
         (["10.0.1.5", "10.0.1.5"], None, ["(", "host", "10.0.1.5", ")"]),  # duplicates once
         (["fe80::1"], 8443, ["(", "host", "fe80::1", ")", "and", "port", "8443"]),
         (["backend.example.com"], None, ["(", "host", "backend.example.com", ")"]),
     ],
 )
 def test_capture_filter(addresses: list[str], port: int | None, expected: list[str]) -> None:
-    # Given peer addresses and maybe a port / When the filter is built / Then it is tcpdump's words, one per arg
+    # Given peer addresses and maybe a port / When the filter is built / Then tcpdump's words, one per arg
     assert commands.capture_filter(addresses, port) == expected
 
 
 @pytest.mark.parametrize(
     ("addresses", "port"),
-    [([], None), (["10.0.0.1 or host 8.8.8.8"], None), (["$(id)"], None), (["-w/etc/passwd"], None),
-     (["10.0.0.1"], 0), (["10.0.0.1"], 70000)],
+    [
+        ([], None),
+        (["10.0.0.1 or host 8.8.8.8"], None),
+        (["$(id)"], None),
+        (["-w/etc/passwd"], None),
+        (["10.0.0.1"], 0),
+        (["10.0.0.1"], 70000),
+    ],
 )
 def test_capture_filter_rejects(addresses: list[str], port: int | None) -> None:
     # Given something that is not an address (or port) / When the filter is built / Then it is refused
@@ -53,7 +78,7 @@ def test_capture_filter_rejects(addresses: list[str], port: int | None) -> None:
     ],
 )
 def test_run_dir(capture_dir: str, run_id: str, host: str, expected: str) -> None:
-    # Given a capture dir, run id and host name / When the run dir is named / Then it is one safe path component
+    # Given a capture dir, run id and host name / When the run dir is named / Then one safe path component
     assert commands.run_dir(capture_dir, run_id, host) == expected
 
 
@@ -66,16 +91,39 @@ def test_run_id_must_be_a_plain_token(run_id: str) -> None:
 @pytest.mark.parametrize(
     ("builder", "fixed_words"),
     [
-        (lambda: commands.start_capture("/tmp", "/tmp/d", "tcpdump", ["(", "host", "10.0.0.1", ")"], 60, 500, 5),
-         ["collector-start-capture", "/tmp", "/tmp/d", "tcpdump", "60", "100", "5", "(", "host", "10.0.0.1", ")"]),
+        (
+            lambda: commands.start_capture(
+                "/tmp", "/tmp/d", "tcpdump", ["(", "host", "10.0.0.1", ")"], 60, 500, 5
+            ),
+            [
+                "collector-start-capture",
+                "/tmp",
+                "/tmp/d",
+                "tcpdump",
+                "60",
+                "100",
+                "5",
+                "(",
+                "host",
+                "10.0.0.1",
+                ")",
+            ],
+        ),
         (lambda: commands.check_capture("/tmp/d"), ["collector-check-capture", "/tmp/d"]),
-        (lambda: commands.stop_capture("/tmp/d", "r1", "apigee", 5, 4),
-         ["collector-stop-capture", "/tmp/d", "r1", "apigee", "5", "4"]),
+        (
+            lambda: commands.stop_capture("/tmp/d", "r1", "apigee", 5, 4),
+            ["collector-stop-capture", "/tmp/d", "r1", "apigee", "5", "4"],
+        ),
         (lambda: commands.remove_run_dir("/tmp/d-r1", "r1"), ["collector-remove-run-dir", "/tmp/d-r1", "r1"]),
         (lambda: commands.list_logs("/x/system.log"), ["collector-list-logs", "/x/system.log"]),
-        (lambda: commands.excerpt_logs(["/x/a.gz", "/x/a"], ["id1", "id2"], 20),
-         ["collector-excerpt-logs", "20", "2", "id1", "id2", "/x/a.gz", "/x/a"]),
-        (lambda: commands.stream_logs(["/x/a.gz", "/x/a"], 100), ["collector-stream-logs", "100", "/x/a.gz", "/x/a"]),
+        (
+            lambda: commands.excerpt_logs(["/x/a.gz", "/x/a"], ["id1", "id2"], 20),
+            ["collector-excerpt-logs", "20", "2", "id1", "id2", "/x/a.gz", "/x/a"],
+        ),
+        (
+            lambda: commands.stream_logs(["/x/a.gz", "/x/a"], 100),
+            ["collector-stream-logs", "100", "/x/a.gz", "/x/a"],
+        ),
         (lambda: commands.gather_facts("tcpdump", "/tmp"), ["collector-facts", "tcpdump", "/tmp"]),
     ],
 )
@@ -92,14 +140,17 @@ def test_excerpt_refuses_ids_grep_would_split(bad_id: str) -> None:
         commands.excerpt_logs(["/x/system.log"], [bad_id], 5)
 
 
-@pytest.mark.parametrize(("password", "expected"), [(False, ["sudo", "-n", "--"]),
-                                                    (True, ["sudo", "-S", "-p", "", "--"])])
+@pytest.mark.parametrize(
+    ("password", "expected"), [(False, ["sudo", "-n", "--"]), (True, ["sudo", "-S", "-p", "", "--"])]
+)
 def test_sudo_prefix(password: bool, expected: list[str]) -> None:
     assert commands.sudo_prefix(password) == expected
 
 
 _SCRIPTS = (commands._START_CAPTURE, commands._EXCERPT_LOGS, commands._FACTS, commands._LIST_LOGS)
-_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0\n"), min_size=1, max_size=40)
+_TEXT = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\0\n"), min_size=1, max_size=40
+)
 
 
 @settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
@@ -107,9 +158,12 @@ _TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters
 def test_hostile_values_come_out_quoted(ids: list[str], log: str, tcpdump: str, host: str) -> None:
     # Given any message ids, paths and host names / When commands are built and rendered for the remote shell
     directory = commands.run_dir("/tmp", "r1", host)
-    for argv in (commands.excerpt_logs([log, log + ".1.gz"], ids, 3), commands.list_logs(log),
-                 commands.start_capture("/tmp", directory, tcpdump, ["(", "host", "10.0.0.1", ")"], 5, 5),
-                 commands.gather_facts(tcpdump, log)):
+    for argv in (
+        commands.excerpt_logs([log, log + ".1.gz"], ids, 3),
+        commands.list_logs(log),
+        commands.start_capture("/tmp", directory, tcpdump, ["(", "host", "10.0.0.1", ")"], 5, 5),
+        commands.gather_facts(tcpdump, log),
+    ):
         line = commands.render(argv)
         # Then a POSIX shell splits the line back into exactly the same arguments (nothing is interpreted)
         assert shlex.split(line) == argv
@@ -118,14 +172,16 @@ def test_hostile_values_come_out_quoted(ids: list[str], log: str, tcpdump: str, 
 
 
 @pytest.mark.lab
-def test_hostile_values_reach_the_host_unchanged(mp1: InventoryHost, settings: ConnectionSettings,
-                                                 tmp_path: Path) -> None:
+def test_hostile_values_reach_the_host_unchanged(
+    mp1: InventoryHost, settings: ConnectionSettings, tmp_path: Path
+) -> None:
     # Given hostile org/proxy/host strings and message ids, sent through the real remote shell
     with open_host(mp1, settings, tmp_path / "commands.log") as connection:
         result = connection.run(["printf", "%s\\0", *HOSTILE])
         marker = tmp_path / "pwned"
-        connection.run(commands.excerpt_logs([str(mp1.system_log)], [f"x'; touch {marker}; echo '"], 1),
-                       check=False)
+        connection.run(
+            commands.excerpt_logs([str(mp1.system_log)], [f"x'; touch {marker}; echo '"], 1), check=False
+        )
     # Then every one arrived as exactly one argument, byte for byte, and nothing ran
     assert result.stdout.split("\0")[:-1] == HOSTILE
     assert not marker.exists()

@@ -1,4 +1,4 @@
-"""SSH connections to real lab sshd hosts: host keys, auth, sudo, deadlines, raw-channel streaming, the audit."""
+"""SSH connections to real lab sshd hosts: host keys, auth, sudo, deadlines, raw-channel streams, audit."""
 
 from __future__ import annotations
 
@@ -62,8 +62,9 @@ def test_run_returns_output_and_exit_code(mp1: InventoryHost, settings: Connecti
         assert caught.value.reason == "command-failed" and caught.value.step == "facts"
 
 
-def test_stream_to_file_moves_large_output_intact(mp1: InventoryHost, settings: ConnectionSettings,
-                                                  tmp_path: Path) -> None:
+def test_stream_to_file_moves_large_output_intact(
+    mp1: InventoryHost, settings: ConnectionSettings, tmp_path: Path
+) -> None:
     with open_host(mp1, settings) as connection:
         result = connection.stream_to_file(["sh", "-c", "seq 1 3000000"], tmp_path / "out.txt")
     expected = "".join(f"{i}\n" for i in range(1, 3_000_001)).encode()
@@ -83,13 +84,16 @@ def test_command_timeout_and_host_deadline(mp1: InventoryHost, settings: Connect
 
 
 def test_unknown_host_key_is_refused_by_default(mp1: InventoryHost, lab: SshHosts, tmp_path: Path) -> None:
-    error = _connect_error(mp1, ConnectionSettings(known_hosts=tmp_path / "empty_known_hosts", connect_timeout=5))
+    error = _connect_error(
+        mp1, ConnectionSettings(known_hosts=tmp_path / "empty_known_hosts", connect_timeout=5)
+    )
     assert error.reason == "host-key-unknown"
     assert "SHA256:" in error.message and "--accept-new-host-keys" in error.message
 
 
-def test_accept_new_adds_unknown_keys_but_never_a_changed_one(mp1: InventoryHost, lab: SshHosts,
-                                                               tmp_path: Path) -> None:
+def test_accept_new_adds_unknown_keys_but_never_a_changed_one(
+    mp1: InventoryHost, lab: SshHosts, tmp_path: Path
+) -> None:
     # Unknown: accepted and remembered
     known = tmp_path / "known_hosts"
     open_host(mp1, ConnectionSettings(known_hosts=known, accept_new_host_keys=True)).close()
@@ -152,8 +156,9 @@ def test_sudo_password_never_reaches_the_audit(mp1: InventoryHost, lab: SshHosts
     assert lab.sudo_password not in (tmp_path / "commands.log").read_text()
 
 
-def test_audit_records_command_exit_time_and_bytes(mp1: InventoryHost, settings: ConnectionSettings,
-                                                   tmp_path: Path) -> None:
+def test_audit_records_command_exit_time_and_bytes(
+    mp1: InventoryHost, settings: ConnectionSettings, tmp_path: Path
+) -> None:
     with open_host(mp1, settings, tmp_path / "commands.log") as connection:
         connection.run(["printf", "%s", "12345"])
         connection.run(["sh", "-c", "exit 7"], check=False)
@@ -167,8 +172,9 @@ def _logins(lab: SshHosts, name: str) -> int:
     return (lab.workdir / "sshd" / name / "sshd.log").read_text().count("Accepted publickey")
 
 
-def test_proxy_jump_through_another_lab_host(mp1: InventoryHost, be1: InventoryHost, lab: SshHosts,
-                                             settings: ConnectionSettings) -> None:
+def test_proxy_jump_through_another_lab_host(
+    mp1: InventoryHost, be1: InventoryHost, lab: SshHosts, settings: ConnectionSettings
+) -> None:
     jumping = replace(mp1, proxy_jump=f"{be1.user}@{be1.address}:{be1.port}")
     jump_logins = _logins(lab, "be1")
     with open_host(jumping, settings) as connection:
@@ -176,12 +182,15 @@ def test_proxy_jump_through_another_lab_host(mp1: InventoryHost, be1: InventoryH
     assert _logins(lab, "be1") == jump_logins + 1  # we logged in to the jump host on the way
 
 
-def test_ssh_config_alias_with_proxy_jump(lab: SshHosts, settings: ConnectionSettings, tmp_path: Path) -> None:
+def test_ssh_config_alias_with_proxy_jump(
+    lab: SshHosts, settings: ConnectionSettings, tmp_path: Path
+) -> None:
     mp, backend = lab.host("mp1"), lab.host("be1")
     (tmp_path / "ssh_config").write_text(
         f"Host bastion\n  HostName {backend.address}\n  Port {backend.port}\n  User {lab.user}\n"
         f"Host mp-alias\n  HostName {mp.address}\n  Port {mp.port}\n  User {lab.user}\n"
-        f"  IdentityFile {lab.client_key}\n  ProxyJump {lab.user}@{backend.address}:{backend.port}\n")
+        f"  IdentityFile {lab.client_key}\n  ProxyJump {lab.user}@{backend.address}:{backend.port}\n"
+    )
     (tmp_path / "hosts.yaml").write_text("hosts:\n  mp9: {address: mp-alias, role: message-processor}\n")
     host = load_inventory(tmp_path / "hosts.yaml", ssh_config=tmp_path / "ssh_config").hosts[0]
     assert (host.address, host.port, host.user) == (mp.address, mp.port, lab.user)
@@ -191,8 +200,13 @@ def test_ssh_config_alias_with_proxy_jump(lab: SshHosts, settings: ConnectionSet
     assert _logins(lab, "be1") == jump_logins + 1
 
 
-def test_key_from_the_ssh_agent(mp1: InventoryHost, lab: SshHosts, settings: ConnectionSettings,
-                                tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_key_from_the_ssh_agent(
+    mp1: InventoryHost,
+    lab: SshHosts,
+    settings: ConnectionSettings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # A real ssh-agent holding the lab key; the host names no identity file
     socket_path = tmp_path / "agent.sock"
     agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(socket_path)], stdout=subprocess.DEVNULL)

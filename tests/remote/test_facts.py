@@ -21,7 +21,9 @@ def test_facts_of_a_lab_host(mp1: InventoryHost, settings: ConnectionSettings, t
     written = json.loads((tmp_path / "facts.json").read_text())
 
     assert written["host"] == "mp1" and written["role"] == "message-processor"
-    assert found.hostname.split(".")[0] == socket.gethostname().split(".")[0]  # the lab hosts share this machine
+    assert (
+        found.hostname.split(".")[0] == socket.gethostname().split(".")[0]
+    )  # the lab hosts share this machine
     assert found.clock_offset_seconds is not None and abs(found.clock_offset_seconds) < 5
     assert found.clock_uncertainty_seconds >= 0
     assert found.tcpdump.startswith("tcpdump version")
@@ -37,7 +39,7 @@ def test_facts_of_a_lab_host(mp1: InventoryHost, settings: ConnectionSettings, t
     [
         ("hostname=mp1\ntime=1.5\n", {"hostname": "mp1", "time": "1.5"}),
         ("os=Debian GNU/Linux 12 (bookworm)\n", {"os": "Debian GNU/Linux 12 (bookworm)"}),
-        ("java=openjdk version \"17\" = x\n", {"java": "openjdk version \"17\" = x"}),  # first '=' splits
+        ('java=openjdk version "17" = x\n', {"java": 'openjdk version "17" = x'}),  # first '=' splits
         ("garbage\n\nkey=\n", {"key": ""}),
     ],
 )

@@ -1,5 +1,5 @@
-"""The whole host-side collection on a lab of real sshd hosts, with one fault per host: each recorded, the rest
-collected; a SIGKILLed collector leaves no tcpdump behind once the capture's own time limit passes."""
+"""The whole host-side collection on a lab of real sshd hosts, with one fault per host: each recorded, the
+rest collected; a SIGKILLed collector leaves no tcpdump behind once the capture's own time limit passes."""
 
 from __future__ import annotations
 
@@ -41,9 +41,11 @@ def _write_logs(log: Path, lines: int) -> None:
     """A system.log with the failing message id in the current file and in a gzipped rotation."""
     log.parent.mkdir(parents=True, exist_ok=True)
     line = "2026-11-27 10:00:00,000 org:o env:e api:p rev:1 messageid:{} NIOThread@0 INFO x - filler {}\n"
-    failing = ("2026-11-27 10:00:01,000 org:o env:e api:p rev:1 messageid:" + MESSAGE_ID + " NIOThread@0 ERROR "
-               "HTTP.CLIENT - HTTPClient$Context.handshakeFailed() : handshake failed, message: Received fatal "
-               "alert: bad_certificate\n")
+    failing = (
+        "2026-11-27 10:00:01,000 org:o env:e api:p rev:1 messageid:" + MESSAGE_ID + " NIOThread@0 ERROR "
+        "HTTP.CLIENT - HTTPClient$Context.handshakeFailed() : handshake failed, message: Received fatal "
+        "alert: bad_certificate\n"
+    )
     with gzip.open(log.with_name("system.log.1.gz"), "wt") as rotated:
         rotated.writelines(line.format("old", i) for i in range(lines))
         rotated.write(failing)
@@ -54,20 +56,27 @@ def _write_logs(log: Path, lines: int) -> None:
 @pytest.fixture(scope="module")
 def fault_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SshHosts, Path]]:
     root = tmp_path_factory.mktemp("fleet-lab")
-    specs = [SshHostSpec(name, address, role, root / "roots" / name) for name, (address, role) in HEALTHY.items()]
-    specs += [SshHostSpec(name, address, "message-processor", root / "roots" / name)
-              for name, (address, _, _) in FAULTS.items()]
+    specs = [
+        SshHostSpec(name, address, role, root / "roots" / name) for name, (address, role) in HEALTHY.items()
+    ]
+    specs += [
+        SshHostSpec(name, address, "message-processor", root / "roots" / name)
+        for name, (address, _, _) in FAULTS.items()
+    ]
     with start_ssh_hosts(root / "lab", specs) as hosts:
         for host in hosts.hosts:
             if host.role == "message-processor":
                 _write_logs(host.system_log, 2000)
         hosts.stop_host("mp-down")
         hosts.fill_capture_dir("mp-full")
-        inventory = hosts.write_inventory(root / "hosts.yaml", overrides={
-            "mp-wrong-key": {"identity_file": str(hosts.wrong_client_key())},
-            "mp-no-tcpdump": {"tcpdump": "/nonexistent/tcpdump"},
-            "mp-no-sudo": {"user": NOSUDO_USER},
-        })
+        inventory = hosts.write_inventory(
+            root / "hosts.yaml",
+            overrides={
+                "mp-wrong-key": {"identity_file": str(hosts.wrong_client_key())},
+                "mp-no-tcpdump": {"tcpdump": "/nonexistent/tcpdump"},
+                "mp-no-sudo": {"user": NOSUDO_USER},
+            },
+        )
         hosts.write_known_hosts_with_wrong_key(root / "known_hosts", ["mp-new-key"])
         yield hosts, inventory
 
@@ -76,20 +85,28 @@ def _by_host(results: list[StepResult], step: str) -> dict[str, StepResult]:
     return {r.host: r for r in results if r.step == step}
 
 
-def test_every_fault_is_recorded_and_the_rest_collected(fault_lab: tuple[SshHosts, Path], tmp_path: Path,
-                                                          tls_backend: tuple[str, int]) -> None:
+def test_every_fault_is_recorded_and_the_rest_collected(
+    fault_lab: tuple[SshHosts, Path], tmp_path: Path, tls_backend: tuple[str, int]
+) -> None:
     hosts, inventory_path = fault_lab
     inventory = load_inventory(inventory_path)
-    settings = ConnectionSettings(known_hosts=inventory_path.parent / "known_hosts", connect_timeout=5,
-                                  command_timeout=30, host_deadline=120)
+    settings = ConnectionSettings(
+        known_hosts=inventory_path.parent / "known_hosts",
+        connect_timeout=5,
+        command_timeout=30,
+        host_deadline=120,
+    )
     events: list[tuple[str, str, str]] = []
     staging = tmp_path / "bundle"
     run_id = "fleettest1"
-    with Fleet(inventory.hosts, settings, staging, run_id, observer=lambda *e: events.append(e),
-               workers=4) as fleet:
+    with Fleet(
+        inventory.hosts, settings, staging, run_id, observer=lambda *e: events.append(e), workers=4
+    ) as fleet:
         connected = _by_host(fleet.connect(), "connect")
-        started = _by_host(fleet.start_captures([BACKEND], [MP1, MP2], tls_backend[1], max_seconds=60,
-                                                max_megabytes=5), "start-capture")
+        started = _by_host(
+            fleet.start_captures([BACKEND], [MP1, MP2], tls_backend[1], max_seconds=60, max_megabytes=5),
+            "start-capture",
+        )
         assert len(processes_with(run_id)) >= 3  # every healthy host's capture runs before the reproduction
         for mp in (MP1, MP2):
             assert tls_request(mp, tls_backend).endswith(b"ok")
@@ -120,17 +137,28 @@ def test_every_fault_is_recorded_and_the_rest_collected(fault_lab: tuple[SshHost
         kept = gzip.decompress((staging / layout.host_file(name, layout.HOST_LOG)).read_bytes())
         assert len(kept) == 100_000 and kept.endswith(b"bad_certificate\n")
 
-    backend_capture = subprocess.run(["tcpdump", "-nn", "-r", str(staging / layout.host_file("be1",
-                                     layout.HOST_CAPTURE))], capture_output=True, text=True, check=True).stdout
+    backend_capture = subprocess.run(
+        ["tcpdump", "-nn", "-r", str(staging / layout.host_file("be1", layout.HOST_CAPTURE))],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert f"{MP1}." in backend_capture and f"{MP2}." in backend_capture
     for mp in ("mp1", "mp2"):
-        text = subprocess.run(["tcpdump", "-nn", "-r", str(staging / layout.host_file(mp, layout.HOST_CAPTURE))],
-                              capture_output=True, text=True, check=True).stdout
+        text = subprocess.run(
+            ["tcpdump", "-nn", "-r", str(staging / layout.host_file(mp, layout.HOST_CAPTURE))],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         assert f"{BACKEND}.{tls_backend[1]}" in text
     for name in [*HEALTHY, *FAULTS]:
         audit = (staging / layout.host_file(name, layout.HOST_COMMANDS)).read_text()
         assert audit.strip(), name
-    assert "connect failed: unreachable" in (staging / layout.host_file("mp-down", layout.HOST_COMMANDS)).read_text()
+    assert (
+        "connect failed: unreachable"
+        in (staging / layout.host_file("mp-down", layout.HOST_COMMANDS)).read_text()
+    )
     assert not processes_with(run_id)
     for host in hosts.hosts:
         assert not list(host.capture_dir.glob(f"*{run_id}*")), host.name
@@ -170,19 +198,25 @@ time.sleep(600)
 """
 
 
-def test_killed_collector_leaves_no_tcpdump_after_the_time_limit(fault_lab: tuple[SshHosts, Path],
-                                                                  tmp_path: Path) -> None:
+def test_killed_collector_leaves_no_tcpdump_after_the_time_limit(
+    fault_lab: tuple[SshHosts, Path], tmp_path: Path
+) -> None:
     hosts, inventory_path = fault_lab
-    collector = subprocess.Popen([sys.executable, "-c", _COLLECTOR, str(inventory_path), str(hosts.known_hosts),
-                                  str(tmp_path)], stdout=subprocess.PIPE, text=True,
-                                 cwd=Path(__file__).resolve().parents[2])
+    collector = subprocess.Popen(
+        [sys.executable, "-c", _COLLECTOR, str(inventory_path), str(hosts.known_hosts), str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     try:
         assert collector.stdout is not None
         assert collector.stdout.readline().split() == ["ok", "ok", "ok"]
         collector.send_signal(signal.SIGKILL)
         collector.wait()
         # The collector is gone; the captures are not (yet): only their own `timeout` can end them now.
-        assert any(b"tcpdump" in Path(f"/proc/{pid}/cmdline").read_bytes() for pid in processes_with("fleetkill"))
+        assert any(
+            b"tcpdump" in Path(f"/proc/{pid}/cmdline").read_bytes() for pid in processes_with("fleetkill")
+        )
         deadline = time.monotonic() + 3 + 10
         while processes_with("fleetkill") and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -198,8 +232,10 @@ def test_plan_commands_render_what_a_run_sends() -> None:
     from collector.inventory import hosts_from_addresses
     from collector.remote.fleet import plan_commands
 
-    hosts = (*hosts_from_addresses(["10.0.0.11"], "message-processor"),
-             *hosts_from_addresses(["10.0.1.5"], "backend"))
+    hosts = (
+        *hosts_from_addresses(["10.0.0.11"], "message-processor"),
+        *hosts_from_addresses(["10.0.1.5"], "backend"),
+    )
     plan = plan_commands(hosts, "r1", ["10.0.1.5"], ["10.0.0.11"], 443, 60, message_ids=["rrt-'x"])
     # Then the MP captures the backend and gathers logs; the backend captures the MP and has no log commands
     mp, backend = plan["10.0.0.11"], plan["10.0.1.5"]

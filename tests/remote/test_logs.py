@@ -1,4 +1,4 @@
-"""system.log collection on a real lab host: rotated plain and gzipped files, multi-MB, budget keeps the newest."""
+"""system.log collection on a real lab host: rotated plain and gzipped files, multi-MB, budget."""
 
 from __future__ import annotations
 
@@ -21,8 +21,11 @@ OTHER_ID = "rrt-other-message-1"
 
 
 def _lines(tag: str, count: int) -> bytes:
-    return b"".join(b"2026-11-27 09:00:00,000 org:o env:e api:p rev:1 messageid:%s-%08d INFO filler text\n"
-                    % (tag.encode(), i) for i in range(count))
+    return b"".join(
+        b"2026-11-27 09:00:00,000 org:o env:e api:p rev:1 messageid:%s-%08d INFO filler text\n"
+        % (tag.encode(), i)
+        for i in range(count)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +41,7 @@ def rotated_logs(lab: SshHosts) -> Iterator[dict[str, bytes]]:
         "system.log": _lines("new", 30_000) + hit + _lines("new-after", 5),
     }
     now = time.time()
-    for age, (name, data) in zip((7200, 3600, 0), contents.items()):
+    for age, (name, data) in zip((7200, 3600, 0), contents.items(), strict=True):
         path = log.with_name(name)
         path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
         os.utime(path, (now - age, now - age))
@@ -53,8 +56,9 @@ def mp2(lab_inventory) -> InventoryHost:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.lab
-def test_list_logs_newest_first_with_uncompressed_sizes(mp2: InventoryHost, settings: ConnectionSettings,
-                                                        rotated_logs: dict[str, bytes]) -> None:
+def test_list_logs_newest_first_with_uncompressed_sizes(
+    mp2: InventoryHost, settings: ConnectionSettings, rotated_logs: dict[str, bytes]
+) -> None:
     with open_host(mp2, settings) as connection:
         files = logs.list_logs(connection)
     assert [Path(f.path).name for f in files] == ["system.log", "system.log.1", "system.log.2.gz"]
@@ -62,9 +66,9 @@ def test_list_logs_newest_first_with_uncompressed_sizes(mp2: InventoryHost, sett
 
 
 @pytest.mark.lab
-def test_excerpt_covers_plain_and_gzipped_files_with_context(mp2: InventoryHost, settings: ConnectionSettings,
-                                                             rotated_logs: dict[str, bytes],
-                                                             tmp_path: Path) -> None:
+def test_excerpt_covers_plain_and_gzipped_files_with_context(
+    mp2: InventoryHost, settings: ConnectionSettings, rotated_logs: dict[str, bytes], tmp_path: Path
+) -> None:
     with open_host(mp2, settings) as connection:
         files = logs.list_logs(connection)
         result = logs.write_excerpt(connection, files, [MESSAGE_ID, OTHER_ID], 3, tmp_path / "excerpt")
@@ -78,17 +82,25 @@ def test_excerpt_covers_plain_and_gzipped_files_with_context(mp2: InventoryHost,
 
 
 @pytest.mark.lab
-def test_excerpt_without_a_match_is_empty_not_an_error(mp2: InventoryHost, settings: ConnectionSettings,
-                                                       rotated_logs: dict[str, bytes], tmp_path: Path) -> None:
+def test_excerpt_without_a_match_is_empty_not_an_error(
+    mp2: InventoryHost, settings: ConnectionSettings, rotated_logs: dict[str, bytes], tmp_path: Path
+) -> None:
     with open_host(mp2, settings) as connection:
-        result = logs.write_excerpt(connection, logs.list_logs(connection), ["rrt-nowhere"], 3, tmp_path / "ex")
+        result = logs.write_excerpt(
+            connection, logs.list_logs(connection), ["rrt-nowhere"], 3, tmp_path / "ex"
+        )
     assert result.exit_code == 1 and (tmp_path / "ex").read_bytes() == b""
 
 
 @pytest.mark.lab
 @pytest.mark.parametrize("budget", [1_000_000, 2_600_000, 100_000_000])
-def test_log_within_budget_keeps_the_newest_data(mp2: InventoryHost, settings: ConnectionSettings,
-                                                 rotated_logs: dict[str, bytes], tmp_path: Path, budget: int) -> None:
+def test_log_within_budget_keeps_the_newest_data(
+    mp2: InventoryHost,
+    settings: ConnectionSettings,
+    rotated_logs: dict[str, bytes],
+    tmp_path: Path,
+    budget: int,
+) -> None:
     everything = rotated_logs["system.log.2.gz"] + rotated_logs["system.log.1"] + rotated_logs["system.log"]
     with open_host(mp2, settings) as connection:
         selection = logs.write_log(connection, logs.list_logs(connection), budget, tmp_path / "system.log.gz")
@@ -118,7 +130,10 @@ def test_missing_log_is_reported(mp2: InventoryHost, settings: ConnectionSetting
 )
 def test_select_logs(sizes: list[int], budget: int, expected_files: list[str], cut: int) -> None:
     # Given files newest first (a, b, c) / When the budget is applied
-    files = [logs.LogFile(path=name, mtime=100 - i, size=size) for i, (name, size) in enumerate(zip("abc", sizes))]
+    files = [
+        logs.LogFile(path=name, mtime=100 - i, size=size)
+        for i, (name, size) in enumerate(zip("abc"[: len(sizes)], sizes, strict=True))
+    ]
     selection = logs.select_logs(files, budget)
     # Then whole newer files are kept, oldest first, the oldest kept one cut to what was left
     assert [f.path for f in selection.files] == expected_files
@@ -129,5 +144,8 @@ def test_select_logs(sizes: list[int], budget: int, expected_files: list[str], c
 def test_parse_log_listing_orders_by_time_then_rotation_number() -> None:
     # Given a listing where rotations share an mtime / When parsed / Then system.log, .1, .2.gz; junk ignored
     text = "5\t10\t/l/system.log.2.gz\n5\t10\t/l/system.log.1\n5\t3\t/l/system.log\nnot a line\n"
-    assert [f.path for f in logs.parse_log_listing(text)] == ["/l/system.log", "/l/system.log.1",
-                                                               "/l/system.log.2.gz"]
+    assert [f.path for f in logs.parse_log_listing(text)] == [
+        "/l/system.log",
+        "/l/system.log.1",
+        "/l/system.log.2.gz",
+    ]
