@@ -170,18 +170,32 @@ class BundleWriter:
         finally:
             _unlink(incoming)
 
+    def move_file(self, rel_path: str, src_path: Path, *, source: str | None = None, collector: str = "",
+                  status: str = "ok", seconds: float | None = None) -> Path:
+        """Like `copy_file`, then remove `src_path`; a capture on the same file system is renamed into place
+        instead of copied (no second copy of a large pcap)."""
+        self._prepare(rel_path)
+        self._ingest(rel_path, Path(src_path), str(src_path) if source is None else source, collector, status,
+                     seconds)
+        _unlink(Path(src_path))
+        return self.path(rel_path)
+
     def _ingest(self, rel_path: str, staged: Path, source: str, collector: str, status: str,
                 seconds: float | None) -> None:
-        """Bring a file staged inside the bundle to its path: a capture is moved as is (no second copy of a
-        large pcap), anything else is copied redacted."""
+        """Bring a staged file to its bundle path: a capture is moved as is when it can be, anything else is
+        copied redacted."""
         if is_key_file(rel_path):
             self._drop_key_file(rel_path)
-        elif _is_capture(staged):
-            os.replace(staged, self.path(rel_path))
-            os.chmod(self.path(rel_path), 0o600)
-            self._record(rel_path, [], source, collector, status, seconds)
-        else:
-            self.copy_file(rel_path, staged, source=source, collector=collector, status=status, seconds=seconds)
+            return
+        if _is_capture(staged):
+            try:
+                os.replace(staged, self.path(rel_path))
+                os.chmod(self.path(rel_path), 0o600)
+                self._record(rel_path, [], source, collector, status, seconds)
+                return
+            except OSError:
+                pass  # another file system: copy it below
+        self.copy_file(rel_path, staged, source=source, collector=collector, status=status, seconds=seconds)
 
     def _drop_key_file(self, rel_path: str) -> Path:
         """A keystore or key file (`.jks`, `.p12`, `.key`, `id_rsa`...) never enters the bundle; the fact is

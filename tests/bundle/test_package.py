@@ -292,3 +292,22 @@ def test_a_cut_gzip_log_is_copied_as_far_as_it_goes(tmp_path: Path) -> None:
         text = gzip.decompress(path.read_bytes()).decode()
         assert SECRET not in text and "password=REDACTED" in text and "ended early" in text
         writer.abort()
+
+
+def test_move_file_renames_captures_and_redacts_the_rest(tmp_path: Path) -> None:
+    # Given a raw capture and a raw log collected beside the bundle
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    capture = b"\xd4\xc3\xb2\xa1" + b"\x00" * 20
+    (raw / "c.pcap").write_bytes(capture)
+    (raw / "log").write_text(f"token={SECRET}\n")
+    with BundleWriter(tmp_path / "out", NAME) as writer:
+        # When both are moved in
+        pcap = writer.move_file(layout.host_file("mp1", layout.HOST_CAPTURE), raw / "c.pcap", source="mp1:/tmp/c")
+        log = writer.move_file(layout.host_file("mp1", layout.HOST_LOG_EXCERPT), raw / "log")
+        # Then the capture arrived unchanged, the log redacted, both private, and the raw files are gone
+        assert pcap.read_bytes() == capture and log.read_text() == "token=REDACTED\n"
+        assert _mode(pcap) == _mode(log) == 0o600
+        assert list(raw.iterdir()) == []
+        assert writer.file_meta[layout.host_file("mp1", layout.HOST_CAPTURE)]["source"] == "mp1:/tmp/c"
+        writer.abort()
