@@ -236,3 +236,27 @@ def test_public_cloud_backend_only(lab_factory: Any, tmp_path: Path) -> None:
     assert "(Public Cloud)" in summary
     assert "| TCP/IP packets captured on the backend server | collected |" in summary
     assert lab.token.encode() not in run.raw_tar() and lab.password.encode() not in run.raw_tar()
+
+
+def test_target_server_style_and_every_layout_path(collect_in_lab: Any, lab_factory: Any, tmp_path: Path) -> None:
+    # Given a proxy whose target names a target server (sSLInfo there), When collect runs, Then it resolves the
+    # keystore through it and names missing-client-certificate; and every path bundle/layout.py defines appears
+    # in one of the e2e bundles (the golden listing: paths, not times).
+    lab = lab_factory("missing-client-certificate", "java", "1.2", 1, target_style="target-server")
+    run = run_collect_process(lab, tmp_path, *collect_args(lab), "--json")
+    assert run.returncode == 0, run.stderr
+    assert run.result["diagnosis"]["cause"] == "missing-client-certificate"
+    seen = set(run.members())
+    for other in (collect_in_lab("ca-mismatch"), collect_in_lab("ca-mismatch", "java", "1.3")):
+        seen |= set(other.members())
+    constants = {value for name, value in vars(layout).items()
+                 if name.isupper() and isinstance(value, str) and not name.startswith("HOST_")}
+    host_files = {layout.HOST_CAPTURE, layout.HOST_LOG_EXCERPT, layout.HOST_LOG, layout.HOST_FACTS,
+                  layout.HOST_COMMANDS}
+    for path in sorted(constants):
+        if path.endswith((".json", ".md", ".html", ".txt", ".zip")):
+            assert path in seen, path
+        else:  # a folder
+            assert any(p.startswith(path + "/") for p in seen), path
+    for name in host_files:
+        assert any(p.startswith(layout.HOSTS_DIR + "/") and p.endswith("/" + name) for p in seen), name
