@@ -23,6 +23,7 @@ from collector.bundle.checklist import (
 )
 from collector.bundle.redact import Redaction, summarize_redactions
 from collector.diagnosis.causes import Cause, Diagnosis
+from collector.errors import BundleError
 from collector.steps import StepResult, StepStatus
 
 __all__ = [
@@ -81,9 +82,14 @@ def render_report(context: ReportContext) -> str:
 def _template_source(name: str) -> str:
     """A template from the installed package (`collector/templates`) or, in a checkout, the top-level folder."""
     packaged = importlib.resources.files("collector").joinpath("templates").joinpath(name)
-    if packaged.is_file():
-        return packaged.read_text(encoding="utf-8")
-    return (Path(__file__).resolve().parents[2] / "templates" / name).read_text(encoding="utf-8")
+    checkout = Path(__file__).resolve().parents[2] / "templates" / name
+    try:
+        if packaged.is_file():
+            return packaged.read_text(encoding="utf-8")
+        return checkout.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BundleError(f"template {name} not found in collector/templates nor in {checkout.parent} "
+                          f"(a broken install?): {exc.strerror or exc}") from exc
 
 
 def _environment(*, html: bool) -> jinja2.Environment:
