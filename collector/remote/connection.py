@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -23,7 +24,7 @@ from collector.inventory import InventoryHost
 from collector.remote import commands
 
 KEEPALIVE_SECONDS = 15
-_CONNECT_ATTEMPTS = 3
+_CONNECT_ATTEMPTS = 5  # banner errors: sshd's MaxStartups drops connections beyond its limit
 _CHUNK = 1 << 20
 _STDERR_KEEP = 64 * 1024  # stderr is for messages; more than this is cut (the byte count stays exact)
 _POLL = 0.05
@@ -377,7 +378,7 @@ def open_host(
             )
             if not retry:
                 break
-            time.sleep(0.2 * (attempt + 1))
+            time.sleep(0.1 * 2**attempt + random.uniform(0, 0.2))  # jitter: do not come back together
     assert last is not None
     if last.reason == "banner":
         slow = time.monotonic() - started >= settings.connect_timeout

@@ -163,8 +163,12 @@ class SshHosts:
         self.stop()
 
 
-def start_ssh_hosts(workdir: Path, specs: Sequence[SshHostSpec]) -> SshHosts:
-    """Start one sshd per spec, wait for each banner, return the running hosts (all stopped on failure)."""
+def start_ssh_hosts(
+    workdir: Path, specs: Sequence[SshHostSpec], *, max_startups: str = "100:30:200"
+) -> SshHosts:
+    """Start one sshd per spec, wait for each banner, return the running hosts (all stopped on failure).
+
+    `max_startups` is sshd's MaxStartups (raised by default; lower it to test connection storms)."""
     workdir.mkdir(parents=True, exist_ok=True)
     ensure_lab_users()
     client_key = _keygen(workdir / "client_key")
@@ -178,7 +182,7 @@ def start_ssh_hosts(workdir: Path, specs: Sequence[SshHostSpec]) -> SshHosts:
     try:
         for spec in specs:
             spec = replace(spec, root=_place_root(spec.root, hosts))
-            host, proc, public = _start_sshd(workdir / "sshd" / spec.name, spec, authorized)
+            host, proc, public = _start_sshd(workdir / "sshd" / spec.name, spec, authorized, max_startups)
             hosts._procs[spec.name] = proc
             started.append(host)
             known_lines.append(f"[{host.address}]:{host.port} {public}")
@@ -287,7 +291,7 @@ def _free_port(address: str) -> int:
 
 
 def _start_sshd(
-    directory: Path, spec: SshHostSpec, authorized: Path
+    directory: Path, spec: SshHostSpec, authorized: Path, max_startups: str
 ) -> tuple[LabSshHost, subprocess.Popen[bytes], str]:
     directory.mkdir(parents=True, exist_ok=True)
     host_key = _keygen(directory / "host_ed25519")
@@ -309,7 +313,7 @@ def _start_sshd(
             "UsePAM no\n"
             "StrictModes no\n"
             "Subsystem sftp internal-sftp\n"
-            "MaxStartups 100:30:200\n"
+            f"MaxStartups {max_startups}\n"
             "MaxSessions 50\n"
             "LogLevel VERBOSE\n"
         )

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -184,6 +185,7 @@ def test_close_stops_captures_still_running(fault_lab: tuple[SshHosts, Path], tm
 
 _COLLECTOR = """
 import sys, time
+from dataclasses import replace
 from pathlib import Path
 from collector.inventory import load_inventory
 from collector.remote.connection import ConnectionSettings
@@ -253,3 +255,17 @@ def test_host_deadline_fails_the_step_not_the_run(fault_lab: tuple[SshHosts, Pat
         assert all(r.status is StepStatus.OK for r in fleet.connect())
         results = fleet.gather_facts()
     assert [(r.status, r.reason) for r in results] == [(StepStatus.FAILED, "timeout")] * len(healthy)
+
+
+def test_connection_storm_past_max_startups_is_retried(tmp_path: Path) -> None:
+    # One sshd that drops every unauthenticated connection beyond 2, and 8 hosts connecting through it at once
+    spec = SshHostSpec("storm", "127.0.5.71", "message-processor", tmp_path / "roots" / "storm")
+    with start_ssh_hosts(tmp_path / "lab", [spec], max_startups="2:100:2") as lab:
+        (host,) = load_inventory(lab.write_inventory(tmp_path / "hosts.yaml")).hosts
+        many = [replace(host, name=f"storm{i}") for i in range(8)]
+        settings = ConnectionSettings(known_hosts=lab.known_hosts, connect_timeout=10)
+        with Fleet(many, settings, tmp_path / "out", "fleetstorm", workers=8) as fleet:
+            results = fleet.connect()
+        log = (lab.workdir / "sshd" / "storm" / "sshd.log").read_text()
+    assert [r.status for r in results] == [StepStatus.OK] * 8, results
+    assert "past MaxStartups" in log  # some first attempts were dropped, and retried
