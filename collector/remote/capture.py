@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from collector.remote import commands
-from collector.remote.connection import HostConnection, HostError
+from collector.remote.connection import HostConnection, HostError, private_file
 
 READY_SECONDS = 5.0  # tcpdump says "listening" within a few hundred ms; more means something is wrong
 STOP_WAIT_SECONDS = 5
@@ -157,7 +157,7 @@ def remove_capture(connection: HostConnection, handle: CaptureHandle) -> None:
 
 def join_pcaps(parts: Sequence[Path], out: Path) -> None:
     """Concatenate pcap files of one tcpdump ring (same link type): the first header, then every record."""
-    with open(out, "wb") as target:
+    with private_file(out, "wb") as target:
         for index, part in enumerate(parts):
             with open(part, "rb") as source:
                 header = source.read(_PCAP_HEADER)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
+from typing import IO, Any
 
 import fabric
 import invoke
@@ -105,6 +106,12 @@ class _AcceptNew(paramiko.MissingHostKeyPolicy):
             with open(self.known_hosts, "a", encoding="ascii") as out:
                 fcntl.flock(out, fcntl.LOCK_EX)
                 out.write(line)
+
+
+def private_file(path: Path, mode: str) -> IO[Any]:
+    """open() for a bundle file, created 0600 whatever the umask (captures and logs are sensitive)."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if "a" in mode else os.O_TRUNC)
+    return os.fdopen(os.open(path, flags, 0o600), mode, **({} if "b" in mode else {"encoding": "utf-8"}))
 
 
 def fingerprint(key: paramiko.PKey) -> str:
@@ -207,7 +214,7 @@ class HostConnection:
     ) -> CommandResult:
         """Run a command and write its stdout to `local_path` as it arrives (constant memory, any size)."""
         local_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(local_path, "wb") as out:
+        with private_file(local_path, "wb") as out:
             return self._execute(argv, sudo, timeout, step, out.write)
 
     def get(self, remote_path: str, local_path: Path, *, step: str = "fetch") -> int:
@@ -219,6 +226,7 @@ class HostConnection:
         except (OSError, paramiko.SSHException) as e:
             self._audit_line(f"sftp-get {remote_path}", -1, time.monotonic() - started, 0, 0, False)
             raise HostError(self.host.name, step, "fetch-failed", f"sftp get {remote_path}: {e}") from e
+        local_path.chmod(0o600)  # bundle files are private (DESIGN: created 0600)
         size = local_path.stat().st_size
         self._audit_line(f"sftp-get {remote_path}", 0, time.monotonic() - started, size, 0, False)
         return size
@@ -398,7 +406,7 @@ def _audit_writer(path: Path | None) -> Callable[[str], None]:
     lock = threading.Lock()
 
     def write(line: str) -> None:
-        with lock, open(path, "a", encoding="utf-8") as out:
+        with lock, private_file(path, "a") as out:
             out.write(line.replace("\n", "\\n") + "\n")
 
     return write

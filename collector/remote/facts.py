@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from collector.remote import commands
-from collector.remote.connection import HostConnection
+from collector.remote.connection import HostConnection, private_file
 
 
 @dataclass(frozen=True)
@@ -87,4 +87,5 @@ def gather_facts(connection: HostConnection) -> HostFacts:
 
 def write_facts(facts: HostFacts, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(facts.to_json(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    with private_file(path, "w") as out:
+        out.write(json.dumps(facts.to_json(), indent=2, sort_keys=True) + "\n")

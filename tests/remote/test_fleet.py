@@ -156,6 +156,8 @@ def test_every_fault_is_recorded_and_the_rest_collected(
     for name in [*HEALTHY, *FAULTS]:
         audit = (staging / layout.host_file(name, layout.HOST_COMMANDS)).read_text()
         assert audit.strip(), name
+    for path in staging.rglob("*"):
+        assert path.is_dir() or path.stat().st_mode & 0o777 == 0o600, path  # bundle files are private
     assert (
         "connect failed: unreachable"
         in (staging / layout.host_file("mp-down", layout.HOST_COMMANDS)).read_text()
