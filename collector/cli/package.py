@@ -5,11 +5,16 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+from click.core import ParameterSource
 
 from collector.cli import cli, emit_json
+
+if TYPE_CHECKING:
+    from collector.progress import RunObserver
+    from collector.run.outcome import RunOutcome
 
 EPILOG = """\b
 Example (after `ansible-playbook -i hosts.ini playbooks/collect.yml -e out=/tmp/raw ...`):
@@ -25,51 +30,129 @@ refused, 1 failed, no bundle.
 
 
 @cli.command("package", epilog=EPILOG)
-@click.option("--from", "from_dir", required=True, metavar="DIR", type=click.Path(path_type=Path),
-              help="The raw directory playbooks/collect.yml wrote (its `out`).")
+@click.option(
+    "--from",
+    "from_dir",
+    required=True,
+    metavar="DIR",
+    type=click.Path(path_type=Path),
+    help="The raw directory playbooks/collect.yml wrote (its `out`).",
+)
 @click.option("--org", metavar="ORG", help="Edge organization [default: from the collection].")
 @click.option("--env", metavar="ENV", help="Edge environment [default: from the collection].")
 @click.option("--proxy", metavar="PROXY", help="API proxy [default: from the collection].")
-@click.option("--mgmt-url", metavar="URL",
-              help="Management API base [env APIGEE_MGMT_URL; default https://api.enterprise.apigee.com].")
-@click.option("--username", metavar="NAME",
-              help="Basic-auth user [env APIGEE_USERNAME]; the password comes from APIGEE_PASSWORD, ~/.netrc or "
-                   "a prompt.")
-@click.option("--token", metavar="TOKEN", help="Bearer token [env APIGEE_TOKEN, preferred: flags show in `ps`].")
-@click.option("--token-command", metavar="'CMD ARGS'", help="Command that prints a Bearer token; run without a shell.")
-@click.option("--no-api", is_flag=True, help="Do not use the management API: package the host-side files only.")
-@click.option("--backend", "backends", multiple=True, metavar="HOST:PORT",
-              help="A backend to probe when the captures cannot show its CA names (repeatable).")
-@click.option("--public-cloud", is_flag=True, help="Edge Public Cloud: the checklist follows its must-gather list.")
+@click.option(
+    "--mgmt-url",
+    metavar="URL",
+    help="Management API base [env APIGEE_MGMT_URL; default https://api.enterprise.apigee.com].",
+)
+@click.option(
+    "--username",
+    metavar="NAME",
+    help="Basic-auth user [env APIGEE_USERNAME]; the password comes from APIGEE_PASSWORD, ~/.netrc or "
+    "a prompt.",
+)
+@click.option(
+    "--token", metavar="TOKEN", help="Bearer token [env APIGEE_TOKEN, preferred: flags show in `ps`]."
+)
+@click.option(
+    "--token-command", metavar="'CMD ARGS'", help="Command that prints a Bearer token; run without a shell."
+)
+@click.option(
+    "--no-api", is_flag=True, help="Do not use the management API: package the host-side files only."
+)
+@click.option(
+    "--backend",
+    "backends",
+    multiple=True,
+    metavar="HOST:PORT",
+    help="A backend to probe when the captures cannot show its CA names (repeatable).",
+)
+@click.option(
+    "--public-cloud", is_flag=True, help="Edge Public Cloud: the checklist follows its must-gather list."
+)
 @click.option("--out", metavar="DIR", help="Where the bundle goes [default: the current directory].")
 @click.option("--case", metavar="ID", help="Support case id, added to the bundle name.")
 @click.option("--keep-directory", is_flag=True, help="Keep the bundle directory next to the .tar.gz.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end instead of text.")
-@click.option("--probe/--no-probe", default=None,
-              help="Ask the backend for its acceptable CA names [default: when the captures are TLS 1.3 or empty].")
-@click.option("--config", "config_file", metavar="FILE", type=click.Path(path_type=Path),
-              help="Config file (YAML or TOML) [default ~/.config/apigee-collector/config.yaml].")
+@click.option(
+    "--probe/--no-probe",
+    default=None,
+    help="Ask the backend for its acceptable CA names [default: when the captures are TLS 1.3 or empty].",
+)
+@click.option(
+    "--config",
+    "config_file",
+    metavar="FILE",
+    type=click.Path(path_type=Path),
+    help="Config file (YAML or TOML) [default ~/.config/apigee-collector/config.yaml].",
+)
 @click.pass_context
-def package_command(ctx: click.Context, from_dir: Path, config_file: Path | None, as_json: bool,
-                    **_values: Any) -> int:
+def package_command(
+    ctx: click.Context, from_dir: Path, config_file: Path | None, as_json: bool, **_values: Any
+) -> int:
     """Package a raw collection into the standard bundle: analysis, manifest, SUMMARY.md and report.html.
 
     DIR is what playbooks/collect.yml wrote (hosts/NAME/capture.pcap, system.log excerpt and log, facts.json,
     commands.log, request/, collection.json). With management API access the proxy's TLS setup (keystore, alias,
     certs) is resolved too, so the diagnosis can tell a missing certificate from a CA mismatch.
     """
-    from collector.cli.run import _given_flags, _make_observer, _print_outcome, _prompt
     from collector.run.from_raw import package_raw, read_raw_collection, settings_flags
     from collector.settings import complete_secrets, load_settings
 
     collection = read_raw_collection(from_dir)
-    flags = {k: v for k, v in _given_flags(ctx).items() if k != "from_dir"}
+    flags = _given_flags(ctx)
     flags["json"] = as_json
     settings = load_settings(settings_flags(collection, flags), os.environ, config_path=config_file)
     settings = complete_secrets(settings, _prompt if sys.stdin.isatty() else None)
-    outcome = package_raw(settings, collection, _make_observer(as_json))
+    outcome = package_raw(settings, collection, _observer())
     if as_json:
         emit_json(outcome.json)
     else:
         _print_outcome(outcome)
     return outcome.exit_code
+
+
+def _given_flags(ctx: click.Context) -> dict[str, Any]:
+    """Only what the user typed: unset flags must not hide environment variables or the config file."""
+    flags: dict[str, Any] = {}
+    for name, value in ctx.params.items():
+        if name in ("from_dir", "config_file", "as_json"):
+            continue
+        if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE:
+            flags[name] = list(value) if name == "backends" else value
+    return flags
+
+
+def _prompt(what: str) -> str:
+    return str(
+        click.prompt(
+            f"Management API {what}" if what == "password" else what.capitalize(), hide_input=True, err=True
+        )
+    )
+
+
+def _observer() -> RunObserver:
+    # The same progress as `collect run`: rich on a terminal, plain lines otherwise.
+    from collector.cli.run import PlainObserver, RichObserver
+
+    return RichObserver() if sys.stderr.isatty() else PlainObserver()
+
+
+def _print_outcome(outcome: RunOutcome) -> None:
+    diagnosis = outcome.diagnosis
+    if diagnosis is not None:
+        click.echo(f"cause: {diagnosis.cause.value}")
+        click.echo(f"  {diagnosis.summary}")
+        for line in diagnosis.evidence[:6]:
+            click.echo(f"  - {line}")
+        if diagnosis.resolution:
+            click.echo(f"fix: {diagnosis.resolution}")
+    for step in outcome.failed_steps:
+        click.echo(f"failed: {step.message or step.host + ' -> ' + step.step}")
+    if outcome.bundle is None:
+        click.echo("no bundle was written", err=True)
+        return
+    click.echo(f"bundle: {outcome.bundle} ({'partial' if outcome.failed_steps else 'complete'})")
+    if outcome.directory is not None:
+        click.echo(f"directory: {outcome.directory}")

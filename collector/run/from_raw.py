@@ -27,7 +27,13 @@ from collector.steps import StepResult, StepStatus
 
 RUN_RECORD = "collection.json"
 RAW_FORMAT = "apigee-collector-raw/1"
-HOST_FILES = (layout.HOST_CAPTURE, layout.HOST_LOG_EXCERPT, layout.HOST_LOG, layout.HOST_FACTS, layout.HOST_COMMANDS)
+HOST_FILES = (
+    layout.HOST_CAPTURE,
+    layout.HOST_LOG_EXCERPT,
+    layout.HOST_LOG,
+    layout.HOST_FACTS,
+    layout.HOST_COMMANDS,
+)
 REQUEST_FILES = (layout.REQUEST_COMMAND, layout.REQUEST_RESPONSE)
 _ROLES = ("message-processor", "backend")
 
@@ -123,8 +129,9 @@ def read_raw_collection(root: Path) -> RawCollection:
         run_id=_text(record.get("run_id")),
         message_ids=tuple(str(m) for m in record.get("message_ids") or () if str(m)),
         reproduction=_reproduction(root, record.get("reproduction")),
-        backend_port=int(record["backend_port"]) if str(record.get("backend_port") or "0").isdigit()
-        and int(record.get("backend_port") or 0) > 0 else None,
+        backend_port=int(record["backend_port"])
+        if str(record.get("backend_port") or "0").isdigit() and int(record.get("backend_port") or 0) > 0
+        else None,
     )
 
 
@@ -141,14 +148,18 @@ def settings_flags(collection: RawCollection, flags: Mapping[str, Any]) -> dict[
         if given is None and recorded is not None:
             merged[key] = recorded
         elif given is not None and recorded is not None and given != recorded:
-            raise UsageError(f"--{key} {given!r}: the collection in {collection.root} was made for "
-                             f"{key} {recorded!r} ({RUN_RECORD}); give the matching name or another --from")
+            raise UsageError(
+                f"--{key} {given!r}: the collection in {collection.root} was made for "
+                f"{key} {recorded!r} ({RUN_RECORD}); give the matching name or another --from"
+            )
     if merged.get("no_api") and not merged.get("backends") and collection.backend_port:
         merged["backends"] = [_backend_text(a, collection.backend_port) for a in collection.backend_addresses]
     return merged
 
 
-def package_raw(settings: RunSettings, collection: RawCollection, observer: RunObserver | None = None) -> RunOutcome:
+def package_raw(
+    settings: RunSettings, collection: RawCollection, observer: RunObserver | None = None
+) -> RunOutcome:
     """Resolve (unless --no-api), import the collection, analyze, report and package; like `run_collect`, a
     failing step is recorded, never raised. Raises EdgeAuthError/EdgeNotFoundError (exit 2) before writing."""
     from collector.run import new_run_id
@@ -158,12 +169,16 @@ def package_raw(settings: RunSettings, collection: RawCollection, observer: RunO
 
     observer = observer or NullObserver()
     writer, staging = open_bundle(settings)
-    ctx = RunContext(settings, observer, staging, collection.run_id or new_run_id(), writer=writer,
-                     inventory=collection)
+    ctx = RunContext(
+        settings, observer, staging, collection.run_id or new_run_id(), writer=writer, inventory=collection
+    )
     try:
         resolve(ctx)
-        observer.stage_started(Stage.GATHER, f"importing the collection in {collection.root} "
-                                             f"({len(collection.hosts)} host(s), {len(collection.files)} file(s))")
+        observer.stage_started(
+            Stage.GATHER,
+            f"importing the collection in {collection.root} "
+            f"({len(collection.hosts)} host(s), {len(collection.files)} file(s))",
+        )
         _stage_files(ctx, collection)
         _replay(ctx, collection)
         analyze(ctx)
@@ -176,6 +191,7 @@ def package_raw(settings: RunSettings, collection: RawCollection, observer: RunO
 
 # --- reading -----------------------------------------------------------------------------------------------------
 
+
 def _read_record(root: Path) -> dict[str, Any] | None:
     path = root / RUN_RECORD
     if not path.is_file():
@@ -184,8 +200,14 @@ def _read_record(root: Path) -> dict[str, Any] | None:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise InputError(path, f"cannot read the playbook's record of the run: {exc}") from exc
-    if not isinstance(data, dict) or data.get("format") != RAW_FORMAT or not isinstance(data.get("hosts"), list):
-        raise InputError(path, f"not a record of playbooks/collect.yml (expected format {RAW_FORMAT!r} and hosts)")
+    if (
+        not isinstance(data, dict)
+        or data.get("format") != RAW_FORMAT
+        or not isinstance(data.get("hosts"), list)
+    ):
+        raise InputError(
+            path, f"not a record of playbooks/collect.yml (expected format {RAW_FORMAT!r} and hosts)"
+        )
     return data
 
 
@@ -198,19 +220,38 @@ def _hosts(root: Path, record: Mapping[str, Any] | None) -> list[tuple[RawHost, 
         name = str(entry["name"])
         role = str(entry.get("role") or "")
         if role not in _ROLES:
-            raise InputError(root / RUN_RECORD, f"host {name}: role {role!r} is not one of {', '.join(_ROLES)}")
+            raise InputError(
+                root / RUN_RECORD, f"host {name}: role {role!r} is not one of {', '.join(_ROLES)}"
+            )
         peers = tuple(str(p) for p in entry.get("peers") or ())
-        hosts.append((RawHost(name, role, str(entry.get("address") or name), layout.safe_component(name), peers),
-                      entry))
+        hosts.append(
+            (
+                RawHost(name, role, str(entry.get("address") or name), layout.safe_component(name), peers),
+                entry,
+            )
+        )
     named = {h.directory for h, _e in hosts}
     folder = root / layout.HOSTS_DIR
     for path in sorted(folder.iterdir()) if folder.is_dir() else ():
-        if path.is_dir() and not path.is_symlink() and path.name not in named and \
-                path.name == layout.safe_component(path.name):
+        if (
+            path.is_dir()
+            and not path.is_symlink()
+            and path.name not in named
+            and path.name == layout.safe_component(path.name)
+        ):
             facts = _facts(path / layout.HOST_FACTS)
             role = str(facts.get("role") or "message-processor")
-            hosts.append((RawHost(path.name, role if role in _ROLES else "message-processor",
-                                  str(facts.get("address") or path.name), path.name), None))
+            hosts.append(
+                (
+                    RawHost(
+                        path.name,
+                        role if role in _ROLES else "message-processor",
+                        str(facts.get("address") or path.name),
+                        path.name,
+                    ),
+                    None,
+                )
+            )
     return hosts
 
 
@@ -227,19 +268,34 @@ def _host_steps(root: Path, host: RawHost, entry: Mapping[str, Any] | None) -> l
         return []  # a folder without a record: nothing is known about its steps
     recorded = entry.get("steps")
     if not recorded:
-        return [StepResult(host.name, "connect", StepStatus.FAILED, "unreachable",
-                           f"{host.name} -> connect: the playbook recorded no step for this host (unreachable, or "
-                           "the play stopped before it); see the ansible-playbook output")]
+        return [
+            StepResult(
+                host.name,
+                "connect",
+                StepStatus.FAILED,
+                "unreachable",
+                f"{host.name} -> connect: the playbook recorded no step for this host (unreachable, or "
+                "the play stopped before it); see the ansible-playbook output",
+            )
+        ]
     steps = []
     for step in recorded:
         try:
             status = StepStatus(str(step["status"]))
-            steps.append(StepResult(host.name, str(step["step"]), status,
-                                    _text(step.get("reason")) if status is not StepStatus.OK else None,
-                                    str(step.get("message") or ""), float(step.get("seconds") or 0)))
+            steps.append(
+                StepResult(
+                    host.name,
+                    str(step["step"]),
+                    status,
+                    _text(step.get("reason")) if status is not StepStatus.OK else None,
+                    str(step.get("message") or ""),
+                    float(step.get("seconds") or 0),
+                )
+            )
         except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(root / RUN_RECORD, f"host {host.name}: a step is not understood ({exc}): "
-                                                f"{str(step)[:200]}") from exc
+            raise InputError(
+                root / RUN_RECORD, f"host {host.name}: a step is not understood ({exc}): {str(step)[:200]}"
+            ) from exc
     return steps
 
 
@@ -297,6 +353,7 @@ def _backend_text(address: str, port: int) -> str:
 
 # --- packaging ---------------------------------------------------------------------------------------------------
 
+
 def _stage_files(ctx: RunContext, collection: RawCollection) -> None:
     """Put the collection's files into the run's private raw directory, where `collect run` fetches to.
 
@@ -321,17 +378,38 @@ def _replay(ctx: RunContext, collection: RawCollection) -> None:
     ctx.reproduction = collection.reproduction
     result = collection.reproduction
     if result is None:
-        ctx.skip(LOCAL_HOST, "reproduce", "manual", "no reproduction_url: the operator reproduced by hand",
-                 StepStatus.NOT_APPLICABLE)
+        ctx.skip(
+            LOCAL_HOST,
+            "reproduce",
+            "manual",
+            "no reproduction_url: the operator reproduced by hand",
+            StepStatus.NOT_APPLICABLE,
+        )
     elif result.error:
-        ctx.record(StepResult(LOCAL_HOST, "reproduce", StepStatus.FAILED, "reproduction-failed",
-                              f"{LOCAL_HOST} -> reproduce: {result.error}", result.seconds))
+        ctx.record(
+            StepResult(
+                LOCAL_HOST,
+                "reproduce",
+                StepStatus.FAILED,
+                "reproduction-failed",
+                f"{LOCAL_HOST} -> reproduce: {result.error}",
+                result.seconds,
+            )
+        )
     else:
         ctx.record(StepResult(LOCAL_HOST, "reproduce", StepStatus.OK, seconds=result.seconds))
-    ctx.skip(EDGE_HOST, "trace", "not-collected",
-             "collected with playbooks/collect.yml, which starts no debug session: attach a trace by hand",
-             StepStatus.NOT_APPLICABLE)
+    ctx.skip(
+        EDGE_HOST,
+        "trace",
+        "not-collected",
+        "collected with playbooks/collect.yml, which starts no debug session: attach a trace by hand",
+        StepStatus.NOT_APPLICABLE,
+    )
     if collection.ignored:
-        ctx.skip(LOCAL_HOST, "import", "not-in-layout",
-                 f"left out of the bundle (not part of the raw layout): {', '.join(collection.ignored[:20])}",
-                 StepStatus.NOT_APPLICABLE)
+        ctx.skip(
+            LOCAL_HOST,
+            "import",
+            "not-in-layout",
+            f"left out of the bundle (not part of the raw layout): {', '.join(collection.ignored[:20])}",
+            StepStatus.NOT_APPLICABLE,
+        )

@@ -2,13 +2,14 @@
 # Run as `sh -c SCRIPT NAME ARGS...`: every value arrives as a positional argument, never parsed by a shell.
 dir=$1 run_id=$2 login=$3 wait=$4 settle=$5
 pid=$(cat "$dir/pid" 2>/dev/null) || { echo "no pid file in $dir" >&2; exit 3; }
-if [ -r "/proc/$pid/cmdline" ]; then
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$run_id" || { echo "pid $pid is not our capture" >&2; exit 5; }
+# A capture that already ended by its time limit leaves a PID that may be reused: only signal our own.
+if [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$run_id"; then
   # On `-i any` the kernel hands packets over in blocks retired after up to ~1 s, and tcpdump drops what it has
-  # not read when SIGINT arrives: wait until the capture stops growing (at most `settle` seconds) first.
-  before=-1 after=$(cat "$dir"/capture.pcap* 2>/dev/null | wc -c) n=0
+  # not read when SIGINT arrives: wait until the capture stops growing (at most `settle` rounds of 1.2 s).
+  before=-1 after=$(stat -c %s "$dir"/capture.pcap* 2>/dev/null | awk '{s += $1} END {print s + 0}') n=0
   while [ "$before" != "$after" ] && [ "$n" -lt "$settle" ]; do
-    sleep 1.2; before=$after; after=$(cat "$dir"/capture.pcap* 2>/dev/null | wc -c); n=$((n + 1))
+    sleep 1.2; before=$after; n=$((n + 1))
+    after=$(stat -c %s "$dir"/capture.pcap* 2>/dev/null | awk '{s += $1} END {print s + 0}')
   done
   kill -INT "$pid"
   i=0
