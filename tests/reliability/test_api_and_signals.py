@@ -1,0 +1,127 @@
+"""Management API faults (500s, a hang, a non-JSON answer) and the collector itself receiving SIGINT, SIGTERM or
+SIGKILL during the capture window, through the real `collect` against the lab."""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from collector.bundle import layout
+from tests.reliability.conftest import (
+    CAPTURE_MARGIN_SECONDS,
+    FaultLab,
+    Run,
+    base_args,
+    capture_dirs,
+    during_window,
+    no_traceback,
+    run_collect,
+    run_dirs,
+    running_captures,
+    stop_leftover_captures,
+)
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+HOSTS = ("mp1", "mp2", "backend")
+WINDOW_SECONDS = 30  # long enough that every signal lands inside the window
+
+
+@pytest.fixture
+def lab(fault_lab: FaultLab) -> Iterator[Any]:
+    """The shared lab with its emulator faults cleared afterwards (and captures stopped if a test left any)."""
+    yield fault_lab.lab
+    fault_lab.lab.emulator.clear_faults()
+    stop_leftover_captures(capture_dirs(fault_lab.lab.ssh))
+
+
+def _hosts_collected(run: Run) -> None:
+    members = run.members()
+    for host in HOSTS:
+        assert run.step(host, "fetch-capture")["status"] == "ok", run.step(host, "fetch-capture")
+        assert layout.host_file(host, layout.HOST_CAPTURE) in members
+        assert layout.host_file(host, layout.HOST_FACTS) in members
+
+
+def _api_run(lab: Any, tmp_path: Path) -> Run:
+    args = base_args(lab) + ["--reproduce", f"curl -sS {lab.reproduction_url}", "--json"]
+    run = run_collect(lab, tmp_path / "out", *args)
+    no_traceback(run)
+    assert run.returncode == 3, run.terminal
+    assert run.leftovers() == []
+    _hosts_collected(run)
+    return run
+
+
+def test_f08_management_api_answering_500(lab: Any, tmp_path: Path) -> None:
+    lab.emulator.fail("/v1", 500, times=None)
+    run = _api_run(lab, tmp_path)
+    resolve = run.step("edge", "resolve")
+    assert resolve["status"] == "failed" and "500" in resolve["message"], resolve
+    assert "resolve" in run.read(layout.SUMMARY).decode()
+
+
+def test_f09_management_api_hanging(lab: Any, tmp_path: Path) -> None:
+    # The debug session's POST gets no answer: it is not retried (it may have created a session), the run
+    # goes on after the client's 30 s timeout and the window still opens.
+    lab.emulator.delay(f"/v1/organizations/{lab.org}/environments/{lab.env}/apis/{lab.proxy}/revisions/"
+                       f"{lab.revision}/debugsessions", 31, times=1)
+    run = _api_run(lab, tmp_path)
+    start = run.step("edge", "start-trace")
+    assert start["status"] == "failed" and "no answer within" in start["message"], start
+    assert run.step("edge", "resolve")["status"] == "ok"
+    assert json.loads(run.stdout)["diagnosis"]["cause"] == "ca-mismatch"
+
+
+def test_f10_management_api_invalid_json(lab: Any, tmp_path: Path) -> None:
+    lab.emulator.invalid_json(f"/v1/organizations/{lab.org}/environments/{lab.env}/apis/{lab.proxy}/deployments",
+                              times=None)
+    run = _api_run(lab, tmp_path)
+    resolve = run.step("edge", "resolve")
+    assert resolve["status"] == "failed" and "JSON" in resolve["message"], resolve
+
+
+def _window_args(lab: Any) -> list[str]:
+    return base_args(lab, capture_seconds=WINDOW_SECONDS) + ["--json"]
+
+
+@pytest.mark.parametrize("signum", [
+    pytest.param(signal.SIGINT, id="F11-sigint"),
+    pytest.param(signal.SIGTERM, id="F12-sigterm"),
+])
+def test_graceful_signal_stops_captures_and_writes_a_partial_bundle(lab: Any, tmp_path: Path,
+                                                                    signum: int) -> None:
+    run = during_window(lab, tmp_path / "out", _window_args(lab), lambda p: p.send_signal(signum))
+    no_traceback(run)
+    assert run.returncode == 3, run.terminal
+    result = json.loads(run.stdout)
+    assert result["interrupted"] is True and result["complete"] is False
+    assert Path(result["bundle"]) == run.bundle
+    assert run.manifest()["complete"] is False
+    assert run.step("local", "collect")["reason"] == "interrupted"
+    for host in HOSTS:
+        assert layout.host_file(host, layout.HOST_CAPTURE) in run.members()
+    dirs = capture_dirs(lab.ssh)
+    assert not running_captures(dirs)
+    assert not run_dirs(dirs)
+    assert run.leftovers() == []
+
+
+def test_f13_sigkill_leaves_no_bundle_under_the_final_name_and_bounded_captures(lab: Any, tmp_path: Path) -> None:
+    run = during_window(lab, tmp_path / "out", _window_args(lab), lambda p: p.kill())
+    assert run.returncode == -signal.SIGKILL
+    assert run.archives == []
+    assert all(name.startswith(".") for name in run.leftovers())  # only the private partial/raw dirs
+    assert not [p for p in run.out.iterdir() if p.name.startswith("apigee-diag-")]
+    dirs = capture_dirs(lab.ssh)
+    captures = running_captures(dirs)
+    assert len(captures) == len(HOSTS), captures  # the collector is gone; the dead-man switch is not
+    for capture in captures:
+        assert capture.wrapper_pid is not None, capture
+        assert capture.limit_seconds is not None
+        assert capture.limit_seconds <= WINDOW_SECONDS + CAPTURE_MARGIN_SECONDS, capture
