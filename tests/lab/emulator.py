@@ -56,6 +56,8 @@ class EmulatorConfig:
         target_server_name: the target server's name in target-server style.
         client_auth_enabled: the `ClientAuthEnabled` value written into SSLInfo / sSLInfo.
         router_uuid: a router also listed in deployments and `/v1/servers` (our client must skip it).
+        proxy_bundle: served instead of the generated proxy bundle zip (hostile bundles); ``None``: generated.
+        extra_fields: added to every JSON object answered with 200 (e.g. secrets seeded into API documents).
     """
 
     org: str
@@ -85,6 +87,8 @@ class EmulatorConfig:
     client_auth_enabled: bool = True
     router_uuid: str = "0b6c2f5e-7a31-4c9e-9d1a-2f4b8e6c1d10"
     management_server_uuid: str = "13cee956-d3a7-4577-8f0f-1694564179e4"
+    proxy_bundle: bytes | None = None
+    extra_fields: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -259,9 +263,18 @@ class Emulator:
             return _error(403, "security.class.forbidden", f"{who} is not allowed to access {path}")
         segments = [unquote(s) for s in path.split("/") if s]
         try:
-            return self._route(method, _expand_shorthand(segments), query)
+            reply = self._route(method, _expand_shorthand(segments), query)
         except _NotFound as missing:
             return _error(404, missing.code, missing.message)
+        return self._with_extra_fields(reply)
+
+    def _with_extra_fields(self, reply: _Reply) -> _Reply:
+        if not self.config.extra_fields or reply.status != 200 or reply.content_type != "application/json":
+            return reply
+        document = json.loads(reply.body)
+        if not isinstance(document, dict):
+            return reply
+        return _json({**document, **self.config.extra_fields})
 
     def _route(self, method: str, seg: list[str], query: dict[str, str]) -> _Reply:
         cfg = self.config
@@ -318,7 +331,8 @@ class Emulator:
             self._check_revision(rest[1])
             if len(rest) == 2:
                 if query.get("format") == "bundle":
-                    return _Reply(200, self._bundle_zip(), "application/octet-stream")
+                    bundle = cfg.proxy_bundle if cfg.proxy_bundle is not None else self._bundle_zip()
+                    return _Reply(200, bundle, "application/octet-stream")
                 return _json(self._revision_document())
             if rest[2:] == ["deployments"]:
                 return _json(
