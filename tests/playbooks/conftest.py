@@ -167,29 +167,34 @@ def run_package(lab: Lab, raw: Path, out: Path, *args: str) -> PackageRun:
     return PackageRun(run_tool(argv, collect_env(lab, out), out, timeout=120))
 
 
-@pytest.fixture(scope="module")
-def playbook_run(lab_factory: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlaybookRun]:
-    """collect.yml in the ca-mismatch lab: every host captures, the playbook calls the reproduction URL."""
-    lab = lab_factory("ca-mismatch")
-    home = tmp_path_factory.mktemp("ansible")
+def run_playbook(lab: Lab, home: Path, extra: list[str], edit: Any = None) -> PlaybookRun:
+    """collect.yml against the lab's hosts; `edit(document)` may change the inventory first."""
     token = uuid.uuid4().hex[:8]
     remote_tmp = Path(f"/tmp/apigee-pb-remote-{token}")
     async_dir = Path(f"/tmp/apigee-pb-async-{token}")
     inventory = write_inventory(lab, home / "inventory.yml", str(remote_tmp), str(async_dir))
+    if edit is not None:
+        document = yaml.safe_load(inventory.read_text())
+        edit(document)
+        inventory.write_text(yaml.safe_dump(document, sort_keys=False))
     out = home / "raw"
-    argv = [
-        str(BIN / "ansible-playbook"),
-        "-i",
-        str(inventory),
-        str(COLLECT_YML),
-        "-e",
-        f"org={lab.org}",
-        "-e",
-        f"env={lab.env}",
-        "-e",
-        f"proxy={lab.proxy}",
-        "-e",
-        f"out={out}",
+    names = ["-e", f"org={lab.org}", "-e", f"env={lab.env}", "-e", f"proxy={lab.proxy}", "-e", f"out={out}"]
+    argv = [str(BIN / "ansible-playbook"), "-i", str(inventory), str(COLLECT_YML), *names, *extra]
+    done = run_tool(argv, ansible_env(home), home)
+    return PlaybookRun(lab, done, out, home, inventory, remote_tmp, async_dir)
+
+
+def clean_up_run(run: PlaybookRun) -> None:
+    stop_control_masters(run.home)
+    shutil.rmtree(run.remote_tmp, ignore_errors=True)
+    shutil.rmtree(run.async_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def playbook_run(lab_factory: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlaybookRun]:
+    """collect.yml in the ca-mismatch lab: every host captures, the playbook calls the reproduction URL."""
+    lab = lab_factory("ca-mismatch")
+    extra = [
         "-e",
         f"reproduction_url={lab.reproduction_url}",
         "-e",
@@ -197,13 +202,11 @@ def playbook_run(lab_factory: Any, tmp_path_factory: pytest.TempPathFactory) -> 
         "-e",
         f"backend_port={lab.backend.port}",
     ]
+    run = run_playbook(lab, tmp_path_factory.mktemp("ansible"), extra)
     try:
-        done = run_tool(argv, ansible_env(home), home)
-        yield PlaybookRun(lab, done, out, home, inventory, remote_tmp, async_dir)
+        yield run
     finally:
-        stop_control_masters(home)
-        shutil.rmtree(remote_tmp, ignore_errors=True)
-        shutil.rmtree(async_dir, ignore_errors=True)
+        clean_up_run(run)
 
 
 @pytest.fixture(scope="module")
