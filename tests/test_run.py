@@ -177,3 +177,16 @@ def test_attempt_records_failures_and_goes_on(tmp_path: Path) -> None:
     ]
     assert "ZeroDivisionError" in ctx.steps[1].message
     assert ("step", ("mp1", "logs", "failed")) in ctx.observer.events  # type: ignore[attr-defined]
+
+
+def test_attempt_quiet_records_only_failures(tmp_path: Path) -> None:
+    # Given many small internal steps, When attempted quietly, Then successes leave no trace and failures do.
+    ctx = _ctx(tmp_path)
+    assert ctx.attempt_quiet("edge", "bundle a.json", lambda: "fine") == "fine"
+
+    def broken() -> None:
+        raise OSError("disk full")
+
+    assert ctx.attempt_quiet("edge", "bundle b.json", broken) is None
+    assert [(s.step, s.status) for s in ctx.steps] == [("bundle b.json", StepStatus.FAILED)]
+    assert ctx.observer.events == [("step", ("edge", "bundle b.json", "failed"))]  # type: ignore[attr-defined]
