@@ -1,0 +1,172 @@
+"""Secrets seeded into one lab run (the operator's curl, hence the trace; the MP's system.log; every management
+API document) never reach the bundle, the archive or the terminal; the redaction report lists each; the
+bundle is private (0600 files, 0700 folders). The same run carries a log with a multi-megabyte line and
+binary bytes."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import gzip
+import json
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from collector.bundle import layout
+from tests.reliability.conftest import FaultLab, Run, base_args, bundle_texts, no_traceback, run_collect
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+
+def _pem_key() -> str:
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+PEM = _pem_key()
+PEM_BODY = [line for line in PEM.splitlines() if not line.startswith("-----")]
+SECRETS = {
+    "command": {
+        "password": "rel-Curl-Pw-71c3",
+        "bearer": "rel-curl-bearer-9a4e2f6b8d",
+        "cookie": "rel-curl-cookie-5b7d13",
+        "basic": base64.b64encode(b"ops:rel-Curl-Pw-71c3").decode(),
+    },
+    "log": {
+        "password": "rel-Log-Pw-2f8e",
+        "bearer": "rel-log-bearer-4c6a8e0d2f",
+        "basic": base64.b64encode(b"svc:rel-Log-Basic-Pw-6d").decode(),
+        "cookie": "rel-log-cookie-8e2a4c",
+        "pem": PEM_BODY[0],
+    },
+    "api": {
+        "password": "rel-Api-Pw-93bd",
+        "bearer": "rel-api-bearer-0f2d4b6a8c",
+        "pem": PEM_BODY[1],
+    },
+}
+LONG_LINE_BYTES = 3 * 1024 * 1024
+BINARY = bytes(range(256))
+
+
+def _log_lines() -> bytes:
+    s = SECRETS["log"]
+    text = (
+        "2026-11-27 10:00:00,000 NIOThread@1 INFO CONFIG - keystore login password=" + s["password"] + "\n"
+        "2026-11-27 10:00:00,001 NIOThread@1 DEBUG HTTP - request header Authorization: Bearer " + s["bearer"] + "\n"
+        "2026-11-27 10:00:00,002 NIOThread@1 DEBUG HTTP - outbound Authorization: Basic " + s["basic"] + "\n"
+        "2026-11-27 10:00:00,003 NIOThread@1 DEBUG HTTP - request header Cookie: JSESSIONID=" + s["cookie"] + "\n"
+        "2026-11-27 10:00:00,004 NIOThread@1 ERROR SSL - could not load key\n" + PEM
+    )
+    long_line = b"2026-11-27 10:00:00,005 NIOThread@1 WARN BIG - " + b"A" * LONG_LINE_BYTES + b"\n"
+    binary = b"2026-11-27 10:00:00,006 NIOThread@1 WARN BIN - " + BINARY + b"\n"
+    return text.encode() + long_line + binary
+
+
+@pytest.fixture(scope="module")
+def secret_run(fault_lab: FaultLab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    lab = fault_lab.lab
+    mp1_log = Path(lab.message_processors[0].log_path)
+    with open(mp1_log, "ab") as log:
+        log.write(_log_lines())
+    api = SECRETS["api"]
+    original = lab.emulator.config
+    lab.emulator.config = dataclasses.replace(original, extra_fields={
+        "description": f"rotated by ops, old password={api['password']}, Authorization: Bearer {api['bearer']}",
+        "privateKey": PEM,
+    })
+    c = SECRETS["command"]
+    curl = (f"curl -sS -u ops:{c['password']} -H 'Authorization: Bearer {c['bearer']}' "
+            f"-b 'JSESSIONID={c['cookie']}' {lab.reproduction_url}")
+    try:
+        run = run_collect(lab, tmp_path_factory.mktemp("secret-run") / "out",
+                          *base_args(lab), "--reproduce", curl, "--keep-directory")
+    finally:
+        lab.emulator.config = original
+    no_traceback(run)
+    assert run.returncode == 0, run.terminal
+    yield run
+
+
+def _nowhere(run: Run, secrets: dict[str, str]) -> None:
+    texts = bundle_texts(run.bundle)
+    raw = run.bundle.read_bytes()
+    tar = gzip.decompress(raw)
+    kept = [p for p in run.out.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    for kind, secret in secrets.items():
+        needle = secret.encode()
+        assert needle not in raw and needle not in tar, kind
+        assert [name for name, data in texts.items() if needle in data] == [], kind
+        assert secret not in run.terminal, kind
+        for directory in kept:
+            for path in directory.rglob("*"):
+                assert not path.is_file() or needle not in path.read_bytes(), (kind, path)
+
+
+def _rules_for(run: Run, prefix: str) -> set[str]:
+    records = run.manifest()["redactions"]["records"]
+    return {r["rule"] for r in records if r["file"].startswith(prefix)}
+
+
+def test_s01_reproduction_command_secrets(secret_run: Run) -> None:
+    _nowhere(secret_run, SECRETS["command"])
+    command = secret_run.read(layout.REQUEST_COMMAND).decode()
+    assert "curl" in command and "-u" in command and "-b" in command
+    # The cookie is masked before the bundle writer sees the command (collector/run/reproduce.py), so the report
+    # cannot list it yet: tests/reliability/pending/ holds that check.
+    assert {"authorization", "curl-user"} <= _rules_for(secret_run, layout.REQUEST_COMMAND)
+
+
+def test_s02_trace_secrets(secret_run: Run) -> None:
+    _nowhere(secret_run, SECRETS["command"])
+    traces = [name for name in secret_run.members() if name.startswith(layout.TRACE_DIR + "/")
+              and name != layout.TRACE_SESSION]
+    assert traces
+    headers = json.dumps(json.loads(secret_run.read(traces[0])))
+    assert '"Authorization"' in headers and '"Cookie"' in headers
+    rules = set().union(*(_rules_for(secret_run, t) for t in traces))
+    assert rules, "the trace's Authorization and Cookie headers are not in the redaction report"
+
+
+def test_s03_log_secrets(secret_run: Run) -> None:
+    _nowhere(secret_run, SECRETS["log"])
+    rules = _rules_for(secret_run, layout.host_file("mp1", layout.HOST_LOG))
+    assert {"secret-parameter", "authorization", "cookie", "private-key"} <= rules, rules
+
+
+def test_s04_api_document_secrets(secret_run: Run) -> None:
+    _nowhere(secret_run, SECRETS["api"])
+    rules = _rules_for(secret_run, layout.EDGE_DIR + "/")
+    assert {"secret-parameter", "authorization", "private-key"} <= rules, rules
+    deployments = json.loads(secret_run.read(layout.EDGE_DEPLOYMENTS))  # still JSON after redaction
+    assert "description" in deployments
+
+
+def test_s05_bundle_files_0600_and_folders_0700(secret_run: Run) -> None:
+    assert secret_run.bundle.stat().st_mode & 0o777 == 0o600
+    with tarfile.open(secret_run.bundle) as tar:
+        for member in tar.getmembers():
+            expected = 0o700 if member.isdir() else 0o600
+            assert member.mode & 0o777 == expected, (member.name, oct(member.mode))
+            assert member.isdir() or member.isfile(), member.name  # no links, devices or fifos
+    kept = [p for p in secret_run.out.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    assert kept
+    for directory in kept:
+        for path in [directory, *directory.rglob("*")]:
+            expected = 0o700 if path.is_dir() else 0o600
+            assert path.stat().st_mode & 0o777 == expected, (path, oct(path.stat().st_mode))
+
+
+def test_h09_log_with_multi_megabyte_line_and_binary_bytes(secret_run: Run) -> None:
+    log = gzip.decompress(secret_run.read(layout.host_file("mp1", layout.HOST_LOG)))
+    assert b"A" * LONG_LINE_BYTES in log  # the long line is kept whole
+    assert BINARY.replace(b"\n", b"") in log.replace(b"\n", b"")  # and the binary bytes as they were
+    assert secret_run.step("mp1", "logs")["status"] == "ok"
+    assert layout.host_file("mp1", layout.HOST_LOG_EXCERPT) in secret_run.members()
