@@ -260,3 +260,19 @@ def test_target_server_style_and_every_layout_path(collect_in_lab: Any, lab_fact
             assert any(p.startswith(path + "/") for p in seen), path
     for name in host_files:
         assert any(p.startswith(layout.HOSTS_DIR + "/") and p.endswith("/" + name) for p in seen), name
+
+
+def test_no_api_collects_on_the_hosts_and_says_what_is_missing(lab_factory: Any, tmp_path: Path) -> None:
+    # Given --no-api with the backend given by hand, When collect runs, Then the hosts are captured, the cause is
+    # "not sent" (no keystore documents to tell the two causes apart), and SUMMARY.md marks the API items missing.
+    lab = lab_factory("ca-mismatch")
+    args = ["--no-api", "--backend", f"{lab.backend.address}:{lab.backend.port}",
+            "--inventory", str(resolved_inventory(lab)), "--known-hosts", str(lab.known_hosts),
+            "--capture-seconds", "3", "--url", lab.reproduction_url, "--json"]
+    run = run_collect_process(lab, tmp_path, *args)
+    assert run.returncode == 0, run.stderr
+    assert run.result["diagnosis"]["cause"] == "client-certificate-not-sent"
+    assert layout.host_file("backend", layout.HOST_CAPTURE) in run.members()
+    summary = run.read(layout.SUMMARY).decode()
+    line = next(line for line in summary.splitlines() if line.startswith("| API proxy bundle"))
+    assert "**missing**" in line and "--no-api" in line
