@@ -1,4 +1,5 @@
-"""collector/run/from_raw.py on real directories: reading a raw collection, its bad inputs, and the flags it fills.
+"""collector/run/raw_collection.py (and from_raw.settings_flags) on real directories: reading a raw collection, its
+bad inputs, and the flags it fills.
 
 (Beside the playbook tests because the raw collection is the playbook's output; the lab run in test_collect.py
 covers packaging end to end.)
@@ -17,7 +18,8 @@ import pytest
 
 from collector.bundle import layout
 from collector.errors import InputError, UsageError
-from collector.run.from_raw import RAW_FORMAT, RUN_RECORD, read_raw_collection, settings_flags
+from collector.run.from_raw import settings_flags
+from collector.run.raw_collection import RAW_FORMAT, RUN_RECORD, read_raw_collection
 from collector.steps import StepStatus
 
 
