@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def failing_run(lab_factory: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlaybookRun]:
     """mp2 with a tcpdump that does not exist, mp9 whose SSH port is closed, no backend host (addresses given),
-    no reproduction URL and no prompt: a timed window of one second."""
+    no reproduction URL and no prompt (a timed window of one second), no ansible_user."""
     lab = lab_factory("ca-mismatch")
 
     def edit(document: dict[str, Any]) -> None:
@@ -27,6 +27,9 @@ def failing_run(lab_factory: Any, tmp_path_factory: pytest.TempPathFactory) -> I
         mps["mp2"]["collector_tcpdump"] = "/nonexistent/tcpdump"
         mps["mp9"] = {"ansible_host": "127.0.0.1", "ansible_port": 1}
         groups["backends"]["hosts"] = {}
+        # The login user from ssh's own option, not ansible_user: the playbook then asks the host (`id -un`).
+        host_vars = document["all"]["vars"]
+        host_vars["ansible_ssh_common_args"] += f" -o User={host_vars.pop('ansible_user')}"
 
     extra = [
         "-e",
@@ -68,6 +71,8 @@ def test_missing_tcpdump_is_named_and_the_rest_goes_on(failing_run: PlaybookRun)
     assert not (out / layout.host_file("mp2", layout.HOST_CAPTURE)).exists()
     assert (out / layout.host_file("mp2", layout.HOST_LOG)).stat().st_size > 0
     assert (out / layout.host_file("mp2", layout.HOST_LOG_EXCERPT)).read_text() == ""  # grep found no line
+    commands = (out / layout.host_file("mp2", layout.HOST_COMMANDS)).read_text()
+    assert " id -un\n" in commands and "exit=127 " in commands  # the start script: tcpdump not found
 
 
 def test_unreachable_host_has_no_steps(failing_run: PlaybookRun) -> None:
