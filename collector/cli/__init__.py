@@ -34,6 +34,7 @@ def cli() -> None:
     Analyze offline:          collect analyze capture.pcap [keystore.json cert.json keys.log ...]
     Ask a backend's CAs:      collect probe backend.example.com:443 [--via mp1]
     Check a bundle:           collect verify apigee-diag-....tar.gz
+    Package a playbook run:   collect package --from DIR [--org ORG --env ENV --proxy PROXY]
 
     Run `collect COMMAND --help` for each command's options.
     """
