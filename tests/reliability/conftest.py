@@ -317,7 +317,7 @@ def fault_lab(lab_factory: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 def sshd_sessions(hosts: SshHosts, name: str) -> list[int]:
     """PIDs of the per-connection sshd processes of one lab host (children of its listening sshd)."""
-    listener = hosts._procs[name].pid  # noqa: SLF001 - the lab keeps no other handle on its sshd
+    listener = hosts._procs[name].pid
     children = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
