@@ -317,7 +317,7 @@ def fault_lab(lab_factory: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 def sshd_sessions(hosts: SshHosts, name: str) -> list[int]:
     """PIDs of the per-connection sshd processes of one lab host (children of its listening sshd)."""
-    listener = hosts._procs[name].pid
+    listener = hosts._procs[name].pid  # the lab keeps no other handle on a host's sshd
     children = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():

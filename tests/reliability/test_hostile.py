@@ -215,7 +215,7 @@ def _zip(entries: list[tuple[zipfile.ZipInfo | str, bytes]]) -> bytes:
 
 
 def _good_target(lab: Any) -> bytes:
-    return lab.emulator._bundle_zip()
+    return lab.emulator._bundle_zip()  # the emulator's own valid bundle, hostile entries are added to it
 
 
 def _with_entries(valid: bytes, extra: list[tuple[zipfile.ZipInfo | str, bytes]]) -> bytes:
