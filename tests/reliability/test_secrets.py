@@ -8,8 +8,10 @@ from __future__ import annotations
 import base64
 import dataclasses
 import gzip
+import io
 import json
 import tarfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,6 +52,11 @@ SECRETS = {
         "bearer": "rel-api-bearer-0f2d4b6a8c",
         "pem": PEM_BODY[1],
     },
+    "proxy-bundle": {
+        "password": "rel-Policy-Pw-5e1a",
+        "bearer": "rel-policy-bearer-7b3c9d1e5f",
+        "pem": PEM_BODY[2],
+    },
 }
 LONG_LINE_BYTES = 3 * 1024 * 1024
 BINARY = bytes(range(256))
@@ -69,6 +76,24 @@ def _log_lines() -> bytes:
     return text.encode() + long_line + binary
 
 
+def _proxy_bundle_with_secrets(valid: bytes) -> bytes:
+    """The proxy's own bundle plus an AssignMessage policy with credentials and a private key resource."""
+    b = SECRETS["proxy-bundle"]
+    policy = (
+        '<AssignMessage name="AddAuth">\n  <Set>\n    <Headers>\n'
+        f'      <Header name="Authorization">Bearer {b["bearer"]}</Header>\n'
+        f'    </Headers>\n  </Set>\n  <Password>{b["password"]}</Password>\n</AssignMessage>\n'
+    )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(valid)) as src, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info))
+        dst.writestr("apiproxy/policies/AddAuth.xml", policy)
+        dst.writestr("apiproxy/resources/properties/client.properties", f"client.key={PEM!r}\n")
+        dst.writestr("apiproxy/resources/java/client.key", PEM)
+    return buffer.getvalue()
+
+
 @pytest.fixture(scope="module")
 def secret_run(fault_lab: FaultLab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     lab = fault_lab.lab
@@ -80,7 +105,7 @@ def secret_run(fault_lab: FaultLab, tmp_path_factory: pytest.TempPathFactory) ->
     lab.emulator.config = dataclasses.replace(original, extra_fields={
         "description": f"rotated by ops, old password={api['password']}, Authorization: Bearer {api['bearer']}",
         "privateKey": PEM,
-    })
+    }, proxy_bundle=_proxy_bundle_with_secrets(lab.emulator._bundle_zip()))
     c = SECRETS["command"]
     curl = (f"curl -sS -u ops:{c['password']} -H 'Authorization: Bearer {c['bearer']}' "
             f"-b 'JSESSIONID={c['cookie']}' {lab.reproduction_url}")
@@ -146,6 +171,18 @@ def test_s04_api_document_secrets(secret_run: Run) -> None:
     assert {"secret-parameter", "authorization", "private-key"} <= rules, rules
     deployments = json.loads(secret_run.read(layout.EDGE_DEPLOYMENTS))  # still JSON after redaction
     assert "description" in deployments
+
+
+def test_s06_proxy_bundle_secrets(secret_run: Run) -> None:
+    _nowhere(secret_run, SECRETS["proxy-bundle"])
+    with zipfile.ZipFile(io.BytesIO(secret_run.read(layout.EDGE_PROXY_BUNDLE))) as archive:
+        names = archive.namelist()
+        policy = archive.read("apiproxy/policies/AddAuth.xml").decode()
+    assert "apiproxy/targets/default.xml" in names  # still a usable bundle
+    assert "apiproxy/resources/java/client.key" not in names  # a key file never enters the bundle
+    assert 'name="Authorization"' in policy and "<Password>" in policy
+    rules = _rules_for(secret_run, layout.EDGE_PROXY_BUNDLE)
+    assert {"private-key-file"} <= rules and rules - {"private-key-file"}, rules
 
 
 def test_s05_bundle_files_0600_and_folders_0700(secret_run: Run) -> None:
