@@ -12,6 +12,7 @@ import io
 import os
 import shutil
 import stat
+import tarfile
 import struct
 import tempfile
 import uuid
@@ -354,6 +355,78 @@ def fault_lab_capture() -> bytes:
     captures = sorted(Path(__file__).parents[1].joinpath("fixtures", "captures").rglob("*.pcap"))
     assert captures
     return max(captures, key=lambda p: p.stat().st_size).read_bytes()
+
+
+# --- H10: hostile support bundles given back to `collect analyze` / `collect verify` -----------------------------
+
+_TOP = "apigee-diag-o-e-p-20260101T000000Z/"
+
+
+class _Zeros(io.RawIOBase):
+    def __init__(self, size: int) -> None:
+        self.left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count = min(len(buffer), self.left)
+        buffer[:count] = b"\0" * count
+        self.left -= count
+        return count
+
+
+def _hostile_bundle(kind: str, path: Path, escape: Path) -> None:
+    def member(name: str, data: bytes) -> tuple[tarfile.TarInfo, io.BytesIO]:
+        info = tarfile.TarInfo(name)
+        info.size, info.mode = len(data), 0o600
+        return info, io.BytesIO(data)
+
+    def special(name: str, kind_: bytes, target: str = "") -> tuple[tarfile.TarInfo, None]:
+        info = tarfile.TarInfo(name)
+        info.type, info.linkname = kind_, target
+        if kind_ == tarfile.CHRTYPE:
+            info.devmajor, info.devminor = 1, 5
+        return info, None
+
+    capture = _TOP + "hosts/mp1/capture.pcap"
+    members: list[tuple[tarfile.TarInfo, Any]] = [member(_TOP + "manifest.json", b"{}")]
+    if kind == "dotdot":
+        members.append(member(_TOP + "../../../.." + str(escape), b"x"))
+    elif kind == "absolute":
+        members.append(member(str(escape), b"x"))
+    elif kind == "symlink":
+        members.append(special(capture, tarfile.SYMTYPE, "/etc/shadow"))
+    elif kind == "hardlink":
+        members.append(special(capture, tarfile.LNKTYPE, "/etc/shadow"))
+    elif kind == "device":
+        members.append(special(capture, tarfile.CHRTYPE))
+    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1) as packed, \
+            tarfile.open(fileobj=packed, mode="w|") as tar:
+        for info, data in members:
+            tar.addfile(info, data)
+        if kind == "bomb":  # 256 MiB of zeros as a capture, ~1 MiB on disk
+            info = tarfile.TarInfo(capture)
+            info.size = 256 << 20
+            tar.addfile(info, io.BufferedReader(_Zeros(info.size)))
+
+
+@pytest.mark.parametrize("command", ["analyze", "verify"])
+@pytest.mark.parametrize("kind", [pytest.param(k, id=f"H10-{k}")
+                                  for k in ("dotdot", "absolute", "symlink", "hardlink", "device", "bomb")])
+def test_h10_hostile_bundle_given_back_to_the_tool(tmp_path: Path, kind: str, command: str) -> None:
+    escape = Path(tempfile.gettempdir()) / f"reliability-escape-{uuid.uuid4().hex}"
+    path = tmp_path / f"{kind}.tar.gz"
+    _hostile_bundle(kind, path, escape)
+    before = set(tmp_path.iterdir())
+    code, output = _invoke([command, str(path)])
+    _clean(output)
+    assert code in (0, 2), output
+    if code == 2 or command == "verify":
+        assert code == 2 and str(path) in output and output.count("\n") <= 2, output
+    assert "root:" not in output  # /etc/shadow was never read
+    assert not escape.exists()
+    assert set(tmp_path.iterdir()) == before
 
 
 __all__ = ["Run"]
