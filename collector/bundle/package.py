@@ -121,8 +121,7 @@ class BundleWriter:
             return self._drop_key_file(rel_path)
         target = self._prepare(rel_path)
         new, found = redact_bytes(data, rel_path)
-        with self._open(target) as out:
-            out.write(new)
+        self._write(target, new)
         return self._record(rel_path, found, source, collector, status, seconds)
 
     def write_text(self, rel_path: str, text: str, *, source: str = "", collector: str = "",
@@ -132,8 +131,7 @@ class BundleWriter:
             return self._drop_key_file(rel_path)
         target = self._prepare(rel_path)
         new, found = redact_text(text, rel_path)
-        with self._open(target) as out:
-            out.write(new.encode("utf-8", _SURROGATES))
+        self._write(target, new.encode("utf-8", _SURROGATES))
         return self._record(rel_path, found, source, collector, status, seconds)
 
     def copy_file(self, rel_path: str, src_path: Path, *, source: str | None = None, collector: str = "",
@@ -216,9 +214,21 @@ class BundleWriter:
             if current.is_symlink() or (current.exists() and not current.is_dir()):
                 raise BundleError(f"{self.name}: {rel_path!r} crosses {part!r}, which is not a directory")
             if not current.exists():
-                current.mkdir(mode=0o700, exist_ok=True)  # exist_ok: fetches from several hosts may race here
-                os.chmod(current, 0o700)
+                try:
+                    current.mkdir(mode=0o700, exist_ok=True)  # exist_ok: fetches from several hosts may race here
+                    os.chmod(current, 0o700)
+                except OSError as exc:
+                    raise BundleError(f"{current}: cannot create a bundle folder: {exc.strerror or exc}") from exc
         return target
+
+    def _write(self, target: Path, data: bytes) -> None:
+        """Write a whole file; a failed write (a full disk) leaves no partial file and is a BundleError."""
+        try:
+            with self._open(target) as out:
+                out.write(data)
+        except OSError as exc:
+            _unlink(target)
+            raise BundleError(f"{target}: cannot write into the bundle: {exc.strerror or exc}") from exc
 
     def _open(self, target: Path) -> BinaryIO:
         try:
