@@ -4,7 +4,10 @@ SIGKILL during the capture window, through the real `collect` against the lab.""
 from __future__ import annotations
 
 import json
+import os
 import signal
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -125,3 +128,54 @@ def test_f13_sigkill_leaves_no_bundle_under_the_final_name_and_bounded_captures(
         assert capture.wrapper_pid is not None, capture
         assert capture.limit_seconds is not None
         assert capture.limit_seconds <= WINDOW_SECONDS + CAPTURE_MARGIN_SECONDS, capture
+
+
+def test_f15_second_sigint_while_stopping(lab: Any, tmp_path: Path) -> None:
+    # An impatient operator presses Ctrl-C again while the captures are being stopped.
+    def twice(process: Any) -> None:
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.7)
+        process.send_signal(signal.SIGINT)
+
+    run = during_window(lab, tmp_path / "out", _window_args(lab), twice)
+    no_traceback(run)
+    assert run.returncode in (1, 3, 130), run.terminal
+    if run.returncode == 3:
+        assert run.manifest()["complete"] is False
+    else:
+        assert run.archives == []
+    dirs = capture_dirs(lab.ssh)
+    assert not running_captures(dirs)
+    assert not run_dirs(dirs)
+    assert run.leftovers() == []
+
+
+@pytest.fixture
+def full_out(tmp_path: Path) -> Iterator[Path]:
+    """An output directory on a 1 MiB tmpfs: room to start, not for the captures and logs of a run."""
+    out = tmp_path / "full-out"
+    out.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", str(out)], check=True,
+                   capture_output=True)
+    try:
+        yield out
+    finally:
+        subprocess.run(["umount", "-l", str(out)], check=False, capture_output=True)
+
+
+def test_f16_output_directory_full(lab: Any, full_out: Path) -> None:
+    with open(lab.message_processors[0].log_path, "ab") as log:  # more log than the output can hold
+        log.write(os.urandom(1536 * 1024).hex().encode() + b"\n")
+    args = base_args(lab) + ["--reproduce", f"curl -sS {lab.reproduction_url}", "--json"]
+    run = run_collect(lab, full_out, *args)
+    no_traceback(run)
+    assert "internal error" not in run.terminal
+    assert run.returncode in (1, 3), run.terminal
+    if run.returncode == 1:
+        assert run.archives == [] and "No space left on device" in run.stderr, run.stderr
+    else:
+        assert run.manifest()["complete"] is False
+    assert run.leftovers() == []  # no half-written bundle, no raw working directory
+    dirs = capture_dirs(lab.ssh)
+    assert not running_captures(dirs)
+    assert not run_dirs(dirs)
