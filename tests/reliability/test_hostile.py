@@ -12,8 +12,8 @@ import io
 import os
 import shutil
 import stat
-import tarfile
 import struct
+import tarfile
 import tempfile
 import uuid
 import zipfile
