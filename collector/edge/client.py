@@ -146,6 +146,7 @@ class EdgeClient:
         self.timeout = timeout
         headers = {"Accept": "application/json", "User-Agent": "apigee-collector"}
         if isinstance(auth, BearerAuth):
+            _check_token(auth.token)
             headers["Authorization"] = f"Bearer {auth.token}"
         httpx_auth = httpx.BasicAuth(auth.username, auth.password) if isinstance(auth, BasicAuth) else None
         # trust_env=False: httpx would otherwise read ~/.netrc and replace our Bearer header with Basic.
@@ -279,6 +280,18 @@ class EdgeClient:
         time.sleep(delay)
 
 
+def _check_token(token: str) -> None:
+    """A Bearer token is visible ASCII without blanks (RFC 6750 b64token and the opaque tokens in use).
+
+    Anything else cannot travel in a header: httpx would fail with an error quoting the whole header value
+    (the token) or, for non-ASCII, with an encoding error; say so without the token instead."""
+    if not token or any(not "!" <= char <= "~" for char in token):
+        raise UsageError(
+            "the Bearer token holds characters an HTTP header cannot carry (blanks, line breaks, control or "
+            "non-ASCII characters); check --token, APIGEE_TOKEN or the token command's output"
+        )
+
+
 def _may_retry_transport(method: str, exc: httpx.TransportError) -> bool:
     # A POST that may have reached the server is not repeated: it could create a second debug session.
     if method == "POST":
@@ -292,6 +305,8 @@ def _transport_problem(exc: httpx.TransportError, timeout: float, retried: int) 
         return f"no answer within {timeout:g} s{tries}"
     if isinstance(exc, httpx.ConnectError):
         return f"cannot connect: {exc}{tries}"
+    if isinstance(exc, httpx.LocalProtocolError):  # its text quotes the offending header, credentials included
+        return f"the request could not be sent (an invalid header or URL){tries}"
     return f"connection failed: {type(exc).__name__}: {exc}{tries}"
 
 
