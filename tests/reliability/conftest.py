@@ -3,6 +3,7 @@ lab hosts afterwards (tcpdump processes, run directories, files outside the outp
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import json
@@ -23,6 +24,7 @@ import pytest
 import yaml
 
 from collector.bundle import layout
+from collector.cli import main
 from tests.e2e.conftest import lab_roots_kept_traversable, resolved_inventory
 from tests.lab.lab import Lab
 from tests.lab.sshd import NOSUDO_USER, SshHosts, SshHostSpec, start_ssh_hosts
@@ -176,6 +178,24 @@ def during_window(lab: Lab, out: Path, args: list[str], action: Callable[[subpro
         action(process)
         stdout, stderr = process.communicate(timeout=150)
     return Run(process.returncode, stdout, "".join(seen) + stderr, out)
+
+
+def invoke(argv: list[str]) -> tuple[int, str]:
+    """`collect ARGV` in this process (the console entry point itself): exit code and all output."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(argv)
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+        else:
+            code = 0
+    return code, out.getvalue() + err.getvalue()
+
+
+def clean_output(output: str) -> None:
+    assert "Traceback" not in output, output
+    assert "internal error" not in output, output
 
 
 # --- what the hosts hold -----------------------------------------------------------------------------------------

@@ -26,9 +26,17 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from collector.cli import main
 from tests.lab.sshd import LAB_USER
-from tests.reliability.conftest import FaultLab, Run, capture_dirs, no_traceback, run_collect, run_dirs
+from tests.reliability.conftest import (
+    FaultLab,
+    Run,
+    capture_dirs,
+    clean_output,
+    invoke,
+    no_traceback,
+    run_collect,
+    run_dirs,
+)
 
 CANARY_NAME = "collector-canary"
 # Shell metacharacters, quotes, whitespace, newlines, and a few non-ASCII letters and symbols.
@@ -51,24 +59,6 @@ def _canary() -> Iterator[Path]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def _invoke(argv: list[str]) -> tuple[int, str]:
-    """`collect ARGV` in this process (the console entry point itself): exit code and all output."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main(argv)
-        except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else 1
-        else:
-            code = 0
-    return code, out.getvalue() + err.getvalue()
-
-
-def _clean(output: str) -> None:
-    assert "Traceback" not in output, output
-    assert "internal error" not in output, output
-
-
 # --- H01: hostile org / env / proxy names (property) -------------------------------------------------------------
 
 _hostile_text = st.text(alphabet=st.sampled_from(HOSTILE + "abc-._"), min_size=0, max_size=12)
@@ -86,11 +76,11 @@ def test_h01_hostile_org_env_proxy_names_are_refused(tmp_path: Path, flag: str, 
     with _canary() as canary:
         value = head + bad + _canary_payloads(canary)[payload] + tail
         names = {"--org": "o", "--env": "e", "--proxy": "p", flag: value}
-        code, output = _invoke(["--org", names["--org"], "--env", names["--env"], "--proxy", names["--proxy"],
+        code, output = invoke(["--org", names["--org"], "--env", names["--env"], "--proxy", names["--proxy"],
                                 "--mgmt-url", "http://127.0.0.1:9", "--token", "t", "--capture-seconds", "1",
                                 "--out", str(out)])
         assert code == 2, output
-        _clean(output)
+        clean_output(output)
         assert output.count("\n") <= 2, output  # one clear error
         assert flag.lstrip("-") in output
         assert not canary.exists()
@@ -301,10 +291,10 @@ def test_h07_malformed_inventory_is_one_clear_error(tmp_path: Path, case: str) -
         path = tmp_path / "inventory.yaml"
         path.write_bytes(MALFORMED_INVENTORIES[case].replace(b"CANARY", str(canary).encode()))
         out = tmp_path / "out"
-        code, output = _invoke(["--org", "o", "--env", "e", "--proxy", "p", "--mgmt-url", "http://127.0.0.1:9",
+        code, output = invoke(["--org", "o", "--env", "e", "--proxy", "p", "--mgmt-url", "http://127.0.0.1:9",
                                 "--token", "t", "--inventory", str(path), "--capture-seconds", "1",
                                 "--out", str(out)])
-        _clean(output)
+        clean_output(output)
         assert code == 2, output
         assert str(path) in output, output
         assert output.count("\n") <= 2, output
@@ -341,8 +331,8 @@ def _capture(kind: str, directory: Path, real: bytes) -> Path:
 def test_h08_bad_capture_is_handled_by_analyze(tmp_path: Path, fault_lab_capture: bytes, kind: str) -> None:
     path = _capture(kind, tmp_path, fault_lab_capture)
     before = set(tmp_path.iterdir())
-    code, output = _invoke(["analyze", str(path), "--json"])
-    _clean(output)
+    code, output = invoke(["analyze", str(path), "--json"])
+    clean_output(output)
     assert code in (0, 2), output
     if code == 2:
         assert str(path) in output and output.count("\n") <= 2, output
@@ -419,8 +409,8 @@ def test_h10_hostile_bundle_given_back_to_the_tool(tmp_path: Path, kind: str, co
     path = tmp_path / f"{kind}.tar.gz"
     _hostile_bundle(kind, path, escape)
     before = set(tmp_path.iterdir())
-    code, output = _invoke([command, str(path)])
-    _clean(output)
+    code, output = invoke([command, str(path)])
+    clean_output(output)
     assert code in (0, 2), output
     if code == 2 or command == "verify":
         assert code == 2 and str(path) in output and output.count("\n") <= 2, output

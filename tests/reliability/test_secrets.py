@@ -20,7 +20,16 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from collector.bundle import layout
-from tests.reliability.conftest import FaultLab, Run, base_args, bundle_texts, no_traceback, run_collect
+from tests.reliability.conftest import (
+    FaultLab,
+    Run,
+    base_args,
+    bundle_texts,
+    clean_output,
+    invoke,
+    no_traceback,
+    run_collect,
+)
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -206,3 +215,23 @@ def test_h09_log_with_multi_megabyte_line_and_binary_bytes(secret_run: Run) -> N
     assert BINARY.replace(b"\n", b"") in log.replace(b"\n", b"")  # and the binary bytes as they were
     assert secret_run.step("mp1", "logs")["status"] == "ok"
     assert layout.host_file("mp1", layout.HOST_LOG_EXCERPT) in secret_run.members()
+
+
+@pytest.mark.parametrize("token", [
+    pytest.param("rel-Token-Crlf-1a2b\r\nX-Injected: 1", id="S07-line-break"),
+    pytest.param("rel-Token-Nonascii-3c4d-tökén", id="S07-non-ascii"),
+    pytest.param("rel-Token Blank-5e6f", id="S07-blank"),
+])
+@pytest.mark.parametrize("mode", ["--dry-run", "run"])
+def test_s07_unusable_token_is_refused_without_echoing_it(tmp_path: Path, token: str, mode: str) -> None:
+    # A token pasted with a line break (or non-ASCII) cannot travel in a header; the HTTP library's own error
+    # would quote the whole Authorization header.
+    out = tmp_path / "out"
+    argv = ["--org", "o", "--env", "e", "--proxy", "p", "--mgmt-url", "http://127.0.0.1:9", "--token", token,
+            "--capture-seconds", "1", "--out", str(out)] + (["--dry-run"] if mode == "--dry-run" else [])
+    code, output = invoke(argv)
+    clean_output(output)
+    assert code == 2, output
+    assert "Bearer token" in output and output.count("\n") <= 2, output
+    assert token.split("-")[2] not in output  # no part of the token
+    assert not out.exists() or list(out.iterdir()) == []
