@@ -305,6 +305,8 @@ def _read_config(path: Path | None, environ: Mapping[str, str], home: Path) -> t
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(path, f"cannot read the config file: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"the config file is not UTF-8 text (byte {exc.start})") from exc
     try:
         if path.suffix == ".toml":
             data = _load_toml(path, text)

@@ -25,7 +25,7 @@ def _load(tmp_path: Path, flags: dict, environ: dict | None = None, config: str 
     path = None
     if config is not None:
         path = tmp_path / name
-        path.write_text(config)
+        path.write_bytes(config.encode("utf-8", "surrogateescape"))
     return load_settings(flags, environ or {}, config_path=path, home=tmp_path)
 
 
@@ -103,6 +103,7 @@ def test_bad_settings_name_the_flag(tmp_path: Path, flags: dict, message: str) -
         ("colour: red", "unknown setting 'colour'"),
         ("- a\n- b", "must be a mapping"),
         ("a: [", "not valid YAML"),
+        ("\udcff: x", "not UTF-8"),
     ],
 )
 def test_bad_config_file(tmp_path: Path, config: str, message: str) -> None:

@@ -90,8 +90,12 @@ def redact_argv(argv: tuple[str, ...] | list[str]) -> list[str]:
 
 
 def _redact_value(option: str, value: str) -> str:
-    if option in _SECRET_VALUE or option in _COOKIE:
+    if option in _SECRET_VALUE:
         return REDACTED
+    if option in _COOKIE:
+        # Keep the cookie names (and a cookie-jar file name) so the bundle's own redaction still sees, masks
+        # and reports a cookie here; every value goes.
+        return re.sub(r"=[^;]*", f"={REDACTED}", value) if "=" in value else value
     if option in _SECRET_AFTER_COLON:
         user, colon, _secret = value.partition(":")
         return f"{user}:{REDACTED}" if colon else value
