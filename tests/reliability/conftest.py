@@ -33,7 +33,6 @@ ROOT = Path(__file__).resolve().parents[2]
 COLLECT = ROOT / ".venv" / "bin" / "collect"
 RUN_DIR_PREFIX = "apigee-collector-"
 CAPTURE_MARGIN_SECONDS = 120  # collector/run/stages.py: the remote tcpdump outlives the window by this much
-TIMEOUT_KILL_SECONDS = 10  # `timeout -k 10`: the last resort after the limit
 # Extra SSH hosts, one fault each, beside the lab's healthy mp1, mp2 and backend (addresses no other test uses).
 FAULT_HOSTS = {
     "mp-down": "127.0.8.11",

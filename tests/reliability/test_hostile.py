@@ -29,7 +29,6 @@ from hypothesis import strategies as st
 from tests.lab.sshd import LAB_USER
 from tests.reliability.conftest import (
     FaultLab,
-    Run,
     capture_dirs,
     clean_output,
     invoke,
@@ -418,5 +417,3 @@ def test_h10_hostile_bundle_given_back_to_the_tool(tmp_path: Path, kind: str, co
     assert not escape.exists()
     assert set(tmp_path.iterdir()) == before
 
-
-__all__ = ["Run"]
