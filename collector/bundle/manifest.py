@@ -221,7 +221,7 @@ def _parse_manifest(path: Path, raw: bytes) -> tuple[dict[str, tuple[str, int]],
         manifest = json.loads(raw)
         files = manifest["files"]
         listed = {str(f["path"]): (str(f["sha256"]), int(f["size"])) for f in files}
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise InputError(path, f"{layout.MANIFEST} is not a bundle manifest ({type(exc).__name__}: {exc})") from exc
     for rel in listed:
         if not rel or not layout.is_inside(rel):

@@ -236,3 +236,5 @@ def _json_or_error(raw: bytes, cite: str) -> Any:
         raise InputError(cite, "is not UTF-8 text") from exc
     except json.JSONDecodeError as exc:
         raise InputError(cite, f"is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from exc
+    except RecursionError as exc:  # json raises it for arrays/objects nested thousands deep
+        raise InputError(cite, "is JSON nested too deeply to read") from exc
