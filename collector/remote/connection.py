@@ -67,7 +67,8 @@ class CommandResult:
 
 class HostError(RemoteError):
     """A step failed on one host; `reason` is the machine-readable word for the manifest (`unreachable`,
-    `host-key-unknown`, `host-key-mismatch`, `auth-refused`, `timeout`, `sudo-denied`, `command-failed`)."""
+    `host-key-unknown`, `host-key-mismatch`, `known-hosts-unreadable`, `identity-file-unusable`, `auth-refused`,
+    `timeout`, `sudo-denied`, `command-failed`)."""
 
     def __init__(self, host: str, step: str, reason: str, detail: str) -> None:
         super().__init__(host, step, f"{reason}: {detail}")
@@ -360,8 +361,13 @@ def open_host(
     audit = _audit_writer(audit_path)
     started = time.monotonic()
     last: HostError | None = None
+    _check_identity_file(host)
     for attempt in range(_CONNECT_ATTEMPTS):
-        connection = _build_connection(host, settings)
+        try:
+            connection = _build_connection(host, settings)
+        except HostError as e:
+            audit(f"{_now()} connect failed: {e.problem}")
+            raise
         try:
             connection.open()
             assert connection.transport is not None
@@ -416,15 +422,55 @@ def _known_hosts_path(settings: ConnectionSettings) -> Path:
     return settings.known_hosts or Path(os.path.expanduser("~/.ssh/known_hosts"))
 
 
-def _harden(connection: fabric.Connection, settings: ConnectionSettings) -> None:
+def _harden(connection: fabric.Connection, settings: ConnectionSettings, host: str) -> None:
     """Fabric sets AutoAddPolicy and loads no known_hosts (ssh-notes §1.3): verify keys like OpenSSH does."""
     known_hosts = _known_hosts_path(settings)
     if known_hosts.is_file():
-        connection.client.load_host_keys(str(known_hosts))
+        try:
+            connection.client.load_host_keys(str(known_hosts))
+        except (OSError, ValueError, paramiko.SSHException, paramiko.hostkeys.InvalidHostKey) as e:
+            # A binary file is a UnicodeDecodeError and a bad base64 key an InvalidHostKey: both are the
+            # operator's file, not our bug, and no host key can be checked without it.
+            raise HostError(
+                host,
+                "connect",
+                "known-hosts-unreadable",
+                f"{known_hosts} cannot be read as a known_hosts file ({e.__class__.__name__}: {e}); "
+                "fix or remove the bad line, or pass another file with --known-hosts",
+            ) from e
     policy: paramiko.MissingHostKeyPolicy = (
         _AcceptNew(known_hosts) if settings.accept_new_host_keys else _RejectUnknown()
     )
     connection.client.set_missing_host_key_policy(policy)
+
+
+def _check_identity_file(host: InventoryHost) -> None:
+    """An identity file that is missing, a folder or no private key is the inventory's defect: say so, rather
+    than letting paramiko's OSError/SSHException read as an unreachable host."""
+    if not host.identity_file:
+        return
+    path = Path(os.path.expanduser(host.identity_file))
+    problem = ""
+    if not path.exists():
+        problem = "does not exist"
+    elif not path.is_file():
+        problem = "is not a file"
+    else:
+        try:
+            paramiko.PKey.from_path(path)
+        except paramiko.PasswordRequiredException:
+            return  # encrypted: the agent may hold it unlocked
+        except (OSError, ValueError, paramiko.SSHException) as e:
+            problem = f"is not a usable private key ({e.__class__.__name__}: {e})"
+        except Exception as e:  # noqa: BLE001 - paramiko raises assorted types for unknown key formats
+            problem = f"is not a usable private key ({e.__class__.__name__})"
+    if problem:
+        raise HostError(
+            host.name,
+            "connect",
+            "identity-file-unusable",
+            f"identity_file {path} {problem}; fix identity_file for host {host.name} in the inventory",
+        )
 
 
 def _connect_kwargs(identity_file: str | None, settings: ConnectionSettings) -> dict[str, object]:
@@ -454,7 +500,7 @@ def _build_connection(host: InventoryHost, settings: ConnectionSettings) -> fabr
             connect_timeout=settings.connect_timeout,
             connect_kwargs=_connect_kwargs(host.identity_file, settings),
         )
-        _harden(gateway, settings)
+        _harden(gateway, settings, host.name)
     connection = fabric.Connection(
         host.address,
         user=host.user,
@@ -464,7 +510,7 @@ def _build_connection(host: InventoryHost, settings: ConnectionSettings) -> fabr
         connect_timeout=settings.connect_timeout,
         connect_kwargs=_connect_kwargs(host.identity_file, settings),
     )
-    _harden(connection, settings)
+    _harden(connection, settings, host.name)
     return connection
 
 

@@ -113,6 +113,35 @@ def test_wrong_key_is_auth_refused(mp1: InventoryHost, lab: SshHosts, settings: 
     assert error.reason == "auth-refused"
 
 
+@pytest.mark.parametrize(
+    "content",
+    [bytes(range(128, 256)) * 8, b"[127.0.0.11]:1 ssh-ed25519 notbase64!!\n"],
+    ids=["binary", "bad-key-line"],
+)
+def test_unreadable_known_hosts_names_the_file(
+    mp1: InventoryHost, settings: ConnectionSettings, tmp_path: Path, content: bytes
+) -> None:
+    # Given a known_hosts file paramiko cannot parse (binary bytes, or a key that is not base64)
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_bytes(content)
+    # When connecting, Then the failure is the file's, named, and not "unreachable" or a bug
+    error = _connect_error(mp1, replace(settings, known_hosts=known_hosts))
+    assert error.reason == "known-hosts-unreadable" and str(known_hosts) in error.problem
+
+
+@pytest.mark.parametrize("identity", ["missing", "directory", "garbage"])
+def test_unusable_identity_file_is_named_not_unreachable(
+    mp1: InventoryHost, settings: ConnectionSettings, tmp_path: Path, identity: str
+) -> None:
+    # Given an inventory host whose identity_file is missing, a folder, or not a key
+    path = {"missing": tmp_path / "nope", "directory": tmp_path, "garbage": tmp_path / "garbage"}[identity]
+    if identity == "garbage":
+        path.write_text("not a key\n")
+    # When connecting, Then the reason says the identity file is unusable and names it
+    error = _connect_error(replace(mp1, identity_file=str(path)), settings)
+    assert error.reason == "identity-file-unusable" and str(path) in error.problem
+
+
 def test_closed_port_is_unreachable(mp1: InventoryHost, settings: ConnectionSettings) -> None:
     with socket.create_server(("127.0.5.62", 0)) as probe:
         port = probe.getsockname()[1]

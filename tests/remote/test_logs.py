@@ -66,6 +66,28 @@ def test_list_logs_newest_first_with_uncompressed_sizes(
 
 
 @pytest.mark.lab
+def test_excerpt_survives_binary_bytes_in_the_log(
+    mp2: InventoryHost, settings: ConnectionSettings, rotated_logs: dict[str, bytes], tmp_path: Path
+) -> None:
+    # Given a live system.log with a NUL byte before the failing line (GNU grep then calls it binary)
+    log = mp2.system_log  # the lab host root is local, so the test can write the log directly
+    size = os.path.getsize(log)
+    with open(log, "ab") as handle:
+        handle.write(b"2026-11-27 09:00:03,000 WARN BIN - \x00\x01\xff\n")
+        handle.write(f"2026-11-27 09:00:04,000 messageid:{OTHER_ID} ERROR after the binary line\n".encode())
+    try:
+        # When the excerpt is taken
+        with open_host(mp2, settings) as connection:
+            files = logs.list_logs(connection)
+            logs.write_excerpt(connection, files, [OTHER_ID], 1, tmp_path / "excerpt")
+    finally:
+        os.truncate(log, size)
+    # Then the lines come through as text, not as "binary file matches"
+    text = (tmp_path / "excerpt").read_bytes()
+    assert b"after the binary line" in text and b"binary file matches" not in text
+
+
+@pytest.mark.lab
 def test_excerpt_covers_plain_and_gzipped_files_with_context(
     mp2: InventoryHost, settings: ConnectionSettings, rotated_logs: dict[str, bytes], tmp_path: Path
 ) -> None:

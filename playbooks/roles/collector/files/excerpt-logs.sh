@@ -13,9 +13,10 @@ done
 shift "$count"
 status=1
 for f; do
+  # -a: one NUL byte in a log makes grep print only "binary file matches" and drop the excerpt.
   case $f in
-    *.gz) gzip -dc -- "$f" | LC_ALL=C grep -F -H --label="$f" -C "$context" -e "$ids" -- ;;
-    *) LC_ALL=C grep -F -H -C "$context" -e "$ids" -- "$f" ;;
+    *.gz) gzip -dc -- "$f" | LC_ALL=C grep -a -F -H --label="$f" -C "$context" -e "$ids" -- ;;
+    *) LC_ALL=C grep -a -F -H -C "$context" -e "$ids" -- "$f" ;;
   esac
   rc=$?
   [ "$rc" -eq 0 ] && status=0
