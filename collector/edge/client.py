@@ -354,7 +354,7 @@ def _status_error(response: httpx.Response, what: str, url: str, retried: int) -
 def _parse_json(response: httpx.Response, what: str, url: str) -> Any:
     try:
         return json.loads(response.content)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: arrays/objects nested thousands deep
         kind = response.headers.get("content-type", "unknown type")
         raise EdgeError(
             what,

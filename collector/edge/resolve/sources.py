@@ -124,7 +124,7 @@ class BundleSource:
             return None
         try:
             return json.loads(data)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested thousands deep
             if request.required:
                 raise InputError(request.path, f"not valid JSON: {exc}") from exc
             self._missing[request.path] = f"{request.path} is not valid JSON"
@@ -146,7 +146,7 @@ class BundleSource:
         data = self.read(path)
         try:
             value = json.loads(data) if data is not None else None
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         return value if isinstance(value, dict) else None
 
