@@ -417,3 +417,28 @@ def test_h10_hostile_bundle_given_back_to_the_tool(tmp_path: Path, kind: str, co
     assert not escape.exists()
     assert set(tmp_path.iterdir()) == before
 
+
+
+# --- H11: JSON nested thousands deep given to `collect analyze` / `collect verify` -----------------------------
+
+@pytest.mark.parametrize("case", ["array", "object", "manifest"], ids=lambda c: f"H11-{c}")
+def test_h11_deeply_nested_json_is_one_clear_error(tmp_path: Path, case: str) -> None:
+    depth = 100_000
+    if case == "manifest":
+        path = tmp_path / "deep.tar.gz"
+        data = ("[" * depth + "]" * depth).encode()
+        with tarfile.open(path, "w:gz") as tar:
+            info = tarfile.TarInfo(_TOP + "manifest.json")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        commands = ["verify", "analyze"]
+    else:
+        path = tmp_path / "deep.json"
+        path.write_text("[" * depth + "]" * depth if case == "array" else '{"a":' * depth + "1" + "}" * depth)
+        commands = ["analyze"]
+    for command in commands:
+        code, output = invoke([command, str(path)])
+        clean_output(output)
+        assert code in (0, 2), output
+        if command == "verify" or case != "manifest":
+            assert code == 2 and str(path) in output and output.count("\n") <= 2, output
