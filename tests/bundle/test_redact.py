@@ -390,6 +390,8 @@ def test_secrets_in_json_strings_are_masked_and_json_stays_json(
     # Given a JSON document whose string values hold secrets in any rule's form (a command line, a header, a
     # request body), itself escaped `depth` times inside other documents (a trace's request content)
     assume(all(secret.lower() not in k.lower() for k in keys))
+    # A secret that is part of a form's own words ('authorizatio') stays visible in them, rightly.
+    assume(all(secret.lower() not in form.format(s="").lower() for form in forms))
     document: object = {k: form.format(s=secret) for k, form in zip(keys, forms)}
     for _ in range(depth):
         document = {"content": json.dumps(document)}
