@@ -18,7 +18,7 @@ PRIVATE_KEY_MARKER = "[private key removed by apigee-collector]"
 
 # Names whose values are secrets (query/form parameters, JSON/YAML keys, headers, log `key=value`, CLI flags).
 # The keyword must end the name, so `token_type`, `secretRef` or `KeyAlias` are kept (the diagnosis needs them).
-_SECRET_WORDS = r"password|passwd|passphrase|secret|token|api[_-]?key|passcode|credentials?|oauth2-bearer"
+_SECRET_WORDS = r"password|passwd|passphrase|secret|token|api[_-]?key|private[_-]?key|passcode|credentials?|oauth2-bearer"
 _SECRET_NAME = rf"[A-Za-z0-9_.-]*?(?:{_SECRET_WORDS})(?![A-Za-z0-9_-])"
 _HEADER_NAME = r"(?:proxy-)?authorization|(?:set-)?cookie"
 # JSON string content; and the content of a string escaped inside another JSON string (a trace's request body),
@@ -381,7 +381,8 @@ class SecretParameterRedactor:
     _FLAG = re.compile(rf"""(?<![^\s"'])--?{_SECRET_NAME}\s+(?!-)(?:'([^'\n]*)'|"([^"\n]*)"|({_BARE}))""", re.IGNORECASE)
     _OPENSSL_PASS = re.compile(rf"""(?<![^\s"'])-pass(?:in|out)?\s+['"]?pass:({_BARE})""")  # openssl -passin pass:X
 
-    _TRIGGER = _Trigger("pass", "secret", "token", "apikey", "api_key", "api-key", "credential", "oauth2-bearer")
+    _TRIGGER = _Trigger("pass", "secret", "token", "apikey", "api_key", "api-key", "privatekey", "private_key",
+                        "private-key", "credential", "oauth2-bearer")
 
     def redact(self, text: str) -> tuple[str, list[int]]:
         return _substitute_lines(text, self._TRIGGER, [
