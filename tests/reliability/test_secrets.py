@@ -56,6 +56,7 @@ SECRETS = {
         "basic": base64.b64encode(b"svc:rel-Log-Basic-Pw-6d").decode(),
         "cookie": "rel-log-cookie-8e2a4c",
         "pem": PEM_BODY[0],
+        "key-hex": "7f3a9c1e5b2d4f6a8c0e2b4d6f8a1c3e",
     },
     "api": {
         "password": "rel-Api-Pw-93bd",
@@ -81,7 +82,8 @@ def _log_lines() -> bytes:
         "2026-11-27 10:00:00,001 NIOThread@1 DEBUG HTTP - request header Authorization: Bearer " + s["bearer"] + "\n"
         "2026-11-27 10:00:00,002 NIOThread@1 DEBUG HTTP - outbound Authorization: Basic " + s["basic"] + "\n"
         "2026-11-27 10:00:00,003 NIOThread@1 DEBUG HTTP - request header Cookie: JSESSIONID=" + s["cookie"] + "\n"
-        "2026-11-27 10:00:00,004 NIOThread@1 ERROR SSL - could not load key\n" + PEM
+        "2026-11-27 10:00:00,004 NIOThread@1 ERROR SSL - could not load key\n" + PEM +
+        "2026-11-27 10:00:00,005 NIOThread@1 DEBUG SSL - ssl.private_key=" + s["key-hex"] + "\n"
     )
     long_line = b"2026-11-27 10:00:00,005 NIOThread@1 WARN BIG - " + b"A" * LONG_LINE_BYTES + b"\n"
     binary = b"2026-11-27 10:00:00,006 NIOThread@1 WARN BIN - " + BINARY + b"\n"
