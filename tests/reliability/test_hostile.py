@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from tests.lab.sshd import LAB_USER
 from tests.reliability.conftest import (
     FaultLab,
+    Run,
     capture_dirs,
     clean_output,
     invoke,
@@ -442,3 +443,62 @@ def test_h11_deeply_nested_json_is_one_clear_error(tmp_path: Path, case: str) ->
         assert code in (0, 2), output
         if command == "verify" or case != "manifest":
             assert code == 2 and str(path) in output and output.count("\n") <= 2, output
+
+
+# --- H12-H14: a malformed known_hosts, an unusable identity file, a config file that is not UTF-8 ---------------
+
+def _one_host_inventory(fault_lab: FaultLab, tmp_path: Path, **override: str) -> Path:
+    inventory = yaml.safe_load(fault_lab.inventory.read_text())
+    inventory["hosts"] = {"mp1": {**inventory["hosts"]["mp1"], **override}}
+    path = tmp_path / "inventory.yaml"
+    path.write_text(yaml.safe_dump(inventory))
+    return path
+
+
+def _host_only_run(fault_lab: FaultLab, tmp_path: Path, inventory: Path, known_hosts: Path) -> Run:
+    lab = fault_lab.lab
+    run = run_collect(lab, tmp_path / "out", "--org", lab.org, "--env", lab.env, "--proxy", lab.proxy,
+                      "--no-api", "--backend", f"{lab.backend.address}:{lab.backend.port}", "--inventory",
+                      str(inventory), "--known-hosts", str(known_hosts), "--capture-seconds", "1")
+    no_traceback(run)
+    assert "internal error" not in run.terminal, run.terminal
+    return run
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("content", [
+    pytest.param(bytes(range(128, 256)) * 8, id="H12-binary"),
+    pytest.param(b"[127.0.0.11]:1 ssh-ed25519 notbase64!!\n", id="H12-bad-key-line"),
+])
+def test_h12_malformed_known_hosts_is_one_clear_error(fault_lab: FaultLab, tmp_path: Path, content: bytes) -> None:
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_bytes(content + fault_lab.known_hosts.read_bytes())
+    run = _host_only_run(fault_lab, tmp_path, _one_host_inventory(fault_lab, tmp_path), known_hosts)
+    assert run.returncode in (2, 3), run.terminal
+    assert str(known_hosts) in run.terminal
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("identity", ["/nonexistent/key", "garbage"], ids=["H13-missing", "H13-not-a-key"])
+def test_h13_unusable_identity_file_is_named_not_unreachable(fault_lab: FaultLab, tmp_path: Path,
+                                                             identity: str) -> None:
+    if identity == "garbage":
+        (tmp_path / "garbage").write_text("not a key\n")
+        identity = str(tmp_path / "garbage")
+    inventory = _one_host_inventory(fault_lab, tmp_path, identity_file=identity)
+    run = _host_only_run(fault_lab, tmp_path, inventory, fault_lab.known_hosts)
+    assert run.returncode == 3, run.terminal
+    record = run.step("mp1", "connect")
+    assert record["status"] == "failed" and record["reason"] != "unreachable", record
+    assert identity in record["message"], record
+
+
+def test_h14_config_file_not_utf8_is_one_clear_error(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_bytes(b"\x00\xff: [unclosed\n")
+    out = tmp_path / "out"
+    code, output = invoke(["--org", "o", "--env", "e", "--proxy", "p", "--mgmt-url", "http://127.0.0.1:9",
+                           "--token", "t", "--config", str(config), "--out", str(out)])
+    clean_output(output)
+    assert code == 2 and str(config) in output and output.count("\n") <= 2, output
+    assert not out.exists() or list(out.iterdir()) == []

@@ -70,9 +70,8 @@ SECRETS = {
     },
 }
 LONG_LINE_BYTES = 3 * 1024 * 1024
-# Every byte value but NUL and the newline: grep (without -a) treats a file holding a NUL as binary and prints no
-# excerpt line at all; that bug of collector/remote/commands.py is reported, its test kept out of the suite.
-BINARY = bytes(b for b in range(1, 256) if b != 0x0A)
+# Every byte value but the newline; a NUL once made grep call the whole log binary and print no excerpt line.
+BINARY = bytes(b for b in range(256) if b != 0x0A)
 
 
 def _log_lines() -> bytes:
@@ -160,9 +159,7 @@ def test_s01_reproduction_command_secrets(secret_run: Run) -> None:
     _nowhere(secret_run, SECRETS["command"])
     command = secret_run.read(layout.REQUEST_COMMAND).decode()
     assert "curl" in command and "-u" in command and "-b" in command
-    # The cookie is masked before the bundle writer sees the command (collector/run/reproduce.py), so the report
-    # cannot list it yet: tests/reliability/pending/ holds that check.
-    assert {"authorization", "curl-user"} <= _rules_for(secret_run, layout.REQUEST_COMMAND)
+    assert {"authorization", "curl-user", "cookie"} <= _rules_for(secret_run, layout.REQUEST_COMMAND)
 
 
 def test_s02_trace_secrets(secret_run: Run) -> None:
