@@ -22,9 +22,9 @@ from collector.tls.handshake import (
     Outcome,
     ProbeResult,
 )
+from collector.tls.ciphers import ALERT_NAMES
 from collector.tls.names import name_from_string, name_to_rfc4514
 from collector.tls.probe_results import (
-    ALERT_NAMES,
     NOT_VERIFIED_NOTE,
     describe_reaction,
     make_alert,

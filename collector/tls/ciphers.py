@@ -1,6 +1,6 @@
 """Names for TLS code points: versions, cipher suites, signature schemes, alerts, handshake types (IANA registry).
 
-Public API: `version_name`, `cipher_name`, `signature_scheme_name`, `alert_name`, `ALERT_LEVELS`, `HANDSHAKE_TYPES`,
+Public API: `version_name`, `cipher_name`, `signature_scheme_name`, `alert_name`, `ALERT_NAMES`, `ALERT_LEVELS`, `HANDSHAKE_TYPES`,
 `TLS13_CIPHERS` (suite id -> (AEAD name, key length, hash name)).
 """
 
@@ -90,7 +90,7 @@ _SIGNATURE_SCHEMES = {
     0x081C: "ecdsa_brainpoolP512r1tls13_sha512",
 }
 
-_ALERTS = {
+ALERT_NAMES: dict[int, str] = {
     0: "close_notify",
     10: "unexpected_message",
     20: "bad_record_mac",
@@ -164,4 +164,4 @@ def signature_scheme_name(scheme: int) -> str:
 
 def alert_name(code: int) -> str:
     """RFC 8446 alert description name, ``unknown_…`` for unassigned codes."""
-    return _ALERTS.get(code, f"unknown_{code}")
+    return ALERT_NAMES.get(code, f"unknown_{code}")

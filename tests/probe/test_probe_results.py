@@ -54,7 +54,7 @@ RESULT = ProbeResult(
 
 
 @pytest.mark.parametrize(("code", "name"), [(42, "bad_certificate"), (40, "handshake_failure"),
-                                            (116, "certificate_required"), (48, "unknown_ca"), (200, "alert_200")])
+                                            (116, "certificate_required"), (48, "unknown_ca"), (200, "unknown_200")])
 def test_alert_name(code: int, name: str) -> None:
     # Given an alert code When named Then it is the RFC name (or alert_<code>)
     assert alert_name(code) == name
