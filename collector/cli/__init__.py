@@ -60,14 +60,14 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("collect: interrupted", err=True)
         sys.exit(130)
-    except Exception as exc:  # a bug: say so, never exit 0
+    except Exception as exc:  # noqa: BLE001 - a bug: say so, never exit 0
         click.echo(f"collect: internal error (a bug, please report it): {type(exc).__name__}: {exc}", err=True)
         sys.exit(EXIT_FAILED)
     sys.exit(rv if isinstance(rv, int) else 0)
 
 
-from collector.cli import analyze as _analyze  # noqa: E402,F401
-from collector.cli import package as _package  # noqa: E402,F401
-from collector.cli import probe as _probe  # noqa: E402,F401
-from collector.cli import run as _run  # noqa: E402,F401
-from collector.cli import verify as _verify  # noqa: E402,F401
+from collector.cli import analyze as _analyze  # noqa: F401
+from collector.cli import package as _package  # noqa: F401
+from collector.cli import probe as _probe  # noqa: F401
+from collector.cli import run as _run  # noqa: F401
+from collector.cli import verify as _verify  # noqa: F401

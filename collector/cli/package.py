@@ -5,16 +5,12 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
-from click.core import ParameterSource
 
 from collector.cli import cli, emit_json
-
-if TYPE_CHECKING:
-    from collector.progress import RunObserver
-    from collector.run.outcome import RunOutcome
+from collector.cli.run import given_flags, make_observer, print_outcome, secret_prompter
 
 EPILOG = """\b
 Example (after `ansible-playbook -i hosts.ini playbooks/collect.yml -e out=/tmp/raw ...`):
@@ -101,58 +97,13 @@ def package_command(
     from collector.settings import complete_secrets, load_settings
 
     collection = read_raw_collection(from_dir)
-    flags = _given_flags(ctx)
+    flags = given_flags(ctx, skip=("from_dir",))
     flags["json"] = as_json
     settings = load_settings(settings_flags(collection, flags), os.environ, config_path=config_file)
-    settings = complete_secrets(settings, _prompt if sys.stdin.isatty() else None)
-    outcome = package_raw(settings, collection, _observer())
+    settings = complete_secrets(settings, secret_prompter(settings) if sys.stdin.isatty() else None)
+    outcome = package_raw(settings, collection, make_observer())
     if as_json:
         emit_json(outcome.json)
     else:
-        _print_outcome(outcome)
+        print_outcome(outcome)
     return outcome.exit_code
-
-
-def _given_flags(ctx: click.Context) -> dict[str, Any]:
-    """Only what the user typed: unset flags must not hide environment variables or the config file."""
-    flags: dict[str, Any] = {}
-    for name, value in ctx.params.items():
-        if name in ("from_dir", "config_file", "as_json"):
-            continue
-        if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE:
-            flags[name] = list(value) if name == "backends" else value
-    return flags
-
-
-def _prompt(what: str) -> str:
-    return str(
-        click.prompt(
-            f"Management API {what}" if what == "password" else what.capitalize(), hide_input=True, err=True
-        )
-    )
-
-
-def _observer() -> RunObserver:
-    # The same progress as `collect run`: rich on a terminal, plain lines otherwise.
-    from collector.cli.run import PlainObserver, RichObserver
-
-    return RichObserver() if sys.stderr.isatty() else PlainObserver()
-
-
-def _print_outcome(outcome: RunOutcome) -> None:
-    diagnosis = outcome.diagnosis
-    if diagnosis is not None:
-        click.echo(f"cause: {diagnosis.cause.value}")
-        click.echo(f"  {diagnosis.summary}")
-        for line in diagnosis.evidence[:6]:
-            click.echo(f"  - {line}")
-        if diagnosis.resolution:
-            click.echo(f"fix: {diagnosis.resolution}")
-    for step in outcome.failed_steps:
-        click.echo(f"failed: {step.message or step.host + ' -> ' + step.step}")
-    if outcome.bundle is None:
-        click.echo("no bundle was written", err=True)
-        return
-    click.echo(f"bundle: {outcome.bundle} ({'partial' if outcome.failed_steps else 'complete'})")
-    if outcome.directory is not None:
-        click.echo(f"directory: {outcome.directory}")

@@ -102,32 +102,32 @@ def run_command(ctx: click.Context, config_file: Path | None, as_json: bool, **_
     from collector.run import run_collect
     from collector.settings import complete_secrets, load_settings
 
-    flags = _given_flags(ctx)
+    flags = given_flags(ctx)
     flags["json"] = as_json
     settings = load_settings(flags, os.environ, config_path=config_file)
-    settings = complete_secrets(settings, _prompter(settings) if sys.stdin.isatty() else None)
-    observer = _make_observer()
+    settings = complete_secrets(settings, secret_prompter(settings) if sys.stdin.isatty() else None)
+    observer = make_observer()
     with _sigterm_as_interrupt():
         outcome = run_collect(settings, observer)
     if as_json:
         emit_json(outcome.json)
     else:
-        _print_outcome(outcome)
+        print_outcome(outcome)
     return outcome.exit_code
 
 
-def _given_flags(ctx: click.Context) -> dict[str, Any]:
+def given_flags(ctx: click.Context, skip: tuple[str, ...] = ()) -> dict[str, Any]:
     """Only what the user typed: unset flags must not hide environment variables or the config file."""
     flags: dict[str, Any] = {}
     for name, value in ctx.params.items():
-        if name in ("config_file", "as_json"):
+        if name in ("config_file", "as_json", *skip):
             continue
         if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE:
             flags[name] = list(value) if name == "backends" else value
     return flags
 
 
-def _prompter(settings: Any) -> Callable[[str], str]:
+def secret_prompter(settings: Any) -> Callable[[str], str]:
     """The terminal prompt for a missing secret, saying whose secret it is."""
 
     def prompt(what: str) -> str:
@@ -154,7 +154,8 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _make_observer() -> RunObserver:
+def make_observer() -> RunObserver:
+    """Rich progress on a terminal, plain lines otherwise."""
     if sys.stderr.isatty():
         return RichObserver()
     return PlainObserver()
@@ -224,7 +225,8 @@ class RichObserver:
             self._status = None
 
 
-def _print_outcome(outcome: Any) -> None:
+def print_outcome(outcome: Any) -> None:
+    """The cause, its evidence and fix, failed steps and the bundle path (or the dry-run plan)."""
     if outcome.plan is not None:
         from collector.run.plan import render_plan
 
