@@ -51,8 +51,15 @@ from collector.remote.connection import ConnectionSettings  # noqa: E402
 from collector.remote.fleet import Fleet  # noqa: E402
 from tests.lab.sshd import SshHosts, SshHostSpec, start_ssh_hosts  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+from log_extraction import MESSAGE_ID, ensure_log  # noqa: E402
+
 LOG_BUDGET = 50_000_000
-MESSAGE_ID = "rrt-bench-0001"
+# The backend's TLS port: `collect run` narrows the capture filter to it when the backend has one port. Without it,
+# every lab capture (all on one loopback, `-i any`) would also record the benchmark's own SSH sessions to its peers,
+# which on real, separate hosts it never sees; the stop then waits for those captures to settle.
+BACKEND_PORT = 8443
+LOG_STORE = Path("/var/tmp/apigee-collector-bench")
 
 
 def _specs(count: int, work: Path) -> list[SshHostSpec]:
@@ -65,14 +72,77 @@ def _specs(count: int, work: Path) -> list[SshHostSpec]:
     ]
 
 
-def _write_log(path: Path, megabytes: int) -> None:
+def _link_log(path: Path, shared: Path) -> None:
+    """Each MP reads its own system.log path; all are hard links to one file (one copy on disk and in the
+    page cache, as each real MP would have its log in its own page cache)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = b"2026-11-27 10:00:00,000 org:o env:e api:p rev:1 messageid:rrt-filler NIOThread@0 INFO filler\n"
-    hit = f"2026-11-27 10:00:01,000 messageid:{MESSAGE_ID} ERROR handshake failed: bad_certificate\n".encode()
-    with open(path, "wb") as out:
-        for _ in range(megabytes * 1_000_000 // len(line)):
-            out.write(line)
-        out.write(hit)
+    path.unlink(missing_ok=True)
+    os.link(shared, path)
+
+
+CPUACCT = Path("/sys/fs/cgroup/cpuacct")
+
+
+class HostCpu:
+    """A cpuacct cgroup holding the lab's sshd masters: every process they fork (sessions, shells, sudo, grep,
+    gzip, and tcpdump even once orphaned) is charged to it. (Reaped-children times do not work here: sshd's
+    session processes are not reaped back up to the master.) Unavailable -> reads as NaN."""
+
+    def __init__(self, lab: SshHosts) -> None:
+        self.path: Path | None = CPUACCT / f"apigee-bench-hosts-{os.getpid()}"
+        try:
+            self.path.mkdir(exist_ok=True)
+            for host in lab.hosts:
+                pid = (lab.workdir / "sshd" / host.name / "sshd.pid").read_text().strip()
+                (self.path / "cgroup.procs").write_text(pid)
+        except OSError:
+            self.path = None
+
+    def seconds(self) -> float:
+        if self.path is None:
+            return float("nan")
+        return int((self.path / "cpuacct.usage").read_text()) / 1e9
+
+    def remove(self) -> None:
+        """After the lab stopped (the cgroup is empty then)."""
+        if self.path is not None:
+            try:
+                self.path.rmdir()
+            except OSError:
+                pass
+
+
+class Usage:
+    """CPU seconds spent during one run: by the collector process (threads included), by its child processes
+    (ansible-playbook, ssh, scp), by the lab hosts (HostCpu), and the whole machine's busy fraction (other jobs
+    included)."""
+
+    def __init__(self, host_cpu: HostCpu) -> None:
+        self.host_cpu = host_cpu
+        self.start = self._sample()
+
+    def _sample(self) -> tuple[float, float, float, float, float]:
+        times = os.times()
+        cpu = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        idle = (cpu[3] + cpu[4]) / os.sysconf("SC_CLK_TCK")
+        total = sum(cpu[:8]) / os.sysconf("SC_CLK_TCK")
+        return (
+            times.user + times.system,
+            times.children_user + times.children_system,
+            self.host_cpu.seconds(),
+            idle,
+            total,
+        )
+
+    def stop(self) -> dict[str, float]:
+        end = self._sample()
+        delta = [b - a for a, b in zip(self.start, end)]
+        return {
+            "collector": delta[0],
+            "children": delta[1],
+            "hosts": delta[2],
+            "busy": 1 - delta[3] / delta[4] if delta[4] else 0.0,
+        }
 
 
 def _peers(inventory: Inventory) -> tuple[list[str], list[str]]:
@@ -80,18 +150,35 @@ def _peers(inventory: Inventory) -> tuple[list[str], list[str]]:
     return backends, [h.address for h in inventory.message_processors]
 
 
-def run_ours(inventory: Inventory, lab: SshHosts, out: Path, window: float, forks: int) -> float:
+def run_ours(
+    inventory: Inventory, lab: SshHosts, out: Path, window: float, forks: int, phases: dict[str, float]
+) -> float:
     backends, mps = _peers(inventory)
     started = time.monotonic()
+    mark = started
+
+    def lap(name: str) -> None:
+        nonlocal mark
+        now = time.monotonic()
+        phases[name] = now - mark
+        mark = now
+
     with Fleet(
         inventory.hosts, ConnectionSettings(known_hosts=lab.known_hosts), out, "benchours", workers=forks
     ) as fleet:
         results = fleet.connect()
-        results += fleet.start_captures(backends, mps, None, max_seconds=int(window) + 60, max_megabytes=50)
+        lap("connect")
+        results += fleet.start_captures(backends, mps, BACKEND_PORT, max_seconds=int(window) + 60, max_megabytes=50)
+        lap("start")
         time.sleep(window)
+        lap("window")
         results += fleet.stop_captures()
+        lap("stop+fetch")
         results += fleet.gather_logs([MESSAGE_ID], LOG_BUDGET)
+        lap("logs")
         results += fleet.gather_facts()
+        lap("facts")
+    lap("close")
     seconds = time.monotonic() - started
     failed = [r for r in results if r.status.value == "failed"]
     if failed:
@@ -109,7 +196,7 @@ def _host_commands(host, run_id: str, backends: list[str], mps: list[str], windo
         "dir": directory,
         "start": sudo
         + commands.start_capture(
-            host.capture_dir, directory, host.tcpdump, commands.capture_filter(peers), int(window) + 60, 50, 1
+            host.capture_dir, directory, host.tcpdump, commands.capture_filter(peers, BACKEND_PORT), int(window) + 60, 50, 1
         ),
         "stop": sudo + commands.stop_capture(directory, run_id, host.user),
         "remove": sudo + commands.remove_run_dir(directory, run_id),
@@ -243,25 +330,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--window", type=float, default=3.0, help="capture window, seconds")
-    parser.add_argument("--log-mb", type=int, default=4)
-    parser.add_argument("--forks", type=int, default=8)
+    parser.add_argument("--log-mb", type=int, default=200, help="system.log size per MP (MiB, >= 200 per issue 5)")
+    parser.add_argument("--forks", type=int, default=8, help="our Fleet's concurrent connects")
+    parser.add_argument(
+        "--ansible-forks", type=int, default=0, help="ansible --forks; 0 = one per host (issue 5: forks = hosts)"
+    )
     parser.add_argument("--skip", nargs="*", default=[], choices=["ours", "ansible", "serial"])
     args = parser.parse_args()
+    shared_log = ensure_log(LOG_STORE / f"system-{args.log_mb}m.log", args.log_mb)
+    subprocess.run(["cat", str(shared_log)], stdout=subprocess.DEVNULL, check=True)  # warm the page cache
     rows = []
     for count in args.hosts:
         with tempfile.TemporaryDirectory(prefix="bench-hosts-") as tmp:
             work = Path(tmp)
             with start_ssh_hosts(work / "lab", _specs(count, work)) as lab:
+                host_cpu = HostCpu(lab)
                 for host in lab.hosts:
                     if host.role == ROLE_MESSAGE_PROCESSOR:
-                        _write_log(host.system_log, args.log_mb)
+                        _link_log(host.system_log, shared_log)
                 inventory = load_inventory(lab.write_inventory(work / "hosts.yaml"))
+                phases: dict[str, float] = {}
+                ansible_forks = args.ansible_forks or count
                 runners = {
                     "ours": lambda out, inv=inventory, lab=lab: run_ours(
-                        inv, lab, out, args.window, args.forks
+                        inv, lab, out, args.window, args.forks, phases
                     ),
                     "ansible": lambda out, inv=inventory, lab=lab: run_ansible(
-                        inv, lab, out, args.window, args.forks
+                        inv, lab, out, args.window, ansible_forks
                     ),
                     "serial": lambda out, inv=inventory, lab=lab: run_serial(inv, lab, out, args.window),
                 }
@@ -270,16 +365,39 @@ def main() -> None:
                         continue
                     out = work / f"out-{name}"
                     out.mkdir()
+                    load = Path("/proc/loadavg").read_text().split()[0]
+                    usage = Usage(host_cpu)
                     seconds = runner(out)
-                    rows.append((count, name, seconds, seconds - args.window))
+                    if name == "ansible":
+                        _close_control_masters(out / "cp")
+                    cpu = usage.stop()
+                    rows.append((count, name, seconds, seconds - args.window, load, cpu))
                     print(
                         f"{count:3d} hosts  {name:8s} wall {seconds:7.2f} s  "
-                        f"overhead {seconds - args.window:7.2f} s",
+                        f"overhead {seconds - args.window:7.2f} s  load {load}  "
+                        f"cpu: collector {cpu['collector']:.1f} s, its children {cpu['children']:.1f} s, "
+                        f"lab hosts {cpu['hosts']:.1f} s, machine busy {cpu['busy']:.0%}",
                         flush=True,
                     )
-    print("\nhosts  method    overhead beyond the capture window (s)")
-    for count, name, _seconds, overhead in rows:
-        print(f"{count:5d}  {name:8s}  {overhead:7.2f}")
+                    if name == "ours":
+                        print("           ours by phase: " + ", ".join(f"{k} {v:.2f} s" for k, v in phases.items()))
+            host_cpu.remove()
+    print(f"\n{args.log_mb} MiB log per MP, window {args.window:g} s, our connects {args.forks} at a time")
+    print("hosts  method    overhead (s)  load  collector+children CPU (s)  lab hosts CPU (s)  machine busy")
+    for count, name, _seconds, overhead, load, cpu in rows:
+        print(
+            f"{count:5d}  {name:8s}  {overhead:11.2f}  {load:>5s}  {cpu['collector'] + cpu['children']:25.1f}"
+            f"  {cpu['hosts']:17.1f}  {cpu['busy']:11.0%}"
+        )
+
+
+def _close_control_masters(control_dir: Path) -> None:
+    """End ansible's ControlPersist masters so their sshd sessions exit and the hosts' CPU is accounted."""
+    for socket_path in control_dir.glob("*"):
+        subprocess.run(
+            ["ssh", "-o", f"ControlPath={socket_path}", "-O", "exit", "unused"], capture_output=True, check=False
+        )
+    time.sleep(0.5)
 
 
 if __name__ == "__main__":
