@@ -132,9 +132,11 @@ class HostCpu:
         return int((self.path / "cpuacct.usage").read_text()) / 1e9
 
     def remove(self) -> None:
-        """After the lab stopped (the cgroup is empty then)."""
+        """After the lab stopped."""
         if self.path is not None:
             try:
+                for pid in (self.path / "cgroup.procs").read_text().split():  # a straggler: back to the root
+                    (CPUACCT / "cgroup.procs").write_text(pid)
                 self.path.rmdir()
             except OSError:
                 pass
@@ -339,7 +341,7 @@ def run_ansible(inventory: Inventory, lab: SshHosts, out: Path, window: float, f
         ANSIBLE_PIPELINING="True",
         ANSIBLE_SSH_ARGS=f"-o ControlMaster=auto -o ControlPersist=60s "
         f"-o UserKnownHostsFile={lab.known_hosts}",
-        ANSIBLE_CONTROL_PATH_DIR=str(out / "cp"),
+        ANSIBLE_SSH_CONTROL_PATH_DIR=str(out / "cp"),
         ANSIBLE_LOCAL_TEMP=str(out / "tmp"),
         ANSIBLE_PYTHON_INTERPRETER="/usr/bin/python3",
         ANSIBLE_NOCOLOR="1",
