@@ -5,9 +5,16 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Sequence
+from importlib import resources
 
-# Every script below is a constant: names, paths, ids and filters only ever arrive as "$1", "$2", ... so
-# nothing a user or the management API supplies is parsed by a shell; `render` shlex-quotes each argv element.
+# Every script is a fixed file in scripts/ (the Ansible role runs the very same files): names, paths, ids and
+# filters only ever arrive as "$1", "$2", ... so nothing a user or the management API supplies is parsed by a
+# shell; `render` shlex-quotes each argv element.
+
+
+def _script(name: str) -> str:
+    return (resources.files("collector.remote") / "scripts" / name).read_text(encoding="utf-8")
+
 
 CAPTURE_FILE = "capture.pcap"
 CAPTURE_LOG = "tcpdump.log"
@@ -27,136 +34,23 @@ _FILTER_ADDRESS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.:-]*$")
 # No --immediate-mode: measured on a loaded 2-CPU host (load 5), `-i any -U --immediate-mode` lost most
 # packets ("dropped by kernel") in 9 of 9 runs while `-U` alone kept all of them; the tail that block delivery
 # holds back is collected by the stop script, which waits until the capture file stops growing before SIGINT.
-_START_CAPTURE = r"""
-umask 077
-parent=$1 dir=$2 tcpdump=$3 seconds=$4 megabytes=$5 files=$6
-shift 6
-tcpdump_path=$(command -v "$tcpdump") || { echo "tcpdump not found: $tcpdump" >&2; exit 127; }
-[ -d "$parent" ] || { echo "capture dir $parent does not exist" >&2; exit 66; }
-free=$(df -Pk "$parent" | awk 'NR==2 {print $4}')
-[ "${free:-0}" -ge 1024 ] || { echo "capture dir $parent is full: ${free:-0} KiB free" >&2; exit 28; }
-mkdir -p "$dir" || exit 28
-setsid nohup timeout -s INT -k 10 "$seconds" "$tcpdump_path" -i any -s 0 -U -Z root \
-  -C "$megabytes" -W "$files" -w "$dir/capture.pcap" "$@" >"$dir/tcpdump.log" 2>&1 </dev/null &
-echo $! >"$dir/pid"
-echo $!
-"""
+_START_CAPTURE = _script("start-capture.sh")
 
-_CHECK_CAPTURE = r"""
-dir=$1
-pid=$(cat "$dir/pid" 2>/dev/null) || exit 3
-kill -0 "$pid" 2>/dev/null || { cat "$dir/tcpdump.log" >&2; exit 3; }
-grep -q listening "$dir/tcpdump.log" || exit 4
-echo "$pid"
-"""
+_CHECK_CAPTURE = _script("check-capture.sh")
 
-_STOP_CAPTURE = r"""
-dir=$1 run_id=$2 login=$3 wait=$4 settle=$5
-pid=$(cat "$dir/pid" 2>/dev/null) || { echo "no pid file in $dir" >&2; exit 3; }
-# The capture was orphaned to init: once it exits it stays a zombie until init reaps it, which some inits (a
-# container's) do only about once a second. A zombie has stopped: its files are complete.
-running() { kill -0 "$1" 2>/dev/null && [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" != Z ]; }
-# A capture that already ended by its time limit leaves a PID that may be reused: only signal our own.
-if [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$run_id"; then
-  # On `-i any` the kernel hands packets over in blocks retired after up to ~1 s, and tcpdump drops what it has
-  # not read when SIGINT arrives: wait until the capture stops growing (at most `settle` rounds of 1.2 s).
-  before=-1 after=$(stat -c %s "$dir"/capture.pcap* 2>/dev/null | awk '{s += $1} END {print s + 0}') n=0
-  while [ "$before" != "$after" ] && [ "$n" -lt "$settle" ]; do
-    sleep 1.2; before=$after; n=$((n + 1))
-    after=$(stat -c %s "$dir"/capture.pcap* 2>/dev/null | awk '{s += $1} END {print s + 0}')
-  done
-  kill -INT "$pid"
-  i=0
-  while running "$pid" && [ "$i" -lt $((wait * 10)) ]; do sleep 0.1; i=$((i + 1)); done
-  if running "$pid"; then kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid"; echo killed; fi
-fi
-chown -R "$login" "$dir"
-grep -E 'packets (captured|received|dropped)' "$dir/tcpdump.log" | sed 's/^/summary: /'
-ls -1tr "$dir" | grep '^capture\.pcap' || true
-"""
+_STOP_CAPTURE = _script("stop-capture.sh")
 
-_REMOVE_RUN_DIR = r"""
-dir=$1 run_id=$2
-case $dir in *"$run_id"*) ;; *) echo "refusing to remove $dir" >&2; exit 5;; esac
-pid=$(cat "$dir/pid" 2>/dev/null)
-if [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$run_id"; then
-  kill -INT "$pid"; sleep 1; kill -KILL -- "-$pid" 2>/dev/null
-fi
-rm -rf -- "$dir"
-"""
+_REMOVE_RUN_DIR = _script("remove-run-dir.sh")
 
-_LIST_LOGS = r"""
-for f in "$1"*; do
-  [ -f "$f" ] || continue
-  case $f in
-    *.gz) raw=$(gzip -l -- "$f" 2>/dev/null | awk 'NR==2 {print $2}');;
-    *) raw=$(stat -c %s -- "$f");;
-  esac
-  printf '%s\t%s\t%s\n' "$(stat -c %Y -- "$f")" "${raw:-0}" "$f"
-done
-"""
+_LIST_LOGS = _script("list-logs.sh")
 
 # Files arrive oldest first after the ids; each id is one `-e` argument of grep -F.
-_EXCERPT_LOGS = r"""
-context=$1 count=$2
-shift 2
-ids=""
-n=0
-for id; do
-  [ "$n" -ge "$count" ] && break
-  if [ "$n" -eq 0 ]; then ids=$id; else ids="$ids
-$id"; fi
-  n=$((n + 1))
-done
-shift "$count"
-status=1
-for f; do
-  # -a: one NUL byte in a log makes grep print only "binary file matches" and drop the excerpt.
-  case $f in
-    *.gz) gzip -dc -- "$f" | LC_ALL=C grep -a -F -H --label="$f" -C "$context" -e "$ids" -- ;;
-    *) LC_ALL=C grep -a -F -H -C "$context" -e "$ids" -- "$f" ;;
-  esac
-  rc=$?
-  [ "$rc" -eq 0 ] && status=0
-  [ "$rc" -gt 1 ] && status=2
-done
-exit "$status"
-"""
+_EXCERPT_LOGS = _script("excerpt-logs.sh")
 
 # First argument: bytes to keep from the oldest (partial) file, 0 for all; then files oldest first.
-_STREAM_LOGS = r"""
-first=$1
-shift
-{
-  n=0
-  for f; do
-    if [ "$n" -eq 0 ] && [ "$first" -gt 0 ]; then
-      case $f in *.gz) gzip -dc -- "$f" | tail -c "$first";; *) tail -c "$first" -- "$f";; esac
-    else
-      case $f in *.gz) gzip -dc -- "$f";; *) cat -- "$f";; esac
-    fi
-    n=1
-  done
-} | nice -n 10 gzip -1 -c
-"""
+_STREAM_LOGS = _script("stream-logs.sh")
 
-_FACTS = r"""
-PATH=$PATH:/usr/sbin:/sbin:/usr/local/sbin
-tcpdump=$1 capture_dir=$2
-echo "hostname=$(hostname -f 2>/dev/null || hostname)"
-echo "time=$(date +%s.%N)"
-echo "kernel=$(uname -sr)"
-if [ -r /etc/os-release ]; then . /etc/os-release; echo "os=${PRETTY_NAME:-$NAME}"; fi
-if command -v ip >/dev/null 2>&1; then
-  echo "addresses=$(ip -o addr show 2>/dev/null | awk '{print $4}' | tr '\n' ' ')"
-else
-  echo "addresses=$(hostname -I 2>/dev/null)"
-fi
-echo "tcpdump=$("$tcpdump" --version 2>&1 | head -n 1)"
-echo "openssl=$(openssl version 2>&1 | head -n 1)"
-echo "java=$(java -version 2>&1 | head -n 1)"
-echo "capture_dir_free_kib=$(df -Pk "$capture_dir" 2>/dev/null | awk 'NR==2 {print $4}')"
-"""
+_FACTS = _script("facts.sh")
 
 
 def render(argv: Sequence[str]) -> str:

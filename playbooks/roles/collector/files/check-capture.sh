@@ -1,7 +1,1 @@
-# The script of collector/remote/commands.py check_capture(): keep them identical (tests/playbooks checks).
-# Run as `sh -c SCRIPT NAME ARGS...`: every value arrives as a positional argument, never parsed by a shell.
-dir=$1
-pid=$(cat "$dir/pid" 2>/dev/null) || exit 3
-kill -0 "$pid" 2>/dev/null || { cat "$dir/tcpdump.log" >&2; exit 3; }
-grep -q listening "$dir/tcpdump.log" || exit 4
-echo "$pid"
+../../../../collector/remote/scripts/check-capture.sh
