@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from collector.inventory import InventoryHost
 from collector.remote import commands
 from collector.remote.connection import HostConnection, HostError, private_file
 
@@ -28,6 +29,27 @@ class CaptureHandle:
     run_id: str
 
 
+def start_argv(
+    host: InventoryHost,
+    directory: str,
+    peers: Sequence[str],
+    port: int | None,
+    max_seconds: int,
+    max_megabytes: int,
+) -> list[str]:
+    """The tcpdump start command for `host` (shared by the run and the --dry-run plan, so both show the same)."""
+    files = RING_FILES if max_megabytes >= RING_FILES * 10 else 1
+    return commands.start_capture(
+        host.capture_dir,
+        directory,
+        host.tcpdump,
+        commands.capture_filter(peers, port),
+        max_seconds,
+        max_megabytes,
+        files,
+    )
+
+
 def start_capture(
     connection: HostConnection,
     run_id: str,
@@ -43,16 +65,7 @@ def start_capture(
     if host.sudo:
         connection.check_sudo(step)
     directory = commands.run_dir(host.capture_dir, run_id, host.name)
-    files = RING_FILES if max_megabytes >= RING_FILES * 10 else 1
-    argv = commands.start_capture(
-        host.capture_dir,
-        directory,
-        host.tcpdump,
-        commands.capture_filter(peers, port),
-        max_seconds,
-        max_megabytes,
-        files,
-    )
+    argv = start_argv(host, directory, peers, port, max_seconds, max_megabytes)
     result = connection.run(argv, sudo=host.sudo, check=False, step=step)
     message = result.stderr.strip()
     if result.exit_code == commands.EXIT_TCPDUMP_MISSING:

@@ -324,17 +324,8 @@ def plan_commands(
         directory = commands.run_dir(host.capture_dir, run_id, host.name)
         argvs: list[list[str]] = []
         if peers:
-            files = capture.RING_FILES if max_megabytes >= capture.RING_FILES * 10 else 1
             argvs += [
-                commands.start_capture(
-                    host.capture_dir,
-                    directory,
-                    host.tcpdump,
-                    commands.capture_filter(peers, port),
-                    max_seconds,
-                    max_megabytes,
-                    files,
-                ),
+                capture.start_argv(host, directory, peers, port, max_seconds, max_megabytes),
                 commands.check_capture(directory),
                 commands.stop_capture(directory, run_id, host.user, capture.STOP_WAIT_SECONDS),
                 commands.remove_run_dir(directory, run_id),
