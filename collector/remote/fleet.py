@@ -10,7 +10,7 @@ from pathlib import Path
 
 from collector.bundle import layout
 from collector.errors import RemoteError
-from collector.inventory import ROLE_BACKEND, ROLE_MESSAGE_PROCESSOR, InventoryHost
+from collector.inventory import ROLE_MESSAGE_PROCESSOR, Inventory, InventoryHost
 from collector.remote import capture, commands, facts, logs
 from collector.remote.connection import ConnectionSettings, HostConnection, HostError, open_host
 from collector.steps import StepResult, StepStatus
@@ -42,6 +42,7 @@ class Fleet:
         if len(set(names)) != len(names):
             raise ValueError(f"host names must be unique: {names}")
         self.hosts = tuple(hosts)
+        self.inventory = Inventory(self.hosts)  # its role views, rather than a second copy of them
         self.settings = settings
         self.staging_dir = staging_dir
         self.run_id = commands.check_run_id(run_id)
@@ -294,14 +295,6 @@ class Fleet:
 
     def _audit_path(self, host: InventoryHost) -> Path:
         return self.staging_dir / layout.host_file(host.name, layout.HOST_COMMANDS)
-
-    @property
-    def message_processors(self) -> tuple[InventoryHost, ...]:
-        return tuple(h for h in self.hosts if h.role == ROLE_MESSAGE_PROCESSOR)
-
-    @property
-    def backends(self) -> tuple[InventoryHost, ...]:
-        return tuple(h for h in self.hosts if h.role == ROLE_BACKEND)
 
 
 def plan_commands(

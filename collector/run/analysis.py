@@ -69,7 +69,7 @@ def _probe_via_mp(ctx: RunContext, host: str, port: int, sni: str | None) -> Any
     from collector.remote.connection import opened
     from collector.remote.sclient import probe_via_host
 
-    mps = ctx.fleet.message_processors
+    mps = ctx.fleet.inventory.message_processors
     if not mps:
         return None
     mp = mps[0]

@@ -186,7 +186,7 @@ def _backend_own_addresses(ctx: RunContext, port: int | None) -> list[str]:
 
     Only with a known port: `host <own address>` alone would also capture the SSH session doing the capture.
     """
-    backends = list(getattr(ctx.fleet, "backends", ()))
+    backends = ctx.fleet.inventory.backends
     if not backends or port is None:
         return []
     ctx.observer.note(f"the message processors' addresses are unknown: the backends capture every client on port "
