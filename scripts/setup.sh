@@ -32,4 +32,5 @@ if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+# Pinned: a newer release of a dependency must not change what the suite asserts (constraints.txt).
+.venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
