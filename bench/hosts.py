@@ -72,7 +72,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from collector.bundle import layout
+from collector import layout
 from collector.inventory import ROLE_BACKEND, ROLE_MESSAGE_PROCESSOR, Inventory, load_inventory
 from collector.remote import commands
 from collector.remote.connection import ConnectionSettings

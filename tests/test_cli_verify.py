@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.bundle import layout
+from collector import layout
 from collector.bundle.package import BundleWriter, FinalBundle
 from collector.steps import StepResult, StepStatus
 

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from collector.bundle import layout
+from collector import layout
 from collector.bundle.redact import Redaction, redact_text, summarize_redactions
 from collector.errors import InputError
 from collector.steps import StepResult, StepStatus

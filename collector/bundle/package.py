@@ -17,8 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
-from collector import __version__
-from collector.bundle import layout
+from collector import __version__, layout
 from collector.bundle.archives import SNIFF_BYTES, FileKind, is_key_file, sniff_kind
 from collector.bundle.manifest import build_manifest, write_manifest
 from collector.bundle.redact import RULE_KEY_FILE, Redaction, redact_bytes, redact_seekable, redact_text

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import jinja2
 
-from collector import __version__
-from collector.bundle import layout
+from collector import __version__, layout
 from collector.bundle.checklist import (
     ChecklistItem,
     Cloud,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from collector.bundle import layout
+from collector import layout
 from collector.bundle.manifest import verify_bundle
 from collector.cli import cli
 from collector.errors import EXIT_COMPLETE, EXIT_FAILED

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-from collector.bundle import layout
+from collector import layout
 from collector.errors import InputError
 
 

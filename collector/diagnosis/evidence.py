@@ -1,7 +1,7 @@
 """Evidence: what the inputs say about the handshakes, the MP's keystore and the backend's acceptable CA names.
 
 `load_evidence` sniffs user files by content and `evidence_from_bundle` reads a support bundle through
-`bundle/layout.py`; both live in `inputs.py` and are re-exported here, so callers import one module.
+`collector/layout.py`; both live in `inputs.py` and are re-exported here, so callers import one module.
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ def load_evidence(paths: Sequence[Path]) -> Evidence:
 
 
 def evidence_from_bundle(root: Path, keylog: KeyLog | None = None) -> Evidence:
-    """Read a support bundle (directory or `.tar.gz`, read in place) through `bundle/layout.py` paths."""
+    """Read a support bundle (directory or `.tar.gz`, read in place) through `collector/layout.py` paths."""
     from collector.diagnosis.inputs import read_bundle
 
     return read_bundle(root, keylog)

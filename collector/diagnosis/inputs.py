@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from collector.bundle import layout
+from collector import layout
 from collector.diagnosis.bundles import BundleFiles, open_bundle
 from collector.diagnosis.evidence import (
     Evidence,

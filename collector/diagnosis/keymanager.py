@@ -13,8 +13,8 @@ from dataclasses import dataclass, replace
 
 from cryptography import x509
 
-from collector.bundle.layout import safe_component
 from collector.diagnosis.evidence import KeystoreEvidence, StoredCertificate
+from collector.layout import safe_component
 from collector.tls.handshake import CertificateRequest, CertificateSummary
 from collector.tls.names import name_from_der, name_from_string, names_match
 

@@ -126,7 +126,7 @@ class EdgeClient:
     then doubled; Retry-After honoured up to 30 s); 4xx never. Errors: 401/403 -> EdgeAuthError, 404 ->
     EdgeNotFoundError, anything else -> EdgeError, each naming `what` was fetched and the URL (no
     credentials). `auth` None means NoAuth.
-    With `document=` (a `collector.bundle.layout` path), the raw body is saved in `sink` with its URL.
+    With `document=` (a `collector.layout` path), the raw body is saved in `sink` with its URL.
     """
 
     def __init__(

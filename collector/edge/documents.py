@@ -6,12 +6,12 @@ import json
 import os
 from pathlib import Path
 
-from collector.bundle import layout
+from collector import layout
 from collector.errors import BundleError
 
 
 class DocumentSink:
-    """Collects raw documents in memory under their bundle paths (`collector.bundle.layout`).
+    """Collects raw documents in memory under their bundle paths (`collector.layout`).
 
     Attributes:
         documents: bundle path -> body bytes, exactly as received (or as written by the collector).

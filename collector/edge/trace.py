@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from collector.bundle import layout
+from collector import layout
 from collector.edge.resolve import ManagementApi
 from collector.errors import EdgeAuthError, EdgeError, EdgeNotFoundError
 

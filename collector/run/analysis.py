@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from collector.bundle import layout
+from collector import layout
 from collector.progress import Stage
 from collector.run.context import LOCAL_HOST, RunContext
 from collector.run.stages import write_json, write_raw_json
@@ -14,7 +14,7 @@ from collector.tls.handshake import Outcome
 
 
 def read_evidence(root: Path) -> Any:
-    """Evidence from a bundle directory through `bundle/layout.py` (the same path as `collect analyze BUNDLE`)."""
+    """Evidence from a bundle directory through `collector/layout.py` (the same path as `collect analyze BUNDLE`)."""
     from collector.diagnosis.evidence import evidence_from_bundle
 
     return evidence_from_bundle(root)

@@ -8,8 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from collector import __version__
-from collector.bundle import layout
+from collector import __version__, layout
 from collector.bundle.package import BundleWriter
 from collector.errors import BundleError
 from collector.progress import Stage

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from collector.bundle import layout
+from collector import layout
 from collector.errors import InputError
 from collector.run.reproduce import Reproduction, redact_url
 from collector.steps import StepResult, StepStatus

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
+from collector import layout
 from collector.bundle import checklist as ck
-from collector.bundle import layout
 from collector.bundle.report import ReportContext, render_report, render_summary
 from collector.run.context import RunContext
 from collector.steps import StepStatus

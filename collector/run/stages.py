@@ -9,7 +9,7 @@ import threading
 import time
 from typing import Any
 
-from collector.bundle import layout
+from collector import layout
 from collector.errors import EdgeAuthError, EdgeNotFoundError, InputError, UsageError
 from collector.progress import Stage
 from collector.run.context import EDGE_HOST, LOCAL_HOST, RunContext, failed_step

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from collector.bundle import layout
+from collector import layout
 from collector.bundle.checklist import (
     CHECKLISTS,
     SECTION_CA_MISMATCH,

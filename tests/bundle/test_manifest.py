@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.bundle import layout
+from collector import layout
 from collector.bundle.manifest import IP_NOTE, MANIFEST_FORMAT, build_manifest, verify_bundle, write_manifest
 from collector.bundle.redact import Redaction
 from collector.errors import InputError

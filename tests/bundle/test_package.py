@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.bundle import layout
+from collector import layout
 from collector.bundle.manifest import verify_bundle
 from collector.bundle.package import BundleWriter
 from collector.errors import BundleError

@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from collector.bundle import layout
+from collector import layout
 from collector.bundle.checklist import SectionResult, Symptom, build_checklist
 from collector.bundle.redact import Redaction, redact_text
 from collector.bundle.report import LADDERS_PER_BACKEND, ReportContext, render_report, render_summary

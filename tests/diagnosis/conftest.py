@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.bundle import layout
+from collector import layout
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 CAPTURES = FIXTURES / "captures"

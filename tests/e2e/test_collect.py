@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from collector.bundle import layout
+from collector import layout
 from tests.e2e.conftest import (
     collect_args,
     lab_roots_kept_traversable,
@@ -240,7 +240,7 @@ def test_public_cloud_backend_only(lab_factory: Any, tmp_path: Path) -> None:
 
 def test_target_server_style_and_every_layout_path(collect_in_lab: Any, lab_factory: Any, tmp_path: Path) -> None:
     # Given a proxy whose target names a target server (sSLInfo there), When collect runs, Then it resolves the
-    # keystore through it and names missing-client-certificate; and every path bundle/layout.py defines appears
+    # keystore through it and names missing-client-certificate; and every path collector/layout.py defines appears
     # in one of the e2e bundles (the golden listing: paths, not times).
     lab = lab_factory("missing-client-certificate", "java", "1.2", 1, target_style="target-server")
     run = run_collect_process(lab, tmp_path, *collect_args(lab), "--json")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.bundle import layout
+from collector import layout
 from collector.edge.client import (
     BasicAuth,
     BearerAuth,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.bundle import layout
+from collector import layout
 from collector.edge.documents import DirectorySink, DocumentSink
 from collector.errors import BundleError
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from collector.bundle import layout
+from collector import layout
 from collector.edge.client import BasicAuth, EdgeClient
 from collector.edge.documents import DirectorySink, DocumentSink
 from collector.edge.resolve import (

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.bundle import layout
+from collector import layout
 from collector.remote.capture import count_pcap_records
 from collector.remote.facts import HostFacts
 from tests.playbooks.conftest import (

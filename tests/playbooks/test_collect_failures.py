@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from collector.bundle import layout
+from collector import layout
 from tests.playbooks.conftest import PlaybookRun, clean_up_run, run_package, run_playbook
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]

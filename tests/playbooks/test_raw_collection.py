@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from collector.bundle import layout
+from collector import layout
 from collector.errors import InputError, UsageError
 from collector.run.from_raw import settings_flags
 from collector.run.raw_collection import RAW_FORMAT, RUN_RECORD, read_raw_collection

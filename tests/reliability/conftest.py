@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
-from collector.bundle import layout
+from collector import layout
 from collector.cli import main
 from tests.e2e.conftest import lab_roots_kept_traversable, resolved_inventory
 from tests.lab.lab import Lab

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from collector.bundle import layout
+from collector import layout
 from tests.reliability.conftest import (
     CAPTURE_MARGIN_SECONDS,
     FaultLab,

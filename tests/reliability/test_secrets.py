@@ -20,7 +20,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from collector.bundle import layout
+from collector import layout
 from tests.reliability.conftest import (
     FaultLab,
     Run,

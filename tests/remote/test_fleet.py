@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.bundle import layout
+from collector import layout
 from collector.inventory import load_inventory
 from collector.remote.connection import ConnectionSettings
 from collector.remote.fleet import Fleet

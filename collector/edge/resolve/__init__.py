@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from collector.bundle import layout
+from collector import layout
 from collector.edge.deployments import MessageProcessor
 from collector.edge.resolve.model import (
     PUBLIC_CLOUD_HOST,

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
-from collector.bundle import layout
+from collector import layout
 from collector.edge.resolve.model import DocumentRequest, ManagementApi
 from collector.errors import EdgeAuthError, EdgeError, EdgeNotFoundError, InputError
 

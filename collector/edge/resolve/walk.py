@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from collector.bundle import layout
+from collector import layout
 from collector.edge.deployments import (
     MessageProcessor,
     deployed_revisions,
