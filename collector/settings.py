@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from collector.edge.resolve.model import Backend
 from collector.errors import InputError, UsageError
 
 DEFAULT_MGMT_URL = "https://api.enterprise.apigee.com"
@@ -39,17 +40,6 @@ _CONFIG_KEYS = {
     "public_cloud", "out", "case", "keep_directory", "probe",
 }
 _SECRET_KEYS = {"password", "token", "sudo_password"}
-
-
-@dataclass(frozen=True)
-class Backend:
-    """A backend given with `--backend HOST:PORT` (host-side collection without the management API)."""
-
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
 @dataclass(frozen=True)

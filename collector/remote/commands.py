@@ -190,3 +190,38 @@ def gather_facts(tcpdump: str, capture_dir: str) -> list[str]:
 def sudo_prefix(password: bool) -> list[str]:
     """`sudo -n` never prompts (fails at once without NOPASSWD); `sudo -S -p ''` reads a password on stdin."""
     return ["sudo", "-S", "-p", "", "--"] if password else ["sudo", "-n", "--"]
+
+
+# Constant script; every variable arrives as a positional argument. The request on stdin makes a TLS 1.3
+# server say what it thinks of our (missing) certificate, and -ign_eof keeps s_client reading until the server
+# answers or closes; `timeout` bounds a server that does neither. stdin never reaches the SSH channel.
+_S_CLIENT = (
+    "\nt=$1 h=$2\nshift 2\n"
+    "printf 'HEAD / HTTP/1.0\\r\\nHost: %s\\r\\n\\r\\n' \"$h\" | timeout \"$t\" openssl s_client -ign_eof -showcerts"
+    ' "$@" 2>&1\n'
+)
+
+
+def build_s_client_argv(host: str, port: int, sni: str | None, *, timeout: float = 20,
+                        tls_version: str | None = None, cert: str | None = None,
+                        key: str | None = None) -> list[str]:
+    """The argv that runs `openssl s_client` against HOST:PORT on a host (stdout and stderr together).
+
+    `cert`/`key` are paths of files already on that host; `tls_version` (``1.2``/``1.3``) forces the version.
+    """
+    if (cert is None) != (key is None):
+        raise ValueError("cert and key go together")
+    options = ["-connect", _target(host, port)]
+    if sni:
+        options += ["-servername", sni]
+    if tls_version:
+        options.append("-tls1_2" if tls_version == "1.2" else "-tls1_3")
+    if cert and key:
+        options += ["-cert", cert, "-key", key]
+    host_header = sni or (f"[{host}]" if ":" in host else host)
+    return ["sh", "-c", _S_CLIENT, "sh", f"{max(1, round(timeout))}", host_header, *options]
+
+
+def _target(host: str, port: int) -> str:
+    """``host:port``, with brackets around an IPv6 address (as `collector.probe.format_target`)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -232,15 +232,21 @@ def test_killed_collector_leaves_no_tcpdump_after_the_time_limit(
 
 
 def test_plan_commands_render_what_a_run_sends() -> None:
-    # Given one MP and one backend / When the dry-run plan is built
+    # Given one MP and one backend / When the dry-run plan is built (remote/host_steps.py's plan_host)
     from collector.inventory import hosts_from_addresses
-    from collector.remote.fleet import plan_commands
+    from collector.remote.commands import render
+    from collector.remote.host_steps import SPECS, Channel, RunInputs, plan_host
 
     hosts = (
         *hosts_from_addresses(["10.0.0.11"], "message-processor"),
         *hosts_from_addresses(["10.0.1.5"], "backend"),
     )
-    plan = plan_commands(hosts, "r1", ["10.0.1.5"], ["10.0.0.11"], 443, 60, message_ids=["rrt-'x"])
+    inputs = RunInputs("r1", ("10.0.1.5",), ("10.0.0.11",), 443, capture_seconds=30, message_ids=("rrt-'x",))
+    plan = {
+        host.name: [render(c.argv) for c in plan_host(host, inputs, False)
+                    if SPECS[c.command].channel is not Channel.SFTP]  # shell commands only (no SFTP get)
+        for host in hosts
+    }
     # Then the MP captures the backend and gathers logs; the backend captures the MP and has no log commands
     mp, backend = plan["10.0.0.11"], plan["10.0.1.5"]
     assert mp[0].startswith("sudo -n -- sh -c ") and mp[0].endswith("'(' host 10.0.1.5 ')' and port 443")
