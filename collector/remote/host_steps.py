@@ -275,7 +275,7 @@ def plan_host(host: InventoryHost, inputs: RunInputs, sudo_password: bool) -> li
     """Every command the run would send to `host`, in the order it sends them.
 
     What only the host knows is assumed: the log listing is system.log alone and larger than the budget (so
-    the log is cut to its last LOG_BUDGET_BYTES), and the capture is one file. Without message ids the excerpt
+    the log is cut to its last LOG_BUDGET_BYTES), and the capture is one ring file. Without message ids the excerpt
     shows PLACEHOLDER_MESSAGE_ID. A probe through the MP happens only when the captures cannot show the
     acceptable CA names and the probe from the collector's machine failed.
     """
@@ -291,7 +291,8 @@ def plan_host(host: InventoryHost, inputs: RunInputs, sudo_password: bool) -> li
                                                           inputs.max_seconds))
         add(HostCommand.CHECK_CAPTURE, check_capture_argv(directory))
         add(HostCommand.STOP_CAPTURE, stop_capture_argv(directory, inputs.run_id, host.user))
-        add(HostCommand.FETCH_CAPTURE, fetch_capture_argv(f"{directory}/{commands.CAPTURE_FILE}"))
+        # tcpdump -C/-W numbers its ring files from 0: a short capture is the one file capture.pcap0
+        add(HostCommand.FETCH_CAPTURE, fetch_capture_argv(f"{directory}/{commands.CAPTURE_FILE}0"))
         add(HostCommand.REMOVE_CAPTURE, remove_capture_argv(directory, inputs.run_id))
     if SPECS[HostCommand.LIST_LOGS].runs_on(host):
         add(HostCommand.LIST_LOGS, list_logs_argv(host))

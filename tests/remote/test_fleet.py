@@ -18,9 +18,13 @@ import pytest
 
 from collector import layout
 from collector.inventory import load_inventory
+from collector.progress import RecordingObserver
 from collector.remote.connection import ConnectionSettings
 from collector.remote.fleet import Fleet
-from collector.steps import StepResult, StepStatus
+from collector.run import _close
+from collector.run.context import RunContext
+from collector.settings import RunSettings
+from collector.steps import Step, StepResult, StepStatus
 from tests.lab.sshd import NOSUDO_USER, SshHosts, SshHostSpec, start_ssh_hosts
 from tests.remote.conftest import BACKEND, MP1, MP2, processes_with, tls_request
 
@@ -183,6 +187,28 @@ def test_close_stops_captures_still_running(fault_lab: tuple[SshHosts, Path], tm
     assert not processes_with("fleettest2")
     for host in hosts.hosts:
         assert not list(host.capture_dir.glob("*fleettest2*"))
+
+
+def test_close_reports_what_it_cleaned_up_and_the_run_records_it(
+    fault_lab: tuple[SshHosts, Path], tmp_path: Path
+) -> None:
+    # Given captures still running when the run ends (an interrupt before the stop), When the run closes the
+    # fleet, Then close() reports one cleanup per capture it removed, and the run records them (it returned
+    # None and the run recorded `close() or []`: nothing).
+    hosts, inventory_path = fault_lab
+    healthy = [h for h in load_inventory(inventory_path).hosts if h.name in HEALTHY]
+    fleet = Fleet(healthy, ConnectionSettings(known_hosts=hosts.known_hosts, connect_timeout=5), tmp_path,
+                  "fleetclose1")
+    ctx = RunContext(RunSettings(org="o", env="e", proxy="p"), RecordingObserver(), tmp_path, "fleetclose1",
+                     fleet=fleet)
+    fleet.connect()
+    assert all(r.status is StepStatus.OK
+               for r in fleet.start_captures([BACKEND], [MP1, MP2], None, max_seconds=60, max_megabytes=5))
+    _close(ctx)
+    assert sorted((s.host, s.step, s.status) for s in ctx.steps) == sorted(
+        (name, Step.CLEANUP, StepStatus.OK) for name in HEALTHY
+    )
+    assert not processes_with("fleetclose1") and fleet.close() == []
 
 
 _COLLECTOR = """
