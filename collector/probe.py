@@ -51,7 +51,7 @@ _Loaded = TypeVar("_Loaded")
 class ProbeError(InputError):
     """The backend could not be probed (DNS, refused, unreachable, timeout, not TLS); names HOST:PORT and what to check."""
 
-    reason = "probe-failed"  # a failed probe step records this (it was the class name before reasons were typed)
+    reason = "probe-failed"  # what a failed probe step records (before reasons were typed: the class name)
 
     def __init__(self, target: str, problem: str, hint: str = "", via: str | None = None) -> None:
         where = f"{target} (probed from {via})" if via else target

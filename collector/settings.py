@@ -298,10 +298,7 @@ def _read_config(path: Path | None, environ: Mapping[str, str], home: Path) -> t
     except UnicodeDecodeError as exc:
         raise InputError(path, f"the config file is not UTF-8 text (byte {exc.start})") from exc
     try:
-        if path.suffix == ".toml":
-            data = _load_toml(path, text)
-        else:
-            data = yaml.safe_load(text)
+        data = _load_toml(path, text) if path.suffix == ".toml" else yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise InputError(path, f"not valid YAML: {exc}") from exc
     if data is None:

@@ -197,8 +197,8 @@ def sudo_prefix(password: bool) -> list[str]:
 # answers or closes; `timeout` bounds a server that does neither. stdin never reaches the SSH channel.
 _S_CLIENT = (
     "\nt=$1 h=$2\nshift 2\n"
-    "printf 'HEAD / HTTP/1.0\\r\\nHost: %s\\r\\n\\r\\n' \"$h\" | timeout \"$t\" openssl s_client -ign_eof -showcerts"
-    ' "$@" 2>&1\n'
+    "printf 'HEAD / HTTP/1.0\\r\\nHost: %s\\r\\n\\r\\n' \"$h\""
+    ' | timeout "$t" openssl s_client -ign_eof -showcerts "$@" 2>&1\n'
 )
 
 

@@ -100,7 +100,9 @@ class Fleet:
                     self._captures[host.name] = handle
             if closing:  # close() ran (a signal?) while this capture was starting: do not leave it behind
                 capture.remove_capture(self._connections[host.name], handle)
-                raise HostError(host.name, Step.START_CAPTURE, "cancelled", "the run was stopped while starting")
+                raise HostError(
+                    host.name, Step.START_CAPTURE, "cancelled", "the run was stopped while starting"
+                )
             return f"tcpdump pid {handle.pid} listening in {handle.directory}"
 
         return self._phase(Step.START_CAPTURE, self.hosts, work)

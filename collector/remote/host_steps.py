@@ -14,16 +14,13 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from collector import layout
 from collector.edge.resolve.model import Backend
 from collector.inventory import ROLE_BACKEND, ROLE_MESSAGE_PROCESSOR, InventoryHost
 from collector.remote import commands
+from collector.remote.connection import CommandResult, HostConnection
 from collector.steps import Step
-
-if TYPE_CHECKING:  # connection.py imports paramiko; the dry-run plan needs only the specs and builders
-    from collector.remote.connection import CommandResult, HostConnection
 
 CAPTURE_MARGIN_SECONDS = 120  # the remote tcpdump outlives the window by this much, then stops by itself
 CAPTURE_MEGABYTES = 500
@@ -94,8 +91,8 @@ class HostCommandSpec:
         roles: the inventory roles it runs on.
         sudo / channel / budget: how it runs (see the enums); seconds: the budget's number.
         output: the bundle file its output becomes: a per-host file name (`layout.HOST_*`, under
-            `hosts/NAME/`), or with `per_host` False a bundle path; ``None`` when the output only steers the run
-            (a PID, a file list, an exit code).
+            `hosts/NAME/`), or with `per_host` False a bundle path; ``None`` when the output only steers the
+            run (a PID, a file list, an exit code).
         detached: it leaves a process running on the host (tcpdump) that outlives the SSH channel.
     """
 
@@ -275,9 +272,9 @@ def plan_host(host: InventoryHost, inputs: RunInputs, sudo_password: bool) -> li
     """Every command the run would send to `host`, in the order it sends them.
 
     What only the host knows is assumed: the log listing is system.log alone and larger than the budget (so
-    the log is cut to its last LOG_BUDGET_BYTES), and the capture is one ring file. Without message ids the excerpt
-    shows PLACEHOLDER_MESSAGE_ID. A probe through the MP happens only when the captures cannot show the
-    acceptable CA names and the probe from the collector's machine failed.
+    the log is cut to its last LOG_BUDGET_BYTES), and the capture is one ring file. Without message ids the
+    excerpt shows PLACEHOLDER_MESSAGE_ID. A probe through the MP happens only when the captures cannot show
+    the acceptable CA names and the probe from the collector's machine failed.
     """
     directory = run_dir(host, inputs.run_id)
     peers = inputs.peers(host)

@@ -101,7 +101,8 @@ def _stop_after_interrupt(ctx: RunContext) -> None:
     except KeyboardInterrupt:
         pass
     # Recorded as a failure so the manifest and SUMMARY.md say the bundle is incomplete.
-    ctx.skip(LOCAL_HOST, Step.COLLECT, "interrupted", "the run was interrupted (SIGINT/SIGTERM): later stages skipped",
+    ctx.skip(LOCAL_HOST, Step.COLLECT, "interrupted",
+             "the run was interrupted (SIGINT/SIGTERM): later stages skipped",
              StepStatus.FAILED)
 
 

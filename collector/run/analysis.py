@@ -54,7 +54,8 @@ def probe_reasons(ctx: RunContext, evidence: _HasHandshakes | None) -> str | Non
 def probe_backends(ctx: RunContext, reason: str) -> None:
     """Ask each backend for its acceptable CA names: from here first, then through the first MP over SSH."""
     if not ctx.backend_targets:
-        ctx.skip(LOCAL_HOST, Step.PROBE, "no-backend", f"a probe was wanted ({reason}) but no backend is known")
+        ctx.skip(LOCAL_HOST, Step.PROBE, "no-backend",
+                 f"a probe was wanted ({reason}) but no backend is known")
         return
     ctx.observer.stage_started(Stage.PROBE, f"{reason}: asking {len(ctx.backend_targets)} backend(s) for their "
                                             "acceptable client CA names")

@@ -39,12 +39,12 @@ class RunContext:
     Attributes:
         staging: the raw directory SSH fetches and management API documents land in (bundle layout paths);
             `import_raw` copies it into `writer`, which redacts every file.
-        writer: the BundleWriter; everything the run writes itself goes through it (``None`` in a dry run, which
-            writes nothing: `bundle_writer` raises then).
+        writer: the BundleWriter; everything the run writes itself goes through it (``None`` in a dry run,
+            which writes nothing: `bundle_writer` raises then).
         steps: every host × step outcome so far.
         client: the management API client (``None`` with --no-api, or before/without resolving).
         resolution: what the management API said (``None`` with --no-api or when resolving failed).
-        inventory: the SSH hosts (``None`` without --inventory); for `collect package`, the collection's hosts.
+        inventory: the SSH hosts (``None`` without --inventory); in `collect package`, the collection's.
         fleet: the open connections (``None`` until hosts were connected, or when there are none).
         trace_session / trace_result: the debug session and what it caught (``None`` without one).
         backend_addresses / mp_addresses: IPs the capture filters use.
@@ -139,7 +139,7 @@ def new_run_id() -> str:
 
 
 def failed_step(host: str, step: Step | str, exc: Exception, seconds: float) -> StepResult:
-    """The record of a failed step: our errors in their own words and reason, anything else as a reported bug."""
+    """The record of a failed step: our errors in their own words and reason, anything else as a bug."""
     if isinstance(exc, CollectorError):
         return StepResult(host, step, StepStatus.FAILED, exc.reason, str(exc), seconds)
     where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None

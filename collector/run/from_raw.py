@@ -33,8 +33,8 @@ def settings_flags(collection: RawCollection, flags: Mapping[str, Any]) -> dict[
     proxy's name would send the ticket the wrong evidence.
     """
     merged = dict(flags)
-    for key in ("org", "env", "proxy"):
-        recorded = getattr(collection, key)
+    names = {"org": collection.org, "env": collection.env, "proxy": collection.proxy}
+    for key, recorded in names.items():
         given = merged.get(key)
         if given is None and recorded is not None:
             merged[key] = recorded

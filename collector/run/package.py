@@ -47,7 +47,8 @@ def import_raw(ctx: RunContext) -> None:
         if path.name.startswith(".") and path.name.endswith((".part", ".incoming")):
             continue  # a write that never finished
         source = rel.split("/")[1] if rel.startswith(layout.HOSTS_DIR + "/") else "edge"
-        ctx.attempt_quiet(source, f"bundle {rel}", partial(ctx.bundle_writer.copy_file, rel, path, collector=source))
+        copy = partial(ctx.bundle_writer.copy_file, rel, path, collector=source)
+        ctx.attempt_quiet(source, f"bundle {rel}", copy)
 
 
 def package(ctx: RunContext) -> tuple[Path, Path | None]:

@@ -88,8 +88,8 @@ class RawCollection:
         return list(dict.fromkeys(found))
 
     def inventory(self) -> Inventory:
-        """The collection's hosts as the run's inventory (names, addresses, roles: what the capture filters and
-        the checklist read); nobody connects to them."""
+        """The collection's hosts as the run's inventory (names, addresses, roles: what the capture filters
+        and the checklist read); nobody connects to them."""
         hosts = tuple(InventoryHost(name=h.name, address=h.address, role=h.role) for h in self.hosts)
         return Inventory(hosts, source=str(self.root / RUN_RECORD))
 

@@ -122,7 +122,8 @@ def _collect_peers(ctx: RunContext) -> None:
 def _lookup(host: str) -> list[str]:
     """The IPs of a backend host name (the capture filter wants addresses); the name itself when unresolvable."""
     try:
-        return list(dict.fromkeys(str(info[4][0]) for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)))
+        answers = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+        return list(dict.fromkeys(str(info[4][0]) for info in answers))
     except OSError:
         return [host]
 
@@ -188,8 +189,8 @@ def start_captures(ctx: RunContext) -> None:
                                               f"message processors {', '.join(ctx.mp_addresses) or '-'}")
     inputs = run_inputs(ctx, ctx.fleet.hosts)
     if not ctx.mp_addresses and inputs.mp_addresses:
-        ctx.observer.note(f"the message processors' addresses are unknown: the backends capture every client on "
-                          f"port {inputs.port}")
+        ctx.observer.note("the message processors' addresses are unknown: the backends capture every client "
+                          f"on port {inputs.port}")
     ctx.record_all(ctx.fleet.start_captures(
         inputs.backend_addresses, inputs.mp_addresses, inputs.port,
         max_seconds=inputs.max_seconds, max_megabytes=CAPTURE_MEGABYTES,
@@ -275,7 +276,8 @@ def reproduce_during_window(ctx: RunContext) -> None:
         time.sleep(min(1.0, max(0.05, left)) if left > 0 else 0.2)
     ctx.observer.window_tick(0.0, total)
     if worker is None:
-        ctx.skip(LOCAL_HOST, Step.REPRODUCE, "manual", "no --reproduce or --url: the operator reproduced by hand",
+        ctx.skip(LOCAL_HOST, Step.REPRODUCE, "manual",
+                 "no --reproduce or --url: the operator reproduced by hand",
                  StepStatus.NOT_APPLICABLE)
         return
     result = outcome[0]

@@ -111,7 +111,7 @@ class TargetTls:
 
 @dataclass(frozen=True)
 class Backend:
-    """A backend the MPs call: resolved from a target (URL or target server), or given with `--backend HOST:PORT`.
+    """A backend the MPs call: resolved from a target (URL or target server), or given as --backend HOST:PORT.
 
     Attributes:
         host / port: where the MP connects; port ``None`` when the target does not say (the run assumes 443).
