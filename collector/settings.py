@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from collector.edge.resolve.model import Backend
 from collector.errors import InputError, UsageError
 
 DEFAULT_MGMT_URL = "https://api.enterprise.apigee.com"
@@ -40,6 +39,44 @@ _CONFIG_KEYS = {
     "public_cloud", "out", "case", "keep_directory", "probe",
 }
 _SECRET_KEYS = {"password", "token", "sudo_password"}
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A backend the MPs call: resolved from a target (URL or target server), or given as --backend HOST:PORT.
+
+    Attributes:
+        host / port: where the MP connects; port ``None`` when the target does not say (the run assumes 443).
+        addresses: its IPs for capture filters (() when it did not resolve, or not looked up yet).
+        sni: the server name the MP sends in its ClientHello, and so the one a probe must send: the host name
+            of the target; ``None`` for an IP literal (RFC 6066 allows no address as a server name). Given
+            explicitly, it wins over that default.
+    """
+
+    host: str
+    port: int | None
+    addresses: tuple[str, ...] = ()
+    sni: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.sni is None and not _is_ip_literal(self.host):
+            object.__setattr__(self, "sni", self.host)  # frozen: the default is derived once, here
+
+    def __str__(self) -> str:
+        if self.port is None:
+            return self.host
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"host": self.host, "port": self.port, "addresses": list(self.addresses)}
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)

@@ -23,11 +23,11 @@ from collector.errors import (
     EdgeError,
     EdgeNotFoundError,
     InputError,
+    ProbeError,
     RemoteError,
     UsageError,
 )
 from collector.inventory import Inventory
-from collector.probe import ProbeError
 from collector.progress import RecordingObserver
 from collector.remote.connection import HostError
 from collector.run.analysis import probe_reasons

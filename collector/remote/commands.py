@@ -7,6 +7,8 @@ import shlex
 from collections.abc import Sequence
 from importlib import resources
 
+from collector.tls.probe_results import format_target
+
 # Every script is a fixed file in scripts/ (the Ansible role runs the very same files): names, paths, ids and
 # filters only ever arrive as "$1", "$2", ... so nothing a user or the management API supplies is parsed by a
 # shell; `render` shlex-quotes each argv element.
@@ -211,7 +213,7 @@ def build_s_client_argv(host: str, port: int, sni: str | None, *, timeout: float
     """
     if (cert is None) != (key is None):
         raise ValueError("cert and key go together")
-    options = ["-connect", _target(host, port)]
+    options = ["-connect", format_target(host, port)]
     if sni:
         options += ["-servername", sni]
     if tls_version:
@@ -220,8 +222,3 @@ def build_s_client_argv(host: str, port: int, sni: str | None, *, timeout: float
         options += ["-cert", cert, "-key", key]
     host_header = sni or (f"[{host}]" if ":" in host else host)
     return ["sh", "-c", _S_CLIENT, "sh", f"{max(1, round(timeout))}", host_header, *options]
-
-
-def _target(host: str, port: int) -> str:
-    """``host:port``, with brackets around an IPv6 address (as `collector.probe.format_target`)."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -9,13 +9,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from collector import layout
-from collector.edge.resolve.model import Backend
 from collector.errors import RemoteError
 from collector.inventory import ROLE_MESSAGE_PROCESSOR, Inventory, InventoryHost
 from collector.remote import capture, commands, facts, logs
 from collector.remote.connection import ConnectionSettings, HostConnection, HostError, open_host, opened
 from collector.remote.host_steps import CAPTURE_MEGABYTES, LOG_BUDGET_BYTES, LOG_CONTEXT_LINES
 from collector.remote.sclient import probe_via_host
+from collector.settings import Backend
 from collector.steps import Step, StepResult, StepStatus
 from collector.tls.handshake import ProbeResult
 

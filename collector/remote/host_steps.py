@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from collector import layout
-from collector.edge.resolve.model import Backend
 from collector.inventory import ROLE_BACKEND, ROLE_MESSAGE_PROCESSOR, InventoryHost
 from collector.remote import commands
 from collector.remote.connection import CommandResult, HostConnection
+from collector.settings import Backend
 from collector.steps import Step
 
 CAPTURE_MARGIN_SECONDS = 120  # the remote tcpdump outlives the window by this much, then stops by itself

@@ -9,9 +9,8 @@ from pathlib import Path
 
 from cryptography import x509
 
-from collector.errors import RemoteError, UsageError
+from collector.errors import ProbeError, RemoteError, UsageError
 from collector.inventory import load_inventory
-from collector.probe import ProbeError, format_target
 from collector.remote import host_steps
 from collector.remote.commands import build_s_client_argv
 from collector.remote.connection import ConnectionSettings, HostConnection, open_host
@@ -31,6 +30,7 @@ from collector.tls.names import name_from_string, name_to_rfc4514
 from collector.tls.probe_results import (
     NOT_VERIFIED_NOTE,
     describe_reaction,
+    format_target,
     make_alert,
     summarize_certificate,
 )

@@ -11,12 +11,12 @@ from collector import layout
 from collector.diagnosis.causes import Diagnosis
 from collector.diagnosis.diagnose import diagnose
 from collector.diagnosis.evidence import Evidence, evidence_from_bundle
-from collector.edge.resolve import Backend
 from collector.probe import probe_backend
 from collector.progress import Stage
 from collector.run.context import LOCAL_HOST, RunContext
 from collector.run.package import import_raw
 from collector.run.stages import write_json, write_raw_json
+from collector.settings import Backend
 from collector.steps import Step, StepStatus
 from collector.tls.handshake import Handshake, Outcome, ProbeResult
 from collector.tls.probe_results import probe_results_to_json

@@ -15,14 +15,14 @@ from collector.bundle.package import BundleWriter
 from collector.diagnosis.causes import Diagnosis
 from collector.diagnosis.evidence import Evidence
 from collector.edge.client import EdgeClient
-from collector.edge.resolve import Backend, Resolution
+from collector.edge.resolve import Resolution
 from collector.edge.trace import TraceResult, TraceSession
 from collector.errors import CollectorError
 from collector.inventory import Inventory
 from collector.progress import RunObserver
 from collector.remote.fleet import Fleet
 from collector.run.reproduce import Reproduction
-from collector.settings import RunSettings
+from collector.settings import Backend, RunSettings
 from collector.steps import Step, StepResult, StepStatus
 from collector.tls.handshake import ProbeResult
 

@@ -14,7 +14,7 @@ from collector import layout
 from collector.edge import client as edge
 from collector.edge import trace as edge_trace
 from collector.edge.documents import DirectorySink
-from collector.edge.resolve import Backend, resolve_proxy
+from collector.edge.resolve import resolve_proxy
 from collector.errors import EdgeAuthError, EdgeNotFoundError, InputError, UsageError
 from collector.inventory import ROLE_BACKEND, ROLE_MESSAGE_PROCESSOR, InventoryHost, hosts_from_addresses
 from collector.progress import Stage
@@ -22,6 +22,7 @@ from collector.remote.fleet import ConnectionSettings, Fleet
 from collector.remote.host_steps import CAPTURE_MEGABYTES, RunInputs
 from collector.run.context import EDGE_HOST, LOCAL_HOST, RunContext, failed_step
 from collector.run.reproduce import Reproduction, get_url, redact_argv, redact_url, run_curl
+from collector.settings import Backend
 from collector.steps import Step, StepResult, StepStatus
 
 TRACE_MARGIN_SECONDS = 120

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from collector.edge.deployments import MessageProcessor
+from collector.settings import Backend
+
+# Backend is the run's one backend type (settings.py, the layer below edge/ and remote/); re-exported here.
+__all__ = [
+    "PUBLIC_CLOUD_HOST",
+    "Backend",
+    "DocumentRequest",
+    "DocumentSource",
+    "ManagementApi",
+    "Resolution",
+    "TargetTls",
+]
 
 PUBLIC_CLOUD_HOST = "api.enterprise.apigee.com"
 
@@ -107,44 +118,6 @@ class TargetTls:
 
     def to_json(self) -> dict[str, Any]:
         return dict(vars(self))
-
-
-@dataclass(frozen=True)
-class Backend:
-    """A backend the MPs call: resolved from a target (URL or target server), or given as --backend HOST:PORT.
-
-    Attributes:
-        host / port: where the MP connects; port ``None`` when the target does not say (the run assumes 443).
-        addresses: its IPs for capture filters (() when it did not resolve, or not looked up yet).
-        sni: the server name the MP sends in its ClientHello, and so the one a probe must send: the host name
-            of the target; ``None`` for an IP literal (RFC 6066 allows no address as a server name). Given
-            explicitly, it wins over that default.
-    """
-
-    host: str
-    port: int | None
-    addresses: tuple[str, ...] = ()
-    sni: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.sni is None and not _is_ip_literal(self.host):
-            object.__setattr__(self, "sni", self.host)  # frozen: the default is derived once, here
-
-    def __str__(self) -> str:
-        if self.port is None:
-            return self.host
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-
-    def to_json(self) -> dict[str, Any]:
-        return {"host": self.host, "port": self.port, "addresses": list(self.addresses)}
-
-
-def _is_ip_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True
 
 
 @dataclass(frozen=True)
