@@ -13,7 +13,13 @@ from collector.errors import RemoteError
 from collector.inventory import ROLE_MESSAGE_PROCESSOR, Inventory, InventoryHost
 from collector.remote import capture, commands, facts, logs
 from collector.remote.connection import ConnectionSettings, HostConnection, HostError, open_host, opened
-from collector.remote.host_steps import CAPTURE_MEGABYTES, LOG_BUDGET_BYTES, LOG_CONTEXT_LINES
+from collector.remote.host_steps import (
+    CAPTURE_MEGABYTES,
+    LOG_BUDGET_BYTES,
+    LOG_CONTEXT_LINES,
+    SPECS,
+    HostCommand,
+)
 from collector.remote.sclient import probe_via_host
 from collector.settings import Backend
 from collector.steps import Step, StepResult, StepStatus
@@ -158,7 +164,7 @@ class Fleet:
         (hosts/NAME/system.log.gz)."""
 
         def work(host: InventoryHost) -> str:
-            if host.role != ROLE_MESSAGE_PROCESSOR:
+            if not SPECS[HostCommand.LIST_LOGS].runs_on(host):
                 raise _NotApplicable("logs are collected on message processors only")
             connection = self._connections[host.name]
             files = logs.list_logs(connection)
