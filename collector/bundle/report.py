@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import importlib.resources
 import re
 from collections.abc import Mapping, Sequence
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
+from markupsafe import Markup
 
 from collector import __version__, layout
 from collector.bundle.checklist import (
@@ -21,7 +23,7 @@ from collector.bundle.checklist import (
     build_sections,
 )
 from collector.bundle.redact import Redaction, summarize_redactions
-from collector.diagnosis.causes import Cause, Diagnosis
+from collector.diagnosis.verdict import CauseReport, Diagnosis
 from collector.errors import BundleError
 from collector.steps import StepResult, StepStatus
 
@@ -42,6 +44,8 @@ class ReportContext:
     Attributes:
         cloud: ``public`` or ``private`` (which must-gather list applies).
         diagnosis: the verdict; ``None`` when the analysis could not run.
+        cause_report: what the reports print for the verdict's cause (its spec's `CauseReport`, from
+            `diagnosis.causes.registry.report_for`); required with a diagnosis.
         handshakes: `Handshake.to_json()` dicts, for the per-backend handshake ladder.
         checklist: from `build_checklist`. sections: from `build_sections` (computed when left empty).
         steps: every host x step outcome. redactions: every redaction of the bundle.
@@ -53,6 +57,7 @@ class ReportContext:
     proxy: str
     cloud: str
     diagnosis: Diagnosis | None
+    cause_report: CauseReport | None = None
     symptom: Symptom = field(default_factory=Symptom)
     case_id: str | None = None
     handshakes: tuple[Mapping[str, object], ...] = ()
@@ -103,7 +108,7 @@ def _environment(*, html: bool) -> jinja2.Environment:
     env.filters["md"] = _markdown_escape
     env.filters["code"] = _code_span
     env.filters["fence"] = _fence
-    env.globals["unknown_cause"] = _unknown_cause
+    env.filters["paragraph"] = _html_paragraph
     return env
 
 
@@ -127,8 +132,19 @@ def _fence(value: object) -> str:
     return "`" * max(3, max(runs, default=0) + 1)
 
 
-def _unknown_cause(cause: object) -> str:
-    raise ValueError(f"no template branch for cause {cause!r}")  # a new Cause needs its branch in both templates
+_CODE_SPAN = re.compile(r"`([^`]*)`")
+_QUOTED = re.compile(r'"([^"]*)"')
+
+
+def _html_paragraph(body: str) -> Markup:
+    """A cause's paragraph (SUMMARY.md's wording: hard line breaks, `code` spans, "quotes") as HTML on one line.
+
+    The body is the spec's own text, never evidence, so only its three markups are translated; <, > and & are
+    escaped all the same.
+    """
+    text = html.escape(" ".join(body.split("\n")), quote=False)
+    text = _CODE_SPAN.sub(r"<code>\1</code>", text)
+    return Markup(_QUOTED.sub("\u201c\\1\u201d", text))
 
 
 # -- data shaped for loops and ifs ------------------------------------------------------------------------------
@@ -136,13 +152,19 @@ def _unknown_cause(cause: object) -> str:
 
 def _template_data(context: ReportContext) -> dict[str, object]:
     diagnosis = context.diagnosis
-    sections = context.sections or build_sections(diagnosis, context.symptom)
+    report = context.cause_report
+    if diagnosis is not None and (report is None or report.cause.value != diagnosis.cause.value):
+        # A verdict without its words would print a report that names no cause.
+        raise ValueError(f"no template branch for cause {diagnosis.cause.value!r}: ReportContext.cause_report must"
+                         " be that cause's spec report (diagnosis/causes/registry.py report_for)")
+    sections = context.sections or build_sections(report, context.symptom)
     steps = list(context.steps)
     return {
         "c": context,
         "cloud_label": "Public Cloud" if context.cloud == Cloud.PUBLIC.value else "Private Cloud",
         "cause": diagnosis.cause.value if diagnosis else None,
-        "causes": {c.name: c.value for c in Cause},
+        "report": report,
+        "cause_items": _cause_items(report, context.checklist),
         "diagnosis": diagnosis,
         "counts": _count_rows(diagnosis),
         "checklist": context.checklist,
@@ -157,6 +179,14 @@ def _template_data(context: ReportContext) -> dict[str, object]:
         "backends": _ladders(context.handshakes),
         "paths": {"manifest": layout.MANIFEST, "handshakes": layout.ANALYSIS_HANDSHAKES},
     }
+
+
+def _cause_items(report: CauseReport | None, checklist: Sequence[ChecklistItem]) -> list[ChecklistItem]:
+    """The must-gather items the cause's verdict rests on, in the spec's order (items of the other cloud left out)."""
+    if report is None:
+        return []
+    by_key = {item.key: item for item in checklist}
+    return [by_key[key] for key in report.must_gather if key in by_key]
 
 
 def _count_rows(diagnosis: Diagnosis | None) -> list[tuple[str, str, int]]:

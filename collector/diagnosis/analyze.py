@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from collector.diagnosis.causes import Diagnosis
+from collector.diagnosis.verdict import Diagnosis
 from collector.diagnosis.diagnose import diagnose
 from collector.diagnosis.evidence import Evidence, load_evidence
 from collector.tls.handshake import Handshake

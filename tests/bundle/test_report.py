@@ -12,6 +12,7 @@ from collector.bundle.checklist import SectionResult, Symptom, build_checklist
 from collector.bundle.redact import Redaction, redact_text
 from collector.bundle.report import LADDERS_PER_BACKEND, ReportContext, render_report, render_summary
 from collector.diagnosis.causes import Cause, Diagnosis
+from collector.diagnosis.causes.registry import report_for
 from collector.steps import StepResult, StepStatus
 
 # The heading each cause's template branch (and only it) prints, in both SUMMARY.md and report.html.
@@ -47,6 +48,7 @@ def _context(cause: Cause | None = Cause.CA_MISMATCH, **overrides: object) -> Re
     values: dict[str, object] = {
         "org": "org1", "env": "test", "proxy": "weather", "cloud": "private",
         "diagnosis": _diagnosis(cause) if cause else None,
+        "cause_report": report_for(cause) if cause else None,
         "symptom": Symptom(503, "messaging.adaptors.http.flow.ServiceUnavailable",
                         "The Service is temporarily unavailable", "Received fatal alert: bad_certificate", "msg-1",
                         "2017-10-23 05:28:57,813 ... handshake failed, message: Received fatal alert: bad_certificate"),
