@@ -19,7 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL
 
-from collector.errors import InputError, UsageError
+from collector.errors import InputError, ProbeError, UsageError
 from collector.tls.handshake import (
     Alert,
     CertificateRequest,
@@ -32,6 +32,7 @@ from collector.tls.names import name_from_der, name_to_rfc4514
 from collector.tls.probe_results import (
     NOT_VERIFIED_NOTE,
     describe_reaction,
+    format_target,
     make_alert,
     summarize_certificate,
 )
@@ -48,18 +49,6 @@ _READ_LIMIT = 65536
 _Loaded = TypeVar("_Loaded")
 
 
-class ProbeError(InputError):
-    """The backend could not be probed (DNS, refused, unreachable, timeout, not TLS); names HOST:PORT and what to check."""
-
-    def __init__(self, target: str, problem: str, hint: str = "", via: str | None = None) -> None:
-        where = f"{target} (probed from {via})" if via else target
-        super().__init__(where, f"{problem}; {hint}" if hint else problem)
-        self.target = target
-        self.problem = problem
-        self.hint = hint
-        self.via = via
-
-
 def parse_target(text: str) -> tuple[str, int]:
     """Split ``HOST:PORT`` (``[v6]:PORT`` for IPv6) into host and port; raises UsageError when malformed."""
     match = _TARGET.match(text.strip())
@@ -72,11 +61,6 @@ def parse_target(text: str) -> tuple[str, int]:
     if not 0 < port < 65536:
         raise UsageError(f"bad backend {text!r}: port {port} is not between 1 and 65535")
     return host, port
-
-
-def format_target(host: str, port: int) -> str:
-    """``host:port``, with brackets around an IPv6 address."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def default_sni(host: str) -> str | None:
