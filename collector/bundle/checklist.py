@@ -1,4 +1,5 @@
-"""The playbook's "Must Gather Diagnostic Information" checklist and which playbook sections ran, as values."""
+"""The playbook's "Must Gather Diagnostic Information" checklist and which playbook sections ran, as values.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from collector.diagnosis.verdict import (
 )
 
 __all__ = [
-    "CHECKLISTS", "SECTION_CA_MISMATCH", "SECTION_COMMON", "SECTION_NO_CLIENT_CERTIFICATE", "ChecklistItem", "Cloud",
-    "ItemState", "SectionResult", "Symptom", "build_checklist", "build_sections",
+    "CHECKLISTS", "SECTION_CA_MISMATCH", "SECTION_COMMON", "SECTION_NO_CLIENT_CERTIFICATE", "ChecklistItem",
+    "Cloud", "ItemState", "SectionResult", "Symptom", "build_checklist", "build_sections",
 ]
 
 

@@ -71,7 +71,8 @@ class ReportContext:
 
 
 def render_summary(context: ReportContext) -> str:
-    """SUMMARY.md: the verdict, the must-gather checklist, the sections tried, host completeness, redactions."""
+    """SUMMARY.md: the verdict, the must-gather checklist, the sections tried, host completeness,
+    redactions."""
     return _environment(html=False).get_template(SUMMARY_TEMPLATE).render(_template_data(context))
 
 
@@ -80,11 +81,12 @@ def render_report(context: ReportContext) -> str:
     return _environment(html=True).get_template(REPORT_TEMPLATE).render(_template_data(context))
 
 
-# -- templates -------------------------------------------------------------------------------------------------
+# -- templates --------------------------------------------------------------------------------------------
 
 
 def _template_source(name: str) -> str:
-    """A template from the installed package (`collector/templates`) or, in a checkout, the top-level folder."""
+    """A template from the installed package (`collector/templates`) or, in a checkout, the top-level
+    folder."""
     packaged = importlib.resources.files("collector").joinpath("templates").joinpath(name)
     checkout = Path(__file__).resolve().parents[2] / "templates" / name
     try:
@@ -137,7 +139,8 @@ _QUOTED = re.compile(r'"([^"]*)"')
 
 
 def _html_paragraph(body: str) -> Markup:
-    """A cause's paragraph (SUMMARY.md's wording: hard line breaks, `code` spans, "quotes") as HTML on one line.
+    """A cause's paragraph (SUMMARY.md's wording: hard line breaks, `code` spans, "quotes") as HTML on one
+    line.
 
     The body is the spec's own text, never evidence, so only its three markups are translated; <, > and & are
     escaped all the same.
@@ -147,7 +150,7 @@ def _html_paragraph(body: str) -> Markup:
     return Markup(_QUOTED.sub("\u201c\\1\u201d", text))
 
 
-# -- data shaped for loops and ifs ------------------------------------------------------------------------------
+# -- data shaped for loops and ifs -------------------------------------------------------------------------
 
 
 def _template_data(context: ReportContext) -> dict[str, object]:
@@ -155,8 +158,8 @@ def _template_data(context: ReportContext) -> dict[str, object]:
     report = context.cause_report
     if diagnosis is not None and (report is None or report.cause.value != diagnosis.cause.value):
         # A verdict without its words would print a report that names no cause.
-        raise ValueError(f"no template branch for cause {diagnosis.cause.value!r}: ReportContext.cause_report must"
-                         " be that cause's spec report (diagnosis/causes/registry.py report_for)")
+        raise ValueError(f"no template branch for cause {diagnosis.cause.value!r}: ReportContext.cause_report"
+                         " must be that cause's spec report (diagnosis/causes/registry.py report_for)")
     sections = context.sections or build_sections(report, context.symptom)
     steps = list(context.steps)
     return {
@@ -182,7 +185,8 @@ def _template_data(context: ReportContext) -> dict[str, object]:
 
 
 def _cause_items(report: CauseReport | None, checklist: Sequence[ChecklistItem]) -> list[ChecklistItem]:
-    """The must-gather items the cause's verdict rests on, in the spec's order (items of the other cloud left out)."""
+    """The must-gather items the cause's verdict rests on, in the spec's order (items of the other cloud left
+    out)."""
     if report is None:
         return []
     by_key = {item.key: item for item in checklist}
@@ -192,7 +196,8 @@ def _cause_items(report: CauseReport | None, checklist: Sequence[ChecklistItem])
 def _count_rows(diagnosis: Diagnosis | None) -> list[tuple[str, str, int]]:
     if diagnosis is None or not diagnosis.counts:
         return []
-    return [(backend, outcome, n) for backend, per in sorted(diagnosis.counts.items()) for outcome, n in sorted(per.items())]
+    return [(backend, outcome, n) for backend, per in sorted(diagnosis.counts.items())
+            for outcome, n in sorted(per.items())]
 
 
 def _host_table(steps: Sequence[StepResult]) -> dict[str, object]:

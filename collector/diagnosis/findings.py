@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from collector.diagnosis.backends import ClientAuthCase, Facts, find_probe, first_fatal, frame_prefix, server_reaction
+from collector.diagnosis.backends import (
+    ClientAuthCase,
+    Facts,
+    find_probe,
+    first_fatal,
+    frame_prefix,
+    server_reaction,
+)
 from collector.diagnosis.causes.spec import Finding
 from collector.diagnosis.keymanager import KeystoreVerdict
 from collector.tls.handshake import CertificateRequest, Handshake, Outcome
@@ -35,12 +42,15 @@ def client_auth_finding(facts: Facts, cases: Sequence[ClientAuthCase]) -> Findin
 
 
 def probe_lines(case: ClientAuthCase) -> list[str]:
-    """What the probe of this case's backend showed, when the probe (not the capture) supplied the CA names."""
+    """What the probe of this case's backend showed, when the probe (not the capture) supplied the CA
+    names."""
     probe = case.probe
-    if probe is None or (case.handshake.certificate_request is not None and case.handshake is not probe.handshake):
+    if probe is None or (case.handshake.certificate_request is not None
+                         and case.handshake is not probe.handshake):
         return []
     via = f" via {probe.via}" if probe.via else ""
-    if case.handshake is not probe.handshake and find_probe(case.handshake, [probe], single_backend=False) is None:
+    unmatched = find_probe(case.handshake, [probe], single_backend=False) is None
+    if case.handshake is not probe.handshake and unmatched:
         via += f" (taken for {case.backend}: the only probe and the only backend)"
     return [f"probe of {probe.target}{via}: the backend asks for a client certificate and "
             + ca_phrase(probe.handshake.certificate_request)]
@@ -49,12 +59,13 @@ def probe_lines(case: ClientAuthCase) -> list[str]:
 def _capture_lines(case: ClientAuthCase) -> list[str]:
     handshake = case.handshake
     if case.probe is not None and handshake is case.probe.handshake:
-        return ["no capture of this backend: the verdict is what JSSE does with these CA names and this keystore"]
+        return ["no capture of this backend: the verdict is what JSSE does with these CA names and this"
+                " keystore"]
     lines = []
     request = handshake.certificate_request
     if request is not None:
-        lines.append(frame_prefix(request.frame, handshake, True) + f"CertificateRequest from {handshake.server} "
-                     + ca_phrase(request))
+        lines.append(frame_prefix(request.frame, handshake, True)
+                     + f"CertificateRequest from {handshake.server} " + ca_phrase(request))
     if case.observed_empty and handshake.client_certificate is not None:
         lines.append(frame_prefix(handshake.client_certificate.frame, handshake, not lines)
                      + "client Certificate length 0 (no certificate sent)")
@@ -71,11 +82,12 @@ def reaction_line(handshake: Handshake) -> str:
     alert = first_fatal(handshake)
     if alert is not None:
         who = "the server" if alert.sender == "server" else "the message processor"
-        return frame_prefix(alert.frame, handshake, False) + f"fatal alert {alert.description} ({alert.code}) from {who}"
+        return (frame_prefix(alert.frame, handshake, False)
+                + f"fatal alert {alert.description} ({alert.code}) from {who}")
     if handshake.outcome == Outcome.ESTABLISHED:
         http = f", then HTTP {handshake.http_status}" if handshake.http_status is not None else ""
-        return (f"no alert: the handshake completed{http} (an nginx-style backend accepts the empty certificate"
-                " and answers HTTP 400)")
+        return (f"no alert: the handshake completed{http} (an nginx-style backend accepts the empty"
+                " certificate and answers HTTP 400)")
     return f"{handshake.source or 'capture'}: {server_reaction(handshake)}"
 
 
@@ -85,7 +97,8 @@ def count_lines(facts: Facts, backend: str, same: int) -> list[str]:
     if not per or (sum(per.values()) == 1 and len(facts.counts) == 1):
         return []
     lines = [f"{same} of {sum(per.values())} handshake(s) to {backend} show this ({outcome_phrase(per)})"]
-    lines.extend(f"other backend {label}: {outcome_phrase(n)}" for label, n in facts.counts.items() if label != backend)
+    lines.extend(f"other backend {label}: {outcome_phrase(n)}"
+                 for label, n in facts.counts.items() if label != backend)
     return lines
 
 

@@ -1,5 +1,5 @@
-"""The verdict's values: the closed set of causes (DESIGN.md "Analysis vocabulary"), the diagnosis, and what the
-reports print for a cause. Stdlib only, so the report writer can take these values without the rules."""
+"""The verdict's values: the closed set of causes (DESIGN.md "Analysis vocabulary"), the diagnosis, and what
+the reports print for a cause. Stdlib only, so the report writer can take these values without the rules."""
 
 from __future__ import annotations
 
@@ -82,8 +82,8 @@ class CauseReport:
         wire: what the capture showed, for the "Common Diagnosis Steps" row (``capture: …``).
         sections: the playbook sections the verdict answers, in the order the table lists them.
         healthy: True when the verdict says nothing is broken (report.html shows it as good news).
-        must_gather: checklist keys (`bundle/checklist.py`) the verdict rests on; when given, the cause's section
-            lists each item with its state, so the reader sees what to collect next.
+        must_gather: checklist keys (`bundle/checklist.py`) the verdict rests on; when given, the cause's
+            section lists each item with its state, so the reader sees what to collect next.
     """
 
     cause: Cause

@@ -33,10 +33,13 @@ SPEC = CauseSpec(
     cause=Cause.CA_MISMATCH,
     rule=ca_mismatch,
     texts=Texts(
-        "The message processor sent no client certificate to {backend}: its keystore certificate was issued by"
-        " {leaf_issuer}, which is not among the CAs the backend accepts (playbook cause: Certificate Authority"
+        "The message processor sent no client certificate to {backend}: its keystore certificate was issued"
+        " by"
+        " {leaf_issuer}, which is not among the CAs the backend accepts (playbook cause: Certificate"
+        " Authority"
         " Mismatch).",
-        "Add the certificate of {leaf_issuer} (the issuer of the keystore's leaf certificate) to the backend's"
+        "Add the certificate of {leaf_issuer} (the issuer of the keystore's leaf certificate) to the"
+        " backend's"
         " truststore, or upload to {keystore} under {alias} a client certificate issued by one of the"
         " acceptable CAs: {acceptable}.{chain_hint}",
     ),
@@ -46,15 +49,18 @@ SPEC = CauseSpec(
         title="Cause: Certificate Authority Mismatch",
         body=("The keystore holds a client certificate, but its leaf was not issued by any of the backend's"
               " acceptable CA names.\n"
-              "JSSE only sends a certificate issued by one of the acceptable CAs, so the Message Processor sent"
+              "JSSE only sends a certificate issued by one of the acceptable CAs, so the Message Processor"
+              " sent"
               " an empty\n"
               "Certificate message and the backend refused the handshake."),
         wire="the Message Processor answered the CertificateRequest with an empty Certificate",
         sections=(
             SectionResult(SECTION_NO_CLIENT_CERTIFICATE, True,
-                           "the keystore holds a certificate: ruled out, went on to Certificate Authority Mismatch"),
+                           "the keystore holds a certificate: ruled out, went on to Certificate Authority"
+                           " Mismatch"),
             SectionResult(SECTION_CA_MISMATCH, True,
-                           "the issuer of the keystore's leaf certificate is not among the backend's acceptable CA"
+                           "the issuer of the keystore's leaf certificate is not among the backend's"
+                           " acceptable CA"
                            " names: this is the cause"),
         ),
     ),

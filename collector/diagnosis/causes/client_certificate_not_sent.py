@@ -1,5 +1,5 @@
-"""client-certificate-not-sent: an empty client Certificate was seen, but the keystore cannot say which playbook
-cause it is; says what to collect."""
+"""client-certificate-not-sent: an empty client Certificate was seen, but the keystore cannot say which
+playbook cause it is; says what to collect."""
 
 from __future__ import annotations
 
@@ -41,26 +41,33 @@ SPEC = CauseSpec(
         "The message processor answered the certificate request of {backend} with an empty Certificate"
         " ({reaction}); without the keystore documents the two playbook causes (No Client Certificate,"
         " Certificate Authority Mismatch) cannot be told apart.",
-        "Collect the keystore the target's SSLInfo names (the playbook's \"get cert for keystore\" output: the"
-        " keystore, alias and cert documents) and run collect analyze again with them. An empty keystore means"
-        " No Client Certificate; a leaf issuer outside the acceptable CA names ({acceptable}) means Certificate"
+        "Collect the keystore the target's SSLInfo names (the playbook's \"get cert for keystore\" output:"
+        " the"
+        " keystore, alias and cert documents) and run collect analyze again with them. An empty keystore"
+        " means"
+        " No Client Certificate; a leaf issuer outside the acceptable CA names ({acceptable}) means"
+        " Certificate"
         " Authority Mismatch.",
     ),
     variants={
         ACCEPTABLE: Texts(
             "The message processor answered the certificate request of {backend} with an empty Certificate"
             " ({reaction}), although {keystore} holds a key entry issued by an acceptable CA.",
-            "Check that the target's KeyAlias names {alias} of {keystore} (and that its keystore reference points"
+            "Check that the target's KeyAlias names {alias} of {keystore} (and that its keystore reference"
+            " points"
             " to this keystore), that the key's type suits the backend's signature algorithms, and that the"
-            " keystore deployed on the message processors is the one collected; -Djavax.net.debug=ssl:handshake"
+            " keystore deployed on the message processors is the one collected;"
+            " -Djavax.net.debug=ssl:handshake"
             " on the message processor shows which alias JSSE ignored and why.",
         ),
         ANY_CA: Texts(
             "The message processor answered the certificate request of {backend} with an empty Certificate"
             " ({reaction}); the backend named no acceptable CA, so JSSE would have sent any key entry: the"
             " keystore most likely holds no key and certificate (playbook cause: No Client Certificate).",
-            "Check that {keystore} holds a key and certificate under {alias}: collect its keystore, alias and cert"
-            " documents (the playbook's \"get cert for keystore\" output) and run collect analyze again with them.",
+            "Check that {keystore} holds a key and certificate under {alias}: collect its keystore, alias"
+            " and cert"
+            " documents (the playbook's \"get cert for keystore\" output) and run collect analyze again"
+            " with them.",
         ),
     },
     report=CauseReport(
@@ -68,14 +75,17 @@ SPEC = CauseSpec(
         title="The Message Processor sent no client certificate",
         body=("The backend asked for a client certificate and the Message Processor sent an empty Certificate"
               " message. This is\n"
-              "one of the playbook's two causes (No Client Certificate, or Certificate Authority Mismatch); the"
+              "one of the playbook's two causes (No Client Certificate, or Certificate Authority Mismatch);"
+              " the"
               " keystore could\n"
-              "not be read, so the tool cannot tell which. Add the keystore's \"Get cert for keystore\" output and"
+              "not be read, so the tool cannot tell which. Add the keystore's \"Get cert for keystore\""
+              " output and"
               " run\n"
               "`collect analyze` again."),
         wire="the Message Processor answered the CertificateRequest with an empty Certificate",
         sections=(
-            SectionResult(SECTION_NO_CLIENT_CERTIFICATE, False, "undecided: the keystore documents could not be read"),
+            SectionResult(SECTION_NO_CLIENT_CERTIFICATE, False,
+                          "undecided: the keystore documents could not be read"),
             SectionResult(SECTION_CA_MISMATCH, False,
                            "undecided: needs the keystore's leaf certificate (Get cert for keystore)"),
         ),

@@ -1,4 +1,5 @@
-"""client-certificate-rejected: the MP sent a certificate and the backend refused it (neither playbook cause)."""
+"""client-certificate-rejected: the MP sent a certificate and the backend refused it (neither playbook
+cause)."""
 
 from __future__ import annotations
 
@@ -46,24 +47,29 @@ SPEC = CauseSpec(
     cause=Cause.CLIENT_CERTIFICATE_REJECTED,
     rule=client_certificate_rejected,
     texts=Texts(
-        "The message processor sent a client certificate ({client_leaf}) and {backend} rejected it ({reaction}).",
-        "Make the backend trust the certificate: add its issuer ({client_issuer}) to the backend's truststore and"
+        "The message processor sent a client certificate ({client_leaf}) and {backend} rejected it"
+        " ({reaction}).",
+        "Make the backend trust the certificate: add its issuer ({client_issuer}) to the backend's"
+        " truststore and"
         " check that the certificate is valid (dates, key usage); the backend's log says why it refused it.",
     ),
     defaults={"client_leaf": "subject unknown", "client_issuer": "unknown"},
     report=CauseReport(
         cause=Cause.CLIENT_CERTIFICATE_REJECTED,
         title="The backend rejected the client certificate",
-        body=("The Message Processor did send a client certificate and the backend refused it (expired, untrusted"
+        body=("The Message Processor did send a client certificate and the backend refused it (expired,"
+              " untrusted"
               " chain, wrong\n"
-              "usage, or revoked). This is neither of the playbook's two causes: check the backend's truststore"
+              "usage, or revoked). This is neither of the playbook's two causes: check the backend's"
+              " truststore"
               " and logs."),
         wire="the Message Processor sent a certificate and the backend rejected it",
         sections=(
             SectionResult(SECTION_NO_CLIENT_CERTIFICATE, True,
                            "ruled out: the Message Processor did send a certificate"),
             SectionResult(SECTION_CA_MISMATCH, True,
-                           "ruled out: the certificate was sent, so its CA was acceptable to the Message Processor"),
+                           "ruled out: the certificate was sent, so its CA was acceptable to the Message"
+                           " Processor"),
         ),
     ),
 )

@@ -46,17 +46,21 @@ SPEC = CauseSpec(
     ),
     variants={
         PROBED: Texts(
-            "The handshakes with {backend} use TLS 1.3 and no key log was given; the probe shows the acceptable CA"
+            "The handshakes with {backend} use TLS 1.3 and no key log was given; the probe shows the"
+            " acceptable CA"
             " names, but the keystore documents needed to judge them are missing.",
-            "Give collect analyze the keystore, alias and cert documents of the target's keystore (the playbook's"
-            " \"get cert for keystore\" output) with the probe results, or the capture's key log (SSLKEYLOGFILE).",
+            "Give collect analyze the keystore, alias and cert documents of the target's keystore (the"
+            " playbook's"
+            " \"get cert for keystore\" output) with the probe results, or the capture's key log"
+            " (SSLKEYLOGFILE).",
         ),
     },
     defaults={"target": "BACKEND:PORT"},
     report=CauseReport(
         cause=Cause.ENCRYPTED_HANDSHAKE,
         title="TLS 1.3: the handshake is encrypted in the capture",
-        body=("The capture cannot show the CertificateRequest or the client Certificate, because TLS 1.3 encrypts"
+        body=("The capture cannot show the CertificateRequest or the client Certificate, because TLS 1.3"
+              " encrypts"
               " them. Run\n"
               "`collect probe BACKEND:PORT` (from the collector or `--via` a Message Processor) to get the"
               " acceptable CA names,\n"
@@ -66,7 +70,8 @@ SPEC = CauseSpec(
             SectionResult(SECTION_NO_CLIENT_CERTIFICATE, False,
                            "undecided: the capture cannot show whether a certificate was sent (TLS 1.3)"),
             SectionResult(SECTION_CA_MISMATCH, False,
-                           "undecided: the acceptable CA names are encrypted; `collect probe` asks the backend for"
+                           "undecided: the acceptable CA names are encrypted; `collect probe` asks the"
+                           " backend for"
                            " them"),
         ),
     ),

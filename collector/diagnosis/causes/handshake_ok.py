@@ -30,16 +30,19 @@ SPEC = CauseSpec(
     rule=handshake_ok,
     texts=Texts(
         "All {count} TLS handshake(s) in the input completed and no client certificate was refused.",
-        "Nothing to fix at the TLS layer in this input: capture again while reproducing the 503, and check the"
+        "Nothing to fix at the TLS layer in this input: capture again while reproducing the 503, and check"
+        " the"
         " backend's HTTP answers.",
     ),
     defaults={"count": "0"},
     report=CauseReport(
         cause=Cause.HANDSHAKE_OK,
         title="The TLS handshakes completed",
-        body=("Every captured handshake between the Message Processor and the backend completed, so this capture"
+        body=("Every captured handshake between the Message Processor and the backend completed, so this"
+              " capture"
               " does not show\n"
-              "the bad_certificate failure. Reproduce the error during the capture window and collect again."),
+              "the bad_certificate failure. Reproduce the error during the capture window and collect"
+              " again."),
         wire="the handshakes completed",
         sections=(
             SectionResult(SECTION_NO_CLIENT_CERTIFICATE, False, _NOT_NEEDED),

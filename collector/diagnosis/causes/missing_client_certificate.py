@@ -1,4 +1,5 @@
-"""missing-client-certificate: the MP sent an empty Certificate and the keystore holds no key (playbook cause 1)."""
+"""missing-client-certificate: the MP sent an empty Certificate and the keystore holds no key (playbook
+cause 1)."""
 
 from __future__ import annotations
 
@@ -34,15 +35,18 @@ SPEC = CauseSpec(
     report=CauseReport(
         cause=Cause.MISSING_CLIENT_CERTIFICATE,
         title="Cause: No Client Certificate",
-        body=("The keystore named by the target's SSLInfo holds no client key and certificate (or none under the"
+        body=("The keystore named by the target's SSLInfo holds no client key and certificate (or none"
+              " under the"
               " KeyAlias), so\n"
-              "the Message Processor answered the backend's CertificateRequest with an empty Certificate message"
+              "the Message Processor answered the backend's CertificateRequest with an empty Certificate"
+              " message"
               " and the backend\n"
               "refused the handshake."),
         wire="the Message Processor answered the CertificateRequest with an empty Certificate",
         sections=(
             SectionResult(SECTION_NO_CLIENT_CERTIFICATE, True,
-                           "the keystore holds no key and certificate (under the KeyAlias): this is the cause"),
+                           "the keystore holds no key and certificate (under the KeyAlias): this is the"
+                           " cause"),
             SectionResult(SECTION_CA_MISMATCH, False,
                            "not reached: there is no certificate whose issuer could be compared"),
         ),

@@ -38,7 +38,8 @@ SPEC = CauseSpec(
     report=CauseReport(
         cause=Cause.NO_TLS_HANDSHAKE,
         title="No TLS handshake was captured",
-        body=("Nothing in the captures is a TLS handshake between a Message Processor and the backend. Check the"
+        body=("Nothing in the captures is a TLS handshake between a Message Processor and the backend."
+              " Check the"
               " capture hosts,\n"
               "the backend address and port, and that the reproduction ran during the capture window."),
         wire="no TLS handshake was captured",

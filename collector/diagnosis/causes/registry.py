@@ -1,7 +1,8 @@
 """The one ordered list of causes: their rules are tried in this order and the first finding wins.
 
 Client-auth causes come first (a failure beats a success: DESIGN's close calls), then the other failures, then
-"nothing wrong", then "nothing to judge", which always answers. A new cause is one spec module and one line here.
+"nothing wrong", then "nothing to judge", which always answers. A new cause is one spec module and one line
+here.
 """
 
 from __future__ import annotations

@@ -70,4 +70,5 @@ class CauseSpec:
 
     def render(self, template: str, values: Mapping[str, str]) -> str:
         """Fill a text; a value the finding does not know prints as its default wording."""
-        return template.format_map({**SHARED_DEFAULTS, **self.defaults, **{k: v for k, v in values.items() if v}})
+        known = {k: v for k, v in values.items() if v}
+        return template.format_map({**SHARED_DEFAULTS, **self.defaults, **known})
