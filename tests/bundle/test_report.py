@@ -13,6 +13,7 @@ from collector.bundle.redact import Redaction, redact_text
 from collector.bundle.report import LADDERS_PER_BACKEND, ReportContext, render_report, render_summary
 from collector.diagnosis.causes import Cause, Diagnosis
 from collector.diagnosis.causes.registry import report_for
+from collector.diagnosis.verdict import CauseReport
 from collector.steps import StepResult, StepStatus
 
 # The heading each cause's template branch (and only it) prints, in both SUMMARY.md and report.html.
@@ -227,3 +228,33 @@ def test_report_html_is_well_formed(cause: Cause | None) -> None:
     checker = _TagBalance()
     checker.feed(render_report(_context(cause)))
     assert (checker.errors, checker.open) == ([], [])
+
+
+def test_a_cause_report_lists_the_items_its_verdict_rests_on() -> None:
+    # Given a cause's report content naming must-gather items (one collected, one missing, one of the other
+    # cloud)
+    words = CauseReport(Cause.CA_MISMATCH, "Cause: <Title>", 'Line one with `code`\nand "quoted" words.',
+                        "the wire", (SectionResult("Cause: X", True, "found it"),),
+                        must_gather=("trace", "error-message", "backend-capture"))
+    context = _context(cause_report=words)
+    # When both reports are rendered
+    summary, report = render_summary(context), render_report(context)
+    # Then the cause's section lists each item with its state, in the spec's order, and the words are typeset
+    assert ("### Cause: \\<Title\\>\n\nLine one with `code`\nand \"quoted\" words.\n\n"
+            "Must gather for this cause:\n\n"
+            "- Trace file showing the error: **missing** (--no-trace was given)\n"
+            "- Complete error message observed: collected\n") in summary
+    assert ("<h3>Cause: &lt;Title&gt;</h3>\n"
+            "<p>Line one with <code>code</code> and “quoted” words.</p>") in report
+    assert ('<li>Trace file showing the error: <span class="missing">missing</span>'
+            ' (--no-trace was given)</li>\n'
+            '<li>Complete error message observed: <span class="ok">collected</span></li>\n</ul>') in report
+    assert "| Cause: X | yes | found it |" in summary and "capture: the wire" in summary
+
+
+def test_a_cause_report_of_another_cause_is_refused() -> None:
+    # Given a verdict and the report content of another cause, When rendered, Then it fails rather than
+    # mislabel it
+    context = _context(Cause.CA_MISMATCH, cause_report=report_for(Cause.HANDSHAKE_OK))
+    with pytest.raises(ValueError, match="no template branch for cause 'ca-mismatch'"):
+        render_summary(context)
