@@ -1,21 +1,17 @@
 """Evidence: what the inputs say about the handshakes, the MP's keystore and the backend's acceptable CA names.
 
-`load_evidence` sniffs user files by content and `evidence_from_bundle` reads a support bundle through
-`collector/layout.py`; both live in `inputs.py` and are re-exported here, so callers import one module.
+The types and how parts combine; `inputs.py` builds them from files (`load_evidence`) and support bundles
+(`evidence_from_bundle`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from collector.edge.keystores import CertInfo, parse_alias, parse_cert, parse_keystore, sniff_edge_document
 from collector.tls.handshake import CertificateSummary, Handshake, ProbeResult
-
-if TYPE_CHECKING:
-    from collector.tls.keylog import KeyLog
 
 StoredCertificate = CertInfo | CertificateSummary
 
@@ -127,16 +123,3 @@ def keystore_evidence_from_document(data: Any, source: str, keystore: str | None
         return (KeystoreEvidence(keystore, None, None, cert.chain, source, cert.cert_name, "cert"),)
     raise ValueError("not an Edge keystore, alias or cert document")
 
-
-def load_evidence(paths: Sequence[Path]) -> Evidence:
-    """Sniff each file by content and build the evidence; raises InputError/CaptureFormatError naming the file."""
-    from collector.diagnosis.inputs import load_paths
-
-    return load_paths(paths)
-
-
-def evidence_from_bundle(root: Path, keylog: KeyLog | None = None) -> Evidence:
-    """Read a support bundle (directory or `.tar.gz`, read in place) through `collector/layout.py` paths."""
-    from collector.diagnosis.inputs import read_bundle
-
-    return read_bundle(root, keylog)

@@ -21,6 +21,7 @@ from collector.diagnosis.evidence import (
 )
 from collector.edge.keystores import sniff_edge_document
 from collector.errors import InputError
+from collector.tls.capture import is_capture, read_handshakes
 from collector.tls.certificates import load_pem_chain
 from collector.tls.keylog import KeyLog, is_keylog, load_keylog
 from collector.tls.probe_results import probe_results_from_json
@@ -30,8 +31,9 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _MAX_JSON = 64 << 20
 
 
-def load_paths(paths: Sequence[Path]) -> Evidence:
-    """Key logs first (captures need them), then every other file in the order given."""
+def load_evidence(paths: Sequence[Path]) -> Evidence:
+    """Sniff each file by content and build the evidence: key logs first (captures need them), then every
+    other file in the order given; raises InputError/CaptureFormatError naming the file."""
     kinds = [(path, _sniff(path)) for path in paths]
     keylog: KeyLog | None = None
     notes: list[str] = []
@@ -47,7 +49,7 @@ def load_paths(paths: Sequence[Path]) -> Evidence:
         elif kind == "capture":
             parts.append(_capture_evidence(path, path.name, keylog))
         elif kind == "bundle":
-            parts.append(read_bundle(path, keylog))
+            parts.append(evidence_from_bundle(path, keylog))
         elif kind == "pem":
             parts.append(_pem_evidence(path))
         else:
@@ -55,8 +57,9 @@ def load_paths(paths: Sequence[Path]) -> Evidence:
     return combine_evidence(parts)
 
 
-def read_bundle(root: Path, keylog: KeyLog | None = None) -> Evidence:
-    """Captures, keystore documents, the resolved key alias and probe results of one bundle."""
+def evidence_from_bundle(root: Path, keylog: KeyLog | None = None) -> Evidence:
+    """Captures, keystore documents, the resolved key alias and probe results of one support bundle (directory
+    or `.tar.gz`, read in place) through `collector/layout.py` paths."""
     with open_bundle(root) as files:
         parts = [_bundle_resolution(files)]
         for rel in files.matching(f"{layout.HOSTS_DIR}/*/{layout.HOST_CAPTURE}"):
@@ -85,7 +88,7 @@ def _sniff(path: Path) -> str:
         raise InputError(path, "is empty")
     if head.startswith(_GZIP_MAGIC):
         return _sniff_gzip(path)
-    if _is_capture(head):
+    if is_capture(head):
         return "capture"
     if is_keylog(head):
         return "keylog"
@@ -103,7 +106,7 @@ def _sniff_gzip(path: Path) -> str:
             inner = stream.read(_HEAD)
     except (OSError, EOFError, zlib.error) as exc:
         raise InputError(path, f"is a damaged gzip file ({exc})") from exc
-    if _is_capture(inner):
+    if is_capture(inner):
         return "capture"
     try:
         with tarfile.open(path, "r:gz") as archive:
@@ -115,15 +118,7 @@ def _sniff_gzip(path: Path) -> str:
     raise InputError(path, f"is a .tar.gz without {layout.MANIFEST}, so not a support bundle")
 
 
-def _is_capture(head: bytes) -> bool:
-    from collector.tls.capture import is_capture
-
-    return is_capture(head)
-
-
 def _capture_evidence(path: Path, cite: str, keylog: KeyLog | None) -> Evidence:
-    from collector.tls.capture import read_handshakes
-
     result = read_handshakes(path, keylog=keylog)
     return _from_capture_result(result, cite)
 
@@ -138,8 +133,6 @@ def _from_capture_result(result: Any, cite: str) -> Evidence:
 
 def _bundle_capture(files: BundleFiles, rel: str, keylog: KeyLog | None) -> Evidence:
     """One host's capture; a damaged one (tcpdump killed, empty file) is a note, the rest of the bundle still counts."""
-    from collector.tls.capture import read_handshakes
-
     try:
         result = read_handshakes(files.path_like(rel), keylog=keylog)
     except InputError as exc:
@@ -167,10 +160,10 @@ def _bundle_keystores(files: BundleFiles) -> Evidence:
         by_folder.setdefault(folder, []).extend(entries)
         sources.append(cite)
     named: list[KeystoreEvidence] = []
-    for folder, entries in by_folder.items():
+    for folder, found in by_folder.items():
         # The folder name is file-name-safe; the keystore document beside the alias documents has the real name.
-        real = next((e.keystore for e in entries if e.document == "keystore"), folder)
-        named.extend(replace(e, keystore=real) for e in entries)
+        real = next((e.keystore for e in found if e.document == "keystore"), folder)
+        named.extend(replace(e, keystore=real) for e in found)
     return Evidence(keystores=tuple(named), notes=tuple(notes), sources=tuple(sources))
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.diagnosis.evidence import evidence_from_bundle, load_evidence
+from collector.diagnosis.inputs import evidence_from_bundle, load_evidence
 from collector.errors import InputError
 from collector.tls.probe_results import probe_results_to_json
 from tests.diagnosis.builders import CA_A, probe, request
