@@ -31,7 +31,7 @@ def cloud_of(ctx: RunContext) -> str:
 
 def report_context(ctx: RunContext) -> ReportContext:
     root = ctx.bundle_root
-    handshakes = tuple(h.to_json() for h in getattr(ctx.analysis, "handshakes", ()) or ())
+    handshakes = tuple(getattr(ctx.analysis, "handshakes", ()) or ())
     present, reasons = checklist_inputs(ctx, root)
     return ReportContext(
         org=ctx.settings.org,
