@@ -1,5 +1,5 @@
-"""The cause registry, walked: every cause has one spec with a rule, texts, report content, a real fixture that
-triggers it through diagnose(), and its words in both SUMMARY.md and report.html.
+"""The cause registry, walked: every cause has one spec with a rule, texts, report content, a real fixture
+that triggers it through diagnose(), and its words in both SUMMARY.md and report.html.
 
 A new cause passes this file once it has its spec module, its registry line and its fixture listing
 `tests/fixtures/causes/<id>.txt` (the input files, relative to `tests/fixtures`, that `collect analyze` turns
@@ -116,6 +116,8 @@ def test_cause_renders_in_both_reports(spec: CauseSpec) -> None:
     # Then each shows the cause's heading, paragraph, playbook sections and verdict texts
     words = spec.report
     assert f"### {words.title}\n\n{words.body}\n" in summary
+    for other in REGISTRY:  # and no other cause's heading
+        assert (f"### {other.report.title}\n" in summary) is (other is spec), other.cause.value
     assert f"<h3>{html.escape(words.title, quote=False)}</h3>" in report
     page, text_md = _plain_html(report), _plain(summary.replace("\\", ""))
     assert _plain(words.body) in page
