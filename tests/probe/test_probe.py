@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime
 import socket
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
 from collector.errors import InputError, UsageError
 from collector.probe import ProbeError, default_sni, format_target, parse_target, probe_backend
@@ -211,7 +214,29 @@ def test_probe_backend_ipv6_target_is_named_with_brackets() -> None:
         probe_backend("::1", free_port(BACKEND_ADDRESS), sni=None, timeout=2)
 
 
-@pytest.mark.parametrize("defect", ["not-pem", "key-mismatch", "missing", "encrypted"])
+def _key_agreement_identity(folder: Path) -> tuple[Path, Path]:
+    """A certificate and its matching X25519 key: a pair that belongs together but cannot sign a handshake."""
+    key = x25519.X25519PrivateKey.generate()
+    name = x509.Name.from_rfc4514_string("CN=x25519 client")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(ed25519.Ed25519PrivateKey.generate(), None)
+    )
+    cert_path, key_path = folder / "x25519.pem", folder / "x25519.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+@pytest.mark.parametrize("defect", ["not-pem", "key-mismatch", "missing", "encrypted", "cannot-sign"])
 def test_probe_backend_refuses_unusable_client_files(pki: LabPki, tmp_path: Path, defect: str) -> None:
     # Files are checked before any connection: no backend is needed.
     cert, key = pki.client_good_cert, pki.client_good_key
@@ -228,6 +253,9 @@ def test_probe_backend_refuses_unusable_client_files(pki: LabPki, tmp_path: Path
         key.write_bytes(loaded.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                              serialization.BestAvailableEncryption(b"secret")))
         message = "encrypted.key: the private key is encrypted"
+    elif defect == "cannot-sign":
+        cert, key = _key_agreement_identity(tmp_path)
+        message = "x25519.key: this private key cannot sign a TLS handshake"
     else:
         key = tmp_path / "absent.key"
         message = "absent.key: cannot read the private key"
