@@ -67,8 +67,9 @@ def test_default_sni_and_format_target(host: str, sni: str | None, target: str) 
     ("nginx", "1.2", "handshake completed, HTTP 400", Outcome.ESTABLISHED, 400),
     ("nginx", "1.3", "handshake completed, HTTP 400", Outcome.ESTABLISHED, 400),
 ])
-def test_probe_backend_reads_ca_names_and_reaction(lab_backend: Callable[[str, str], Backend], kind: str, tls: str,
-                                                   reaction: str, outcome: Outcome, http_status: int | None) -> None:
+def test_probe_backend_reads_ca_names_and_reaction(lab_backend: Callable[[str, str], Backend], kind: str,
+                                                   tls: str, reaction: str, outcome: Outcome,
+                                                   http_status: int | None) -> None:
     backend = lab_backend(kind, tls)
     result = probe_backend(backend.address, backend.port, sni=BACKEND_HOST, timeout=5)
     hs = result.handshake
@@ -120,8 +121,9 @@ def test_probe_backend_tells_an_empty_ca_list_from_no_request(s_server: Callable
     ("openssl", "wrongca", "fatal alert unknown_ca (48)", Outcome.FAILED),
     ("java", "wrongca", "fatal alert certificate_unknown (46)", Outcome.FAILED),
 ])
-def test_probe_backend_with_a_client_certificate(lab_backend: Callable[[str, str], Backend], pki: LabPki, kind: str,
-                                                 which: str, reaction: str, outcome: Outcome) -> None:
+def test_probe_backend_with_a_client_certificate(lab_backend: Callable[[str, str], Backend], pki: LabPki,
+                                                 kind: str, which: str, reaction: str,
+                                                 outcome: Outcome) -> None:
     backend = lab_backend(kind, "1.3" if kind != "java" else "1.2")
     cert, key = (pki.client_good_cert, pki.client_good_key) if which == "good" else \
         (pki.client_wrongca_cert, pki.client_wrongca_key)
@@ -135,7 +137,8 @@ def test_probe_backend_with_a_client_certificate(lab_backend: Callable[[str, str
 @pytest.mark.lab
 def test_probe_backend_forces_the_tls_version(lab_backend: Callable[[str, str], Backend]) -> None:
     backend = lab_backend("openssl", "1.2")
-    assert probe_backend(*_endpoint(backend), sni=None, tls_version="1.2", timeout=5).handshake.version == "TLSv1.2"
+    forced = probe_backend(*_endpoint(backend), sni=None, tls_version="1.2", timeout=5)
+    assert forced.handshake.version == "TLSv1.2"
     with pytest.raises(ProbeError, match=r"refused the ClientHello with alert protocol_version \(70\)"):
         probe_backend(*_endpoint(backend), sni=None, tls_version="1.3", timeout=5)
 
@@ -179,7 +182,9 @@ def test_probe_backend_refused_port() -> None:
     port = free_port(BACKEND_ADDRESS)
     with pytest.raises(ProbeError) as error:
         probe_backend(BACKEND_ADDRESS, port, sni=None, timeout=2)
-    assert str(error.value).startswith(f"{BACKEND_ADDRESS}:{port}: connection refused; is the backend listening")
+    assert str(error.value).startswith(
+        f"{BACKEND_ADDRESS}:{port}: connection refused; is the backend listening"
+    )
     assert error.value.exit_code == 2
 
 
@@ -275,7 +280,8 @@ def ssh_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, in
 
     root = tmp_path_factory.mktemp("probe-sshd")
     hosts: SshHosts
-    with start_ssh_hosts(root / "lab", [SshHostSpec("ssh1", "127.0.0.14", "backend", root / "ssh1")]) as hosts:
+    spec = SshHostSpec("ssh1", "127.0.0.14", "backend", root / "ssh1")
+    with start_ssh_hosts(root / "lab", [spec]) as hosts:
         yield hosts.hosts[0].address, hosts.hosts[0].port
 
 
