@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from collector.diagnosis.jsse_messages import JsseSign
 from collector.edge.keystores import CertInfo, parse_alias, parse_cert, parse_keystore, sniff_edge_document
 from collector.tls.handshake import CertificateSummary, Handshake, ProbeResult
 
@@ -52,6 +53,8 @@ class Evidence:
         keystore: the keystore the target uses (after `ref://` resolution), ``None`` when unknown.
         notes: facts about the inputs worth showing (decryption used, truncated captures...).
         sources: every input file or bundle path read.
+        jsse_signs: what the MP's JSSE said about the failure (its system.log lines for the message id, the
+            trace's error.cause), in the order read.
     """
 
     handshakes: tuple[Handshake, ...] = ()
@@ -61,6 +64,7 @@ class Evidence:
     notes: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     keystore: str | None = None
+    jsse_signs: tuple[JsseSign, ...] = ()
 
 
 def combine_evidence(parts: Sequence[Evidence]) -> Evidence:
@@ -78,6 +82,7 @@ def combine_evidence(parts: Sequence[Evidence]) -> Evidence:
         notes=tuple(n for p in parts for n in p.notes) + duplicates,
         sources=tuple(s for p in parts for s in p.sources),
         keystore=next((p.keystore for p in parts if p.keystore), None),
+        jsse_signs=tuple(s for p in parts for s in p.jsse_signs),
     )
 
 

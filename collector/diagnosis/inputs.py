@@ -19,6 +19,7 @@ from collector.diagnosis.evidence import (
     combine_evidence,
     keystore_evidence_from_document,
 )
+from collector.diagnosis.jsse_messages import JsseSign, read_jsse_signs
 from collector.edge.keystores import sniff_edge_document
 from collector.errors import InputError
 from collector.tls.capture import is_capture, read_handshakes
@@ -29,6 +30,8 @@ from collector.tls.probe_results import probe_results_from_json
 _HEAD = 4096
 _GZIP_MAGIC = b"\x1f\x8b"
 _MAX_JSON = 64 << 20
+_MAX_EXCERPT = 16 << 20  # the excerpt holds the message id's lines with context: a few KB in practice
+_HEADERS = 64 << 10
 
 
 def load_evidence(paths: Sequence[Path]) -> Evidence:
@@ -65,6 +68,7 @@ def evidence_from_bundle(root: Path, keylog: KeyLog | None = None) -> Evidence:
         for rel in files.matching(f"{layout.HOSTS_DIR}/*/{layout.HOST_CAPTURE}"):
             parts.append(_bundle_capture(files, rel, keylog))
         parts.append(_bundle_keystores(files))
+        parts.append(_bundle_jsse_signs(files))
         if files.exists(layout.PROBE_RESULTS):
             data = _json_or_error(files.read(layout.PROBE_RESULTS), files.where(layout.PROBE_RESULTS))
             probes = probe_results_from_json(data, files.where(layout.PROBE_RESULTS))
@@ -183,6 +187,42 @@ def _bundle_resolution(files: BundleFiles) -> Evidence:
                      f"{keystores[0] if keystores else '?'} alias {aliases[0] if aliases else '?'}")
     return Evidence(key_alias=aliases[0] if aliases else None, keystore=keystores[0] if keystores else None,
                     notes=tuple(notes), sources=(cite,))
+
+
+def _bundle_jsse_signs(files: BundleFiles) -> Evidence:
+    """What the MP's JSSE said: the trace's error.cause, and the MP log lines of the reproduction's message id
+    (context lines of other requests in the excerpt are not its words)."""
+    ids: list[str] = []
+    signs: list[JsseSign] = []
+    sources = []
+    if files.exists(layout.TRACE_SESSION):
+        cite = files.cite(layout.TRACE_SESSION)
+        session = _json_or_error(files.read(layout.TRACE_SESSION), files.where(layout.TRACE_SESSION))
+        if isinstance(session, dict):
+            ids += [str(m) for m in session.get("message_ids") or [] if m]
+            causes = [str(c) for c in session.get("error_causes") or [] if c]
+            signs += read_jsse_signs(causes, f"{cite} (error.cause)")
+            sources.append(cite)
+    if files.exists(layout.REQUEST_RESPONSE):
+        ids += _message_id_headers(files.read(layout.REQUEST_RESPONSE)[:_HEADERS])
+    for rel in files.matching(f"{layout.HOSTS_DIR}/*/{layout.HOST_LOG_EXCERPT}"):
+        with files.open(rel) as stream:
+            lines = stream.read(_MAX_EXCERPT).decode("utf-8", "replace").splitlines()
+        if ids:
+            lines = [line for line in lines if any(i in line for i in ids)]
+        signs += read_jsse_signs(lines, files.cite(rel))
+        sources.append(files.cite(rel))
+    return Evidence(jsse_signs=tuple(signs), sources=tuple(sources))
+
+
+def _message_id_headers(head: bytes) -> list[str]:
+    """`X-Apigee.Message-ID` values among the reproduction's response headers."""
+    values = []
+    for raw in head.split(b"\r\n\r\n", 1)[0].splitlines():
+        name, sep, value = raw.decode("latin-1").partition(":")
+        if sep and name.strip().lower() == "x-apigee.message-id" and value.strip():
+            values.append(value.strip())
+    return values
 
 
 def _pem_evidence(path: Path) -> Evidence:
