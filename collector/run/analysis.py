@@ -10,7 +10,8 @@ from typing import Protocol
 from collector import layout
 from collector.diagnosis.causes import Diagnosis
 from collector.diagnosis.diagnose import diagnose
-from collector.diagnosis.evidence import Evidence, evidence_from_bundle
+from collector.diagnosis.evidence import Evidence
+from collector.diagnosis.inputs import evidence_from_bundle
 from collector.probe import probe_backend
 from collector.progress import Stage
 from collector.run.context import LOCAL_HOST, RunContext

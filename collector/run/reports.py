@@ -10,6 +10,7 @@ from pathlib import Path
 from collector import layout
 from collector.bundle import checklist as ck
 from collector.bundle.report import ReportContext, render_report, render_summary
+from collector.diagnosis.causes.registry import report_for
 from collector.edge.client import is_public_cloud
 from collector.run.context import RunContext
 from collector.steps import StepStatus
@@ -29,7 +30,7 @@ def cloud_of(ctx: RunContext) -> str:
 
 def report_context(ctx: RunContext) -> ReportContext:
     root = ctx.bundle_root
-    handshakes = tuple(h.to_json() for h in ctx.analysis.handshakes) if ctx.analysis is not None else ()
+    handshakes = tuple(ctx.analysis.handshakes) if ctx.analysis is not None else ()
     present, reasons = checklist_inputs(ctx, root)
     return ReportContext(
         org=ctx.settings.org,
@@ -37,6 +38,7 @@ def report_context(ctx: RunContext) -> ReportContext:
         proxy=ctx.settings.proxy,
         cloud=cloud_of(ctx),
         diagnosis=ctx.diagnosis,
+        cause_report=report_for(ctx.diagnosis.cause) if ctx.diagnosis else None,
         symptom=symptom_of(ctx, root),
         case_id=ctx.settings.case,
         handshakes=handshakes,

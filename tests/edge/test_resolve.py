@@ -202,9 +202,11 @@ def test_unavailable_documents_are_findings(
 def test_missing_org_env_or_proxy_is_named(
     emulator: Emulator, org: str, env: str, proxy: str, named: str
 ) -> None:
-    with EdgeClient(emulator.url, BasicAuth(USERNAME, PASSWORD), retries=0) as client:
-        with pytest.raises(EdgeNotFoundError) as caught:
-            resolve_proxy(client, org, env, proxy)
+    with (
+        EdgeClient(emulator.url, BasicAuth(USERNAME, PASSWORD), retries=0) as client,
+        pytest.raises(EdgeNotFoundError) as caught,
+    ):
+        resolve_proxy(client, org, env, proxy)
     assert caught.value.what.startswith(named)
 
 
