@@ -6,6 +6,7 @@ import ipaddress
 import netrc
 import re
 import shlex
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -13,6 +14,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # tomllib joined the standard library in 3.11; tomli is the same parser under its own name
+    import tomli as tomllib
 
 from collector.errors import InputError, UsageError
 
@@ -359,10 +365,6 @@ def _read_config(path: Path | None, environ: Mapping[str, str], home: Path) -> t
 
 
 def _load_toml(path: Path, text: str) -> Any:
-    try:
-        import tomllib
-    except ModuleNotFoundError as exc:  # Python 3.10
-        raise InputError(path, "TOML config files need Python 3.11; use config.yaml") from exc
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -122,9 +122,16 @@ def test_missing_config_and_inventory_files(tmp_path: Path) -> None:
 
 
 def test_toml_config(tmp_path: Path) -> None:
-    # Given a TOML config file (Python 3.11+), When loaded, Then its settings apply.
+    # Given a TOML config file (tomllib, or tomli on Python 3.10), When loaded, Then its settings apply.
     s = _load(tmp_path, BASE, config='capture-seconds = 9\ntrace = false\n', name="config.toml")
     assert s.capture_seconds == 9 and s.trace is False
+
+
+def test_invalid_toml_config_names_the_file(tmp_path: Path) -> None:
+    # Given a config.toml that is not TOML, When loaded, Then InputError names that file and says so.
+    with pytest.raises(InputError, match="not valid TOML") as raised:
+        _load(tmp_path, BASE, config="capture-seconds = = 9\n", name="config.toml")
+    assert raised.value.file == str(tmp_path / "config.toml")
 
 
 def test_password_from_environment_and_netrc(tmp_path: Path) -> None:
