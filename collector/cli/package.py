@@ -11,6 +11,7 @@ import click
 
 from collector.cli.group import cli, emit_json
 from collector.cli.run import given_flags, make_observer, print_outcome, secret_prompter
+from collector.settings import complete_secrets, load_settings
 
 EPILOG = """\b
 Example (after `ansible-playbook -i hosts.ini playbooks/collect.yml -e out=/tmp/raw ...`):
@@ -93,8 +94,9 @@ def package_command(
     commands.log, request/, collection.json). With management API access the proxy's TLS setup (keystore, alias,
     certs) is resolved too, so the diagnosis can tell a missing certificate from a CA mismatch.
     """
+    # Imported here, not at the top: collector.run loads fabric, paramiko, httpx, cryptography and jinja2
+    # (about 1 s), which the other commands need not pay (every command module is imported at start-up).
     from collector.run.from_raw import package_raw, read_raw_collection, settings_flags
-    from collector.settings import complete_secrets, load_settings
 
     collection = read_raw_collection(from_dir)
     flags = given_flags(ctx, skip=("from_dir",))

@@ -18,6 +18,7 @@ from rich.status import Status
 
 from collector.cli.group import cli, emit_json
 from collector.progress import NullObserver, RunObserver, Stage
+from collector.settings import RunSettings, complete_secrets, load_settings
 from collector.steps import StepResult, StepStatus
 
 EPILOG = """\b
@@ -99,8 +100,10 @@ def run_command(ctx: click.Context, config_file: Path | None, as_json: bool, **_
     system.log lines for the message id and host facts, probes the backend when needed, names the cause
     (missing-client-certificate, ca-mismatch, ...) with its evidence, and writes a checksummed .tar.gz.
     """
+    # Imported here, not at the top: collector.run loads fabric, paramiko, httpx, cryptography and jinja2
+    # (about 1 s), which `collect --help`, `verify` and `analyze` need not pay (every command module is
+    # imported at start-up).
     from collector.run import run_collect
-    from collector.settings import complete_secrets, load_settings
 
     flags = given_flags(ctx)
     flags["json"] = as_json
@@ -127,7 +130,7 @@ def given_flags(ctx: click.Context, skip: tuple[str, ...] = ()) -> dict[str, Any
     return flags
 
 
-def secret_prompter(settings: Any) -> Callable[[str], str]:
+def secret_prompter(settings: RunSettings) -> Callable[[str], str]:
     """The terminal prompt for a missing secret, saying whose secret it is."""
 
     def prompt(what: str) -> str:
@@ -228,7 +231,7 @@ class RichObserver:
 def print_outcome(outcome: Any) -> None:
     """The cause, its evidence and fix, failed steps and the bundle path (or the dry-run plan)."""
     if outcome.plan is not None:
-        from collector.run.plan import render_plan
+        from collector.run.plan import render_plan  # here, not at the top: see run_command (start-up cost)
 
         click.echo(render_plan(outcome.plan))
         return
