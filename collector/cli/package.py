@@ -1,5 +1,5 @@
-"""`collect package --from DIR`: a raw collection (playbooks/collect.yml's output) packaged into the standard
-bundle."""
+"""`collect package --from DIR`: a raw collection (playbooks/collect.yml's output) packaged into the
+standard bundle."""
 
 from __future__ import annotations
 

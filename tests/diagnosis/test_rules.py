@@ -209,8 +209,8 @@ def test_ca_mismatch_names_leaf_issuer_acceptable_cas_keystore_and_alias() -> No
 
 def test_missing_names_keystore_and_key_alias_in_resolution() -> None:
     # Given a KeyAlias that the keystore does not hold
-    diagnosis = diagnose(evidence(empty_cert_failed(CA_A), keystores=(LISTING,), key_alias="myKey",
-                                  keystore="myKeystore"))
+    diagnosis = diagnose(evidence(empty_cert_failed(CA_A), keystores=(LISTING,),
+                                  key_alias="myKey", keystore="myKeystore"))
     # Then the resolution says where to upload the chain with its key
     assert "to keystore myKeystore under alias myKey" in diagnosis.resolution
     assert "complete client certificate chain with its private key" in diagnosis.resolution
@@ -218,8 +218,8 @@ def test_missing_names_keystore_and_key_alias_in_resolution() -> None:
 
 def test_several_backends_name_the_failing_one_and_count_both() -> None:
     # Given a healthy backend and a failing one in one capture
-    ok = handshake(cr=request(CA_A), sent=True, outcome=Outcome.ESTABLISHED, server="127.0.0.22:443",
-                   sni="ok.lab")
+    ok = handshake(cr=request(CA_A), sent=True, outcome=Outcome.ESTABLISHED,
+                   server="127.0.0.22:443", sni="ok.lab")
     diagnosis = diagnose(evidence(ok, ok, empty_cert_failed(CA_A)))
     # Then the diagnosis names the failing backend and counts both
     assert diagnosis.backend == f"{BACKEND} (backend.lab)"
