@@ -1,6 +1,7 @@
 """Handshake message bodies: ClientHello, ServerHello, Certificate and CertificateRequest (TLS 1.2 and 1.3 layouts).
 
-Public API: `parse_client_hello`, `parse_server_hello`, `parse_certificate`, `parse_certificate_request`, their
+Public API: `parse_client_hello`, `parse_client_offer`, `parse_server_hello`, `parse_certificate`,
+`parse_certificate_request`, their
 result types, `HandshakeAssembler` (messages out of record bodies) and `MessageError`.
 """
 
@@ -26,6 +27,20 @@ class ClientHello(NamedTuple):
     random: bytes
     sni: str | None
     versions: tuple[int, ...]  # supported_versions, empty when the extension is absent
+
+
+class ClientOffer(NamedTuple):
+    """What the client offered: the facts a version or cipher mismatch is judged by (GREASE values left out).
+
+    Attributes:
+        legacy_version: the ClientHello's version field (0x0303 even for TLS 1.3 clients).
+        versions: the supported_versions extension, in the client's order; empty when absent.
+        cipher_suites: the offered cipher suites, in the client's order.
+    """
+
+    legacy_version: int
+    versions: tuple[int, ...]
+    cipher_suites: tuple[int, ...]
 
 
 class ServerHello(NamedTuple):
@@ -79,11 +94,28 @@ class _Cursor:
 
 
 def parse_client_hello(body: bytes) -> ClientHello:
+    hello, _ = _read_client_hello(body)
+    return hello
+
+
+def parse_client_offer(body: bytes) -> ClientOffer:
+    """The versions and cipher suites a ClientHello offers."""
+    hello, (legacy, suites) = _read_client_hello(body)
+    return ClientOffer(legacy, _without_grease(hello.versions), _without_grease(suites))
+
+
+def _without_grease(values: tuple[int, ...]) -> tuple[int, ...]:
+    # RFC 8701 reserves 0x?A?A values so that servers learn to ignore them; they are not offers
+    return tuple(v for v in values if not (v & 0x0F0F == 0x0A0A and v >> 12 == (v >> 4) & 0x0F))
+
+
+def _read_client_hello(body: bytes) -> tuple[ClientHello, tuple[int, tuple[int, ...]]]:
     cursor = _Cursor(body)
-    cursor.take(2)
+    legacy = cursor.number(2)
     random = cursor.take(32)
     cursor.vector(1)  # session id
-    cursor.vector(2)  # cipher suites
+    listed = cursor.vector(2)
+    suites = tuple(listed.number(2) for _ in range(listed.remaining() // 2))
     cursor.vector(1)  # compression methods
     extensions = cursor.extensions()
     sni = None
@@ -98,7 +130,7 @@ def parse_client_hello(body: bytes) -> ClientHello:
     if _EXT_SUPPORTED_VERSIONS in extensions:
         listed = extensions[_EXT_SUPPORTED_VERSIONS].vector(1)
         versions = tuple(listed.number(2) for _ in range(listed.remaining() // 2))
-    return ClientHello(random, sni, versions)
+    return ClientHello(random, sni, versions), (legacy, suites)
 
 
 def parse_server_hello(body: bytes) -> ServerHello:
