@@ -243,7 +243,7 @@ class ConnectionTable:
                 server=ends[1 - client],
                 end=end,
                 captured_at=capture_time(opening.started),
-                frames=(opening.first_frame, self.frames),
+                frames=(opening.first_frame, opening.seen),
                 source=self.source,
             )
         )

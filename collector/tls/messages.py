@@ -7,6 +7,7 @@ result types, `HandshakeAssembler` (messages out of record bodies) and `MessageE
 
 from __future__ import annotations
 
+import struct
 from typing import NamedTuple
 
 MAX_MESSAGE = 1 << 24  # the handshake length field is 24 bits; a 340 KB chain is real, 16 MB is the ceiling
@@ -94,19 +95,28 @@ class _Cursor:
 
 
 def parse_client_hello(body: bytes) -> ClientHello:
-    hello, _ = _read_client_hello(body)
-    return hello
+    return read_client_hello(body)[0]
 
 
 def parse_client_offer(body: bytes) -> ClientOffer:
     """The versions and cipher suites a ClientHello offers."""
+    return read_client_hello(body)[1]
+
+
+def read_client_hello(body: bytes) -> tuple[ClientHello, ClientOffer]:
+    """Both views of one ClientHello, parsed once."""
     hello, (legacy, suites) = _read_client_hello(body)
-    return ClientOffer(legacy, _without_grease(hello.versions), _without_grease(suites))
+    return hello, ClientOffer(legacy, _without_grease(hello.versions), _without_grease(suites))
+
+
+_GREASE = frozenset(0x0A0A + 0x1010 * n for n in range(16))  # RFC 8701: values servers must learn to ignore
 
 
 def _without_grease(values: tuple[int, ...]) -> tuple[int, ...]:
-    # RFC 8701 reserves 0x?A?A values so that servers learn to ignore them; they are not offers
-    return tuple(v for v in values if not (v & 0x0F0F == 0x0A0A and v >> 12 == (v >> 4) & 0x0F))
+    """The values without GREASE (not offers); most clients send none, so the common case is one C-level test."""
+    if _GREASE.isdisjoint(values):
+        return values
+    return tuple(v for v in values if v not in _GREASE)
 
 
 def _read_client_hello(body: bytes) -> tuple[ClientHello, tuple[int, tuple[int, ...]]]:
@@ -115,7 +125,7 @@ def _read_client_hello(body: bytes) -> tuple[ClientHello, tuple[int, tuple[int, 
     random = cursor.take(32)
     cursor.vector(1)  # session id
     listed = cursor.vector(2)
-    suites = tuple(listed.number(2) for _ in range(listed.remaining() // 2))
+    suites = _numbers(listed.take(listed.remaining()))
     cursor.vector(1)  # compression methods
     extensions = cursor.extensions()
     sni = None
@@ -129,8 +139,13 @@ def _read_client_hello(body: bytes) -> tuple[ClientHello, tuple[int, tuple[int, 
     versions: tuple[int, ...] = ()
     if _EXT_SUPPORTED_VERSIONS in extensions:
         listed = extensions[_EXT_SUPPORTED_VERSIONS].vector(1)
-        versions = tuple(listed.number(2) for _ in range(listed.remaining() // 2))
+        versions = _numbers(listed.take(listed.remaining()))
     return ClientHello(random, sni, versions), (legacy, suites)
+
+
+def _numbers(data: bytes) -> tuple[int, ...]:
+    """A list of 16-bit values (an odd trailing byte is ignored, as the length-based loop did)."""
+    return struct.unpack(f">{len(data) // 2}H", data[: len(data) // 2 * 2])
 
 
 def parse_server_hello(body: bytes) -> ServerHello:

@@ -5,9 +5,10 @@ Public API: `decide_outcome(session) -> Outcome`, `summarize_session(session, so
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
-from collector.tls import ciphers
+from collector.tls import ciphers, messages
 from collector.tls.handshake import ClientHelloOffer, Handshake, Outcome, capture_time
 
 if TYPE_CHECKING:
@@ -70,14 +71,19 @@ def summarize_session(session: Session, source: str) -> Handshake:
 
 
 def _offer(session: Session) -> ClientHelloOffer | None:
-    offer = session.offer
-    if offer is None:
+    if session.offer is None:
         return None
-    return ClientHelloOffer(
-        legacy_version=ciphers.version_name(offer.legacy_version),
-        supported_versions=tuple(ciphers.version_name(v) for v in offer.versions),
-        cipher_suites=tuple(ciphers.cipher_name(c) for c in offer.cipher_suites),
-        frame=session.facts.get("client_hello"),  # type: ignore[arg-type]
+    legacy, versions, suites = _offer_names(session.offer)
+    return ClientHelloOffer(legacy, versions, suites, session.facts.get("client_hello"))  # type: ignore[arg-type]
+
+
+# A client offers the same list on every connection: name it once, and share the tuples between handshakes.
+@functools.lru_cache(maxsize=256)
+def _offer_names(offer: messages.ClientOffer) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    return (
+        ciphers.version_name(offer.legacy_version),
+        tuple(ciphers.version_name(v) for v in offer.versions),
+        tuple(ciphers.cipher_name(c) for c in offer.cipher_suites),
     )
 
 

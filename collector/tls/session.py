@@ -6,6 +6,8 @@ Public API: `Session(first_frame, endpoints, keylog)`, `Session.add_segment(...)
 
 from __future__ import annotations
 
+import functools
+
 from collector.tls import ciphers, messages
 from collector.tls.certificates import name_to_string, summarize_certificate
 from collector.tls.decrypt import DecryptError, RecordDecryptor, supports
@@ -246,14 +248,13 @@ class Session:
             self.client = index if kind == 1 else 1 - index
         from_client = index == self.client
         if kind == 1:
-            hello = messages.parse_client_hello(body)
+            hello, self.offer = messages.read_client_hello(body)
             self.sni, self.random = hello.sni, hello.random
-            self.offer = messages.parse_client_offer(body)
             self.facts["client_hello"] = frame
         elif kind == 2:
             self._add_server_hello(messages.parse_server_hello(body), frame)
         elif kind == 11:
-            ders = messages.parse_certificate(body, self.tls13)
+            ders = tuple(_shared(der) for der in messages.parse_certificate(body, self.tls13))
             chain = tuple(summarize_certificate(der) for der in ders)
             if from_client:
                 self.facts["client_certificate"] = ClientCertificate(bool(chain), chain, frame)
@@ -341,6 +342,12 @@ class Session:
     def to_handshake(self, source: str) -> Handshake:
         """The shared value type for this connection; `source` names the capture file."""
         return summarize_session(self, source)
+
+
+@functools.lru_cache(maxsize=1024)
+def _shared(der: bytes) -> bytes:
+    """One bytes object per distinct certificate: a backend sends the same chain on every connection."""
+    return der
 
 
 def _http_status(content: bytes) -> int | None:
