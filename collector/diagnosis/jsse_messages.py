@@ -9,7 +9,10 @@ lists the causes it fits rather than deciding alone.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+_MAX_QUOTE = 2000  # a log line quoted in evidence; longer lines are cut (they stay whole in the bundle)
 
 
 @dataclass(frozen=True)
@@ -20,11 +23,17 @@ class JsseSign:
         phrase: the phrase found (JSSE's words, as quoted in evidence).
         causes: the cause ids (DESIGN's vocabulary) this text fits, the most likely first.
         line: the whole line it was found in, for quoting.
+        source: where the line was read (a bundle path such as ``hosts/mp1/system.log.excerpt``, or
+            ``trace error.cause``); "" when not known.
     """
 
     phrase: str
     causes: tuple[str, ...]
     line: str
+    source: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        return {"phrase": self.phrase, "causes": list(self.causes), "line": self.line, "source": self.source}
 
 
 # Most specific first: "Received fatal alert: handshake_failure" must not hide a PKIX text on the same line.
@@ -60,15 +69,15 @@ _SIGNS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-def read_jsse_signs(lines: list[str] | tuple[str, ...]) -> tuple[JsseSign, ...]:
+def read_jsse_signs(lines: Iterable[str], source: str = "") -> tuple[JsseSign, ...]:
     """Every recognised JSSE text in `lines` (MP log lines for the message id, trace error causes), in order;
-    one sign per line, the most specific phrase of that line."""
+    one sign per line, the most specific phrase of that line; `source` says where the lines were read."""
     signs = []
     for line in lines:
         lowered = line.lower()
         for phrase, causes in _SIGNS:
             if phrase.lower() in lowered:
-                signs.append(JsseSign(phrase, causes, line.strip()))
+                signs.append(JsseSign(phrase, causes, line.strip()[:_MAX_QUOTE], source))
                 break
     return tuple(signs)
 
