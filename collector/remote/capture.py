@@ -27,6 +27,7 @@ class CaptureHandle:
     directory: str
     pid: int
     run_id: str
+    identity: str = ""  # the run dir's device:inode at creation; later steps touch it only while it matches
 
 
 def start_argv(
@@ -59,33 +60,66 @@ def start_capture(
     max_megabytes: int = 500,
 ) -> CaptureHandle:
     """Start tcpdump for traffic with `peers` and return once it is listening; raises HostError with reason
-    sudo-denied, tcpdump-missing, disk-full, capture-dir-missing or tcpdump-failed."""
+    sudo-denied, tcpdump-missing, disk-full, capture-dir-missing, capture-dir-unsafe, run-dir-exists or
+    tcpdump-failed. Whenever the start may have happened but cannot be confirmed, the run dir (and any tcpdump
+    in it) is removed before the error is raised."""
     host = connection.host
     step = "start-capture"
     if host.sudo:
         connection.check_sudo(step)
     directory = commands.run_dir(host.capture_dir, run_id, host.name)
     argv = start_argv(host, directory, peers, port, max_seconds, max_megabytes)
-    result = connection.run(argv, sudo=host.sudo, check=False, step=step)
+    unconfirmed = CaptureHandle(host.name, directory, 0, run_id)
+    try:
+        result = connection.run(argv, sudo=host.sudo, check=False, step=step)
+    except HostError:
+        _remove_quietly(connection, unconfirmed)  # it may have started before the output was lost
+        raise
     message = result.stderr.strip()
-    if result.exit_code == commands.EXIT_TCPDUMP_MISSING:
+    _raise_for_refusal(host.name, result.exit_code, message)
+    lines = result.stdout.split()
+    if result.exit_code != 0 or len(lines) != 2 or not lines[0].isdigit() or ":" not in lines[1]:
+        _remove_quietly(connection, unconfirmed)
         raise HostError(
             host.name,
             step,
-            "tcpdump-missing",
-            f"{message or host.tcpdump + ' not found'}; install tcpdump or set `tcpdump:` to its path",
+            "tcpdump-failed",
+            f"exit {result.exit_code}: {message[:500] or 'no message'}; its output was "
+            f"{result.stdout[:200]!r} (expected the pid and the run dir's identity); the run dir was removed",
         )
-    if result.exit_code == commands.EXIT_DISK_FULL:
-        raise HostError(host.name, step, "disk-full", f"{message}; free space or set another capture_dir")
-    if result.exit_code == commands.EXIT_NO_CAPTURE_DIR:
-        raise HostError(
-            host.name, step, "capture-dir-missing", f"{message}; set `capture_dir:` in the inventory"
-        )
-    if result.exit_code != 0 or not result.stdout.strip().isdigit():
-        raise HostError(host.name, step, "tcpdump-failed", f"exit {result.exit_code}: {message[:500]}")
-    handle = CaptureHandle(host.name, directory, int(result.stdout.strip()), run_id)
-    _wait_listening(connection, handle)
+    handle = CaptureHandle(host.name, directory, int(lines[0]), run_id, lines[1])
+    try:
+        _wait_listening(connection, handle)
+    except HostError:
+        _remove_quietly(connection, handle)
+        raise
     return handle
+
+
+def _raise_for_refusal(host: str, exit_code: int, message: str) -> None:
+    """The start script's refusals, before it created anything: nothing to clean up."""
+    step = "start-capture"
+    if exit_code == commands.EXIT_TCPDUMP_MISSING:
+        raise HostError(
+            host, step, "tcpdump-missing", f"{message or 'tcpdump not found'}; install tcpdump or set `tcpdump:`"
+        )
+    if exit_code == commands.EXIT_DISK_FULL:
+        raise HostError(host, step, "disk-full", f"{message}; free space or set another capture_dir")
+    if exit_code == commands.EXIT_NO_CAPTURE_DIR:
+        raise HostError(host, step, "capture-dir-missing", f"{message}; set `capture_dir:` in the inventory")
+    if exit_code == commands.EXIT_UNSAFE_CAPTURE_DIR:
+        raise HostError(host, step, "capture-dir-unsafe", f"{message}; set `capture_dir:` in the inventory")
+    if exit_code == commands.EXIT_RUN_DIR_EXISTS:
+        raise HostError(
+            host, step, "run-dir-exists", f"{message}; another user may be interfering: check who created it"
+        )
+
+
+def _remove_quietly(connection: HostConnection, handle: CaptureHandle) -> None:
+    try:
+        remove_capture(connection, handle)
+    except HostError:
+        pass  # the error being raised says what failed; the remote `timeout` still ends tcpdump
 
 
 def _wait_listening(connection: HostConnection, handle: CaptureHandle) -> None:
@@ -93,17 +127,19 @@ def _wait_listening(connection: HostConnection, handle: CaptureHandle) -> None:
     deadline = time.monotonic() + READY_SECONDS
     while True:
         check = connection.run(
-            commands.check_capture(handle.directory), sudo=host.sudo, check=False, step="start-capture"
+            commands.check_capture(handle.directory, handle.identity),
+            sudo=host.sudo,
+            check=False,
+            step="start-capture",
         )
         if check.exit_code == 0:
             return
         if check.exit_code != commands.EXIT_NOT_LISTENING or time.monotonic() > deadline:
-            remove_capture(connection, handle)
             log = check.stderr.strip()[:500] or "no output"
             raise HostError(
                 host.name,
                 "start-capture",
-                "tcpdump-failed",
+                "run-dir-changed" if check.exit_code == commands.EXIT_RUN_DIR_CHANGED else "tcpdump-failed",
                 f"tcpdump is not capturing (exit {check.exit_code}); its log says: {log}",
             )
         time.sleep(0.1)
@@ -115,12 +151,15 @@ class StoppedCapture:
 
     files: tuple[str, ...]
     summary: str
+    sha256: tuple[tuple[str, str], ...] = ()  # (remote file, sha256 computed on the host at stop)
 
 
 def stop_capture(connection: HostConnection, handle: CaptureHandle) -> StoppedCapture:
     """SIGINT the capture (KILL after STOP_WAIT_SECONDS), hand its files to the login user."""
     host = connection.host
-    argv = commands.stop_capture(handle.directory, handle.run_id, host.user, STOP_WAIT_SECONDS)
+    argv = commands.stop_capture(
+        handle.directory, handle.run_id, host.user, STOP_WAIT_SECONDS, identity=handle.identity, pid=handle.pid
+    )
     result = connection.run(
         argv,
         sudo=host.sudo,
@@ -132,24 +171,36 @@ def stop_capture(connection: HostConnection, handle: CaptureHandle) -> StoppedCa
         raise HostError(
             host.name,
             "stop-capture",
-            "stop-failed",
+            "run-dir-changed" if result.exit_code == commands.EXIT_RUN_DIR_CHANGED else "stop-failed",
             f"exit {result.exit_code}: {result.stderr.strip()[:500]}",
         )
     lines = result.stdout.splitlines()
     names = [line for line in lines if line.startswith(commands.CAPTURE_FILE)]
     summary = ", ".join(line.removeprefix("summary: ") for line in lines if line.startswith("summary: "))
-    return StoppedCapture(tuple(f"{handle.directory}/{name}" for name in names), summary)
+    hashes = [line.removeprefix("sha256: ").split(" ", 1) for line in lines if line.startswith("sha256: ")]
+    return StoppedCapture(
+        tuple(f"{handle.directory}/{name}" for name in names),
+        summary,
+        tuple((f"{handle.directory}/{name}", digest) for digest, name in hashes),
+    )
 
 
-def fetch_capture(connection: HostConnection, remote_files: Sequence[str], local_path: Path) -> int:
-    """Fetch the ring files and join them into one pcap at `local_path`; returns its size."""
+def fetch_capture(
+    connection: HostConnection,
+    remote_files: Sequence[str],
+    local_path: Path,
+    sha256: Sequence[tuple[str, str]] = (),
+) -> int:
+    """Fetch the ring files and join them into one pcap at `local_path`; returns its size. Each file with a
+    host-side hash in `sha256` must arrive with that hash (HostError(integrity) otherwise)."""
+    hashes = dict(sha256)
     if not remote_files:
         raise HostError(connection.host.name, "fetch-capture", "no-capture", "tcpdump wrote no capture file")
     parts = []
     try:
         for index, remote in enumerate(remote_files):
             part = local_path.with_name(f".{local_path.name}.part{index}")
-            connection.get(remote, part, step="fetch-capture")
+            connection.get(remote, part, step="fetch-capture", sha256=hashes.get(remote))
             parts.append(part)
         join_pcaps(parts, local_path)
     finally:
@@ -161,7 +212,7 @@ def fetch_capture(connection: HostConnection, remote_files: Sequence[str], local
 def remove_capture(connection: HostConnection, handle: CaptureHandle) -> None:
     """Remove the run dir (stopping a capture still running there)."""
     connection.run(
-        commands.remove_run_dir(handle.directory, handle.run_id),
+        commands.remove_run_dir(handle.directory, handle.run_id, handle.identity, handle.pid or None),
         sudo=connection.host.sudo,
         step="cleanup",
         timeout=max(connection.settings.command_timeout, 15),

@@ -27,6 +27,9 @@ EXIT_NO_CAPTURE_DIR = 66  # EX_NOINPUT
 EXIT_NOT_RUNNING = 3
 EXIT_NOT_LISTENING = 4
 EXIT_NOT_OURS = 5
+EXIT_RUN_DIR_CHANGED = 6  # the run dir is missing, replaced or opened up: not the one start-capture made
+EXIT_RUN_DIR_EXISTS = 73  # EX_CANTCREAT: someone else made a directory under this run's name
+EXIT_UNSAFE_CAPTURE_DIR = 77  # EX_NOPERM: a symlink in its path, foreign owner, or writable by others
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _FILTER_ADDRESS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.:-]*$")
@@ -116,17 +119,27 @@ def start_capture(
     ]
 
 
-def check_capture(directory: str) -> list[str]:
-    """Exit 0 (printing the PID) when tcpdump runs and says "listening"; 3 not running; 4 not listening."""
-    return ["sh", "-c", _CHECK_CAPTURE, "collector-check-capture", directory]
+def check_capture(directory: str, identity: str = "") -> list[str]:
+    """Exit 0 (printing the PID) when tcpdump runs and says "listening"; 3 not running; 4 not listening; 6 the
+    run dir is not the one start-capture made (`identity`: its `device:inode` as start-capture printed it)."""
+    return ["sh", "-c", _CHECK_CAPTURE, "collector-check-capture", directory, *([identity] if identity else [])]
 
 
 def stop_capture(
-    directory: str, run_id: str, login_user: str, wait_seconds: int = 5, settle_rounds: int = 4
+    directory: str,
+    run_id: str,
+    login_user: str,
+    wait_seconds: int = 5,
+    settle_rounds: int = 4,
+    identity: str = "",
+    pid: int | None = None,
 ) -> list[str]:
     """Wait (up to `settle_rounds` x 1.2 s) until the capture stops growing, SIGINT it by PID (only if its
     cmdline holds the run id), wait up to `wait_seconds`, KILL as a fallback, chown the files to the login
-    user, print tcpdump's counters as `summary: ...` lines and list the capture files oldest first."""
+    user, print tcpdump's counters as `summary: ...` lines, list the capture files oldest first and their
+    `sha256: HEX NAME`. Exit 6 (touching nothing) unless the run dir is still the one start-capture made
+    (`identity`) and its pid file still says `pid`."""
+    trust = [identity, str(pid)] if identity and pid else [identity] if identity else []
     return [
         "sh",
         "-c",
@@ -137,12 +150,15 @@ def stop_capture(
         login_user,
         str(int(wait_seconds)),
         str(int(settle_rounds)),
+        *trust,
     ]
 
 
-def remove_run_dir(directory: str, run_id: str) -> list[str]:
-    """Stop a capture still running there and remove the run dir (only a dir whose path holds the run id)."""
-    return ["sh", "-c", _REMOVE_RUN_DIR, "collector-remove-run-dir", directory, check_run_id(run_id)]
+def remove_run_dir(directory: str, run_id: str, identity: str = "", pid: int | None = None) -> list[str]:
+    """Stop a capture still running there (only by a pid file of the run dir start-capture made, see
+    stop_capture) and remove the run dir (only a dir whose path holds the run id)."""
+    trust = [identity, str(pid)] if identity and pid else [identity] if identity else []
+    return ["sh", "-c", _REMOVE_RUN_DIR, "collector-remove-run-dir", directory, check_run_id(run_id), *trust]
 
 
 def list_logs(system_log: str) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import os
 import random
@@ -22,7 +23,7 @@ import paramiko
 
 from collector.errors import RemoteError
 from collector.inventory import InventoryHost
-from collector.remote import commands
+from collector.remote import commands, framing
 
 KEEPALIVE_SECONDS = 15
 _CONNECT_ATTEMPTS = 5  # banner errors: sshd's MaxStartups drops connections beyond its limit
@@ -65,10 +66,18 @@ class CommandResult:
     stderr_bytes: int = 0
 
 
+def _sha256(source: IO[bytes]) -> str:
+    digest = hashlib.sha256()
+    while chunk := source.read(_CHUNK):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
 class HostError(RemoteError):
     """A step failed on one host; `reason` is the machine-readable word for the manifest (`unreachable`,
     `host-key-unknown`, `host-key-mismatch`, `known-hosts-unreadable`, `identity-file-unusable`, `auth-refused`,
-    `timeout`, `sudo-denied`, `command-failed`)."""
+    `timeout`, `sudo-denied`, `command-failed`, `unframed-output`: the output frame was missing or cut,
+    `integrity`: the bytes received differ from the host's sha256)."""
 
     def __init__(self, host: str, step: str, reason: str, detail: str) -> None:
         super().__init__(host, step, f"{reason}: {detail}")
@@ -213,13 +222,22 @@ class HostConnection:
         timeout: float | None = None,
         step: str = "command",
     ) -> CommandResult:
-        """Run a command and write its stdout to `local_path` as it arrives (constant memory, any size)."""
+        """Run a command and write its stdout to `local_path` as it arrives (constant memory, any size). The
+        host hashes what it sends; a file whose sha256 differs, or whose frame is broken, is removed."""
         local_path.parent.mkdir(parents=True, exist_ok=True)
-        with private_file(local_path, "wb") as out:
-            return self._execute(argv, sudo, timeout, step, out.write)
+        try:
+            with private_file(local_path, "wb") as out:
+                return self._execute(argv, sudo, timeout, step, out.write, hashed=True)
+        except HostError as e:
+            if e.reason in ("unframed-output", "integrity"):
+                local_path.unlink(missing_ok=True)
+            raise
 
-    def get(self, remote_path: str, local_path: Path, *, step: str = "fetch") -> int:
-        """Copy a file over SFTP (paramiko's default prefetch: fast); returns the byte count."""
+    def get(
+        self, remote_path: str, local_path: Path, *, step: str = "fetch", sha256: str | None = None
+    ) -> int:
+        """Copy a file over SFTP (paramiko's default prefetch: fast); returns the byte count. With `sha256` (the
+        host's hash of the file), a copy that differs is removed and HostError(integrity) raised."""
         started = time.monotonic()
         local_path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -230,6 +248,18 @@ class HostConnection:
         local_path.chmod(0o600)  # bundle files are private (DESIGN: created 0600)
         size = local_path.stat().st_size
         self._audit_line(f"sftp-get {remote_path}", 0, time.monotonic() - started, size, 0, False)
+        if sha256 is not None:
+            with open(local_path, "rb") as copy:
+                received = _sha256(copy)
+            if received != sha256:
+                local_path.unlink(missing_ok=True)
+                raise HostError(
+                    self.host.name,
+                    step,
+                    "integrity",
+                    f"{remote_path}: the {size} bytes fetched have sha256 {received}, the host hashed it as "
+                    f"{sha256} (changed on the host or in transfer); the file was not kept",
+                )
         return size
 
     def check_sudo(self, step: str = "sudo") -> None:
@@ -256,6 +286,7 @@ class HostConnection:
         timeout: float | None,
         step: str,
         sink: Callable[[bytes], object],
+        hashed: bool = False,
     ) -> CommandResult:
         full = [*commands.sudo_prefix(self.settings.sudo_password is not None), *argv] if sudo else list(argv)
         line = commands.render(full)
@@ -271,6 +302,8 @@ class HostConnection:
                     f"the host deadline ({self.settings.host_deadline:g} s) passed before "
                     f"{commands.render(argv)[:200]}",
                 )
+        nonce = framing.new_nonce()
+        deframer = framing.Deframer(nonce, sink)
         out_bytes = err_bytes = 0
         stderr = bytearray()
         exit_code = -1
@@ -280,11 +313,13 @@ class HostConnection:
                 raise HostError(self.host.name, step, "disconnected", "the SSH connection is closed")
             channel = transport.open_session(window_size=1 << 24, timeout=limit)
             try:
-                channel.exec_command(line)
+                channel.exec_command(commands.render(framing.frame_argv(full, hashed)))
+                secret = nonce + "\n"
                 if sudo and self.settings.sudo_password is not None:
-                    channel.sendall((self.settings.sudo_password + "\n").encode())
+                    secret += self.settings.sudo_password + "\n"
+                channel.sendall(secret.encode())
                 channel.shutdown_write()
-                out_bytes, err_bytes, exit_code = _pump(channel, sink, stderr, started + limit)
+                out_bytes, err_bytes, exit_code = _pump(channel, deframer.feed, stderr, started + limit)
             finally:
                 channel.close()
         except _Timeout as e:
@@ -296,7 +331,19 @@ class HostConnection:
             self._audit_line(line, -1, time.monotonic() - started, out_bytes, err_bytes, False)
             raise HostError(self.host.name, step, "disconnected", f"{commands.render(argv)}: {e}") from e
         seconds = time.monotonic() - started
-        self._audit_line(line, exit_code, seconds, out_bytes, err_bytes, False)
+        frame = deframer.finish()
+        own_stderr = framing.strip_stderr(bytes(stderr), nonce)
+        if err_bytes == len(stderr):  # all of stderr was kept: count the command's own bytes only
+            err_bytes = len(own_stderr)
+        self._audit_line(
+            line,
+            exit_code if frame.exit_code is None else frame.exit_code,
+            seconds,
+            frame.payload_bytes if frame.complete else out_bytes,
+            err_bytes,
+            False,
+            frame.stray_bytes,
+        )
         if exit_code == -1 and not self.is_open:  # the channel closed without an exit status: the link died
             raise HostError(
                 self.host.name,
@@ -304,16 +351,56 @@ class HostConnection:
                 "disconnected",
                 f"the SSH connection dropped during {commands.render(argv)[:200]}",
             )
+        _check_frame(self.host.name, step, argv, frame, exit_code, stderr)
+        assert frame.exit_code is not None
         return CommandResult(
-            tuple(full), exit_code, "", stderr.decode("utf-8", "replace"), seconds, out_bytes, err_bytes
+            tuple(full),
+            frame.exit_code,
+            "",
+            own_stderr.decode("utf-8", "replace"),
+            seconds,
+            frame.payload_bytes,
+            err_bytes,
         )
 
     def _audit_line(
-        self, line: str, exit_code: int, seconds: float, out_bytes: int, err_bytes: int, timed_out: bool
+        self,
+        line: str,
+        exit_code: int,
+        seconds: float,
+        out_bytes: int,
+        err_bytes: int,
+        timed_out: bool,
+        stray_bytes: int = 0,
     ) -> None:
         stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         status = "timeout" if timed_out else f"exit={exit_code}"
-        self.audit(f"{stamp} {status} seconds={seconds:.3f} out={out_bytes}B err={err_bytes}B {line}")
+        # Bytes the host's shell printed outside our frame (a banner): discarded, but worth knowing about.
+        stray = f" stray={stray_bytes}B" if stray_bytes else ""
+        self.audit(f"{stamp} {status} seconds={seconds:.3f} out={out_bytes}B err={err_bytes}B{stray} {line}")
+
+
+def _check_frame(
+    host: str, step: str, argv: Sequence[str], frame: framing.Frame, exit_code: int, stderr: bytearray
+) -> None:
+    """Output that was not framed, or that differs from what the host sent, must not be used."""
+    if not frame.complete:
+        raise HostError(
+            host,
+            step,
+            "unframed-output",
+            f"{commands.render(argv)[:200]} exited {exit_code} without its output frame "
+            f"({frame.stray_bytes} bytes outside it; stderr: {bytes(stderr[:300]).decode('utf-8', 'replace')!r}); "
+            "a login shell, ForceCommand or wrapper on the host replaces or cuts our commands' output",
+        )
+    if frame.host_sha256 is not None and frame.host_sha256 != frame.payload_sha256:
+        raise HostError(
+            host,
+            step,
+            "integrity",
+            f"{commands.render(argv)[:200]}: the {frame.payload_bytes} bytes received have sha256 "
+            f"{frame.payload_sha256}, the host sent {frame.host_sha256}; the file was not kept",
+        )
 
 
 class _Timeout(Exception):

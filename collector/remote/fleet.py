@@ -114,7 +114,7 @@ class Fleet:
                 fetch_started = time.monotonic()
                 try:
                     local = self._local(host, layout.HOST_CAPTURE)
-                    size = capture.fetch_capture(connection, stopped.files, local)
+                    size = capture.fetch_capture(connection, stopped.files, local, stopped.sha256)
                     fetch_results[host.name] = StepResult(
                         host.name, "fetch-capture", StepStatus.OK, seconds=time.monotonic() - fetch_started
                     )

@@ -1,12 +1,21 @@
 # Run as `sh -c SCRIPT NAME ARGS...` by collector/remote/commands.py and by playbooks/roles/collector:
 # every value arrives as a positional argument, never parsed by a shell.
-dir=$1 run_id=$2 login=$3 wait=$4 settle=$5
+dir=$1 run_id=$2 login=$3 wait=$4 settle=$5 identity=${6:-} expected_pid=${7:-}
+# The run dir must still be the one start-capture made: ours, private, not a link, the same inode. Anything
+# else may hold someone else's pid file and capture: neither is touched.
+[ -d "$dir" ] && [ ! -L "$dir" ] && [ "$(stat -c %u:%a -- "$dir")" = "$(id -u):700" ] \
+  && { [ -z "$identity" ] || [ "$(stat -c %d:%i -- "$dir")" = "$identity" ]; } \
+  || { echo "run dir $dir is not the one this run created (missing, replaced or opened up)" >&2; exit 6; }
 pid=$(cat "$dir/pid" 2>/dev/null) || { echo "no pid file in $dir" >&2; exit 3; }
+case $pid in ''|*[!0-9]*) echo "bad pid file in $dir" >&2; exit 6;; esac
+[ -z "$expected_pid" ] || [ "$pid" = "$expected_pid" ] || { echo "pid file in $dir changed" >&2; exit 6; }
 # The capture was orphaned to init: once it exits it stays a zombie until init reaps it, which some inits (a
 # container's) do only about once a second. A zombie has stopped: its files are complete.
 running() { kill -0 "$1" 2>/dev/null && [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" != Z ]; }
-# A capture that already ended by its time limit leaves a PID that may be reused: only signal our own.
-if [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$run_id"; then
+# A capture that already ended by its time limit leaves a PID that may be reused: only signal our own (our uid,
+# writing into this run dir).
+if [ -r "/proc/$pid/cmdline" ] && [ "$(stat -c %u "/proc/$pid")" = "$(id -u)" ] \
+  && tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qxF -- "$dir/capture.pcap"; then
   # On `-i any` the kernel hands packets over in blocks retired after up to ~1 s, and tcpdump drops what it has
   # not read when SIGINT arrives: wait until the capture stops growing (at most `settle` rounds of 1.2 s).
   before=-1 after=$(stat -c %s "$dir"/capture.pcap* 2>/dev/null | awk '{s += $1} END {print s + 0}') n=0
@@ -22,3 +31,7 @@ fi
 chown -R "$login" "$dir"
 grep -E 'packets (captured|received|dropped)' "$dir/tcpdump.log" | sed 's/^/summary: /'
 ls -1tr "$dir" | grep '^capture\.pcap' || true
+# What the collector must receive, byte for byte (it compares after the transfer).
+for f in "$dir"/capture.pcap*; do
+  [ -f "$f" ] && [ ! -L "$f" ] && printf 'sha256: %s\n' "$(sha256sum <"$f" | cut -d ' ' -f 1) ${f##*/}"
+done
