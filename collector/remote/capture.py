@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import struct
 import time
 from collections.abc import Sequence
@@ -101,7 +102,10 @@ def _raise_for_refusal(host: str, exit_code: int, message: str) -> None:
     step = "start-capture"
     if exit_code == commands.EXIT_TCPDUMP_MISSING:
         raise HostError(
-            host, step, "tcpdump-missing", f"{message or 'tcpdump not found'}; install tcpdump or set `tcpdump:`"
+            host,
+            step,
+            "tcpdump-missing",
+            f"{message or 'tcpdump not found'}; install tcpdump or set `tcpdump:`",
         )
     if exit_code == commands.EXIT_DISK_FULL:
         raise HostError(host, step, "disk-full", f"{message}; free space or set another capture_dir")
@@ -116,10 +120,9 @@ def _raise_for_refusal(host: str, exit_code: int, message: str) -> None:
 
 
 def _remove_quietly(connection: HostConnection, handle: CaptureHandle) -> None:
-    try:
+    # The error being raised says what failed; the remote `timeout` still ends tcpdump.
+    with contextlib.suppress(HostError):
         remove_capture(connection, handle)
-    except HostError:
-        pass  # the error being raised says what failed; the remote `timeout` still ends tcpdump
 
 
 def _wait_listening(connection: HostConnection, handle: CaptureHandle) -> None:
@@ -158,7 +161,12 @@ def stop_capture(connection: HostConnection, handle: CaptureHandle) -> StoppedCa
     """SIGINT the capture (KILL after STOP_WAIT_SECONDS), hand its files to the login user."""
     host = connection.host
     argv = commands.stop_capture(
-        handle.directory, handle.run_id, host.user, STOP_WAIT_SECONDS, identity=handle.identity, pid=handle.pid
+        handle.directory,
+        handle.run_id,
+        host.user,
+        STOP_WAIT_SECONDS,
+        identity=handle.identity,
+        pid=handle.pid,
     )
     result = connection.run(
         argv,

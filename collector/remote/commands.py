@@ -122,7 +122,8 @@ def start_capture(
 def check_capture(directory: str, identity: str = "") -> list[str]:
     """Exit 0 (printing the PID) when tcpdump runs and says "listening"; 3 not running; 4 not listening; 6 the
     run dir is not the one start-capture made (`identity`: its `device:inode` as start-capture printed it)."""
-    return ["sh", "-c", _CHECK_CAPTURE, "collector-check-capture", directory, *([identity] if identity else [])]
+    trust = [identity] if identity else []
+    return ["sh", "-c", _CHECK_CAPTURE, "collector-check-capture", directory, *trust]
 
 
 def stop_capture(
@@ -162,7 +163,8 @@ def remove_run_dir(directory: str, run_id: str, identity: str = "", pid: int | N
 
 
 def list_logs(system_log: str) -> list[str]:
-    """`mtime<TAB>uncompressed bytes<TAB>path` for system.log and its rotated (plain or .gz) files."""
+    """`mtime<TAB>uncompressed bytes<TAB>path` for system.log and its rotated (plain or .gz) files, and
+    `refused<TAB>why<TAB>path` for entries that are links, hard links, not regular files or foreign-owned."""
     return ["sh", "-c", _LIST_LOGS, "collector-list-logs", system_log]
 
 
@@ -186,16 +188,18 @@ def excerpt_logs(files: Sequence[str], message_ids: Sequence[str], context_lines
     ]
 
 
-def stream_logs(files_oldest_first: Sequence[str], first_file_bytes: int) -> list[str]:
-    """The files joined oldest first (the first cut to its last `first_file_bytes`), gzip -1 on the wire."""
-    return [
-        "sh",
-        "-c",
-        _STREAM_LOGS,
-        "collector-stream-logs",
-        str(int(first_file_bytes)),
-        *files_oldest_first,
-    ]
+def stream_logs(
+    files_oldest_first: Sequence[str], first_file_bytes: int, sizes: Sequence[int] | None = None
+) -> list[str]:
+    """The files joined oldest first (the first cut to its last `first_file_bytes`), gzip -1 on the wire. With
+    `sizes` (each file's size when listed), no file yields more than that, whatever it became since."""
+    script = ["sh", "-c", _STREAM_LOGS, "collector-stream-logs"]
+    if sizes is None:
+        return [*script, str(int(first_file_bytes)), *files_oldest_first]
+    if len(sizes) != len(files_oldest_first):
+        raise ValueError("one size per log file")
+    pairs = [word for size, path in zip(sizes, files_oldest_first, strict=True) for word in (str(int(size)), path)]
+    return [*script, "--caps", str(int(first_file_bytes)), *pairs]
 
 
 def gather_facts(tcpdump: str, capture_dir: str) -> list[str]:

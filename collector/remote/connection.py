@@ -75,9 +75,9 @@ def _sha256(source: IO[bytes]) -> str:
 
 class HostError(RemoteError):
     """A step failed on one host; `reason` is the machine-readable word for the manifest (`unreachable`,
-    `host-key-unknown`, `host-key-mismatch`, `known-hosts-unreadable`, `identity-file-unusable`, `auth-refused`,
-    `timeout`, `sudo-denied`, `command-failed`, `unframed-output`: the output frame was missing or cut,
-    `integrity`: the bytes received differ from the host's sha256)."""
+    `host-key-unknown`, `host-key-mismatch`, `known-hosts-unreadable`, `identity-file-unusable`,
+    `auth-refused`, `timeout`, `sudo-denied`, `command-failed`, `unframed-output`: the output frame was missing
+    or cut, `integrity`: the bytes received differ from the host's sha256)."""
 
     def __init__(self, host: str, step: str, reason: str, detail: str) -> None:
         super().__init__(host, step, f"{reason}: {detail}")
@@ -173,10 +173,7 @@ class HostConnection:
         self.close()
 
     def close(self) -> None:
-        gateway = self._connection.gateway
-        self._connection.close()
-        if isinstance(gateway, fabric.Connection):
-            gateway.close()
+        _close_chain(self._connection)
 
     @property
     def is_open(self) -> bool:
@@ -236,8 +233,8 @@ class HostConnection:
     def get(
         self, remote_path: str, local_path: Path, *, step: str = "fetch", sha256: str | None = None
     ) -> int:
-        """Copy a file over SFTP (paramiko's default prefetch: fast); returns the byte count. With `sha256` (the
-        host's hash of the file), a copy that differs is removed and HostError(integrity) raised."""
+        """Copy a file over SFTP (paramiko's default prefetch: fast); returns the byte count. With `sha256`
+        (the host's hash of the file), a copy that differs is removed and HostError(integrity) raised."""
         started = time.monotonic()
         local_path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -249,7 +246,7 @@ class HostConnection:
         size = local_path.stat().st_size
         self._audit_line(f"sftp-get {remote_path}", 0, time.monotonic() - started, size, 0, False)
         if sha256 is not None:
-            with open(local_path, "rb") as copy:
+            with local_path.open("rb") as copy:
                 received = _sha256(copy)
             if received != sha256:
                 local_path.unlink(missing_ok=True)
@@ -390,7 +387,8 @@ def _check_frame(
             step,
             "unframed-output",
             f"{commands.render(argv)[:200]} exited {exit_code} without its output frame "
-            f"({frame.stray_bytes} bytes outside it; stderr: {bytes(stderr[:300]).decode('utf-8', 'replace')!r}); "
+            f"({frame.stray_bytes} bytes outside it; stderr: "
+            f"{bytes(stderr[:300]).decode('utf-8', 'replace')!r}); "
             "a login shell, ForceCommand or wrapper on the host replaces or cuts our commands' output",
         )
     if frame.host_sha256 is not None and frame.host_sha256 != frame.payload_sha256:
@@ -465,9 +463,7 @@ def open_host(
             )
             return HostConnection(host, settings, connection, audit)
         except BaseException as e:  # noqa: BLE001 - mapped below, or re-raised untouched
-            connection.close()
-            if isinstance(connection.gateway, fabric.Connection):
-                connection.gateway.close()
+            _close_chain(connection)
             error = _map_connect_error(host, settings, e)
             if error is None:
                 raise
@@ -577,13 +573,16 @@ def _build_connection(host: InventoryHost, settings: ConnectionSettings) -> fabr
     # The inventory already resolved ~/.ssh/config aliases; Fabric must not re-apply (or half-apply) them.
     config = fabric.Config(overrides={"load_ssh_configs": False})
     gateway = None
-    if host.proxy_jump:
-        user, jump_host, port = _split_jump(host.proxy_jump, host.user)
+    # ProxyJump `a,b,c`: a is reached directly, b through a, c through b, and the host through c (as ssh does);
+    # every hop's host key is verified like the host's own.
+    for hop in split_jumps(host.proxy_jump or "", host.user):
+        user, jump_host, port = hop
         gateway = fabric.Connection(
             jump_host,
             user=user,
             port=port,
             config=config,
+            gateway=gateway,
             connect_timeout=settings.connect_timeout,
             connect_kwargs=_connect_kwargs(host.identity_file, settings),
         )
@@ -601,12 +600,28 @@ def _build_connection(host: InventoryHost, settings: ConnectionSettings) -> fabr
     return connection
 
 
-def _split_jump(jump: str, default_user: str) -> tuple[str, str, int]:
-    """`[user@]host[:port]` (the first hop of a ProxyJump chain)."""
-    first = jump.split(",")[0].strip()
-    user, _, rest = first.rpartition("@")
-    hostname, _, port = rest.partition(":")
-    return user or default_user, hostname, int(port or 22)
+def _close_chain(connection: fabric.Connection) -> None:
+    """Close the connection, then each jump host's, nearest first."""
+    current: object = connection
+    while isinstance(current, fabric.Connection):
+        gateway = current.gateway
+        current.close()
+        current = gateway
+
+
+def split_jumps(jumps: str, default_user: str) -> list[tuple[str, str, int]]:
+    """`[user@]host[:port],...` (a ProxyJump chain, first hop first) -> (user, host, port) per hop; IPv6
+    addresses in brackets (`[2001:db8::1]:22`)."""
+    hops = []
+    for hop in filter(None, (part.strip() for part in jumps.split(","))):
+        user, _, rest = hop.rpartition("@")
+        if rest.startswith("["):
+            hostname, _, tail = rest[1:].partition("]")
+            port = tail.removeprefix(":")
+        else:
+            hostname, _, port = rest.partition(":")
+        hops.append((user or default_user, hostname, int(port or 22)))
+    return hops
 
 
 def _map_connect_error(

@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 from collector import layout
@@ -150,7 +151,9 @@ class Fleet:
             if host.role != ROLE_MESSAGE_PROCESSOR:
                 raise _NotApplicable("logs are collected on message processors only")
             connection = self._connections[host.name]
-            files = logs.list_logs(connection)
+            files, refused = logs.list_log_files(connection)
+            if refused:
+                notes[host.name] = logs.describe_refused(refused)
             note = ""
             ids = [m for m in message_ids if m]
             if ids:
@@ -163,9 +166,12 @@ class Fleet:
             selection = logs.write_log(connection, files, budget_bytes, self._local(host, layout.HOST_LOG))
             total = sum(f.size for f in files)
             kept = f"log: {selection.total_bytes} of {total} bytes from {len(selection.files)}"
-            return "; ".join(filter(None, [note, kept + " file(s)"]))
+            return "; ".join(filter(None, [note, kept + " file(s)", notes.get(host.name, "")]))
 
-        return self._phase("logs", self.hosts, work)
+        notes: dict[str, str] = {}  # files refused on a host: said in its step record, even when ok
+        results = self._phase("logs", self.hosts, work)
+        return [replace(r, message=notes[r.host]) if r.host in notes and not r.message else r
+                for r in results]
 
     def gather_facts(self) -> list[StepResult]:
         def work(host: InventoryHost) -> str:

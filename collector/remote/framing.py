@@ -1,4 +1,4 @@
-"""Framed remote output: the payload between per-call markers, stray shell output (banners, motd) set apart."""
+"""Framed remote output: the payload between per-call markers; stray shell output (banners, motd) apart."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 
-# scripts/frame.sh wraps every remote command: `NONCE:begin\n` PAYLOAD `NONCE:end:RC:SHA256\n` on stdout and
-# `NONCE:begin\n` ... `NONCE:end\n` on stderr. The nonce is 128 random bits sent as the first line of stdin, so
-# neither a login banner nor a file's content can forge a marker.
+# scripts/frame.sh wraps every remote command: `NONCE:begin\n` PAYLOAD `NONCE:end:RC:SHA256\n` on stdout
+# and `NONCE:begin\n` ... `NONCE:end\n` on stderr. The nonce is 128 random bits sent as the first line of
+# stdin, so neither a login banner nor a file's content can forge a marker.
 FRAME_SCRIPT = (resources.files("collector.remote") / "scripts" / "frame.sh").read_text(encoding="utf-8")
 _TRAILER_MAX = 200  # "RC:SHA256" is about 70 bytes
 

@@ -37,6 +37,14 @@ class SshHostSpec:
     address: str
     role: str  # "message-processor" | "backend"
     root: Path
+    #: a chatty login shell: an `echo` in .bashrc prints a banner on stdout and stderr before every command,
+    #: and an EXIT trap after it (bash sources ~/.bashrc for commands run by sshd; HOME is this host's own)
+    shell_banner: bool = False
+    #: sshd's ForceCommand (a wrapper between sshd and our commands; $SSH_ORIGINAL_COMMAND holds ours)
+    force_command: str | None = None
+
+
+BANNER = "*** Authorized use only: lab host banner ***"
 
 
 @dataclass(frozen=True)
@@ -182,11 +190,11 @@ def start_ssh_hosts(
     try:
         for spec in specs:
             spec = replace(spec, root=_place_root(spec.root, hosts))
+            _prepare_root(spec)
             host, proc, public = _start_sshd(workdir / "sshd" / spec.name, spec, authorized, max_startups)
             hosts._procs[spec.name] = proc
             started.append(host)
             known_lines.append(f"[{host.address}]:{host.port} {public}")
-            _prepare_root(spec)
     except BaseException:
         hosts.stop()
         raise
@@ -272,6 +280,21 @@ def _prepare_root(spec: SshHostSpec) -> None:
             parent.chmod(mode | 0o011)
 
 
+def _banner_home(spec: SshHostSpec) -> Path:
+    """The HOME of a `shell_banner` host, whose .bashrc prints before the command and (EXIT trap) after it."""
+    home = spec.root / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    home.chmod(0o755)
+    script = home / ".bashrc"
+    script.write_text(
+        f'echo "{BANNER}"\n'
+        f'echo "{BANNER} (stderr)" >&2\n'
+        "trap 'echo \"Goodbye from $(hostname)\"; echo bye >&2' EXIT\n"
+    )
+    script.chmod(0o644)
+    return home
+
+
 def _keygen(path: Path) -> Path:
     for stale in (path, path.with_suffix(".pub")):
         stale.unlink(missing_ok=True)
@@ -300,6 +323,11 @@ def _start_sshd(
     for _attempt in range(5):
         port = _free_port(spec.address)
         config = directory / "sshd_config"
+        extra = ""
+        if spec.shell_banner:
+            extra += f"SetEnv HOME={_banner_home(spec)}\n"
+        if spec.force_command:
+            extra += f"ForceCommand {spec.force_command}\n"
         config.write_text(
             f"ListenAddress {spec.address}:{port}\n"
             f"HostKey {host_key}\n"
@@ -315,7 +343,7 @@ def _start_sshd(
             "Subsystem sftp internal-sftp\n"
             f"MaxStartups {max_startups}\n"
             "MaxSessions 50\n"
-            "LogLevel VERBOSE\n"
+            "LogLevel VERBOSE\n" + extra
         )
         subprocess.run([SSHD, "-t", "-f", str(config)], check=True, capture_output=True)
         proc = subprocess.Popen(

@@ -18,10 +18,10 @@ while :; do
   [ -L "$path" ] && unsafe "$path is a symbolic link"
   info=$(stat -c '%u %a' -- "$path") || unsafe "cannot stat $path"
   owner=${info% *} mode=0${info#* }
-  [ $((mode & 022)) -ne 0 ] && [ $((mode & 01000)) -eq 0 ] && unsafe "$path is writable by others (mode ${info#* })"
   if [ "$path" = "$parent" ] && [ "$owner" != 0 ] && [ "$owner" != "$me" ]; then
     unsafe "it is owned by uid $owner"
   fi
+  [ $((mode & 022)) -ne 0 ] && [ $((mode & 01000)) -eq 0 ] && unsafe "$path is writable by others (mode ${info#* })"
   [ "$path" = / ] && break
   path=$(dirname -- "$path")
 done
