@@ -76,8 +76,8 @@ def _sha256(source: IO[bytes]) -> str:
 class HostError(RemoteError):
     """A step failed on one host; `reason` is the machine-readable word for the manifest (`unreachable`,
     `host-key-unknown`, `host-key-mismatch`, `known-hosts-unreadable`, `identity-file-unusable`,
-    `auth-refused`, `timeout`, `sudo-denied`, `command-failed`, `unframed-output`: the output frame was missing
-    or cut, `integrity`: the bytes received differ from the host's sha256)."""
+    `auth-refused`, `timeout`, `sudo-denied`, `command-failed`, `unframed-output`: the output frame was
+    missing or cut, `integrity`: the bytes received differ from the host's sha256)."""
 
     def __init__(self, host: str, step: str, reason: str, detail: str) -> None:
         super().__init__(host, step, f"{reason}: {detail}")
@@ -113,7 +113,7 @@ class _AcceptNew(paramiko.MissingHostKeyPolicy):
         line = f"{hostname} {key.get_name()} {key.get_base64()}\n"
         with self._lock:
             self.known_hosts.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.known_hosts, "a", encoding="ascii") as out:
+            with self.known_hosts.open("a", encoding="ascii") as out:
                 fcntl.flock(out, fcntl.LOCK_EX)
                 out.write(line)
 
@@ -121,7 +121,8 @@ class _AcceptNew(paramiko.MissingHostKeyPolicy):
 def private_file(path: Path, mode: str) -> IO[Any]:
     """open() for a bundle file, created 0600 whatever the umask (captures and logs are sensitive)."""
     flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if "a" in mode else os.O_TRUNC)
-    return os.fdopen(os.open(path, flags, 0o600), mode, **({} if "b" in mode else {"encoding": "utf-8"}))
+    descriptor = os.open(path, flags, 0o600)
+    return os.fdopen(descriptor, mode) if "b" in mode else os.fdopen(descriptor, mode, encoding="utf-8")
 
 
 def fingerprint(key: paramiko.PKey) -> str:
@@ -134,11 +135,11 @@ def silence_paramiko(log_file: Path | None = None) -> None:
     logger = logging.getLogger("paramiko")
     logger.propagate = False
     logger.setLevel(logging.DEBUG if log_file else logging.CRITICAL)
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-        handler.close()
+    for old in list(logger.handlers):
+        logger.removeHandler(old)
+        old.close()
     if log_file is not None:
-        handler: logging.Handler = logging.FileHandler(log_file)
+        handler = logging.FileHandler(log_file)
         handler.setFormatter(logging.Formatter("%(asctime)s %(threadName)s %(name)s %(message)s"))
         logger.addHandler(handler)
     else:
@@ -161,6 +162,7 @@ class HostConnection:
         self.audit = audit
         self._sudo_ok: bool | None = None
         self._sudo_error = ""
+        self._closed = False
         #: monotonic time by which the current phase's work on this host must end (Fleet sets it); None = none
         self.deadline: float | None = None
 
@@ -173,6 +175,7 @@ class HostConnection:
         self.close()
 
     def close(self) -> None:
+        self._closed = True
         _close_chain(self._connection)
 
     @property
@@ -237,6 +240,7 @@ class HostConnection:
         (the host's hash of the file), a copy that differs is removed and HostError(integrity) raised."""
         started = time.monotonic()
         local_path.parent.mkdir(parents=True, exist_ok=True)
+        self._reconnect_if_lost(step)
         try:
             self._connection.get(remote_path, str(local_path))
         except (OSError, paramiko.SSHException) as e:
@@ -305,12 +309,8 @@ class HostConnection:
         stderr = bytearray()
         exit_code = -1
         try:
-            transport = self._connection.transport
-            if transport is None or not transport.is_active():
-                raise HostError(self.host.name, step, "disconnected", "the SSH connection is closed")
-            channel = transport.open_session(window_size=1 << 24, timeout=limit)
+            channel = self._start_command(step, limit, commands.render(framing.frame_argv(full, hashed)))
             try:
-                channel.exec_command(commands.render(framing.frame_argv(full, hashed)))
                 secret = nonce + "\n"
                 if sudo and self.settings.sudo_password is not None:
                     secret += self.settings.sudo_password + "\n"
@@ -359,6 +359,47 @@ class HostConnection:
             frame.payload_bytes,
             err_bytes,
         )
+
+    def _start_command(self, step: str, limit: float, line: str) -> paramiko.Channel:
+        """A session channel running `line`. A link that refuses the channel or the command (the far sshd died
+        while the TCP connection lingers) is treated as lost: the command has not started, so connecting
+        again and starting it there is safe."""
+        for attempt in (1, 2):
+            transport = self._reconnect_if_lost(step)
+            channel = None
+            try:
+                channel = transport.open_session(window_size=1 << 24, timeout=limit)
+                channel.exec_command(line)
+                return channel
+            except (paramiko.SSHException, OSError, EOFError):
+                if channel is not None:
+                    channel.close()
+                if self._closed or attempt == 2:
+                    raise
+                self._connection.close()
+        raise AssertionError("unreachable")
+
+    def _reconnect_if_lost(self, step: str) -> paramiko.Transport:
+        """The open transport; when the link dropped since the last command (none is in flight), connect again
+        first, with the same host-key checks, so that a capture can still be stopped, fetched and removed."""
+        transport = self._connection.transport
+        if transport is not None and transport.is_active():
+            return transport
+        if self._closed:
+            raise HostError(self.host.name, step, "disconnected", "the SSH connection is closed")
+        self.audit(f"{_now()} the SSH connection was lost; connecting again for {step}")
+        _close_chain(self._connection)
+        try:
+            self._connection = _connect(self.host, self.settings, self.audit)
+        except HostError as e:
+            raise HostError(
+                self.host.name,
+                step,
+                "disconnected",
+                f"the SSH connection was lost, and reconnecting failed: {e.problem}",
+            ) from e
+        assert self._connection.transport is not None
+        return self._connection.transport
 
     def _audit_line(
         self,
@@ -417,11 +458,12 @@ def _pump(
     channel.settimeout(_POLL)
     while True:
         while channel.recv_stderr_ready():
-            data = channel.recv_stderr(_CHUNK)
-            err_bytes += len(data)
+            errors = channel.recv_stderr(_CHUNK)
+            err_bytes += len(errors)
             if len(stderr) < _STDERR_KEEP:
-                stderr.extend(data[: _STDERR_KEEP - len(stderr)])
+                stderr.extend(errors[: _STDERR_KEEP - len(stderr)])
         if stdout_open:
+            data: bytes | None
             try:
                 data = channel.recv(_CHUNK)
             except TimeoutError:  # socket.timeout: nothing within _POLL
@@ -444,6 +486,12 @@ def open_host(
     if not logging.getLogger("paramiko").handlers:
         silence_paramiko()  # nobody chose a log file: at least keep transport tracebacks off the terminal
     audit = _audit_writer(audit_path)
+    return HostConnection(host, settings, _connect(host, settings, audit), audit)
+
+
+def _connect(
+    host: InventoryHost, settings: ConnectionSettings, audit: Callable[[str], None]
+) -> fabric.Connection:
     started = time.monotonic()
     last: HostError | None = None
     _check_identity_file(host)
@@ -461,7 +509,7 @@ def open_host(
                 f"{_now()} connected {host.user}@{host.address}:{host.port} in "
                 f"{time.monotonic() - started:.3f} s"
             )
-            return HostConnection(host, settings, connection, audit)
+            return connection
         except BaseException as e:  # noqa: BLE001 - mapped below, or re-raised untouched
             _close_chain(connection)
             error = _map_connect_error(host, settings, e)
@@ -502,7 +550,7 @@ def _audit_writer(path: Path | None) -> Callable[[str], None]:
 
 
 def _known_hosts_path(settings: ConnectionSettings) -> Path:
-    return settings.known_hosts or Path(os.path.expanduser("~/.ssh/known_hosts"))
+    return settings.known_hosts or Path("~/.ssh/known_hosts").expanduser()
 
 
 def _harden(connection: fabric.Connection, settings: ConnectionSettings, host: str) -> None:
@@ -532,7 +580,7 @@ def _check_identity_file(host: InventoryHost) -> None:
     than letting paramiko's OSError/SSHException read as an unreachable host."""
     if not host.identity_file:
         return
-    path = Path(os.path.expanduser(host.identity_file))
+    path = Path(host.identity_file).expanduser()
     problem = ""
     if not path.exists():
         problem = "does not exist"
@@ -564,7 +612,7 @@ def _connect_kwargs(identity_file: str | None, settings: ConnectionSettings) -> 
         "allow_agent": True,
     }
     if identity_file:
-        kwargs["key_filename"] = [os.path.expanduser(identity_file)]
+        kwargs["key_filename"] = [str(Path(identity_file).expanduser())]
         kwargs["look_for_keys"] = False
     return kwargs
 
@@ -573,7 +621,7 @@ def _build_connection(host: InventoryHost, settings: ConnectionSettings) -> fabr
     # The inventory already resolved ~/.ssh/config aliases; Fabric must not re-apply (or half-apply) them.
     config = fabric.Config(overrides={"load_ssh_configs": False})
     gateway = None
-    # ProxyJump `a,b,c`: a is reached directly, b through a, c through b, and the host through c (as ssh does);
+    # ProxyJump `a,b,c`: a is reached directly, b through a, c through b, the host through c (as ssh does);
     # every hop's host key is verified like the host's own.
     for hop in split_jumps(host.proxy_jump or "", host.user):
         user, jump_host, port = hop
