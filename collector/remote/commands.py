@@ -198,7 +198,9 @@ def stream_logs(
         return [*script, str(int(first_file_bytes)), *files_oldest_first]
     if len(sizes) != len(files_oldest_first):
         raise ValueError("one size per log file")
-    pairs = [word for size, path in zip(sizes, files_oldest_first, strict=True) for word in (str(int(size)), path)]
+    pairs = [
+        word for size, path in zip(sizes, files_oldest_first, strict=True) for word in (str(int(size)), path)
+    ]
     return [*script, "--caps", str(int(first_file_bytes)), *pairs]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import logging
@@ -162,6 +163,7 @@ class HostConnection:
         self.audit = audit
         self._sudo_ok: bool | None = None
         self._sudo_error = ""
+        self._sudo_terminal = False  # sudo needs a terminal on this host (`Defaults requiretty`)
         self._closed = False
         #: monotonic time by which the current phase's work on this host must end (Fleet sets it); None = none
         self.deadline: float | None = None
@@ -266,10 +268,14 @@ class HostConnection:
     def check_sudo(self, step: str = "sudo") -> None:
         """Raise HostError(sudo-denied) unless sudo works without a prompt or with the given password."""
         if self._sudo_ok is None:
-            result = self.run(
-                ["true"], sudo=True, check=False, step=step, timeout=min(30.0, self.settings.command_timeout)
-            )
-            self._sudo_ok = result.exit_code == 0
+            timeout = min(30.0, self.settings.command_timeout)
+            result = self._execute(["true"], True, timeout, step, lambda data: None, terminal=False)
+            if result.exit_code != 0:
+                # `Defaults requiretty`: sudo wants a terminal. Whatever the reason, try once with one; if
+                # that works, every sudo command on this host gets a terminal (the frame keeps bytes raw).
+                on_terminal = self._execute(["true"], True, timeout, step, lambda data: None, terminal=True)
+                self._sudo_terminal = on_terminal.exit_code == 0
+            self._sudo_ok = result.exit_code == 0 or self._sudo_terminal
             self._sudo_error = result.stderr.strip()
         if not self._sudo_ok:
             raise HostError(
@@ -288,7 +294,12 @@ class HostConnection:
         step: str,
         sink: Callable[[bytes], object],
         hashed: bool = False,
+        terminal: bool | None = None,
     ) -> CommandResult:
+        if sudo and terminal is None and self._sudo_ok is None:
+            # Learn whether sudo needs a terminal here; a refusal is for the command itself to report.
+            with contextlib.suppress(HostError):
+                self.check_sudo(step)
         full = [*commands.sudo_prefix(self.settings.sudo_password is not None), *argv] if sudo else list(argv)
         line = commands.render(full)
         limit = self.settings.command_timeout if timeout is None else timeout
@@ -309,7 +320,11 @@ class HostConnection:
         stderr = bytearray()
         exit_code = -1
         try:
-            channel = self._start_command(step, limit, commands.render(framing.frame_argv(full, hashed)))
+            if terminal is None:
+                terminal = sudo and self._sudo_terminal
+            channel = self._start_command(
+                step, limit, commands.render(framing.frame_argv(full, hashed)), terminal
+            )
             try:
                 secret = nonce + "\n"
                 if sudo and self.settings.sudo_password is not None:
@@ -330,7 +345,9 @@ class HostConnection:
         seconds = time.monotonic() - started
         frame = deframer.finish()
         own_stderr = framing.strip_stderr(bytes(stderr), nonce)
-        if err_bytes == len(stderr):  # all of stderr was kept: count the command's own bytes only
+        if frame.tty_stderr is not None:
+            own_stderr, err_bytes = frame.tty_stderr, len(frame.tty_stderr)
+        elif err_bytes == len(stderr):  # all of stderr was kept: count the command's own bytes only
             err_bytes = len(own_stderr)
         self._audit_line(
             line,
@@ -360,7 +377,7 @@ class HostConnection:
             err_bytes,
         )
 
-    def _start_command(self, step: str, limit: float, line: str) -> paramiko.Channel:
+    def _start_command(self, step: str, limit: float, line: str, terminal: bool) -> paramiko.Channel:
         """A session channel running `line`. A link that refuses the channel or the command (the far sshd died
         while the TCP connection lingers) is treated as lost: the command has not started, so connecting
         again and starting it there is safe."""
@@ -369,6 +386,8 @@ class HostConnection:
             channel = None
             try:
                 channel = transport.open_session(window_size=1 << 24, timeout=limit)
+                if terminal:
+                    channel.get_pty(width=0, height=0)
                 channel.exec_command(line)
                 return channel
             except (paramiko.SSHException, OSError, EOFError):

@@ -13,6 +13,7 @@ from importlib import resources
 # stdin, so neither a login banner nor a file's content can forge a marker.
 FRAME_SCRIPT = (resources.files("collector.remote") / "scripts" / "frame.sh").read_text(encoding="utf-8")
 _TRAILER_MAX = 200  # "RC:SHA256" is about 70 bytes
+_AFTER_KEEP = 70_000  # on a terminal the command's stderr (at most 64 KiB) follows the end marker
 
 
 def new_nonce() -> str:
@@ -20,7 +21,8 @@ def new_nonce() -> str:
 
 
 def frame_argv(argv: list[str], hashed: bool) -> list[str]:
-    """`argv` run inside the frame; `hashed` also sends the host-side sha256 of the payload."""
+    """`argv` run inside the frame; `hashed` also sends the host-side sha256 of the payload. On a terminal
+    (a channel with a pty) the frame sends the command's stderr after the payload, see `Frame.tty_stderr`."""
     return ["sh", "-c", FRAME_SCRIPT, "collector-frame", "hash" if hashed else "plain", *argv]
 
 
@@ -35,6 +37,7 @@ class Frame:
         payload_sha256: the sha256 of the payload bytes received here.
         payload_bytes: bytes handed to the sink.
         stray_bytes: bytes outside the frame (banners, wrapper output): discarded, never part of the payload.
+        tty_stderr: the command's stderr when it ran on a terminal (sent after the payload); `None` otherwise.
     """
 
     complete: bool
@@ -43,6 +46,7 @@ class Frame:
     payload_sha256: str
     payload_bytes: int
     stray_bytes: int
+    tty_stderr: bytes | None = None
 
 
 class Deframer:
@@ -56,6 +60,8 @@ class Deframer:
         self._state = "before"  # before -> payload -> trailer -> after
         self._hash = hashlib.sha256()
         self._trailer = b""
+        self._after = bytearray()
+        self._nonce = nonce
         self.payload_bytes = 0
         self.stray_bytes = 0
 
@@ -77,7 +83,9 @@ class Deframer:
                 self._trailer = bytes(self._buffer[:newline])
                 del self._buffer[: newline + 1]
                 self._state = "after"
-            else:  # after the frame, or a broken trailer: everything is stray
+            else:  # after the frame, or a broken trailer: stray, except a terminal's stderr section
+                if self._state == "after" and len(self._after) < _AFTER_KEEP:
+                    self._after += self._buffer[: _AFTER_KEEP - len(self._after)]
                 self.stray_bytes += len(self._buffer)
                 self._buffer.clear()
 
@@ -105,8 +113,17 @@ class Deframer:
         self.stray_bytes += len(self._buffer) if self._state in ("before", "after", "broken") else 0
         rc_text, _, sha = self._trailer.decode("ascii", "replace").partition(":")
         complete = self._state == "after" and rc_text.lstrip("-").isdigit()
+        tty_stderr = None
+        begin, end = f"{self._nonce}:stderr\n".encode(), f"{self._nonce}:stderr-end\n".encode()
+        start = self._after.find(begin)
+        if start >= 0:
+            stop = self._after.find(end, start)
+            tty_stderr = bytes(self._after[start + len(begin) : stop if stop >= 0 else len(self._after)])
+            section = len(tty_stderr) + len(begin) + (len(end) if stop >= 0 else 0)
+            self.stray_bytes -= min(self.stray_bytes, section)
         return Frame(
             complete=complete,
+            tty_stderr=tty_stderr,
             exit_code=int(rc_text) if complete else None,
             host_sha256=sha if complete and len(sha) == 64 else None,
             payload_sha256=self._hash.hexdigest(),

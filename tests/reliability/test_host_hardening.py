@@ -1,5 +1,6 @@
 """Hostile and odd hosts on the lab's real sshd: chatty login shells, wrappers that cut or change output,
-links planted in the log directory, capture directories other users control (rows F17-F19, H15-H17)."""
+links planted in the log directory, capture directories other users control, a bastion chain with requiretty
+sudo (rows F17-F20, H15-H17)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,16 @@ from collector.remote import capture, commands
 from collector.remote.connection import ConnectionSettings, HostError
 from collector.remote.fleet import Fleet
 from collector.steps import StepResult, StepStatus
-from tests.lab.sshd import BANNER, LAB_USER, NOSUDO_USER, SshHosts, SshHostSpec, start_ssh_hosts
+from tests.lab.sshd import (
+    BANNER,
+    LAB_TCPDUMP,
+    LAB_USER,
+    NOSUDO_USER,
+    TTY_USER,
+    SshHosts,
+    SshHostSpec,
+    start_ssh_hosts,
+)
 from tests.reliability.conftest import run_dirs, running_captures
 
 pytestmark = pytest.mark.lab
@@ -180,6 +190,28 @@ def test_f19_bytes_changed_after_the_host_hashed_them_are_not_kept(hard_lab: Har
     # Then the fetch fails for integrity and the changed copy is not kept
     assert caught.value.reason == "integrity", caught.value
     assert not list(staging.glob("*capture.pcap*"))
+
+
+def test_f20_an_mp_behind_two_bastions_with_requiretty_sudo_and_tcpdump_off_its_path(
+    hard_lab: HardLab, tmp_path: Path
+) -> None:
+    # Given an MP reached through two jump hosts, whose sudo has `Defaults requiretty` and a secure_path that
+    # leaves out where its tcpdump lives, and whose login shell is chatty
+    first, second = hard_lab.hosts.host("mp-links"), hard_lab.hosts.host("mp-capdir")
+    chain = f"{LAB_USER}@{first.address}:{first.port},{LAB_USER}@{second.address}:{second.port}"
+    host = hard_lab.host("mp-chatty", proxy_jump=chain, user=TTY_USER, tcpdump=LAB_TCPDUMP)
+    with _fleet(hard_lab, host, tmp_path) as fleet:
+        # When the whole host-side collection runs there
+        started = _by_step(fleet.start_captures([PEER], [], None, 60))
+        _send_packets(host.address)
+        stopped = _by_step(fleet.stop_captures())
+        logs = _by_step(fleet.gather_logs(["rrt-z-1"]))
+    # Then every step is ok, the capture holds the traffic, and nothing is left on the host
+    for result in (started["start-capture"], stopped["stop-capture"], stopped["fetch-capture"], logs["logs"]):
+        assert result.status is StepStatus.OK, result
+    assert b"packet 0" in (tmp_path / layout.host_file("mp-chatty", layout.HOST_CAPTURE)).read_bytes()
+    capture_dir = hard_lab.hosts.host("mp-chatty").capture_dir
+    assert not run_dirs([capture_dir]) and not running_captures([capture_dir])
 
 
 # --- H15: links in the log directory ---------------------------------------------------------------------

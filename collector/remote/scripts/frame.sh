@@ -6,12 +6,25 @@
 IFS= read -r nonce || exit 125
 mode=$1
 shift
+work= tty=0
+cleanup() { [ -z "$work" ] || rm -rf -- "$work"; }
+trap cleanup EXIT
+if [ -t 0 ]; then
+  # A terminal (sudo's `requiretty`): stdout and stderr share it, so it passes bytes untouched (raw, no echo)
+  # and the command's stderr waits in a file, sent after the payload between markers of its own.
+  tty=1
+  stty raw -echo 2>/dev/null
+  work=$(mktemp -d) || exit 125
+  exec 2>"$work/stderr"
+else
+  printf '%s:begin\n' "$nonce" >&2
+fi
 printf '%s:begin\n' "$nonce"
-printf '%s:begin\n' "$nonce" >&2
 sum=-
 if [ "$mode" = hash ]; then
-  work=$(mktemp -d) || { printf '%s:end:125:-\n' "$nonce"; printf '%s:end\n' "$nonce" >&2; exit 125; }
-  trap 'rm -rf -- "$work"' EXIT
+  if [ -z "$work" ]; then
+    work=$(mktemp -d) || { printf '%s:end:125:-\n' "$nonce"; printf '%s:end\n' "$nonce" >&2; exit 125; }
+  fi
   mkfifo -- "$work/payload" || exit 125
   sha256sum <"$work/payload" >"$work/sum" &
   hasher=$!
@@ -25,5 +38,11 @@ else
   rc=$?
 fi
 printf '%s:end:%s:%s\n' "$nonce" "${rc:-126}" "${sum:--}"
-printf '%s:end\n' "$nonce" >&2
+if [ "$tty" = 1 ]; then
+  printf '%s:stderr\n' "$nonce"
+  head -c 65536 -- "$work/stderr"
+  printf '%s:stderr-end\n' "$nonce"
+else
+  printf '%s:end\n' "$nonce" >&2
+fi
 exit "${rc:-126}"
