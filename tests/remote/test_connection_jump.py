@@ -9,7 +9,8 @@ import pytest
 
 from collector.errors import InputError
 from collector.inventory import InventoryHost, load_inventory
-from collector.remote.connection import ConnectionSettings, HostError, open_host, split_jumps
+from collector.remote.connection import ConnectionSettings, HostError, open_host
+from collector.remote.links import split_jumps
 from tests.lab.sshd import SshHosts
 
 pytestmark = pytest.mark.lab
