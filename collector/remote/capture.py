@@ -9,13 +9,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from collector.inventory import InventoryHost
-from collector.remote import commands
+from collector.remote import commands, host_steps
 from collector.remote.connection import HostConnection, HostError, private_file
+from collector.remote.host_steps import (
+    CAPTURE_MEGABYTES,
+    READY_SECONDS,
+    HostCommand,
+)
+from collector.steps import Step
 
-READY_SECONDS = 5.0  # tcpdump says "listening" within a few hundred ms; more means something is wrong
-STOP_WAIT_SECONDS = 5
-RING_FILES = 5  # max_megabytes is spread over this many -C files when it is large enough
 _PCAP_HEADER = 24
 _PCAP_MAGICS = {b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d"}
 
@@ -28,28 +30,6 @@ class CaptureHandle:
     directory: str
     pid: int
     run_id: str
-    identity: str = ""  # the run dir's device:inode at creation; later steps touch it only while it matches
-
-
-def start_argv(
-    host: InventoryHost,
-    directory: str,
-    peers: Sequence[str],
-    port: int | None,
-    max_seconds: int,
-    max_megabytes: int,
-) -> list[str]:
-    """The tcpdump start command for `host` (shared by the run and the --dry-run plan, so both show the same)."""
-    files = RING_FILES if max_megabytes >= RING_FILES * 10 else 1
-    return commands.start_capture(
-        host.capture_dir,
-        directory,
-        host.tcpdump,
-        commands.capture_filter(peers, port),
-        max_seconds,
-        max_megabytes,
-        files,
-    )
 
 
 def start_capture(
@@ -58,37 +38,36 @@ def start_capture(
     peers: Sequence[str],
     port: int | None,
     max_seconds: int,
-    max_megabytes: int = 500,
+    max_megabytes: int = CAPTURE_MEGABYTES,
 ) -> CaptureHandle:
     """Start tcpdump for traffic with `peers` and return once it is listening; raises HostError with reason
-    sudo-denied, tcpdump-missing, disk-full, capture-dir-missing, capture-dir-unsafe, run-dir-exists or
-    tcpdump-failed. Whenever the start may have happened but cannot be confirmed, the run dir (and any tcpdump
-    in it) is removed before the error is raised."""
+    sudo-denied, tcpdump-missing, disk-full, capture-dir-missing, capture-dir-unsafe, run-dir-exists,
+    run-dir-changed or tcpdump-failed. Whenever the start may have happened but cannot be confirmed, the run
+    dir (and any tcpdump in it) is removed before the error is raised."""
     host = connection.host
-    step = "start-capture"
+    step = Step.START_CAPTURE
     if host.sudo:
         connection.check_sudo(step)
-    directory = commands.run_dir(host.capture_dir, run_id, host.name)
-    argv = start_argv(host, directory, peers, port, max_seconds, max_megabytes)
+    directory = host_steps.run_dir(host, run_id)
+    argv = host_steps.start_capture_argv(host, run_id, peers, port, max_seconds, max_megabytes)
     unconfirmed = CaptureHandle(host.name, directory, 0, run_id)
     try:
-        result = connection.run(argv, sudo=host.sudo, check=False, step=step)
+        result = host_steps.send(connection, HostCommand.START_CAPTURE, argv)
     except HostError:
-        _remove_quietly(connection, unconfirmed)  # it may have started before the output was lost
+        _remove_quietly(connection, unconfirmed)  # it may have started before its output was lost
         raise
     message = result.stderr.strip()
     _raise_for_refusal(host.name, result.exit_code, message)
-    lines = result.stdout.split()
-    if result.exit_code != 0 or len(lines) != 2 or not lines[0].isdigit() or ":" not in lines[1]:
+    if result.exit_code != 0 or not result.stdout.strip().isdigit():
         _remove_quietly(connection, unconfirmed)
         raise HostError(
             host.name,
             step,
             "tcpdump-failed",
             f"exit {result.exit_code}: {message[:500] or 'no message'}; its output was "
-            f"{result.stdout[:200]!r} (expected the pid and the run dir's identity); the run dir was removed",
+            f"{result.stdout[:200]!r} (expected the pid); the run dir was removed",
         )
-    handle = CaptureHandle(host.name, directory, int(lines[0]), run_id, lines[1])
+    handle = CaptureHandle(host.name, directory, int(result.stdout.strip()), run_id)
     try:
         _wait_listening(connection, handle)
     except HostError:
@@ -98,14 +77,14 @@ def start_capture(
 
 
 def _raise_for_refusal(host: str, exit_code: int, message: str) -> None:
-    """The start script's refusals, before it created anything: nothing to clean up."""
-    step = "start-capture"
+    """The start script's refusals, before it created anything of ours: nothing to clean up."""
+    step = Step.START_CAPTURE
     if exit_code == commands.EXIT_TCPDUMP_MISSING:
         raise HostError(
             host,
             step,
             "tcpdump-missing",
-            f"{message or 'tcpdump not found'}; install tcpdump or set `tcpdump:`",
+            f"{message or 'tcpdump not found'}; install tcpdump or set `tcpdump:` to its path",
         )
     if exit_code == commands.EXIT_DISK_FULL:
         raise HostError(host, step, "disk-full", f"{message}; free space or set another capture_dir")
@@ -129,11 +108,8 @@ def _wait_listening(connection: HostConnection, handle: CaptureHandle) -> None:
     host = connection.host
     deadline = time.monotonic() + READY_SECONDS
     while True:
-        check = connection.run(
-            commands.check_capture(handle.directory, handle.identity),
-            sudo=host.sudo,
-            check=False,
-            step="start-capture",
+        check = host_steps.send(
+            connection, HostCommand.CHECK_CAPTURE, host_steps.check_capture_argv(handle.directory)
         )
         if check.exit_code == 0:
             return
@@ -141,7 +117,7 @@ def _wait_listening(connection: HostConnection, handle: CaptureHandle) -> None:
             log = check.stderr.strip()[:500] or "no output"
             raise HostError(
                 host.name,
-                "start-capture",
+                Step.START_CAPTURE,
                 "run-dir-changed" if check.exit_code == commands.EXIT_RUN_DIR_CHANGED else "tcpdump-failed",
                 f"tcpdump is not capturing (exit {check.exit_code}); its log says: {log}",
             )
@@ -160,25 +136,12 @@ class StoppedCapture:
 def stop_capture(connection: HostConnection, handle: CaptureHandle) -> StoppedCapture:
     """SIGINT the capture (KILL after STOP_WAIT_SECONDS), hand its files to the login user."""
     host = connection.host
-    argv = commands.stop_capture(
-        handle.directory,
-        handle.run_id,
-        host.user,
-        STOP_WAIT_SECONDS,
-        identity=handle.identity,
-        pid=handle.pid,
-    )
-    result = connection.run(
-        argv,
-        sudo=host.sudo,
-        check=False,
-        step="stop-capture",
-        timeout=max(connection.settings.command_timeout, STOP_WAIT_SECONDS + 10),
-    )
+    argv = host_steps.stop_capture_argv(handle.directory, handle.run_id, host.user)
+    result = host_steps.send(connection, HostCommand.STOP_CAPTURE, argv)
     if result.exit_code != 0:
         raise HostError(
             host.name,
-            "stop-capture",
+            Step.STOP_CAPTURE,
             "run-dir-changed" if result.exit_code == commands.EXIT_RUN_DIR_CHANGED else "stop-failed",
             f"exit {result.exit_code}: {result.stderr.strip()[:500]}",
         )
@@ -203,12 +166,14 @@ def fetch_capture(
     host-side hash in `sha256` must arrive with that hash (HostError(integrity) otherwise)."""
     hashes = dict(sha256)
     if not remote_files:
-        raise HostError(connection.host.name, "fetch-capture", "no-capture", "tcpdump wrote no capture file")
+        raise HostError(
+            connection.host.name, Step.FETCH_CAPTURE, "no-capture", "tcpdump wrote no capture file"
+        )
     parts = []
     try:
         for index, remote in enumerate(remote_files):
             part = local_path.with_name(f".{local_path.name}.part{index}")
-            connection.get(remote, part, step="fetch-capture", sha256=hashes.get(remote))
+            connection.get(remote, part, step=Step.FETCH_CAPTURE, sha256=hashes.get(remote))
             parts.append(part)
         join_pcaps(parts, local_path)
     finally:
@@ -219,11 +184,11 @@ def fetch_capture(
 
 def remove_capture(connection: HostConnection, handle: CaptureHandle) -> None:
     """Remove the run dir (stopping a capture still running there)."""
-    connection.run(
-        commands.remove_run_dir(handle.directory, handle.run_id, handle.identity, handle.pid or None),
-        sudo=connection.host.sudo,
-        step="cleanup",
-        timeout=max(connection.settings.command_timeout, 15),
+    host_steps.send(
+        connection,
+        HostCommand.REMOVE_CAPTURE,
+        host_steps.remove_capture_argv(handle.directory, handle.run_id),
+        check=True,
     )
 
 

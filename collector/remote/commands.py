@@ -7,6 +7,8 @@ import shlex
 from collections.abc import Sequence
 from importlib import resources
 
+from collector.tls.probe_results import format_target
+
 # Every script is a fixed file in scripts/ (the Ansible role runs the very same files): names, paths, ids and
 # filters only ever arrive as "$1", "$2", ... so nothing a user or the management API supplies is parsed by a
 # shell; `render` shlex-quotes each argv element.
@@ -119,28 +121,20 @@ def start_capture(
     ]
 
 
-def check_capture(directory: str, identity: str = "") -> list[str]:
+def check_capture(directory: str) -> list[str]:
     """Exit 0 (printing the PID) when tcpdump runs and says "listening"; 3 not running; 4 not listening; 6 the
-    run dir is not the one start-capture made (`identity`: its `device:inode` as start-capture printed it)."""
-    trust = [identity] if identity else []
-    return ["sh", "-c", _CHECK_CAPTURE, "collector-check-capture", directory, *trust]
+    run dir is not the one start-capture made (see stop_capture)."""
+    return ["sh", "-c", _CHECK_CAPTURE, "collector-check-capture", directory]
 
 
 def stop_capture(
-    directory: str,
-    run_id: str,
-    login_user: str,
-    wait_seconds: int = 5,
-    settle_rounds: int = 4,
-    identity: str = "",
-    pid: int | None = None,
+    directory: str, run_id: str, login_user: str, wait_seconds: int = 5, settle_rounds: int = 4
 ) -> list[str]:
     """Wait (up to `settle_rounds` x 1.2 s) until the capture stops growing, SIGINT it by PID (only if its
     cmdline holds the run id), wait up to `wait_seconds`, KILL as a fallback, chown the files to the login
     user, print tcpdump's counters as `summary: ...` lines, list the capture files oldest first and their
-    `sha256: HEX NAME`. Exit 6 (touching nothing) unless the run dir is still the one start-capture made
-    (`identity`) and its pid file still says `pid`."""
-    trust = [identity, str(pid)] if identity and pid else [identity] if identity else []
+    `sha256: HEX NAME`. Exit 6, touching nothing, unless the run dir is still the one start-capture made (its
+    device:inode and the capture's pid are recorded in `DIR.trust`, a root-only file beside it)."""
     return [
         "sh",
         "-c",
@@ -151,15 +145,13 @@ def stop_capture(
         login_user,
         str(int(wait_seconds)),
         str(int(settle_rounds)),
-        *trust,
     ]
 
 
-def remove_run_dir(directory: str, run_id: str, identity: str = "", pid: int | None = None) -> list[str]:
-    """Stop a capture still running there (only by a pid file of the run dir start-capture made, see
-    stop_capture) and remove the run dir (only a dir whose path holds the run id)."""
-    trust = [identity, str(pid)] if identity and pid else [identity] if identity else []
-    return ["sh", "-c", _REMOVE_RUN_DIR, "collector-remove-run-dir", directory, check_run_id(run_id), *trust]
+def remove_run_dir(directory: str, run_id: str) -> list[str]:
+    """Stop a capture still running there (only by the pid recorded in `DIR.trust`, see stop_capture, even if
+    the run dir was moved) and remove the run dir and its trust file (only a path holding the run id)."""
+    return ["sh", "-c", _REMOVE_RUN_DIR, "collector-remove-run-dir", directory, check_run_id(run_id)]
 
 
 def list_logs(system_log: str) -> list[str]:
@@ -189,19 +181,20 @@ def excerpt_logs(files: Sequence[str], message_ids: Sequence[str], context_lines
 
 
 def stream_logs(
-    files_oldest_first: Sequence[str], first_file_bytes: int, sizes: Sequence[int] | None = None
+    files_oldest_first: Sequence[str], first_file_bytes: int, budget_bytes: int | None = None
 ) -> list[str]:
-    """The files joined oldest first (the first cut to its last `first_file_bytes`), gzip -1 on the wire. With
-    `sizes` (each file's size when listed), no file yields more than that, whatever it became since."""
-    script = ["sh", "-c", _STREAM_LOGS, "collector-stream-logs"]
-    if sizes is None:
-        return [*script, str(int(first_file_bytes)), *files_oldest_first]
-    if len(sizes) != len(files_oldest_first):
-        raise ValueError("one size per log file")
-    pairs = [
-        word for size, path in zip(sizes, files_oldest_first, strict=True) for word in (str(int(size)), path)
+    """The files joined oldest first (the first cut to its last `first_file_bytes`), gzip -1 on the wire. Each
+    file yields no more than its size (a .gz: its declared size); all together at most `budget_bytes`."""
+    budget = ["--budget", str(int(budget_bytes))] if budget_bytes is not None else []
+    return [
+        "sh",
+        "-c",
+        _STREAM_LOGS,
+        "collector-stream-logs",
+        *budget,
+        str(int(first_file_bytes)),
+        *files_oldest_first,
     ]
-    return [*script, "--caps", str(int(first_file_bytes)), *pairs]
 
 
 def gather_facts(tcpdump: str, capture_dir: str) -> list[str]:
@@ -212,3 +205,33 @@ def gather_facts(tcpdump: str, capture_dir: str) -> list[str]:
 def sudo_prefix(password: bool) -> list[str]:
     """`sudo -n` never prompts (fails at once without NOPASSWD); `sudo -S -p ''` reads a password on stdin."""
     return ["sudo", "-S", "-p", "", "--"] if password else ["sudo", "-n", "--"]
+
+
+# Constant script; every variable arrives as a positional argument. The request on stdin makes a TLS 1.3
+# server say what it thinks of our (missing) certificate, and -ign_eof keeps s_client reading until the server
+# answers or closes; `timeout` bounds a server that does neither. stdin never reaches the SSH channel.
+_S_CLIENT = (
+    "\nt=$1 h=$2\nshift 2\n"
+    "printf 'HEAD / HTTP/1.0\\r\\nHost: %s\\r\\n\\r\\n' \"$h\""
+    ' | timeout "$t" openssl s_client -ign_eof -showcerts "$@" 2>&1\n'
+)
+
+
+def build_s_client_argv(host: str, port: int, sni: str | None, *, timeout: float = 20,
+                        tls_version: str | None = None, cert: str | None = None,
+                        key: str | None = None) -> list[str]:
+    """The argv that runs `openssl s_client` against HOST:PORT on a host (stdout and stderr together).
+
+    `cert`/`key` are paths of files already on that host; `tls_version` (``1.2``/``1.3``) forces the version.
+    """
+    if (cert is None) != (key is None):
+        raise ValueError("cert and key go together")
+    options = ["-connect", format_target(host, port)]
+    if sni:
+        options += ["-servername", sni]
+    if tls_version:
+        options.append("-tls1_2" if tls_version == "1.2" else "-tls1_3")
+    if cert and key:
+        options += ["-cert", cert, "-key", key]
+    host_header = sni or (f"[{host}]" if ":" in host else host)
+    return ["sh", "-c", _S_CLIENT, "sh", f"{max(1, round(timeout))}", host_header, *options]

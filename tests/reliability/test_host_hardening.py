@@ -42,12 +42,12 @@ HOSTS = {  # name -> (address, what the host does to our commands)
     "mp-chatty": ("127.0.9.11", {"shell_banner": True}),
     # A wrapper that passes only the first two lines of any output: a frame around more than nothing is cut.
     "mp-cut": ("127.0.9.12", {"force_command": "/bin/sh -c 'eval \"$SSH_ORIGINAL_COMMAND\" | head -n 2'"}),
-    # A wrapper that changes bytes in transit ('z' never occurs in a frame marker, only in payloads).
-    "mp-mangle": ("127.0.9.13", {"force_command": "/bin/sh -c 'eval \"$SSH_ORIGINAL_COMMAND\" | tr z y'"}),
+    # A wrapper that changes bytes in transit ('#' occurs in no frame marker and no lab path, only in payloads).
+    "mp-mangle": ("127.0.9.13", {"force_command": "/bin/sh -c 'eval \"$SSH_ORIGINAL_COMMAND\" | tr \"#\" %'"}),
     "mp-links": ("127.0.9.14", {}),
     "mp-capdir": ("127.0.9.15", {}),
 }
-LOG_LINE = "2026-11-27 10:00:00,000 org:o env:e api:p rev:1 messageid:rrt-z-1 NIOThread@0 INFO x - zebra {}\n"
+LOG_LINE = "2026-11-27 10:00:00,000 org:o env:e api:p rev:1 messageid:rrt-z-1 NIOThread@0 INFO x - zebra #{}\n"
 
 
 @dataclass

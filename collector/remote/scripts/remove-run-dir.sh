@@ -1,22 +1,29 @@
 # Run as `sh -c SCRIPT NAME ARGS...` by collector/remote/commands.py and by playbooks/roles/collector:
 # every value arrives as a positional argument, never parsed by a shell.
-# `DIR RUN_ID [IDENTITY [PID]]`: IDENTITY is the run dir's device:inode and PID the capture's pid, both as
-# start-capture printed them (the collector passes them; the playbook cannot).
-dir=$1 run_id=$2 identity=${3:-} expected_pid=${4:-}
+dir=$1 run_id=$2
 case $dir in *"$run_id"*) ;; *) echo "refusing to remove $dir" >&2; exit 5;; esac
-ours() {  # $1 is still the run dir start-capture made: ours, private, not a link, the same inode
-  [ -d "$1" ] && [ ! -L "$1" ] && [ "$(stat -c %u:%a -- "$1")" = "$(id -u):700" ] \
-    && { [ -z "$identity" ] || [ "$(stat -c %d:%i -- "$1")" = "$identity" ]; }
+# The run dir is trusted only while it is the one start-capture made: a directory (no link) of our uid, mode
+# 0700, whose device:inode is the one recorded in DIR.trust (ours, one name, not a link). Sets trusted_pid.
+trusted_run_dir() {
+  trusted_pid= ; [ -f "$dir.trust" ] && [ ! -L "$dir.trust" ] \
+    && [ "$(stat -c %u:%h:%a -- "$dir.trust")" = "$(id -u):1:600" ] || return 1
+  read -r trusted_pid identity <"$dir.trust" || return 1
+  [ -d "$dir" ] && [ ! -L "$dir" ] && [ "$(stat -c %d:%i -- "$dir")" = "$identity" ] \
+    && [ "$(stat -c %a -- "$dir")" = 700 ]
 }
-# The pid to stop: the one the collector was told at start, else the pid file of a run dir that is ours. A pid
-# file in anything else may be someone else's: it is never read.
-pid=$expected_pid
-if [ -z "$pid" ] && ours "$dir"; then pid=$(cat "$dir/pid" 2>/dev/null); fi
+ours() {  # $1 is the very directory start-capture made (wherever it is now)
+  [ -d "$1" ] && [ ! -L "$1" ] && [ "$(stat -c %d:%i -- "$1")" = "$identity" ]
+}
+# The pid to stop is the one recorded beside the run dir; a pid file in anything else may be someone else's and
+# is never read.
+identity=
+trusted_run_dir || true
+pid=$trusted_pid
 case $pid in ''|*[!0-9]*) pid=;; esac
 moved=
 if [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && [ "$(stat -c %u "/proc/$pid")" = "$(id -u)" ] \
   && tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qxF -- "$dir/capture.pcap"; then
-  # Our run dir renamed away by someone: the open capture file tells where it is now.
+  # Our run dir renamed away by someone: the capture file tcpdump holds open says where it is now.
   if [ -n "$identity" ] && ! ours "$dir"; then
     for child in $(pgrep -P "$pid" 2>/dev/null); do
       for fd in /proc/"$child"/fd/*; do
@@ -29,3 +36,4 @@ if [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && [ "$(stat -c %u "/proc/$pid")
 fi
 [ -n "$moved" ] && rm -rf -- "$moved"
 rm -rf -- "$dir"
+rm -f -- "$dir.trust"

@@ -29,14 +29,19 @@ case $dir in "${parent%/}"/apigee-collector-*) ;; *) echo "run dir $dir is not d
 case ${dir#"${parent%/}"/} in */*) echo "run dir $dir is not directly in $parent" >&2; exit 77;; esac
 free=$(df -Pk "$parent" | awk 'NR==2 {print $4}')
 [ "${free:-0}" -ge 1024 ] || { echo "capture dir $parent is full: ${free:-0} KiB free" >&2; exit 28; }
-# Exclusively: a run dir that already exists was made by someone else, and is never used.
+# Exclusively: a run dir that already exists was made by someone else, and is never used. Beside it, a file only
+# we can write (root's, in a directory where no one else may replace it) records the capture's pid and the run
+# dir's device:inode: later steps trust the run dir, and a pid, only while they match it.
 mkdir -m 0700 -- "$dir" 2>/dev/null || {
   if [ -e "$dir" ] || [ -L "$dir" ]; then echo "run dir $dir already exists: not ours, not used" >&2; exit 73; fi
   echo "cannot create run dir $dir" >&2; exit 28
 }
+( set -C; : >"$dir.trust" ) 2>/dev/null || {
+  rmdir -- "$dir"; echo "$dir.trust already exists: not ours, not used" >&2; exit 73
+}
 setsid nohup timeout -s INT -k 10 "$seconds" "$tcpdump_path" -i any -s 0 -U -Z root \
   -C "$megabytes" -W "$files" -w "$dir/capture.pcap" "$@" >"$dir/tcpdump.log" 2>&1 </dev/null &
-echo $! >"$dir/pid"
-echo $!
-# The run dir's identity: later steps use it only while it is still this very directory.
-stat -c %d:%i -- "$dir"
+pid=$!
+echo "$pid" >"$dir/pid"
+printf '%s %s\n' "$pid" "$(stat -c %d:%i -- "$dir")" >"$dir.trust"
+echo "$pid"

@@ -1,14 +1,19 @@
 # Run as `sh -c SCRIPT NAME ARGS...` by collector/remote/commands.py and by playbooks/roles/collector:
 # every value arrives as a positional argument, never parsed by a shell.
-dir=$1 run_id=$2 login=$3 wait=$4 settle=$5 identity=${6:-} expected_pid=${7:-}
-# The run dir must still be the one start-capture made: ours, private, not a link, the same inode. Anything
-# else may hold someone else's pid file and capture: neither is touched.
-[ -d "$dir" ] && [ ! -L "$dir" ] && [ "$(stat -c %u:%a -- "$dir")" = "$(id -u):700" ] \
-  && { [ -z "$identity" ] || [ "$(stat -c %d:%i -- "$dir")" = "$identity" ]; } \
+dir=$1 run_id=$2 login=$3 wait=$4 settle=$5
+# The run dir is trusted only while it is the one start-capture made: a directory (no link) of our uid, mode
+# 0700, whose device:inode is the one recorded in DIR.trust (ours, one name, not a link). Sets trusted_pid.
+trusted_run_dir() {
+  trusted_pid= ; [ -f "$dir.trust" ] && [ ! -L "$dir.trust" ] \
+    && [ "$(stat -c %u:%h:%a -- "$dir.trust")" = "$(id -u):1:600" ] || return 1
+  read -r trusted_pid identity <"$dir.trust" || return 1
+  [ -d "$dir" ] && [ ! -L "$dir" ] && [ "$(stat -c %d:%i -- "$dir")" = "$identity" ] \
+    && [ "$(stat -c %a -- "$dir")" = 700 ]
+}
+# Anything but our own run dir may hold someone else's pid file and capture: neither is touched.
+trusted_run_dir && [ "$(stat -c %u -- "$dir")" = "$(id -u)" ] \
   || { echo "run dir $dir is not the one this run created (missing, replaced or opened up)" >&2; exit 6; }
-pid=$(cat "$dir/pid" 2>/dev/null) || { echo "no pid file in $dir" >&2; exit 3; }
-case $pid in ''|*[!0-9]*) echo "bad pid file in $dir" >&2; exit 6;; esac
-[ -z "$expected_pid" ] || [ "$pid" = "$expected_pid" ] || { echo "pid file in $dir changed" >&2; exit 6; }
+pid=$trusted_pid
 # The capture was orphaned to init: once it exits it stays a zombie until init reaps it, which some inits (a
 # container's) do only about once a second. A zombie has stopped: its files are complete.
 running() { kill -0 "$1" 2>/dev/null && [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" != Z ]; }
