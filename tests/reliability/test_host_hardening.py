@@ -37,17 +37,18 @@ from tests.reliability.conftest import run_dirs, running_captures
 
 pytestmark = pytest.mark.lab
 
+_WRAPPER = "/bin/sh -c 'eval \"$SSH_ORIGINAL_COMMAND\" | {}'"  # sshd ForceCommand: our command piped on
 PEER = "127.0.9.99"  # the "backend" every capture filters on; the test sends it a few packets
 HOSTS = {  # name -> (address, what the host does to our commands)
     "mp-chatty": ("127.0.9.11", {"shell_banner": True}),
     # A wrapper that passes only the first two lines of any output: a frame around more than nothing is cut.
-    "mp-cut": ("127.0.9.12", {"force_command": "/bin/sh -c 'eval \"$SSH_ORIGINAL_COMMAND\" | head -n 2'"}),
-    # A wrapper that changes bytes in transit ('#' occurs in no frame marker and no lab path, only in payloads).
-    "mp-mangle": ("127.0.9.13", {"force_command": "/bin/sh -c 'eval \"$SSH_ORIGINAL_COMMAND\" | tr \"#\" %'"}),
+    "mp-cut": ("127.0.9.12", {"force_command": _WRAPPER.format("head -n 2")}),
+    # A wrapper that changes bytes in transit ('#' is in no frame marker and no lab path, only in payloads).
+    "mp-mangle": ("127.0.9.13", {"force_command": _WRAPPER.format('tr "#" %')}),
     "mp-links": ("127.0.9.14", {}),
     "mp-capdir": ("127.0.9.15", {}),
 }
-LOG_LINE = "2026-11-27 10:00:00,000 org:o env:e api:p rev:1 messageid:rrt-z-1 NIOThread@0 INFO x - zebra #{}\n"
+LOG_LINE = "2026-11-27 10:00:00,000 org:o env:e api:p rev:1 messageid:rrt-z-1 NIOThread@0 INFO - zebra #{}\n"
 
 
 @dataclass
