@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import BinaryIO
 
 from collector import __version__, layout
-from collector.bundle.archives import SNIFF_BYTES, FileKind, is_key_file, sniff_kind
+from collector.bundle.archives import SNIFF_BYTES, FileKind, is_capture_path, is_key_file, sniff_kind
 from collector.bundle.manifest import build_manifest, write_manifest
 from collector.bundle.redact import RULE_KEY_FILE, Redaction, redact_bytes, redact_seekable, redact_text
 from collector.bundle.tarball import write_tarball
@@ -179,12 +179,12 @@ class BundleWriter:
 
     def _ingest(self, rel_path: str, staged: Path, source: str, collector: str, status: str,
                 seconds: float | None) -> None:
-        """Bring a staged file to its bundle path: a capture is moved as is when it can be, anything else is
-        copied redacted."""
+        """Bring a staged file to its bundle path: a capture (at a capture path) is moved as is when it can be,
+        anything else is copied redacted."""
         if is_key_file(rel_path):
             self._drop_key_file(rel_path)
             return
-        if _is_capture(staged):
+        if is_capture_path(rel_path) and _is_capture(staged):
             try:
                 os.replace(staged, self.path(rel_path))
                 os.chmod(self.path(rel_path), 0o600)
