@@ -69,8 +69,8 @@ class PieceCutter:
 
     def _safe_cut(self, buffer: bytearray, lo: int, hi: int, *, last: bool) -> int | None:
         """The last (or first) offset in [lo, hi] just after a blank or separator, with no trigger word
-        starting within the margin before it nor just after it (a match can begin a few characters before its word:
-        `"name": "` before `Authorization`, a quote before `password`)."""
+        starting within the margin before it nor just after it (a match can begin a few characters before
+        its word: `"name": "` before `Authorization`, a quote before `password`)."""
         safe_from = lo
         intervals: list[tuple[int, int]] = []
         for word_start in self._word_starts(buffer, max(lo - CUT_MARGIN_BYTES - _WORD_TAIL, 0),
