@@ -1,7 +1,7 @@
 """The `collect` command line: parse, build settings, make one library call, render, exit with the right code.
 
 This is the one place where errors become exit codes (0 complete, 3 partial, 2 usage/input/credentials,
-1 failed with no bundle). Library code never prints, exits or prompts. Each command lives in its own module
+1 failed with no bundle, 130 interrupted before any bundle was written). Library code never prints, exits or prompts. Each command lives in its own module
 of this folder and registers itself on `cli`.
 """
 
@@ -15,6 +15,10 @@ import click
 
 from collector import __version__
 from collector.errors import EXIT_FAILED, EXIT_USAGE, CollectorError
+
+# Ctrl-C (or SIGTERM) before any bundle was written: the shell convention 128 + SIGINT, so scripts can tell an
+# interrupted run from a failed one (an interrupted run that wrote its bundle exits 3: partial).
+EXIT_INTERRUPTED = 130
 
 
 def emit_json(data: Any) -> None:
@@ -37,6 +41,11 @@ def cli() -> None:
     Package a playbook run:   collect package --from DIR [--org ORG --env ENV --proxy PROXY]
 
     Run `collect COMMAND --help` for each command's options.
+
+    \b
+    Exit codes: 0 complete; 3 bundle written but partial (a host or step failed, or interrupted);
+    2 usage, input or credentials refused; 1 failed, no bundle; 130 interrupted (Ctrl-C, SIGTERM)
+    before any bundle was written.
     """
 
 
@@ -50,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
         rv = cli.main(args=args, prog_name="collect", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("collect: interrupted", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as exc:
         exc.show()
         sys.exit(EXIT_USAGE)
@@ -59,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("collect: interrupted", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:  # noqa: BLE001 - a bug: say so, never exit 0
         click.echo(f"collect: internal error (a bug, please report it): {type(exc).__name__}: {exc}", err=True)
         sys.exit(EXIT_FAILED)
