@@ -1,27 +1,30 @@
 """Benchmark: our capture reader (`collect analyze --json`) against tshark on one large capture, same facts.
 
-How to run (from the repository root, after scripts/setup.sh; takes a few minutes, needs ~1 GB of disk in /tmp):
+How to run (from the repository root, after scripts/setup.sh; takes a few minutes, needs ~1 GB of disk
+in /tmp):
 
-    .venv/bin/python bench/analyze.py [--size-mb 320] [--copies 150] [--work /tmp/apigee-bench] [--runner cli|reader]
+    .venv/bin/python -m bench.analyze [--size-mb 320] [--copies 150] [--work /tmp/apigee-bench]
+                                      [--runner cli|reader]
 
 What it does:
 1. Builds bench.pcap (>= --size-mb MB) from the real fixtures in tests/fixtures/captures: every IPv4 scenario
-   capture re-segmented at MSS 1448 and replicated --copies times with rewritten client addresses/ports, plus bulk
-   TLS 1.2 flows (healthy handshake + 16 KB application-data records, mostly server -> client) up to the size;
-   connections are interleaved. All TLS 1.3 key logs are merged into bench.keys (given to both engines).
-2. Runs, in the same process run and one after the other, `collect analyze --json bench.pcap bench.keys` (or with
-   --runner reader, a minimal `read_handshakes` runner) and
-   `tshark -o tcp.reassemble_out_of_order:TRUE -o tls.keylog_file:bench.keys -Y "tls.handshake or tls.alert_message"
-   -T fields ...` extracting the same facts.
-3. Checks both found the same counts: CertificateRequests, empty client Certificates, plaintext/decrypted alerts
-   by code, and compares them with the ground truth from building the file.
+   capture re-segmented at MSS 1448 and replicated --copies times with rewritten client addresses/ports, plus
+   bulk TLS 1.2 flows (healthy handshake + 16 KB application-data records, mostly server -> client) up to the
+   size; connections are interleaved. All TLS 1.3 key logs are merged into bench.keys (given to both engines).
+2. Runs, in the same process run and one after the other, `collect analyze --json bench.pcap bench.keys` (or
+   with --runner reader, a minimal `read_handshakes` runner) and `tshark -o tcp.reassemble_out_of_order:TRUE
+   -o tls.keylog_file:bench.keys -Y "tls.handshake or tls.alert_message" -T fields ...` extracting the same
+   facts.
+3. Checks both found the same counts: CertificateRequests, empty client Certificates, plaintext/decrypted
+   alerts by code, and compares them with the ground truth from building the file.
 4. Prints wall time, throughput (MB/s, packets/s), the ratio tshark/ours and each engine's peak RSS.
-Targets: ours >= 3x tshark's throughput and < 200 MB peak RSS. Not part of the test suite (timings are not tests).
+Targets: ours >= 3x tshark's throughput and < 200 MB peak RSS. Not part of the test suite
+(timings are not tests).
 
 Results here (2 vCPUs shared with other jobs, load average ~6, so +-50 %; 341.6 MB, 299 850 packets, 3 486
-handshakes): `collect analyze --json` 6.1-9.4 s (36-56 MB/s), peak RSS 88 MB; tshark 4.0.17 74-159 s (2-4.6 MB/s),
-peak RSS 684 MB; ratio 7.8x-26x; all counts equal to each other and to the ground truth. The reader alone
-(`--runner reader`) takes about 3.1 s (110 MB/s, ~100 k packets/s) and 55 MB.
+handshakes): `collect analyze --json` 6.1-9.4 s (36-56 MB/s), peak RSS 88 MB; tshark 4.0.17 74-159 s
+(2-4.6 MB/s), peak RSS 684 MB; ratio 7.8x-26x; all counts equal to each other and to the ground truth. The
+reader alone (`--runner reader`) takes about 3.1 s (110 MB/s, ~100 k packets/s) and 55 MB.
 """
 
 from __future__ import annotations
@@ -37,11 +40,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
 from tests.tls import rewrite
 
+ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = ROOT / "tests" / "fixtures" / "captures"
 MSS = 1448
 
@@ -323,7 +324,8 @@ def main() -> int:
     mine["alerts"] = {str(k): v for k, v in mine["alerts"].items()}  # type: ignore[union-attr]
     theirs["alerts"] = {str(k): v for k, v in theirs["alerts"].items()}  # type: ignore[union-attr]
     print(
-        f"ours ({args.runner}): {my_seconds:6.2f}s {size / 1e6 / my_seconds:7.1f} MB/s  peak RSS {my_rss / 1024:6.1f} MB"
+        f"ours ({args.runner}): {my_seconds:6.2f}s {size / 1e6 / my_seconds:7.1f} MB/s"
+        f"  peak RSS {my_rss / 1024:6.1f} MB"
         f"  {mine}"
     )
     print(

@@ -2,30 +2,32 @@
 
 How to run (from the repository root, as root, after scripts/setup.sh; about 6-8 minutes, ~200 MB of disk):
 
-    .venv/bin/python bench/hosts.py [--hosts 1 8 32] [--window 3] [--log-mb 200] [--forks 8] [--ansible-forks 0]
-                                    [--skip ansible serial]
+    .venv/bin/python -m bench.hosts [--hosts 1 8 32] [--window 3] [--log-mb 200] [--forks 8]
+                                    [--ansible-forks 0] [--skip ansible serial]
 
 What it does, for each host count N:
 1. Starts N real sshd lab hosts on 127.0.6.x (tests/lab/sshd.py): N-1 message processors and one backend (one
    message processor when N = 1). Every MP's system.log is a hard link to one --log-mb MiB synthetic MP log
-   (bench/log_extraction.py builds it once in /var/tmp/apigee-collector-bench and reuses it): each host reads its
-   own path, the disk and page cache hold one copy.
+   (bench/log_extraction.py builds it once in /var/tmp/apigee-collector-bench and reuses it): each host reads
+   its own path, the disk and page cache hold one copy.
 2. Runs the same collection three ways, one after the other:
-   - ours: `Fleet` (connect, start captures, wait the capture window, stop + fetch captures, the message-id excerpt
-     and the newest 50 MB of log gzip -1'd on the wire, facts, cleanup), --forks concurrent connects;
-   - ansible: `ansible-playbook` with --ansible-forks (default: one per host, as issue 5 asks), sending the very
-     same command lines (commands.py) through the `command` module, `fetch` for the files (the log gzip'd to a
-     file first), ControlPersist and pipelining on;
+   - ours: `Fleet` (connect, start captures, wait the capture window, stop + fetch captures, the message-id
+     excerpt and the newest 50 MB of log gzip -1'd on the wire, facts, cleanup), --forks concurrent connects;
+   - ansible: `ansible-playbook` with --ansible-forks (default: one per host, as issue 5 asks), sending the
+     very same command lines (commands.py) through the `command` module, `fetch` for the files (the log gzip'd
+     to a file first), ControlPersist and pipelining on;
    - serial: one OpenSSH `ssh`/`scp` process per command and host, host after host.
-   The captures filter on the backend port (BACKEND_PORT), as `collect run` does when the backend has one port.
-3. Checks each produced a readable pcap per host, and prints the wall time, the overhead beyond the capture window
-   (wall time minus --window), our time per phase, and CPU seconds: the collector (and its child processes), the
-   lab hosts (a cpuacct cgroup holding the sshds and everything they start), and how busy the machine was.
+   The captures filter on the backend port (BACKEND_PORT), as `collect run` does when the backend has one
+   port.
+3. Checks each produced a readable pcap per host, and prints the wall time, the overhead beyond the capture
+   window (wall time minus --window), our time per phase, and CPU seconds: the collector (and its child
+   processes), the lab hosts (a cpuacct cgroup holding the sshds and everything they start), and how busy the
+   machine was.
 Not part of the test suite (timings are not tests); numbers depend on the machine's load.
 
 Measured here (2026-11-27, 2 vCPU shared by the collector, every lab sshd/shell/grep/gzip/tcpdump and other
-helpers' test suites; window 3 s, 200 MiB log per MP, our connects 8 at a time, ansible forks = hosts), overhead
-beyond the capture window in seconds; load = 1-min load average when that run started:
+helpers' test suites; window 3 s, 200 MiB log per MP, our connects 8 at a time, ansible forks = hosts),
+overhead beyond the capture window in seconds; load = 1-min load average when that run started:
 
     hosts   ours   ansible   serial ssh/scp   load (ours / ansible / serial)   ours / ansible
         1    2.6       7.6              4.3   0.7 / 0.7 / 0.7                       0.34
@@ -36,25 +38,27 @@ beyond the capture window in seconds; load = 1-min load average when that run st
         1 host             0.07   0.16        1.35  0.83   0.13                0.1        0.9            9 %
         32 hosts           1.20   1.14        2.02 14.39   1.28                3.6       32.1           97 %
 
-Targets (issue 5): ours <= 0.5x ansible-core: met at every count (0.26x at 32 hosts). Overhead at 32 hosts <= 1.5x
-that at 1 host: NOT met (20.1 / 2.6 = 7.9x), and not reachable on this machine by any tool doing this work:
+Targets (issue 5): ours <= 0.5x ansible-core: met at every count (0.26x at 32 hosts). Overhead at 32 hosts
+<= 1.5x that at 1 host: NOT met (20.1 / 2.6 = 7.9x), and not reachable on this machine by any tool doing this
+work:
 - The lab's hosts are not separate machines. Each MP's own work — gzip -1 of 50 MB (0.58 s CPU), grep -C 20
-  over 200 MiB (0.12 s), sshd crypto, sudo, shells, java -version for the facts — is ~1.0 s of CPU (32.1 s over
-  31 MPs measured in the cgroup). On real hosts it runs on 31 CPUs at once; here it queues on 2 cores.
+  over 200 MiB (0.12 s), sshd crypto, sudo, shells, java -version for the facts — is ~1.0 s of CPU (32.1 s
+  over 31 MPs measured in the cgroup). On real hosts it runs on 31 CPUs at once; here it queues on 2 cores.
 - CPU floor at 32 hosts = (collector 3.6 s + lab hosts 32.1 s) / 2 cores = 17.9 s; ours took 20.1 s with the
   machine 97 % busy, i.e. within ~2 s of the floor. The 1.5x target is 3.8 s: the MPs' gzip alone is
   31 x 0.58 s / 2 = 9 s. Ansible (148 s of CPU) and the serial loop (80 s) pay the same host work and more.
-- At 1 host the overhead is latency, not CPU (machine 9 % busy): the stop's deliberate settle (1.2 s: tcpdump on
-  `-i any` hands packets over in ~1 s blocks, see commands.py), the logs (0.8 s), round trips.
+- At 1 host the overhead is latency, not CPU (machine 9 % busy): the stop's deliberate settle (1.2 s: tcpdump
+  on `-i any` hands packets over in ~1 s blocks, see commands.py), the logs (0.8 s), round trips.
 - What grows on the collector itself with N: its CPU (0.1 -> 3.6 s in one Python process: 32 handshakes and
   ~210 MB of gzip'd log decrypted by paramiko, ~200 MB/s per core with aes128-ctr + hmac-sha2-256, ~28 % less
   with aes128-gcm measured) and connecting 8 at a time (0.07 -> 1.2 s). Connecting already happens before the
   window; it is still wall time, so it counts as overhead, as the issue defines it.
 Earlier runs of this version: before the stop counted an exited-but-unreaped capture as stopped (commands.py;
-this container's init reaps orphans about once a second, which cost ~1.2 s per stop) ours was 3.9 / 8.0 / 23.9,
-ansible 9.7 / 22.7 / 96.4, serial 6.2 / 48.9 / 132.6; without the port filter (every lab capture also recorded the
-benchmark's own SSH traffic and the stop waited for it to settle) ours 4.1 / 8.8 / 23.5. With 4 MB logs under
-load 4-7 (the previous version) ours was 3.4 / 5.1 / 10.0 and ansible 13.6 / 29.2 / 103.5.
+this container's init reaps orphans about once a second, which cost ~1.2 s per stop) ours was
+3.9 / 8.0 / 23.9, ansible 9.7 / 22.7 / 96.4, serial 6.2 / 48.9 / 132.6; without the port filter (every lab
+capture also recorded the benchmark's own SSH traffic and the stop waited for it to settle) ours
+4.1 / 8.8 / 23.5. With 4 MB logs under load 4-7 (the previous version) ours was 3.4 / 5.1 / 10.0 and ansible
+13.6 / 29.2 / 103.5.
 """
 
 from __future__ import annotations
@@ -69,9 +73,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
+from bench.log_extraction import MESSAGE_ID, ensure_log
 from collector import layout
 from collector.inventory import ROLE_BACKEND, ROLE_MESSAGE_PROCESSOR, Inventory, load_inventory
 from collector.remote import commands
@@ -79,13 +81,11 @@ from collector.remote.connection import ConnectionSettings
 from collector.remote.fleet import Fleet
 from tests.lab.sshd import SshHosts, SshHostSpec, start_ssh_hosts
 
-sys.path.insert(0, str(ROOT / "bench"))
-from log_extraction import MESSAGE_ID, ensure_log
-
 LOG_BUDGET = 50_000_000
-# The backend's TLS port: `collect run` narrows the capture filter to it when the backend has one port. Without it,
-# every lab capture (all on one loopback, `-i any`) would also record the benchmark's own SSH sessions to its peers,
-# which on real, separate hosts it never sees; the stop then waits for those captures to settle.
+# The backend's TLS port: `collect run` narrows the capture filter to it when the backend has one port.
+# Without it, every lab capture (all on one loopback, `-i any`) would also record the benchmark's own SSH
+# sessions to its peers, which on real, separate hosts it never sees; the stop then waits for those captures
+# to settle.
 BACKEND_PORT = 8443
 LOG_STORE = Path("/var/tmp/apigee-collector-bench")
 
@@ -144,8 +144,8 @@ class HostCpu:
 
 class Usage:
     """CPU seconds spent during one run: by the collector process (threads included), by its child processes
-    (ansible-playbook, ssh, scp), by the lab hosts (HostCpu), and the whole machine's busy fraction (other jobs
-    included)."""
+    (ansible-playbook, ssh, scp), by the lab hosts (HostCpu), and the whole machine's busy fraction (other
+    jobs included)."""
 
     def __init__(self, host_cpu: HostCpu) -> None:
         self.host_cpu = host_cpu
@@ -166,7 +166,7 @@ class Usage:
 
     def stop(self) -> dict[str, float]:
         end = self._sample()
-        delta = [b - a for a, b in zip(self.start, end)]
+        delta = [b - a for a, b in zip(self.start, end, strict=True)]
         return {
             "collector": delta[0],
             "children": delta[1],
@@ -290,11 +290,11 @@ def run_serial(inventory: Inventory, lab: SshHosts, out: Path, window: float) ->
             check=True,
         )
         if plan["is_mp"]:
-            with open(local / "excerpt", "wb") as excerpt:
+            with (local / "excerpt").open("wb") as excerpt:
                 ssh(host, plan["excerpt"], stdout=excerpt)
-            with open(local / "system.log.gz", "wb") as log:
+            with (local / "system.log.gz").open("wb") as log:
                 ssh(host, plan["log"], stdout=log)
-        with open(local / "facts.txt", "wb") as facts:
+        with (local / "facts.txt").open("wb") as facts:
             ssh(host, plan["facts"], stdout=facts)
         ssh(host, plan["remove"])
     seconds = time.monotonic() - started
@@ -438,7 +438,8 @@ def main() -> None:
 
 
 def _close_control_masters(control_dir: Path) -> None:
-    """End ansible's ControlPersist masters: they would outlive the run by 60 s, holding sshd sessions open."""
+    """End ansible's ControlPersist masters: they would outlive the run by 60 s, holding sshd sessions
+    open."""
     for socket_path in control_dir.glob("*"):
         subprocess.run(
             ["ssh", "-o", f"ControlPath={socket_path}", "-O", "exit", "unused"],

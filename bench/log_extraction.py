@@ -2,18 +2,20 @@
 
 How to run (from the repository root, as root, after scripts/setup.sh; about 1-2 minutes, ~1 GB of disk):
 
-    .venv/bin/python bench/log_extraction.py [--size-mb 1024] [--repeat 5] [--store /var/tmp/apigee-collector-bench]
+    .venv/bin/python -m bench.log_extraction [--size-mb 1024] [--repeat 5]
+                                             [--store /var/tmp/apigee-collector-bench]
 
 What it does:
 1. Builds (once; reused while its size matches) a synthetic MP system.log of --size-mb MB in --store: a ~4 MB
    block of realistic message-processor lines (NIOThread/Apigee-Main threads, org/env/api/rev, varying message
-   ids, INFO/WARN/ERROR, stack-trace lines) repeated, with the wanted message id on MESSAGE_ID_HITS lines spread
-   over the file. It is hard-linked (no copy) into one lab host's root as its system.log.
+   ids, INFO/WARN/ERROR, stack-trace lines) repeated, with the wanted message id on MESSAGE_ID_HITS lines
+   spread over the file. It is hard-linked (no copy) into one lab host's root as its system.log.
 2. Starts one real sshd lab host (tests/lab/sshd.py, 127.0.7.1) and, --repeat times, in alternating order:
    - ssh-grep:  `ssh -i KEY -o UserKnownHostsFile=... host grep -F ID FILE > out` (OpenSSH client; connect
                 included), the issue's reference;
    - ours:      what `collect` does on an MP for the excerpt: open_host (connect, host key, auth) +
-                logs.list_logs + logs.write_excerpt (sudo, `LC_ALL=C grep -a -F -H -C 20`, streamed to a file);
+                logs.list_logs + logs.write_excerpt (sudo, `LC_ALL=C grep -a -F -H -C 20`, streamed to a
+                file);
    - ours-warm: logs.write_excerpt alone over an already open connection;
    - ssh-same:  `ssh host <the exact command line ours sends>` (sudo + excerpt script): separates the remote
                 command's cost from our client's.
@@ -21,7 +23,8 @@ What it does:
    ours / ssh-grep. Target (issue 5): ours within 1.2x of ssh-grep. Not part of the test suite.
 
 Measured here (2 vCPU shared with the sshd; 1 GiB = 1 073 741 824 bytes, page cache warm, 5 rounds, medians;
-1-min load average 0.7 — the 3-round run before it, at load 1.0, gave the same picture: 0.91 / 0.89 / 0.66 / 0.95):
+1-min load average 0.7 — the 3-round run before it, at load 1.0, gave the same picture:
+0.91 / 0.89 / 0.66 / 0.95):
 
     method      median   min     / ssh-grep
     ssh-grep    0.840 s  0.747 s  1.00x
@@ -29,11 +32,11 @@ Measured here (2 vCPU shared with the sshd; 1 GiB = 1 073 741 824 bytes, page ca
     ours-warm   0.569 s  0.512 s  0.68x
     ssh-same    0.860 s  0.816 s  1.02x
 
-Reading: the remote grep over 1 GiB is ~0.5 s (ours-warm); the rest is connecting — OpenSSH's `ssh` spends ~0.25 s
-(process start, sntrup761 KEX), paramiko ~0.08 s plus two small commands (list, `sudo -n true`). ssh-same vs
-ssh-grep shows that our command line's extras (sudo, LC_ALL=C, -a -H, -C 20 context, the script wrapper) cost
-~0.02 s, within noise; and ours-warm vs ssh-same shows the paramiko channel read loop (16 MiB window, 1 MiB recv)
-is not the bottleneck for an excerpt of a few KB. Nothing to fix here.
+Reading: the remote grep over 1 GiB is ~0.5 s (ours-warm); the rest is connecting — OpenSSH's `ssh` spends
+~0.25 s (process start, sntrup761 KEX), paramiko ~0.08 s plus two small commands (list, `sudo -n true`).
+ssh-same vs ssh-grep shows that our command line's extras (sudo, LC_ALL=C, -a -H, -C 20 context, the script
+wrapper) cost ~0.02 s, within noise; and ours-warm vs ssh-same shows the paramiko channel read loop (16 MiB
+window, 1 MiB recv) is not the bottleneck for an excerpt of a few KB. Nothing to fix here.
 """
 
 from __future__ import annotations
@@ -42,13 +45,9 @@ import argparse
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from collector.inventory import ROLE_MESSAGE_PROCESSOR, load_inventory
 from collector.remote import commands, logs
@@ -67,9 +66,15 @@ _TEXTS = [
     "MESSAGE.FLOW : Target flow started for target default, url https://backend.internal:8443/v1/orders/{n}",
     "SSLClientChannel : ssl handshake completed with backend.internal/10.1.2.{k}:8443 TLSv1.2",
     "ConnectionPool : returning connection 10.1.2.{k}:8443 to pool size {n}",
-    "AbstractResponseListener.onException() : Exception caught java.net.SocketTimeoutException: Read timed out",
+    (
+        "AbstractResponseListener.onException() : Exception caught "
+        "java.net.SocketTimeoutException: Read timed out"
+    ),
     "StepDefinition-AssignMessage-{n} : executed in {ms} ms",
-    "    at com.apigee.messaging.adaptors.http.flow.MessageFlowHandler.onMessage(MessageFlowHandler.java:{n})",
+    (
+        "    at com.apigee.messaging.adaptors.http.flow.MessageFlowHandler"
+        ".onMessage(MessageFlowHandler.java:{n})"
+    ),
 ]
 
 
@@ -105,7 +110,7 @@ def ensure_log(path: Path, size_mb: int) -> Path:
     blocks = -(-size // len(block))
     hit_blocks = {blocks * (2 * k + 1) // (2 * MESSAGE_ID_HITS) for k in range(MESSAGE_ID_HITS)}
     staging = path.with_name(f".{path.name}.tmp")
-    with open(staging, "wb") as out:
+    with staging.open("wb") as out:
         for number in range(blocks):
             data = bytes(block)
             if number in hit_blocks:
@@ -122,7 +127,7 @@ def _median(values: list[float]) -> float:
 
 
 def _count_hits(path: Path) -> int:
-    with open(path, "rb") as source:
+    with path.open("rb") as source:
         return sum(1 for line in source if MESSAGE_ID.encode() in line)
 
 
@@ -170,7 +175,7 @@ def main() -> None:
             warm = open_host(host, settings)
 
             def ssh_grep(out: Path) -> None:
-                with open(out, "wb") as sink:
+                with out.open("wb") as sink:
                     subprocess.run(
                         [*ssh, commands.render(["grep", "-F", MESSAGE_ID, host.system_log])],
                         stdout=sink,
@@ -178,7 +183,7 @@ def main() -> None:
                     )
 
             def ssh_same(out: Path) -> None:
-                with open(out, "wb") as sink:
+                with out.open("wb") as sink:
                     subprocess.run([*ssh, ours_line], stdout=sink, check=True)
 
             def ours(out: Path) -> None:
@@ -222,7 +227,8 @@ def main() -> None:
                 warm.close()
     reference = _median(times["ssh-grep"])
     print(
-        f"\n{source.stat().st_size / 1e6:.0f} MB log, {args.repeat} rounds, 1-min load average {' '.join(loads)}"
+        f"\n{source.stat().st_size / 1e6:.0f} MB log, {args.repeat} rounds,"
+        f" 1-min load average {' '.join(loads)}"
     )
     print("method      median (s)  min (s)   / ssh-grep")
     for name, values in times.items():

@@ -82,3 +82,18 @@ class RemoteError(CollectorError):
 
 class BundleError(CollectorError):
     """The support bundle could not be written or verified."""
+
+
+class ProbeError(InputError):
+    """The backend could not be probed (DNS, refused, unreachable, timeout, not TLS).
+
+    Names HOST:PORT (and the host it was probed from) and what to check.
+    """
+
+    def __init__(self, target: str, problem: str, hint: str = "", via: str | None = None) -> None:
+        where = f"{target} (probed from {via})" if via else target
+        super().__init__(where, f"{problem}; {hint}" if hint else problem)
+        self.target = target
+        self.problem = problem
+        self.hint = hint
+        self.via = via

@@ -74,6 +74,11 @@ def cert_document(keystore: str, cert: str) -> str:
     return f"{keystore_dir(keystore)}/certs/{safe_component(cert)}.json"
 
 
+def cert_pem(keystore: str, cert: str) -> str:
+    """A truststore certificate as PEM (`…/certs/{cert}/export`): the anchors a backend chain is verified with."""
+    return f"{keystore_dir(keystore)}/certs/{safe_component(cert)}.pem"
+
+
 def reference_document(reference: str) -> str:
     return f"{EDGE_REFERENCES_DIR}/{safe_component(reference)}.json"
 

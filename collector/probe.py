@@ -1,11 +1,13 @@
 """The local active probe: ask a backend over TLS (pyOpenSSL) which client-certificate CA names it accepts.
 
-It lives outside `tls/` because it opens sockets. The server certificate is deliberately not verified: the probe
-reads what the server sends (chain, CertificateRequest, alert), it does not judge whether the server is trusted.
+It lives outside `tls/` because it opens sockets. The server certificate is deliberately not verified: the
+probe reads what the server sends (chain, CertificateRequest, alert), it does not judge whether the server is
+trusted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
 import socket
@@ -17,9 +19,10 @@ from typing import TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from OpenSSL import SSL
 
-from collector.errors import InputError, UsageError
+from collector.errors import InputError, ProbeError, UsageError
 from collector.tls.handshake import (
     Alert,
     CertificateRequest,
@@ -32,6 +35,7 @@ from collector.tls.names import name_from_der, name_to_rfc4514
 from collector.tls.probe_results import (
     NOT_VERIFIED_NOTE,
     describe_reaction,
+    format_target,
     make_alert,
     summarize_certificate,
 )
@@ -46,25 +50,24 @@ _HTTP_STATUS = re.compile(rb"^HTTP/\d(?:\.\d)? (\d{3})\b")
 _TARGET = re.compile(r"^(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]\s]+)):(?P<port>\d{1,5})$")
 _READ_LIMIT = 65536
 _Loaded = TypeVar("_Loaded")
-
-
-class ProbeError(InputError):
-    """The backend could not be probed (DNS, refused, unreachable, timeout, not TLS); names HOST:PORT and what to check."""
-
-    def __init__(self, target: str, problem: str, hint: str = "", via: str | None = None) -> None:
-        where = f"{target} (probed from {via})" if via else target
-        super().__init__(where, f"{problem}; {hint}" if hint else problem)
-        self.target = target
-        self.problem = problem
-        self.hint = hint
-        self.via = via
+# The private keys OpenSSL can sign a handshake with. Any other (X25519, X448, DH, ...) would fail inside
+# OpenSSL with an error that names neither the file nor the defect.
+_SIGNING_KEYS = (
+    rsa.RSAPrivateKey,
+    ec.EllipticCurvePrivateKey,
+    dsa.DSAPrivateKey,
+    ed25519.Ed25519PrivateKey,
+    ed448.Ed448PrivateKey,
+)
 
 
 def parse_target(text: str) -> tuple[str, int]:
     """Split ``HOST:PORT`` (``[v6]:PORT`` for IPv6) into host and port; raises UsageError when malformed."""
     match = _TARGET.match(text.strip())
     if not match:
-        raise UsageError(f"bad backend {text!r}: expected HOST:PORT, e.g. backend.example.com:443 or [::1]:8443")
+        raise UsageError(
+            f"bad backend {text!r}: expected HOST:PORT, e.g. backend.example.com:443 or [::1]:8443"
+        )
     host = match.group("v6") or match.group("host")
     if match.group("v6") is not None and not _is_ip(host):
         raise UsageError(f"bad backend {text!r}: [{host}] is not an IPv6 address")
@@ -72,11 +75,6 @@ def parse_target(text: str) -> tuple[str, int]:
     if not 0 < port < 65536:
         raise UsageError(f"bad backend {text!r}: port {port} is not between 1 and 65535")
     return host, port
-
-
-def format_target(host: str, port: int) -> str:
-    """``host:port``, with brackets around an IPv6 address."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def default_sni(host: str) -> str | None:
@@ -173,6 +171,10 @@ def _load_client_identity(context: SSL.Context, cert: Path, key: Path) -> tuple[
     if chain[0].public_key().public_bytes(serialization.Encoding.DER, spki) != \
             private_key.public_key().public_bytes(serialization.Encoding.DER, spki):
         raise InputError(key, f"this private key does not belong to the certificate in {cert}")
+    if not isinstance(private_key, _SIGNING_KEYS):
+        raise InputError(
+            key, "this private key cannot sign a TLS handshake: give an RSA, EC, DSA, Ed25519 or Ed448 key"
+        )
     context.use_certificate(chain[0])
     for extra in chain[1:]:
         context.add_extra_chain_cert(extra)
@@ -213,7 +215,9 @@ def _connect(host: str, port: int, timeout: float, target: str) -> socket.socket
                              f"is the backend listening on port {port}? {reach_hint}") from exc
         except TimeoutError as exc:
             sock.close()
-            raise ProbeError(target, f"no answer to the TCP connection within {timeout:g} s", reach_hint) from exc
+            raise ProbeError(
+                target, f"no answer to the TCP connection within {timeout:g} s", reach_hint
+            ) from exc
         except OSError as exc:
             sock.close()
             last = exc
@@ -241,10 +245,9 @@ def _exchange(conn: SSL.Connection, host_header: bytes) -> _Exchange:
         return _Exchange(False, None, "TLS error", error="tls")
     # TLS 1.3 servers judge the client certificate after the handshake: send a request and read the verdict.
     buffer = b""
-    try:
+    # The server may have rejected us already: its alert is still waiting to be read below.
+    with contextlib.suppress(SSL.Error):
         conn.sendall(b"HEAD / HTTP/1.0\r\nHost: " + host_header + b"\r\n\r\n")
-    except SSL.Error:
-        pass  # the server may have rejected us already: its alert is still waiting to be read below
     try:
         while b"\n" not in buffer and len(buffer) < _READ_LIMIT:
             buffer += conn.recv(16384)
@@ -270,14 +273,23 @@ def _closed_reason(exc: SSL.SysCallError) -> str:
 
 
 def _no_tls_error(target: str, exchange: _Exchange, observer: _Observer, timeout: float) -> ProbeError:
-    tls_hint = "check that this is the backend's TLS port (a plain HTTP or SSH port answers like this) and the SNI"
+    tls_hint = (
+        "check that this is the backend's TLS port (a plain HTTP or SSH port answers like this) and the SNI"
+    )
     if observer.alerts:
         alert = observer.alerts[0]
-        return ProbeError(target, f"the server refused the ClientHello with alert {alert.description} ({alert.code})",
-                          "try --tls 1.2 or --tls 1.3, or another --sni")
+        return ProbeError(
+            target,
+            f"the server refused the ClientHello with alert {alert.description} ({alert.code})",
+            "try --tls 1.2 or --tls 1.3, or another --sni",
+        )
     if exchange.timed_out:
-        return ProbeError(target, f"no TLS answer within {timeout:g} s",
-                          "check that this is the backend's TLS port; a silent service or a filtering firewall looks like this")
+        return ProbeError(
+            target,
+            f"no TLS answer within {timeout:g} s",
+            "check that this is the backend's TLS port;"
+            " a silent service or a filtering firewall looks like this",
+        )
     if exchange.error == "closed":
         return ProbeError(target, f"no TLS answer: {exchange.ended}", tls_hint)
     return ProbeError(target, "the answer is not TLS", tls_hint)
@@ -291,8 +303,10 @@ def _result(target: str, sni: str | None, conn: SSL.Connection, sock: socket.soc
     if observer.certificate_request:
         ders = tuple(name.der() for name in conn.get_client_ca_list())
         request = CertificateRequest(ca_names=tuple(_ca_name_text(der) for der in ders), ca_names_der=ders)
-        client_certificate = ClientCertificate(sent=client_chain is not None,
-                                               chain=tuple(summarize_certificate(c) for c in client_chain or ()))
+        client_certificate = ClientCertificate(
+            sent=client_chain is not None,
+            chain=tuple(summarize_certificate(c) for c in client_chain or ()),
+        )
     fatal = any(a.level == "fatal" and a.code != 0 for a in observer.alerts)
     if exchange.completed and not fatal:
         outcome = Outcome.ESTABLISHED

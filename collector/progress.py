@@ -1,4 +1,5 @@
-"""How a run reports progress: the observer protocol the CLI implements (rich lives only in collector/cli/)."""
+"""How a run reports progress: the observer protocol the CLI implements (rich lives only in
+collector/cli/)."""
 
 from __future__ import annotations
 

@@ -74,5 +74,9 @@ def test_not_a_bundle_exits_2(tmp_path: Path, bundle: FinalBundle, kind: str) ->
 def test_help_documents_the_exit_codes() -> None:
     result = _collect("verify", "--help")
     assert result.returncode == 0
-    for line in ("0  every file matches", "1  a file is changed, missing or not listed", "2  BUNDLE is not a bundle"):
+    for line in (
+        "0  every file matches",
+        "1  a file is changed, missing or not listed",
+        "2  BUNDLE is not a bundle",
+    ):
         assert line in result.stdout

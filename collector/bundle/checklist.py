@@ -1,4 +1,5 @@
-"""The playbook's "Must Gather Diagnostic Information" checklist and which playbook sections ran, as values."""
+"""The playbook's "Must Gather Diagnostic Information" checklist and which playbook sections ran, as values.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +7,18 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from collector.diagnosis.causes import Cause, Diagnosis
+from collector.diagnosis.verdict import (
+    SECTION_CA_MISMATCH,
+    SECTION_COMMON,
+    SECTION_NO_CLIENT_CERTIFICATE,
+    CauseReport,
+    SectionResult,
+)
+
+__all__ = [
+    "CHECKLISTS", "SECTION_CA_MISMATCH", "SECTION_COMMON", "SECTION_NO_CLIENT_CERTIFICATE", "ChecklistItem",
+    "Cloud", "ItemState", "SectionResult", "Symptom", "build_checklist", "build_sections",
+]
 
 
 class Cloud(str, enum.Enum):
@@ -108,71 +120,13 @@ class Symptom:
     mp_log_line: str | None = None
 
 
-SECTION_COMMON = "Common Diagnosis Steps"
-SECTION_NO_CLIENT_CERTIFICATE = "Cause: No Client Certificate"
-SECTION_CA_MISMATCH = "Cause: Certificate Authority Mismatch"
+# The cause sections the table lists when no cause was named.
+_UNDECIDED_SECTIONS = (SECTION_NO_CLIENT_CERTIFICATE, SECTION_CA_MISMATCH)
 
 
-@dataclass(frozen=True)
-class SectionResult:
-    """One playbook section: whether the tool carried it out, and what it found (or why not)."""
-
-    section: str
-    ran: bool
-    finding: str
-
-
-_WIRE = {
-    Cause.MISSING_CLIENT_CERTIFICATE: "the Message Processor answered the CertificateRequest with an empty Certificate",
-    Cause.CA_MISMATCH: "the Message Processor answered the CertificateRequest with an empty Certificate",
-    Cause.CLIENT_CERTIFICATE_NOT_SENT: "the Message Processor answered the CertificateRequest with an empty Certificate",
-    Cause.CLIENT_CERTIFICATE_REJECTED: "the Message Processor sent a certificate and the backend rejected it",
-    Cause.HANDSHAKE_FAILED_BEFORE_CLIENT_AUTH: "the handshake failed before the backend asked for a client certificate",
-    Cause.ENCRYPTED_HANDSHAKE: "TLS 1.3: the CertificateRequest and the client Certificate are encrypted",
-    Cause.HANDSHAKE_OK: "the handshakes completed",
-    Cause.NO_TLS_HANDSHAKE: "no TLS handshake was captured",
-}
-
-# (ran, finding) of the two cause sections, per cause.
-_CAUSE_SECTIONS: dict[Cause, tuple[tuple[bool, str], tuple[bool, str]]] = {
-    Cause.MISSING_CLIENT_CERTIFICATE: (
-        (True, "the keystore holds no key and certificate (under the KeyAlias): this is the cause"),
-        (False, "not reached: there is no certificate whose issuer could be compared"),
-    ),
-    Cause.CA_MISMATCH: (
-        (True, "the keystore holds a certificate: ruled out, went on to Certificate Authority Mismatch"),
-        (True, ("the issuer of the keystore's leaf certificate is not among the backend's acceptable CA names: "
-               "this is the cause")),
-    ),
-    Cause.CLIENT_CERTIFICATE_NOT_SENT: (
-        (False, "undecided: the keystore documents could not be read"),
-        (False, "undecided: needs the keystore's leaf certificate (Get cert for keystore)"),
-    ),
-    Cause.CLIENT_CERTIFICATE_REJECTED: (
-        (True, "ruled out: the Message Processor did send a certificate"),
-        (True, "ruled out: the certificate was sent, so its CA was acceptable to the Message Processor"),
-    ),
-    Cause.HANDSHAKE_FAILED_BEFORE_CLIENT_AUTH: (
-        (False, "not applicable: the handshake failed before client authentication"),
-        (False, "not applicable: the handshake failed before client authentication"),
-    ),
-    Cause.ENCRYPTED_HANDSHAKE: (
-        (False, "undecided: the capture cannot show whether a certificate was sent (TLS 1.3)"),
-        (False, "undecided: the acceptable CA names are encrypted; `collect probe` asks the backend for them"),
-    ),
-    Cause.HANDSHAKE_OK: (
-        (False, "not needed: the handshakes completed"),
-        (False, "not needed: the handshakes completed"),
-    ),
-    Cause.NO_TLS_HANDSHAKE: (
-        (False, "not run: no handshake to examine"),
-        (False, "not run: no handshake to examine"),
-    ),
-}
-
-
-def build_sections(diagnosis: Diagnosis | None, symptom: Symptom) -> tuple[SectionResult, ...]:
-    """Which playbook sections the run carried out and what each found, from the verdict and the symptom."""
+def build_sections(cause_report: CauseReport | None, symptom: Symptom) -> tuple[SectionResult, ...]:
+    """Which playbook sections the run carried out and what each found, from the cause's report content (its
+    spec's `CauseReport`, ``None`` when no cause was named) and the symptom."""
     seen = []
     if symptom.http_status is not None:
         seen.append(f"HTTP {symptom.http_status}")
@@ -182,14 +136,11 @@ def build_sections(diagnosis: Diagnosis | None, symptom: Symptom) -> tuple[Secti
         seen.append(f"X-Apigee.Message-ID {symptom.message_id}")
     if symptom.mp_log_line:
         seen.append("the MP log has the handshakeFailed line")
-    if diagnosis is None:
+    if cause_report is None:
         ran = bool(seen)
         seen.append("the captures could not be analyzed")
         return (SectionResult(SECTION_COMMON, ran, "; ".join(seen)),
-                SectionResult(SECTION_NO_CLIENT_CERTIFICATE, False, "undecided: no analysis"),
-                SectionResult(SECTION_CA_MISMATCH, False, "undecided: no analysis"))
-    seen.append(f"capture: {_WIRE[diagnosis.cause]}")
-    no_cert, mismatch = _CAUSE_SECTIONS[diagnosis.cause]
+                *(SectionResult(name, False, "undecided: no analysis") for name in _UNDECIDED_SECTIONS))
+    seen.append(f"capture: {cause_report.wire}")
     return (SectionResult(SECTION_COMMON, True, "; ".join(seen)),
-            SectionResult(SECTION_NO_CLIENT_CERTIFICATE, *no_cert),
-            SectionResult(SECTION_CA_MISMATCH, *mismatch))
+            *cause_report.sections)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import html
 import importlib.resources
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
+from markupsafe import Markup
 
 from collector import __version__, layout
 from collector.bundle.checklist import (
@@ -21,9 +23,11 @@ from collector.bundle.checklist import (
     build_sections,
 )
 from collector.bundle.redact import Redaction, summarize_redactions
-from collector.diagnosis.causes import Cause, Diagnosis
+from collector.diagnosis.ladder import Ladder, LadderStep, Step, direction, ladders_per_backend
+from collector.diagnosis.verdict import CauseReport, Diagnosis
 from collector.errors import BundleError
 from collector.steps import StepResult, StepStatus
+from collector.tls.handshake import Handshake
 
 __all__ = [
     "ChecklistItem", "ItemState", "ReportContext", "SectionResult", "Symptom", "build_checklist",
@@ -32,6 +36,7 @@ __all__ = [
 
 SUMMARY_TEMPLATE = "SUMMARY.md.j2"
 REPORT_TEMPLATE = "report.html.j2"
+# A page shows more ladders per backend than a terminal (the CLI draws diagnosis.ladder's 3).
 LADDERS_PER_BACKEND = 20
 
 
@@ -42,7 +47,9 @@ class ReportContext:
     Attributes:
         cloud: ``public`` or ``private`` (which must-gather list applies).
         diagnosis: the verdict; ``None`` when the analysis could not run.
-        handshakes: `Handshake.to_json()` dicts, for the per-backend handshake ladder.
+        cause_report: what the reports print for the verdict's cause (its spec's `CauseReport`, from
+            `diagnosis.causes.registry.report_for`); required with a diagnosis.
+        handshakes: the analysis' handshakes, drawn as ladders per backend (`diagnosis/ladder.py`'s model).
         checklist: from `build_checklist`. sections: from `build_sections` (computed when left empty).
         steps: every host x step outcome. redactions: every redaction of the bundle.
         generated: when the bundle was made (ISO 8601), "" to leave it out.
@@ -53,9 +60,10 @@ class ReportContext:
     proxy: str
     cloud: str
     diagnosis: Diagnosis | None
+    cause_report: CauseReport | None = None
     symptom: Symptom = field(default_factory=Symptom)
     case_id: str | None = None
-    handshakes: tuple[Mapping[str, object], ...] = ()
+    handshakes: tuple[Handshake, ...] = ()
     checklist: tuple[ChecklistItem, ...] = ()
     sections: tuple[SectionResult, ...] = ()
     steps: tuple[StepResult, ...] = ()
@@ -66,7 +74,8 @@ class ReportContext:
 
 
 def render_summary(context: ReportContext) -> str:
-    """SUMMARY.md: the verdict, the must-gather checklist, the sections tried, host completeness, redactions."""
+    """SUMMARY.md: the verdict, the must-gather checklist, the sections tried, host completeness,
+    redactions."""
     return _environment(html=False).get_template(SUMMARY_TEMPLATE).render(_template_data(context))
 
 
@@ -75,11 +84,12 @@ def render_report(context: ReportContext) -> str:
     return _environment(html=True).get_template(REPORT_TEMPLATE).render(_template_data(context))
 
 
-# -- templates -------------------------------------------------------------------------------------------------
+# -- templates --------------------------------------------------------------------------------------------
 
 
 def _template_source(name: str) -> str:
-    """A template from the installed package (`collector/templates`) or, in a checkout, the top-level folder."""
+    """A template from the installed package (`collector/templates`) or, in a checkout, the top-level
+    folder."""
     packaged = importlib.resources.files("collector").joinpath("templates").joinpath(name)
     checkout = Path(__file__).resolve().parents[2] / "templates" / name
     try:
@@ -103,7 +113,7 @@ def _environment(*, html: bool) -> jinja2.Environment:
     env.filters["md"] = _markdown_escape
     env.filters["code"] = _code_span
     env.filters["fence"] = _fence
-    env.globals["unknown_cause"] = _unknown_cause
+    env.filters["paragraph"] = _html_paragraph
     return env
 
 
@@ -127,22 +137,40 @@ def _fence(value: object) -> str:
     return "`" * max(3, max(runs, default=0) + 1)
 
 
-def _unknown_cause(cause: object) -> str:
-    raise ValueError(f"no template branch for cause {cause!r}")  # a new Cause needs its branch in both templates
+_CODE_SPAN = re.compile(r"`([^`]*)`")
+_QUOTED = re.compile(r'"([^"]*)"')
 
 
-# -- data shaped for loops and ifs ------------------------------------------------------------------------------
+def _html_paragraph(body: str) -> Markup:
+    """A cause's paragraph (SUMMARY.md's wording: hard line breaks, `code` spans, "quotes") as HTML on one
+    line.
+
+    The body is the spec's own text, never evidence, so only its three markups are translated; <, > and & are
+    escaped all the same.
+    """
+    text = html.escape(" ".join(body.split("\n")), quote=False)
+    text = _CODE_SPAN.sub(r"<code>\1</code>", text)
+    return Markup(_QUOTED.sub("\u201c\\1\u201d", text))
+
+
+# -- data shaped for loops and ifs -------------------------------------------------------------------------
 
 
 def _template_data(context: ReportContext) -> dict[str, object]:
     diagnosis = context.diagnosis
-    sections = context.sections or build_sections(diagnosis, context.symptom)
+    report = context.cause_report
+    if diagnosis is not None and (report is None or report.cause.value != diagnosis.cause.value):
+        # A verdict without its words would print a report that names no cause.
+        raise ValueError(f"no template branch for cause {diagnosis.cause.value!r}: ReportContext.cause_report"
+                         " must be that cause's spec report (diagnosis/causes/registry.py report_for)")
+    sections = context.sections or build_sections(report, context.symptom)
     steps = list(context.steps)
     return {
         "c": context,
         "cloud_label": "Public Cloud" if context.cloud == Cloud.PUBLIC.value else "Private Cloud",
         "cause": diagnosis.cause.value if diagnosis else None,
-        "causes": {c.name: c.value for c in Cause},
+        "report": report,
+        "cause_items": _cause_items(report, context.checklist),
         "diagnosis": diagnosis,
         "counts": _count_rows(diagnosis),
         "checklist": context.checklist,
@@ -159,10 +187,20 @@ def _template_data(context: ReportContext) -> dict[str, object]:
     }
 
 
+def _cause_items(report: CauseReport | None, checklist: Sequence[ChecklistItem]) -> list[ChecklistItem]:
+    """The must-gather items the cause's verdict rests on, in the spec's order (items of the other cloud left
+    out)."""
+    if report is None:
+        return []
+    by_key = {item.key: item for item in checklist}
+    return [by_key[key] for key in report.must_gather if key in by_key]
+
+
 def _count_rows(diagnosis: Diagnosis | None) -> list[tuple[str, str, int]]:
     if diagnosis is None or not diagnosis.counts:
         return []
-    return [(backend, outcome, n) for backend, per in sorted(diagnosis.counts.items()) for outcome, n in sorted(per.items())]
+    return [(backend, outcome, n) for backend, per in sorted(diagnosis.counts.items())
+            for outcome, n in sorted(per.items())]
 
 
 def _host_table(steps: Sequence[StepResult]) -> dict[str, object]:
@@ -191,47 +229,41 @@ def _redaction_files(redactions: Sequence[Redaction]) -> list[tuple[str, int, st
     return [(f, sum(rules.values()), ", ".join(sorted(rules))) for f, rules in sorted(per_file.items())]
 
 
-def _ladders(handshakes: Sequence[Mapping[str, object]]) -> list[dict[str, object]]:
-    """Per backend (server ip:port and SNI), each handshake as rows: direction, message, detail, alarm flag."""
-    groups: dict[str, list[dict[str, object]]] = {}
-    for h in handshakes:
-        key = f"{h.get('server', '?')}" + (f" ({h['sni']})" if h.get("sni") else "")
-        groups.setdefault(key, []).append({"client": h.get("client", "?"), "outcome": h.get("outcome", "?"),
-                                           "source": h.get("source", ""), "rows": _ladder_rows(h)})
-    return [{"backend": k, "handshakes": _shown(v), "more": len(v) - len(_shown(v))} for k, v in sorted(groups.items())]
+def _ladders(handshakes: Sequence[Handshake]) -> list[dict[str, object]]:
+    """Per backend (sorted), the ladder model's connections as rows: direction, message, detail, alarm."""
+    groups = sorted(ladders_per_backend(handshakes, LADDERS_PER_BACKEND), key=lambda g: g.backend)
+    return [{"backend": group.backend, "more": group.more,
+             "handshakes": [{"client": ladder.handshake.client, "outcome": ladder.handshake.outcome.value,
+                             "source": ladder.handshake.source, "rows": _ladder_rows(ladder)}
+                            for ladder in group.ladders]}
+            for group in groups]
 
 
-def _shown(handshakes: list[dict[str, object]]) -> list[dict[str, object]]:
-    """The failed handshakes first, then the rest, up to `LADDERS_PER_BACKEND` (a capture may hold thousands)."""
-    ordered = sorted(handshakes, key=lambda h: h["outcome"] == "established")
-    return ordered[:LADDERS_PER_BACKEND]
+def _ladder_rows(ladder: Ladder) -> list[tuple[str, str, str, bool]]:
+    return [(direction(step), *_step_cells(ladder.handshake, step), step.alarm) for step in ladder.steps]
 
 
-def _ladder_rows(h: Mapping[str, object]) -> list[tuple[str, str, str, bool]]:
-    rows: list[tuple[str, str, str, bool]] = [("→", "ClientHello", f"SNI {h['sni']}" if h.get("sni") else "no SNI", False)]
-    if h.get("version"):
-        rows.append(("←", "ServerHello", " ".join(str(x) for x in (h["version"], h.get("cipher") or "") if x), False))
-    chain = h.get("server_chain") or []
-    if chain:
-        leaf = chain[0]  # type: ignore[index]
-        rows.append(("←", "Certificate", f"{leaf.get('subject', '')} (issuer {leaf.get('issuer', '')})", False))
-    request = h.get("certificate_request")
-    if isinstance(request, Mapping):
-        names = list(request.get("ca_names") or [])  # type: ignore[call-overload]
-        rows.append(("←", "CertificateRequest",
-                     "acceptable CA names: " + "; ".join(names) if names else "no acceptable CA names sent", False))
-    elif h.get("version") == "TLSv1.3":
-        rows.append(("←", "CertificateRequest", "encrypted (TLS 1.3)", False))
-    client_cert = h.get("client_certificate")
-    if isinstance(client_cert, Mapping):
-        sent_chain = list(client_cert.get("chain") or [])  # type: ignore[call-overload]
-        if client_cert.get("sent") and sent_chain:
-            leaf = sent_chain[0]
-            rows.append(("→", "Certificate", f"{leaf.get('subject', '')} (issuer {leaf.get('issuer', '')})", False))
-        else:
-            rows.append(("→", "Certificate", "empty (Certificate Length: 0)", True))
-    for alert in h.get("alerts") or []:  # type: ignore[attr-defined]
-        arrow = "←" if alert.get("from") == "server" else "→"
-        rows.append((arrow, "Alert", f"{alert.get('level')} {alert.get('description')} ({alert.get('code')})",
-                     alert.get("level") == "fatal"))
-    return rows
+def _step_cells(h: Handshake, step: LadderStep) -> tuple[str, str]:
+    """The message and detail cells of one step (report.html's wording; the CLI words the same steps)."""
+    leaf = step.certificate
+    if step.step is Step.CLIENT_HELLO:
+        return "ClientHello", f"SNI {h.sni}" if h.sni else "no SNI"
+    if step.step is Step.NO_SERVER_HELLO:
+        return "ServerHello", "not seen"
+    if step.step is Step.SERVER_HELLO:
+        return "ServerHello", " ".join(x for x in (h.version or "", h.cipher or "") if x)
+    if step.step in (Step.SERVER_CERTIFICATE, Step.CLIENT_CERTIFICATE) and leaf is not None:
+        return "Certificate", f"{leaf.subject} (issuer {leaf.issuer})"
+    if step.step is Step.CLIENT_CERTIFICATE:
+        return "Certificate", "empty (Certificate Length: 0)" if step.alarm else "sent"
+    if step.step is Step.CERTIFICATE_REQUEST:
+        names = h.certificate_request.ca_names if h.certificate_request is not None else ()
+        return "CertificateRequest", ("acceptable CA names: " + "; ".join(names)) if names \
+            else "no acceptable CA names sent"
+    if step.step is Step.ENCRYPTED_RECORDS:
+        return "encrypted", f"{h.encrypted_records} record(s) unreadable without a key log (TLS 1.3)"
+    if step.step is Step.ALERT and step.alert is not None:
+        return "Alert", f"{step.alert.level} {step.alert.description} ({step.alert.code})"
+    if step.step is Step.HTTP_RESPONSE:
+        return "HTTP", f"status {h.http_status}"
+    return step.step.value, ""

@@ -1,52 +1,29 @@
 """The `collect` command line: parse, build settings, make one library call, render, exit with the right code.
 
 This is the one place where errors become exit codes (0 complete, 3 partial, 2 usage/input/credentials,
-1 failed with no bundle, 130 interrupted before any bundle was written). Library code never prints, exits or prompts. Each command lives in its own module
-of this folder and registers itself on `cli`.
+1 failed with no bundle, 130 interrupted before any bundle was written). Library code never prints, exits or
+prompts. Each command lives in its own module of this folder and registers itself on `cli`.
 """
 
 from __future__ import annotations
 
-import json
 import sys
-from typing import Any
 
 import click
 
-from collector import __version__
+from collector.cli import analyze as _analyze  # noqa: F401 - registers the command on the group
+from collector.cli import package as _package  # noqa: F401 - registers the command on the group
+from collector.cli import probe as _probe  # noqa: F401 - registers the command on the group
+from collector.cli import run as _run  # noqa: F401 - registers the command on the group
+from collector.cli import verify as _verify  # noqa: F401 - registers the command on the group
+from collector.cli.group import cli, emit_json
 from collector.errors import EXIT_FAILED, EXIT_USAGE, CollectorError
 
 # Ctrl-C (or SIGTERM) before any bundle was written: the shell convention 128 + SIGINT, so scripts can tell an
 # interrupted run from a failed one (an interrupted run that wrote its bundle exits 3: partial).
 EXIT_INTERRUPTED = 130
 
-
-def emit_json(data: Any) -> None:
-    """Print one JSON document (the only JSON the commands print)."""
-    click.echo(json.dumps(data, indent=2))
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
-@click.version_option(__version__, prog_name="collect")
-def cli() -> None:
-    """Diagnose Apigee Edge 503s caused by two-way TLS failures between a Message Processor and a backend
-    ("Received fatal alert: bad_certificate"), and build one support bundle for the ticket.
-
-    \b
-    Run the whole playbook:   collect --org ORG --env ENV --proxy PROXY [options]
-                              (the same as: collect run --org ...)
-    Analyze offline:          collect analyze capture.pcap [keystore.json cert.json keys.log ...]
-    Ask a backend's CAs:      collect probe backend.example.com:443 [--via mp1]
-    Check a bundle:           collect verify apigee-diag-....tar.gz
-    Package a playbook run:   collect package --from DIR [--org ORG --env ENV --proxy PROXY]
-
-    Run `collect COMMAND --help` for each command's options.
-
-    \b
-    Exit codes: 0 complete; 3 bundle written but partial (a host or step failed, or interrupted);
-    2 usage, input or credentials refused; 1 failed, no bundle; 130 interrupted (Ctrl-C, SIGTERM)
-    before any bundle was written.
-    """
+__all__ = ["EXIT_INTERRUPTED", "cli", "emit_json", "main"]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -74,9 +51,3 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_FAILED)
     sys.exit(rv if isinstance(rv, int) else 0)
 
-
-from collector.cli import analyze as _analyze  # noqa: F401
-from collector.cli import package as _package  # noqa: F401
-from collector.cli import probe as _probe  # noqa: F401
-from collector.cli import run as _run  # noqa: F401
-from collector.cli import verify as _verify  # noqa: F401

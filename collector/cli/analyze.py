@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from collector.cli import cli, emit_json
+from collector.cli.group import cli, emit_json
 
 
 @cli.command("analyze")

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from collector.cli import cli, emit_json
+from collector.cli.group import cli, emit_json
 from collector.cli.run import given_flags, make_observer, print_outcome, secret_prompter
 
 EPILOG = """\b

@@ -1,4 +1,5 @@
-"""`collect probe`: ask a backend which client-certificate CAs it accepts, from here or from an MP over SSH."""
+"""`collect probe`: ask a backend which client-certificate CAs it accepts, from here or from an MP over
+SSH."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from collector.cli import cli, emit_json
+from collector.cli.group import cli, emit_json
 from collector.errors import UsageError
 
 
@@ -14,19 +15,31 @@ from collector.errors import UsageError
 @click.argument("target", metavar="HOST:PORT")
 @click.option("--sni", metavar="NAME", help="Server name to send [default: HOST; none for an IP address].")
 @click.option("--tls", "tls_version", type=click.Choice(["1.2", "1.3"]), help="Force this TLS version.")
-@click.option("--cert", metavar="PEM", help="Client certificate (chain) to offer; with --via, a path on that host.")
-@click.option("--key", metavar="PEM", help="Its private key (unencrypted PEM); with --via, a path on that host.")
-@click.option("--via", metavar="HOST", help="Probe from this inventory host (an MP) with its openssl s_client.")
-@click.option("--inventory", metavar="FILE", type=click.Path(path_type=Path), help="Inventory holding --via's host.")
+@click.option(
+    "--cert", metavar="PEM", help="Client certificate (chain) to offer; with --via, a path on that host."
+)
+@click.option(
+    "--key", metavar="PEM", help="Its private key (unencrypted PEM); with --via, a path on that host."
+)
+@click.option(
+    "--via", metavar="HOST", help="Probe from this inventory host (an MP) with its openssl s_client."
+)
+@click.option(
+    "--inventory", metavar="FILE", type=click.Path(path_type=Path), help="Inventory holding --via's host."
+)
 @click.option("--known-hosts", metavar="FILE", type=click.Path(path_type=Path),
               help="known_hosts file to verify --via's host key against [default ~/.ssh/known_hosts].")
-@click.option("--accept-new-host-keys", is_flag=True, help="Trust and record host keys not yet known (never a changed key).")
+@click.option(
+    "--accept-new-host-keys",
+    is_flag=True,
+    help="Trust and record host keys not yet known (never a changed key).",
+)
 @click.option("--timeout", type=click.FloatRange(min=1), default=None, metavar="S",
               help="Seconds to wait for the backend [default 10, or 20 with --via].")
 @click.option("--json", "as_json", is_flag=True, help="Print the probe result as one JSON object.")
 def probe_command(target: str, sni: str | None, tls_version: str | None, cert: str | None, key: str | None,
-                  via: str | None, inventory: Path | None, known_hosts: Path | None, accept_new_host_keys: bool,
-                  timeout: float | None, as_json: bool) -> None:
+                  via: str | None, inventory: Path | None, known_hosts: Path | None,
+                  accept_new_host_keys: bool, timeout: float | None, as_json: bool) -> None:
     """Ask the backend HOST:PORT which client-certificate CA names it accepts ("Acceptable client certificate
     CA names"), and how it reacts to a client without a certificate (alert, or HTTP 400 from nginx).
 
@@ -44,7 +57,9 @@ def probe_command(target: str, sni: str | None, tls_version: str | None, cert: s
         raise UsageError("--cert and --key go together")
     if via is None:
         if inventory or known_hosts or accept_new_host_keys:
-            raise UsageError("--inventory, --known-hosts and --accept-new-host-keys only apply with --via HOST")
+            raise UsageError(
+                "--inventory, --known-hosts and --accept-new-host-keys only apply with --via HOST"
+            )
         from collector.probe import probe_backend
 
         result = probe_backend(host, port, sni=server_name, tls_version=tls_version,

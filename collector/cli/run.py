@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.status import Status
 
-from collector.cli import cli, emit_json
+from collector.cli.group import cli, emit_json
 from collector.progress import NullObserver, RunObserver, Stage
 from collector.steps import StepResult, StepStatus
 

@@ -8,7 +8,7 @@ import click
 
 from collector import layout
 from collector.bundle.manifest import verify_bundle
-from collector.cli import cli
+from collector.cli.group import cli
 from collector.errors import EXIT_COMPLETE, EXIT_FAILED
 
 

@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from collector.diagnosis.causes import Diagnosis
 from collector.diagnosis.diagnose import diagnose
-from collector.diagnosis.evidence import Evidence, load_evidence
+from collector.diagnosis.evidence import Evidence
+from collector.diagnosis.inputs import load_evidence
+from collector.diagnosis.verdict import Diagnosis
 from collector.tls.handshake import Handshake
 
 

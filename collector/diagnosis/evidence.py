@@ -1,21 +1,18 @@
 """Evidence: what the inputs say about the handshakes, the MP's keystore and the backend's acceptable CA names.
 
-`load_evidence` sniffs user files by content and `evidence_from_bundle` reads a support bundle through
-`collector/layout.py`; both live in `inputs.py` and are re-exported here, so callers import one module.
+The types and how parts combine; `inputs.py` builds them from files (`load_evidence`) and support bundles
+(`evidence_from_bundle`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from collector.diagnosis.jsse_messages import JsseSign
 from collector.edge.keystores import CertInfo, parse_alias, parse_cert, parse_keystore, sniff_edge_document
 from collector.tls.handshake import CertificateSummary, Handshake, ProbeResult
-
-if TYPE_CHECKING:
-    from collector.tls.keylog import KeyLog
 
 StoredCertificate = CertInfo | CertificateSummary
 
@@ -56,6 +53,8 @@ class Evidence:
         keystore: the keystore the target uses (after `ref://` resolution), ``None`` when unknown.
         notes: facts about the inputs worth showing (decryption used, truncated captures...).
         sources: every input file or bundle path read.
+        jsse_signs: what the MP's JSSE said about the failure (its system.log lines for the message id, the
+            trace's error.cause), in the order read.
     """
 
     handshakes: tuple[Handshake, ...] = ()
@@ -65,6 +64,7 @@ class Evidence:
     notes: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     keystore: str | None = None
+    jsse_signs: tuple[JsseSign, ...] = ()
 
 
 def combine_evidence(parts: Sequence[Evidence]) -> Evidence:
@@ -82,6 +82,7 @@ def combine_evidence(parts: Sequence[Evidence]) -> Evidence:
         notes=tuple(n for p in parts for n in p.notes) + duplicates,
         sources=tuple(s for p in parts for s in p.sources),
         keystore=next((p.keystore for p in parts if p.keystore), None),
+        jsse_signs=tuple(s for p in parts for s in p.jsse_signs),
     )
 
 
@@ -127,16 +128,3 @@ def keystore_evidence_from_document(data: Any, source: str, keystore: str | None
         return (KeystoreEvidence(keystore, None, None, cert.chain, source, cert.cert_name, "cert"),)
     raise ValueError("not an Edge keystore, alias or cert document")
 
-
-def load_evidence(paths: Sequence[Path]) -> Evidence:
-    """Sniff each file by content and build the evidence; raises InputError/CaptureFormatError naming the file."""
-    from collector.diagnosis.inputs import load_paths
-
-    return load_paths(paths)
-
-
-def evidence_from_bundle(root: Path, keylog: KeyLog | None = None) -> Evidence:
-    """Read a support bundle (directory or `.tar.gz`, read in place) through `collector/layout.py` paths."""
-    from collector.diagnosis.inputs import read_bundle
-
-    return read_bundle(root, keylog)

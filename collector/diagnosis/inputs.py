@@ -19,8 +19,10 @@ from collector.diagnosis.evidence import (
     combine_evidence,
     keystore_evidence_from_document,
 )
+from collector.diagnosis.jsse_messages import JsseSign, read_jsse_signs
 from collector.edge.keystores import sniff_edge_document
 from collector.errors import InputError
+from collector.tls.capture import is_capture, read_handshakes
 from collector.tls.certificates import load_pem_chain
 from collector.tls.keylog import KeyLog, is_keylog, load_keylog
 from collector.tls.probe_results import probe_results_from_json
@@ -28,10 +30,13 @@ from collector.tls.probe_results import probe_results_from_json
 _HEAD = 4096
 _GZIP_MAGIC = b"\x1f\x8b"
 _MAX_JSON = 64 << 20
+_MAX_EXCERPT = 16 << 20  # the excerpt holds the message id's lines with context: a few KB in practice
+_HEADERS = 64 << 10
 
 
-def load_paths(paths: Sequence[Path]) -> Evidence:
-    """Key logs first (captures need them), then every other file in the order given."""
+def load_evidence(paths: Sequence[Path]) -> Evidence:
+    """Sniff each file by content and build the evidence: key logs first (captures need them), then every
+    other file in the order given; raises InputError/CaptureFormatError naming the file."""
     kinds = [(path, _sniff(path)) for path in paths]
     keylog: KeyLog | None = None
     notes: list[str] = []
@@ -47,7 +52,7 @@ def load_paths(paths: Sequence[Path]) -> Evidence:
         elif kind == "capture":
             parts.append(_capture_evidence(path, path.name, keylog))
         elif kind == "bundle":
-            parts.append(read_bundle(path, keylog))
+            parts.append(evidence_from_bundle(path, keylog))
         elif kind == "pem":
             parts.append(_pem_evidence(path))
         else:
@@ -55,13 +60,15 @@ def load_paths(paths: Sequence[Path]) -> Evidence:
     return combine_evidence(parts)
 
 
-def read_bundle(root: Path, keylog: KeyLog | None = None) -> Evidence:
-    """Captures, keystore documents, the resolved key alias and probe results of one bundle."""
+def evidence_from_bundle(root: Path, keylog: KeyLog | None = None) -> Evidence:
+    """Captures, keystore documents, the resolved key alias and probe results of one support bundle (directory
+    or `.tar.gz`, read in place) through `collector/layout.py` paths."""
     with open_bundle(root) as files:
         parts = [_bundle_resolution(files)]
         for rel in files.matching(f"{layout.HOSTS_DIR}/*/{layout.HOST_CAPTURE}"):
             parts.append(_bundle_capture(files, rel, keylog))
         parts.append(_bundle_keystores(files))
+        parts.append(_bundle_jsse_signs(files))
         if files.exists(layout.PROBE_RESULTS):
             data = _json_or_error(files.read(layout.PROBE_RESULTS), files.where(layout.PROBE_RESULTS))
             probes = probe_results_from_json(data, files.where(layout.PROBE_RESULTS))
@@ -85,7 +92,7 @@ def _sniff(path: Path) -> str:
         raise InputError(path, "is empty")
     if head.startswith(_GZIP_MAGIC):
         return _sniff_gzip(path)
-    if _is_capture(head):
+    if is_capture(head):
         return "capture"
     if is_keylog(head):
         return "keylog"
@@ -103,7 +110,7 @@ def _sniff_gzip(path: Path) -> str:
             inner = stream.read(_HEAD)
     except (OSError, EOFError, zlib.error) as exc:
         raise InputError(path, f"is a damaged gzip file ({exc})") from exc
-    if _is_capture(inner):
+    if is_capture(inner):
         return "capture"
     try:
         with tarfile.open(path, "r:gz") as archive:
@@ -115,15 +122,7 @@ def _sniff_gzip(path: Path) -> str:
     raise InputError(path, f"is a .tar.gz without {layout.MANIFEST}, so not a support bundle")
 
 
-def _is_capture(head: bytes) -> bool:
-    from collector.tls.capture import is_capture
-
-    return is_capture(head)
-
-
 def _capture_evidence(path: Path, cite: str, keylog: KeyLog | None) -> Evidence:
-    from collector.tls.capture import read_handshakes
-
     result = read_handshakes(path, keylog=keylog)
     return _from_capture_result(result, cite)
 
@@ -138,8 +137,6 @@ def _from_capture_result(result: Any, cite: str) -> Evidence:
 
 def _bundle_capture(files: BundleFiles, rel: str, keylog: KeyLog | None) -> Evidence:
     """One host's capture; a damaged one (tcpdump killed, empty file) is a note, the rest of the bundle still counts."""
-    from collector.tls.capture import read_handshakes
-
     try:
         result = read_handshakes(files.path_like(rel), keylog=keylog)
     except InputError as exc:
@@ -167,10 +164,10 @@ def _bundle_keystores(files: BundleFiles) -> Evidence:
         by_folder.setdefault(folder, []).extend(entries)
         sources.append(cite)
     named: list[KeystoreEvidence] = []
-    for folder, entries in by_folder.items():
+    for folder, found in by_folder.items():
         # The folder name is file-name-safe; the keystore document beside the alias documents has the real name.
-        real = next((e.keystore for e in entries if e.document == "keystore"), folder)
-        named.extend(replace(e, keystore=real) for e in entries)
+        real = next((e.keystore for e in found if e.document == "keystore"), folder)
+        named.extend(replace(e, keystore=real) for e in found)
     return Evidence(keystores=tuple(named), notes=tuple(notes), sources=tuple(sources))
 
 
@@ -190,6 +187,42 @@ def _bundle_resolution(files: BundleFiles) -> Evidence:
                      f"{keystores[0] if keystores else '?'} alias {aliases[0] if aliases else '?'}")
     return Evidence(key_alias=aliases[0] if aliases else None, keystore=keystores[0] if keystores else None,
                     notes=tuple(notes), sources=(cite,))
+
+
+def _bundle_jsse_signs(files: BundleFiles) -> Evidence:
+    """What the MP's JSSE said: the trace's error.cause, and the MP log lines of the reproduction's message id
+    (context lines of other requests in the excerpt are not its words)."""
+    ids: list[str] = []
+    signs: list[JsseSign] = []
+    sources = []
+    if files.exists(layout.TRACE_SESSION):
+        cite = files.cite(layout.TRACE_SESSION)
+        session = _json_or_error(files.read(layout.TRACE_SESSION), files.where(layout.TRACE_SESSION))
+        if isinstance(session, dict):
+            ids += [str(m) for m in session.get("message_ids") or [] if m]
+            causes = [str(c) for c in session.get("error_causes") or [] if c]
+            signs += read_jsse_signs(causes, f"{cite} (error.cause)")
+            sources.append(cite)
+    if files.exists(layout.REQUEST_RESPONSE):
+        ids += _message_id_headers(files.read(layout.REQUEST_RESPONSE)[:_HEADERS])
+    for rel in files.matching(f"{layout.HOSTS_DIR}/*/{layout.HOST_LOG_EXCERPT}"):
+        with files.open(rel) as stream:
+            lines = stream.read(_MAX_EXCERPT).decode("utf-8", "replace").splitlines()
+        if ids:
+            lines = [line for line in lines if any(i in line for i in ids)]
+        signs += read_jsse_signs(lines, files.cite(rel))
+        sources.append(files.cite(rel))
+    return Evidence(jsse_signs=tuple(signs), sources=tuple(sources))
+
+
+def _message_id_headers(head: bytes) -> list[str]:
+    """`X-Apigee.Message-ID` values among the reproduction's response headers."""
+    values = []
+    for raw in head.split(b"\r\n\r\n", 1)[0].splitlines():
+        name, sep, value = raw.decode("latin-1").partition(":")
+        if sep and name.strip().lower() == "x-apigee.message-id" and value.strip():
+            values.append(value.strip())
+    return values
 
 
 def _pem_evidence(path: Path) -> Evidence:

@@ -1,29 +1,139 @@
-"""The human view of an analysis: a handshake ladder per connection (as Wireshark shows it), counts, diagnosis."""
+"""The handshake ladder, one model for every view: which messages each connection exchanged, in order, who
+sent them and which broke the handshake; which connections of a backend to draw. `render_analysis` is the
+CLI's text view of it; `bundle/report.py` draws the same model in report.html."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from collector.diagnosis.analyze import Analysis
 from collector.diagnosis.backends import backend_label, is_encrypted
-from collector.tls.handshake import Handshake, Outcome
+from collector.tls.handshake import Alert, CertificateSummary, Handshake, Outcome
 
-LADDERS_PER_BACKEND = 3  # the rest of a backend's handshakes are counted, not drawn
+LADDERS_PER_BACKEND = 3  # the text view draws this many per backend; the rest are counted, not drawn
+
+
+class Sender(str, enum.Enum):
+    """Which side of the connection sent a message."""
+
+    MESSAGE_PROCESSOR = "message-processor"
+    BACKEND = "backend"
+
+
+class Step(str, enum.Enum):
+    """The messages a ladder shows."""
+
+    CLIENT_HELLO = "ClientHello"
+    NO_SERVER_HELLO = "no ServerHello"  # the backend's first flight was never seen
+    SERVER_HELLO = "ServerHello"
+    SERVER_CERTIFICATE = "server Certificate"
+    CERTIFICATE_REQUEST = "CertificateRequest"
+    ENCRYPTED_RECORDS = "encrypted records"  # TLS 1.3 without a key log: the rest of the flight is unreadable
+    SERVER_HELLO_DONE = "ServerHelloDone"
+    CLIENT_CERTIFICATE = "client Certificate"
+    ALERT = "Alert"
+    HTTP_RESPONSE = "HTTP response"
+
+
+# The backend's first flight: the text view writes these on one line.
+SERVER_FLIGHT = frozenset({Step.NO_SERVER_HELLO, Step.SERVER_HELLO, Step.SERVER_CERTIFICATE,
+                           Step.CERTIFICATE_REQUEST, Step.ENCRYPTED_RECORDS, Step.SERVER_HELLO_DONE})
+
+
+@dataclass(frozen=True)
+class LadderStep:
+    """One message of a connection.
+
+    Attributes:
+        step: which message. sender: who sent it. frame: its capture frame, ``None`` when unknown.
+        alarm: True for the message that broke the handshake (an empty client Certificate, a fatal alert).
+        certificate: the leaf of a Certificate message, ``None`` for other messages or an empty one.
+        alert: the alert of an Alert step.
+    """
+
+    step: Step
+    sender: Sender
+    frame: int | None = None
+    alarm: bool = False
+    certificate: CertificateSummary | None = None
+    alert: Alert | None = None
+
+
+@dataclass(frozen=True)
+class Ladder:
+    """One connection: its handshake and the messages to draw, in order."""
+
+    handshake: Handshake
+    steps: tuple[LadderStep, ...]
+
+
+@dataclass(frozen=True)
+class BackendLadders:
+    """The connections to one backend: those to draw (failures first) and how many more were left out."""
+
+    backend: str
+    ladders: tuple[Ladder, ...]
+    more: int
+
+
+def build_ladder(handshake: Handshake) -> Ladder:
+    """The messages of one connection, in the order they were exchanged."""
+    mp, backend = Sender.MESSAGE_PROCESSOR, Sender.BACKEND
+    steps = [LadderStep(Step.CLIENT_HELLO, mp, handshake.frames[0] if handshake.frames else None)]
+    request = handshake.certificate_request
+    if handshake.version is None and not handshake.server_chain and request is None:
+        steps.append(LadderStep(Step.NO_SERVER_HELLO, backend))
+    else:
+        steps.append(LadderStep(Step.SERVER_HELLO, backend))
+        if handshake.server_chain:
+            steps.append(LadderStep(Step.SERVER_CERTIFICATE, backend, certificate=handshake.server_chain[0]))
+        if request is not None:
+            steps.append(LadderStep(Step.CERTIFICATE_REQUEST, backend, request.frame))
+        if is_encrypted(handshake):
+            steps.append(LadderStep(Step.ENCRYPTED_RECORDS, backend))
+        elif handshake.version != "TLSv1.3" and handshake.server_chain:
+            steps.append(LadderStep(Step.SERVER_HELLO_DONE, backend))
+    cert = handshake.client_certificate
+    if cert is not None:
+        steps.append(LadderStep(Step.CLIENT_CERTIFICATE, mp, cert.frame, alarm=not cert.sent,
+                                certificate=cert.chain[0] if cert.sent and cert.chain else None))
+    for alert in handshake.alerts:
+        sender = backend if alert.sender == "server" else mp
+        steps.append(LadderStep(Step.ALERT, sender, alert.frame, alarm=alert.level == "fatal", alert=alert))
+    if handshake.http_status is not None:
+        steps.append(LadderStep(Step.HTTP_RESPONSE, backend))
+    return Ladder(handshake, tuple(steps))
+
+
+def ladders_per_backend(handshakes: Sequence[Handshake], limit: int) -> tuple[BackendLadders, ...]:
+    """Per backend (first-seen order), up to `limit` ladders: failures first, then in capture order (a capture
+    may hold thousands of handshakes; the failing ones are what the reader looks for)."""
+    groups: dict[str, list[Handshake]] = {}
+    for handshake in handshakes:
+        groups.setdefault(backend_label(handshake), []).append(handshake)
+    result = []
+    for label, group in groups.items():
+        ordered = sorted(group, key=lambda h: h.outcome == Outcome.ESTABLISHED)
+        result.append(BackendLadders(label, tuple(build_ladder(h) for h in ordered[:limit]),
+                                     max(0, len(group) - limit)))
+    return tuple(result)
+
+
+# -- the text view (`collect analyze`) -----------------------------------------------------------------------
 
 
 def render_analysis(analysis: Analysis) -> str:
     """Plain text (no colours): ladders, per-backend counts, then the cause, evidence and resolution."""
     lines: list[str] = []
-    drawn: dict[str, int] = {}
-    for handshake in analysis.handshakes:
-        label = backend_label(handshake)
-        drawn[label] = drawn.get(label, 0) + 1
-        if drawn[label] <= LADDERS_PER_BACKEND:
-            lines.extend(render_ladder(handshake))
+    backends = ladders_per_backend(analysis.handshakes, LADDERS_PER_BACKEND)
+    for group in backends:
+        for ladder in group.ladders:
+            lines.extend(render_ladder_text(ladder))
             lines.append("")
-    for label, seen in drawn.items():
-        if seen > LADDERS_PER_BACKEND:
-            lines.append(f"({seen - LADDERS_PER_BACKEND} more handshake(s) to {label} not drawn)")
+    lines.extend(f"({group.more} more handshake(s) to {group.backend} not drawn)" for group in backends
+                 if group.more)
     diagnosis = analysis.diagnosis
     if diagnosis.counts:
         lines.append("Handshakes per backend:")
@@ -34,7 +144,8 @@ def render_analysis(analysis: Analysis) -> str:
         lines.append("Notes:")
         lines.extend(f"  {note}" for note in analysis.evidence.notes)
         lines.append("")
-    lines.append(f"Cause: {diagnosis.cause.value}" + (f"  (backend {diagnosis.backend})" if diagnosis.backend else ""))
+    backend = f"  (backend {diagnosis.backend})" if diagnosis.backend else ""
+    lines.append(f"Cause: {diagnosis.cause.value}{backend}")
     lines.append(f"  {diagnosis.summary}")
     if diagnosis.evidence:
         lines.append("Evidence:")
@@ -45,51 +156,63 @@ def render_analysis(analysis: Analysis) -> str:
 
 
 def render_ladder(handshake: Handshake) -> list[str]:
-    """One connection: who spoke, in order, with frame numbers."""
+    """One connection as text lines: who spoke, in order, with frame numbers."""
+    return render_ladder_text(build_ladder(handshake))
+
+
+def render_ladder_text(ladder: Ladder) -> list[str]:
+    handshake = ladder.handshake
     span = f", frames {handshake.frames[0]}–{handshake.frames[1]}" if handshake.frames else ""
-    title = f"Connection {handshake.client} → {handshake.server} ({handshake.source or 'capture'}{span})"
-    hello = f"ClientHello (SNI {handshake.sni})" if handshake.sni else "ClientHello (no SNI)"
-    first = handshake.frames[0] if handshake.frames else None
-    steps: list[tuple[int | None, str]] = [(first, f"MP {handshake.client} → backend {handshake.server}  {hello}")]
-    steps.append((None, "← " + ", ".join(_server_flight(handshake))))
-    request = handshake.certificate_request
-    cert = handshake.client_certificate
-    if cert is not None:
-        text = "→ Certificate (length 0: no client certificate)" if not cert.sent else (
-            "→ Certificate (" + (f"{cert.chain[0].subject}, issued by {cert.chain[0].issuer}" if cert.chain
-                                 else "sent") + ")")
-        steps.append((cert.frame, text))
-    for alert in handshake.alerts:
-        arrow = "←" if alert.sender == "server" else "→"
-        steps.append((alert.frame, f"{arrow} Alert {alert.level} {alert.description} ({alert.code})"))
-    if handshake.http_status is not None:
-        steps.append((None, f"← HTTP {handshake.http_status}"))
-    if request is not None and request.frame is not None:
-        steps[1] = (request.frame, steps[1][1])
-    lines = [title]
-    lines.extend(f"  {_frame(frame)}{text}" for frame, text in steps)
+    lines = [f"Connection {handshake.client} → {handshake.server} ({handshake.source or 'capture'}{span})"]
+    flight = [s for s in ladder.steps if s.step in SERVER_FLIGHT]
+    # The flight's line carries the CertificateRequest's frame, the message the reader looks for in it.
+    flight_frame = next((s.frame for s in flight if s.step is Step.CERTIFICATE_REQUEST), None)
+    for step in ladder.steps:
+        if step.step is Step.CLIENT_HELLO:
+            hello = f"ClientHello (SNI {handshake.sni})" if handshake.sni else "ClientHello (no SNI)"
+            lines.append(f"  {_frame(step.frame)}MP {handshake.client} → backend {handshake.server}  {hello}")
+        elif step is flight[0]:
+            words = ", ".join(_flight_words(handshake, s) for s in flight)
+            lines.append(f"  {_frame(flight_frame)}← {words}")
+        elif step.step not in SERVER_FLIGHT:
+            lines.append(f"  {_frame(step.frame)}{direction(step)} {_step_words(handshake, step)}")
     lines.append(f"  outcome: {_outcome_text(handshake)}")
     lines.extend(f"  note: {note}" for note in handshake.notes)
     return lines
 
 
-def _server_flight(handshake: Handshake) -> Iterable[str]:
-    version = f" ({handshake.version})" if handshake.version else ""
-    if handshake.version is None and not handshake.server_chain and handshake.certificate_request is None:
-        return ["no ServerHello seen"]
-    flight = [f"ServerHello{version}"]
-    if handshake.server_chain:
-        leaf = handshake.server_chain[0]
-        flight.append(f"Certificate ({leaf.subject}, issued by {leaf.issuer})")
-    request = handshake.certificate_request
-    if request is not None:
-        names = "; ".join(request.ca_names) if request.ca_names else "none named"
-        flight.append(f"CertificateRequest (acceptable CA names: {names})")
-    if is_encrypted(handshake):
-        flight.append(f"{handshake.encrypted_records} encrypted record(s)")
-    elif handshake.version != "TLSv1.3" and handshake.server_chain:
-        flight.append("ServerHelloDone")
-    return flight
+def _flight_words(handshake: Handshake, step: LadderStep) -> str:
+    if step.step is Step.NO_SERVER_HELLO:
+        return "no ServerHello seen"
+    if step.step is Step.SERVER_HELLO:
+        return f"ServerHello ({handshake.version})" if handshake.version else "ServerHello"
+    if step.step is Step.SERVER_CERTIFICATE and step.certificate is not None:
+        return f"Certificate ({step.certificate.subject}, issued by {step.certificate.issuer})"
+    if step.step is Step.CERTIFICATE_REQUEST:
+        request = handshake.certificate_request
+        names = "; ".join(request.ca_names) if request is not None and request.ca_names else "none named"
+        return f"CertificateRequest (acceptable CA names: {names})"
+    if step.step is Step.ENCRYPTED_RECORDS:
+        return f"{handshake.encrypted_records} encrypted record(s)"
+    return step.step.value
+
+
+def _step_words(handshake: Handshake, step: LadderStep) -> str:
+    if step.step is Step.CLIENT_CERTIFICATE:
+        if step.alarm:
+            return "Certificate (length 0: no client certificate)"
+        leaf = step.certificate
+        return "Certificate (" + (f"{leaf.subject}, issued by {leaf.issuer}" if leaf else "sent") + ")"
+    if step.step is Step.ALERT and step.alert is not None:
+        return f"Alert {step.alert.level} {step.alert.description} ({step.alert.code})"
+    if step.step is Step.HTTP_RESPONSE:
+        return f"HTTP {handshake.http_status}"
+    return step.step.value
+
+
+def direction(step: LadderStep) -> str:
+    """The arrow both views draw: → for the message processor's messages, ← for the backend's."""
+    return "←" if step.sender is Sender.BACKEND else "→"
 
 
 def _frame(frame: int | None) -> str:
@@ -99,8 +222,10 @@ def _frame(frame: int | None) -> str:
 def _outcome_text(handshake: Handshake) -> str:
     texts = {
         Outcome.ESTABLISHED: "established",
-        Outcome.FAILED: "failed" + (" (TLS 1.3 without a key log: why is encrypted)" if is_encrypted(handshake) else ""),
+        Outcome.FAILED: "failed"
+        + (" (TLS 1.3 without a key log: why is encrypted)" if is_encrypted(handshake) else ""),
         Outcome.INCOMPLETE: "incomplete (the capture ends before the handshake does)",
         Outcome.OPAQUE: "opaque (TLS 1.3 without a key log: the client certificate exchange is encrypted)",
     }
     return texts[handshake.outcome]
+

@@ -73,7 +73,7 @@ class DirectorySink(DocumentSink):
             descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(descriptor, "wb") as handle:
                 handle.write(body)
-            os.replace(temporary, target)
+            temporary.replace(target)
         except OSError as exc:
             raise BundleError(
                 f"{target}: cannot write the management API document: {exc.strerror or exc}"

@@ -1,4 +1,5 @@
-"""Edge keystore, alias and cert documents (the playbook's "get cert for keystore" output), parsed into values."""
+"""Edge keystore, alias and cert documents (the playbook's "get cert for keystore" output), parsed into
+values."""
 
 from __future__ import annotations
 
@@ -48,7 +49,8 @@ class AliasRef:
 
 @dataclass(frozen=True)
 class KeystoreDocument:
-    """`GET …/keystores/{keystore}`: the names of its keys, certs and aliases (older Edge lists no aliases)."""
+    """`GET …/keystores/{keystore}`: the names of its keys, certs and aliases (older Edge lists no
+    aliases)."""
 
     name: str
     keys: tuple[str, ...]
@@ -102,7 +104,9 @@ def parse_keystore(data: dict[str, Any]) -> KeystoreDocument:
         name = _optional_str(entry, "aliasName", where) or _optional_str(entry, "alias", where)
         if not name:
             raise ValueError(f"{where} has no aliasName")
-        aliases.append(AliasRef(name, _optional_str(entry, "cert", where), _optional_str(entry, "key", where)))
+        aliases.append(
+            AliasRef(name, _optional_str(entry, "cert", where), _optional_str(entry, "key", where))
+        )
     return KeystoreDocument(
         name=_str(data, "name", "keystore document"),
         keys=tuple(_str_items(data, "keys")),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import time
@@ -168,10 +169,8 @@ def collect_trace(
 
 def stop_trace(client: ManagementApi, session: TraceSession) -> None:
     """Delete the session (Edge discards its data: collect first). A session already gone is fine."""
-    try:
+    with contextlib.suppress(EdgeNotFoundError):
         client.delete(session.api_path, what=f"debug session {session.name!r}")
-    except EdgeNotFoundError:
-        pass
 
 
 def skipped_trace_summary(reason: str) -> bytes:

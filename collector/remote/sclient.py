@@ -9,10 +9,10 @@ from pathlib import Path
 
 from cryptography import x509
 
-from collector.errors import RemoteError, UsageError
+from collector.errors import ProbeError, RemoteError, UsageError
 from collector.inventory import load_inventory
-from collector.probe import ProbeError, format_target
 from collector.remote.connection import ConnectionSettings, HostConnection, open_host
+from collector.tls.ciphers import ALERT_NAMES
 from collector.tls.handshake import (
     Alert,
     CertificateRequest,
@@ -22,11 +22,11 @@ from collector.tls.handshake import (
     Outcome,
     ProbeResult,
 )
-from collector.tls.ciphers import ALERT_NAMES
 from collector.tls.names import name_from_string, name_to_rfc4514
 from collector.tls.probe_results import (
     NOT_VERIFIED_NOTE,
     describe_reaction,
+    format_target,
     make_alert,
     summarize_certificate,
 )

@@ -15,7 +15,7 @@ from collector.tls.handshake import Outcome
 
 def read_evidence(root: Path) -> Any:
     """Evidence from a bundle directory through `collector/layout.py` (the same path as `collect analyze BUNDLE`)."""
-    from collector.diagnosis.evidence import evidence_from_bundle
+    from collector.diagnosis.inputs import evidence_from_bundle
 
     return evidence_from_bundle(root)
 

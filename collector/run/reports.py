@@ -10,6 +10,7 @@ from pathlib import Path
 from collector import layout
 from collector.bundle import checklist as ck
 from collector.bundle.report import ReportContext, render_report, render_summary
+from collector.diagnosis.causes.registry import report_for
 from collector.run.context import RunContext
 from collector.steps import StepStatus
 
@@ -30,7 +31,7 @@ def cloud_of(ctx: RunContext) -> str:
 
 def report_context(ctx: RunContext) -> ReportContext:
     root = ctx.bundle_root
-    handshakes = tuple(h.to_json() for h in getattr(ctx.analysis, "handshakes", ()) or ())
+    handshakes = tuple(getattr(ctx.analysis, "handshakes", ()) or ())
     present, reasons = checklist_inputs(ctx, root)
     return ReportContext(
         org=ctx.settings.org,
@@ -38,6 +39,7 @@ def report_context(ctx: RunContext) -> ReportContext:
         proxy=ctx.settings.proxy,
         cloud=cloud_of(ctx),
         diagnosis=ctx.diagnosis,
+        cause_report=report_for(ctx.diagnosis.cause) if ctx.diagnosis else None,
         symptom=symptom_of(ctx, root),
         case_id=ctx.settings.case,
         handshakes=handshakes,

@@ -8,6 +8,7 @@ from typing import Any
 from cryptography import x509
 
 from collector.errors import InputError
+from collector.tls.ciphers import alert_name
 from collector.tls.handshake import (
     Alert,
     CertificateRequest,
@@ -17,9 +18,7 @@ from collector.tls.handshake import (
     Outcome,
     ProbeResult,
 )
-from collector.tls.ciphers import alert_name
 from collector.tls.names import name_to_rfc4514
-
 
 NOT_VERIFIED_NOTE = "server certificate not verified"
 
@@ -169,3 +168,8 @@ def _summary_from_json(data: Mapping[str, Any]) -> CertificateSummary:
         not_before=str(data.get("not_before", "")),
         not_after=str(data.get("not_after", "")),
     )
+
+
+def format_target(host: str, port: int) -> str:
+    """``host:port``, with brackets around an IPv6 address."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -17,7 +17,8 @@ from collector.bundle.checklist import (
     build_checklist,
     build_sections,
 )
-from collector.diagnosis.causes import Cause, Diagnosis
+from collector.diagnosis.causes import Cause
+from collector.diagnosis.causes.registry import report_for
 
 
 def test_private_cloud_checklist_states() -> None:
@@ -84,7 +85,7 @@ def test_sections_follow_the_verdict(cause: Cause, no_cert_ran: bool, mismatch_r
     symptom = Symptom(http_status=503, error_cause="Received fatal alert: bad_certificate", message_id="m1",
                       mp_log_line="... handshake failed")
     # When the sections are built
-    common, no_cert, mismatch = build_sections(Diagnosis(cause, "s", (), "r"), symptom)
+    common, no_cert, mismatch = build_sections(report_for(cause), symptom)
     # Then the common steps list what was seen, and each cause section says whether it ran and what it found
     assert (common.section, no_cert.section, mismatch.section) == (
         SECTION_COMMON, SECTION_NO_CLIENT_CERTIFICATE, SECTION_CA_MISMATCH)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from html.parser import HTMLParser
 
 import pytest
@@ -12,7 +13,18 @@ from collector.bundle.checklist import SectionResult, Symptom, build_checklist
 from collector.bundle.redact import Redaction, redact_text
 from collector.bundle.report import LADDERS_PER_BACKEND, ReportContext, render_report, render_summary
 from collector.diagnosis.causes import Cause, Diagnosis
+from collector.diagnosis.causes.registry import report_for
+from collector.diagnosis.ladder import build_ladder, render_ladder
+from collector.diagnosis.verdict import CauseReport
 from collector.steps import StepResult, StepStatus
+from collector.tls.handshake import (
+    Alert,
+    CertificateRequest,
+    CertificateSummary,
+    ClientCertificate,
+    Handshake,
+    Outcome,
+)
 
 # The heading each cause's template branch (and only it) prints, in both SUMMARY.md and report.html.
 CAUSE_TEXT = {
@@ -26,15 +38,15 @@ CAUSE_TEXT = {
     Cause.NO_TLS_HANDSHAKE: "No TLS handshake was captured",
 }
 
-HANDSHAKE = {
-    "client": "127.0.0.11:40000", "server": "127.0.0.21:8443", "sni": "backend.example", "version": "TLSv1.2",
-    "cipher": "ECDHE-RSA-AES128-GCM-SHA256",
-    "server_chain": [{"subject": "CN=backend.example", "issuer": "CN=Backend CA", "not_before": "", "not_after": ""}],
-    "certificate_request": {"ca_names": ["CN=Partner CA,O=Partner"], "signature_algorithms": []},
-    "client_certificate": {"sent": False, "chain": []},
-    "alerts": [{"from": "server", "level": "fatal", "description": "bad_certificate", "code": 42}],
-    "outcome": "failed", "source": "hosts/mp1/capture.pcap", "frames": [4, 12], "notes": [],
-}
+HANDSHAKE = Handshake(
+    client="127.0.0.11:40000", server="127.0.0.21:8443", sni="backend.example", version="TLSv1.2",
+    cipher="ECDHE-RSA-AES128-GCM-SHA256",
+    server_chain=(CertificateSummary("CN=backend.example", "CN=Backend CA"),),
+    certificate_request=CertificateRequest(("CN=Partner CA,O=Partner",)),
+    client_certificate=ClientCertificate(sent=False),
+    alerts=(Alert("server", "fatal", "bad_certificate", 42),),
+    outcome=Outcome.FAILED, source="hosts/mp1/capture.pcap", frames=(4, 12),
+)
 
 
 def _diagnosis(cause: Cause) -> Diagnosis:
@@ -47,6 +59,7 @@ def _context(cause: Cause | None = Cause.CA_MISMATCH, **overrides: object) -> Re
     values: dict[str, object] = {
         "org": "org1", "env": "test", "proxy": "weather", "cloud": "private",
         "diagnosis": _diagnosis(cause) if cause else None,
+        "cause_report": report_for(cause) if cause else None,
         "symptom": Symptom(503, "messaging.adaptors.http.flow.ServiceUnavailable",
                         "The Service is temporarily unavailable", "Received fatal alert: bad_certificate", "msg-1",
                         "2017-10-23 05:28:57,813 ... handshake failed, message: Received fatal alert: bad_certificate"),
@@ -138,7 +151,7 @@ HOSTILE = "<script>alert(1)</script>"
 
 def test_html_escapes_hostile_strings() -> None:
     # Given names and messages an attacker could choose (proxy names, server DNs, log lines)
-    hostile_handshake = dict(HANDSHAKE, sni=HOSTILE, certificate_request={"ca_names": [HOSTILE]})
+    hostile_handshake = replace(HANDSHAKE, sni=HOSTILE, certificate_request=CertificateRequest((HOSTILE,)))
     context = _context(proxy=HOSTILE, org='o"><img src=x onerror=alert(1)>', handshakes=(hostile_handshake,),
                        symptom=Symptom(error_cause=HOSTILE, mp_log_line=HOSTILE),
                        steps=(StepResult(HOSTILE, "connect", StepStatus.FAILED, "x", HOSTILE),))
@@ -189,7 +202,7 @@ def test_a_cause_without_a_template_branch_fails_loudly() -> None:
 
 def test_ladders_are_capped_per_backend_failures_first() -> None:
     # Given many completed handshakes and one failed one with the same backend
-    established = dict(HANDSHAKE, outcome="established", client_certificate=None, alerts=[])
+    established = replace(HANDSHAKE, outcome=Outcome.ESTABLISHED, client_certificate=None, alerts=())
     context = _context(handshakes=(established,) * (LADDERS_PER_BACKEND + 5) + (HANDSHAKE,))
     # When the report is rendered
     report = render_report(context)
@@ -225,3 +238,46 @@ def test_report_html_is_well_formed(cause: Cause | None) -> None:
     checker = _TagBalance()
     checker.feed(render_report(_context(cause)))
     assert (checker.errors, checker.open) == ([], [])
+
+
+def test_a_cause_report_lists_the_items_its_verdict_rests_on() -> None:
+    # Given a cause's report content naming must-gather items (one collected, one missing, one of the other
+    # cloud)
+    words = CauseReport(Cause.CA_MISMATCH, "Cause: <Title>", 'Line one with `code`\nand "quoted" words.',
+                        "the wire", (SectionResult("Cause: X", True, "found it"),),
+                        must_gather=("trace", "error-message", "backend-capture"))
+    context = _context(cause_report=words)
+    # When both reports are rendered
+    summary, report = render_summary(context), render_report(context)
+    # Then the cause's section lists each item with its state, in the spec's order, and the words are typeset
+    assert ("### Cause: \\<Title\\>\n\nLine one with `code`\nand \"quoted\" words.\n\n"
+            "Must gather for this cause:\n\n"
+            "- Trace file showing the error: **missing** (--no-trace was given)\n"
+            "- Complete error message observed: collected\n") in summary
+    assert ("<h3>Cause: &lt;Title&gt;</h3>\n"
+            "<p>Line one with <code>code</code> and “quoted” words.</p>") in report
+    assert ('<li>Trace file showing the error: <span class="missing">missing</span>'
+            ' (--no-trace was given)</li>\n'
+            '<li>Complete error message observed: <span class="ok">collected</span></li>\n</ul>') in report
+    assert "| Cause: X | yes | found it |" in summary and "capture: the wire" in summary
+
+
+def test_a_cause_report_of_another_cause_is_refused() -> None:
+    # Given a verdict and the report content of another cause, When rendered, Then it fails rather than
+    # mislabel it
+    context = _context(Cause.CA_MISMATCH, cause_report=report_for(Cause.HANDSHAKE_OK))
+    with pytest.raises(ValueError, match="no template branch for cause 'ca-mismatch'"):
+        render_summary(context)
+
+
+def test_report_draws_the_same_ladder_model_as_the_cli() -> None:
+    # Given an nginx-style handshake: empty client Certificate accepted, then HTTP 400 (no alert)
+    nginx = replace(HANDSHAKE, alerts=(), outcome=Outcome.ESTABLISHED, http_status=400)
+    # When report.html and the CLI's text draw it
+    report = render_report(_context(handshakes=(nginx,)))
+    text = "\n".join(render_ladder(nginx))
+    # Then both show every message of the model, the HTTP answer and ServerHelloDone included
+    assert 'class="detail alarm">empty (Certificate Length: 0)' in report
+    assert "<td>ServerHelloDone</td>" in report and "ServerHelloDone" in text
+    assert '<td>HTTP</td><td class="detail">status 400</td>' in report and "← HTTP 400" in text
+    assert report.count("<tr><td></td><td class=\"arrow\">") == len(build_ladder(nginx).steps)

@@ -1,4 +1,4 @@
-"""diagnose(): one rule per cause, every cause with its texts, never an exception for a verdict."""
+"""diagnose(): one rule per cause (the registry's order), every cause with its texts, never an exception."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from collector.diagnosis import playbook
 from collector.diagnosis.causes import Cause
-from collector.diagnosis.diagnose import RULES, diagnose
+from collector.diagnosis.causes.registry import REGISTRY, spec_for
+from collector.diagnosis.diagnose import diagnose
 from collector.tls.handshake import Alert, Handshake, Outcome
 from tests.diagnosis.builders import evidence
 
@@ -16,27 +16,32 @@ from tests.diagnosis.builders import evidence
 @pytest.mark.parametrize("cause", list(Cause), ids=lambda c: c.value)
 def test_every_cause_has_a_summary_and_a_resolution(cause: Cause) -> None:
     # Given a cause, When its texts render with no values, Then both are non-empty and fully filled in
-    template = playbook.TEMPLATES[cause]
+    spec = spec_for(cause)
+    template = spec.texts
     for text in (template.summary, template.resolution):
-        rendered = playbook.render(text, {})
+        rendered = spec.render(text, {})
         assert rendered.strip() and not re.search(r"\{\w+\}", rendered)
 
 
-@pytest.mark.parametrize("key", list(playbook.VARIANTS), ids=lambda k: f"{k[0].value}:{k[1]}")
+VARIANTS = [(spec.cause, name) for spec in REGISTRY for name in spec.variants]
+
+
+@pytest.mark.parametrize("key", VARIANTS, ids=lambda k: f"{k[0].value}:{k[1]}")
 def test_every_variant_renders_fully(key: tuple[Cause, str]) -> None:
     # Given a cause's variant texts, When rendered with no values, Then nothing is left unfilled
-    template = playbook.template_for(*key)
-    assert template is playbook.VARIANTS[key]
+    spec = spec_for(key[0])
+    template = spec.texts_for(key[1])
+    assert template is spec.variants[key[1]]
     for text in (template.summary, template.resolution):
-        assert not re.search(r"\{\w+\}", playbook.render(text, {}))
+        assert not re.search(r"\{\w+\}", spec.render(text, {}))
 
 
 @pytest.mark.parametrize("cause", list(Cause), ids=lambda c: c.value)
 def test_every_cause_has_exactly_one_rule(cause: Cause) -> None:
-    # Given the ordered rule tuple, Then each cause has its own function named after it
-    names = [rule.__name__ for rule in RULES]
+    # Given the ordered registry, Then each cause has its own rule function named after it
+    names = [spec.rule.__name__ for spec in REGISTRY]
     assert names.count(cause.value.replace("-", "_")) == 1
-    assert len(RULES) == len(Cause)
+    assert len(REGISTRY) == len(Cause)
 
 
 def test_last_rule_always_answers() -> None:

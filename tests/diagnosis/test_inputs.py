@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from collector.diagnosis.evidence import evidence_from_bundle, load_evidence
+from collector import layout
+from collector.diagnosis.inputs import evidence_from_bundle, load_evidence
 from collector.errors import InputError
 from collector.tls.probe_results import probe_results_to_json
 from tests.diagnosis.builders import CA_A, probe, request
@@ -142,3 +143,37 @@ def _pem_of_lab_ca() -> str:
             .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
             .sign(key, hashes.SHA256()))
     return cert.public_bytes(Encoding.PEM).decode()
+
+
+def test_bundle_jsse_signs_are_the_message_ids_lines_and_the_trace_error_cause(make_bundle: BundleMaker) -> None:
+    # Given a bundle whose trace names the message id and error.cause, and an MP excerpt with that id's
+    # handshakeFailed line beside a context line of another request
+    root = make_bundle()
+    (root / layout.TRACE_SESSION).parent.mkdir(parents=True)
+    (root / layout.TRACE_SESSION).write_text(json.dumps({
+        "message_ids": ["rrt-own-1"], "error_causes": ["Received fatal alert: unrecognized_name"]}))
+    excerpt = root / layout.host_file("mp1", layout.HOST_LOG_EXCERPT)
+    excerpt.parent.mkdir(parents=True)
+    excerpt.write_bytes(
+        b"messageid:rrt-other-9 handshake failed, message: PKIX path building failed\n"
+        b"messageid:rrt-own-1 handshake failed, message: Received fatal alert: unrecognized_name\n\xff\n")
+    (root / layout.REQUEST_RESPONSE).parent.mkdir(parents=True)
+    (root / layout.REQUEST_RESPONSE).write_bytes(b"HTTP/1.1 503 Service Unavailable\r\n"
+                                                 b"X-Apigee.Message-ID: rrt-own-1\r\n\r\n{}")
+    # When read
+    signs = evidence_from_bundle(root).jsse_signs
+    # Then the trace's cause and the id's own line are signs of sni-required, the other request's line is not
+    assert [(s.source, s.causes[0]) for s in signs] == [
+        ("trace/session.json (error.cause)", "sni-required"),
+        ("hosts/mp1/system.log.excerpt", "sni-required"),
+    ]
+    assert "rrt-own-1" in signs[1].line
+
+
+def test_bundle_jsse_signs_without_a_message_id_read_every_excerpt_line(make_bundle: BundleMaker) -> None:
+    root = make_bundle()
+    excerpt = root / layout.host_file("mp2", layout.HOST_LOG_EXCERPT)
+    excerpt.parent.mkdir(parents=True)
+    excerpt.write_text("x handshake failed, message: Unsupported or unrecognized SSL message\n")
+    (sign,) = evidence_from_bundle(root).jsse_signs
+    assert sign.causes == ("backend-not-tls",)

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from collector.diagnosis.analyze import analyze_evidence
-from collector.diagnosis.ladder import LADDERS_PER_BACKEND, render_analysis, render_ladder
-from collector.tls.handshake import CertificateSummary, Outcome
+from collector.diagnosis.ladder import (
+    LADDERS_PER_BACKEND,
+    Sender,
+    Step,
+    build_ladder,
+    ladders_per_backend,
+    render_analysis,
+    render_ladder,
+)
+from collector.tls.handshake import CertificateSummary, Handshake, Outcome
 from tests.diagnosis.builders import (
     CA_A,
     JAVA_CA_B,
@@ -69,3 +79,43 @@ def test_render_analysis_counts_and_diagnoses_without_drawing_every_connection()
 def test_render_analysis_of_nothing() -> None:
     text = render_analysis(analyze_evidence(evidence()))
     assert text.startswith("Cause: no-tls-handshake")
+
+
+def test_ladders_per_backend_draw_failures_first_and_count_the_rest() -> None:
+    # Given, to one backend, two completed handshakes captured before two failed ones; one to another backend
+    ok = handshake(cr=request(CA_A), sent=True, outcome=Outcome.ESTABLISHED, http_status=200)
+    failed = empty_cert_failed(CA_A)
+    other = replace(ok, server="127.0.0.22:443", sni="other.lab")
+    # When the model picks at most 3 ladders per backend
+    groups = ladders_per_backend([ok, ok, failed, failed, other], limit=3)
+    # Then backends keep their first-seen order, failures come first, and the rest is counted
+    assert [g.backend for g in groups] == ["127.0.0.21:8443 (backend.lab)", "127.0.0.22:443 (other.lab)"]
+    assert [lad.handshake.outcome for lad in groups[0].ladders] == [Outcome.FAILED, Outcome.FAILED,
+                                                                      Outcome.ESTABLISHED]
+    assert (groups[0].more, groups[1].more) == (1, 0)
+
+
+MP, BE = Sender.MESSAGE_PROCESSOR, Sender.BACKEND
+LADDER_STEPS = {
+    "playbook failure": (empty_cert_failed(CA_A), [
+        (Step.CLIENT_HELLO, MP, False), (Step.SERVER_HELLO, BE, False),
+        (Step.CERTIFICATE_REQUEST, BE, False), (Step.CLIENT_CERTIFICATE, MP, True),
+        (Step.ALERT, BE, True)]),
+    "nginx answers HTTP 400": (
+        handshake(cr=request(CA_A), sent=False, outcome=Outcome.ESTABLISHED, http_status=400), [
+        (Step.CLIENT_HELLO, MP, False), (Step.SERVER_HELLO, BE, False),
+        (Step.CERTIFICATE_REQUEST, BE, False), (Step.CLIENT_CERTIFICATE, MP, True),
+        (Step.HTTP_RESPONSE, BE, False)]),
+    "tls 1.3 without keys": (opaque_tls13(), [
+        (Step.CLIENT_HELLO, MP, False), (Step.SERVER_HELLO, BE, False),
+        (Step.ENCRYPTED_RECORDS, BE, False)]),
+    "nothing answered": (handshake(version=None), [
+        (Step.CLIENT_HELLO, MP, False), (Step.NO_SERVER_HELLO, BE, False)]),
+}
+
+
+@pytest.mark.parametrize(("hs", "expected"), LADDER_STEPS.values(), ids=LADDER_STEPS.keys())
+def test_ladder_model_lists_the_messages_in_order(hs: Handshake,
+                                                  expected: list[tuple[Step, Sender, bool]]) -> None:
+    # Given a handshake, When its ladder is built, Then the messages, their senders and alarms are in order
+    assert [(s.step, s.sender, s.alarm) for s in build_ladder(hs).steps] == expected

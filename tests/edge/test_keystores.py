@@ -1,4 +1,5 @@
-"""Edge keystore/alias/cert documents parse from the verbatim reference examples; malformed ones name the field."""
+"""Edge keystore/alias/cert documents parse from the verbatim reference examples; malformed ones name the
+field."""
 
 from __future__ import annotations
 
@@ -71,7 +72,9 @@ def test_parse_alias_reads_string_epochs_and_key_name() -> None:
 VALUE_CASES = {
     "real booleans": ({"isValid": True}, "is_valid", "Yes"),
     "false boolean": ({"isValid": False}, "is_valid", "No"),
-    "iso date": ({"validFrom": "2020-01-01T00:00:00Z"}, "valid_from", datetime(2020, 1, 1, tzinfo=timezone.utc)),
+    "iso date": (
+        {"validFrom": "2020-01-01T00:00:00Z"}, "valid_from", datetime(2020, 1, 1, tzinfo=timezone.utc)
+    ),
     "float epoch": ({"expiryDate": 1.0e12}, "expiry", datetime(2001, 9, 9, 1, 46, 40, tzinfo=timezone.utc)),
     "absent dates": ({}, "valid_from", None),
     "integer serial": ({"serialNumber": 12}, "serial", "12"),
@@ -95,15 +98,27 @@ def test_alias_without_key_name_has_none() -> None:
 MALFORMED = {
     "keystore without name": (parse_keystore, {"keys": [], "certs": []}, "missing field 'name'"),
     "keystore without certs": (parse_keystore, {"name": "k", "keys": []}, "missing field 'certs'"),
-    "keystore keys not a list": (parse_keystore, {"name": "k", "keys": "x", "certs": []}, "'keys' is not a list"),
-    "keystore alias without name": (parse_keystore, {"name": "k", "keys": [], "certs": [], "aliases": [{}]}, "aliasName"),
+    "keystore keys not a list": (
+        parse_keystore, {"name": "k", "keys": "x", "certs": []}, "'keys' is not a list"
+    ),
+    "keystore alias without name": (
+        parse_keystore, {"name": "k", "keys": [], "certs": [], "aliases": [{}]}, "aliasName"
+    ),
     "alias without certsInfo": (parse_alias, {"alias": "a"}, "missing field 'certsInfo'"),
     "alias without certInfo list": (parse_alias, {"alias": "a", "certsInfo": {}}, "certsInfo.certInfo"),
     "alias without alias": (parse_alias, {"certsInfo": {"certInfo": []}}, "missing field 'alias'"),
     "cert without certName": (parse_cert, {"certInfo": []}, "missing field 'certName'"),
-    "cert entry without issuer": (parse_cert, {"certName": "c", "certInfo": [{"subject": "CN=s"}]}, "'issuer' in certInfo\\[0\\]"),
-    "cert entry not an object": (parse_cert, {"certName": "c", "certInfo": ["x"]}, "certInfo\\[0\\] is not a JSON object"),
-    "bad date": (parse_cert, {"certName": "c", "certInfo": [{"subject": "a", "issuer": "b", "validFrom": "soon"}]}, "validFrom"),
+    "cert entry without issuer": (
+        parse_cert, {"certName": "c", "certInfo": [{"subject": "CN=s"}]}, "'issuer' in certInfo\\[0\\]"
+    ),
+    "cert entry not an object": (
+        parse_cert, {"certName": "c", "certInfo": ["x"]}, "certInfo\\[0\\] is not a JSON object"
+    ),
+    "bad date": (
+        parse_cert,
+        {"certName": "c", "certInfo": [{"subject": "a", "issuer": "b", "validFrom": "soon"}]},
+        "validFrom",
+    ),
     "document not an object": (parse_cert, ["x"], "not a JSON object"),
 }
 
@@ -129,7 +144,9 @@ def test_sniff_edge_document_recognises_each_kind(fixture: str, kind: str) -> No
     assert sniff_edge_document(_load(fixture)) == kind
 
 
-@pytest.mark.parametrize("data", [[], {"handshakes": []}, "text", {"name": "x"}], ids=["list", "other", "str", "bare name"])
+@pytest.mark.parametrize(
+    "data", [[], {"handshakes": []}, "text", {"name": "x"}], ids=["list", "other", "str", "bare name"]
+)
 def test_sniff_edge_document_returns_none_for_other_json(data: object) -> None:
     # Given JSON that is not an Edge keystore document, When sniffed, Then None
     assert sniff_edge_document(data) is None
@@ -138,4 +155,9 @@ def test_sniff_edge_document_returns_none_for_other_json(data: object) -> None:
 def test_cert_info_to_json_matches_certificate_summary_keys() -> None:
     # Given a CertInfo, When serialised, Then it has the keys of CertificateSummary.to_json()
     info = CertInfo("CN=s", "CN=i", datetime(2020, 1, 1, tzinfo=timezone.utc))
-    assert info.to_json() == {"subject": "CN=s", "issuer": "CN=i", "not_before": "2020-01-01T00:00:00+00:00", "not_after": ""}
+    assert info.to_json() == {
+        "subject": "CN=s",
+        "issuer": "CN=i",
+        "not_before": "2020-01-01T00:00:00+00:00",
+        "not_after": "",
+    }

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 
 from collector import layout
 from collector.edge.client import BasicAuth, EdgeClient
@@ -108,6 +109,7 @@ def test_live_resolution_per_scenario(
         layout.keystore_document("mp-keystore"),
         layout.keystore_document("mp-truststore"),
         layout.cert_document("mp-truststore", "caA-cert"),
+        layout.cert_pem("mp-truststore", "caA-cert"),
     }
     if scenario != "missing-client-certificate":
         expected |= {
@@ -117,6 +119,11 @@ def test_live_resolution_per_scenario(
     if style == "target-server":
         expected.add(layout.target_server_document("backend-ts"))
     assert saved == expected
+    # The truststore's certificate itself is kept, so the backend chain can be verified offline
+    anchors = x509.load_pem_x509_certificates(
+        (tmp_path / "bundle" / layout.cert_pem("mp-truststore", "caA-cert")).read_bytes())
+    assert [a.subject.rfc4514_string() for a in anchors] and all(
+        a.extensions.get_extension_for_class(x509.BasicConstraints).value.ca for a in anchors)
     sources = json.loads((tmp_path / "bundle" / layout.EDGE_SOURCES).read_text())
     assert set(sources) == expected - {layout.EDGE_SOURCES, layout.EDGE_RESOLUTION}
     # And the offline rebuild from those files gives the same resolution
@@ -195,9 +202,11 @@ def test_unavailable_documents_are_findings(
 def test_missing_org_env_or_proxy_is_named(
     emulator: Emulator, org: str, env: str, proxy: str, named: str
 ) -> None:
-    with EdgeClient(emulator.url, BasicAuth(USERNAME, PASSWORD), retries=0) as client:
-        with pytest.raises(EdgeNotFoundError) as caught:
-            resolve_proxy(client, org, env, proxy)
+    with (
+        EdgeClient(emulator.url, BasicAuth(USERNAME, PASSWORD), retries=0) as client,
+        pytest.raises(EdgeNotFoundError) as caught,
+    ):
+        resolve_proxy(client, org, env, proxy)
     assert caught.value.what.startswith(named)
 
 

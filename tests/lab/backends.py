@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import os
@@ -12,9 +13,9 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from tests.lab.pki import BACKEND_ADDRESS, LabPki
 
@@ -62,10 +63,8 @@ class LabProcess:
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _die_with_parent() -> None:
@@ -79,7 +78,7 @@ def start_process(name: str, argv: Sequence[str], output: Path, cwd: Path | None
     output.parent.mkdir(parents=True, exist_ok=True)
     # PR_SET_PDEATHSIG fires when the *thread* that forked exits, so only the main thread may ask for it.
     on_main_thread = threading.current_thread() is threading.main_thread()
-    with open(output, "ab") as out:
+    with output.open("ab") as out:
         popen = subprocess.Popen(
             list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd,
             start_new_session=True, preexec_fn=_die_with_parent if on_main_thread else None,

@@ -1,4 +1,5 @@
-"""The README demo: start a lab, run the whole `collect` against it, show the cause and the bundle, stop the lab."""
+"""The README demo: start a lab, run the whole `collect` against it, show the cause and the bundle, stop the
+lab."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ EXPECTED_CAUSE = {
 
 
 def collect_argv(lab: Lab, out: Path, capture_seconds: int = DEMO_CAPTURE_SECONDS) -> list[str]:
-    """The `collect` command line for this lab (credentials go in the environment, never on the command line)."""
+    """The `collect` command line for this lab (credentials go in the environment, never on the command
+    line)."""
     assert lab.emulator_url and lab.inventory and lab.known_hosts
     return [
         "collect", "--org", lab.org, "--env", lab.env, "--proxy", lab.proxy,
@@ -38,12 +40,14 @@ def run_demo(spec: LabSpec) -> int:
         argv = collect_argv(lab, out)
         env = dict(os.environ, APIGEE_PASSWORD=lab.password)
         print(f"\n$ APIGEE_PASSWORD=… {shlex.join(argv)}\n", flush=True)
-        done = subprocess.run([sys.executable, "-m", "collector", *argv[1:]], env=env, stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, text=True, check=False)
+        done = subprocess.run([sys.executable, "-m", "collector", *argv[1:]], env=env,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True, check=False)
         print(done.stdout, end="", flush=True)
     expected = EXPECTED_CAUSE[spec.scenario]
     named = f"cause: {expected}" in done.stdout
-    bundle = next((line.split(" ", 2)[1] for line in done.stdout.splitlines() if line.startswith("bundle: ")), None)
+    bundle = next(
+        (line.split(" ", 2)[1] for line in done.stdout.splitlines() if line.startswith("bundle: ")), None
+    )
     print(f"\ndemo {spec.scenario}: collect exited {done.returncode}; cause "
           f"{'is' if named else 'is NOT'} {expected}; bundle {bundle or '(none)'}; lab stopped")
     if bundle:

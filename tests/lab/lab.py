@@ -9,10 +9,11 @@ import shutil
 import signal
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from tests.lab.backends import Backend, LabError, LabProcess, start_backend, start_process, wait_for_output
 from tests.lab.emulator import Emulator, EmulatorConfig, start_emulator

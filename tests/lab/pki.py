@@ -102,7 +102,7 @@ def create_pki(directory: Path) -> LabPki:
     directory.mkdir(parents=True, exist_ok=True)
     pki = _paths(directory)
     # A lock, because several test processes or labs may share one directory.
-    with open(directory / ".lock", "w") as lock:
+    with (directory / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not _is_valid(pki):
             _generate(pki)

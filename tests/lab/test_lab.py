@@ -56,7 +56,8 @@ def test_full_lab_wires_mps_ssh_hosts_and_emulator(lab_factory: Callable[..., La
         assert response.status_code == 503
         ids.append(response.headers["X-Apigee.Message-ID"])
     # Then each MP's system.log (where its SSH host's inventory says) has its own failure line
-    for mp, message_id, host in zip(lab.message_processors, ids, document["ssh_hosts"]):
+    # (ssh_hosts ends with the backend's host, which has no MP to pair with)
+    for mp, message_id, host in zip(lab.message_processors, ids, document["ssh_hosts"], strict=False):
         assert host["system_log"] == str(mp.log_path)
         lines = [line for line in mp.log_path.read_text().splitlines() if message_id in line]
         assert any(line.endswith("handshake failed, message: Received fatal alert: bad_certificate")
@@ -178,9 +179,9 @@ def test_up_runs_until_down(tmp_path: Path, lab_pki: LabPki) -> None:
 def test_capture_command_writes_the_pcap(tmp_path: Path, lab_pki: LabPki) -> None:
     # Given the command other helpers use to make fixtures, When it captures one nginx TLS 1.3 reproduction
     pcap = tmp_path / "nginx-tls13.pcap"
-    run = subprocess.run([sys.executable, "-m", "tests.lab", "capture", "--scenario", "ca-mismatch", "--backend",
-                          "nginx", "--tls", "1.3", "--out", str(pcap), "--dir", str(tmp_path / "lab"),
-                          "--pki", str(lab_pki.directory)],
+    run = subprocess.run([sys.executable, "-m", "tests.lab", "capture", "--scenario", "ca-mismatch",
+                          "--backend", "nginx", "--tls", "1.3", "--out", str(pcap),
+                          "--dir", str(tmp_path / "lab"), "--pki", str(lab_pki.directory)],
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     # Then it reports the 503 and the capture holds the MP's ClientHello (nginx writes no key log)
     assert run.returncode == 0, run.stderr

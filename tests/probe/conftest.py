@@ -1,4 +1,5 @@
-"""Real TLS backends for the probe tests: the lab's JSSE/OpenSSL/nginx backends plus s_server CA-list variants."""
+"""Real TLS backends for the probe tests: the lab's JSSE/OpenSSL/nginx backends plus s_server CA-list
+variants."""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ class SServer:
 
 def start_s_server(pki: LabPki, workdir: Path, scenario: str, tls_version: str,
                    address: str = BACKEND_ADDRESS) -> SServer:
-    """An s_server whose CertificateRequest names CA-A and CA-B, names no CA, or that asks for no certificate."""
+    """An s_server whose CertificateRequest names CA-A and CA-B, names no CA, or that asks for no
+    certificate."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port(address)
     argv = [shutil.which("openssl") or "openssl", "s_server", "-accept", f"{address}:{port}", "-www",
@@ -59,8 +61,11 @@ def pki(lab_pki: LabPki) -> LabPki:
 
 
 @pytest.fixture(scope="session")
-def lab_backend(pki: LabPki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str, str], Backend]]:
-    """`lab_backend(kind, tls_version)`: one running lab backend per kind and version, shared by the session."""
+def lab_backend(
+    pki: LabPki, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[str, str], Backend]]:
+    """`lab_backend(kind, tls_version)`: one running lab backend per kind and version, shared by the
+    session."""
     running: dict[tuple[str, str], Backend] = {}
 
     def get(kind: str, tls_version: str) -> Backend:
@@ -75,7 +80,9 @@ def lab_backend(pki: LabPki, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 
 @pytest.fixture(scope="session")
-def s_server(pki: LabPki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str, str], SServer]]:
+def s_server(
+    pki: LabPki, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[str, str], SServer]]:
     """`s_server(scenario, tls_version)`: one running s_server variant per scenario and version."""
     running: dict[tuple[str, str], SServer] = {}
 

@@ -71,7 +71,8 @@ def test_probe_unreachable_backend_is_one_line_exit_2(capsys: pytest.CaptureFixt
     port = free_port(BACKEND_ADDRESS)
     code, out, err = run_collect(capsys, "probe", f"{BACKEND_ADDRESS}:{port}", "--timeout", "2")
     assert code == 2 and out == ""
-    expected = (f"collect: {BACKEND_ADDRESS}:{port}: connection refused; is the backend listening on port {port}? "
+    expected = (f"collect: {BACKEND_ADDRESS}:{port}: connection refused; "
+                f"is the backend listening on port {port}? "
                 "check the host, the port and firewalls; a backend only MPs can reach needs --via MP")
     assert err.splitlines() == [expected]
 
@@ -86,7 +87,8 @@ def test_probe_accepts_bracketed_ipv6(capsys: pytest.CaptureFixture[str]) -> Non
 @pytest.fixture(scope="module")
 def inventory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
     root = tmp_path_factory.mktemp("cli-probe-ssh")
-    with start_ssh_hosts(root / "lab", [SshHostSpec("mp1", "127.0.0.15", "message-processor", root / "mp1")]) as hosts:
+    spec = SshHostSpec("mp1", "127.0.0.15", "message-processor", root / "mp1")
+    with start_ssh_hosts(root / "lab", [spec]) as hosts:
         yield hosts.write_inventory(root / "hosts.yaml"), hosts.known_hosts
 
 
@@ -120,8 +122,10 @@ def test_probe_via_refuses_an_unknown_host_key(lab_backend: Callable[[str, str],
 
 
 @pytest.mark.lab
-def test_probe_via_an_unknown_inventory_host(inventory: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run_collect(capsys, "probe", "backend.lab:443", "--via", "mp7", "--inventory", str(inventory[0]))
+def test_probe_via_an_unknown_inventory_host(inventory: tuple[Path, Path],
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_collect(capsys, "probe", "backend.lab:443", "--via", "mp7",
+                               "--inventory", str(inventory[0]))
     assert code == 2
     assert "--via mp7: no such host in" in err and "(hosts: mp1)" in err
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime
 import socket
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
 from collector.errors import InputError, UsageError
 from collector.probe import ProbeError, default_sni, format_target, parse_target, probe_backend
@@ -64,8 +67,9 @@ def test_default_sni_and_format_target(host: str, sni: str | None, target: str) 
     ("nginx", "1.2", "handshake completed, HTTP 400", Outcome.ESTABLISHED, 400),
     ("nginx", "1.3", "handshake completed, HTTP 400", Outcome.ESTABLISHED, 400),
 ])
-def test_probe_backend_reads_ca_names_and_reaction(lab_backend: Callable[[str, str], Backend], kind: str, tls: str,
-                                                   reaction: str, outcome: Outcome, http_status: int | None) -> None:
+def test_probe_backend_reads_ca_names_and_reaction(lab_backend: Callable[[str, str], Backend], kind: str,
+                                                   tls: str, reaction: str, outcome: Outcome,
+                                                   http_status: int | None) -> None:
     backend = lab_backend(kind, tls)
     result = probe_backend(backend.address, backend.port, sni=BACKEND_HOST, timeout=5)
     hs = result.handshake
@@ -117,8 +121,9 @@ def test_probe_backend_tells_an_empty_ca_list_from_no_request(s_server: Callable
     ("openssl", "wrongca", "fatal alert unknown_ca (48)", Outcome.FAILED),
     ("java", "wrongca", "fatal alert certificate_unknown (46)", Outcome.FAILED),
 ])
-def test_probe_backend_with_a_client_certificate(lab_backend: Callable[[str, str], Backend], pki: LabPki, kind: str,
-                                                 which: str, reaction: str, outcome: Outcome) -> None:
+def test_probe_backend_with_a_client_certificate(lab_backend: Callable[[str, str], Backend], pki: LabPki,
+                                                 kind: str, which: str, reaction: str,
+                                                 outcome: Outcome) -> None:
     backend = lab_backend(kind, "1.3" if kind != "java" else "1.2")
     cert, key = (pki.client_good_cert, pki.client_good_key) if which == "good" else \
         (pki.client_wrongca_cert, pki.client_wrongca_key)
@@ -132,7 +137,8 @@ def test_probe_backend_with_a_client_certificate(lab_backend: Callable[[str, str
 @pytest.mark.lab
 def test_probe_backend_forces_the_tls_version(lab_backend: Callable[[str, str], Backend]) -> None:
     backend = lab_backend("openssl", "1.2")
-    assert probe_backend(*_endpoint(backend), sni=None, tls_version="1.2", timeout=5).handshake.version == "TLSv1.2"
+    forced = probe_backend(*_endpoint(backend), sni=None, tls_version="1.2", timeout=5)
+    assert forced.handshake.version == "TLSv1.2"
     with pytest.raises(ProbeError, match=r"refused the ClientHello with alert protocol_version \(70\)"):
         probe_backend(*_endpoint(backend), sni=None, tls_version="1.3", timeout=5)
 
@@ -176,7 +182,9 @@ def test_probe_backend_refused_port() -> None:
     port = free_port(BACKEND_ADDRESS)
     with pytest.raises(ProbeError) as error:
         probe_backend(BACKEND_ADDRESS, port, sni=None, timeout=2)
-    assert str(error.value).startswith(f"{BACKEND_ADDRESS}:{port}: connection refused; is the backend listening")
+    assert str(error.value).startswith(
+        f"{BACKEND_ADDRESS}:{port}: connection refused; is the backend listening"
+    )
     assert error.value.exit_code == 2
 
 
@@ -211,7 +219,29 @@ def test_probe_backend_ipv6_target_is_named_with_brackets() -> None:
         probe_backend("::1", free_port(BACKEND_ADDRESS), sni=None, timeout=2)
 
 
-@pytest.mark.parametrize("defect", ["not-pem", "key-mismatch", "missing", "encrypted"])
+def _key_agreement_identity(folder: Path) -> tuple[Path, Path]:
+    """A certificate and its matching X25519 key: a pair that belongs together but cannot sign a handshake."""
+    key = x25519.X25519PrivateKey.generate()
+    name = x509.Name.from_rfc4514_string("CN=x25519 client")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(ed25519.Ed25519PrivateKey.generate(), None)
+    )
+    cert_path, key_path = folder / "x25519.pem", folder / "x25519.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+@pytest.mark.parametrize("defect", ["not-pem", "key-mismatch", "missing", "encrypted", "cannot-sign"])
 def test_probe_backend_refuses_unusable_client_files(pki: LabPki, tmp_path: Path, defect: str) -> None:
     # Files are checked before any connection: no backend is needed.
     cert, key = pki.client_good_cert, pki.client_good_key
@@ -228,6 +258,9 @@ def test_probe_backend_refuses_unusable_client_files(pki: LabPki, tmp_path: Path
         key.write_bytes(loaded.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                              serialization.BestAvailableEncryption(b"secret")))
         message = "encrypted.key: the private key is encrypted"
+    elif defect == "cannot-sign":
+        cert, key = _key_agreement_identity(tmp_path)
+        message = "x25519.key: this private key cannot sign a TLS handshake"
     else:
         key = tmp_path / "absent.key"
         message = "absent.key: cannot read the private key"
@@ -247,7 +280,8 @@ def ssh_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, in
 
     root = tmp_path_factory.mktemp("probe-sshd")
     hosts: SshHosts
-    with start_ssh_hosts(root / "lab", [SshHostSpec("ssh1", "127.0.0.14", "backend", root / "ssh1")]) as hosts:
+    spec = SshHostSpec("ssh1", "127.0.0.14", "backend", root / "ssh1")
+    with start_ssh_hosts(root / "lab", [spec]) as hosts:
         yield hosts.hosts[0].address, hosts.hosts[0].port
 
 

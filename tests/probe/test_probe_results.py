@@ -1,4 +1,5 @@
-"""collector/tls/probe_results.py: alert names, reaction sentences, the results.json round trip, the text view."""
+"""collector/tls/probe_results.py: alert names, reaction sentences, the results.json round trip, the text
+view."""
 
 from __future__ import annotations
 
@@ -53,8 +54,13 @@ RESULT = ProbeResult(
 )
 
 
-@pytest.mark.parametrize(("code", "name"), [(42, "bad_certificate"), (40, "handshake_failure"),
-                                            (116, "certificate_required"), (48, "unknown_ca"), (200, "unknown_200")])
+@pytest.mark.parametrize(("code", "name"), [
+    (42, "bad_certificate"),
+    (40, "handshake_failure"),
+    (116, "certificate_required"),
+    (48, "unknown_ca"),
+    (200, "unknown_200"),
+])
 def test_alert_name(code: int, name: str) -> None:
     # Given an alert code When named Then it is the RFC name (or alert_<code>)
     assert alert_name(code) == name
@@ -96,7 +102,9 @@ def test_probe_result_to_json_extends_to_json() -> None:
     # Given a result When serialized Then it is ProbeResult.to_json() plus the DER and the HTTP status
     data = probe_result_to_json(RESULT)
     plain = RESULT.to_json()
-    assert {k: v for k, v in data.items() if k != "handshake"} == {k: v for k, v in plain.items() if k != "handshake"}
+    assert {k: v for k, v in data.items() if k != "handshake"} == {
+        k: v for k, v in plain.items() if k != "handshake"
+    }
     assert data["handshake"]["certificate_request"]["ca_names_der"] == [CA_A_DER.hex()]
     assert data["handshake"]["http_status"] is None
 

@@ -1,4 +1,5 @@
-"""collector/remote/sclient.py: s_client text of three OpenSSL generations, and the probe run on a real SSH host."""
+"""collector/remote/sclient.py: s_client text of three OpenSSL generations, and the probe run on a real SSH
+host."""
 
 from __future__ import annotations
 
@@ -51,50 +52,52 @@ class Expected:
 
 
 PARSED = [
-    Expected("openssl-3.0-java-tls1.2-no-client-cert.txt", "TLSv1.2", (CA_A,), "fatal alert bad_certificate (42)",
-             Outcome.FAILED),
-    Expected("openssl-3.0-java-tls1.3-no-client-cert.txt", "TLSv1.3", (CA_A,), "fatal alert bad_certificate (42)",
-             Outcome.FAILED),
+    Expected("openssl-3.0-java-tls1.2-no-client-cert.txt", "TLSv1.2", (CA_A,),
+             "fatal alert bad_certificate (42)", Outcome.FAILED),
+    Expected("openssl-3.0-java-tls1.3-no-client-cert.txt", "TLSv1.3", (CA_A,),
+             "fatal alert bad_certificate (42)", Outcome.FAILED),
     Expected("openssl-3.0-openssl-tls1.2-no-client-cert.txt", "TLSv1.2", (CA_A,),
              "fatal alert handshake_failure (40)", Outcome.FAILED),
     Expected("openssl-3.0-openssl-tls1.3-no-client-cert.txt", "TLSv1.3", (CA_A,),
              "fatal alert certificate_required (116)", Outcome.FAILED),
-    Expected("openssl-3.0-openssl-tls1.2-wrong-ca-cert.txt", "TLSv1.2", (CA_A,), "fatal alert unknown_ca (48)",
-             Outcome.FAILED, client_cert="client-wrongca.pem"),
-    Expected("openssl-3.0-openssl-tls1.3-wrong-ca-cert.txt", "TLSv1.3", (CA_A,), "fatal alert unknown_ca (48)",
-             Outcome.FAILED, client_cert="client-wrongca.pem"),
+    Expected("openssl-3.0-openssl-tls1.2-wrong-ca-cert.txt", "TLSv1.2", (CA_A,),
+             "fatal alert unknown_ca (48)", Outcome.FAILED, client_cert="client-wrongca.pem"),
+    Expected("openssl-3.0-openssl-tls1.3-wrong-ca-cert.txt", "TLSv1.3", (CA_A,),
+             "fatal alert unknown_ca (48)", Outcome.FAILED, client_cert="client-wrongca.pem"),
     Expected("openssl-3.0-openssl-tls1.2-good-cert.txt", "TLSv1.2", (CA_A,),
-             "handshake completed, no HTTP answer within the timeout", Outcome.ESTABLISHED, exit_code=EXIT_TIMEOUT,
-             client_cert="client-good.pem"),
+             "handshake completed, no HTTP answer within the timeout", Outcome.ESTABLISHED,
+             exit_code=EXIT_TIMEOUT, client_cert="client-good.pem"),
     Expected("openssl-3.0-openssl-tls1.3-good-cert.txt", "TLSv1.3", (CA_A,),
-             "handshake completed, no HTTP answer within the timeout", Outcome.ESTABLISHED, exit_code=EXIT_TIMEOUT,
-             client_cert="client-good.pem"),
-    Expected("openssl-3.0-nginx-tls1.2-no-client-cert.txt", "TLSv1.2", (CA_A,), "handshake completed, HTTP 400",
-             Outcome.ESTABLISHED, http_status=400, exit_code=0),
-    Expected("openssl-3.0-nginx-tls1.3-no-client-cert.txt", "TLSv1.3", (CA_A,), "handshake completed, HTTP 400",
-             Outcome.ESTABLISHED, http_status=400, exit_code=0),
-    Expected("openssl-3.0-s_server-tls1.2-two-cas.txt", "TLSv1.2", (CA_A, CA_B), "fatal alert handshake_failure (40)",
-             Outcome.FAILED),
+             "handshake completed, no HTTP answer within the timeout", Outcome.ESTABLISHED,
+             exit_code=EXIT_TIMEOUT, client_cert="client-good.pem"),
+    Expected("openssl-3.0-nginx-tls1.2-no-client-cert.txt", "TLSv1.2", (CA_A,),
+             "handshake completed, HTTP 400", Outcome.ESTABLISHED, http_status=400, exit_code=0),
+    Expected("openssl-3.0-nginx-tls1.3-no-client-cert.txt", "TLSv1.3", (CA_A,),
+             "handshake completed, HTTP 400", Outcome.ESTABLISHED, http_status=400, exit_code=0),
+    Expected("openssl-3.0-s_server-tls1.2-two-cas.txt", "TLSv1.2", (CA_A, CA_B),
+             "fatal alert handshake_failure (40)", Outcome.FAILED),
     Expected("openssl-3.0-s_server-tls1.3-two-cas.txt", "TLSv1.3", (CA_A, CA_B),
              "fatal alert certificate_required (116)", Outcome.FAILED),
-    Expected("openssl-3.0-s_server-tls1.2-no-ca-names.txt", "TLSv1.2", (), "fatal alert handshake_failure (40)",
-             Outcome.FAILED),
-    Expected("openssl-3.0-s_server-tls1.3-no-ca-names.txt", "TLSv1.3", (), "fatal alert certificate_required (116)",
-             Outcome.FAILED),
+    Expected("openssl-3.0-s_server-tls1.2-no-ca-names.txt", "TLSv1.2", (),
+             "fatal alert handshake_failure (40)", Outcome.FAILED),
+    Expected("openssl-3.0-s_server-tls1.3-no-ca-names.txt", "TLSv1.3", (),
+             "fatal alert certificate_required (116)", Outcome.FAILED),
     Expected("openssl-3.0-s_server-tls1.2-no-client-auth.txt", "TLSv1.2", None,
-             "handshake completed, no HTTP answer within the timeout", Outcome.ESTABLISHED, exit_code=EXIT_TIMEOUT),
+             "handshake completed, no HTTP answer within the timeout", Outcome.ESTABLISHED,
+             exit_code=EXIT_TIMEOUT),
     Expected("openssl-3.0-s_server-tls1.3-no-client-auth.txt", "TLSv1.3", None,
-             "handshake completed, no HTTP answer within the timeout", Outcome.ESTABLISHED, exit_code=EXIT_TIMEOUT),
+             "handshake completed, no HTTP answer within the timeout", Outcome.ESTABLISHED,
+             exit_code=EXIT_TIMEOUT),
     Expected("openssl-1.1.1-openssl-tls1.3-two-cas-certificate-required.txt", "TLSv1.3", (CA_A, OTHER_CA),
              "fatal alert certificate_required (116)", Outcome.FAILED),
-    Expected("openssl-1.1.1-nginx-tls1.2-http-400.txt", "TLSv1.2", (CA_A,), "handshake completed, HTTP 400",
-             Outcome.ESTABLISHED, http_status=400, exit_code=0),
-    Expected("openssl-1.1.1-s_server-tls1.2-no-ca-names.txt", "TLSv1.2", (), "fatal alert handshake_failure (40)",
-             Outcome.FAILED, chain=1),
+    Expected("openssl-1.1.1-nginx-tls1.2-http-400.txt", "TLSv1.2", (CA_A,),
+             "handshake completed, HTTP 400", Outcome.ESTABLISHED, http_status=400, exit_code=0),
+    Expected("openssl-1.1.1-s_server-tls1.2-no-ca-names.txt", "TLSv1.2", (),
+             "fatal alert handshake_failure (40)", Outcome.FAILED, chain=1),
     Expected("openssl-1.0.2-java-tls1.2-two-cas-bad-certificate.txt", "TLSv1.2", (CA_A, OTHER_CA),
              "fatal alert bad_certificate (42)", Outcome.FAILED),
-    Expected("openssl-1.0.2-s_server-tls1.2-no-client-auth.txt", "TLSv1.2", None, "handshake completed, HTTP 200",
-             Outcome.ESTABLISHED, chain=1, http_status=200, exit_code=0),
+    Expected("openssl-1.0.2-s_server-tls1.2-no-client-auth.txt", "TLSv1.2", None,
+             "handshake completed, HTTP 200", Outcome.ESTABLISHED, chain=1, http_status=200, exit_code=0),
 ]
 
 FAILED_TO_PROBE = [
@@ -129,7 +132,8 @@ def test_parse_s_client_output_reads_every_generation(case: Expected) -> None:
     assert hs.server_chain[0].issuer == CA_A
     assert "server certificate not verified" in hs.notes
     if case.ca_names is not None:
-        assert hs.client_certificate is not None and hs.client_certificate.sent == (case.client_cert is not None)
+        assert hs.client_certificate is not None
+        assert hs.client_certificate.sent == (case.client_cert is not None)
 
 
 def test_parse_s_client_output_keeps_dates_from_pems_and_v_lines() -> None:
@@ -141,7 +145,8 @@ def test_parse_s_client_output_keeps_dates_from_pems_and_v_lines() -> None:
 
 @pytest.mark.parametrize(("file", "exit_code", "problem"), FAILED_TO_PROBE, ids=lambda v: str(v))
 def test_parse_s_client_output_names_what_failed(file: str, exit_code: int, problem: str) -> None:
-    # Given s_client output without a TLS conversation When parsed Then one ProbeError names target, host, problem
+    # Given s_client output without a TLS conversation When parsed
+    # Then one ProbeError names target, host, problem
     with pytest.raises(ProbeError) as error:
         parse_s_client_output((FIXTURES / file).read_text(), "backend.lab:8443", "backend.lab", "mp1",
                               exit_code=exit_code)
@@ -189,7 +194,9 @@ def test_build_s_client_argv_brackets_ipv6() -> None:
 
 
 @pytest.mark.lab
-def test_build_s_client_argv_runs_locally_against_a_real_backend(s_server: Callable[[str, str], SServer]) -> None:
+def test_build_s_client_argv_runs_locally_against_a_real_backend(
+    s_server: Callable[[str, str], SServer],
+) -> None:
     # Given the two-CA s_server When the same argv runs here Then its output parses to both CA names
     server = s_server("two-cas", "1.3")
     run = subprocess.run(build_s_client_argv(server.address, server.port, "backend.lab", timeout=5),
@@ -207,7 +214,8 @@ def test_build_s_client_argv_runs_locally_against_a_real_backend(s_server: Calla
 @pytest.fixture(scope="module")
 def ssh_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshHosts]:
     root = tmp_path_factory.mktemp("probe-ssh")
-    with start_ssh_hosts(root / "lab", [SshHostSpec("mp1", MP_ADDRESS, "message-processor", root / "mp1")]) as hosts:
+    spec = SshHostSpec("mp1", MP_ADDRESS, "message-processor", root / "mp1")
+    with start_ssh_hosts(root / "lab", [spec]) as hosts:
         yield hosts
 
 
@@ -232,9 +240,9 @@ def mp1(inventory_file: Path) -> InventoryHost:
     ("openssl", "1.3", "fatal alert certificate_required (116)"),
     ("nginx", "1.3", "handshake completed, HTTP 400"),
 ])
-def test_probe_via_host_reads_the_ca_names_from_an_mp(lab_backend: Callable[[str, str], Backend], mp1: InventoryHost,
-                                                      settings: ConnectionSettings, kind: str, tls: str,
-                                                      reaction: str) -> None:
+def test_probe_via_host_reads_the_ca_names_from_an_mp(lab_backend: Callable[[str, str], Backend],
+                                                      mp1: InventoryHost, settings: ConnectionSettings,
+                                                      kind: str, tls: str, reaction: str) -> None:
     backend = lab_backend(kind, tls)
     with open_host(mp1, settings) as conn:
         result = probe_via_host(conn, backend.address, backend.port, "backend.lab", timeout=5)
@@ -247,7 +255,8 @@ def test_probe_via_host_reads_the_ca_names_from_an_mp(lab_backend: Callable[[str
 
 @pytest.mark.lab
 def test_probe_via_host_offers_a_certificate_already_on_the_host(lab_backend: Callable[[str, str], Backend],
-                                                                 pki: LabPki, mp1: InventoryHost, ssh_lab: SshHosts,
+                                                                 pki: LabPki, mp1: InventoryHost,
+                                                                 ssh_lab: SshHosts,
                                                                  settings: ConnectionSettings) -> None:
     # The lab host shares this file system: copies in its tmp dir are "files already on that host".
     backend = lab_backend("openssl", "1.2")
@@ -284,11 +293,12 @@ def test_probe_via_host_names_a_refused_port(mp1: InventoryHost, settings: Conne
 
 
 @pytest.mark.lab
-def test_probe_via_inventory_finds_the_host_by_name(lab_backend: Callable[[str, str], Backend], inventory_file: Path,
+def test_probe_via_inventory_finds_the_host_by_name(lab_backend: Callable[[str, str], Backend],
+                                                    inventory_file: Path,
                                                     settings: ConnectionSettings) -> None:
     backend = lab_backend("openssl", "1.3")
-    result = probe_via_inventory(inventory_file, "mp1", settings, backend.address, backend.port, "backend.lab",
-                                 timeout=5)
+    result = probe_via_inventory(inventory_file, "mp1", settings, backend.address, backend.port,
+                                 "backend.lab", timeout=5)
     assert result.via == "mp1" and result.handshake.certificate_request is not None
     with pytest.raises(UsageError, match="--via mp9: no such host"):
         probe_via_inventory(inventory_file, "mp9", settings, backend.address, backend.port, None)

@@ -257,7 +257,7 @@ class _Walk:
                 )
             self._alias(name, alias, present=alias in listed)
         for cert in store.certs:
-            self._cert(name, cert)
+            self._cert(name, cert, export=truststore)
 
     def _alias(self, keystore: str, alias: str, *, present: bool) -> None:
         request = DocumentRequest(
@@ -283,13 +283,26 @@ class _Walk:
                 f"(isValid {document.chain[0].is_valid})"
             )
 
-    def _cert(self, keystore: str, cert: str) -> None:
+    def _cert(self, keystore: str, cert: str, *, export: bool = False) -> None:
         request = DocumentRequest(
             layout.cert_document(keystore, cert),
             f"{self.env_path}/keystores/{_q(keystore)}/certs/{_q(cert)}",
             f"cert {cert!r} of keystore {keystore!r}",
         )
         self._parsed(request, parse_cert, f"cert {cert!r} of keystore {keystore!r}")
+        if export:
+            # A truststore's certificates themselves (public): the backend chain is verified against them
+            # offline, which the names in the cert document alone cannot do.
+            pem = DocumentRequest(
+                layout.cert_pem(keystore, cert),
+                f"{self.env_path}/keystores/{_q(keystore)}/certs/{_q(cert)}/export",
+                f"certificate {cert!r} of truststore {keystore!r}",
+            )
+            if self.source.bytes(pem) is None:
+                self.findings.append(
+                    f"certificate {cert!r} of truststore {keystore!r} is unavailable: "
+                    f"{self.source.why_missing(pem)}"
+                )
 
     def _backends(self, targets: list[TargetTls]) -> tuple[Backend, ...]:
         backends = []

@@ -1,0 +1,95 @@
+"""The verdict's values: the closed set of causes (DESIGN.md "Analysis vocabulary"), the diagnosis, and what
+the reports print for a cause. Stdlib only, so the report writer can take these values without the rules."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Cause(str, enum.Enum):
+    """What went wrong, valued exactly as `diagnosis.cause` in `collect analyze --json`.
+
+    Each value has one spec module in `diagnosis/causes/` and one line in `causes/registry.py`.
+    """
+
+    MISSING_CLIENT_CERTIFICATE = "missing-client-certificate"
+    CA_MISMATCH = "ca-mismatch"
+    CLIENT_CERTIFICATE_NOT_SENT = "client-certificate-not-sent"
+    CLIENT_CERTIFICATE_REJECTED = "client-certificate-rejected"
+    HANDSHAKE_FAILED_BEFORE_CLIENT_AUTH = "handshake-failed-before-client-auth"
+    ENCRYPTED_HANDSHAKE = "encrypted-handshake"
+    HANDSHAKE_OK = "handshake-ok"
+    NO_TLS_HANDSHAKE = "no-tls-handshake"
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """The verdict: one cause, a one-line summary, evidence lines citing frames and documents, the fix.
+
+    Attributes:
+        backend: the failing backend (``ip:port`` and SNI) the cause describes, ``None`` when none applies.
+        counts: per backend, outcome -> number of handshakes (``{"127.0.0.21:8443 (sni)": {"failed": 3}}``).
+    """
+
+    cause: Cause
+    summary: str
+    evidence: tuple[str, ...]
+    resolution: str
+    backend: str | None = None
+    counts: dict[str, dict[str, int]] | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "cause": self.cause.value,
+            "summary": self.summary,
+            "evidence": list(self.evidence),
+            "resolution": self.resolution,
+            "backend": self.backend,
+            "counts": self.counts or {},
+        }
+
+
+# The playbook's section names, as SUMMARY.md's "Playbook sections tried" table prints them.
+SECTION_COMMON = "Common Diagnosis Steps"
+SECTION_NO_CLIENT_CERTIFICATE = "Cause: No Client Certificate"
+SECTION_CA_MISMATCH = "Cause: Certificate Authority Mismatch"
+
+
+@dataclass(frozen=True)
+class SectionResult:
+    """What one playbook section found for a cause.
+
+    Attributes:
+        section: the section's name (``SECTION_*``). ran: whether the tool carried it out.
+        finding: what it found, or why it was not run.
+    """
+
+    section: str
+    ran: bool
+    finding: str
+
+
+@dataclass(frozen=True)
+class CauseReport:
+    """What SUMMARY.md and report.html print for a cause: the same words in both, from the cause's spec.
+
+    Attributes:
+        cause: the cause this content belongs to.
+        title: the heading of the Diagnosis section.
+        body: the paragraph under it, written as SUMMARY.md prints it: hard line breaks, `code` spans and
+            "quoted" names; report.html joins the lines and typesets the spans and quotes.
+        wire: what the capture showed, for the "Common Diagnosis Steps" row (``capture: …``).
+        sections: the playbook sections the verdict answers, in the order the table lists them.
+        healthy: True when the verdict says nothing is broken (report.html shows it as good news).
+        must_gather: checklist keys (`bundle/checklist.py`) the verdict rests on; when given, the cause's
+            section lists each item with its state, so the reader sees what to collect next.
+    """
+
+    cause: Cause
+    title: str
+    body: str
+    wire: str
+    sections: tuple[SectionResult, ...]
+    healthy: bool = False
+    must_gather: tuple[str, ...] = ()
