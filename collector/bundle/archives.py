@@ -122,5 +122,5 @@ def rewrite_tar(data: bytes, source: str, rewrite: MemberRewriter, *, max_member
 def _check_member_size(source: str, member: str, size: int, limit: int) -> None:
     if size > limit:
         raise BundleError(
-            f"{source}: member {member} holds {size} bytes, more than the {max(limit, 0)} bytes left to check "
-            "for secrets; the archive was not written to the bundle")
+            f"{source}: member {member} holds {size} bytes, more than the {max(limit, 0)} bytes left to "
+            "check for secrets; the archive was not written to the bundle")

@@ -83,7 +83,7 @@ class BundleWriter:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             self.name, root = self._claim_name(name)
             self._root: Path | None = root
-            os.chmod(root, 0o700)
+            root.chmod(0o700)
         except OSError as exc:
             raise BundleError(f"{self.out_dir}: cannot create the bundle directory: {exc.strerror or exc}") from exc
         self._redactions: dict[str, list[Redaction]] = {}
@@ -200,8 +200,8 @@ class BundleWriter:
 
     def _ingest(self, rel_path: str, staged: Path, source: str, collector: str, status: str,
                 seconds: float | None) -> None:
-        """Bring a staged file to its bundle path: a capture (at a capture path) is moved as is when it can be,
-        anything else is copied redacted."""
+        """Bring a staged file to its bundle path: a capture (at a capture path) is moved as is when it can
+        be, anything else is copied redacted."""
         if is_key_file(rel_path):
             self._drop_key_file(rel_path)
             return

@@ -107,7 +107,8 @@ CASES = [
      "creds loaded REDACTED for s3"),
     ("aws secret env", f"AWS_SECRET_ACCESS_KEY={SECRET}wJalrXUtnFEMI/K7MDENG\n", "secret-parameter",
      "AWS_SECRET_ACCESS_KEY=REDACTED"),
-    ("aws credentials file", f"[default]\naws_access_key_id = X\naws_secret_access_key = {SECRET}\nregion = x\n",
+    ("aws credentials file",
+     f"[default]\naws_access_key_id = X\naws_secret_access_key = {SECRET}\nregion = x\n",
      "secret-parameter", "region = x"),
     ("aws secret quoted", f"s3 = {{aws_key: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCY{SECRET[:10]}'}}", "secret-format",
      "s3 = {aws_key: 'REDACTED'}"),
@@ -120,7 +121,8 @@ CASES = [
      "header-property", '<Property name="alias">a</Property>'),
     ("properties keystore.pass", f"keystore.path=/opt/k.jks\nkeystore.pass={SECRET}\n", "secret-parameter",
      "keystore.path=/opt/k.jks\nkeystore.pass=REDACTED"),
-    ("js var password", f"var dbPwd = '{SECRET}';\nvar user = 'app';", "secret-parameter", "var user = 'app';"),
+    ("js var password", f"var dbPwd = '{SECRET}';\nvar user = 'app';", "secret-parameter",
+     "var user = 'app';"),
     ("js setVariable", f'context.setVariable("private.password", "{SECRET}");', "secret-parameter",
      'context.setVariable("private.password", "REDACTED");'),
     ("js template literal", f"const clientSecret = `{SECRET}`;", "secret-parameter", "const clientSecret = "),
@@ -435,20 +437,22 @@ def test_secrets_in_json_strings_are_masked_and_json_stays_json(
             value = json.loads(value["content"])  # type: ignore[index]
 
 
-# --- issue 16: redaction never depends on a file looking like text, nor on where a long line is cut -----------
+# --- issue 16: redaction never depends on a file looking like text, nor on where a long line is cut ------
 
 _LOG = f"x password={SECRET}\nAuthorization: Basic {SECRET}==\nok eyJhbGciOiJIUzI1NiJ9.eyJ{SECRET}.sig\n"
 BYPASSES = [
     # (case id, bytes given to the writer, bundle path)
     ("nul bytes first", b"\x00" * 200 + b"\n" + _LOG.encode(), "hosts/mp1/system.log"),
-    ("nul bytes first, gzip", gzip.compress(b"\x00" * 200 + b"\n" + _LOG.encode()), "hosts/mp1/system.log.gz"),
+    ("nul bytes first, gzip", gzip.compress(b"\x00" * 200 + b"\n" + _LOG.encode()),
+     "hosts/mp1/system.log.gz"),
     ("nul bytes on the secret's line", b"\x00\x00\x00\x00" + _LOG.encode(), "hosts/mp1/system.log.excerpt"),
     ("utf-16le", _LOG.encode("utf-16-le"), "hosts/mp1/system.log"),
     ("utf-16 with bom", _LOG.encode("utf-16"), "trace/t.json"),
     ("utf-32be", _LOG.encode("utf-32-be"), "edge/deployments.json"),
     ("words broken by nul", _LOG.replace("password", "pass\x00word").encode(), "hosts/mp1/system.log"),
     ("starts like a pcap", b"\xd4\xc3\xb2\xa1" + _LOG.encode(), "hosts/mp1/system.log"),
-    ("starts like a pcap, gzip", gzip.compress(b"\x0a\x0d\x0d\x0a" + _LOG.encode()), "hosts/mp1/system.log.gz"),
+    ("starts like a pcap, gzip", gzip.compress(b"\x0a\x0d\x0d\x0a" + _LOG.encode()),
+     "hosts/mp1/system.log.gz"),
     ("gzip in gzip", gzip.compress(gzip.compress(_LOG.encode())), "hosts/mp1/system.log.gz"),
     ("gzip in gzip in gzip", gzip.compress(gzip.compress(gzip.compress(_LOG.encode()))), "edge/x.json"),
     ("zip member with nul bytes", _zip({"apiproxy/resources/jsc/a.js": b"\x00\x01" + _LOG.encode()}),

@@ -188,7 +188,7 @@ class Emulator:
         self._add(_Fault(path_prefix, "invalid_json", times=times))
 
     def oversize(self, path_prefix: str, size: int, times: int | None = None) -> None:
-        """Answer 200 with a `size`-byte JSON-looking body (announced in Content-Length), written in blocks."""
+        """Answer 200 with a `size`-byte JSON-looking body (announced in Content-Length), in blocks."""
         self._add(_Fault(path_prefix, "oversize", size=size, times=times))
 
     def endless(self, path_prefix: str, times: int | None = None) -> None:
@@ -196,7 +196,7 @@ class Emulator:
         self._add(_Fault(path_prefix, "endless", times=times))
 
     def trickle(self, path_prefix: str, interval: float, times: int | None = None) -> None:
-        """Answer 200, then send the body one byte every `interval` seconds (each read succeeds, none ends)."""
+        """Answer 200, then send the body a byte every `interval` seconds (each read succeeds, none ends)."""
         self._add(_Fault(path_prefix, "trickle", seconds=interval, times=times))
 
     def redirect(self, path_prefix: str, location: str, status: int = 302, times: int | None = None) -> None:
