@@ -43,13 +43,40 @@ _SECRET_KEYS = {"password", "token", "sudo_password"}
 
 @dataclass(frozen=True)
 class Backend:
-    """A backend given with `--backend HOST:PORT` (host-side collection without the management API)."""
+    """A backend the MPs call: resolved from a target (URL or target server), or given as --backend HOST:PORT.
+
+    Attributes:
+        host / port: where the MP connects; port ``None`` when the target does not say (the run assumes 443).
+        addresses: its IPs for capture filters (() when it did not resolve, or not looked up yet).
+        sni: the server name the MP sends in its ClientHello, and so the one a probe must send: the host name
+            of the target; ``None`` for an IP literal (RFC 6066 allows no address as a server name). Given
+            explicitly, it wins over that default.
+    """
 
     host: str
-    port: int
+    port: int | None
+    addresses: tuple[str, ...] = ()
+    sni: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.sni is None and not _is_ip_literal(self.host):
+            object.__setattr__(self, "sni", self.host)  # frozen: the default is derived once, here
 
     def __str__(self) -> str:
+        if self.port is None:
+            return self.host
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"host": self.host, "port": self.port, "addresses": list(self.addresses)}
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -308,10 +335,7 @@ def _read_config(path: Path | None, environ: Mapping[str, str], home: Path) -> t
     except UnicodeDecodeError as exc:
         raise InputError(path, f"the config file is not UTF-8 text (byte {exc.start})") from exc
     try:
-        if path.suffix == ".toml":
-            data = _load_toml(path, text)
-        else:
-            data = yaml.safe_load(text)
+        data = _load_toml(path, text) if path.suffix == ".toml" else yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise InputError(path, f"not valid YAML: {exc}") from exc
     if data is None:

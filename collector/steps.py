@@ -6,6 +6,40 @@ import enum
 from dataclasses import dataclass
 
 
+class Step(str, enum.Enum):
+    """The steps of a run; values are the strings written to manifest.json (`StepResult.step`).
+
+    A few records carry a step made of a verb and a path instead (``bundle hosts/mp1/capture.pcap``: one file
+    imported into the bundle), so `StepResult.step` is typed ``Step | str``.
+    """
+
+    RESOLVE = "resolve"
+    CONNECT = "connect"
+    START_CAPTURE = "start-capture"
+    STOP_CAPTURE = "stop-capture"
+    FETCH_CAPTURE = "fetch-capture"
+    CLEANUP = "cleanup"
+    LOGS = "logs"
+    FACTS = "facts"
+    TRACE = "trace"
+    START_TRACE = "start-trace"
+    FETCH_TRACE = "fetch-trace"
+    STOP_TRACE = "stop-trace"
+    REPRODUCE = "reproduce"
+    PROBE = "probe"
+    ANALYZE_CAPTURES = "analyze-captures"
+    ANALYZE = "analyze"
+    DIAGNOSE = "diagnose"
+    REPORTS = "reports"
+    IMPORT = "import"
+    COLLECT = "collect"
+    CLOSE = "close"
+
+    def __str__(self) -> str:
+        # f"{host} -> {step}: ..." messages and templates show the manifest string, never `Step.LOGS`.
+        return self.value
+
+
 class StepStatus(str, enum.Enum):
     """How a step ended; values are the strings written to manifest.json."""
 
@@ -20,9 +54,9 @@ class StepResult:
     """One step on one host (or on the management API, host ``"edge"``; or locally, host ``"local"``).
 
     Attributes:
-        host: inventory name of the host, ``"edge"`` for management API steps, ``"local"`` for collector-side work.
-        step: short step name (``resolve``, ``connect``, ``start-capture``, ``stop-capture``, ``fetch-capture``,
-            ``logs``, ``facts``, ``trace``, ``reproduce``, ``probe``, ``analyze``...).
+        host: inventory name of the host, ``"edge"`` for management API steps, ``"local"`` for the collector's
+            own work.
+        step: a `Step` (its value is what manifest.json shows), or ``bundle PATH`` for one imported file.
         status: how it ended.
         reason: a short machine-readable reason when not OK (``unreachable``, ``host-key-mismatch``,
             ``tcpdump-missing``, ``sudo-denied``, ``disk-full``, ``timeout``...); ``None`` when OK.
@@ -31,7 +65,7 @@ class StepResult:
     """
 
     host: str
-    step: str
+    step: Step | str
     status: StepStatus
     reason: str | None = None
     message: str = ""
@@ -40,7 +74,7 @@ class StepResult:
     def to_json(self) -> dict[str, object]:
         return {
             "host": self.host,
-            "step": self.step,
+            "step": str(self.step),
             "status": self.status.value,
             "reason": self.reason,
             "message": self.message,

@@ -4,20 +4,40 @@ reproduction itself against a real local HTTP server, the probe decision and the
 from __future__ import annotations
 
 import http.server
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from collector.errors import EXIT_COMPLETE, EXIT_FAILED, EXIT_PARTIAL, RemoteError
+from collector.edge.resolve import Backend, Resolution
+from collector.errors import (
+    EXIT_COMPLETE,
+    EXIT_FAILED,
+    EXIT_PARTIAL,
+    BundleError,
+    CaptureFormatError,
+    CollectorError,
+    EdgeAuthError,
+    EdgeError,
+    EdgeNotFoundError,
+    InputError,
+    ProbeError,
+    RemoteError,
+    UsageError,
+)
+from collector.inventory import Inventory
 from collector.progress import RecordingObserver
+from collector.remote.connection import HostError
 from collector.run.analysis import probe_reasons
 from collector.run.context import RunContext
 from collector.run.outcome import build_outcome, decide_exit_code
+from collector.run.raw_collection import read_raw_collection
 from collector.run.reproduce import get_url, redact_argv, redact_headers, redact_url, run_curl
+from collector.run.stages import _collect_peers
 from collector.settings import RunSettings
-from collector.steps import StepResult, StepStatus
+from collector.steps import Step, StepResult, StepStatus
 from collector.tls.handshake import Handshake, Outcome
 
 OK = StepResult("mp1", "connect", StepStatus.OK)
@@ -191,3 +211,72 @@ def test_attempt_quiet_records_only_failures(tmp_path: Path) -> None:
     assert ctx.attempt_quiet("edge", "bundle b.json", broken) is None
     assert [(s.step, s.status) for s in ctx.steps] == [("bundle b.json", StepStatus.FAILED)]
     assert ctx.observer.events == [("step", ("edge", "bundle b.json", "failed"))]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "error, reason",
+    [
+        (UsageError("bad flag"), "usage"),
+        (InputError("f.pcap", "unreadable"), "bad-input"),
+        (CaptureFormatError("f.pcap", "not a capture"), "bad-capture"),
+        (EdgeError("org", "https://h/v1", "500"), "edge-error"),
+        (EdgeAuthError("org", "https://h/v1", "401"), "credentials-refused"),
+        (EdgeNotFoundError("proxy", "https://h/v1", "404"), "not-found"),
+        (RemoteError("mp1", "logs", "permission denied"), "remote-error"),
+        (HostError("mp1", "start-capture", "sudo-denied", "sudo refused"), "sudo-denied"),
+        (BundleError("disk full"), "bundle-error"),
+        (ProbeError("b:443", "refused"), "probe-failed"),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, Exception) else v,
+)
+def test_each_error_records_its_own_reason(tmp_path: Path, error: CollectorError, reason: str) -> None:
+    # Given a step failing with one of our errors, When recorded, Then the reason is the error class's own
+    # (a remote HostError's is per instance), never looked up by class name.
+    ctx = _ctx(tmp_path)
+
+    def fail() -> None:
+        raise error
+
+    ctx.attempt("h", Step.LOGS, fail)
+    assert (ctx.steps[0].reason, ctx.steps[0].message) == (reason, str(error))
+
+
+def test_step_names_stay_the_manifest_strings() -> None:
+    # Given a step recorded with the Step enum, Then manifest.json, messages and string comparisons see its value.
+    result = StepResult("mp1", Step.FETCH_CAPTURE, StepStatus.OK)
+    assert result.to_json()["step"] == "fetch-capture" and json.dumps(result.to_json()["step"]) == '"fetch-capture"'
+    assert f"mp1 -> {Step.FETCH_CAPTURE}" == "mp1 -> fetch-capture" and result.step == "fetch-capture"
+
+
+@pytest.mark.parametrize(
+    "resolved, given, expected",
+    [
+        (Backend("10.0.1.5", 8443, ("10.0.1.5",), sni="api.backend.example"), None,
+         Backend("10.0.1.5", 8443, sni="api.backend.example")),
+        (Backend("127.0.0.1", None, ("127.0.0.1",)), None, Backend("127.0.0.1", 443, sni=None)),
+        (None, Backend("backend.example", 9443), Backend("backend.example", 9443, sni="backend.example")),
+    ],
+    ids=["resolution-sni-reaches-the-probe", "ip-without-sni-default-port", "given-backend-named"],
+)
+def test_backend_sni_reaches_the_probe_targets(tmp_path: Path, resolved: Backend | None, given: Backend | None,
+                                               expected: Backend) -> None:
+    # Given the backend the resolution (or --backend) names, When the run collects its peers, Then the probe
+    # target carries that backend's SNI (it was read as `getattr(backend, "sni", None)`: always None).
+    ctx = _ctx(tmp_path, no_api=True, backends=(given,) if given else ())
+    if resolved is not None:
+        ctx.resolution = Resolution("o", "e", "p", ("1",), (), (), (resolved,), ())
+    _collect_peers(ctx)
+    assert ctx.backend_targets == [expected] and ctx.backend_targets[0].sni == expected.sni
+
+
+def test_a_raw_collection_becomes_the_runs_inventory(tmp_path: Path) -> None:
+    # Given a raw collection with an MP and a backend folder, When read, Then the run gets an Inventory of them
+    # (a RawCollection was passed as the inventory), so the capture filters and the checklist see their roles.
+    for name, role, address in (("mp1", "message-processor", "10.0.0.11"), ("be1", "backend", "10.0.1.5")):
+        folder = tmp_path / "hosts" / name
+        folder.mkdir(parents=True)
+        (folder / "facts.json").write_text(json.dumps({"role": role, "address": address}))
+    inventory = read_raw_collection(tmp_path).inventory()
+    assert isinstance(inventory, Inventory)
+    assert [(h.name, h.address) for h in inventory.message_processors] == [("mp1", "10.0.0.11")]
+    assert [(h.name, h.address) for h in inventory.backends] == [("be1", "10.0.1.5")]

@@ -8,13 +8,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from collector.inventory import InventoryHost
-from collector.remote import commands
+from collector.remote import commands, host_steps
 from collector.remote.connection import HostConnection, HostError, private_file
+from collector.remote.host_steps import (
+    CAPTURE_MEGABYTES,
+    READY_SECONDS,
+    HostCommand,
+)
+from collector.steps import Step
 
-READY_SECONDS = 5.0  # tcpdump says "listening" within a few hundred ms; more means something is wrong
-STOP_WAIT_SECONDS = 5
-RING_FILES = 5  # max_megabytes is spread over this many -C files when it is large enough
 _PCAP_HEADER = 24
 _PCAP_MAGICS = {b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d"}
 
@@ -29,44 +31,23 @@ class CaptureHandle:
     run_id: str
 
 
-def start_argv(
-    host: InventoryHost,
-    directory: str,
-    peers: Sequence[str],
-    port: int | None,
-    max_seconds: int,
-    max_megabytes: int,
-) -> list[str]:
-    """The tcpdump start command for `host` (shared by the run and the --dry-run plan, so both show the same)."""
-    files = RING_FILES if max_megabytes >= RING_FILES * 10 else 1
-    return commands.start_capture(
-        host.capture_dir,
-        directory,
-        host.tcpdump,
-        commands.capture_filter(peers, port),
-        max_seconds,
-        max_megabytes,
-        files,
-    )
-
-
 def start_capture(
     connection: HostConnection,
     run_id: str,
     peers: Sequence[str],
     port: int | None,
     max_seconds: int,
-    max_megabytes: int = 500,
+    max_megabytes: int = CAPTURE_MEGABYTES,
 ) -> CaptureHandle:
     """Start tcpdump for traffic with `peers` and return once it is listening; raises HostError with reason
     sudo-denied, tcpdump-missing, disk-full, capture-dir-missing or tcpdump-failed."""
     host = connection.host
-    step = "start-capture"
+    step = Step.START_CAPTURE
     if host.sudo:
         connection.check_sudo(step)
-    directory = commands.run_dir(host.capture_dir, run_id, host.name)
-    argv = start_argv(host, directory, peers, port, max_seconds, max_megabytes)
-    result = connection.run(argv, sudo=host.sudo, check=False, step=step)
+    directory = host_steps.run_dir(host, run_id)
+    argv = host_steps.start_capture_argv(host, run_id, peers, port, max_seconds, max_megabytes)
+    result = host_steps.send(connection, HostCommand.START_CAPTURE, argv)
     message = result.stderr.strip()
     if result.exit_code == commands.EXIT_TCPDUMP_MISSING:
         raise HostError(
@@ -92,8 +73,8 @@ def _wait_listening(connection: HostConnection, handle: CaptureHandle) -> None:
     host = connection.host
     deadline = time.monotonic() + READY_SECONDS
     while True:
-        check = connection.run(
-            commands.check_capture(handle.directory), sudo=host.sudo, check=False, step="start-capture"
+        check = host_steps.send(
+            connection, HostCommand.CHECK_CAPTURE, host_steps.check_capture_argv(handle.directory)
         )
         if check.exit_code == 0:
             return
@@ -102,7 +83,7 @@ def _wait_listening(connection: HostConnection, handle: CaptureHandle) -> None:
             log = check.stderr.strip()[:500] or "no output"
             raise HostError(
                 host.name,
-                "start-capture",
+                Step.START_CAPTURE,
                 "tcpdump-failed",
                 f"tcpdump is not capturing (exit {check.exit_code}); its log says: {log}",
             )
@@ -120,18 +101,12 @@ class StoppedCapture:
 def stop_capture(connection: HostConnection, handle: CaptureHandle) -> StoppedCapture:
     """SIGINT the capture (KILL after STOP_WAIT_SECONDS), hand its files to the login user."""
     host = connection.host
-    argv = commands.stop_capture(handle.directory, handle.run_id, host.user, STOP_WAIT_SECONDS)
-    result = connection.run(
-        argv,
-        sudo=host.sudo,
-        check=False,
-        step="stop-capture",
-        timeout=max(connection.settings.command_timeout, STOP_WAIT_SECONDS + 10),
-    )
+    argv = host_steps.stop_capture_argv(handle.directory, handle.run_id, host.user)
+    result = host_steps.send(connection, HostCommand.STOP_CAPTURE, argv)
     if result.exit_code != 0:
         raise HostError(
             host.name,
-            "stop-capture",
+            Step.STOP_CAPTURE,
             "stop-failed",
             f"exit {result.exit_code}: {result.stderr.strip()[:500]}",
         )
@@ -144,12 +119,14 @@ def stop_capture(connection: HostConnection, handle: CaptureHandle) -> StoppedCa
 def fetch_capture(connection: HostConnection, remote_files: Sequence[str], local_path: Path) -> int:
     """Fetch the ring files and join them into one pcap at `local_path`; returns its size."""
     if not remote_files:
-        raise HostError(connection.host.name, "fetch-capture", "no-capture", "tcpdump wrote no capture file")
+        raise HostError(
+            connection.host.name, Step.FETCH_CAPTURE, "no-capture", "tcpdump wrote no capture file"
+        )
     parts = []
     try:
         for index, remote in enumerate(remote_files):
             part = local_path.with_name(f".{local_path.name}.part{index}")
-            connection.get(remote, part, step="fetch-capture")
+            connection.get(remote, part, step=Step.FETCH_CAPTURE)
             parts.append(part)
         join_pcaps(parts, local_path)
     finally:
@@ -160,11 +137,11 @@ def fetch_capture(connection: HostConnection, remote_files: Sequence[str], local
 
 def remove_capture(connection: HostConnection, handle: CaptureHandle) -> None:
     """Remove the run dir (stopping a capture still running there)."""
-    connection.run(
-        commands.remove_run_dir(handle.directory, handle.run_id),
-        sudo=connection.host.sudo,
-        step="cleanup",
-        timeout=max(connection.settings.command_timeout, 15),
+    host_steps.send(
+        connection,
+        HostCommand.REMOVE_CAPTURE,
+        host_steps.remove_capture_argv(handle.directory, handle.run_id),
+        check=True,
     )
 
 

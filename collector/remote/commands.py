@@ -7,6 +7,8 @@ import shlex
 from collections.abc import Sequence
 from importlib import resources
 
+from collector.tls.probe_results import format_target
+
 # Every script is a fixed file in scripts/ (the Ansible role runs the very same files): names, paths, ids and
 # filters only ever arrive as "$1", "$2", ... so nothing a user or the management API supplies is parsed by a
 # shell; `render` shlex-quotes each argv element.
@@ -190,3 +192,33 @@ def gather_facts(tcpdump: str, capture_dir: str) -> list[str]:
 def sudo_prefix(password: bool) -> list[str]:
     """`sudo -n` never prompts (fails at once without NOPASSWD); `sudo -S -p ''` reads a password on stdin."""
     return ["sudo", "-S", "-p", "", "--"] if password else ["sudo", "-n", "--"]
+
+
+# Constant script; every variable arrives as a positional argument. The request on stdin makes a TLS 1.3
+# server say what it thinks of our (missing) certificate, and -ign_eof keeps s_client reading until the server
+# answers or closes; `timeout` bounds a server that does neither. stdin never reaches the SSH channel.
+_S_CLIENT = (
+    "\nt=$1 h=$2\nshift 2\n"
+    "printf 'HEAD / HTTP/1.0\\r\\nHost: %s\\r\\n\\r\\n' \"$h\""
+    ' | timeout "$t" openssl s_client -ign_eof -showcerts "$@" 2>&1\n'
+)
+
+
+def build_s_client_argv(host: str, port: int, sni: str | None, *, timeout: float = 20,
+                        tls_version: str | None = None, cert: str | None = None,
+                        key: str | None = None) -> list[str]:
+    """The argv that runs `openssl s_client` against HOST:PORT on a host (stdout and stderr together).
+
+    `cert`/`key` are paths of files already on that host; `tls_version` (``1.2``/``1.3``) forces the version.
+    """
+    if (cert is None) != (key is None):
+        raise ValueError("cert and key go together")
+    options = ["-connect", format_target(host, port)]
+    if sni:
+        options += ["-servername", sni]
+    if tls_version:
+        options.append("-tls1_2" if tls_version == "1.2" else "-tls1_3")
+    if cert and key:
+        options += ["-cert", cert, "-key", key]
+    host_header = sni or (f"[{host}]" if ":" in host else host)
+    return ["sh", "-c", _S_CLIENT, "sh", f"{max(1, round(timeout))}", host_header, *options]

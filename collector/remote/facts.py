@@ -7,8 +7,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from collector.remote import commands
+from collector.remote import host_steps
 from collector.remote.connection import HostConnection, private_file
+from collector.remote.host_steps import HostCommand
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class HostFacts:
 
 
 def parse_facts(text: str) -> dict[str, str]:
-    """`key=value` lines (commands.gather_facts) -> dict; later keys win, lines without `=` are ignored."""
+    """`key=value` lines (the facts command) -> dict; later keys win, lines without `=` are ignored."""
     facts: dict[str, str] = {}
     for line in text.splitlines():
         key, sep, value = line.partition("=")
@@ -59,7 +60,7 @@ def gather_facts(connection: HostConnection) -> HostFacts:
     """Run the facts script once; the clock offset uses the midpoint of the round trip."""
     host = connection.host
     before = time.time()
-    result = connection.run(commands.gather_facts(host.tcpdump, host.capture_dir), step="facts")
+    result = host_steps.send(connection, HostCommand.FACTS, host_steps.facts_argv(host), check=True)
     after = time.time()
     facts = parse_facts(result.stdout)
     try:

@@ -12,8 +12,20 @@ from collector import layout
 from collector.errors import RemoteError
 from collector.inventory import ROLE_MESSAGE_PROCESSOR, Inventory, InventoryHost
 from collector.remote import capture, commands, facts, logs
-from collector.remote.connection import ConnectionSettings, HostConnection, HostError, open_host
-from collector.steps import StepResult, StepStatus
+from collector.remote.connection import ConnectionSettings, HostConnection, HostError, open_host, opened
+from collector.remote.host_steps import (
+    CAPTURE_MEGABYTES,
+    LOG_BUDGET_BYTES,
+    LOG_CONTEXT_LINES,
+    SPECS,
+    HostCommand,
+)
+from collector.remote.sclient import probe_via_host
+from collector.settings import Backend
+from collector.steps import Step, StepResult, StepStatus
+from collector.tls.handshake import ProbeResult
+
+__all__ = ["ConnectionSettings", "Fleet", "Observer"]
 
 Observer = Callable[[str, str, str], None]  # (host, step, status text)
 # Phases over connections already open send no SSH handshakes (the MaxStartups concern of `workers`) and
@@ -63,10 +75,10 @@ class Fleet:
                 self._connections[host.name] = connection
             return f"{host.user}@{host.address}:{host.port}"
 
-        results = self._phase("connect", self.hosts, work, needs_connection=False)
+        results = self._phase(Step.CONNECT, self.hosts, work, needs_connection=False)
         for result in results:
             if result.status is StepStatus.FAILED:
-                self._failed[result.host] = RemoteError(result.host, "connect", result.message)
+                self._failed[result.host] = RemoteError(result.host, Step.CONNECT, result.message)
         return results
 
     def start_captures(
@@ -75,7 +87,7 @@ class Fleet:
         mp_addresses: Sequence[str],
         port: int | None,
         max_seconds: int,
-        max_megabytes: int = 500,
+        max_megabytes: int = CAPTURE_MEGABYTES,
     ) -> list[StepResult]:
         """MPs capture traffic with the backends, backends with the MPs; returns once all captures listen."""
 
@@ -94,10 +106,12 @@ class Fleet:
                     self._captures[host.name] = handle
             if closing:  # close() ran (a signal?) while this capture was starting: do not leave it behind
                 capture.remove_capture(self._connections[host.name], handle)
-                raise HostError(host.name, "start-capture", "cancelled", "the run was stopped while starting")
+                raise HostError(
+                    host.name, Step.START_CAPTURE, "cancelled", "the run was stopped while starting"
+                )
             return f"tcpdump pid {handle.pid} listening in {handle.directory}"
 
-        return self._phase("start-capture", self.hosts, work)
+        return self._phase(Step.START_CAPTURE, self.hosts, work)
 
     def stop_captures(self) -> list[StepResult]:
         """Stop every capture, fetch it to hosts/NAME/capture.pcap, remove the remote files."""
@@ -116,10 +130,10 @@ class Fleet:
                     local = self._local(host, layout.HOST_CAPTURE)
                     size = capture.fetch_capture(connection, stopped.files, local)
                     fetch_results[host.name] = StepResult(
-                        host.name, "fetch-capture", StepStatus.OK, seconds=time.monotonic() - fetch_started
+                        host.name, Step.FETCH_CAPTURE, StepStatus.OK, seconds=time.monotonic() - fetch_started
                     )
                 except HostError as e:
-                    fetch_results[host.name] = _failed(host.name, "fetch-capture", e, fetch_started)
+                    fetch_results[host.name] = _failed(host.name, Step.FETCH_CAPTURE, e, fetch_started)
                     size = 0
             finally:
                 try:
@@ -132,7 +146,7 @@ class Fleet:
                 f" (tcpdump: {stopped.summary or 'no counters'})"
             )
 
-        results = self._phase("stop-capture", self.hosts, work)
+        results = self._phase(Step.STOP_CAPTURE, self.hosts, work)
         merged = []
         for result in results:
             merged.append(result)
@@ -141,13 +155,16 @@ class Fleet:
         return merged
 
     def gather_logs(
-        self, message_ids: Sequence[str], budget_bytes: int = 50_000_000, context_lines: int = 20
+        self,
+        message_ids: Sequence[str],
+        budget_bytes: int = LOG_BUDGET_BYTES,
+        context_lines: int = LOG_CONTEXT_LINES,
     ) -> list[StepResult]:
         """On MPs: the message-id excerpt (hosts/NAME/system.log.excerpt) and the newest log within the budget
         (hosts/NAME/system.log.gz)."""
 
         def work(host: InventoryHost) -> str:
-            if host.role != ROLE_MESSAGE_PROCESSOR:
+            if not SPECS[HostCommand.LIST_LOGS].runs_on(host):
                 raise _NotApplicable("logs are collected on message processors only")
             connection = self._connections[host.name]
             files = logs.list_logs(connection)
@@ -165,7 +182,7 @@ class Fleet:
             kept = f"log: {selection.total_bytes} of {total} bytes from {len(selection.files)}"
             return "; ".join(filter(None, [note, kept + " file(s)"]))
 
-        return self._phase("logs", self.hosts, work)
+        return self._phase(Step.LOGS, self.hosts, work)
 
     def gather_facts(self) -> list[StepResult]:
         def work(host: InventoryHost) -> str:
@@ -173,21 +190,34 @@ class Fleet:
             facts.write_facts(found, self._local(host, layout.HOST_FACTS))
             return f"{found.hostname}, clock offset {found.clock_offset_seconds} s"
 
-        return self._phase("facts", self.hosts, work)
+        return self._phase(Step.FACTS, self.hosts, work)
 
-    def close(self) -> None:
-        """Stop captures still running, remove their files, close connections. Idempotent; callable from a
-        signal handler or atexit (it reuses no pool and takes a re-entrant lock)."""
+    def probe(self, via: InventoryHost, backend: Backend) -> ProbeResult:
+        """`openssl s_client` on `via` against the backend, over a fresh connection (the run's may be closed)
+        audited into that host's commands.log like every other command. Raises what probe_via_host raises."""
+        with opened(via, self.settings, self._audit_path(via)) as connection:
+            return probe_via_host(connection, backend.host, backend.port or 443, backend.sni)
+
+    def close(self) -> list[StepResult]:
+        """Stop captures still running, remove their files, close connections; one `cleanup` StepResult per
+        capture it had to stop (none after a normal run, whose captures were stopped and removed already).
+
+        Idempotent (a second call returns []); callable from a signal handler or atexit (it reuses no pool and
+        takes a re-entrant lock).
+        """
         with self._lock:
             if self._closed:
-                return
+                return []
             self._closed = True
             captures = dict(self._captures)
             self._captures.clear()
             connections = dict(self._connections)
+        results: dict[str, StepResult] = {}
         threads = [
             threading.Thread(
-                target=self._cleanup_host, args=(name, handle, connections.get(name)), daemon=True
+                target=self._cleanup_host,
+                args=(name, handle, connections.get(name), results),
+                daemon=True,
             )
             for name, handle in captures.items()
         ]
@@ -197,6 +227,17 @@ class Fleet:
             thread.join(timeout=self.settings.connect_timeout + 30)
         for connection in connections.values():
             connection.close()
+        return [
+            results.get(name)
+            or StepResult(
+                name,
+                Step.CLEANUP,
+                StepStatus.FAILED,
+                "timeout",
+                f"{name} -> {Step.CLEANUP}: removing the capture did not finish; its own time limit ends it",
+            )
+            for name in captures
+        ]
 
     def __enter__(self) -> Fleet:
         return self
@@ -207,20 +248,31 @@ class Fleet:
     # --- plumbing ---------------------------------------------------------------------------------
 
     def _cleanup_host(
-        self, name: str, handle: capture.CaptureHandle, connection: HostConnection | None
+        self,
+        name: str,
+        handle: capture.CaptureHandle,
+        connection: HostConnection | None,
+        results: dict[str, StepResult],
     ) -> None:
         host = next(h for h in self.hosts if h.name == name)
+        started = time.monotonic()
         try:
             if connection is None or not connection.is_open:
                 connection = open_host(host, self.settings, self._audit_path(host))
             connection.deadline = None
             capture.remove_capture(connection, handle)
-        except RemoteError:
-            pass  # the remote `timeout` still ends the capture by itself
+        except HostError as e:  # the remote `timeout` still ends the capture by itself: recorded, not raised
+            results[name] = _failed(name, Step.CLEANUP, e, started)
+        except RemoteError as e:
+            results[name] = StepResult(
+                name, Step.CLEANUP, StepStatus.FAILED, e.reason, e.message, time.monotonic() - started
+            )
+        else:
+            results[name] = StepResult(name, Step.CLEANUP, StepStatus.OK, seconds=time.monotonic() - started)
 
     def _phase(
         self,
-        step: str,
+        step: Step,
         hosts: Sequence[InventoryHost],
         work: Callable[[InventoryHost], str],
         needs_connection: bool = True,
@@ -297,46 +349,9 @@ class Fleet:
         return self.staging_dir / layout.host_file(host.name, layout.HOST_COMMANDS)
 
 
-def plan_commands(
-    hosts: Sequence[InventoryHost],
-    run_id: str,
-    backend_addresses: Sequence[str],
-    mp_addresses: Sequence[str],
-    port: int | None,
-    max_seconds: int,
-    max_megabytes: int = 500,
-    message_ids: Sequence[str] = (),
-    sudo_password: bool = False,
-) -> dict[str, list[str]]:
-    """The command lines a run would send to each host, rendered exactly as sent (for `--dry-run`). Log file
-    lists are only known on the host, so the log commands show system.log alone."""
-    plan: dict[str, list[str]] = {}
-    for host in hosts:
-        sudo = commands.sudo_prefix(sudo_password) if host.sudo else []
-        peers = backend_addresses if host.role == ROLE_MESSAGE_PROCESSOR else mp_addresses
-        directory = commands.run_dir(host.capture_dir, run_id, host.name)
-        argvs: list[list[str]] = []
-        if peers:
-            argvs += [
-                capture.start_argv(host, directory, peers, port, max_seconds, max_megabytes),
-                commands.check_capture(directory),
-                commands.stop_capture(directory, run_id, host.user, capture.STOP_WAIT_SECONDS),
-                commands.remove_run_dir(directory, run_id),
-            ]
-        if host.role == ROLE_MESSAGE_PROCESSOR:
-            argvs.append(commands.list_logs(host.system_log))
-            if message_ids:
-                argvs.append(commands.excerpt_logs([host.system_log], message_ids, 20))
-            argvs.append(commands.stream_logs([host.system_log], 0))
-        lines = [commands.render([*sudo, *argv]) for argv in argvs]
-        lines.append(commands.render(commands.gather_facts(host.tcpdump, host.capture_dir)))
-        plan[host.name] = lines
-    return plan
-
-
 class _NotApplicable(Exception):
     """The step does not apply to this host (e.g. logs on a backend)."""
 
 
-def _failed(host: str, step: str, error: HostError, started: float) -> StepResult:
+def _failed(host: str, step: Step, error: HostError, started: float) -> StepResult:
     return StepResult(host, step, StepStatus.FAILED, error.reason, error.message, time.monotonic() - started)

@@ -7,8 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from collector.remote import commands
+from collector.remote import host_steps
 from collector.remote.connection import CommandResult, HostConnection, HostError
+from collector.remote.host_steps import HostCommand
+from collector.steps import Step
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,7 @@ class LogSelection:
 
 
 def parse_log_listing(text: str) -> list[LogFile]:
-    """`mtime<TAB>size<TAB>path` lines (commands.list_logs) -> files, newest first."""
+    """`mtime<TAB>size<TAB>path` lines (the list-logs command) -> files, newest first."""
     files = []
     for line in text.splitlines():
         parts = line.split("\t", 2)
@@ -73,17 +75,17 @@ def select_logs(files_newest_first: Sequence[LogFile], budget_bytes: int) -> Log
     return LogSelection(files=tuple(reversed(chosen)), first_file_bytes=cut)
 
 
-def list_logs(connection: HostConnection, step: str = "logs") -> list[LogFile]:
+def list_logs(connection: HostConnection) -> list[LogFile]:
     """The system.log and its rotated files on the host, newest first; HostError(log-missing) if none."""
     host = connection.host
-    result = connection.run(
-        commands.list_logs(host.system_log), sudo=_use_sudo(connection), step=step, check=False
+    result = host_steps.send(
+        connection, HostCommand.LIST_LOGS, host_steps.list_logs_argv(host), sudo=_use_sudo(connection)
     )
     files = parse_log_listing(result.stdout)
     if not files:
         raise HostError(
             host.name,
-            step,
+            Step.LOGS,
             "log-missing",
             f"no {host.system_log} (nor rotated files) on the host; set `system_log:` in the inventory",
         )
@@ -99,14 +101,14 @@ def write_excerpt(
 ) -> CommandResult:
     """Lines holding any message id, with context, filtered on the host and streamed to `local_path`."""
     oldest_first = [f.path for f in reversed(files_newest_first)]
-    argv = commands.excerpt_logs(oldest_first, message_ids, context_lines)
-    result = connection.stream_to_file(
-        argv, local_path, sudo=_use_sudo(connection), step="logs", timeout=_long_timeout(connection)
+    argv = host_steps.excerpt_logs_argv(oldest_first, message_ids, context_lines)
+    result = host_steps.send(
+        connection, HostCommand.EXCERPT_LOGS, argv, sudo=_use_sudo(connection), local_path=local_path
     )
     if result.exit_code not in (0, 1):  # grep: 0 found, 1 none
         raise HostError(
             connection.host.name,
-            "logs",
+            Step.LOGS,
             "command-failed",
             f"searching the logs exited {result.exit_code}: {result.stderr.strip()[:300]}",
         )
@@ -118,14 +120,14 @@ def write_log(
 ) -> LogSelection:
     """The newest `budget_bytes` of the log(s), gzip -1 on the host, streamed to `local_path`."""
     selection = select_logs(files_newest_first, budget_bytes)
-    argv = commands.stream_logs([f.path for f in selection.files], selection.first_file_bytes)
-    result = connection.stream_to_file(
-        argv, local_path, sudo=_use_sudo(connection), step="logs", timeout=_long_timeout(connection)
+    argv = host_steps.stream_logs_argv([f.path for f in selection.files], selection.first_file_bytes)
+    result = host_steps.send(
+        connection, HostCommand.STREAM_LOGS, argv, sudo=_use_sudo(connection), local_path=local_path
     )
     if result.exit_code != 0:
         raise HostError(
             connection.host.name,
-            "logs",
+            Step.LOGS,
             "command-failed",
             f"streaming the logs exited {result.exit_code}: {result.stderr.strip()[:300]}",
         )
@@ -137,12 +139,7 @@ def _use_sudo(connection: HostConnection) -> bool:
     if not connection.host.sudo:
         return False
     try:
-        connection.check_sudo("logs")
+        connection.check_sudo(Step.LOGS)
     except HostError:
         return False
     return True
-
-
-def _long_timeout(connection: HostConnection) -> float:
-    # Streaming a large log is bounded by the host deadline, not by the per-command limit.
-    return max(connection.settings.command_timeout, connection.settings.host_deadline)

@@ -11,7 +11,11 @@ from cryptography import x509
 
 from collector.errors import ProbeError, RemoteError, UsageError
 from collector.inventory import load_inventory
+from collector.remote import host_steps
+from collector.remote.commands import build_s_client_argv
 from collector.remote.connection import ConnectionSettings, HostConnection, open_host
+from collector.remote.host_steps import PROBE_SECONDS, HostCommand
+from collector.steps import Step
 from collector.tls.ciphers import ALERT_NAMES
 from collector.tls.handshake import (
     Alert,
@@ -31,18 +35,11 @@ from collector.tls.probe_results import (
     summarize_certificate,
 )
 
+__all__ = ["build_s_client_argv", "parse_s_client_output", "probe_via_host", "probe_via_inventory"]
+
 EXIT_TIMEOUT = 124  # coreutils `timeout`: the command ran out of time
 EXIT_NOT_FOUND = 127  # `timeout` could not run openssl
 TEXT_NOTE = "CA names read from openssl s_client text (no DER)"
-
-# Constant script; every variable arrives as a positional argument. The request on stdin makes a TLS 1.3 server
-# say what it thinks of our (missing) certificate, and -ign_eof keeps s_client reading until the server answers
-# or closes; `timeout` bounds a server that does neither. stdin never reaches the SSH channel.
-_S_CLIENT = r"""
-t=$1 h=$2
-shift 2
-printf 'HEAD / HTTP/1.0\r\nHost: %s\r\n\r\n' "$h" | timeout "$t" openssl s_client -ign_eof -showcerts "$@" 2>&1
-"""
 
 _ALERT_CODES = {name: code for code, name in ALERT_NAMES.items()}
 _ALERT_TEXT = re.compile(r"(?:sslv3|tlsv1|tlsv13|tls) alert ([a-z ]+?)(?::|$)")
@@ -70,27 +67,8 @@ _AFTER_CA_NAMES = ("---", "Client Certificate Types:", "Requested Signature Algo
 _ABSENT = {"", "(NONE)", "0000", "TLSv1/SSLv3", "NONE"}
 
 
-def build_s_client_argv(host: str, port: int, sni: str | None, *, timeout: float = 20,
-                        tls_version: str | None = None, cert: str | None = None,
-                        key: str | None = None) -> list[str]:
-    """The argv that runs `openssl s_client` against HOST:PORT on a host (stdout and stderr together).
-
-    `cert`/`key` are paths of files already on that host; `tls_version` (``1.2``/``1.3``) forces the version.
-    """
-    if (cert is None) != (key is None):
-        raise ValueError("cert and key go together")
-    options = ["-connect", format_target(host, port)]
-    if sni:
-        options += ["-servername", sni]
-    if tls_version:
-        options.append("-tls1_2" if tls_version == "1.2" else "-tls1_3")
-    if cert and key:
-        options += ["-cert", cert, "-key", key]
-    host_header = sni or (f"[{host}]" if ":" in host else host)
-    return ["sh", "-c", _S_CLIENT, "sh", f"{max(1, round(timeout))}", host_header, *options]
-
-
-def probe_via_host(conn: HostConnection, host: str, port: int, sni: str | None, *, timeout: float = 20,
+def probe_via_host(conn: HostConnection, host: str, port: int, sni: str | None, *,
+                   timeout: float = PROBE_SECONDS,
                    cert: str | None = None, key: str | None = None, tls_version: str | None = None,
                    via: str | None = None) -> ProbeResult:
     """Probe HOST:PORT from the host behind `conn` with its `openssl s_client`.
@@ -100,19 +78,21 @@ def probe_via_host(conn: HostConnection, host: str, port: int, sni: str | None, 
     for SSH failures.
     """
     name = via or conn.host.name
-    argv = build_s_client_argv(host, port, sni, timeout=timeout, tls_version=tls_version, cert=cert, key=key)
+    argv = host_steps.probe_argv(host, port, sni, timeout=timeout, tls_version=tls_version, cert=cert,
+                                 key=key)
     # The remote `timeout` ends s_client first; the SSH-side limit only catches a host that hangs.
-    result = conn.run(argv, timeout=timeout + 15, check=False, step="probe")
+    result = host_steps.send(conn, HostCommand.PROBE, argv, own_seconds=timeout)
     text = result.stdout + ("\n" + result.stderr if result.stderr else "")
     if result.exit_code == EXIT_NOT_FOUND:
-        raise RemoteError(name, "probe", "openssl (or timeout) is not installed there; install openssl, "
+        raise RemoteError(name, Step.PROBE, "openssl (or timeout) is not installed there; install openssl, "
                                          "or probe from this machine without --via")
     return parse_s_client_output(text, format_target(host, port), sni, name, exit_code=result.exit_code,
                                  client_cert=cert)
 
 
 def probe_via_inventory(inventory: Path, via: str, settings: ConnectionSettings, host: str, port: int,
-                        sni: str | None, *, timeout: float = 20, cert: str | None = None, key: str | None = None,
+                        sni: str | None, *, timeout: float = PROBE_SECONDS, cert: str | None = None,
+                        key: str | None = None,
                         tls_version: str | None = None) -> ProbeResult:
     """Connect to the inventory host named `via` (or with that address) and probe HOST:PORT from there."""
     hosts = load_inventory(inventory).hosts

@@ -8,13 +8,13 @@
 
 from __future__ import annotations
 
-import secrets
-from datetime import datetime, timezone
-
+from collector.inventory import Inventory, load_inventory
 from collector.progress import NullObserver, RunObserver
 from collector.run.analysis import analyze
-from collector.run.context import LOCAL_HOST, RunContext
+from collector.run.context import LOCAL_HOST, RunContext, new_run_id
 from collector.run.outcome import RunOutcome, build_outcome
+from collector.run.package import open_bundle, package, remove_raw
+from collector.run.plan import dry_run
 from collector.run.stages import (
     connect_hosts,
     fetch_trace,
@@ -27,9 +27,9 @@ from collector.run.stages import (
     stop_captures,
 )
 from collector.settings import RunSettings
-from collector.steps import StepStatus
+from collector.steps import Step, StepStatus
 
-__all__ = ["RunOutcome", "run_collect"]
+__all__ = ["RunOutcome", "load_run_inventory", "new_run_id", "run_collect"]
 
 
 def run_collect(settings: RunSettings, observer: RunObserver | None = None) -> RunOutcome:
@@ -41,12 +41,8 @@ def run_collect(settings: RunSettings, observer: RunObserver | None = None) -> R
     """
     observer = observer or NullObserver()
     if settings.dry_run:
-        from collector.run.plan import dry_run
-
-        return dry_run(settings, observer)
-    from collector.run.package import open_bundle, remove_raw
-
-    inventory = _load_inventory(settings)
+        return dry_run(settings, observer, load_run_inventory(settings))
+    inventory = load_run_inventory(settings)
     writer, raw = open_bundle(settings)
     ctx = RunContext(settings, observer, raw, new_run_id(), writer=writer, inventory=inventory)
     try:
@@ -57,8 +53,6 @@ def run_collect(settings: RunSettings, observer: RunObserver | None = None) -> R
 
 
 def _run(ctx: RunContext) -> RunOutcome:
-    from collector.run.package import package
-
     observer = ctx.observer
     resolve(ctx)
     try:
@@ -77,16 +71,10 @@ def _run(ctx: RunContext) -> RunOutcome:
     return build_outcome(bundle, ctx.diagnosis, ctx.steps, directory=directory, interrupted=ctx.interrupted)
 
 
-def new_run_id() -> str:
-    """Names this run's files on the hosts (and is matched in tcpdump's cmdline before it is stopped)."""
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
-
-
-def _load_inventory(settings: RunSettings):  # type: ignore[no-untyped-def]
+def load_run_inventory(settings: RunSettings) -> Inventory | None:
+    """The --inventory hosts, ``None`` without one."""
     if settings.inventory is None:
         return None
-    from collector.inventory import load_inventory
-
     return load_inventory(settings.inventory)
 
 
@@ -106,24 +94,26 @@ def _collect(ctx: RunContext) -> None:
 def _stop_after_interrupt(ctx: RunContext) -> None:
     """Stop (and fetch) the captures once more; a second interrupt leaves it to Fleet.close()."""
     try:
-        if ctx.fleet is not None and not any(s.step.startswith("stop") for s in ctx.steps):
+        if ctx.fleet is not None and not any(s.step == Step.STOP_CAPTURE for s in ctx.steps):
             ctx.record_all(ctx.fleet.stop_captures())
         if ctx.trace_session is not None:
             fetch_trace(ctx)
     except KeyboardInterrupt:
         pass
     # Recorded as a failure so the manifest and SUMMARY.md say the bundle is incomplete.
-    ctx.skip(LOCAL_HOST, "collect", "interrupted", "the run was interrupted (SIGINT/SIGTERM): later stages skipped",
+    ctx.skip(LOCAL_HOST, Step.COLLECT, "interrupted",
+             "the run was interrupted (SIGINT/SIGTERM): later stages skipped",
              StepStatus.FAILED)
 
 
 def _close(ctx: RunContext) -> None:
-    """Always: stop any capture still running and close every SSH connection."""
+    """Always: stop any capture still running and close every SSH connection; what the close had to clean up
+    (captures an interrupt left running) is recorded as `cleanup` steps."""
     if ctx.fleet is None:
         return
     try:
-        ctx.record_all(ctx.fleet.close() or [])
+        ctx.record_all(ctx.fleet.close())
     except KeyboardInterrupt:
-        ctx.fleet.close()
+        ctx.record_all(ctx.fleet.close())
     except Exception as exc:  # noqa: BLE001 - closing must not cost the bundle
-        ctx.skip(LOCAL_HOST, "close", "close-failed", f"closing connections: {exc}")
+        ctx.skip(LOCAL_HOST, Step.CLOSE, "close-failed", f"closing connections: {exc}")

@@ -2,25 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 from collector import layout
+from collector.diagnosis.causes import Diagnosis
+from collector.diagnosis.diagnose import diagnose
+from collector.diagnosis.evidence import Evidence
+from collector.diagnosis.inputs import evidence_from_bundle
+from collector.probe import probe_backend
 from collector.progress import Stage
 from collector.run.context import LOCAL_HOST, RunContext
+from collector.run.package import import_raw
 from collector.run.stages import write_json, write_raw_json
-from collector.steps import StepStatus
-from collector.tls.handshake import Outcome
+from collector.settings import Backend
+from collector.steps import Step, StepStatus
+from collector.tls.handshake import Handshake, Outcome, ProbeResult
+from collector.tls.probe_results import probe_results_to_json
 
 
-def read_evidence(root: Path) -> Any:
+def read_evidence(root: Path) -> Evidence:
     """Evidence from a bundle directory through `collector/layout.py` (the same path as `collect analyze BUNDLE`)."""
-    from collector.diagnosis.inputs import evidence_from_bundle
-
     return evidence_from_bundle(root)
 
 
-def probe_reasons(ctx: RunContext, evidence: Any) -> str | None:
+class _HasHandshakes(Protocol):
+    """What the probe decision reads of the evidence (the handshakes the captures show)."""
+
+    @property
+    def handshakes(self) -> Sequence[Handshake]: ...
+
+
+def probe_reasons(ctx: RunContext, evidence: _HasHandshakes | None) -> str | None:
     """Why a probe is needed (``None``: it is not); `--probe` forces it and `--no-probe` forbids it."""
     setting = ctx.settings.probe
     if setting is False:
@@ -40,51 +55,38 @@ def probe_reasons(ctx: RunContext, evidence: Any) -> str | None:
 def probe_backends(ctx: RunContext, reason: str) -> None:
     """Ask each backend for its acceptable CA names: from here first, then through the first MP over SSH."""
     if not ctx.backend_targets:
-        ctx.skip(LOCAL_HOST, "probe", "no-backend", f"a probe was wanted ({reason}) but no backend is known")
+        ctx.skip(LOCAL_HOST, Step.PROBE, "no-backend",
+                 f"a probe was wanted ({reason}) but no backend is known")
         return
     ctx.observer.stage_started(Stage.PROBE, f"{reason}: asking {len(ctx.backend_targets)} backend(s) for their "
                                             "acceptable client CA names")
-    results = []
-    for host, port, sni in ctx.backend_targets:
-        result = ctx.attempt(LOCAL_HOST, "probe", lambda h=host, p=port, s=sni: _probe_local(h, p, s))
+    results: list[ProbeResult] = []
+    for backend in ctx.backend_targets:
+        result = ctx.attempt(LOCAL_HOST, Step.PROBE, partial(_probe_local, backend))
         if result is None and ctx.fleet is not None:
-            result = _probe_via_mp(ctx, host, port, sni)
+            result = _probe_via_mp(ctx, backend)
         if result is not None:
             results.append(result)
     if results:
-        from collector.tls.probe_results import probe_results_to_json
-
         ctx.probe_results = results
         write_raw_json(ctx, layout.PROBE_RESULTS, probe_results_to_json(results))
 
 
-def _probe_local(host: str, port: int, sni: str | None) -> Any:
-    from collector.probe import probe_backend
-
-    return probe_backend(host, port, sni=sni)
+def _probe_local(backend: Backend) -> ProbeResult:
+    return probe_backend(backend.host, backend.port or 443, sni=backend.sni)
 
 
-def _probe_via_mp(ctx: RunContext, host: str, port: int, sni: str | None) -> Any:
+def _probe_via_mp(ctx: RunContext, backend: Backend) -> ProbeResult | None:
     """`openssl s_client` on the first MP (a fresh connection, audited into that host's commands.log)."""
-    from collector.remote.connection import opened
-    from collector.remote.sclient import probe_via_host
-
-    mps = ctx.fleet.inventory.message_processors
-    if not mps:
+    fleet = ctx.fleet
+    mps = fleet.inventory.message_processors if fleet is not None else ()
+    if fleet is None or not mps:
         return None
-    mp = mps[0]
-
-    def work() -> Any:
-        with opened(mp, ctx.fleet.settings) as connection:
-            return probe_via_host(connection, host, port, sni)
-
-    return ctx.attempt(mp.name, "probe", work)
+    return ctx.attempt(mps[0].name, Step.PROBE, lambda: fleet.probe(mps[0], backend))
 
 
-def write_analysis(ctx: RunContext, evidence: Any) -> Any:
+def write_analysis(ctx: RunContext, evidence: Evidence) -> Diagnosis:
     """diagnose(evidence), then analysis/handshakes.json and analysis/diagnosis.json."""
-    from collector.diagnosis.diagnose import diagnose
-
     diagnosis = diagnose(evidence)
     write_json(ctx, layout.ANALYSIS_HANDSHAKES, {"handshakes": [h.to_json() for h in evidence.handshakes]})
     write_json(ctx, layout.ANALYSIS_DIAGNOSIS, diagnosis.to_json())
@@ -95,19 +97,17 @@ def write_analysis(ctx: RunContext, evidence: Any) -> Any:
 
 def analyze(ctx: RunContext) -> None:
     """Probe if the captures cannot show the CA names, import everything into the bundle, analyze the bundle."""
-    from collector.run.package import import_raw
-
     ctx.observer.stage_started(Stage.ANALYZE, "reading the captures, keystore documents and probe results")
-    first = ctx.attempt_quiet(LOCAL_HOST, "analyze-captures", lambda: read_evidence(ctx.staging))
+    first = ctx.attempt_quiet(LOCAL_HOST, Step.ANALYZE_CAPTURES, lambda: read_evidence(ctx.staging))
     reason = probe_reasons(ctx, first)
     if reason is not None:
         probe_backends(ctx, reason)
     elif ctx.settings.probe is None:
-        ctx.skip(LOCAL_HOST, "probe", "not-needed", "the TLS 1.2 captures show the acceptable CA names",
+        ctx.skip(LOCAL_HOST, Step.PROBE, "not-needed", "the TLS 1.2 captures show the acceptable CA names",
                  StepStatus.NOT_APPLICABLE)
     else:
-        ctx.skip(LOCAL_HOST, "probe", "disabled", "--no-probe was given")
+        ctx.skip(LOCAL_HOST, Step.PROBE, "disabled", "--no-probe was given")
     import_raw(ctx)
-    evidence = ctx.attempt(LOCAL_HOST, "analyze", lambda: read_evidence(ctx.bundle_root))
+    evidence = ctx.attempt(LOCAL_HOST, Step.ANALYZE, lambda: read_evidence(ctx.bundle_root))
     if evidence is not None:
-        ctx.attempt(LOCAL_HOST, "diagnose", lambda: write_analysis(ctx, evidence))
+        ctx.attempt(LOCAL_HOST, Step.DIAGNOSE, lambda: write_analysis(ctx, evidence))

@@ -14,11 +14,14 @@ from typing import Any
 
 from collector.errors import UsageError
 from collector.progress import NullObserver, RunObserver, Stage
-from collector.run.context import EDGE_HOST, LOCAL_HOST, RunContext
+from collector.run.analysis import analyze
+from collector.run.context import EDGE_HOST, LOCAL_HOST, RunContext, new_run_id
 from collector.run.outcome import RunOutcome, build_outcome
+from collector.run.package import open_bundle, package, remove_raw
 from collector.run.raw_collection import RUN_RECORD, RawCollection, read_raw_collection
+from collector.run.stages import resolve
 from collector.settings import RunSettings
-from collector.steps import StepResult, StepStatus
+from collector.steps import Step, StepResult, StepStatus
 
 __all__ = ["package_raw", "read_raw_collection", "settings_flags"]
 
@@ -30,8 +33,8 @@ def settings_flags(collection: RawCollection, flags: Mapping[str, Any]) -> dict[
     proxy's name would send the ticket the wrong evidence.
     """
     merged = dict(flags)
-    for key in ("org", "env", "proxy"):
-        recorded = getattr(collection, key)
+    names = {"org": collection.org, "env": collection.env, "proxy": collection.proxy}
+    for key, recorded in names.items():
         given = merged.get(key)
         if given is None and recorded is not None:
             merged[key] = recorded
@@ -50,15 +53,15 @@ def package_raw(
 ) -> RunOutcome:
     """Resolve (unless --no-api), import the collection, analyze, report and package; like `run_collect`, a
     failing step is recorded, never raised. Raises EdgeAuthError/EdgeNotFoundError (exit 2) before writing."""
-    from collector.run import new_run_id
-    from collector.run.analysis import analyze
-    from collector.run.package import open_bundle, package, remove_raw
-    from collector.run.stages import resolve
-
     observer = observer or NullObserver()
     writer, staging = open_bundle(settings)
     ctx = RunContext(
-        settings, observer, staging, collection.run_id or new_run_id(), writer=writer, inventory=collection
+        settings,
+        observer,
+        staging,
+        collection.run_id or new_run_id(),
+        writer=writer,
+        inventory=collection.inventory(),
     )
     try:
         resolve(ctx)
@@ -110,7 +113,7 @@ def _replay(ctx: RunContext, collection: RawCollection) -> None:
     if result is None:
         ctx.skip(
             LOCAL_HOST,
-            "reproduce",
+            Step.REPRODUCE,
             "manual",
             "no reproduction_url: the operator reproduced by hand",
             StepStatus.NOT_APPLICABLE,
@@ -119,7 +122,7 @@ def _replay(ctx: RunContext, collection: RawCollection) -> None:
         ctx.record(
             StepResult(
                 LOCAL_HOST,
-                "reproduce",
+                Step.REPRODUCE,
                 StepStatus.FAILED,
                 "reproduction-failed",
                 f"{LOCAL_HOST} -> reproduce: {result.error}",
@@ -127,10 +130,10 @@ def _replay(ctx: RunContext, collection: RawCollection) -> None:
             )
         )
     else:
-        ctx.record(StepResult(LOCAL_HOST, "reproduce", StepStatus.OK, seconds=result.seconds))
+        ctx.record(StepResult(LOCAL_HOST, Step.REPRODUCE, StepStatus.OK, seconds=result.seconds))
     ctx.skip(
         EDGE_HOST,
-        "trace",
+        Step.TRACE,
         "not-collected",
         "collected with playbooks/collect.yml, which starts no debug session: attach a trace by hand",
         StepStatus.NOT_APPLICABLE,
@@ -138,7 +141,7 @@ def _replay(ctx: RunContext, collection: RawCollection) -> None:
     if collection.ignored:
         ctx.skip(
             LOCAL_HOST,
-            "import",
+            Step.IMPORT,
             "not-in-layout",
             f"left out of the bundle (not part of the raw layout): {', '.join(collection.ignored[:20])}",
             StepStatus.NOT_APPLICABLE,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from functools import partial
 from pathlib import Path
 
 from collector import __version__, layout
@@ -13,7 +14,9 @@ from collector.bundle.package import BundleWriter
 from collector.errors import BundleError
 from collector.progress import Stage
 from collector.run.context import LOCAL_HOST, RunContext
+from collector.run.reports import render_reports
 from collector.settings import RunSettings
+from collector.steps import Step
 
 
 def open_bundle(settings: RunSettings) -> tuple[BundleWriter, Path]:
@@ -44,25 +47,24 @@ def import_raw(ctx: RunContext) -> None:
         if path.name.startswith(".") and path.name.endswith((".part", ".incoming")):
             continue  # a write that never finished
         source = rel.split("/")[1] if rel.startswith(layout.HOSTS_DIR + "/") else "edge"
-        ctx.attempt_quiet(source, f"bundle {rel}",
-                          lambda p=path, r=rel, s=source: ctx.writer.copy_file(r, p, collector=s))
+        copy = partial(ctx.bundle_writer.copy_file, rel, path, collector=source)
+        ctx.attempt_quiet(source, f"bundle {rel}", copy)
 
 
 def package(ctx: RunContext) -> tuple[Path, Path | None]:
     """SUMMARY.md and report.html, then manifest.json and the atomic rename to `.tar.gz`."""
     ctx.observer.stage_started(Stage.PACKAGE, "reports, manifest and the .tar.gz")
-    if ctx.attempt(LOCAL_HOST, "reports", lambda: write_reports(ctx)) is None:
-        ctx.writer.write_text(layout.SUMMARY, fallback_summary(ctx), collector="report")
-    final = ctx.writer.finalize(tool_version=__version__, settings=ctx.settings.to_manifest(), steps=ctx.steps,
+    writer = ctx.bundle_writer
+    if ctx.attempt(LOCAL_HOST, Step.REPORTS, lambda: write_reports(ctx)) is None:
+        writer.write_text(layout.SUMMARY, fallback_summary(ctx), collector="report")
+    final = writer.finalize(tool_version=__version__, settings=ctx.settings.to_manifest(), steps=ctx.steps,
                                 started=ctx.started, keep_directory=ctx.settings.keep_directory)
     return final.archive, final.directory
 
 
 def write_reports(ctx: RunContext) -> bool:
-    from collector.run.reports import render_reports
-
     for rel, text in render_reports(ctx).items():
-        ctx.writer.write_text(rel, text, collector="report")
+        ctx.bundle_writer.write_text(rel, text, collector="report")
     return True
 
 

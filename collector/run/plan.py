@@ -8,23 +8,21 @@ import json
 from pathlib import Path
 from typing import Any
 
+from collector.inventory import Inventory, InventoryHost
 from collector.progress import RunObserver
-from collector.run.context import RunContext
+from collector.remote import commands
+from collector.remote.host_steps import RunInputs, plan_host
+from collector.run.context import RunContext, new_run_id
 from collector.run.outcome import RunOutcome, build_outcome
 from collector.run.reproduce import redact_argv, redact_url
-from collector.run.stages import CAPTURE_MARGIN_SECONDS, CAPTURE_MEGABYTES, plan_hosts, resolve
+from collector.run.stages import plan_hosts, resolve, run_inputs
 from collector.settings import RunSettings
-
-PLACEHOLDER_MESSAGE_ID = "MESSAGE-ID"  # the real ids come from the trace during the run
-LOG_BUDGET_BYTES = 64 << 20
+from collector.steps import StepStatus
 
 
-def dry_run(settings: RunSettings, observer: RunObserver) -> RunOutcome:
+def dry_run(settings: RunSettings, observer: RunObserver, inventory: Inventory | None) -> RunOutcome:
     """Resolve read-only (no documents written, no debug session, no SSH) and return the plan."""
-    from collector.run import _load_inventory, new_run_id
-
-    ctx = RunContext(settings, observer, Path("/nonexistent-dry-run"), new_run_id(),
-                     inventory=_load_inventory(settings))
+    ctx = RunContext(settings, observer, Path("/nonexistent-dry-run"), new_run_id(), inventory=inventory)
     resolve(ctx, sink=False)
     hosts = plan_hosts(ctx)
     plan = build_plan(ctx, hosts)
@@ -32,63 +30,43 @@ def dry_run(settings: RunSettings, observer: RunObserver) -> RunOutcome:
 
 
 def _failed(ctx: RunContext) -> bool:
-    return any(s.status.value == "failed" for s in ctx.steps)
+    return any(s.status is StepStatus.FAILED for s in ctx.steps)
 
 
-def build_plan(ctx: RunContext, hosts: list[Any]) -> dict[str, Any]:
+def build_plan(ctx: RunContext, hosts: list[InventoryHost]) -> dict[str, Any]:
     """The plan as one JSON-ready mapping (also what `--dry-run --json` prints under `plan`)."""
     s = ctx.settings
     resolution = ctx.resolution
+    inputs = run_inputs(ctx, hosts)
     plan: dict[str, Any] = {
         "org": s.org, "env": s.env, "proxy": s.proxy,
         "mgmt_url": None if s.no_api else s.mgmt_url,
         "revisions": [str(r) for r in resolution.revisions] if resolution is not None else [],
         "message_processors": [_plain(mp) for mp in resolution.message_processors] if resolution is not None else [],
         "targets": [_plain(t) for t in resolution.targets] if resolution is not None else [],
-        "backends": [{"host": h, "port": p, "sni": sni} for h, p, sni in ctx.backend_targets],
+        "backends": [{"host": b.host, "port": b.port, "sni": b.sni} for b in ctx.backend_targets],
         "backend_addresses": ctx.backend_addresses,
         "mp_addresses": ctx.mp_addresses,
-        "findings": [_plain(f) for f in getattr(resolution, "findings", ())] if resolution is not None else [],
+        "findings": [_plain(f) for f in resolution.findings] if resolution is not None else [],
         "capture_seconds": s.capture_seconds,
         "trace": s.trace and not s.no_api,
         "reproduction": (" ".join(redact_argv(s.reproduce)) if s.reproduce
                          else (f"GET {redact_url(s.url)}" if s.url else None)),
-        "hosts": [_host_plan(ctx, h) for h in hosts],
+        "hosts": [_host_plan(h, inputs, s.secrets.sudo_password is not None) for h in hosts],
     }
     return plan
 
 
-def _host_plan(ctx: RunContext, host: Any) -> dict[str, Any]:
-    from collector.inventory import ROLE_MESSAGE_PROCESSOR
-    from collector.remote import commands
-
-    try:
-        from collector.remote.capture import RING_FILES
-    except ImportError:  # older remote/ without ring files
-        RING_FILES = 1
-    port = ctx.backend_ports[0] if len(ctx.backend_ports) == 1 else None
-    peers = ctx.backend_addresses if host.role == ROLE_MESSAGE_PROCESSOR else ctx.mp_addresses
-    directory = commands.run_dir(host.capture_dir, ctx.run_id, host.name)
-    sudo = commands.sudo_prefix(ctx.settings.secrets.sudo_password is not None) if host.sudo else []
-    files = RING_FILES if CAPTURE_MEGABYTES >= RING_FILES * 10 else 1
-    argvs: dict[str, list[str]] = {}
-    if peers:
-        argvs["start-capture"] = sudo + commands.start_capture(
-            host.capture_dir, directory, host.tcpdump, commands.capture_filter(peers, port),
-            ctx.settings.capture_seconds + CAPTURE_MARGIN_SECONDS, CAPTURE_MEGABYTES, files)
-        argvs["stop-capture"] = sudo + commands.stop_capture(directory, ctx.run_id, host.user)
-        argvs["remove-capture"] = sudo + commands.remove_run_dir(directory, ctx.run_id)
-    if host.role == ROLE_MESSAGE_PROCESSOR:
-        argvs["list-logs"] = sudo + commands.list_logs(host.system_log)
-        argvs["excerpt-logs"] = sudo + commands.excerpt_logs([host.system_log], [PLACEHOLDER_MESSAGE_ID], 20)
-        argvs["stream-logs"] = sudo + commands.stream_logs([host.system_log], LOG_BUDGET_BYTES)
-    argvs["facts"] = commands.gather_facts(host.tcpdump, host.capture_dir)
-    planned = {step: commands.render(argv) for step, argv in argvs.items()}
+def _host_plan(host: InventoryHost, inputs: RunInputs, sudo_password: bool) -> dict[str, Any]:
+    """One host's part of the plan: every command the run would send, from remote/host_steps.py's builders."""
+    planned = plan_host(host, inputs, sudo_password)
+    peers = inputs.peers(host)
+    argvs = {command.label: command.argv for command in planned}
     return {
         "name": host.name, "address": host.address, "port": host.port, "user": host.user, "role": host.role,
         "sudo": host.sudo,
-        "capture_filter": " ".join(commands.capture_filter(peers, port)) if peers else None,
-        "commands": planned,
+        "capture_filter": " ".join(commands.capture_filter(peers, inputs.port)) if peers else None,
+        "commands": {label: commands.render(argv) for label, argv in argvs.items()},
         "argv": argvs,
     }
 
@@ -151,11 +129,7 @@ def _short_command(argv: list[str], scripts: dict[str, str]) -> str:
         if at + 2 < len(argv) and argv[at - 1] == "sh":
             name = argv[at + 2]
             scripts.setdefault(name, argv[at + 1])
-            from collector.remote import commands
-
             return commands.render(argv[:at + 1]) + f" <{name} script> " + commands.render(argv[at + 2:])
-    from collector.remote import commands
-
     return commands.render(argv)
 
 

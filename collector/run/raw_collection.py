@@ -15,18 +15,14 @@ from typing import Any
 
 from collector import layout
 from collector.errors import InputError
+from collector.inventory import Inventory, InventoryHost
+from collector.remote.host_steps import host_files
 from collector.run.reproduce import Reproduction, redact_url
 from collector.steps import StepResult, StepStatus
 
 RUN_RECORD = "collection.json"
 RAW_FORMAT = "apigee-collector-raw/1"
-HOST_FILES = (
-    layout.HOST_CAPTURE,
-    layout.HOST_LOG_EXCERPT,
-    layout.HOST_LOG,
-    layout.HOST_FACTS,
-    layout.HOST_COMMANDS,
-)
+HOST_FILES = host_files()  # the host-step specs' outputs: what the playbook's tasks write too
 REQUEST_FILES = (layout.REQUEST_COMMAND, layout.REQUEST_RESPONSE)
 _ROLES = ("message-processor", "backend")
 
@@ -90,6 +86,12 @@ class RawCollection:
         """What the MPs captured against, then the backend hosts' own addresses."""
         found = [p for h in self.message_processors for p in h.peers] + [h.address for h in self.backends]
         return list(dict.fromkeys(found))
+
+    def inventory(self) -> Inventory:
+        """The collection's hosts as the run's inventory (names, addresses, roles: what the capture filters
+        and the checklist read); nobody connects to them."""
+        hosts = tuple(InventoryHost(name=h.name, address=h.address, role=h.role) for h in self.hosts)
+        return Inventory(hosts, source=str(self.root / RUN_RECORD))
 
     def captured(self) -> list[str]:
         """Names of the hosts whose capture the collection holds."""

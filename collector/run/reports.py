@@ -11,6 +11,7 @@ from collector import layout
 from collector.bundle import checklist as ck
 from collector.bundle.report import ReportContext, render_report, render_summary
 from collector.diagnosis.causes.registry import report_for
+from collector.edge.client import is_public_cloud
 from collector.run.context import RunContext
 from collector.steps import StepStatus
 
@@ -23,15 +24,13 @@ def render_reports(ctx: RunContext) -> dict[str, str]:
 
 def cloud_of(ctx: RunContext) -> str:
     """Which must-gather list applies: public with --public-cloud or Apigee's own management API URL."""
-    from collector.edge.client import is_public_cloud
-
     s = ctx.settings
     return "public" if s.public_cloud or (not s.no_api and is_public_cloud(s.mgmt_url)) else "private"
 
 
 def report_context(ctx: RunContext) -> ReportContext:
     root = ctx.bundle_root
-    handshakes = tuple(getattr(ctx.analysis, "handshakes", ()) or ())
+    handshakes = tuple(ctx.analysis.handshakes) if ctx.analysis is not None else ()
     present, reasons = checklist_inputs(ctx, root)
     return ReportContext(
         org=ctx.settings.org,
@@ -45,8 +44,8 @@ def report_context(ctx: RunContext) -> ReportContext:
         handshakes=handshakes,
         checklist=tuple(ck.build_checklist(cloud_of(ctx), present, reasons)),
         steps=tuple(ctx.steps),
-        redactions=tuple(ctx.writer.redactions),
-        bundle_name=ctx.writer.name,
+        redactions=tuple(ctx.bundle_writer.redactions),
+        bundle_name=ctx.bundle_writer.name,
         generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
 
@@ -80,7 +79,7 @@ def checklist_inputs(ctx: RunContext, root: Path) -> tuple[dict[str, list[str] |
     present[ck.CAPTURE] = captures or None
     reasons[ck.CAPTURE] = _why(ctx, ("start-capture", "stop-capture", "fetch-capture", "connect"),
                                "no SSH host to capture on (give --inventory)")
-    backend_names = {h.name for h in getattr(ctx.inventory, "backends", ())}
+    backend_names = {h.name for h in ctx.inventory.backends} if ctx.inventory is not None else set()
     present[ck.BACKEND_CAPTURE] = [c for c in captures if c.split("/")[1] in backend_names] or None
     reasons[ck.BACKEND_CAPTURE] = _why(ctx, ("start-capture", "stop-capture", "fetch-capture", "connect"),
                                        "no backend host in the inventory")
@@ -106,7 +105,7 @@ def symptom_of(ctx: RunContext, root: Path) -> ck.Symptom:
     errorcode = faultstring = None
     if ctx.reproduction is not None:
         errorcode, faultstring = _fault_of(ctx.reproduction.response)
-    causes = list(getattr(ctx.trace_result, "error_causes", ()) or ())
+    causes = list(ctx.trace_result.error_causes) if ctx.trace_result is not None else []
     message_id = ctx.message_ids[0] if ctx.message_ids else None
     return ck.Symptom(http_status=status, errorcode=errorcode, faultstring=faultstring,
                       error_cause=causes[0] if causes else None, message_id=message_id,

@@ -7,17 +7,24 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from collector import layout
+from collector.edge import client as edge
+from collector.edge import trace as edge_trace
+from collector.edge.documents import DirectorySink
+from collector.edge.resolve import resolve_proxy
 from collector.errors import EdgeAuthError, EdgeNotFoundError, InputError, UsageError
+from collector.inventory import ROLE_BACKEND, ROLE_MESSAGE_PROCESSOR, InventoryHost, hosts_from_addresses
 from collector.progress import Stage
+from collector.remote.fleet import ConnectionSettings, Fleet
+from collector.remote.host_steps import CAPTURE_MEGABYTES, RunInputs
 from collector.run.context import EDGE_HOST, LOCAL_HOST, RunContext, failed_step
-from collector.run.reproduce import Reproduction, get_url, run_curl
-from collector.steps import StepResult, StepStatus
+from collector.run.reproduce import Reproduction, get_url, redact_argv, redact_url, run_curl
+from collector.settings import Backend
+from collector.steps import Step, StepResult, StepStatus
 
-CAPTURE_MARGIN_SECONDS = 120  # the remote tcpdump outlives the window by this much, then stops by itself
-CAPTURE_MEGABYTES = 500
 TRACE_MARGIN_SECONDS = 120
 SETTLE_SECONDS = 1.0  # let tcpdump and the debug session settle before the reproduction
 
@@ -26,7 +33,7 @@ SETTLE_SECONDS = 1.0  # let tcpdump and the debug session settle before the repr
 
 def write_text(ctx: RunContext, relative: str, text: str) -> None:
     """Write one bundle file through the writer (redacted, 0600)."""
-    ctx.writer.write_text(relative, text, collector="run")
+    ctx.bundle_writer.write_text(relative, text, collector="run")
 
 
 def write_json(ctx: RunContext, relative: str, data: Any) -> None:
@@ -46,12 +53,10 @@ def write_raw_json(ctx: RunContext, relative: str, data: Any) -> None:
 
 # --- 1. resolve ----------------------------------------------------------------------------------------------------
 
-def make_edge_client(ctx: RunContext, *, sink: bool = True) -> Any:
+def make_edge_client(ctx: RunContext, *, sink: bool = True) -> edge.EdgeClient:
     """The management API client with the run's credentials (token, token command, Basic, or ~/.netrc)."""
-    from collector.edge import client as edge
-    from collector.edge.documents import DirectorySink
-
     s = ctx.settings
+    auth: edge.BearerAuth | edge.BasicAuth | None
     if s.secrets.token:
         auth = edge.BearerAuth(s.secrets.token)
     elif s.token_command:
@@ -67,11 +72,9 @@ def resolve(ctx: RunContext, *, sink: bool = True) -> None:
     """Ask the management API for the deployment, MPs, TLS setup and backends (credentials refused: raise)."""
     s = ctx.settings
     if s.no_api:
-        ctx.skip(EDGE_HOST, "resolve", "no-api", "--no-api: the management API was not used",
+        ctx.skip(EDGE_HOST, Step.RESOLVE, "no-api", "--no-api: the management API was not used",
                  StepStatus.NOT_APPLICABLE)
     else:
-        from collector.edge.resolve import resolve_proxy
-
         ctx.observer.stage_started(Stage.RESOLVE, f"{s.org}/{s.env}/{s.proxy} at {s.mgmt_url}")
         started = time.monotonic()
         try:
@@ -81,78 +84,74 @@ def resolve(ctx: RunContext, *, sink: bool = True) -> None:
         except (EdgeAuthError, EdgeNotFoundError, UsageError, InputError):
             raise  # the operator must fix the credentials, the token command or the names: exit 2, no bundle
         except Exception as exc:  # noqa: BLE001 - the API is down or broken: record it and collect on the hosts
-            ctx.record(failed_step(EDGE_HOST, "resolve", exc, time.monotonic() - started))
+            ctx.record(failed_step(EDGE_HOST, Step.RESOLVE, exc, time.monotonic() - started))
         else:
-            ctx.record(StepResult(EDGE_HOST, "resolve", StepStatus.OK, seconds=time.monotonic() - started))
+            ctx.record(StepResult(EDGE_HOST, Step.RESOLVE, StepStatus.OK, seconds=time.monotonic() - started))
             for finding in ctx.resolution.findings:
                 ctx.observer.note(finding)
     _collect_peers(ctx)
 
 
 def _collect_peers(ctx: RunContext) -> None:
-    """Backend and MP addresses for the capture filters, from the resolution, --backend and the inventory."""
-    backends: dict[tuple[str, int], str | None] = {}
+    """Backend and MP addresses for the capture filters, from the resolution, --backend and the inventory.
+
+    Each backend target keeps the SNI its source gives (the resolution's is the target's host name), port
+    filled in (443 when the target does not say).
+    """
+    backends: dict[tuple[str, int], Backend] = {}
     addresses: list[str] = []
     resolution = ctx.resolution
     if resolution is not None:
         for backend in resolution.backends:
             port = backend.port or 443
-            backends.setdefault((backend.host, port), getattr(backend, "sni", None) or _sni(backend.host))
+            backends.setdefault((backend.host, port), Backend(backend.host, port, sni=backend.sni))
             addresses += list(backend.addresses) or _lookup(backend.host)
-        ctx.mp_addresses += [mp.address for mp in resolution.message_processors if getattr(mp, "address", None)]
-    for backend in ctx.settings.backends:
-        backends.setdefault((backend.host, backend.port), _sni(backend.host))
-        addresses += _lookup(backend.host)
+        ctx.mp_addresses += [mp.address for mp in resolution.message_processors if mp.address]
+    for given in ctx.settings.backends:
+        port = given.port or 443
+        backends.setdefault((given.host, port), Backend(given.host, port, sni=given.sni))
+        addresses += _lookup(given.host)
     if ctx.inventory is not None:
         addresses += [h.address for h in ctx.inventory.backends]
         ctx.mp_addresses += [h.address for h in ctx.inventory.message_processors]
-    ctx.backend_targets = [(host, port, sni) for (host, port), sni in backends.items()]
-    ctx.backend_ports = list(dict.fromkeys(port for _h, port, _s in ctx.backend_targets))
+    ctx.backend_targets = list(backends.values())
+    ctx.backend_ports = list(dict.fromkeys(b.port for b in ctx.backend_targets if b.port is not None))
     ctx.backend_addresses = list(dict.fromkeys(addresses))
     ctx.mp_addresses = list(dict.fromkeys(ctx.mp_addresses))
-
-
-def _sni(host: str) -> str | None:
-    from collector.probe import default_sni
-
-    return default_sni(host)
 
 
 def _lookup(host: str) -> list[str]:
     """The IPs of a backend host name (the capture filter wants addresses); the name itself when unresolvable."""
     try:
-        return list(dict.fromkeys(info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)))
+        answers = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+        return list(dict.fromkeys(str(info[4][0]) for info in answers))
     except OSError:
         return [host]
 
 
 # --- 2. hosts and captures ---------------------------------------------------------------------------------------
 
-def plan_hosts(ctx: RunContext) -> list[Any]:
+def plan_hosts(ctx: RunContext) -> list[InventoryHost]:
     """The SSH hosts of the run: the inventory's, plus MPs the API named that the inventory lacks (private cloud)."""
-    from collector.inventory import ROLE_MESSAGE_PROCESSOR, hosts_from_addresses
-
     hosts = list(ctx.inventory.hosts) if ctx.inventory is not None else []
     known = {h.address for h in hosts}
     if ctx.resolution is not None and not ctx.settings.public_cloud:
         discovered = [mp.address for mp in ctx.resolution.message_processors
-                      if getattr(mp, "address", None) and mp.address not in known]
+                      if mp.address and mp.address not in known]
         if discovered and ctx.inventory is None:
             hosts += hosts_from_addresses(discovered, ROLE_MESSAGE_PROCESSOR)
         elif discovered:
             for address in discovered:
-                ctx.skip(address, "connect", "not-in-inventory",
+                ctx.skip(address, Step.CONNECT, "not-in-inventory",
                          f"{address}: the management API lists this message processor but the inventory has no "
                          "host with that address; add it to capture there")
     return hosts
 
 
-def connect_hosts(ctx: RunContext, hosts: list[Any]) -> None:
-    from collector.remote.fleet import ConnectionSettings, Fleet
-
+def connect_hosts(ctx: RunContext, hosts: list[InventoryHost]) -> None:
     s = ctx.settings
     if not hosts:
-        ctx.skip(LOCAL_HOST, "connect", "no-hosts",
+        ctx.skip(LOCAL_HOST, Step.CONNECT, "no-hosts",
                  "no SSH hosts: give --inventory to capture on message processors and backends")
         return
     ctx.observer.stage_started(Stage.CONNECT, ", ".join(h.name for h in hosts))
@@ -165,32 +164,48 @@ def connect_hosts(ctx: RunContext, hosts: list[Any]) -> None:
     ctx.record_all(ctx.fleet.connect())
 
 
+def run_inputs(ctx: RunContext, hosts: Sequence[InventoryHost]) -> RunInputs:
+    """What every host argv of this run is built from; the run and its --dry-run plan both call this."""
+    port = ctx.backend_ports[0] if len(ctx.backend_ports) == 1 else None
+    mps = [h for h in hosts if h.role == ROLE_MESSAGE_PROCESSOR]
+    return RunInputs(
+        run_id=ctx.run_id,
+        backend_addresses=tuple(ctx.backend_addresses),
+        mp_addresses=tuple(ctx.mp_addresses or _backend_own_addresses(ctx, hosts, port)),
+        port=port,
+        capture_seconds=ctx.settings.capture_seconds,
+        message_ids=tuple(ctx.message_ids),
+        probe_targets=tuple(ctx.backend_targets),
+        probe_via=mps[0].name if mps else None,
+    )
+
+
 def start_captures(ctx: RunContext) -> None:
     if ctx.fleet is None:
         return
     if not ctx.backend_addresses and not ctx.mp_addresses:
-        ctx.skip(LOCAL_HOST, "start-capture", "no-peers", "no backend or MP address is known to filter on")
+        ctx.skip(LOCAL_HOST, Step.START_CAPTURE, "no-peers", "no backend or MP address is known to filter on")
         return
     ctx.observer.stage_started(Stage.CAPTURE, f"backends {', '.join(ctx.backend_addresses) or '-'}; "
                                               f"message processors {', '.join(ctx.mp_addresses) or '-'}")
-    port = ctx.backend_ports[0] if len(ctx.backend_ports) == 1 else None
-    mp_peers = ctx.mp_addresses or _backend_own_addresses(ctx, port)
+    inputs = run_inputs(ctx, ctx.fleet.hosts)
+    if not ctx.mp_addresses and inputs.mp_addresses:
+        ctx.observer.note("the message processors' addresses are unknown: the backends capture every client "
+                          f"on port {inputs.port}")
     ctx.record_all(ctx.fleet.start_captures(
-        ctx.backend_addresses, mp_peers, port,
-        max_seconds=ctx.settings.capture_seconds + CAPTURE_MARGIN_SECONDS, max_megabytes=CAPTURE_MEGABYTES,
+        inputs.backend_addresses, inputs.mp_addresses, inputs.port,
+        max_seconds=inputs.max_seconds, max_megabytes=CAPTURE_MEGABYTES,
     ))
 
 
-def _backend_own_addresses(ctx: RunContext, port: int | None) -> list[str]:
+def _backend_own_addresses(ctx: RunContext, hosts: Sequence[InventoryHost], port: int | None) -> list[str]:
     """Without MP addresses (Public Cloud), a backend captures every peer on the backend port at its own address.
 
     Only with a known port: `host <own address>` alone would also capture the SSH session doing the capture.
     """
-    backends = ctx.fleet.inventory.backends
+    backends = [h for h in hosts if h.role == ROLE_BACKEND]
     if not backends or port is None:
         return []
-    ctx.observer.note(f"the message processors' addresses are unknown: the backends capture every client on port "
-                      f"{port}")
     return list(dict.fromkeys([h.address for h in backends] + ctx.backend_addresses))
 
 
@@ -199,40 +214,37 @@ def stop_captures(ctx: RunContext) -> None:
         return
     ctx.observer.stage_started(Stage.STOP_CAPTURE, "stopping tcpdump and fetching the captures")
     results = ctx.record_all(ctx.fleet.stop_captures())
-    ctx.captured += [r.host for r in results if r.status is StepStatus.OK and r.step == "fetch-capture"]
+    ctx.captured += [r.host for r in results if r.status is StepStatus.OK and r.step == Step.FETCH_CAPTURE]
 
 
 # --- 3. trace and reproduction -----------------------------------------------------------------------------------
 
 def start_trace(ctx: RunContext) -> None:
-    from collector.edge import trace as edge_trace
-
     s = ctx.settings
     if not s.trace or ctx.client is None or ctx.resolution is None:
         if not s.trace:
             reason, message = "disabled", "--no-trace: no debug session was started"
         else:
             reason, message = "no-api", "no debug session: the management API was not used or not resolved"
-        ctx.skip(EDGE_HOST, "trace", reason, message,
+        ctx.skip(EDGE_HOST, Step.TRACE, reason, message,
                  StepStatus.NOT_APPLICABLE if s.no_api else StepStatus.SKIPPED)
         write_raw_json(ctx, layout.TRACE_SESSION, json.loads(edge_trace.skipped_trace_summary(message)))
         return
 
-    revision = _revision(ctx)
+    revision = _revision(ctx.resolution.revisions)
     ctx.observer.stage_started(Stage.TRACE, f"debug session on revision {revision}")
     started = time.monotonic()
     try:
         ctx.trace_session = edge_trace.start_trace(ctx.client, s.org, s.env, s.proxy, revision,
                                                    timeout_seconds=s.capture_seconds + TRACE_MARGIN_SECONDS)
     except Exception as exc:  # noqa: BLE001 - no trace: the capture and the logs still tell the story
-        ctx.record(failed_step(EDGE_HOST, "start-trace", exc, time.monotonic() - started))
+        ctx.record(failed_step(EDGE_HOST, Step.START_TRACE, exc, time.monotonic() - started))
     else:
-        ctx.record(StepResult(EDGE_HOST, "start-trace", StepStatus.OK, seconds=time.monotonic() - started))
+        ctx.record(StepResult(EDGE_HOST, Step.START_TRACE, StepStatus.OK, seconds=time.monotonic() - started))
 
 
-def _revision(ctx: RunContext) -> str:
-    revisions = list(ctx.resolution.revisions)  # newest first
-    return str(revisions[0] if revisions else "1")
+def _revision(revisions: Sequence[str]) -> str:
+    return str(revisions[0] if revisions else "1")  # newest first
 
 
 def reproduce_during_window(ctx: RunContext) -> None:
@@ -241,7 +253,7 @@ def reproduce_during_window(ctx: RunContext) -> None:
     total = float(s.capture_seconds)
     ctx.observer.stage_started(Stage.REPRODUCE, _reproduction_label(ctx))
     outcome: list[Reproduction] = []
-    worker = None
+    worker: threading.Thread | None = None
     if s.reproduce or s.url:
         timeout = max(5.0, total + 30.0)
 
@@ -265,7 +277,8 @@ def reproduce_during_window(ctx: RunContext) -> None:
         time.sleep(min(1.0, max(0.05, left)) if left > 0 else 0.2)
     ctx.observer.window_tick(0.0, total)
     if worker is None:
-        ctx.skip(LOCAL_HOST, "reproduce", "manual", "no --reproduce or --url: the operator reproduced by hand",
+        ctx.skip(LOCAL_HOST, Step.REPRODUCE, "manual",
+                 "no --reproduce or --url: the operator reproduced by hand",
                  StepStatus.NOT_APPLICABLE)
         return
     result = outcome[0]
@@ -276,15 +289,13 @@ def reproduce_during_window(ctx: RunContext) -> None:
     if result.status is not None:
         ctx.observer.note(f"the reproduction was answered with HTTP {result.status}")
     if result.error:
-        ctx.record(StepResult(LOCAL_HOST, "reproduce", StepStatus.FAILED, "reproduction-failed",
-                              f"{LOCAL_HOST} -> reproduce: {result.error}", result.seconds))
+        ctx.record(StepResult(LOCAL_HOST, Step.REPRODUCE, StepStatus.FAILED, "reproduction-failed",
+                              f"{LOCAL_HOST} -> {Step.REPRODUCE}: {result.error}", result.seconds))
     else:
-        ctx.record(StepResult(LOCAL_HOST, "reproduce", StepStatus.OK, seconds=result.seconds))
+        ctx.record(StepResult(LOCAL_HOST, Step.REPRODUCE, StepStatus.OK, seconds=result.seconds))
 
 
 def _reproduction_label(ctx: RunContext) -> str:
-    from collector.run.reproduce import redact_argv, redact_url
-
     if ctx.settings.reproduce:
         return " ".join(redact_argv(ctx.settings.reproduce))
     if ctx.settings.url:
@@ -293,21 +304,20 @@ def _reproduction_label(ctx: RunContext) -> str:
 
 
 def fetch_trace(ctx: RunContext) -> None:
-    if ctx.trace_session is None:
+    session, client = ctx.trace_session, ctx.client
+    if session is None or client is None:
         return
-    from collector.edge import trace as edge_trace
-
     wait = 5.0 if ctx.reproduction is not None else 2.0  # Edge lists a transaction a moment after it ends
-    result = ctx.attempt(EDGE_HOST, "fetch-trace",
-                         lambda: edge_trace.collect_trace(ctx.client, ctx.trace_session, wait_seconds=wait))
-    ctx.attempt(EDGE_HOST, "stop-trace", lambda: edge_trace.stop_trace(ctx.client, ctx.trace_session))
+    result = ctx.attempt(EDGE_HOST, Step.FETCH_TRACE,
+                         lambda: edge_trace.collect_trace(client, session, wait_seconds=wait))
+    ctx.attempt(EDGE_HOST, Step.STOP_TRACE, lambda: edge_trace.stop_trace(client, session))
     if result is None:
         return
     ctx.trace_result = result
     ctx.message_ids += [m for m in result.message_ids if m not in ctx.message_ids]
     if not (ctx.staging / layout.TRACE_SESSION).exists():
         write_raw_json(ctx, layout.TRACE_SESSION, {
-            "session": getattr(ctx.trace_session, "name", str(ctx.trace_session)),
+            "session": session.name,
             "transaction_ids": list(result.transaction_ids),
             "message_ids": list(result.message_ids),
             "error_causes": list(result.error_causes),

@@ -18,9 +18,13 @@ import pytest
 
 from collector import layout
 from collector.inventory import load_inventory
+from collector.progress import RecordingObserver
 from collector.remote.connection import ConnectionSettings
 from collector.remote.fleet import Fleet
-from collector.steps import StepResult, StepStatus
+from collector.run import _close
+from collector.run.context import RunContext
+from collector.settings import RunSettings
+from collector.steps import Step, StepResult, StepStatus
 from tests.lab.sshd import NOSUDO_USER, SshHosts, SshHostSpec, start_ssh_hosts
 from tests.remote.conftest import BACKEND, MP1, MP2, processes_with, tls_request
 
@@ -185,6 +189,28 @@ def test_close_stops_captures_still_running(fault_lab: tuple[SshHosts, Path], tm
         assert not list(host.capture_dir.glob("*fleettest2*"))
 
 
+def test_close_reports_what_it_cleaned_up_and_the_run_records_it(
+    fault_lab: tuple[SshHosts, Path], tmp_path: Path
+) -> None:
+    # Given captures still running when the run ends (an interrupt before the stop), When the run closes the
+    # fleet, Then close() reports one cleanup per capture it removed, and the run records them (it returned
+    # None and the run recorded `close() or []`: nothing).
+    hosts, inventory_path = fault_lab
+    healthy = [h for h in load_inventory(inventory_path).hosts if h.name in HEALTHY]
+    fleet = Fleet(healthy, ConnectionSettings(known_hosts=hosts.known_hosts, connect_timeout=5), tmp_path,
+                  "fleetclose1")
+    ctx = RunContext(RunSettings(org="o", env="e", proxy="p"), RecordingObserver(), tmp_path, "fleetclose1",
+                     fleet=fleet)
+    fleet.connect()
+    assert all(r.status is StepStatus.OK
+               for r in fleet.start_captures([BACKEND], [MP1, MP2], None, max_seconds=60, max_megabytes=5))
+    _close(ctx)
+    assert sorted((s.host, s.step, s.status) for s in ctx.steps) == sorted(
+        (name, Step.CLEANUP, StepStatus.OK) for name in HEALTHY
+    )
+    assert not processes_with("fleetclose1") and fleet.close() == []
+
+
 _COLLECTOR = """
 import sys, time
 from dataclasses import replace
@@ -232,15 +258,21 @@ def test_killed_collector_leaves_no_tcpdump_after_the_time_limit(
 
 
 def test_plan_commands_render_what_a_run_sends() -> None:
-    # Given one MP and one backend / When the dry-run plan is built
+    # Given one MP and one backend / When the dry-run plan is built (remote/host_steps.py's plan_host)
     from collector.inventory import hosts_from_addresses
-    from collector.remote.fleet import plan_commands
+    from collector.remote.commands import render
+    from collector.remote.host_steps import SPECS, Channel, RunInputs, plan_host
 
     hosts = (
         *hosts_from_addresses(["10.0.0.11"], "message-processor"),
         *hosts_from_addresses(["10.0.1.5"], "backend"),
     )
-    plan = plan_commands(hosts, "r1", ["10.0.1.5"], ["10.0.0.11"], 443, 60, message_ids=["rrt-'x"])
+    inputs = RunInputs("r1", ("10.0.1.5",), ("10.0.0.11",), 443, capture_seconds=30, message_ids=("rrt-'x",))
+    plan = {
+        host.name: [render(c.argv) for c in plan_host(host, inputs, False)
+                    if SPECS[c.command].channel is not Channel.SFTP]  # shell commands only (no SFTP get)
+        for host in hosts
+    }
     # Then the MP captures the backend and gathers logs; the backend captures the MP and has no log commands
     mp, backend = plan["10.0.0.11"], plan["10.0.1.5"]
     assert mp[0].startswith("sudo -n -- sh -c ") and mp[0].endswith("'(' host 10.0.1.5 ')' and port 443")

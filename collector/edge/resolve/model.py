@@ -7,6 +7,18 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from collector.edge.deployments import MessageProcessor
+from collector.settings import Backend
+
+# Backend is the run's one backend type (settings.py, the layer below edge/ and remote/); re-exported here.
+__all__ = [
+    "PUBLIC_CLOUD_HOST",
+    "Backend",
+    "DocumentRequest",
+    "DocumentSource",
+    "ManagementApi",
+    "Resolution",
+    "TargetTls",
+]
 
 PUBLIC_CLOUD_HOST = "api.enterprise.apigee.com"
 
@@ -106,18 +118,6 @@ class TargetTls:
 
     def to_json(self) -> dict[str, Any]:
         return dict(vars(self))
-
-
-@dataclass(frozen=True)
-class Backend:
-    """A backend the MPs call; ``addresses`` are its IPs for capture filters (() when it did not resolve)."""
-
-    host: str
-    port: int | None
-    addresses: tuple[str, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        return {"host": self.host, "port": self.port, "addresses": list(self.addresses)}
 
 
 @dataclass(frozen=True)
