@@ -93,7 +93,7 @@ def _walk_bundle(root: Path) -> Iterator[tuple[str, Path]]:
     """(bundle path, file) for every regular file under root, manifest.json excluded; symlinks are refused."""
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
-        for name in sorted(filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]):
+        for name in sorted(filenames + [d for d in dirnames if Path(dirpath, d).is_symlink()]):
             path = Path(dirpath, name)
             rel = path.relative_to(root).as_posix()
             if path.is_symlink() or not path.is_file():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import contextlib
 import gzip
 import os
 import re
@@ -162,7 +163,7 @@ class BundleWriter:
             return self._drop_key_file(rel_path)
         target = self._prepare(rel_path)
         try:
-            with open(src_path, "rb") as src, self._open(target) as out:
+            with Path(src_path).open("rb") as src, self._open(target) as out:
                 found = redact_seekable(src, out, rel_path)
         except (OSError, EOFError, zlib.error) as exc:
             _unlink(target)
@@ -207,8 +208,8 @@ class BundleWriter:
             return
         if is_capture_path(rel_path) and _is_capture(staged):
             try:
-                os.replace(staged, self.path(rel_path))
-                os.chmod(self.path(rel_path), 0o600)
+                staged.replace(self.path(rel_path))
+                self.path(rel_path).chmod(0o600)
                 self._record(rel_path, [], source, collector, status, seconds)
                 return
             except OSError:
@@ -236,7 +237,7 @@ class BundleWriter:
             if not current.exists():
                 try:
                     current.mkdir(mode=0o700, exist_ok=True)  # exist_ok: fetches from several hosts may race here
-                    os.chmod(current, 0o700)
+                    current.chmod(0o700)
                 except OSError as exc:
                     raise BundleError(f"{current}: cannot create a bundle folder: {exc.strerror or exc}") from exc
         return target
@@ -287,18 +288,18 @@ class BundleWriter:
                     path.unlink()  # a bundle holds regular files only; a link could point at a key
                     continue
                 incoming = path.with_name(f".{name}.adopting")
-                os.replace(path, incoming)
+                path.replace(incoming)
                 try:
                     self._ingest(rel, incoming, "", collector, "ok", None)
                 finally:
                     _unlink(incoming)
                 found += self._redactions[rel]
             for d in dirnames:
-                folder = os.path.join(dirpath, d)
-                if os.path.islink(folder):
-                    os.unlink(folder)  # never chmod (or follow) a link to a folder outside the bundle
+                folder = Path(dirpath, d)
+                if folder.is_symlink():
+                    folder.unlink()  # never chmod (or follow) a link to a folder outside the bundle
                 else:
-                    os.chmod(folder, 0o700)
+                    folder.chmod(0o700)
         return found
 
     def finalize(self, *, tool_version: str = __version__, settings: Mapping[str, object] | None = None,
@@ -324,7 +325,7 @@ class BundleWriter:
             write_manifest(root, manifest)
             write_tarball(root, self.name, archive, int(finished.timestamp()))
             if keep_directory:
-                os.rename(root, directory)
+                root.rename(directory)
             else:
                 shutil.rmtree(root)
         except OSError as exc:
@@ -377,7 +378,5 @@ def _is_capture(path: Path) -> bool:
 
 
 def _unlink(path: Path) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         path.unlink()
-    except FileNotFoundError:
-        pass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tarfile
 import tempfile
@@ -24,7 +25,7 @@ def write_tarball(root: Path, name: str, archive: Path, mtime: int) -> None:
                 rel_dir = Path(dirpath).relative_to(root).as_posix()
                 prefix = name if rel_dir == "." else f"{name}/{rel_dir}"
                 for d in dirnames:
-                    if os.path.islink(os.path.join(dirpath, d)):
+                    if Path(dirpath, d).is_symlink():
                         raise BundleError(f"{root}: {rel_dir}/{d} is a symbolic link; a bundle holds files only")
                     tar.addfile(_tar_entry(f"{prefix}/{d}", tarfile.DIRTYPE, 0o700, 0, mtime))
                 for f in sorted(filenames):
@@ -39,7 +40,7 @@ def write_tarball(root: Path, name: str, archive: Path, mtime: int) -> None:
         except FileExistsError:
             raise
         except OSError:  # a file system without hard links
-            os.rename(tmp, archive)
+            tmp.rename(archive)
     finally:
         _unlink(tmp)
 
@@ -53,7 +54,5 @@ def _tar_entry(name: str, kind: bytes, mode: int, size: int, mtime: int) -> tarf
 
 
 def _unlink(path: Path) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         path.unlink()
-    except FileNotFoundError:
-        pass
