@@ -1,4 +1,5 @@
-"""Writing a bundle: every file redacted on its way in, 0600/0700, under a temporary name until it is complete."""
+"""Writing a bundle: every file redacted on its way in, 0600/0700, under a temporary name until
+it is complete."""
 
 from __future__ import annotations
 
@@ -72,8 +73,8 @@ class BundleWriter:
     process can), and when a bundle or another run already has the name (two runs in the same second), the
     writer takes ``NAME-2``, ``NAME-3``... so every run publishes its own bundle. `self.name`: the name taken.
 
-    Use it as a context manager: leaving the block without `finalize` (an exception, Ctrl-C) removes the partial
-    directory, so nothing half-written ever stands under the final name.
+    Use it as a context manager: leaving the block without `finalize` (an exception, Ctrl-C) removes the
+    partial directory, so nothing half-written ever stands under the final name.
     """
 
     def __init__(self, out_dir: Path, name: str) -> None:
@@ -86,7 +87,9 @@ class BundleWriter:
             self._root: Path | None = root
             root.chmod(0o700)
         except OSError as exc:
-            raise BundleError(f"{self.out_dir}: cannot create the bundle directory: {exc.strerror or exc}") from exc
+            raise BundleError(
+                f"{self.out_dir}: cannot create the bundle directory: {exc.strerror or exc}"
+            ) from exc
         self._redactions: dict[str, list[Redaction]] = {}
         self._meta: dict[str, dict[str, object]] = {}
         self._stamps: dict[str, tuple[int, int, int] | None] = {}  # what each written file looked like
@@ -236,10 +239,13 @@ class BundleWriter:
                 raise BundleError(f"{self.name}: {rel_path!r} crosses {part!r}, which is not a directory")
             if not current.exists():
                 try:
-                    current.mkdir(mode=0o700, exist_ok=True)  # exist_ok: fetches from several hosts may race here
+                    # exist_ok: fetches from several hosts may race here
+                    current.mkdir(mode=0o700, exist_ok=True)
                     current.chmod(0o700)
                 except OSError as exc:
-                    raise BundleError(f"{current}: cannot create a bundle folder: {exc.strerror or exc}") from exc
+                    raise BundleError(
+                        f"{current}: cannot create a bundle folder: {exc.strerror or exc}"
+                    ) from exc
         return target
 
     def _write(self, target: Path, data: bytes) -> None:
@@ -274,8 +280,9 @@ class BundleWriter:
     # -- publishing ------------------------------------------------------------------------------------------
 
     def adopt_files(self, *, collector: str = "direct") -> list[Redaction]:
-        """Redact in place every file that was put into `root` without this writer (and make it 0600); return
-        the redactions found. `finalize` calls it too; call it first to report the redactions in SUMMARY.md."""
+        """Redact in place every file that was put into `root` without this writer (and make it 0600);
+        return the redactions found. `finalize` calls it too; call it first to report the
+        redactions in SUMMARY.md."""
         found: list[Redaction] = []
         for dirpath, dirnames, filenames in os.walk(self.root):
             dirnames.sort()
@@ -305,9 +312,9 @@ class BundleWriter:
     def finalize(self, *, tool_version: str = __version__, settings: Mapping[str, object] | None = None,
                  steps: Sequence[StepResult] = (), started: datetime | None = None,
                  finished: datetime | None = None, keep_directory: bool = False) -> FinalBundle:
-        """Redact files written around the writer (`adopt_files`), write manifest.json, then ``OUT/NAME.tar.gz``
-        (via a temporary name), then either rename the directory to ``OUT/NAME`` (`keep_directory`) or remove
-        it. `started` defaults to when the writer was made."""
+        """Redact files written around the writer (`adopt_files`), write manifest.json, then
+        ``OUT/NAME.tar.gz`` (via a temporary name), then either rename the directory to ``OUT/NAME``
+        (`keep_directory`) or remove it. `started` defaults to when the writer was made."""
         root = self.root
         settings = settings or {}
         started = started or self._started
@@ -330,7 +337,9 @@ class BundleWriter:
                 shutil.rmtree(root)
         except OSError as exc:
             self.abort()
-            raise BundleError(f"{self.out_dir}: cannot finish bundle {self.name}: {exc.strerror or exc}") from exc
+            raise BundleError(
+                f"{self.out_dir}: cannot finish bundle {self.name}: {exc.strerror or exc}"
+            ) from exc
         except InputError as exc:  # a symlink appeared inside the bundle: never publish it
             self.abort()
             raise BundleError(f"{self.name}: {exc.defect}") from exc

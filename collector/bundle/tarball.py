@@ -12,7 +12,8 @@ from collector.errors import BundleError
 
 
 def write_tarball(root: Path, name: str, archive: Path, mtime: int) -> None:
-    """Write NAME.tar.gz beside the bundle under a temporary name, then link it to its final name (no clobber)."""
+    """Write NAME.tar.gz beside the bundle under a temporary name, then link it to its final name
+    (no clobber)."""
     fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.tar.gz.partial-", dir=archive.parent)
     tmp = Path(tmp_name)
     try:
@@ -26,12 +27,16 @@ def write_tarball(root: Path, name: str, archive: Path, mtime: int) -> None:
                 prefix = name if rel_dir == "." else f"{name}/{rel_dir}"
                 for d in dirnames:
                     if Path(dirpath, d).is_symlink():
-                        raise BundleError(f"{root}: {rel_dir}/{d} is a symbolic link; a bundle holds files only")
+                        raise BundleError(
+                            f"{root}: {rel_dir}/{d} is a symbolic link; a bundle holds files only"
+                        )
                     tar.addfile(_tar_entry(f"{prefix}/{d}", tarfile.DIRTYPE, 0o700, 0, mtime))
                 for f in sorted(filenames):
                     path = Path(dirpath, f)
                     if path.is_symlink() or not path.is_file():
-                        raise BundleError(f"{root}: {rel_dir}/{f} is not a regular file; a bundle holds files only")
+                        raise BundleError(
+                            f"{root}: {rel_dir}/{f} is not a regular file; a bundle holds files only"
+                        )
                     with path.open("rb") as content:
                         size = os.fstat(content.fileno()).st_size
                         tar.addfile(_tar_entry(f"{prefix}/{f}", tarfile.REGTYPE, 0o600, size, mtime), content)
