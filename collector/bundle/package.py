@@ -109,8 +109,8 @@ class BundleWriter:
             except FileExistsError:
                 continue  # another run is writing under that name (or one was killed while it did)
             return candidate, root
-        raise BundleError(f"{self.out_dir}: {name} and the {MAX_NAME_SERIAL - 1} numbered names after it "
-                          "are taken")
+        raise BundleError(f"{self.out_dir}: {name} and the {MAX_NAME_SERIAL - 1} numbered names "
+                          "after it are taken")
 
     # -- the bundle being built ------------------------------------------------------------------------------
 

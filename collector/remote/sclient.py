@@ -276,8 +276,8 @@ def _connect_error(text: str, target: str, via: str, exit_code: int | None) -> P
     unknown = _UNKNOWN_OPTION.search(text)
     if unknown:
         return ProbeError(target, f"openssl s_client on {via} does not know the option {unknown.group(1)}",
-                          "its OpenSSL is too old for it (TLS 1.3 needs 1.1.1+): drop --tls, or probe from "
-                          "another host", via=via)
+                          "its OpenSSL is too old for it (TLS 1.3 needs 1.1.1+): drop --tls, "
+                          "or probe from another host", via=via)
     if _DNS_FAILURE.search(text):
         return ProbeError(target, f"{via} cannot resolve {host} (DNS)",
                           "check the name and the MP's resolver", via=via)
@@ -292,8 +292,8 @@ def _connect_error(text: str, target: str, via: str, exit_code: int | None) -> P
 
 def _no_tls_error(text: str, target: str, via: str, exit_code: int | None,
                   alerts: Sequence[Alert]) -> ProbeError:
-    hint = ("check that this is the backend's TLS port (a plain HTTP or SSH port answers like this) "
-            "and the SNI")
+    hint = ("check that this is the backend's TLS port "
+            "(a plain HTTP or SSH port answers like this) and the SNI")
     if alerts:
         return ProbeError(target, f"the server refused the ClientHello with alert {alerts[0].description} "
                                   f"({alerts[0].code})",
