@@ -56,7 +56,7 @@ def truststore_file(path: Path) -> tuple[TrustedCertificate, ...]:
         try:
             return (_trusted(x509.load_der_x509_certificate(data), path.name),)
         except _DECODE_ERRORS as exc:
-            raise InputError(path, f"is not a readable DER certificate ({exc})") from exc
+            raise InputError(path, "is not a readable DER certificate") from exc
     raise InputError(path, "is not a truststore certificate (PEM, DER or an Edge cert JSON document)")
 
 
@@ -134,7 +134,7 @@ def _pem_certificates(path: Path, data: bytes) -> tuple[TrustedCertificate, ...]
     try:
         certs = x509.load_pem_x509_certificates(data)
     except _DECODE_ERRORS as exc:
-        raise InputError(path, f"holds a PEM certificate that cannot be read ({exc})") from exc
+        raise InputError(path, "holds a PEM certificate that cannot be read") from exc
     return tuple(_trusted(cert, path.name) for cert in certs)
 
 
