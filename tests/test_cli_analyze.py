@@ -158,34 +158,42 @@ def test_analyze_reads_a_tar_gz_bundle(tmp_path: Path) -> None:
 FAILURES = f"{CAPTURES}/failures"
 TRUSTSTORES = "tests/fixtures/truststores"
 
-# --truststore FILE: one broken file per failure mode, and the exact message naming it
+# --truststore FILE: one broken file per failure mode (under tests/fixtures), and the exact message naming it
 BROKEN_TRUSTSTORES = {
-    "missing file": ("missing.pem", "does not exist"),
-    "empty file": ("empty.pcap", "is empty"),
-    "a directory": ("not-a-bundle", "is a directory, not a truststore certificate file"),
-    "private key": ("private-key.pem",
+    "missing file": ("broken/missing.pem", "does not exist"),
+    "empty file": ("broken/empty.pcap", "is empty"),
+    "a directory": ("broken/not-a-bundle", "is a directory, not a truststore certificate file"),
+    "private key": ("broken/private-key.pem",
                     "is a private key; a truststore holds certificates only (never share private keys)"),
-    "pem without certificate": ("csr-not-chain.pem", "holds no PEM certificate"),
-    "damaged pem certificate": ("truststore-damaged.pem", "holds a PEM certificate that cannot be read"),
-    "damaged der": ("truststore-not-der.der", "is not a readable DER certificate"),
-    "unknown content": ("unknown.txt",
+    "pem without certificate": ("broken/csr-not-chain.pem", "holds no PEM certificate"),
+    "damaged pem certificate": ("truststores/broken/damaged.pem",
+                                "holds a PEM certificate that cannot be read"),
+    "damaged der": ("truststores/broken/not-der.der", "is not a readable DER certificate"),
+    "unknown content": ("broken/unknown.txt",
                         "is not a truststore certificate (PEM, DER or an Edge cert JSON document)"),
-    "unreadable json": ("truncated.json", "is not valid JSON, so not an Edge cert document"),
-    "json not utf-8": ("not-utf8.json", "is not valid JSON, so not an Edge cert document"),
-    "json of another kind": ("other.json", "is JSON but not an Edge cert document (certName and certInfo)"),
-    "keystore document": ("keystore-without-certs.json",
+    "unreadable json": ("broken/truncated.json", "is not valid JSON, so not an Edge cert document"),
+    "json not utf-8": ("broken/not-utf8.json", "is not valid JSON, so not an Edge cert document"),
+    "json of another kind": ("broken/other.json",
+                             "is JSON but not an Edge cert document (certName and certInfo)"),
+    "keystore document": ("broken/keystore-without-certs.json",
                           "is JSON but not an Edge cert document (certName and certInfo)"),
-    "cert without issuer": ("cert-without-issuer.json",
+    "cert without issuer": ("broken/cert-without-issuer.json",
                             "is not a valid Edge cert document: missing field 'issuer' in certInfo[0]"),
     "cert document without certificates": (
-        "truststore-empty-certinfo.json", "is an Edge cert document without any certificate (empty certInfo)"),
+        "truststores/broken/empty-certinfo.json",
+        "is an Edge cert document without any certificate (empty certInfo)"),
 }
+
+
+def test_broken_truststore_folder_has_a_test_per_file() -> None:
+    on_disk = {f"truststores/broken/{p.name}" for p in (ROOT / "tests/fixtures/truststores/broken").iterdir()}
+    assert on_disk <= {name for name, _ in BROKEN_TRUSTSTORES.values()}
 
 
 @pytest.mark.parametrize("name,message", BROKEN_TRUSTSTORES.values(), ids=BROKEN_TRUSTSTORES.keys())
 def test_broken_truststore_exits_2_naming_the_file_and_defect(name: str, message: str) -> None:
     # Given a good capture and one broken --truststore file
-    path = f"{BROKEN}/{name}"
+    path = f"tests/fixtures/{name}"
     # When analyzed through the real CLI
     capture = f"{FAILURES}/server-certificate-untrusted-java-openssl-tls12.pcap"
     result = run_analyze(capture, "--truststore", path)
