@@ -10,6 +10,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from collector import layout
 from collector.diagnosis.analyze import Analysis, analyze_evidence, analyze_paths
@@ -306,3 +308,15 @@ def test_analyze_text_and_json_show_the_chain_verdict() -> None:
 def test_other_causes_carry_no_chain() -> None:
     diagnosis = analyze_paths([FIXTURES / "captures" / "healthy-java-tls12.pcap"]).diagnosis
     assert diagnosis.chain is None and diagnosis.to_json()["chain"] is None
+
+
+def test_expired_certificate_held_by_the_truststore_is_the_one_to_replace(tmp_path: Path) -> None:
+    # Given the expired scenario and a truststore that pins the backend's (expired) certificate itself
+    (handshake,) = load_evidence(_files(EXPIRED, "tls12")).handshakes
+    pinned = tmp_path / "pinned-backend.pem"
+    pinned.write_bytes(x509.load_der_x509_certificate(handshake.server_chain_der[0]).public_bytes(Encoding.PEM))
+    # When analyzed with it
+    diagnosis = analyze_paths(_files(EXPIRED, "tls12"), [pinned]).diagnosis
+    # Then the fix replaces that certificate in the truststore
+    assert diagnosis.cause is EXPIRED
+    assert diagnosis.resolution.startswith(f"Replace the expired certificate {LEAF} in the TrustStore")

@@ -44,7 +44,7 @@ def server_certificate_untrusted(facts: Facts) -> Finding | None:
 
 
 _FIX_TAIL = (" The TrustStore is the one the TargetEndpoint's (or the TargetServer's) SSLInfo names, through"
-             " its ref:// reference when it uses one; the message processors read it on the next call.")
+             " its ref:// reference when it uses one.")
 
 SPEC = CauseSpec(
     cause=Cause.SERVER_CERTIFICATE_UNTRUSTED,
