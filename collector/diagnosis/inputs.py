@@ -200,12 +200,12 @@ def _bundle_resolution(files: BundleFiles) -> Evidence:
         notes.append(f"{cite}: the targets use several truststores; judging by truststore {truststores[0]}")
     hosts = tuple(dict.fromkeys(str(t["host"]) for t in targets if t.get("host")))
     return Evidence(key_alias=aliases[0] if aliases else None, keystore=keystores[0] if keystores else None,
-                    notes=tuple(notes), sources=(cite,), truststore_name=truststores[0] if truststores else None,
-                    target_hosts=hosts)
+                    notes=tuple(notes), sources=(cite,),
+                    truststore_name=truststores[0] if truststores else None, target_hosts=hosts)
 
 
 def _truststore_only_folders(files: BundleFiles) -> frozenset[str]:
-    """Bundle folders (under `edge/keystores/`) of stores the targets use as truststore and never as keystore."""
+    """Bundle folders (under `edge/keystores/`) of stores the targets use as truststore, never as keystore."""
     if not files.exists(layout.EDGE_RESOLUTION):
         return frozenset()
     data = _json_or_error(files.read(layout.EDGE_RESOLUTION), files.where(layout.EDGE_RESOLUTION))
