@@ -115,6 +115,8 @@ def _verdict_lines(rejection: ChainRejection, evidence: Evidence) -> list[str]:
         lines.append("the name the message processor checked is unknown (no SNI, no target host)")
     if verdict.note:
         lines.append(f"note: {verdict.note}")
+    if rejection.handshake is not None and rejection.handshake.captured_at is None:
+        lines.append("the capture has no timestamps: the dates were judged at the time of this analysis")
     if not evidence.truststore:
         lines.append(_no_truststore_line(rejection))
     if rejection.basis is Basis.ALERT and not verdict.out_of_validity and rejection.cause == EXPIRED:

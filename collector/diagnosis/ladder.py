@@ -172,7 +172,7 @@ def _chain_text(chain: Mapping[str, Any]) -> list[str]:
         lines.append(f"  name checked: {chain['name']} ({chain.get('name_source')});"
                      f" certificate names: {names}")
     if chain.get("checked_at"):
-        lines.append(f"  judged at: {chain['checked_at']} (the handshake's capture time)")
+        lines.append(f"  judged at: {chain['checked_at']}")
     held = chain.get("truststore_certificates") or []
     store = chain.get("truststore") or "given"
     lines.append(f"  truststore {store}: {len(held)} certificate(s)" if held

@@ -320,3 +320,14 @@ def test_expired_certificate_held_by_the_truststore_is_the_one_to_replace(tmp_pa
     # Then the fix replaces that certificate in the truststore
     assert diagnosis.cause is EXPIRED
     assert diagnosis.resolution.startswith(f"Replace the expired certificate {LEAF} in the TrustStore")
+
+
+def test_a_capture_without_timestamps_is_judged_at_analysis_time() -> None:
+    # Given the expired scenario's handshake with no capture time (a file without timestamps)
+    evidence = load_evidence(_files(EXPIRED, "tls12"))
+    undated = replace(evidence.handshakes[0], captured_at=None)
+    diagnosis = analyze_evidence(replace(evidence, handshakes=(undated,))).diagnosis
+    # Then the certificate is still out of date, and the evidence says when it was judged
+    assert diagnosis.cause is EXPIRED
+    when = "the capture has no timestamps: the dates were judged at the time of this analysis"
+    assert when in diagnosis.evidence
