@@ -17,11 +17,7 @@ from datetime import datetime, timezone
 
 from cryptography import x509
 
-from collector.diagnosis.backends import (
-    Facts,
-    first_fatal,
-    is_encrypted,
-)
+from collector.diagnosis.backends import Facts, first_fatal, is_encrypted
 from collector.diagnosis.evidence import Evidence, TrustedCertificate
 from collector.diagnosis.jsse_messages import JsseSign
 from collector.diagnosis.truststores import anchors_of

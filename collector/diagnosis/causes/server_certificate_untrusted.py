@@ -7,11 +7,7 @@ from __future__ import annotations
 from collector.diagnosis.backends import Facts
 from collector.diagnosis.causes.spec import CauseSpec, Finding, Texts
 from collector.diagnosis.chain_findings import rejection_finding, top_is_self_issued
-from collector.diagnosis.server_chain import (
-    UNTRUSTED,
-    Basis,
-    chain_rejection,
-)
+from collector.diagnosis.server_chain import UNTRUSTED, Basis, chain_rejection
 from collector.diagnosis.verdict import (
     SECTION_CA_MISMATCH,
     SECTION_NO_CLIENT_CERTIFICATE,
