@@ -153,3 +153,74 @@ def test_analyze_reads_a_tar_gz_bundle(tmp_path: Path) -> None:
     assert diagnosis["cause"] == "ca-mismatch"
     assert any(line.startswith("edge/keystores/myKeystore/aliases/myKey.json: leaf issuer") for line in diagnosis["evidence"])
     assert "keystore myKeystore under alias myKey" in diagnosis["resolution"]
+
+
+FAILURES = f"{CAPTURES}/failures"
+TRUSTSTORES = "tests/fixtures/truststores"
+
+# --truststore FILE: one broken file per failure mode (under tests/fixtures), and the exact message naming it
+BROKEN_TRUSTSTORES = {
+    "missing file": ("broken/missing.pem", "does not exist"),
+    "empty file": ("broken/empty.pcap", "is empty"),
+    "a directory": ("broken/not-a-bundle", "is a directory, not a truststore certificate file"),
+    "private key": ("broken/private-key.pem",
+                    "is a private key; a truststore holds certificates only (never share private keys)"),
+    "pem without certificate": ("broken/csr-not-chain.pem", "holds no PEM certificate"),
+    "damaged pem certificate": ("truststores/broken/damaged.pem",
+                                "holds a PEM certificate that cannot be read"),
+    "damaged der": ("truststores/broken/not-der.der", "is not a readable DER certificate"),
+    "unknown content": ("broken/unknown.txt",
+                        "is not a truststore certificate (PEM, DER or an Edge cert JSON document)"),
+    "unreadable json": ("broken/truncated.json", "is not valid JSON, so not an Edge cert document"),
+    "json not utf-8": ("broken/not-utf8.json", "is not valid JSON, so not an Edge cert document"),
+    "json of another kind": ("broken/other.json",
+                             "is JSON but not an Edge cert document (certName and certInfo)"),
+    "keystore document": ("broken/keystore-without-certs.json",
+                          "is JSON but not an Edge cert document (certName and certInfo)"),
+    "cert without issuer": ("broken/cert-without-issuer.json",
+                            "is not a valid Edge cert document: missing field 'issuer' in certInfo[0]"),
+    "cert document without certificates": (
+        "truststores/broken/empty-certinfo.json",
+        "is an Edge cert document without any certificate (empty certInfo)"),
+}
+
+
+def test_broken_truststore_folder_has_a_test_per_file() -> None:
+    on_disk = {f"truststores/broken/{p.name}" for p in (ROOT / "tests/fixtures/truststores/broken").iterdir()}
+    assert on_disk <= {name for name, _ in BROKEN_TRUSTSTORES.values()}
+
+
+@pytest.mark.parametrize("name,message", BROKEN_TRUSTSTORES.values(), ids=BROKEN_TRUSTSTORES.keys())
+def test_broken_truststore_exits_2_naming_the_file_and_defect(name: str, message: str) -> None:
+    # Given a good capture and one broken --truststore file
+    path = f"tests/fixtures/{name}"
+    # When analyzed through the real CLI
+    capture = f"{FAILURES}/server-certificate-untrusted-java-openssl-tls12.pcap"
+    result = run_analyze(capture, "--truststore", path)
+    # Then exit 2 with exactly one line "collect: FILE: DEFECT", nothing on stdout
+    assert result.returncode == 2
+    assert result.stderr == f"collect: {path}: {message}\n"
+    assert result.stdout == ""
+
+
+def test_truststore_option_is_repeatable_and_judges_the_chain() -> None:
+    # Given the untrusted capture and two truststore files (PEM and Edge cert JSON), neither holding CA A
+    result = run_analyze(f"{FAILURES}/server-certificate-untrusted-java-openssl-tls12.pcap", "--json",
+                         "--truststore", f"{TRUSTSTORES}/caB.pem",
+                         "--truststore", f"{TRUSTSTORES}/caB-cert.json")
+    # Then both are read and the chain verdict names the missing issuer
+    assert result.returncode == 0, result.stderr
+    output = json.loads(result.stdout)
+    assert output["diagnosis"]["cause"] == "server-certificate-untrusted"
+    assert output["diagnosis"]["chain"]["missing_issuer"] == "CN=Lab CA A,OU=caA,O=Lab Org,C=US"
+    assert [t["source"] for t in output["truststore"]] == ["caB.pem", "caB-cert.json"]
+    assert f"{TRUSTSTORES}/caB.pem" in output["sources"]
+
+
+def test_truststore_text_view_prints_the_backend_chain() -> None:
+    result = run_analyze(f"{FAILURES}/server-certificate-expired-java-openssl-tls12.pcap",
+                         "--truststore", f"{TRUSTSTORES}/caA.der")
+    assert result.returncode == 0, result.stderr
+    for expected in ("Backend chain: expired (decided by truststore)", "out of validity: CN=backend.lab",
+                     "Cause: server-certificate-expired"):
+        assert expected in result.stdout

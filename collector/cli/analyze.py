@@ -12,18 +12,23 @@ from collector.cli.group import cli, emit_json
 @cli.command("analyze")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (DESIGN.md vocabulary) instead of text.")
-def analyze_command(files: tuple[Path, ...], as_json: bool) -> None:
+@click.option("--truststore", "truststores", multiple=True, type=click.Path(path_type=Path), metavar="FILE",
+              help="A certificate of the MP truststore (PEM, DER or an Edge cert JSON); repeatable. The"
+                   " backend's chain is verified against them.")
+def analyze_command(files: tuple[Path, ...], as_json: bool, truststores: tuple[Path, ...]) -> None:
     """Analyze captures and documents offline and name the cause.
 
     Each FILE is recognised by its content: pcap or pcapng (gzip allowed), a support bundle (.tar.gz or
     directory), an Edge keystore / alias / cert JSON document, a PEM certificate chain, probe results
     (`collect probe --json` output or a bundle's probe/results.json), or an NSS key log (SSLKEYLOGFILE
-    format, decrypts TLS 1.3 handshakes). No network is used. Exit 2 names a file that cannot be used.
+    format, decrypts TLS 1.3 handshakes). A PEM or cert document given as FILE is the MP's keystore; the
+    certificates the MP trusts (the target's TrustStore) go with --truststore. No network is used. Exit 2
+    names a file that cannot be used.
     """
     from collector.diagnosis.analyze import analyze_paths
     from collector.diagnosis.ladder import render_analysis
 
-    analysis = analyze_paths(list(files))
+    analysis = analyze_paths(list(files), list(truststores))
     if as_json:
         emit_json(analysis.to_json())
     else:

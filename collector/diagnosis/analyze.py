@@ -28,6 +28,7 @@ class Analysis:
             "diagnosis": self.diagnosis.to_json(),
             "notes": list(self.evidence.notes),
             "sources": list(self.evidence.sources),
+            "truststore": [c.to_json() for c in self.evidence.truststore],
         }
 
 
@@ -36,6 +37,7 @@ def analyze_evidence(evidence: Evidence) -> Analysis:
     return Analysis(handshakes=evidence.handshakes, diagnosis=diagnose(evidence), evidence=evidence)
 
 
-def analyze_paths(paths: Sequence[Path]) -> Analysis:
-    """Sniff and read every file, then judge; raises InputError/CaptureFormatError naming a bad file."""
-    return analyze_evidence(load_evidence(paths))
+def analyze_paths(paths: Sequence[Path], truststores: Sequence[Path] = ()) -> Analysis:
+    """Sniff and read every file (and the MP truststore's certificate files), then judge; raises
+    InputError/CaptureFormatError naming a bad file."""
+    return analyze_evidence(load_evidence(paths, truststores))

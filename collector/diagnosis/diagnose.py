@@ -23,6 +23,7 @@ def diagnose(evidence: Evidence) -> Diagnosis:
             resolution=spec.render(texts.resolution, finding.values),
             backend=finding.backend,
             counts=facts.counts,
+            chain=finding.chain,
         )
     # The registry ends with no-tls-handshake, whose rule always answers.
     raise AssertionError("the last cause of the registry must always answer")

@@ -7,7 +7,7 @@ The types and how parts combine; `inputs.py` builds them from files (`load_evide
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from collector.diagnosis.jsse_messages import JsseSign
@@ -42,6 +42,29 @@ class KeystoreEvidence:
 
 
 @dataclass(frozen=True)
+class TrustedCertificate:
+    """One certificate of the MP's truststore (the anchors a backend chain is verified against).
+
+    Attributes:
+        subject / issuer: RFC 4514 names (an Edge cert document's Java spelling when `der` is ``None``).
+        source: the file or bundle path it was read from, cited in evidence lines.
+        der: the certificate itself; ``None`` when the document holds names only (an Edge cert JSON), so the
+            chain can be judged by issuer name but no signature can be checked.
+        truststore: the truststore's name when the input says it (a bundle's resolution), else ``None``.
+    """
+
+    subject: str
+    issuer: str
+    source: str
+    der: bytes | None = field(default=None, repr=False)
+    truststore: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {"subject": self.subject, "issuer": self.issuer, "source": self.source,
+                "truststore": self.truststore, "names_only": self.der is None}
+
+
+@dataclass(frozen=True)
 class Evidence:
     """Everything `diagnose()` judges; built from files, bundles or a live run.
 
@@ -55,6 +78,11 @@ class Evidence:
         sources: every input file or bundle path read.
         jsse_signs: what the MP's JSSE said about the failure (its system.log lines for the message id, the
             trace's error.cause), in the order read.
+        truststore: the MP truststore's certificates (a bundle's truststore, `collect analyze --truststore`);
+            empty when no truststore is known, and the backend chain's trust is then not judged.
+        truststore_name: the truststore the target's SSLInfo names (after `ref://`), ``None`` when unknown.
+        target_hosts: the backend host names of the targets (URL or target server host), the name the MP
+            checks the backend certificate against when it sends no SNI.
     """
 
     handshakes: tuple[Handshake, ...] = ()
@@ -65,6 +93,9 @@ class Evidence:
     sources: tuple[str, ...] = ()
     keystore: str | None = None
     jsse_signs: tuple[JsseSign, ...] = ()
+    truststore: tuple[TrustedCertificate, ...] = ()
+    truststore_name: str | None = None
+    target_hosts: tuple[str, ...] = ()
 
 
 def combine_evidence(parts: Sequence[Evidence]) -> Evidence:
@@ -83,6 +114,9 @@ def combine_evidence(parts: Sequence[Evidence]) -> Evidence:
         sources=tuple(s for p in parts for s in p.sources),
         keystore=next((p.keystore for p in parts if p.keystore), None),
         jsse_signs=tuple(s for p in parts for s in p.jsse_signs),
+        truststore=tuple(c for p in parts for c in p.truststore),
+        truststore_name=next((p.truststore_name for p in parts if p.truststore_name), None),
+        target_hosts=tuple(dict.fromkeys(h for p in parts for h in p.target_hosts)),
     )
 
 

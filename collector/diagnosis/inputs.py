@@ -20,6 +20,7 @@ from collector.diagnosis.evidence import (
     keystore_evidence_from_document,
 )
 from collector.diagnosis.jsse_messages import JsseSign, read_jsse_signs
+from collector.diagnosis.truststores import truststore_from_bundle, truststore_from_files
 from collector.edge.keystores import sniff_edge_document
 from collector.errors import InputError
 from collector.tls.capture import is_capture, read_handshakes
@@ -34,9 +35,10 @@ _MAX_EXCERPT = 16 << 20  # the excerpt holds the message id's lines with context
 _HEADERS = 64 << 10
 
 
-def load_evidence(paths: Sequence[Path]) -> Evidence:
+def load_evidence(paths: Sequence[Path], truststores: Sequence[Path] = ()) -> Evidence:
     """Sniff each file by content and build the evidence: key logs first (captures need them), then every
-    other file in the order given; raises InputError/CaptureFormatError naming the file."""
+    other file in the order given, then the MP truststore's certificate files (`--truststore`); raises
+    InputError/CaptureFormatError naming the file."""
     kinds = [(path, _sniff(path)) for path in paths]
     keylog: KeyLog | None = None
     notes: list[str] = []
@@ -57,6 +59,8 @@ def load_evidence(paths: Sequence[Path]) -> Evidence:
             parts.append(_pem_evidence(path))
         else:
             parts.append(_json_evidence(path))
+    if truststores:
+        parts.append(truststore_from_files(truststores))
     return combine_evidence(parts)
 
 
@@ -64,10 +68,12 @@ def evidence_from_bundle(root: Path, keylog: KeyLog | None = None) -> Evidence:
     """Captures, keystore documents, the resolved key alias and probe results of one support bundle (directory
     or `.tar.gz`, read in place) through `collector/layout.py` paths."""
     with open_bundle(root) as files:
-        parts = [_bundle_resolution(files)]
+        resolution = _bundle_resolution(files)
+        parts = [resolution]
         for rel in files.matching(f"{layout.HOSTS_DIR}/*/{layout.HOST_CAPTURE}"):
             parts.append(_bundle_capture(files, rel, keylog))
-        parts.append(_bundle_keystores(files))
+        parts.append(_bundle_keystores(files, _truststore_only_folders(files)))
+        parts.append(truststore_from_bundle(files, resolution.truststore_name))
         parts.append(_bundle_jsse_signs(files))
         if files.exists(layout.PROBE_RESULTS):
             data = _json_or_error(files.read(layout.PROBE_RESULTS), files.where(layout.PROBE_RESULTS))
@@ -145,11 +151,15 @@ def _bundle_capture(files: BundleFiles, rel: str, keylog: KeyLog | None) -> Evid
     return _from_capture_result(result, files.cite(rel))
 
 
-def _bundle_keystores(files: BundleFiles) -> Evidence:
+def _bundle_keystores(files: BundleFiles, truststore_folders: frozenset[str] = frozenset()) -> Evidence:
+    """The keystore documents of the bundle; the folders of truststores (`truststore_folders`) are not the
+    MP's keystore: their certificates are anchors, read by `truststores.truststore_from_bundle`."""
     by_folder: dict[str, list[KeystoreEvidence]] = {}
     sources: list[str] = []
     notes: list[str] = []
     for rel in files.matching(f"{layout.EDGE_KEYSTORES_DIR}/*/**/*.json"):
+        if rel.split("/")[2] in truststore_folders:
+            continue
         cite = files.cite(rel)
         data = _json_or_error(files.read(rel), files.where(rel))
         kind = sniff_edge_document(data)
@@ -185,8 +195,24 @@ def _bundle_resolution(files: BundleFiles) -> Evidence:
     if len(set(aliases)) > 1 or len(set(keystores)) > 1:
         notes.append(f"{cite}: the targets use several keystores/aliases; judging by keystore "
                      f"{keystores[0] if keystores else '?'} alias {aliases[0] if aliases else '?'}")
+    truststores = list(dict.fromkeys(str(t["truststore"]) for t in targets if t.get("truststore")))
+    if len(truststores) > 1:
+        notes.append(f"{cite}: the targets use several truststores; judging by truststore {truststores[0]}")
+    hosts = tuple(dict.fromkeys(str(t["host"]) for t in targets if t.get("host")))
     return Evidence(key_alias=aliases[0] if aliases else None, keystore=keystores[0] if keystores else None,
-                    notes=tuple(notes), sources=(cite,))
+                    notes=tuple(notes), sources=(cite,),
+                    truststore_name=truststores[0] if truststores else None, target_hosts=hosts)
+
+
+def _truststore_only_folders(files: BundleFiles) -> frozenset[str]:
+    """Bundle folders (under `edge/keystores/`) of stores the targets use as truststore, never as keystore."""
+    if not files.exists(layout.EDGE_RESOLUTION):
+        return frozenset()
+    data = _json_or_error(files.read(layout.EDGE_RESOLUTION), files.where(layout.EDGE_RESOLUTION))
+    targets = [t for t in data.get("targets", []) if isinstance(t, dict)] if isinstance(data, dict) else []
+    keystores = {layout.safe_component(str(t["keystore"])) for t in targets if t.get("keystore")}
+    trusted = {layout.safe_component(str(t["truststore"])) for t in targets if t.get("truststore")}
+    return frozenset(trusted - keystores)
 
 
 def _bundle_jsse_signs(files: BundleFiles) -> Evidence:

@@ -5,8 +5,9 @@ CLI's text view of it; `bundle/report.py` draws the same model in report.html.""
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from collector.diagnosis.analyze import Analysis
 from collector.diagnosis.backends import backend_label, is_encrypted
@@ -144,6 +145,8 @@ def render_analysis(analysis: Analysis) -> str:
         lines.append("Notes:")
         lines.extend(f"  {note}" for note in analysis.evidence.notes)
         lines.append("")
+    if diagnosis.chain is not None:
+        lines.extend(_chain_text(diagnosis.chain))
     backend = f"  (backend {diagnosis.backend})" if diagnosis.backend else ""
     lines.append(f"Cause: {diagnosis.cause.value}{backend}")
     lines.append(f"  {diagnosis.summary}")
@@ -153,6 +156,31 @@ def render_analysis(analysis: Analysis) -> str:
     lines.append("Resolution:")
     lines.append(f"  {diagnosis.resolution}")
     return "\n".join(lines)
+
+
+def _chain_text(chain: Mapping[str, Any]) -> list[str]:
+    """The verdict on the backend's certificate chain (`Diagnosis.chain`), as the text view prints it."""
+    lines = [f"Backend chain: {chain.get('status') or 'not readable'} (decided by {chain.get('basis')})"]
+    if chain.get("leaf_subject"):
+        lines.append(f"  leaf: {chain['leaf_subject']}, issued by {chain.get('leaf_issuer')}")
+    if chain.get("missing_issuer"):
+        lines.append(f"  missing issuer: {chain['missing_issuer']}")
+    for cert in chain.get("out_of_validity") or []:
+        lines.append(f"  out of validity: {cert['subject']} ({cert['not_before']} to {cert['not_after']})")
+    if chain.get("name"):
+        names = ", ".join(chain.get("leaf_names") or [])
+        lines.append(f"  name checked: {chain['name']} ({chain.get('name_source')});"
+                     f" certificate names: {names}")
+    if chain.get("checked_at"):
+        lines.append(f"  judged at: {chain['checked_at']}")
+    held = chain.get("truststore_certificates") or []
+    store = chain.get("truststore") or "given"
+    lines.append(f"  truststore {store}: {len(held)} certificate(s)" if held
+                 else "  truststore: none given")
+    if chain.get("note"):
+        lines.append(f"  note: {chain['note']}")
+    lines.append("")
+    return lines
 
 
 def render_ladder(handshake: Handshake) -> list[str]:

@@ -4,6 +4,7 @@ the reports print for a cause. Stdlib only, so the report writer can take these 
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -17,6 +18,9 @@ class Cause(str, enum.Enum):
     CA_MISMATCH = "ca-mismatch"
     CLIENT_CERTIFICATE_NOT_SENT = "client-certificate-not-sent"
     CLIENT_CERTIFICATE_REJECTED = "client-certificate-rejected"
+    SERVER_CERTIFICATE_UNTRUSTED = "server-certificate-untrusted"
+    SERVER_CERTIFICATE_EXPIRED = "server-certificate-expired"
+    SERVER_HOSTNAME_MISMATCH = "server-hostname-mismatch"
     HANDSHAKE_FAILED_BEFORE_CLIENT_AUTH = "handshake-failed-before-client-auth"
     ENCRYPTED_HANDSHAKE = "encrypted-handshake"
     HANDSHAKE_OK = "handshake-ok"
@@ -30,6 +34,8 @@ class Diagnosis:
     Attributes:
         backend: the failing backend (``ip:port`` and SNI) the cause describes, ``None`` when none applies.
         counts: per backend, outcome -> number of handshakes (``{"127.0.0.21:8443 (sni)": {"failed": 3}}``).
+        chain: the verdict on the backend's certificate chain (status, missing issuer, dates, names, what
+            decided it), ``None`` when the cause does not rest on it.
     """
 
     cause: Cause
@@ -38,6 +44,7 @@ class Diagnosis:
     resolution: str
     backend: str | None = None
     counts: dict[str, dict[str, int]] | None = None
+    chain: Mapping[str, object] | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -47,6 +54,7 @@ class Diagnosis:
             "resolution": self.resolution,
             "backend": self.backend,
             "counts": self.counts or {},
+            "chain": dict(self.chain) if self.chain is not None else None,
         }
 
 

@@ -16,6 +16,9 @@ from collector.diagnosis.causes import (
     handshake_ok,
     missing_client_certificate,
     no_tls_handshake,
+    server_certificate_expired,
+    server_certificate_untrusted,
+    server_hostname_mismatch,
 )
 from collector.diagnosis.causes.spec import CauseSpec
 from collector.diagnosis.verdict import Cause, CauseReport
@@ -25,6 +28,9 @@ REGISTRY: tuple[CauseSpec, ...] = (
     ca_mismatch.SPEC,
     client_certificate_not_sent.SPEC,
     client_certificate_rejected.SPEC,
+    server_certificate_untrusted.SPEC,
+    server_certificate_expired.SPEC,
+    server_hostname_mismatch.SPEC,
     handshake_failed_before_client_auth.SPEC,
     encrypted_handshake.SPEC,
     handshake_ok.SPEC,

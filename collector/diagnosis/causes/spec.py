@@ -27,12 +27,15 @@ class Finding:
         evidence: lines citing frames and documents.
         values: the placeholders of the texts this finding knows ("" means unknown: the default prints).
         variant: a key of the spec's `variants`, "" for the cause's own texts.
+        chain: the verdict on the backend's certificate chain the finding rests on (JSON-ready), ``None``
+            when the cause does not judge it.
     """
 
     backend: str | None
     evidence: tuple[str, ...]
     values: Mapping[str, str] = field(default_factory=dict)
     variant: str = ""
+    chain: Mapping[str, object] | None = None
 
 
 Rule = Callable[[Facts], "Finding | None"]
