@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collector.diagnosis.causes import (
     ca_mismatch,
+    cipher_mismatch,
     client_certificate_not_sent,
     client_certificate_rejected,
     encrypted_handshake,
@@ -16,6 +17,8 @@ from collector.diagnosis.causes import (
     handshake_ok,
     missing_client_certificate,
     no_tls_handshake,
+    protocol_mismatch,
+    sni_required,
 )
 from collector.diagnosis.causes.spec import CauseSpec
 from collector.diagnosis.verdict import Cause, CauseReport
@@ -25,6 +28,9 @@ REGISTRY: tuple[CauseSpec, ...] = (
     ca_mismatch.SPEC,
     client_certificate_not_sent.SPEC,
     client_certificate_rejected.SPEC,
+    protocol_mismatch.SPEC,
+    cipher_mismatch.SPEC,
+    sni_required.SPEC,
     handshake_failed_before_client_auth.SPEC,
     encrypted_handshake.SPEC,
     handshake_ok.SPEC,
