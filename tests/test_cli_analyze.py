@@ -153,3 +153,29 @@ def test_analyze_reads_a_tar_gz_bundle(tmp_path: Path) -> None:
     assert diagnosis["cause"] == "ca-mismatch"
     assert any(line.startswith("edge/keystores/myKeystore/aliases/myKey.json: leaf issuer") for line in diagnosis["evidence"])
     assert "keystore myKeystore under alias myKey" in diagnosis["resolution"]
+
+
+NEGOTIATION = {
+    "protocol-mismatch": ("protocol-mismatch-java12-openssl13.pcap", "offers TLSv1.2", ["TLSv1.2"]),
+    "cipher-mismatch": ("cipher-mismatch-java-openssl-tls13.pcap",
+                        "offers TLSv1.3 and 1 cipher suite(s): TLS_AES_128_GCM_SHA256", ["TLSv1.3"]),
+    "sni-required": ("sni-required-openssl-nginx-tls12.pcap", "(no SNI: the server_name extension is absent)",
+                     ["TLSv1.2"]),
+}
+
+
+@pytest.mark.parametrize("cause", NEGOTIATION, ids=NEGOTIATION)
+def test_analyze_shows_the_offer_a_negotiation_cause_rests_on(cause: str) -> None:
+    # Given a real capture of a version, suite or server-name refusal
+    name, fact, versions = NEGOTIATION[cause]
+    path = f"{CAPTURES}/failures/{name}"
+    # When analyzed as text and as JSON
+    text, as_json = run_analyze(path), run_analyze(path, "--json")
+    assert text.returncode == 0 and as_json.returncode == 0, text.stderr + as_json.stderr
+    # Then both name the cause with the offer (versions, suites, SNI) in the evidence, and the JSON handshake
+    # carries the offer itself
+    assert f"Cause: {cause}" in text.stdout and fact in text.stdout
+    output = json.loads(as_json.stdout)
+    assert output["diagnosis"]["cause"] == cause and fact in "\n".join(output["diagnosis"]["evidence"])
+    (handshake,) = output["handshakes"]
+    assert handshake["client_hello"]["versions"] == versions and handshake["sni"] is None
