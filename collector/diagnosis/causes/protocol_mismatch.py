@@ -171,6 +171,6 @@ SPEC = CauseSpec(
             SectionResult(SECTION_NO_CLIENT_CERTIFICATE, False, _NOT_APPLICABLE),
             SectionResult(SECTION_CA_MISMATCH, False, _NOT_APPLICABLE),
         ),
-        must_gather=("capture", "backend-capture", "mp-log", "trace", "proxy-bundle"),
+        must_gather=("capture", "mp-log", "trace", "proxy-bundle"),
     ),
 )
