@@ -30,6 +30,7 @@ CAUSE = Cause.PROTOCOL_MISMATCH.value
 # handshake_failure (40) or just close, which is why a refusal is also judged by what the backend accepts.
 PROTOCOL_VERSION = 70
 UNRECOGNIZED_NAME = 112  # names sni-required, not a version problem
+NO_APPROPRIATE_PROTOCOL = "No appropriate protocol"  # the `jsse_messages` phrase of JSSE refusing to start
 _NOT_APPLICABLE = "not applicable: the handshake failed on the TLS version, before client authentication"
 
 
@@ -114,7 +115,11 @@ def _no_client_hello(facts: Facts) -> Finding | None:
         lines.append("no ClientHello in: " + (", ".join(evidence.sources) or "the input"))
     lines.extend(jsse_lines(CAUSE, evidence))
     backend = silent[0].server if len({h.server for h in silent}) == 1 else None
-    return Finding(backend, tuple(lines), {"backend": backend or ""}, "no-client-hello")
+    # "No appropriate protocol": JSSE refused before sending anything; any other sign of this cause (the
+    # backend's protocol_version) means a ClientHello left the MP that the input does not hold.
+    refused_to_start = any(s.phrase == NO_APPROPRIATE_PROTOCOL for s in own)
+    return Finding(backend, tuple(lines), {"backend": backend or "", "phrase": own[0].phrase},
+                   "no-client-hello" if refused_to_start else "mp-log")
 
 
 SPEC = CauseSpec(
@@ -143,6 +148,13 @@ SPEC = CauseSpec(
             " If the backend does accept {offered}, compare the cipher suites both sides allow (SSLInfo"
             " <Ciphers>).",
         ),
+        "mp-log": Texts(
+            "The message processor's log says {backend} refused its TLS versions (\"{phrase}\"); the input"
+            " holds no ClientHello to show which versions were offered.",
+            "Make the versions meet: set the TargetEndpoint's (or TargetServer's) SSLInfo <Protocols> to a"
+            " version the backend accepts, or enable the message processor's versions on the backend;"
+            " capture the failing call on the message processor (tcpdump) to see the versions offered.",
+        ),
         "no-client-hello": Texts(
             "The message processor sent no ClientHello to {backend}: its JSSE found no TLS version it may use"
             " (\"No appropriate protocol\").",
@@ -154,7 +166,7 @@ SPEC = CauseSpec(
         ),
     },
     defaults={"offered": "the versions the message processor offers", "accepted": "",
-              "selected": "a version"},
+              "selected": "a version", "phrase": "Received fatal alert: protocol_version"},
     report=CauseReport(
         cause=Cause.PROTOCOL_MISMATCH,
         title="Cause: Protocol mismatch",

@@ -145,6 +145,18 @@ def test_the_sign_alone_without_a_capture_names_it(make_bundle: BundleMaker) -> 
     assert "no ClientHello in:" in _text(diagnosis)
 
 
+def test_the_backends_protocol_version_in_the_log_alone_says_no_client_hello_is_held(
+        make_bundle: BundleMaker) -> None:
+    # Given no capture and the MP's "Received fatal alert: protocol_version" (a ClientHello did leave the MP)
+    root = make_bundle()
+    _mp_excerpt(root, "Received fatal alert: protocol_version")
+    # When analyzed, Then it is protocol-mismatch from the log, without claiming the MP sent nothing
+    diagnosis = analyze_paths([root]).diagnosis
+    assert diagnosis.cause is Cause.PROTOCOL_MISMATCH
+    assert "refused its TLS versions" in diagnosis.summary and "sent no ClientHello" not in diagnosis.summary
+    assert "capture the failing call" in diagnosis.resolution
+
+
 def test_an_ambiguous_sign_alone_names_nothing(make_bundle: BundleMaker) -> None:
     # Given only "Received fatal alert: handshake_failure" (cipher, or an empty client certificate), Then no
     # cause is named from it
