@@ -1,5 +1,5 @@
 """Allow `python -m collector` as a synonym of the `collect` command."""
 
-from collector.cli import main
+from collector.entry import main
 
 main()

@@ -234,8 +234,8 @@ def _parse_ansible_yaml(path: Path, document: Mapping[str, object]) -> list[tupl
         if unknown:
             raise InputError(
                 path,
-                f"group {group}: unknown key {sorted(unknown)[0]!r} (Ansible groups have "
-                "hosts, children, vars)",
+                f"group {group}: unknown key {sorted(unknown)[0]!r} "
+                "(Ansible groups have hosts, children, vars)",
             )
         hosts = body.get("hosts") or {}
         if not isinstance(hosts, Mapping):

@@ -21,7 +21,8 @@ EDGE_PROXY_BUNDLE = "edge/proxy-bundle.zip"
 EDGE_TARGET_SERVERS_DIR = "edge/targetservers"
 EDGE_REFERENCES_DIR = "edge/references"
 EDGE_KEYSTORES_DIR = "edge/keystores"
-EDGE_RESOLUTION = "edge/resolution.json"  # the resolved TLS setup (targets, keystore, alias, truststore, backends)
+# the resolved TLS setup (targets, keystore, alias, truststore, backends)
+EDGE_RESOLUTION = "edge/resolution.json"
 EDGE_SOURCES = "edge/sources.json"  # document path -> request URL (no credentials)
 
 TRACE_DIR = "trace"
@@ -75,7 +76,8 @@ def cert_document(keystore: str, cert: str) -> str:
 
 
 def cert_pem(keystore: str, cert: str) -> str:
-    """A truststore certificate as PEM (`…/certs/{cert}/export`): the anchors a backend chain is verified with."""
+    """A truststore certificate as PEM (`…/certs/{cert}/export`): the anchors a backend chain is
+    verified with."""
     return f"{keystore_dir(keystore)}/certs/{safe_component(cert)}.pem"
 
 

@@ -1,4 +1,5 @@
-"""The record of one host x step outcome, kept for the manifest and the summary (fail forward, never abort)."""
+"""The record of one host x step outcome, kept for the manifest and the summary
+(fail forward, never abort)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""What kind of bytes a bundle file holds (capture, zip, tar, gzip, binary, text), and rewriting zip/tar members."""
+"""What kind of bytes a bundle file holds (capture, zip, tar, gzip, binary, text), and rewriting
+zip/tar members."""
 
 from __future__ import annotations
 
@@ -12,9 +13,12 @@ from collector.errors import BundleError
 
 SNIFF_BYTES = 8192  # enough for every magic number below and for the NUL test of binary files
 
-_PCAP_MAGICS = (b"\xa1\xb2\xc3\xd4", b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\x3c\x4d", b"\x4d\x3c\xb2\xa1", b"\x0a\x0d\x0d\x0a")
+_PCAP_MAGICS = (
+    b"\xa1\xb2\xc3\xd4", b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\x3c\x4d", b"\x4d\x3c\xb2\xa1", b"\x0a\x0d\x0d\x0a",
+)
 _CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz")
-# Files that are nothing but key material: dropped whole from archives (a PEM file is redacted like text instead).
+# Files that are nothing but key material: dropped whole from archives (a PEM file is
+# redacted like text instead).
 _KEY_FILE_SUFFIXES = (".key", ".p12", ".pfx", ".jks", ".jceks", ".keystore", ".bcfks", ".p8", ".pk8", ".ppk")
 _KEY_FILE_NAMES = ("id_rsa", "id_dsa", "id_ecdsa", "id_ed25519")
 

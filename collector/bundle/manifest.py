@@ -1,4 +1,5 @@
-"""The bundle's manifest (every file with its sha256, every host x step outcome, redactions) and its verification."""
+"""The bundle's manifest (every file with its sha256, every host x step outcome, redactions) and
+its verification."""
 
 from __future__ import annotations
 
@@ -38,9 +39,9 @@ def build_manifest(
 ) -> dict[str, object]:
     """The manifest of the bundle directory `root`: every file but manifest.json itself, hashed now.
 
-    `file_meta` maps a bundle path to what is known about the file (source URL or host path, collector, status,
-    seconds...); it is merged into that file's entry. `complete` is false when any step failed. Settings whose
-    name looks secret are masked even if the caller forgot to leave them out.
+    `file_meta` maps a bundle path to what is known about the file (source URL or host path, collector,
+    status, seconds...); it is merged into that file's entry. `complete` is false when any step failed.
+    Settings whose name looks secret are masked even if the caller forgot to leave them out.
     """
     meta = file_meta or {}
     files = []
@@ -93,11 +94,13 @@ def _walk_bundle(root: Path) -> Iterator[tuple[str, Path]]:
     """(bundle path, file) for every regular file under root, manifest.json excluded; symlinks are refused."""
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
-        for name in sorted(filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]):
+        for name in sorted(filenames + [d for d in dirnames if Path(dirpath, d).is_symlink()]):
             path = Path(dirpath, name)
             rel = path.relative_to(root).as_posix()
             if path.is_symlink() or not path.is_file():
-                raise InputError(root, f"{rel} is a symbolic link or not a regular file; a bundle holds files only")
+                raise InputError(
+                    root, f"{rel} is a symbolic link or not a regular file; a bundle holds files only"
+                )
             if rel != layout.MANIFEST:
                 yield rel, path
 
@@ -123,7 +126,9 @@ class VerifyReport:
     Attributes:
         bundle: the path given.
         files_checked: files listed in the manifest.
-        missing: listed but absent. extra: present but not listed. changed: present with another sha256 or size.
+        missing: listed but absent.
+        extra: present but not listed.
+        changed: present with another sha256 or size.
         complete: the manifest's own `complete` flag (whether the run that wrote it had failed steps).
     """
 
@@ -150,8 +155,8 @@ class VerifyReport:
 def verify_bundle(path: Path) -> VerifyReport:
     """Re-compute every checksum of a bundle directory or `.tar.gz` and compare with its manifest.
 
-    Raises InputError (exit 2) when `path` is not a readable bundle: no manifest, a malformed one, or an archive
-    member that is a link, absolute, or climbs out with `..`.
+    Raises InputError (exit 2) when `path` is not a readable bundle: no manifest, a malformed one, or an
+    archive member that is a link, absolute, or climbs out with `..`.
     """
     if path.is_dir():
         found = {rel: _hash_file(p) for rel, p in _walk_bundle(path)}
@@ -197,7 +202,9 @@ def _read_archive(path: Path) -> tuple[dict[str, tuple[str, int]], bytes]:
                     hashed.append((member.name, parts, _hash_stream(stream), None))
     except tarfile.TarError as exc:
         detail = str(exc).splitlines()[0].rstrip(":") if str(exc) else type(exc).__name__
-        raise InputError(path, f"not a bundle (neither a bundle directory nor a readable .tar.gz: {detail})") from exc
+        raise InputError(
+            path, f"not a bundle (neither a bundle directory nor a readable .tar.gz: {detail})"
+        ) from exc
     except (OSError, EOFError) as exc:
         raise InputError(path, f"cannot read the bundle archive: {exc}") from exc
     flat = any(parts == (layout.MANIFEST,) for _name, parts, _h, _c in hashed)
@@ -235,7 +242,9 @@ def _parse_manifest(path: Path, raw: bytes) -> tuple[dict[str, tuple[str, int]],
         files = manifest["files"]
         listed = {str(f["path"]): (str(f["sha256"]), int(f["size"])) for f in files}
     except (ValueError, KeyError, TypeError, RecursionError) as exc:
-        raise InputError(path, f"{layout.MANIFEST} is not a bundle manifest ({type(exc).__name__}: {exc})") from exc
+        raise InputError(
+            path, f"{layout.MANIFEST} is not a bundle manifest ({type(exc).__name__}: {exc})"
+        ) from exc
     for rel in listed:
         if not rel or not layout.is_inside(rel):
             raise InputError(path, f"{layout.MANIFEST} lists an unsafe path {rel!r}")

@@ -1,8 +1,10 @@
-"""Writing a bundle: every file redacted on its way in, 0600/0700, under a temporary name until it is complete."""
+"""Writing a bundle: every file redacted on its way in, 0600/0700, under a temporary name until
+it is complete."""
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import gzip
 import os
 import re
@@ -71,8 +73,8 @@ class BundleWriter:
     process can), and when a bundle or another run already has the name (two runs in the same second), the
     writer takes ``NAME-2``, ``NAME-3``... so every run publishes its own bundle. `self.name`: the name taken.
 
-    Use it as a context manager: leaving the block without `finalize` (an exception, Ctrl-C) removes the partial
-    directory, so nothing half-written ever stands under the final name.
+    Use it as a context manager: leaving the block without `finalize` (an exception, Ctrl-C) removes the
+    partial directory, so nothing half-written ever stands under the final name.
     """
 
     def __init__(self, out_dir: Path, name: str) -> None:
@@ -85,7 +87,9 @@ class BundleWriter:
             self._root: Path | None = root
             root.chmod(0o700)
         except OSError as exc:
-            raise BundleError(f"{self.out_dir}: cannot create the bundle directory: {exc.strerror or exc}") from exc
+            raise BundleError(
+                f"{self.out_dir}: cannot create the bundle directory: {exc.strerror or exc}"
+            ) from exc
         self._redactions: dict[str, list[Redaction]] = {}
         self._meta: dict[str, dict[str, object]] = {}
         self._stamps: dict[str, tuple[int, int, int] | None] = {}  # what each written file looked like
@@ -105,8 +109,8 @@ class BundleWriter:
             except FileExistsError:
                 continue  # another run is writing under that name (or one was killed while it did)
             return candidate, root
-        raise BundleError(f"{self.out_dir}: {name} and the {MAX_NAME_SERIAL - 1} numbered names after it "
-                          "are taken")
+        raise BundleError(f"{self.out_dir}: {name} and the {MAX_NAME_SERIAL - 1} numbered names "
+                          "after it are taken")
 
     # -- the bundle being built ------------------------------------------------------------------------------
 
@@ -162,7 +166,7 @@ class BundleWriter:
             return self._drop_key_file(rel_path)
         target = self._prepare(rel_path)
         try:
-            with open(src_path, "rb") as src, self._open(target) as out:
+            with Path(src_path).open("rb") as src, self._open(target) as out:
                 found = redact_seekable(src, out, rel_path)
         except (OSError, EOFError, zlib.error) as exc:
             _unlink(target)
@@ -207,8 +211,8 @@ class BundleWriter:
             return
         if is_capture_path(rel_path) and _is_capture(staged):
             try:
-                os.replace(staged, self.path(rel_path))
-                os.chmod(self.path(rel_path), 0o600)
+                staged.replace(self.path(rel_path))
+                self.path(rel_path).chmod(0o600)
                 self._record(rel_path, [], source, collector, status, seconds)
                 return
             except OSError:
@@ -235,10 +239,13 @@ class BundleWriter:
                 raise BundleError(f"{self.name}: {rel_path!r} crosses {part!r}, which is not a directory")
             if not current.exists():
                 try:
-                    current.mkdir(mode=0o700, exist_ok=True)  # exist_ok: fetches from several hosts may race here
-                    os.chmod(current, 0o700)
+                    # exist_ok: fetches from several hosts may race here
+                    current.mkdir(mode=0o700, exist_ok=True)
+                    current.chmod(0o700)
                 except OSError as exc:
-                    raise BundleError(f"{current}: cannot create a bundle folder: {exc.strerror or exc}") from exc
+                    raise BundleError(
+                        f"{current}: cannot create a bundle folder: {exc.strerror or exc}"
+                    ) from exc
         return target
 
     def _write(self, target: Path, data: bytes) -> None:
@@ -273,8 +280,9 @@ class BundleWriter:
     # -- publishing ------------------------------------------------------------------------------------------
 
     def adopt_files(self, *, collector: str = "direct") -> list[Redaction]:
-        """Redact in place every file that was put into `root` without this writer (and make it 0600); return
-        the redactions found. `finalize` calls it too; call it first to report the redactions in SUMMARY.md."""
+        """Redact in place every file that was put into `root` without this writer (and make it 0600);
+        return the redactions found. `finalize` calls it too; call it first to report the
+        redactions in SUMMARY.md."""
         found: list[Redaction] = []
         for dirpath, dirnames, filenames in os.walk(self.root):
             dirnames.sort()
@@ -287,26 +295,26 @@ class BundleWriter:
                     path.unlink()  # a bundle holds regular files only; a link could point at a key
                     continue
                 incoming = path.with_name(f".{name}.adopting")
-                os.replace(path, incoming)
+                path.replace(incoming)
                 try:
                     self._ingest(rel, incoming, "", collector, "ok", None)
                 finally:
                     _unlink(incoming)
                 found += self._redactions[rel]
             for d in dirnames:
-                folder = os.path.join(dirpath, d)
-                if os.path.islink(folder):
-                    os.unlink(folder)  # never chmod (or follow) a link to a folder outside the bundle
+                folder = Path(dirpath, d)
+                if folder.is_symlink():
+                    folder.unlink()  # never chmod (or follow) a link to a folder outside the bundle
                 else:
-                    os.chmod(folder, 0o700)
+                    folder.chmod(0o700)
         return found
 
     def finalize(self, *, tool_version: str = __version__, settings: Mapping[str, object] | None = None,
                  steps: Sequence[StepResult] = (), started: datetime | None = None,
                  finished: datetime | None = None, keep_directory: bool = False) -> FinalBundle:
-        """Redact files written around the writer (`adopt_files`), write manifest.json, then ``OUT/NAME.tar.gz``
-        (via a temporary name), then either rename the directory to ``OUT/NAME`` (`keep_directory`) or remove
-        it. `started` defaults to when the writer was made."""
+        """Redact files written around the writer (`adopt_files`), write manifest.json, then
+        ``OUT/NAME.tar.gz`` (via a temporary name), then either rename the directory to ``OUT/NAME``
+        (`keep_directory`) or remove it. `started` defaults to when the writer was made."""
         root = self.root
         settings = settings or {}
         started = started or self._started
@@ -324,12 +332,14 @@ class BundleWriter:
             write_manifest(root, manifest)
             write_tarball(root, self.name, archive, int(finished.timestamp()))
             if keep_directory:
-                os.rename(root, directory)
+                root.rename(directory)
             else:
                 shutil.rmtree(root)
         except OSError as exc:
             self.abort()
-            raise BundleError(f"{self.out_dir}: cannot finish bundle {self.name}: {exc.strerror or exc}") from exc
+            raise BundleError(
+                f"{self.out_dir}: cannot finish bundle {self.name}: {exc.strerror or exc}"
+            ) from exc
         except InputError as exc:  # a symlink appeared inside the bundle: never publish it
             self.abort()
             raise BundleError(f"{self.name}: {exc.defect}") from exc
@@ -377,7 +387,5 @@ def _is_capture(path: Path) -> bool:
 
 
 def _unlink(path: Path) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         path.unlink()
-    except FileNotFoundError:
-        pass

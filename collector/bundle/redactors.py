@@ -1,10 +1,11 @@
 """The redaction rules: one redactor per concern, each behind the same small `Redactor` interface.
 
-A redactor receives a piece of text (a batch of whole lines, or a chunk of one long line) and returns the text
-with its secrets replaced plus the 0-based line index, within that piece, of every replacement. Redactors never
-add or remove line breaks, except `PrivateKeyRedactor`, which runs first and drops whole PEM blocks. A redactor
-may keep state between pieces of the same file (a PEM block or a name/value pair split across pieces); a fresh
-set is made for every file by `new_redactors()`, so no state is ever shared between files.
+A redactor receives a piece of text (a batch of whole lines, or a chunk of one long line) and returns the
+text with its secrets replaced plus the 0-based line index, within that piece, of every replacement.
+Redactors never add or remove line breaks, except `PrivateKeyRedactor`, which runs first and drops whole PEM
+blocks. A redactor may keep state between pieces of the same file (a PEM block or a name/value pair split
+across pieces); a fresh set is made for every file by `new_redactors()`, so no state is ever shared
+between files.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ MASK = "REDACTED"
 PRIVATE_KEY_MARKER = "[private key removed by apigee-collector]"
 
 # Names whose values are secrets (query/form parameters, JSON/YAML keys, headers, log `key=value`, CLI flags).
-# The keyword must end the name, so `token_type`, `secretRef` or `KeyAlias` are kept (the diagnosis needs them).
+# The keyword must end the name, so `token_type`, `secretRef` or `KeyAlias` are kept (the diagnosis
+# needs them).
 # a word starts after a non-letter or at a camelCase hump (`dbPwd`), whatever the pattern's IGNORECASE says
 _WORD_START = r"(?:(?<![A-Za-z])|(?-i:(?<=[a-z])(?=[A-Z])))"
 # `pass` and `pw`/`pwd` only as a word of their own (`keystore.pass`, `db_pwd`, JDBC `pwd=`), never inside
@@ -32,8 +34,8 @@ _SECRET_WORDS = (
 )
 _SECRET_NAME = rf"[A-Za-z0-9_.-]*?(?:{_SECRET_WORDS})(?![A-Za-z0-9_-])"
 _HEADER_NAME = r"(?:proxy-)?authorization|(?:set-)?cookie"
-# JSON string content; and the content of a string escaped inside another JSON string (a trace's request body),
-# which ends at the first \"
+# JSON string content; and the content of a string escaped inside another JSON string (a trace's request
+# body), which ends at the first \"
 _STR = r'(?:[^"\\\n]|\\.)*'
 _ESC_STR = r'(?:[^"\\\n]|\\+[^"\\\n])*'  # escaped at any depth: \" \\\" ... all end it
 # an unquoted word that stops before a quote, escaped or not (a command line inside a JSON string)
@@ -75,7 +77,8 @@ _ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
 
 
 class _Trigger:
-    """Cheap pre-scan: the lines of a text that hold one of a rule's words, so the full patterns only run there.
+    """Cheap pre-scan: the lines of a text that hold one of a rule's words, so the full patterns only
+    run there.
 
     The words are searched with `str.find` in the lower-cased text, many times faster than any regex scan.
     """
@@ -132,7 +135,8 @@ def _substitute(
 
 
 def _substitute_lines(text: str, trigger: _Trigger, rules: list[_Rule]) -> tuple[str, list[int]]:
-    """Apply each (pattern, replace) in turn, only on the lines `trigger` finds; record the line of each change."""
+    """Apply each (pattern, replace) in turn, only on the lines `trigger` finds; record the line
+    of each change."""
     counter = _LineCounter(text)
     lines: list[int] = []
     out: list[str] = []
@@ -159,7 +163,8 @@ def _substitute_lines(text: str, trigger: _Trigger, rules: list[_Rule]) -> tuple
 
 
 class PrivateKeyRedactor:
-    """Drops every PEM private key block (PKCS#8, ENCRYPTED, RSA, EC, DSA, OPENSSH, PGP), even across pieces."""
+    """Drops every PEM private key block (PKCS#8, ENCRYPTED, RSA, EC, DSA, OPENSSH, PGP), even
+    across pieces."""
 
     name = "private-key"
     _BEGIN = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
@@ -198,14 +203,18 @@ class PrivateKeyRedactor:
 class HeaderPropertyRedactor:
     """Values of `{"name": "Authorization", "value": "…"}` pairs (Edge trace headers and variables).
 
-    The value may follow the name on one of the next lines (pretty-printed trace JSON) or in the next piece of a
-    long line; on one line the value may also come first.
+    The value may follow the name on one of the next lines (pretty-printed trace JSON) or in the next piece
+    of a long line; on one line the value may also come first.
     """
 
     name = "header-property"
     # one lazy prefix only: nested repetitions here would backtrack for seconds on a long dotted name
-    _SENSITIVE = rf"[A-Za-z0-9_.-]*?(?:{_HEADER_NAME}|{_SECRET_WORDS})(?![A-Za-z0-9_-])(?:\.values?(?:\.string)?)?"
-    # (\\+) is the backslash run of a JSON document escaped inside another one (a trace's request body), any depth
+    _SENSITIVE = (
+        rf"[A-Za-z0-9_.-]*?(?:{_HEADER_NAME}|{_SECRET_WORDS})(?![A-Za-z0-9_-])"
+        r"(?:\.values?(?:\.string)?)?"
+    )
+    # (\\+) is the backslash run of a JSON document escaped inside another one (a trace's request body),
+    # any depth
     # (?<!\\): a backslash run is only tried from its start (else runs of backslashes backtrack quadratically)
     _NAME = re.compile(rf'(?<!\\)(\\*)"name\1"\s*:\s*\1"{_SENSITIVE}\1"', re.IGNORECASE)
     _VALUE = re.compile(rf'"value"\s*:\s*"({_STR})"|(?<!\\)(\\+)"value\2"\s*:\s*\2"({_ESC_STR})\2"')
@@ -215,7 +224,8 @@ class HeaderPropertyRedactor:
         rf'|(?<!\\)(\\+)"value\2"\s*:\s*\2"({_ESC_STR})\2"\s*,\s*\2"name\2"\s*:\s*\2"{_SENSITIVE}\2"',
         re.IGNORECASE,
     )
-    # XML traces and proxy bundle policies: <Header name="Authorization">…</Header>, <Property name="…">…</Property>
+    # XML traces and proxy bundle policies: <Header name="Authorization">…</Header>,
+    # <Property name="…">…</Property>
     _XML = re.compile(
         rf'<([A-Za-z][\w.-]{{0,64}})\s[^<>\n]{{0,256}}?\bname\s*=\s*\\*["\']{_SENSITIVE}\\*["\']'
         rf"[^<>\n]{{0,256}}>([^<\n]*)</\1>",
@@ -269,7 +279,8 @@ class HeaderPropertyRedactor:
 
 
 def _mask_plain_or_escaped(match: re.Match[str]) -> str | None:
-    """Mask group 1 (a plain JSON string) or group 3 (one escaped inside another string; 2 is its backslashes)."""
+    """Mask group 1 (a plain JSON string) or group 3 (one escaped inside another string; 2 is
+    its backslashes)."""
     return _mask_group(match, 1 if match.group(1) is not None else 3)
 
 
@@ -294,7 +305,8 @@ def _mask_group(match: re.Match[str], group: int) -> str | None:
 
 
 class AuthorizationRedactor:
-    """`Authorization:` / `Proxy-Authorization:` credentials in curl -H, HTTP dumps, JSON maps; the scheme is kept."""
+    """`Authorization:` / `Proxy-Authorization:` credentials in curl -H, HTTP dumps, JSON maps; the
+    scheme is kept."""
 
     name = "authorization"
     _PATTERN = re.compile(
@@ -317,12 +329,15 @@ class AuthorizationRedactor:
 
 
 _QUOTED_KEY_COLON = re.compile(r"""["']\s*:\s*$""")
-_JSON_LITERAL = re.compile(r"\s*(?:null|true|false|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)\s*(?:[,}\]].*)?", re.DOTALL)
+_JSON_LITERAL = re.compile(
+    r"\s*(?:null|true|false|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)\s*(?:[,}\]].*)?", re.DOTALL
+)
 
 
 def _mask_credentials(match: re.Match[str]) -> str | None:
     """Mask group 1 but keep trailing blanks (they belong to the text around the value). A JSON key such as
-    ``"cookie": 1`` or ``"Authorization": null`` holds no credentials and stays (masking it would break JSON)."""
+    ``"cookie": 1`` or ``"Authorization": null`` holds no credentials and stays (masking it would
+    break JSON)."""
     value = match.group(1)
     stripped = value.rstrip()
     if not stripped or stripped == MASK:
@@ -339,7 +354,10 @@ class CookieRedactor:
 
     name = "cookie"
     _HEADER = re.compile(r"""\b(?:set-)?cookie\\*["']?\s*:\s*\\*["']?([^'"\r\n\\]+)""", re.IGNORECASE)
-    _CURL = re.compile(rf"""(?<![^\s"'])(?:-b|--cookie)(?:\s+|=|(?=[^\s'"\\]))(?:'([^'\n]*=[^'\n]*)'|"([^"\n]*=[^"\n]*)"|((?:[^\s'"\\=]|\\+(?![\\"]))*={_BARE}))""")
+    _CURL = re.compile(
+        r"""(?<![^\s"'])(?:-b|--cookie)(?:\s+|=|(?=[^\s'"\\]))"""
+        rf"""(?:'([^'\n]*=[^'\n]*)'|"([^"\n]*=[^"\n]*)"|((?:[^\s'"\\=]|\\+(?![\\"]))*={_BARE}))"""
+    )
 
     _TRIGGER = _Trigger("cookie", "-b")
 
@@ -401,16 +419,18 @@ class SecretParameterRedactor:
         re.IGNORECASE,
     )
     _XML = re.compile(rf"<({_SECRET_NAME})>([^<\n]*)</\1>", re.IGNORECASE)
-    _FLAG = re.compile(rf"""(?<![^\s"'])--?{_SECRET_NAME}\s+(?!-)(?:'([^'\n]*)'|"([^"\n]*)"|({_BARE}))""", re.IGNORECASE)
-    _OPENSSL_PASS = re.compile(rf"""(?<![^\s"'])-pass(?:in|out)?\s+['"]?pass:({_BARE})""")  # openssl -passin pass:X
+    _FLAG = re.compile(rf"""(?<![^\s"'])--?{_SECRET_NAME}\s+(?!-)(?:'([^'\n]*)'|"([^"\n]*)"|({_BARE}))""",
+                       re.IGNORECASE)
+    # openssl -passin pass:X
+    _OPENSSL_PASS = re.compile(rf"""(?<![^\s"'])-pass(?:in|out)?\s+['"]?pass:({_BARE})""")
     # a quoted secret name, then a quoted value: JS `context.setVariable("private.password", "x")`,
     # `props.put('keystore.pass', 'x')`, a JSON array `["password", "x"]`
     _CALL = re.compile(rf"""(['"`]){_SECRET_NAME}\1\s*,\s*(?:"([^"\n]*)"|'([^'\n]*)'|`([^`\n]*)`)""",
                        re.IGNORECASE)
 
-    _TRIGGER = _Trigger("pass", "secret", "token", "apikey", "api_key", "api-key", "privatekey", "private_key",
-                        "private-key", "credential", "oauth2-bearer", "pw", "accesskey", "access_key",
-                        "access-key")
+    _TRIGGER = _Trigger("pass", "secret", "token", "apikey", "api_key", "api-key", "privatekey",
+                        "private_key", "private-key", "credential", "oauth2-bearer", "pw", "accesskey",
+                        "access_key", "access-key")
 
     def redact(self, text: str) -> tuple[str, list[int]]:
         return _substitute_lines(text, self._TRIGGER, [
@@ -424,7 +444,8 @@ class SecretParameterRedactor:
 
 
 def _mask_colon_value(match: re.Match[str]) -> str | None:
-    """Mask a `key: value`; a bare value after a JSON key becomes a JSON string so the document stays valid."""
+    """Mask a `key: value`; a bare value after a JSON key becomes a JSON string so the document
+    stays valid."""
     for group in (2, 4, 5):
         if match.group(group) is not None:
             return _mask_group(match, group)

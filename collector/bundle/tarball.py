@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tarfile
 import tempfile
@@ -11,7 +12,8 @@ from collector.errors import BundleError
 
 
 def write_tarball(root: Path, name: str, archive: Path, mtime: int) -> None:
-    """Write NAME.tar.gz beside the bundle under a temporary name, then link it to its final name (no clobber)."""
+    """Write NAME.tar.gz beside the bundle under a temporary name, then link it to its final name
+    (no clobber)."""
     fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.tar.gz.partial-", dir=archive.parent)
     tmp = Path(tmp_name)
     try:
@@ -24,13 +26,17 @@ def write_tarball(root: Path, name: str, archive: Path, mtime: int) -> None:
                 rel_dir = Path(dirpath).relative_to(root).as_posix()
                 prefix = name if rel_dir == "." else f"{name}/{rel_dir}"
                 for d in dirnames:
-                    if os.path.islink(os.path.join(dirpath, d)):
-                        raise BundleError(f"{root}: {rel_dir}/{d} is a symbolic link; a bundle holds files only")
+                    if Path(dirpath, d).is_symlink():
+                        raise BundleError(
+                            f"{root}: {rel_dir}/{d} is a symbolic link; a bundle holds files only"
+                        )
                     tar.addfile(_tar_entry(f"{prefix}/{d}", tarfile.DIRTYPE, 0o700, 0, mtime))
                 for f in sorted(filenames):
                     path = Path(dirpath, f)
                     if path.is_symlink() or not path.is_file():
-                        raise BundleError(f"{root}: {rel_dir}/{f} is not a regular file; a bundle holds files only")
+                        raise BundleError(
+                            f"{root}: {rel_dir}/{f} is not a regular file; a bundle holds files only"
+                        )
                     with path.open("rb") as content:
                         size = os.fstat(content.fileno()).st_size
                         tar.addfile(_tar_entry(f"{prefix}/{f}", tarfile.REGTYPE, 0o600, size, mtime), content)
@@ -39,7 +45,7 @@ def write_tarball(root: Path, name: str, archive: Path, mtime: int) -> None:
         except FileExistsError:
             raise
         except OSError:  # a file system without hard links
-            os.rename(tmp, archive)
+            tmp.rename(archive)
     finally:
         _unlink(tmp)
 
@@ -53,7 +59,5 @@ def _tar_entry(name: str, kind: bytes, mode: int, size: int, mtime: int) -> tarf
 
 
 def _unlink(path: Path) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         path.unlink()
-    except FileNotFoundError:
-        pass

@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("collect: interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:  # noqa: BLE001 - a bug: say so, never exit 0
-        click.echo(f"collect: internal error (a bug, please report it): {type(exc).__name__}: {exc}", err=True)
+        click.echo(f"collect: internal error (a bug, please report it): {type(exc).__name__}: {exc}",
+                   err=True)
         sys.exit(EXIT_FAILED)
     sys.exit(rv if isinstance(rv, int) else 0)
 

@@ -1,4 +1,5 @@
-"""The `collect` click group every command module registers on, and the one JSON printer the commands share."""
+"""The `collect` click group every command module registers on, and the one JSON printer the
+commands share."""
 
 from __future__ import annotations
 

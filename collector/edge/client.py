@@ -401,7 +401,8 @@ def _transport_problem(exc: httpx.TransportError, timeout: float, retried: int,
         return f"no answer within {timeout:g} s{tries}"
     if isinstance(exc, httpx.ConnectError):
         return f"cannot connect: {exc}{tries}"
-    if isinstance(exc, httpx.LocalProtocolError):  # its text quotes the offending header, credentials included
+    if isinstance(exc, httpx.LocalProtocolError):
+        # its text quotes the offending header, credentials included
         return f"the request could not be sent (an invalid header or URL){tries}"
     return f"connection failed: {type(exc).__name__}: {exc}{tries}"
 

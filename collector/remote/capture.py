@@ -196,7 +196,7 @@ def join_pcaps(parts: Sequence[Path], out: Path) -> None:
     """Concatenate pcap files of one tcpdump ring (same link type): the first header, then every record."""
     with private_file(out, "wb") as target:
         for index, part in enumerate(parts):
-            with open(part, "rb") as source:
+            with part.open("rb") as source:
                 header = source.read(_PCAP_HEADER)
                 if len(header) < _PCAP_HEADER:
                     continue  # tcpdump had not written this ring file yet

@@ -1,4 +1,5 @@
-"""The probe from a host: run `openssl s_client` on an MP over SSH and read its text (OpenSSL 1.0.2, 1.1.1, 3.x)."""
+"""The probe from a host: run `openssl s_client` on an MP over SSH and read its text
+(OpenSSL 1.0.2, 1.1.1, 3.x)."""
 
 from __future__ import annotations
 
@@ -52,10 +53,11 @@ _PROTOCOL = re.compile(r"^\s*Protocol\s*:\s*(\S+)")
 _CIPHER = re.compile(r"^\s*Cipher\s*:\s*(\S+)")
 _NEW_LINE = re.compile(r"^(?:New|Reused), (\S+), Cipher is (\S+)")
 _HTTP_STATUS = re.compile(r"^HTTP/\d(?:\.\d)? (\d{3})\b")
-_DNS_FAILURE = re.compile(r"gethostbyname|getaddrinfo|BIO_lookup|name or service not known|nodename nor servname|"
-                          r"name resolution|no address associated", re.IGNORECASE)
+_DNS_FAILURE = re.compile(r"gethostbyname|getaddrinfo|BIO_lookup|name or service not known|"
+                          r"nodename nor servname|name resolution|no address associated", re.IGNORECASE)
 _REFUSED = re.compile(r"connection refused|errno=111\b", re.IGNORECASE)
-_UNREACHABLE = re.compile(r"no route to host|network is unreachable|errno=11[03]\b|errno=101\b", re.IGNORECASE)
+_UNREACHABLE = re.compile(r"no route to host|network is unreachable|errno=11[03]\b|errno=101\b",
+                          re.IGNORECASE)
 _CLIENT_FILES = re.compile(r"(?:could not open file or uri for loading|unable to load|could not read) "
                            r"(?:client )?certificate", re.IGNORECASE)
 _UNKNOWN_OPTION = re.compile(r"^.*unknown option:? ?(-\S+).*$", re.IGNORECASE | re.MULTILINE)
@@ -73,9 +75,9 @@ def probe_via_host(conn: HostConnection, host: str, port: int, sni: str | None, 
                    via: str | None = None) -> ProbeResult:
     """Probe HOST:PORT from the host behind `conn` with its `openssl s_client`.
 
-    `via` names that host in the result (default: the connection's inventory name). Raises ProbeError when the
-    backend cannot be probed from there, RemoteError when the host has no openssl, and whatever `conn.run` raises
-    for SSH failures.
+    `via` names that host in the result (default: the connection's inventory name). Raises ProbeError when
+    the backend cannot be probed from there, RemoteError when the host has no openssl, and whatever
+    `conn.run` raises for SSH failures.
     """
     name = via or conn.host.name
     argv = host_steps.probe_argv(host, port, sni, timeout=timeout, tls_version=tls_version, cert=cert,
@@ -96,20 +98,23 @@ def probe_via_inventory(inventory: Path, via: str, settings: ConnectionSettings,
                         tls_version: str | None = None) -> ProbeResult:
     """Connect to the inventory host named `via` (or with that address) and probe HOST:PORT from there."""
     hosts = load_inventory(inventory).hosts
-    chosen = next((h for h in hosts if h.name == via), None) or next((h for h in hosts if h.address == via), None)
+    chosen = (next((h for h in hosts if h.name == via), None)
+              or next((h for h in hosts if h.address == via), None))
     if chosen is None:
         known = ", ".join(h.name for h in hosts) or "none"
         raise UsageError(f"--via {via}: no such host in {inventory} (hosts: {known})")
     with open_host(chosen, settings) as conn:
-        return probe_via_host(conn, host, port, sni, timeout=timeout, cert=cert, key=key, tls_version=tls_version)
+        return probe_via_host(conn, host, port, sni, timeout=timeout, cert=cert, key=key,
+                              tls_version=tls_version)
 
 
 def parse_s_client_output(text: str, target: str, sni: str | None, via: str, *, exit_code: int | None = None,
                           client_cert: str | None = None) -> ProbeResult:
-    """Read what `openssl s_client` printed (1.0.2, 1.1.1 or 3.x) into the same ProbeResult the local probe gives.
+    """Read what `openssl s_client` printed (1.0.2, 1.1.1 or 3.x) into the same ProbeResult the local
+    probe gives.
 
-    `exit_code` (124 means `timeout` stopped it) and `client_cert` (the ``-cert`` path, if one was sent) refine
-    the reading. Raises ProbeError when the output shows no TLS conversation with the backend.
+    `exit_code` (124 means `timeout` stopped it) and `client_cert` (the ``-cert`` path, if one was sent)
+    refine the reading. Raises ProbeError when the output shows no TLS conversation with the backend.
     """
     lines = text.splitlines()
     alerts = _alerts(lines)
@@ -119,7 +124,8 @@ def parse_s_client_output(text: str, target: str, sni: str | None, via: str, *, 
         if client_cert is not None and _CLIENT_FILES.search(text):
             raise ProbeError(target, f"openssl on {via} could not load the client certificate or key "
                                      f"({_first_error(text)})",
-                             "give --cert/--key paths of PEM files the SSH user can read on that host", via=via)
+                             "give --cert/--key paths of PEM files the SSH user can read on that host",
+                             via=via)
         raise _connect_error(text, target, via, exit_code)
     if not chain and cipher is None:
         raise _no_tls_error(text, target, via, exit_code, alerts)
@@ -200,8 +206,9 @@ def _server_chain(lines: Sequence[str]) -> tuple[CertificateSummary, ...]:
 def _certificate_request(lines: Sequence[str]) -> CertificateRequest | None:
     """The CA names, or None when the server sent no CertificateRequest.
 
-    s_client prints "No client certificate CA names sent" in both cases; only a CertificateRequest makes it print
-    "Client Certificate Types" (TLS <= 1.2) or "Requested Signature Algorithms" (the request's sigalgs).
+    s_client prints "No client certificate CA names sent" in both cases; only a CertificateRequest
+    makes it print "Client Certificate Types" (TLS <= 1.2) or "Requested Signature Algorithms"
+    (the request's sigalgs).
     """
     names: list[str] = []
     asked = False
@@ -269,11 +276,11 @@ def _connect_error(text: str, target: str, via: str, exit_code: int | None) -> P
     unknown = _UNKNOWN_OPTION.search(text)
     if unknown:
         return ProbeError(target, f"openssl s_client on {via} does not know the option {unknown.group(1)}",
-                          "its OpenSSL is too old for it (TLS 1.3 needs 1.1.1+): drop --tls, or probe from "
-                          "another host", via=via)
+                          "its OpenSSL is too old for it (TLS 1.3 needs 1.1.1+): drop --tls, "
+                          "or probe from another host", via=via)
     if _DNS_FAILURE.search(text):
-        return ProbeError(target, f"{via} cannot resolve {host} (DNS)", "check the name and the MP's resolver",
-                          via=via)
+        return ProbeError(target, f"{via} cannot resolve {host} (DNS)",
+                          "check the name and the MP's resolver", via=via)
     if _REFUSED.search(text):
         return ProbeError(target, "connection refused", f"is the backend listening there? {reach}", via=via)
     if _UNREACHABLE.search(text):
@@ -283,11 +290,14 @@ def _connect_error(text: str, target: str, via: str, exit_code: int | None) -> P
     return ProbeError(target, f"openssl s_client could not connect: {_first_error(text)}", reach, via=via)
 
 
-def _no_tls_error(text: str, target: str, via: str, exit_code: int | None, alerts: Sequence[Alert]) -> ProbeError:
-    hint = "check that this is the backend's TLS port (a plain HTTP or SSH port answers like this) and the SNI"
+def _no_tls_error(text: str, target: str, via: str, exit_code: int | None,
+                  alerts: Sequence[Alert]) -> ProbeError:
+    hint = ("check that this is the backend's TLS port "
+            "(a plain HTTP or SSH port answers like this) and the SNI")
     if alerts:
         return ProbeError(target, f"the server refused the ClientHello with alert {alerts[0].description} "
-                                  f"({alerts[0].code})", "try --tls 1.2 or --tls 1.3, or another --sni", via=via)
+                                  f"({alerts[0].code})",
+                          "try --tls 1.2 or --tls 1.3, or another --sni", via=via)
     if exit_code == EXIT_TIMEOUT:
         return ProbeError(target, "no TLS answer within the timeout", hint, via=via)
     return ProbeError(target, f"the answer is not TLS ({_first_error(text)})", hint, via=via)

@@ -1,1 +1,2 @@
-"""Captures and TLS, parsed without touching the network: `capture.read_handshakes`, `keylog`, `certificates`."""
+"""Captures and TLS, parsed without touching the network:
+`capture.read_handshakes`, `keylog`, `certificates`."""

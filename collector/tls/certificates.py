@@ -1,7 +1,9 @@
-"""Certificates and distinguished names as the rest of the tool shows them (RFC 4514 strings from `cryptography`).
+"""Certificates and distinguished names as the rest of the tool shows them (RFC 4514
+strings from `cryptography`).
 
-Public API: `summarize_certificate(der) -> CertificateSummary`, `load_pem_chain(text) -> tuple[CertificateSummary,
-...]`, `name_to_string(der_name) -> str` (RFC 4514, or ``hex:…`` when the name cannot be decoded).
+Public API: `summarize_certificate(der) -> CertificateSummary`,
+`load_pem_chain(text) -> tuple[CertificateSummary, ...]`, `name_to_string(der_name) -> str` (RFC 4514, or
+``hex:…`` when the name cannot be decoded).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from collector.tls.handshake import CertificateSummary
 
-# What cryptography and asn1crypto raise for bytes that are not the DER they expect (UnicodeError is a ValueError)
+# What cryptography and asn1crypto raise for bytes that are not the DER they expect (UnicodeError is
+# a ValueError)
 _DECODE_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError, x509.InvalidVersion)
 _PEM_BLOCK = re.compile(
     rb"-----BEGIN (?:X509 |TRUSTED )?CERTIFICATE-----.+?-----END (?:X509 |TRUSTED )?CERTIFICATE-----",
@@ -28,7 +31,8 @@ _PEM_BLOCK = re.compile(
 # Captures repeat the same few names and the same server chain in every handshake; results are immutable.
 @functools.lru_cache(maxsize=4096)
 def name_to_string(der_name: bytes) -> str:
-    """RFC 4514 string of a DER-encoded Name (as `Name.rfc4514_string()` writes it), ``hex:…`` when undecodable."""
+    """RFC 4514 string of a DER-encoded Name (as `Name.rfc4514_string()` writes it), ``hex:…``
+    when undecodable."""
     try:
         with warnings.catch_warnings():  # odd attribute lengths warn; the string says it all
             warnings.simplefilter("ignore")
@@ -39,8 +43,10 @@ def name_to_string(der_name: bytes) -> str:
 
 @functools.lru_cache(maxsize=1024)
 def summarize_certificate(der: bytes) -> CertificateSummary:
-    """Subject, issuer, validity and serial of one DER certificate; undecodable parts fall back to ``hex:…``."""
-    with warnings.catch_warnings():  # negative serials and similar real-world oddities warn: not our user's problem
+    """Subject, issuer, validity and serial of one DER certificate; undecodable parts fall
+    back to ``hex:…``."""
+    # negative serials and similar real-world oddities warn: not our user's problem
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return _summarize(der)
 
@@ -62,7 +68,8 @@ def _summarize(der: bytes) -> CertificateSummary:
 
 
 def load_pem_chain(text: str) -> tuple[CertificateSummary, ...]:
-    """Every certificate of a PEM bundle, in file order (blocks that do not decode become ``hex:`` summaries)."""
+    """Every certificate of a PEM bundle, in file order (blocks that do not decode
+    become ``hex:`` summaries)."""
     summaries = []
     for block in _PEM_BLOCK.findall(text.encode("utf-8", "replace")):
         try:

@@ -1,7 +1,8 @@
-"""Names for TLS code points: versions, cipher suites, signature schemes, alerts, handshake types (IANA registry).
+"""Names for TLS code points: versions, cipher suites, signature schemes, alerts, handshake types
+(IANA registry).
 
-Public API: `version_name`, `cipher_name`, `signature_scheme_name`, `alert_name`, `ALERT_NAMES`, `ALERT_LEVELS`, `HANDSHAKE_TYPES`,
-`TLS13_CIPHERS` (suite id -> (AEAD name, key length, hash name)).
+Public API: `version_name`, `cipher_name`, `signature_scheme_name`, `alert_name`, `ALERT_NAMES`,
+`ALERT_LEVELS`, `HANDSHAKE_TYPES`, `TLS13_CIPHERS` (suite id -> (AEAD name, key length, hash name)).
 """
 
 from __future__ import annotations

@@ -288,9 +288,8 @@ class ConnectionTable:
                 )
         if self.let_go:
             notes.append(
-                f"more than {self.limits.connections} connections were open at once: the reader let go of "
-                f"{self.let_go} "
-                f"idle ones early (a TLS one's handshake shows what was seen until then)"
+                f"more than {self.limits.connections} connections were open at once: the reader let go "
+                f"of {self.let_go} idle ones early (a TLS one's handshake shows what was seen until then)"
             )
         if self.attempts_unlisted:
             notes.append(

@@ -1,7 +1,7 @@
 """TLS 1.3 record protection (RFC 8446 §5.2, §7.1–7.3): traffic secret -> key/iv -> AEAD-opened records.
 
-Public API: `RecordDecryptor(suite, secret)` with `open(header, body) -> (content_type, plaintext)`, `supports(suite)`
-and `DecryptError`.
+Public API: `RecordDecryptor(suite, secret)` with `open(header, body) -> (content_type, plaintext)`,
+`supports(suite)` and `DecryptError`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ class DecryptError(ValueError):
 
 
 def supports(suite: int) -> bool:
-    """True for the TLS 1.3 AEAD suites we can open (the two CCM suites are not used by the stacks we meet)."""
+    """True for the TLS 1.3 AEAD suites we can open (the two CCM suites are not used by the
+    stacks we meet)."""
     return suite in TLS13_CIPHERS
 
 

@@ -1,4 +1,5 @@
-"""NSS key log files (SSLKEYLOGFILE, `openssl s_server -keylogfile`): TLS 1.3 traffic secrets by client random.
+"""NSS key log files (SSLKEYLOGFILE, `openssl s_server -keylogfile`): TLS 1.3 traffic secrets by
+client random.
 
 Public API: `is_keylog(head) -> bool`, `load_keylog(path) -> KeyLog` (raises InputError), `KeyLog` with
 `secret(client_random, label)` and `merge(other)`.

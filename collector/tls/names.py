@@ -1,4 +1,5 @@
-"""Distinguished names: parse the spellings Edge, Java and OpenSSL print, and compare them the way JSSE does."""
+"""Distinguished names: parse the spellings Edge, Java and OpenSSL print, and compare them the way
+JSSE does."""
 
 from __future__ import annotations
 
@@ -84,7 +85,8 @@ def name_to_rfc4514(name: x509.Name) -> str:
 
 
 def names_match(a: x509.Name, b: x509.Name) -> bool:
-    """True when two names are equal the way `X500Principal.equals` sees them (canonical, not byte equality)."""
+    """True when two names are equal the way `X500Principal.equals` sees them (canonical, not
+    byte equality)."""
     return _canonical(a) == _canonical(b)
 
 
@@ -111,7 +113,8 @@ def _decode_der_value(value: asn1_core.Asn1Value) -> tuple[str, _ASN1Type | None
     try:
         native = chosen.native
     except ValueError:
-        # Real certificates put UTF-8 into IA5String/PrintableString; JSSE still compares them, so keep the text.
+        # Real certificates put UTF-8 into IA5String/PrintableString; JSSE still compares them, so
+        # keep the text.
         return chosen.contents.decode("utf-8", "replace"), asn1_type
     if isinstance(native, str):
         return native, asn1_type
@@ -140,7 +143,8 @@ def _build_typed_name(rdns: list[list[tuple[ObjectIdentifier, str, _ASN1Type | N
         warnings.simplefilter("ignore")
         built = []
         for rdn in rdns:
-            attrs = [x509.NameAttribute(oid, value, asn1_type, _validate=False) for oid, value, asn1_type in rdn]
+            attrs = [x509.NameAttribute(oid, value, asn1_type, _validate=False)
+                     for oid, value, asn1_type in rdn]
             built.append(x509.RelativeDistinguishedName(attrs))
     return x509.Name(built)
 
@@ -193,7 +197,8 @@ def _find_equals(text: str, start: int, separators: str) -> int:
 
 
 def _read_value(text: str, pos: int, stops: str) -> tuple[str, int]:
-    """Decode one attribute value starting at `pos`; returns it and the index of the separator (or the end)."""
+    """Decode one attribute value starting at `pos`; returns it and the index of the separator
+    (or the end)."""
     while pos < len(text) and text[pos] == " ":
         pos += 1
     if pos < len(text) and text[pos] == '"':

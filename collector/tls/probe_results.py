@@ -1,4 +1,5 @@
-"""Probe results as data: alert names, the reaction sentence, the JSON of `probe/results.json`, the text view."""
+"""Probe results as data: alert names, the reaction sentence, the JSON of `probe/results.json`, the
+text view."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ NOT_VERIFIED_NOTE = "server certificate not verified"
 
 def make_alert(sender: str, level: int, code: int) -> Alert:
     """An `Alert` from the wire's level byte (1 warning, 2 fatal) and description code."""
-    return Alert(sender=sender, level="fatal" if level == 2 else "warning", description=alert_name(code), code=code)
+    return Alert(sender=sender, level="fatal" if level == 2 else "warning",
+                 description=alert_name(code), code=code)
 
 
 def describe_reaction(alerts: Sequence[Alert], handshake_completed: bool, http_status: int | None,
@@ -59,7 +61,8 @@ def summarize_certificate(cert: x509.Certificate) -> CertificateSummary:
 
 
 def probe_result_to_json(result: ProbeResult) -> dict[str, Any]:
-    """`ProbeResult.to_json()` plus what a bundle reader needs again: HTTP status and the CA names' DER (hex)."""
+    """`ProbeResult.to_json()` plus what a bundle reader needs again: HTTP status and the
+    CA names' DER (hex)."""
     data = result.to_json()
     handshake = data["handshake"]
     assert isinstance(handshake, dict)
@@ -87,7 +90,9 @@ def probe_results_from_json(data: object, source: str = "probe results") -> tupl
         try:
             results.append(_result_from_json(item))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise InputError(source, f"probe result #{index + 1} is malformed ({type(exc).__name__}: {exc})") from exc
+            raise InputError(
+                source, f"probe result #{index + 1} is malformed ({type(exc).__name__}: {exc})"
+            ) from exc
     return tuple(results)
 
 
@@ -95,7 +100,8 @@ def render_probe_result(result: ProbeResult) -> str:
     """The readable view `collect probe` prints (and SUMMARY.md can quote)."""
     hs = result.handshake
     lines = [f"Target:   {result.target}" + (f" (SNI {result.sni})" if result.sni else " (no SNI)")]
-    lines.append(f"Via:      {result.via} (openssl s_client)" if result.via else "Via:      this machine (pyOpenSSL)")
+    lines.append(f"Via:      {result.via} (openssl s_client)" if result.via
+                 else "Via:      this machine (pyOpenSSL)")
     if hs.version or hs.cipher:
         lines.append(f"TLS:      {hs.version or 'unknown version'}, {hs.cipher or 'unknown cipher'}")
     lines.append(f"Server chain ({NOT_VERIFIED_NOTE}):")
@@ -110,9 +116,11 @@ def render_probe_result(result: ProbeResult) -> str:
         lines.append("Acceptable client certificate CA names:")
         lines.extend(f"  {name}" for name in request.ca_names)
     else:
-        lines.append("The server named no acceptable CAs (it asked for a client certificate; any issuer may do).")
+        lines.append("The server named no acceptable CAs "
+                     "(it asked for a client certificate; any issuer may do).")
     sent = hs.client_certificate is not None and hs.client_certificate.sent
-    lines.append(f"Reaction to {'the client certificate' if sent else 'no client certificate'}: {result.reaction}")
+    reacting_to = "the client certificate" if sent else "no client certificate"
+    lines.append(f"Reaction to {reacting_to}: {result.reaction}")
     if sent:
         accepted = hs.outcome == Outcome.ESTABLISHED and (hs.http_status is None or hs.http_status < 400)
         lines.append("The server accepted the client certificate." if accepted
@@ -143,7 +151,8 @@ def _result_from_json(item: Mapping[str, Any]) -> ProbeResult:
             chain=tuple(_summary_from_json(c) for c in client_cert.get("chain", [])),
         ),
         alerts=tuple(
-            Alert(sender=str(a["from"]), level=str(a["level"]), description=str(a["description"]), code=int(a["code"]))
+            Alert(sender=str(a["from"]), level=str(a["level"]), description=str(a["description"]),
+                  code=int(a["code"]))
             for a in hs.get("alerts", [])
         ),
         outcome=Outcome(hs.get("outcome", Outcome.INCOMPLETE.value)),

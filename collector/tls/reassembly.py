@@ -1,7 +1,8 @@
-"""TCP reassembly of one direction: in-order bytes out of retransmitted, reordered, overlapping or missing segments.
+"""TCP reassembly of one direction: in-order bytes out of retransmitted, reordered, overlapping or
+missing segments.
 
-Public API: `Stream` with `add(seq, payload, syn) -> list[bytes | int]` (an int is a gap of that many bytes) and
-`flush() -> list[bytes | int]` at the end of the connection.
+Public API: `Stream` with `add(seq, payload, syn) -> list[bytes | int]` (an int is a gap of that many
+bytes) and `flush() -> list[bytes | int]` at the end of the connection.
 """
 
 from __future__ import annotations

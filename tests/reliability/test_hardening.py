@@ -225,12 +225,15 @@ def test_f22_ctrl_c_before_any_bundle(lab: Any, tmp_path: Path) -> None:
     out.mkdir()
     environment = {k: v for k, v in os.environ.items() if not k.startswith("APIGEE_")}
     environment.update(HOME=str(tmp_path), APIGEE_PASSWORD=lab.password)
+    # Earlier tests asked the shared lab for the deployments too: wait for this run's own request.
+    asked_before = len(lab.emulator.requests_to(_deployments(lab)))
     with lab_roots_kept_traversable(lab):
         process = subprocess.Popen([*command(), *base_args(lab), "--json", "--out", str(out)],
                                    env=environment, cwd=out, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 30
-        while not lab.emulator.requests_to(_deployments(lab)) and time.monotonic() < deadline:
+        while (len(lab.emulator.requests_to(_deployments(lab))) == asked_before
+               and time.monotonic() < deadline):
             time.sleep(0.1)
         time.sleep(0.5)
         # When the operator presses Ctrl-C
