@@ -224,3 +224,29 @@ def test_truststore_text_view_prints_the_backend_chain() -> None:
     for expected in ("Backend chain: expired (decided by truststore)", "out of validity: CN=backend.lab",
                      "Cause: server-certificate-expired"):
         assert expected in result.stdout
+
+
+NEGOTIATION = {
+    "protocol-mismatch": ("protocol-mismatch-java12-openssl13.pcap", "offers TLSv1.2", ["TLSv1.2"]),
+    "cipher-mismatch": ("cipher-mismatch-java-openssl-tls13.pcap",
+                        "offers TLSv1.3 and 1 cipher suite(s): TLS_AES_128_GCM_SHA256", ["TLSv1.3"]),
+    "sni-required": ("sni-required-openssl-nginx-tls12.pcap", "(no SNI: the server_name extension is absent)",
+                     ["TLSv1.2"]),
+}
+
+
+@pytest.mark.parametrize("cause", NEGOTIATION, ids=NEGOTIATION)
+def test_analyze_shows_the_offer_a_negotiation_cause_rests_on(cause: str) -> None:
+    # Given a real capture of a version, suite or server-name refusal
+    name, fact, versions = NEGOTIATION[cause]
+    path = f"{CAPTURES}/failures/{name}"
+    # When analyzed as text and as JSON
+    text, as_json = run_analyze(path), run_analyze(path, "--json")
+    assert text.returncode == 0 and as_json.returncode == 0, text.stderr + as_json.stderr
+    # Then both name the cause with the offer (versions, suites, SNI) in the evidence, and the JSON handshake
+    # carries the offer itself
+    assert f"Cause: {cause}" in text.stdout and fact in text.stdout
+    output = json.loads(as_json.stdout)
+    assert output["diagnosis"]["cause"] == cause and fact in "\n".join(output["diagnosis"]["evidence"])
+    (handshake,) = output["handshakes"]
+    assert handshake["client_hello"]["versions"] == versions and handshake["sni"] is None

@@ -129,12 +129,18 @@ CASES = {
     "HTTP 400 after a certificate (nginx)": Case(
         evidence(handshake(cr=request(CA_A), sent=True, outcome=Outcome.ESTABLISHED, http_status=400)),
         Cause.CLIENT_CERTIFICATE_REJECTED, ("handshake completed, then HTTP 400",)),
-    # --- handshake-failed-before-client-auth
+    # --- protocol-mismatch (issue 13: was the fallback's before it had a cause of its own)
     "protocol version refused": Case(
         evidence(handshake(alerts=(alert(70, frame=6),), version=None)),
-        Cause.HANDSHAKE_FAILED_BEFORE_CLIENT_AUTH,
+        Cause.PROTOCOL_MISMATCH,
         ("frame 4 (lab.pcap): ClientHello from 127.0.0.11:53122 to 127.0.0.21:8443 (SNI backend.lab)",
          "fatal alert protocol_version (70) from the server")),
+    # --- handshake-failed-before-client-auth
+    "internal error before any ServerHello": Case(
+        evidence(handshake(alerts=(alert(80, frame=6),), version=None)),
+        Cause.HANDSHAKE_FAILED_BEFORE_CLIENT_AUTH,
+        ("frame 4 (lab.pcap): ClientHello from 127.0.0.11:53122 to 127.0.0.21:8443 (SNI backend.lab)",
+         "fatal alert alert_80 (80) from the server")),
     "mp refuses the server chain": Case(
         evidence(handshake(cr=request(CA_A), alerts=(alert(46, sender="client"),))),
         Cause.HANDSHAKE_FAILED_BEFORE_CLIENT_AUTH, ("from the message processor",)),

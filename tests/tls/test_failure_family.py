@@ -69,6 +69,7 @@ def _read(name: str, *, with_keys: bool = True) -> CaptureResult:
 def test_every_failure_capture_is_checked() -> None:
     expected = {f"{name}.pcap" for name in EXPECTED}
     expected |= {"connection-refused-java.pcap", "mixed-java-openssl-tls13.pcap"}
+    expected |= {"protocol-disabled-java11-openssl.pcap"}
     assert sorted(expected) == CAPTURES
 
 
@@ -102,6 +103,15 @@ def test_tls13_failures_need_the_key_log_for_the_alert_and_chain(name: str) -> N
 def test_cipher_mismatch_offers_only_the_clients_suite() -> None:
     offer = _read("cipher-mismatch-java-openssl-tls12.pcap").handshakes[0].client_hello
     assert offer is not None and offer.cipher_suites == ("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",)
+
+
+def test_protocol_disabled_connects_but_sends_no_client_hello() -> None:
+    # Given JSSE enabling only TLS 1.1 (disabled in its JDK): it connects, says "No appropriate protocol" and
+    # closes; the OpenSSL backend answers the silence with decode_error
+    (handshake,) = _read("protocol-disabled-java11-openssl.pcap").handshakes
+    # Then there is no ClientHello to read an offer from, only the backend's alert
+    assert handshake.client_hello is None and handshake.version is None
+    assert [(a.sender, a.code) for a in handshake.alerts] == [("server", 50)]
 
 
 def test_connection_refused_is_an_attempt_not_a_handshake() -> None:
@@ -176,6 +186,9 @@ def test_alerts_agree_with_tshark(tmp_path: Path) -> None:
         argv += ["-e", "frame.number", "-e", "tls.alert_message.desc"]
         if keys.exists():
             argv[2:2] = ["-o", f"tls.keylog_file:{keys}"]
+        for handshake in _read(name).handshakes:
+            if handshake.client_hello is None:  # tshark spots TLS by its ClientHello: name the port instead
+                argv[2:2] = ["-d", f"tcp.port=={handshake.server.rsplit(':', 1)[1]},tls"]
         lines = subprocess.run(argv, capture_output=True, text=True, check=True).stdout.splitlines()
         theirs = [
             (int(frame), int(code)) for frame, codes in (line.split("\t") for line in lines)

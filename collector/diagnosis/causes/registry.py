@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collector.diagnosis.causes import (
     ca_mismatch,
+    cipher_mismatch,
     client_certificate_not_sent,
     client_certificate_rejected,
     encrypted_handshake,
@@ -16,9 +17,11 @@ from collector.diagnosis.causes import (
     handshake_ok,
     missing_client_certificate,
     no_tls_handshake,
+    protocol_mismatch,
     server_certificate_expired,
     server_certificate_untrusted,
     server_hostname_mismatch,
+    sni_required,
 )
 from collector.diagnosis.causes.spec import CauseSpec
 from collector.diagnosis.verdict import Cause, CauseReport
@@ -31,6 +34,9 @@ REGISTRY: tuple[CauseSpec, ...] = (
     server_certificate_untrusted.SPEC,
     server_certificate_expired.SPEC,
     server_hostname_mismatch.SPEC,
+    protocol_mismatch.SPEC,
+    cipher_mismatch.SPEC,
+    sni_required.SPEC,
     handshake_failed_before_client_auth.SPEC,
     encrypted_handshake.SPEC,
     handshake_ok.SPEC,
