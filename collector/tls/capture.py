@@ -2,48 +2,28 @@
 
 Public API:
     is_capture(head: bytes) -> bool
-    read_handshakes(path: Path, keylog: KeyLog | None = None) -> CaptureResult
-    CaptureResult(handshakes, packets, tls_connections, notes)
-`read_handshakes` raises `CaptureFormatError(file, defect)` for anything that is not a readable capture; damage
-after the file header ends the reading with a note instead.
+    read_handshakes(path: Path, keylog: KeyLog | None = None, limits: Limits = Limits()) -> CaptureResult
+    CaptureResult(handshakes, packets, tls_connections, notes, connection_attempts)  (from `connections`)
+`read_handshakes` raises `CaptureFormatError(file, defect)` for anything that is not a readable capture;
+damage after the file header ends the reading with a note instead.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import zlib
-from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from collector.errors import CaptureFormatError
-from collector.tls.handshake import Handshake
+from collector.tls.connections import DEFAULT_LIMITS, CaptureResult, ConnectionTable, Limits
 from collector.tls.keylog import KeyLog
-from collector.tls.packets import SUPPORTED_LINKTYPES, TCP_ACK, TCP_SYN, decode_segment
 from collector.tls.pcap import PCAP_MAGICS, PcapReader
 from collector.tls.pcapng import PCAPNG_MAGIC, PcapngReader
-from collector.tls.session import Session
+
+__all__ = ["CaptureResult", "Limits", "is_capture", "read_handshakes"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _STREAM_ERRORS = (OSError, EOFError, zlib.error)  # what gzip raises for damaged or cut compressed data
-
-
-@dataclass(frozen=True)
-class CaptureResult:
-    """Everything one capture file showed.
-
-    Attributes:
-        handshakes: one per TLS connection, in the order their first record appeared.
-        packets: frames in the file (the frame numbers Wireshark shows run from 1 to this).
-        tls_connections: TCP connections recognised as TLS by their first bytes.
-        notes: facts about the file itself (truncation, unsupported link types, damage).
-    """
-
-    handshakes: tuple[Handshake, ...]
-    packets: int
-    tls_connections: int
-    notes: tuple[str, ...]
 
 
 def is_capture(head: bytes) -> bool:
@@ -56,11 +36,14 @@ def is_capture(head: bytes) -> bool:
     return head[:4] in PCAP_MAGICS or head[:4] == PCAPNG_MAGIC
 
 
-def read_handshakes(path: Path, keylog: KeyLog | None = None) -> CaptureResult:
-    """Read a capture and reconstruct every TLS handshake in it (TLS 1.3 decrypted when `keylog` has its secrets)."""
+def read_handshakes(
+    path: Path, keylog: KeyLog | None = None, limits: Limits = DEFAULT_LIMITS
+) -> CaptureResult:
+    """Read a capture and reconstruct every TLS handshake in it (TLS 1.3 decrypted when `keylog` has its
+    secrets); `limits` bound the connections held at once (see `collector.tls.connections`)."""
     with _open(path) as raw:
         reader = _reader(path, *_uncompressed(raw, path))
-        tracker = _Tracker(keylog, path.name)
+        tracker = ConnectionTable(keylog, path.name, reader.frame_time, limits)
         notes: list[str] = []
         try:
             for linktype, data in reader:
@@ -157,90 +140,3 @@ class _Gunzip:
             out.append(piece)
             have += len(piece)
         return b"".join(out)
-
-
-class _Settled:
-    """Stands in for a connection whose handshake can no longer change: its later packets cost a dict lookup."""
-
-    done = True
-    seen_record = True
-
-
-_SETTLED = (_Settled(), 0)
-
-
-class _Tracker:
-    """Routes TCP segments to their connection's Session; connections are created on first sight and retired
-    (their Handshake built, their buffers dropped) as soon as nothing about them can change."""
-
-    def __init__(self, keylog: KeyLog | None, source: str) -> None:
-        self.keylog = keylog
-        self.source = source
-        self.frames = 0
-        self.connections: dict[tuple[bytes, int, bytes, int], tuple[Session | _Settled, int]] = {}
-        self.finished: list[Session] = []  # replaced by a new connection on the same port pair
-        self.handshakes: list[Handshake] = []  # of retired TLS connections
-        self.unsupported: Counter[int] = Counter()
-
-    def add_frame(self, linktype: int, data: bytes) -> None:
-        self.frames += 1
-        segment = decode_segment(linktype, data) if len(data) >= 20 else None
-        if segment is None:
-            if linktype not in SUPPORTED_LINKTYPES:
-                self.unsupported[linktype] += 1
-            return
-        key = (segment.src, segment.sport, segment.dst, segment.dport)
-        entry = self.connections.get(key)
-        flags = segment.flags
-        if entry is not None and flags & TCP_SYN and not flags & TCP_ACK and entry[0].seen_record:
-            if isinstance(entry[0], Session):
-                self.finished.append(entry[0])  # the port pair is reused by a new connection
-            entry = None
-        if entry is None:
-            entry = self._open_connection(key)
-        session, index = entry
-        if session.done:
-            return
-        assert isinstance(session, Session)
-        session.add_segment(
-            index, segment.seq, flags, segment.data[segment.start : segment.end], segment.missing, self.frames
-        )
-        if session.done:
-            self._retire(key, session)
-
-    def _open_connection(self, key: tuple[bytes, int, bytes, int]) -> tuple[Session, int]:
-        session = Session(self.frames, (_endpoint(key[0], key[1]), _endpoint(key[2], key[3])), self.keylog)
-        self.connections[key] = (session, 0)
-        self.connections[(key[2], key[3], key[0], key[1])] = (session, 1)
-        return session, 0
-
-    def _retire(self, key: tuple[bytes, int, bytes, int], session: Session) -> None:
-        if session.tls:
-            self.handshakes.append(session.to_handshake(self.source))
-        self.connections[key] = self.connections[(key[2], key[3], key[0], key[1])] = _SETTLED
-
-    def live_sessions(self) -> list[Session]:
-        found = {id(s): s for s, _ in self.connections.values() if isinstance(s, Session)}
-        return self.finished + list(found.values())
-
-    def result(self, notes: list[str]) -> CaptureResult:
-        tls = [s for s in self.live_sessions() if s.tls]
-        for session in tls:
-            session.flush(self.frames)
-        handshakes = sorted(
-            [*self.handshakes, *(s.to_handshake(self.source) for s in tls)], key=lambda h: h.frames or (0, 0)
-        )
-        for linktype, count in sorted(self.unsupported.items()):
-            if linktype < 0:
-                notes.append(f"{count} packets name an interface the file never described; they were skipped")
-            else:
-                notes.append(
-                    f"{count} packets have link type {linktype}, which is not supported; they were skipped"
-                )
-        return CaptureResult(tuple(handshakes), self.frames, len(handshakes), tuple(notes))
-
-
-def _endpoint(address: bytes, port: int) -> str:
-    if len(address) == 4:
-        return f"{address[0]}.{address[1]}.{address[2]}.{address[3]}:{port}"
-    return f"[{ipaddress.IPv6Address(address).compressed}]:{port}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import datetime
 import enum
 from dataclasses import dataclass, field
 
@@ -90,6 +92,115 @@ class Alert:
 
 
 @dataclass(frozen=True)
+class ClientHelloOffer:
+    """What the client's ClientHello offered (GREASE values left out).
+
+    Attributes:
+        legacy_version: the version field of the ClientHello (``TLSv1.2`` even for TLS 1.3 clients).
+        supported_versions: the supported_versions extension in the client's order; empty when absent.
+        cipher_suites: IANA names in the client's order (``0x….`` when not in our table).
+        frame: capture frame number of the record that completed the ClientHello.
+    """
+
+    legacy_version: str
+    supported_versions: tuple[str, ...] = ()
+    cipher_suites: tuple[str, ...] = ()
+    frame: int | None = None
+
+    @property
+    def versions(self) -> tuple[str, ...]:
+        """The versions offered: supported_versions when the client sent it, else the legacy version alone."""
+        return self.supported_versions or (self.legacy_version,)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "versions": list(self.versions),
+            "legacy_version": self.legacy_version,
+            "supported_versions": list(self.supported_versions),
+            "cipher_suites": list(self.cipher_suites),
+        }
+
+
+@dataclass(frozen=True)
+class NonTlsReply:
+    """Bytes that are not a TLS record where one belonged, e.g. a plaintext HTTP port answering the ClientHello
+    with ``HTTP/1.1 400 Bad Request``.
+
+    Attributes:
+        sender: ``client`` or ``server``.
+        first_bytes: the first bytes (at most `REPLY_BYTES`) with anything unprintable escaped (``\\r``, ``\\xNN``).
+        frame: capture frame number of the segment that carried them.
+    """
+
+    sender: str
+    first_bytes: str
+    frame: int | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {"from": self.sender, "tls": False, "first_bytes": self.first_bytes}
+
+
+REPLY_BYTES = 64
+
+
+def printable(data: bytes) -> str:
+    """`data` as text a report can show: printable ASCII as is, CR/LF/TAB and everything else escaped."""
+    named = {0x0D: "\\r", 0x0A: "\\n", 0x09: "\\t", 0x5C: "\\\\"}
+    return "".join(named.get(b) or (chr(b) if 0x20 <= b < 0x7F else f"\\x{b:02x}") for b in data)
+
+
+class AttemptEnd(str, enum.Enum):
+    """How a TCP connection that never carried a byte ended, valued as its JSON string."""
+
+    REFUSED = "refused"  # the SYN was answered by RST: nothing listens there
+    UNANSWERED = "unanswered"  # the SYN got no answer before the capture (or the reader's patience) ended
+    CLOSED_WITHOUT_DATA = "closed-without-data"  # connected, then closed before any byte (no ClientHello)
+
+
+@dataclass(frozen=True)
+class ConnectionAttempt:
+    """A TCP connection attempt that carried no data at all: no handshake to reconstruct, but a fact to judge.
+
+    Attributes:
+        client / server: ``ip:port`` (``[v6]:port`` for IPv6); the client is the side that sent the SYN.
+        end: see `AttemptEnd`.
+        captured_at: capture time of the attempt's first packet (UTC), ``None`` when the file has no timestamps.
+        frames: frame numbers of the attempt's first and last packet.
+        source: file name the attempt came from.
+    """
+
+    client: str
+    server: str
+    end: AttemptEnd
+    captured_at: datetime.datetime | None = None
+    frames: tuple[int, int] | None = None
+    source: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "client": self.client,
+            "server": self.server,
+            "end": self.end.value,
+            "captured_at": iso_time(self.captured_at),
+            "frames": list(self.frames) if self.frames else None,
+            "source": self.source,
+        }
+
+
+def capture_time(nanoseconds: int | None) -> datetime.datetime | None:
+    """A capture file's timestamp (nanoseconds since the Unix epoch) as an aware UTC datetime."""
+    if nanoseconds is None:
+        return None
+    epoch = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+    return epoch + datetime.timedelta(microseconds=nanoseconds // 1000)
+
+
+def iso_time(value: datetime.datetime | None) -> str | None:
+    """ISO 8601 UTC with a ``Z`` (``2026-12-02T05:18:00.123456Z``), ``None`` stays ``None``."""
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if value is not None else None
+
+
+@dataclass(frozen=True)
 class Handshake:
     """One TLS connection's handshake as reconstructed from a capture (or observed by a probe).
 
@@ -108,6 +219,11 @@ class Handshake:
         encrypted_records: count of records whose content could not be read.
         http_status: HTTP status seen after the handshake (decrypted, or reported by a probe), ``None`` otherwise.
         notes: facts worth showing that have no field (reassembly gaps, truncation, decryption used).
+        client_hello: what the ClientHello offered (versions, cipher suites), ``None`` when none was seen.
+        server_chain_der: the DER of each certificate of `server_chain` (same order), to verify it later.
+        captured_at: capture time of the connection's first packet (UTC), ``None`` when unknown (a probe, or a
+            file without timestamps).
+        non_tls_reply: bytes that were not TLS where a record belonged (``None`` when every byte was TLS).
     """
 
     client: str
@@ -125,8 +241,13 @@ class Handshake:
     encrypted_records: int = 0
     http_status: int | None = None
     notes: tuple[str, ...] = ()
+    client_hello: ClientHelloOffer | None = None
+    server_chain_der: tuple[bytes, ...] = field(default=(), repr=False, compare=False)
+    captured_at: datetime.datetime | None = None
+    non_tls_reply: NonTlsReply | None = None
 
     def to_json(self) -> dict[str, object]:
+        """DESIGN.md's handshake object; `server_chain_der` is base64 (a PEM body without its armour)."""
         return {
             "client": self.client,
             "server": self.server,
@@ -141,6 +262,10 @@ class Handshake:
             "source": self.source,
             "frames": list(self.frames) if self.frames else None,
             "notes": list(self.notes),
+            "client_hello": self.client_hello.to_json() if self.client_hello else None,
+            "server_chain_der": [base64.b64encode(der).decode("ascii") for der in self.server_chain_der],
+            "captured_at": iso_time(self.captured_at),
+            "non_tls_reply": self.non_tls_reply.to_json() if self.non_tls_reply else None,
         }
 
 

@@ -1,11 +1,13 @@
 """Handshake message bodies: ClientHello, ServerHello, Certificate and CertificateRequest (TLS 1.2 and 1.3 layouts).
 
-Public API: `parse_client_hello`, `parse_server_hello`, `parse_certificate`, `parse_certificate_request`, their
+Public API: `parse_client_hello`, `parse_client_offer`, `parse_server_hello`, `parse_certificate`,
+`parse_certificate_request`, their
 result types, `HandshakeAssembler` (messages out of record bodies) and `MessageError`.
 """
 
 from __future__ import annotations
 
+import struct
 from typing import NamedTuple
 
 MAX_MESSAGE = 1 << 24  # the handshake length field is 24 bits; a 340 KB chain is real, 16 MB is the ceiling
@@ -26,6 +28,20 @@ class ClientHello(NamedTuple):
     random: bytes
     sni: str | None
     versions: tuple[int, ...]  # supported_versions, empty when the extension is absent
+
+
+class ClientOffer(NamedTuple):
+    """What the client offered: the facts a version or cipher mismatch is judged by (GREASE values left out).
+
+    Attributes:
+        legacy_version: the ClientHello's version field (0x0303 even for TLS 1.3 clients).
+        versions: the supported_versions extension, in the client's order; empty when absent.
+        cipher_suites: the offered cipher suites, in the client's order.
+    """
+
+    legacy_version: int
+    versions: tuple[int, ...]
+    cipher_suites: tuple[int, ...]
 
 
 class ServerHello(NamedTuple):
@@ -79,11 +95,37 @@ class _Cursor:
 
 
 def parse_client_hello(body: bytes) -> ClientHello:
+    return read_client_hello(body)[0]
+
+
+def parse_client_offer(body: bytes) -> ClientOffer:
+    """The versions and cipher suites a ClientHello offers."""
+    return read_client_hello(body)[1]
+
+
+def read_client_hello(body: bytes) -> tuple[ClientHello, ClientOffer]:
+    """Both views of one ClientHello, parsed once."""
+    hello, (legacy, suites) = _read_client_hello(body)
+    return hello, ClientOffer(legacy, _without_grease(hello.versions), _without_grease(suites))
+
+
+_GREASE = frozenset(0x0A0A + 0x1010 * n for n in range(16))  # RFC 8701: values servers must learn to ignore
+
+
+def _without_grease(values: tuple[int, ...]) -> tuple[int, ...]:
+    """The values without GREASE (not offers); most clients send none, so the common case is one C-level test."""
+    if _GREASE.isdisjoint(values):
+        return values
+    return tuple(v for v in values if v not in _GREASE)
+
+
+def _read_client_hello(body: bytes) -> tuple[ClientHello, tuple[int, tuple[int, ...]]]:
     cursor = _Cursor(body)
-    cursor.take(2)
+    legacy = cursor.number(2)
     random = cursor.take(32)
     cursor.vector(1)  # session id
-    cursor.vector(2)  # cipher suites
+    listed = cursor.vector(2)
+    suites = _numbers(listed.take(listed.remaining()))
     cursor.vector(1)  # compression methods
     extensions = cursor.extensions()
     sni = None
@@ -97,8 +139,13 @@ def parse_client_hello(body: bytes) -> ClientHello:
     versions: tuple[int, ...] = ()
     if _EXT_SUPPORTED_VERSIONS in extensions:
         listed = extensions[_EXT_SUPPORTED_VERSIONS].vector(1)
-        versions = tuple(listed.number(2) for _ in range(listed.remaining() // 2))
-    return ClientHello(random, sni, versions)
+        versions = _numbers(listed.take(listed.remaining()))
+    return ClientHello(random, sni, versions), (legacy, suites)
+
+
+def _numbers(data: bytes) -> tuple[int, ...]:
+    """A list of 16-bit values (an odd trailing byte is ignored, as the length-based loop did)."""
+    return struct.unpack(f">{len(data) // 2}H", data[: len(data) // 2 * 2])
 
 
 def parse_server_hello(body: bytes) -> ServerHello:

@@ -5,18 +5,20 @@ Public API: `decide_outcome(session) -> Outcome`, `summarize_session(session, so
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
-from collector.tls import ciphers
-from collector.tls.handshake import Handshake, Outcome
+from collector.tls import ciphers, messages
+from collector.tls.handshake import ClientHelloOffer, Handshake, Outcome, capture_time
 
 if TYPE_CHECKING:
     from collector.tls.session import Session
 
 
 def decide_outcome(session: Session) -> Outcome:
-    """failed: a fatal alert, or a close before the handshake completed; established: both sides finished (TLS 1.2:
-    ChangeCipherSpec both ways); opaque: TLS 1.3 without keys; incomplete: the capture ends first."""
+    """failed: a fatal alert, bytes that are not TLS where a handshake record belonged, or a close before the
+    handshake completed; established: both sides finished (TLS 1.2: ChangeCipherSpec both ways); opaque:
+    TLS 1.3 without keys; incomplete: the capture ends first."""
     client_index = session.client if session.client is not None else 0
     client, server = session.sides[client_index], session.sides[1 - client_index]
     if any(alert.level == "fatal" for alert in session.alerts):
@@ -25,6 +27,8 @@ def decide_outcome(session: Session) -> Outcome:
         return Outcome.ESTABLISHED
     if not session.tls13 and client.ccs and server.ccs:
         return Outcome.ESTABLISHED
+    if session.non_tls is not None:  # e.g. a plaintext HTTP port answering the ClientHello
+        return Outcome.FAILED
     if session.tls13 and not session.decrypting:  # a close with no answer to the client's flight is a failure
         unanswered = client.after and not session.answered
         closed = client.reset or server.reset or server.closed
@@ -59,6 +63,27 @@ def summarize_session(session: Session, source: str) -> Handshake:
         encrypted_records=session.sides[0].opaque + session.sides[1].opaque,
         http_status=session.http_status,
         notes=tuple(notes),
+        client_hello=_offer(session),
+        server_chain_der=facts.get("server_chain_der", ()),  # type: ignore[arg-type]
+        captured_at=capture_time(session.started),
+        non_tls_reply=session.non_tls,
+    )
+
+
+def _offer(session: Session) -> ClientHelloOffer | None:
+    if session.offer is None:
+        return None
+    legacy, versions, suites = _offer_names(session.offer)
+    return ClientHelloOffer(legacy, versions, suites, session.facts.get("client_hello"))  # type: ignore[arg-type]
+
+
+# A client offers the same list on every connection: name it once, and share the tuples between handshakes.
+@functools.lru_cache(maxsize=256)
+def _offer_names(offer: messages.ClientOffer) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    return (
+        ciphers.version_name(offer.legacy_version),
+        tuple(ciphers.version_name(v) for v in offer.versions),
+        tuple(ciphers.cipher_name(c) for c in offer.cipher_suites),
     )
 
 

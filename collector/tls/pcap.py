@@ -1,6 +1,7 @@
 """Classic pcap files (both byte orders, micro- and nanosecond): a lazy stream of (link type, frame bytes).
 
-Public API: `PCAP_MAGICS`, `PcapReader(stream, file)` (iterate it; read `notes` afterwards), `BufferedInput`.
+Public API: `PCAP_MAGICS`, `PcapReader(stream, file)` (iterate it; read `notes` afterwards; `frame_time()` is
+the capture time of the frame last yielded), `BufferedInput`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ PCAP_MAGICS = {
     b"\x4d\x3c\xb2\xa1": "<",  # nanosecond timestamps
     b"\xa1\xb2\x3c\x4d": ">",
 }
+_NANOSECOND_MAGICS = (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
 MAX_FRAME = 1 << 24  # no link layer frames are this large; a bigger length means the file is damaged
 
 
@@ -71,6 +73,17 @@ class PcapReader:
         self._order = PCAP_MAGICS[buf[0:4]]
         self.linktype = struct.unpack_from(self._order + "I", buf, 20)[0] & 0x0FFFFFFF
         self._input.pos = 24
+        self._fraction_ns = 1 if buf[0:4] in _NANOSECOND_MAGICS else 1000
+        self._stamp = struct.Struct(self._order + "II")
+        # where the last yielded frame's record header is: its time is decoded only when someone asks
+        self._last_buf, self._last_pos = b"", -1
+
+    def frame_time(self) -> int | None:
+        """Capture time of the frame last yielded, in nanoseconds since the Unix epoch (UTC)."""
+        if self._last_pos < 0:
+            return None
+        seconds, fraction = self._stamp.unpack_from(self._last_buf, self._last_pos)
+        return int(seconds) * 1_000_000_000 + int(fraction) * self._fraction_ns
 
     def __iter__(self) -> Iterator[tuple[int, bytes]]:
         source, linktype = self._input, self.linktype
@@ -104,5 +117,6 @@ class PcapReader:
                 buf, pos = source.buf, source.pos
                 end = pos + 16 + caplen
             frame += 1
+            self._last_buf, self._last_pos = buf, pos
             yield linktype, buf[pos + 16 : end]
             pos = end

@@ -1,6 +1,7 @@
 """pcapng files: sections of either byte order, several interfaces with their own link types, EPB/SPB/PB blocks.
 
-Public API: `PCAPNG_MAGIC`, `PcapngReader(stream, file)` (iterate it for (link type, frame bytes); read `notes`).
+Public API: `PCAPNG_MAGIC`, `PcapngReader(stream, file)` (iterate it for (link type, frame bytes); read
+`notes`; `frame_time()` is the capture time of the packet last yielded).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from collector.tls.pcap import MAX_FRAME, BufferedInput
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 _SHB, _IDB, _PB, _SPB, _EPB = 0x0A0D0D0A, 1, 2, 3, 6
 _BYTE_ORDER = {b"\x4d\x3c\x2b\x1a": "<", b"\x1a\x2b\x3c\x4d": ">"}
+_IF_TSRESOL, _IF_TSOFFSET = 9, 14
+_MICROSECONDS = (1_000, 1)  # the default if_tsresol (10^-6 s): one tick is 1000/1 nanoseconds
 
 
 class PcapngReader:
@@ -32,6 +35,9 @@ class PcapngReader:
             raise CaptureFormatError(file, "has a pcapng section header with an unknown byte-order magic")
         self._order = _BYTE_ORDER[self._input.buf[8:12]]
         self._linktypes: list[int] = []
+        # per interface: a timestamp unit is numerator / denominator nanoseconds, plus an offset in seconds
+        self._clocks: list[tuple[int, int, int]] = []
+        self._last_time: tuple[int, int] | None = None  # (raw timestamp, interface) of the last packet
 
     def __iter__(self) -> Iterator[tuple[int, bytes]]:
         source = self._input
@@ -69,19 +75,53 @@ class PcapngReader:
         """The (link type, data) of a packet block; None for other blocks (which may update the interfaces)."""
         order = self._order
         if block_type == _EPB:
-            interface, _, _, caplen, _ = struct.unpack_from(order + "IIIII", buf, pos + 8)
+            interface, high, low, caplen, _ = struct.unpack_from(order + "IIIII", buf, pos + 8)
+            self._last_time = (high << 32 | low, interface)
             return self._linktype(interface), buf[pos + 28 : pos + 28 + min(caplen, length - 32)]
         if block_type == _SPB:
             (origlen,) = struct.unpack_from(order + "I", buf, pos + 8)
+            self._last_time = None  # a simple packet block carries no timestamp
             return self._linktype(0), buf[pos + 12 : pos + 12 + min(origlen, length - 16)]
         if block_type == _PB:
-            interface, _, _, _, caplen, _ = struct.unpack_from(order + "HHIIII", buf, pos + 8)
+            interface, _, high, low, caplen, _ = struct.unpack_from(order + "HHIIII", buf, pos + 8)
+            self._last_time = (high << 32 | low, interface)
             return self._linktype(interface), buf[pos + 28 : pos + 28 + min(caplen, length - 32)]
         if block_type == _SHB:
-            self._linktypes = []
+            self._linktypes, self._clocks = [], []
         elif block_type == _IDB:
             self._linktypes.append(struct.unpack_from(order + "H", buf, pos + 8)[0])
+            self._clocks.append(self._clock(buf, pos + 16, pos + length - 4))
         return None
+
+    def frame_time(self) -> int | None:
+        """Capture time of the packet last yielded, in nanoseconds since the Unix epoch (UTC); None when its
+        block has no timestamp or names an interface the file never described."""
+        if self._last_time is None:
+            return None
+        raw, interface = self._last_time
+        if interface >= len(self._clocks):
+            return None
+        numerator, denominator, offset = self._clocks[interface]
+        return raw * numerator // denominator + offset * 1_000_000_000
+
+    def _clock(self, buf: bytes, pos: int, end: int) -> tuple[int, int, int]:
+        """The interface's timestamp unit (if_tsresol, default microseconds) and offset (if_tsoffset, seconds)."""
+        numerator, denominator = _MICROSECONDS
+        offset = 0
+        while pos + 4 <= end:
+            code, size = struct.unpack_from(self._order + "HH", buf, pos)
+            value = buf[pos + 4 : pos + 4 + size]
+            if code == 0 or len(value) < size:  # end of options, or an option running past the block
+                break
+            if code == _IF_TSRESOL and size == 1:
+                exponent = value[0] & 0x7F
+                unit = 2 if value[0] & 0x80 else 10
+                # one tick is 10^9 / unit^exponent nanoseconds
+                numerator, denominator = (10**9, unit**exponent)
+            elif code == _IF_TSOFFSET and size == 8:
+                (offset,) = struct.unpack_from(self._order + "q", value)
+            pos += 4 + (size + 3) // 4 * 4
+        return numerator, denominator, offset
 
     def _linktype(self, interface: int) -> int:
         # -1 is no link type at all: the packet is counted as a frame and otherwise ignored

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 CHANGE_CIPHER_SPEC, ALERT, HANDSHAKE, APPLICATION_DATA, HEARTBEAT = 20, 21, 22, 23, 24
+KEEP_REJECTED = 64  # bytes kept of what came instead of a record (enough for an HTTP status line)
 MAX_RECORD = (1 << 14) + 2048  # the largest ciphertext RFC 5246 allows; TLS 1.3 allows less
 
 
@@ -43,14 +44,17 @@ class RecordReader:
 
     Attributes:
         broken: True once the stream stopped looking like TLS (unknown type or impossible length).
+        rejected: the first `KEEP_REJECTED` bytes from where the stream stopped looking like TLS (``b""``
+            until then).
     """
 
-    __slots__ = ("_buf", "_resync", "broken")
+    __slots__ = ("_buf", "_resync", "broken", "rejected")
 
     def __init__(self) -> None:
         self._buf = bytearray()
         self._resync = False
         self.broken = False
+        self.rejected = b""
 
     def skip_gap(self) -> None:
         """Bytes went missing: drop the partial record and look for the next plausible header."""
@@ -71,6 +75,7 @@ class RecordReader:
             length = buf[pos + 3] << 8 | buf[pos + 4]
             if not (20 <= buf[pos] <= 24 and buf[pos + 1] == 3 and length <= MAX_RECORD):
                 self.broken = True
+                self.rejected = bytes(buf[pos : pos + KEEP_REJECTED])
                 buf.clear()
                 return records
             end = pos + 5 + length

@@ -6,10 +6,21 @@ Public API: `Session(first_frame, endpoints, keylog)`, `Session.add_segment(...)
 
 from __future__ import annotations
 
+import functools
+
 from collector.tls import ciphers, messages
 from collector.tls.certificates import name_to_string, summarize_certificate
 from collector.tls.decrypt import DecryptError, RecordDecryptor, supports
-from collector.tls.handshake import Alert, CertificateRequest, ClientCertificate, Handshake, Outcome
+from collector.tls.handshake import (
+    REPLY_BYTES,
+    Alert,
+    CertificateRequest,
+    ClientCertificate,
+    Handshake,
+    NonTlsReply,
+    Outcome,
+    printable,
+)
 from collector.tls.keylog import CLIENT_HANDSHAKE, CLIENT_TRAFFIC, SERVER_HANDSHAKE, SERVER_TRAFFIC, KeyLog
 from collector.tls.outcome import decide_outcome, summarize_session
 from collector.tls.packets import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN
@@ -84,6 +95,12 @@ class Session:
         self.alerts: list[Alert] = []
         self.notes: list[str] = []
         self.http_status: int | None = None
+        self.started: int | None = None  # capture time (ns) of the first packet, set by the reader
+        self.key: tuple[bytes, int, bytes, int] | None = None  # the reader's key for side 0
+        self.seen = first_frame  # frame of the last packet, for the reader's idle policy
+        self.offer: messages.ClientOffer | None = None
+        self.non_tls: NonTlsReply | None = None
+        self.early: tuple[int, bytes] | None = None  # (frame, bytes) the server sent before the client spoke
 
     # -- TCP -------------------------------------------------------------------------------------------------------
     def add_segment(self, index: int, seq: int, flags: int, payload: bytes, missing: int, frame: int) -> None:
@@ -120,16 +137,33 @@ class Session:
             side.records.skip_gap()
             side.messages = messages.HandshakeAssembler()
             return
-        if self.tls is None:
-            self.tls = looks_like_tls(piece)
-            if not self.tls:
-                self._settle()
-                return
+        if self.tls is None and not self._decide_tls(index, piece, frame):
+            return
         for record in side.records.feed(piece):
             self._add_record(index, record, frame)
         if side.records.broken:
             self.notes.append(f"the {self.role(index)}'s stream stops looking like TLS at frame {frame}")
+            if self.non_tls is None:
+                self.non_tls = NonTlsReply(self.role(index), printable(side.records.rejected), frame)
             self._settle()
+
+    def _decide_tls(self, index: int, piece: bytes, frame: int) -> bool:
+        """Judge the connection by its first bytes; True when `piece` is to be read as TLS records.
+
+        A server that speaks first (a banner, a plaintext port's error) does not decide: the client's first
+        bytes do, and a ClientHello after such bytes makes them the server's non-TLS reply.
+        """
+        if looks_like_tls(piece):
+            self.tls = True
+            if self.early is not None:
+                self.non_tls = NonTlsReply("server", printable(self.early[1]), self.early[0])
+            return True
+        if self.client is not None and index != self.client:
+            self.early = self.early or (frame, piece[:REPLY_BYTES])
+            return False
+        self.tls = False
+        self._settle()
+        return False
 
     # -- records ---------------------------------------------------------------------------------------------------
     def _add_record(self, index: int, record: Record, frame: int) -> None:
@@ -214,17 +248,18 @@ class Session:
             self.client = index if kind == 1 else 1 - index
         from_client = index == self.client
         if kind == 1:
-            hello = messages.parse_client_hello(body)
+            hello, self.offer = messages.read_client_hello(body)
             self.sni, self.random = hello.sni, hello.random
             self.facts["client_hello"] = frame
         elif kind == 2:
             self._add_server_hello(messages.parse_server_hello(body), frame)
         elif kind == 11:
-            chain = tuple(summarize_certificate(der) for der in messages.parse_certificate(body, self.tls13))
+            ders = tuple(_shared(der) for der in messages.parse_certificate(body, self.tls13))
+            chain = tuple(summarize_certificate(der) for der in ders)
             if from_client:
                 self.facts["client_certificate"] = ClientCertificate(bool(chain), chain, frame)
             else:
-                self.facts["server_chain"] = chain
+                self.facts["server_chain"], self.facts["server_chain_der"] = chain, ders
         elif kind == 13:
             request = messages.parse_certificate_request(body, self.tls13)
             self.facts["certificate_request"] = CertificateRequest(
@@ -307,6 +342,12 @@ class Session:
     def to_handshake(self, source: str) -> Handshake:
         """The shared value type for this connection; `source` names the capture file."""
         return summarize_session(self, source)
+
+
+@functools.lru_cache(maxsize=1024)
+def _shared(der: bytes) -> bytes:
+    """One bytes object per distinct certificate: a backend sends the same chain on every connection."""
+    return der
 
 
 def _http_status(content: bytes) -> int | None:

@@ -137,8 +137,16 @@ def write_pcapng(
     order: str = "<",
     simple: bool = False,
     unknown_block: bool = True,
+    stamps: Sequence[int] | None = None,
+    tsresol: int | None = None,
+    tsoffset: int | None = None,
 ) -> Path:
-    """pcapng with one IDB per link type; packets are (interface index, frame). `simple` uses SPBs (interface 0)."""
+    """pcapng with one IDB per link type; packets are (interface index, frame); `simple` uses SPBs
+    (interface 0).
+
+    `stamps` are the raw EPB timestamps (0 when absent); `tsresol` / `tsoffset` become every IDB's
+    if_tsresol / if_tsoffset options.
+    """
 
     def block(kind: int, body: bytes) -> bytes:
         body += b"\x00" * (-len(body) % 4)
@@ -147,16 +155,23 @@ def write_pcapng(
         )
 
     out = [block(0x0A0D0D0A, struct.pack(order + "IHHq", 0x1A2B3C4D, 1, 0, -1))]
-    out += [block(1, struct.pack(order + "HHI", linktype, 0, 0)) for linktype in linktypes]
+    options = b""
+    if tsresol is not None:
+        options += struct.pack(order + "HH", 9, 1) + bytes([tsresol, 0, 0, 0])
+    if tsoffset is not None:
+        options += struct.pack(order + "HHq", 14, 8, tsoffset)
+    options += struct.pack(order + "HH", 0, 0) if options else b""
+    out += [block(1, struct.pack(order + "HHI", linktype, 0, 0) + options) for linktype in linktypes]
     if unknown_block:
         out.append(block(0x0BAD, b"custom block we must skip"))
-    for interface, frame in packets:
+    for number, (interface, frame) in enumerate(packets):
         if simple:
             out.append(block(3, struct.pack(order + "I", len(frame)) + frame))
         else:
-            out.append(
-                block(6, struct.pack(order + "IIIII", interface, 0, 0, len(frame), len(frame)) + frame)
-            )
+            stamp = stamps[number] if stamps else 0
+            high, low = stamp >> 32, stamp & 0xFFFFFFFF
+            header = struct.pack(order + "IIIII", interface, high, low, len(frame), len(frame))
+            out.append(block(6, header + frame))
     path.write_bytes(b"".join(out))
     return path
 

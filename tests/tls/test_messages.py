@@ -53,6 +53,32 @@ def test_client_hello(body: bytes, expected: messages.ClientHello) -> None:
     assert messages.parse_client_hello(body) == expected
 
 
+def _hello_offering(suites: bytes, versions: bytes | None) -> bytes:
+    body = b"\x03\x03" + RANDOM + vec(1, b"") + vec(2, suites) + vec(1, b"\x00")
+    return body + (vec(2, ext(43, vec(1, versions))) if versions is not None else b"")
+
+
+OFFERS = {
+    # name: (ClientHello body, expected offer)
+    "TLS 1.3 client": (
+        _hello_offering(b"\x13\x01\xc0\x2f", b"\x03\x04\x03\x03"),
+        messages.ClientOffer(0x0303, (0x0304, 0x0303), (0x1301, 0xC02F)),
+    ),
+    "legacy version only": (_hello_offering(b"\xc0\x2f", None), messages.ClientOffer(0x0303, (), (0xC02F,))),
+    "GREASE values are no offers": (
+        _hello_offering(b"\x0a\x0a\x13\x01\xfa\xfa", b"\x2a\x2a\x03\x04"),
+        messages.ClientOffer(0x0303, (0x0304,), (0x1301,)),
+    ),
+}
+
+
+@pytest.mark.parametrize("body,expected", OFFERS.values(), ids=OFFERS.keys())
+def test_client_offer(body: bytes, expected: messages.ClientOffer) -> None:
+    # Given a ClientHello, Then its offer lists the versions and suites in the client's order
+    assert messages.parse_client_offer(body) == expected
+    assert messages.read_client_hello(body)[1] == expected
+
+
 @pytest.mark.parametrize(
     "body, version, retry",
     [

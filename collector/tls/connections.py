@@ -1,0 +1,306 @@
+"""Which TCP connections the capture reader follows, and the bounds on how many it keeps.
+
+Public API: `ConnectionTable(keylog, source, clock, limits)` with `add_frame(linktype, data)`, `frames` and
+`result(notes) -> CaptureResult`; `Limits` (the bounds; defaults `MAX_CONNECTIONS`, `MAX_SETTLED`,
+`MAX_ATTEMPTS`).
+
+Why memory stays bounded on any capture (a million one-packet connections included):
+- Until its first payload byte a connection is a small `_Opening` (endpoints, first frame and time, the
+  SYN/FIN/RST segments to replay); the full `Session` (reassembly, records, messages) is built only when data
+  arrives.
+- A connection whose first bytes are not TLS is dropped at once, and so is one whose TLS handshake is settled
+  (its `Handshake` is built first). Each leaves a marker so that its later packets cost one lookup; at most
+  `MAX_SETTLED` markers are kept, the oldest connections' forgotten first (their stragglers would be read as a
+  connection seen from the middle, which is judged by its first bytes again).
+- A connection that ends without carrying a byte becomes a `ConnectionAttempt` (refused: SYN answered by RST;
+  closed without data; unanswered) and is dropped; at most `MAX_ATTEMPTS` are listed, the rest are counted in
+  a note.
+- At most `MAX_CONNECTIONS` connections are followed at once. When another one opens, the quarter that has
+  been idle longest (fewest frames since their last packet) is let go: a TLS one keeps the `Handshake` seen so
+  far, with a note saying the reader stopped following it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from collector.tls.handshake import AttemptEnd, ConnectionAttempt, Handshake, capture_time
+from collector.tls.keylog import KeyLog
+from collector.tls.packets import SUPPORTED_LINKTYPES, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, decode_segment
+from collector.tls.session import Session
+
+MAX_CONNECTIONS = 20_000  # connections followed at once (far above an MP's pool to one backend)
+MAX_SETTLED = 50_000  # finished connections whose later packets are still recognised and skipped
+MAX_ATTEMPTS = 1_000  # connection attempts listed one by one; more are counted
+_CONTROL = TCP_SYN | TCP_FIN | TCP_RST
+_KEPT_CONTROL = 4  # SYN, SYN-ACK, and a FIN or RST each way are all a Session needs replayed
+
+Key = tuple[bytes, int, bytes, int]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The reader's bounds (see the module docstring); smaller ones show the policy on a small file.
+
+    Attributes:
+        connections: connections followed at once.
+        settled: settled connections whose later packets are still recognised.
+        attempts: connection attempts without data listed one by one.
+    """
+
+    connections: int = MAX_CONNECTIONS
+    settled: int = MAX_SETTLED
+    attempts: int = MAX_ATTEMPTS
+
+
+@dataclass(frozen=True)
+class CaptureResult:
+    """Everything one capture file showed.
+
+    Attributes:
+        handshakes: one per TLS connection, in the order their first record appeared.
+        packets: frames in the file (the frame numbers Wireshark shows run from 1 to this).
+        tls_connections: TCP connections recognised as TLS by their first bytes.
+        notes: facts about the file itself (truncation, unsupported link types, damage, bounds reached).
+        connection_attempts: TCP connections that carried no byte (refused, unanswered, closed without data),
+            in capture order; at most `Limits.attempts` (a note counts the rest).
+    """
+
+    handshakes: tuple[Handshake, ...]
+    packets: int
+    tls_connections: int
+    notes: tuple[str, ...]
+    connection_attempts: tuple[ConnectionAttempt, ...] = ()
+
+
+class _Settled:
+    """Stands in for a connection that can no longer change: its later packets cost a dict lookup."""
+
+    done = True
+    seen_record = True
+
+
+_SETTLED = (_Settled(), 0)
+DEFAULT_LIMITS = Limits()
+
+
+class _Opening:
+    """A connection before its first payload byte: what a Session will need replayed, and nothing more."""
+
+    __slots__ = ("answered", "client", "control", "done", "fins", "first_frame", "key", "seen", "started")
+    seen_record = False
+
+    def __init__(self, key: Key, frame: int, started: int | None) -> None:
+        self.key = key  # side 0 sent the first packet seen
+        self.first_frame = self.seen = frame
+        self.started = started
+        self.client: int | None = None  # the side that sent a SYN without ACK
+        self.answered = False  # a SYN-ACK came back
+        self.fins = 0  # bit per side
+        # (side, seq, flags, frame) of the SYN/FIN/RST segments
+        self.control: list[tuple[int, int, int, int]] = []
+        self.done = False
+
+    def ending(self, index: int, flags: int) -> AttemptEnd | None:
+        """How the attempt ends with this segment from side `index`; None while it may still carry data."""
+        if flags & TCP_RST:
+            if self.client is not None and not self.answered and index != self.client:
+                return AttemptEnd.REFUSED
+            return AttemptEnd.CLOSED_WITHOUT_DATA if self.answered else None
+        if flags & TCP_FIN:
+            self.fins |= 1 << index
+        return AttemptEnd.CLOSED_WITHOUT_DATA if self.fins == 3 and self.answered else None
+
+
+class ConnectionTable:
+    """Routes TCP segments to their connection; the module docstring says what it keeps and for how long."""
+
+    def __init__(
+        self,
+        keylog: KeyLog | None,
+        source: str,
+        clock: Callable[[], int | None],
+        limits: Limits = DEFAULT_LIMITS,
+    ) -> None:
+        self.keylog = keylog
+        self.limits = limits
+        self.source = source
+        self.clock = clock  # capture time (ns) of the frame being added
+        self.frames = 0
+        self.connections: dict[Key, tuple[_Opening | Session | _Settled, int]] = {}
+        self.followed: dict[Key, _Opening | Session] = {}  # by the key of their side 0, in opening order
+        self.settled_keys = 0
+        self.handshakes: list[Handshake] = []  # of connections no longer followed
+        self.attempts: list[ConnectionAttempt] = []
+        self.attempts_unlisted = 0
+        self.let_go = 0
+        self.unsupported: Counter[int] = Counter()
+
+    def add_frame(self, linktype: int, data: bytes) -> None:
+        self.frames += 1
+        segment = decode_segment(linktype, data) if len(data) >= 20 else None
+        if segment is None:
+            if linktype not in SUPPORTED_LINKTYPES:
+                self.unsupported[linktype] += 1
+            return
+        key = (segment.src, segment.sport, segment.dst, segment.dport)
+        entry = self.connections.get(key)
+        flags = segment.flags
+        if entry is not None and flags & TCP_SYN and not flags & TCP_ACK and entry[0].seen_record:
+            if not isinstance(entry[0], _Settled):
+                self._let_go(entry[0], "")  # the port pair is reused by a new connection
+            entry = None
+        if entry is None:
+            entry = self._open(key)
+        connection, index = entry
+        if connection.done:
+            return
+        connection.seen = self.frames  # type: ignore[union-attr]
+        if type(connection) is _Opening:
+            if segment.end == segment.start and not segment.missing:
+                self._add_control(connection, index, segment.seq, flags)
+                return
+            connection = self._start_session(connection)
+        assert isinstance(connection, Session)
+        connection.add_segment(
+            index, segment.seq, flags, segment.data[segment.start : segment.end], segment.missing, self.frames
+        )
+        if connection.done:
+            self._let_go(connection, "")
+
+    def _open(self, key: Key) -> tuple[_Opening, int]:
+        if len(self.followed) >= self.limits.connections:
+            self._let_go_idle()
+        if self.settled_keys > 2 * self.limits.settled:
+            self._forget_settled()
+        opening = _Opening(key, self.frames, self.clock())
+        self.connections[key] = (opening, 0)
+        self.connections[(key[2], key[3], key[0], key[1])] = (opening, 1)
+        self.followed[key] = opening
+        return opening, 0
+
+    def _add_control(self, opening: _Opening, index: int, seq: int, flags: int) -> None:
+        """A segment without payload (SYN, SYN-ACK, ACK, FIN, RST) of a connection that carried nothing."""
+        if flags & TCP_SYN:
+            if flags & TCP_ACK:
+                opening.answered = True
+            elif opening.client is None:
+                opening.client = index
+        if flags & _CONTROL and len(opening.control) < _KEPT_CONTROL:
+            opening.control.append((index, seq, flags, self.frames))
+        if flags & (TCP_FIN | TCP_RST) and (end := opening.ending(index, flags)) is not None:
+            self._record_attempt(opening, end)
+            self._forget(opening.key)
+
+    def _start_session(self, opening: _Opening) -> Session:
+        """The first payload byte: build the Session and replay the segments it has not seen."""
+        key = opening.key
+        ends = (_endpoint(key[0], key[1]), _endpoint(key[2], key[3]))
+        session = Session(opening.first_frame, ends, self.keylog)
+        session.key, session.started, session.seen = key, opening.started, self.frames
+        for index, seq, flags, frame in opening.control:
+            session.add_segment(index, seq, flags, b"", 0, frame)
+        self.connections[key] = (session, 0)
+        self.connections[(key[2], key[3], key[0], key[1])] = (session, 1)
+        self.followed[key] = session
+        return session
+
+    def _let_go(self, connection: _Opening | Session, note: str) -> None:
+        """Stop following a connection: a TLS one's Handshake is built, anything else is dropped."""
+        if isinstance(connection, _Opening):
+            if connection.client is not None and not connection.answered:
+                self._record_attempt(connection, AttemptEnd.UNANSWERED)
+            elif connection.answered and connection.fins:
+                self._record_attempt(connection, AttemptEnd.CLOSED_WITHOUT_DATA)
+            self._forget(connection.key)  # nothing was read: a straggler is again a small opening
+            return
+        if connection.tls:
+            if note:
+                connection.notes.append(note)
+            connection.flush(self.frames)
+            self.handshakes.append(connection.to_handshake(self.source))
+        key = connection.key
+        assert key is not None  # every Session the table follows was started by `_start_session`
+        self.connections[key] = self.connections[(key[2], key[3], key[0], key[1])] = _SETTLED
+        del self.followed[key]
+        self.settled_keys += 2
+
+    def _forget(self, key: Key) -> None:
+        del self.connections[key], self.connections[(key[2], key[3], key[0], key[1])], self.followed[key]
+
+    def _record_attempt(self, opening: _Opening, end: AttemptEnd) -> None:
+        if len(self.attempts) >= self.limits.attempts:
+            self.attempts_unlisted += 1
+            return
+        key, client = opening.key, opening.client or 0
+        ends = (_endpoint(key[0], key[1]), _endpoint(key[2], key[3]))
+        self.attempts.append(
+            ConnectionAttempt(
+                client=ends[client],
+                server=ends[1 - client],
+                end=end,
+                captured_at=capture_time(opening.started),
+                frames=(opening.first_frame, opening.seen),
+                source=self.source,
+            )
+        )
+
+    def _let_go_idle(self) -> None:
+        """Too many connections at once: let go of the quarter idle longest."""
+        followed = sorted(self.followed.values(), key=lambda connection: connection.seen)
+        for connection in followed[: max(1, len(followed) // 4)]:
+            self.let_go += 1
+            note = ""
+            if isinstance(connection, Session) and connection.tls:
+                note = (
+                    f"the reader stopped following this connection at frame {self.frames} (idle since frame "
+                    f"{connection.seen}): more than {self.limits.connections} connections were open at once"
+                )
+            self._let_go(connection, note)
+
+    def _forget_settled(self) -> None:
+        """Keep the markers of the newest half of the settled connections (dict order is opening order)."""
+        drop = self.settled_keys - self.limits.settled
+        kept: dict[Key, tuple[_Opening | Session | _Settled, int]] = {}
+        for key, entry in self.connections.items():
+            if drop > 0 and entry is _SETTLED:
+                drop -= 1
+                continue
+            kept[key] = entry
+        self.settled_keys = sum(1 for entry in kept.values() if entry is _SETTLED)
+        self.connections = kept
+
+    def result(self, notes: list[str]) -> CaptureResult:
+        """Everything read: connections still followed are judged as the capture left them."""
+        for connection in list(self.followed.values()):
+            self._let_go(connection, "")
+        handshakes = sorted(self.handshakes, key=lambda h: h.frames or (0, 0))
+        attempts = sorted(self.attempts, key=lambda a: a.frames or (0, 0))
+        for linktype, count in sorted(self.unsupported.items()):
+            if linktype < 0:
+                notes.append(f"{count} packets name an interface the file never described; they were skipped")
+            else:
+                notes.append(
+                    f"{count} packets have link type {linktype}, which is not supported; they were skipped"
+                )
+        if self.let_go:
+            notes.append(
+                f"more than {self.limits.connections} connections were open at once: the reader let go of "
+                f"{self.let_go} "
+                f"idle ones early (a TLS one's handshake shows what was seen until then)"
+            )
+        if self.attempts_unlisted:
+            notes.append(
+                f"{self.attempts_unlisted} more connection attempts without data are not listed "
+                f"(the first {self.limits.attempts} are)"
+            )
+        return CaptureResult(tuple(handshakes), self.frames, len(handshakes), tuple(notes), tuple(attempts))
+
+
+def _endpoint(address: bytes, port: int) -> str:
+    if len(address) == 4:
+        return f"{address[0]}.{address[1]}.{address[2]}.{address[3]}:{port}"
+    return f"[{ipaddress.IPv6Address(address).compressed}]:{port}"
