@@ -17,6 +17,8 @@ class Cause(str, enum.Enum):
     CA_MISMATCH = "ca-mismatch"
     CLIENT_CERTIFICATE_NOT_SENT = "client-certificate-not-sent"
     CLIENT_CERTIFICATE_REJECTED = "client-certificate-rejected"
+    BACKEND_NOT_TLS = "backend-not-tls"
+    CONNECTION_REFUSED = "connection-refused"
     HANDSHAKE_FAILED_BEFORE_CLIENT_AUTH = "handshake-failed-before-client-auth"
     ENCRYPTED_HANDSHAKE = "encrypted-handshake"
     HANDSHAKE_OK = "handshake-ok"

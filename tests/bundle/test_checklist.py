@@ -66,6 +66,8 @@ SECTIONS = [
     (Cause.CA_MISMATCH, True, True, "ruled out", "this is the cause"),
     (Cause.CLIENT_CERTIFICATE_NOT_SENT, False, False, "undecided", "Get cert for keystore"),
     (Cause.CLIENT_CERTIFICATE_REJECTED, True, True, "ruled out", "ruled out"),
+    (Cause.BACKEND_NOT_TLS, False, False, "did not answer in TLS", "did not answer in TLS"),
+    (Cause.CONNECTION_REFUSED, False, False, "TCP connection failed", "TCP connection failed"),
     (Cause.HANDSHAKE_FAILED_BEFORE_CLIENT_AUTH, False, False, "not applicable", "not applicable"),
     (Cause.ENCRYPTED_HANDSHAKE, False, False, "TLS 1.3", "collect probe"),
     (Cause.HANDSHAKE_OK, False, False, "completed", "completed"),

@@ -32,6 +32,8 @@ CAUSE_TEXT = {
     Cause.CA_MISMATCH: "Cause: Certificate Authority Mismatch",
     Cause.CLIENT_CERTIFICATE_NOT_SENT: "The Message Processor sent no client certificate",
     Cause.CLIENT_CERTIFICATE_REJECTED: "The backend rejected the client certificate",
+    Cause.BACKEND_NOT_TLS: "The backend did not answer in TLS",
+    Cause.CONNECTION_REFUSED: "The backend refused the connection",
     Cause.HANDSHAKE_FAILED_BEFORE_CLIENT_AUTH: "The handshake failed before client authentication",
     Cause.ENCRYPTED_HANDSHAKE: "TLS 1.3: the handshake is encrypted in the capture",
     Cause.HANDSHAKE_OK: "The TLS handshakes completed",

@@ -6,6 +6,12 @@ from collector.diagnosis.backends import Facts
 from collector.diagnosis.causes.spec import CauseSpec, Finding, Texts
 from collector.diagnosis.findings import outcome_phrase
 from collector.diagnosis.keymanager import check_keystore
+from collector.diagnosis.targets import (
+    attempt_frames,
+    attempts_elsewhere_lines,
+    backend_scope,
+    split_attempts,
+)
 from collector.diagnosis.verdict import (
     SECTION_CA_MISMATCH,
     SECTION_NO_CLIENT_CERTIFICATE,
@@ -13,8 +19,10 @@ from collector.diagnosis.verdict import (
     CauseReport,
     SectionResult,
 )
+from collector.tls.handshake import AttemptEnd
 
 _NOT_RUN = "not run: no handshake to examine"
+CONNECTED = "connected"  # TCP connections to the backend closed before any byte: no ClientHello was sent
 
 
 def no_tls_handshake(facts: Facts) -> Finding | None:
@@ -24,6 +32,16 @@ def no_tls_handshake(facts: Facts) -> Finding | None:
     # What the keystore alone says is still worth reading (an empty keystore needs no capture to be seen).
     ev = facts.evidence
     lines.extend(check_keystore(ev.keystores, ev.key_alias, ev.keystore, None).evidence)
+    scope = backend_scope(ev.targets, ev.handshakes)
+    towards, _ = split_attempts(scope, ev.connection_attempts)
+    lines.extend(attempts_elsewhere_lines(scope, ev.connection_attempts))
+    closed = [a for a in towards if a.end is AttemptEnd.CLOSED_WITHOUT_DATA]
+    if closed and not ev.handshakes:
+        server = closed[0].server
+        same = [a for a in closed if a.server == server]
+        lines.insert(0, f"{len(same)} TCP connection(s) to {server} connected and closed before any byte, so"
+                        f" no ClientHello ({attempt_frames(same)})")
+        return Finding(server, tuple(lines), {"backend": server, "count": str(len(same))}, CONNECTED)
     return Finding(None, tuple(lines))
 
 
@@ -35,6 +53,17 @@ SPEC = CauseSpec(
         "Capture while the 503 is reproduced (tcpdump -i any -s 0 host BACKEND_IP -w FILE on the message"
         " processor or the backend) and give collect analyze that file with the keystore documents.",
     ),
+    variants={
+        CONNECTED: Texts(
+            "The message processor connected to {backend} ({count} TCP connection(s)) but the connection"
+            " closed before any byte: no ClientHello was sent.",
+            "Read the message processor's system.log for the message id: JSSE closes before its ClientHello"
+            " when the target's SSLInfo <Protocols> or <Ciphers> allow nothing its JDK enables (`No"
+            " appropriate protocol`); otherwise the backend closed the connection at once (connection limits,"
+            " a TCP wrapper).",
+        ),
+    },
+    defaults={"backend": "the backend", "count": "some"},
     report=CauseReport(
         cause=Cause.NO_TLS_HANDSHAKE,
         title="No TLS handshake was captured",

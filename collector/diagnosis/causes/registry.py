@@ -8,9 +8,11 @@ here.
 from __future__ import annotations
 
 from collector.diagnosis.causes import (
+    backend_not_tls,
     ca_mismatch,
     client_certificate_not_sent,
     client_certificate_rejected,
+    connection_refused,
     encrypted_handshake,
     handshake_failed_before_client_auth,
     handshake_ok,
@@ -25,6 +27,8 @@ REGISTRY: tuple[CauseSpec, ...] = (
     ca_mismatch.SPEC,
     client_certificate_not_sent.SPEC,
     client_certificate_rejected.SPEC,
+    backend_not_tls.SPEC,
+    connection_refused.SPEC,
     handshake_failed_before_client_auth.SPEC,
     encrypted_handshake.SPEC,
     handshake_ok.SPEC,
