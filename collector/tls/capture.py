@@ -111,8 +111,8 @@ def _uncompressed(raw: BinaryIO, path: Path) -> tuple[BinaryIO, bytes]:
 
 
 class _Gunzip:
-    """A gzip reader that hands over everything before a cut instead of failing (tcpdump output copied while it
-    was still being written is cut); `cut` tells afterwards. Reads members one after another, like gzip does."""
+    """A gzip reader that hands over everything before a cut instead of failing (tcpdump output copied while
+    it was still being written is cut); `cut` tells afterwards. Reads members one after another, like gzip."""
 
     def __init__(self, raw: BinaryIO) -> None:
         self._raw = raw

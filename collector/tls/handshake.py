@@ -38,7 +38,12 @@ class CertificateSummary:
     issuer_der: bytes | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict[str, str]:
-        return {"subject": self.subject, "issuer": self.issuer, "not_before": self.not_before, "not_after": self.not_after}
+        return {
+            "subject": self.subject,
+            "issuer": self.issuer,
+            "not_before": self.not_before,
+            "not_after": self.not_after,
+        }
 
 
 @dataclass(frozen=True)
@@ -123,12 +128,13 @@ class ClientHelloOffer:
 
 @dataclass(frozen=True)
 class NonTlsReply:
-    """Bytes that are not a TLS record where one belonged, e.g. a plaintext HTTP port answering the ClientHello
-    with ``HTTP/1.1 400 Bad Request``.
+    """Bytes that are not a TLS record where one belonged, e.g. a plaintext HTTP port answering the
+    ClientHello with ``HTTP/1.1 400 Bad Request``.
 
     Attributes:
         sender: ``client`` or ``server``.
-        first_bytes: the first bytes (at most `REPLY_BYTES`) with anything unprintable escaped (``\\r``, ``\\xNN``).
+        first_bytes: the first bytes (at most `REPLY_BYTES`), anything unprintable escaped (``\\r``,
+            ``\\xNN``).
         frame: capture frame number of the segment that carried them.
     """
 
@@ -164,7 +170,7 @@ class ConnectionAttempt:
     Attributes:
         client / server: ``ip:port`` (``[v6]:port`` for IPv6); the client is the side that sent the SYN.
         end: see `AttemptEnd`.
-        captured_at: capture time of the attempt's first packet (UTC), ``None`` when the file has no timestamps.
+        captured_at: capture time of the attempt's first packet (UTC), ``None`` when the file has none.
         frames: frame numbers of the attempt's first and last packet.
         source: file name the attempt came from.
     """
@@ -217,7 +223,7 @@ class Handshake:
         source: file name the handshake came from (capture or ``probe``).
         frames: frame numbers of the first and last record seen, ``None`` for a probe.
         encrypted_records: count of records whose content could not be read.
-        http_status: HTTP status seen after the handshake (decrypted, or reported by a probe), ``None`` otherwise.
+        http_status: HTTP status seen after the handshake (decrypted, or reported by a probe), else ``None``.
         notes: facts worth showing that have no field (reassembly gaps, truncation, decryption used).
         client_hello: what the ClientHello offered (versions, cipher suites), ``None`` when none was seen.
         server_chain_der: the DER of each certificate of `server_chain` (same order), to verify it later.

@@ -1,4 +1,4 @@
-"""Handshake message bodies: ClientHello, ServerHello, Certificate and CertificateRequest (TLS 1.2 and 1.3 layouts).
+"""Handshake message bodies: ClientHello, ServerHello, Certificate, CertificateRequest (TLS 1.2 and 1.3).
 
 Public API: `parse_client_hello`, `parse_client_offer`, `parse_server_hello`, `parse_certificate`,
 `parse_certificate_request`, their
@@ -113,7 +113,7 @@ _GREASE = frozenset(0x0A0A + 0x1010 * n for n in range(16))  # RFC 8701: values 
 
 
 def _without_grease(values: tuple[int, ...]) -> tuple[int, ...]:
-    """The values without GREASE (not offers); most clients send none, so the common case is one C-level test."""
+    """The values without GREASE (not offers); most clients send none: the common case is one C-level test."""
     if _GREASE.isdisjoint(values):
         return values
     return tuple(v for v in values if v not in _GREASE)
@@ -242,5 +242,5 @@ class HandshakeAssembler:
         return messages
 
     def pending(self) -> int:
-        """Bytes of an unfinished message held (the ceiling is MAX_MESSAGE by construction of the length field)."""
+        """Bytes of an unfinished message held (at most MAX_MESSAGE, by construction of the length field)."""
         return len(self._buf)

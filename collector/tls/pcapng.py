@@ -1,4 +1,4 @@
-"""pcapng files: sections of either byte order, several interfaces with their own link types, EPB/SPB/PB blocks.
+"""pcapng files: sections of either byte order, interfaces with their own link types, EPB/SPB/PB blocks.
 
 Public API: `PCAPNG_MAGIC`, `PcapngReader(stream, file)` (iterate it for (link type, frame bytes); read
 `notes`; `frame_time()` is the capture time of the packet last yielded).
@@ -21,7 +21,7 @@ _MICROSECONDS = (1_000, 1)  # the default if_tsresol (10^-6 s): one tick is 1000
 
 
 class PcapngReader:
-    """Iterates the packets of a pcapng file; unknown blocks are skipped, defects end the stream with a note."""
+    """Iterates the packets of a pcapng file; unknown blocks are skipped, defects end it with a note."""
 
     def __init__(self, stream: BinaryIO, file: str, head: bytes = b"") -> None:
         self._input = BufferedInput(stream, head)
@@ -72,7 +72,7 @@ class PcapngReader:
                 yield packet
 
     def _packet(self, block_type: int, buf: bytes, pos: int, length: int) -> tuple[int, bytes] | None:
-        """The (link type, data) of a packet block; None for other blocks (which may update the interfaces)."""
+        """The (link type, data) of a packet block; None for other blocks (they may update the interfaces)."""
         order = self._order
         if block_type == _EPB:
             interface, high, low, caplen, _ = struct.unpack_from(order + "IIIII", buf, pos + 8)
@@ -105,7 +105,7 @@ class PcapngReader:
         return raw * numerator // denominator + offset * 1_000_000_000
 
     def _clock(self, buf: bytes, pos: int, end: int) -> tuple[int, int, int]:
-        """The interface's timestamp unit (if_tsresol, default microseconds) and offset (if_tsoffset, seconds)."""
+        """The interface's timestamp unit (if_tsresol, default microseconds) and offset (if_tsoffset, s)."""
         numerator, denominator = _MICROSECONDS
         offset = 0
         while pos + 4 <= end:

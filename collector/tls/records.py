@@ -1,7 +1,7 @@
 """TLS records (SSL 3.0 to TLS 1.3) cut out of one direction's reassembled byte stream.
 
-Public API: `looks_like_tls(data) -> bool`, `RecordReader` (`feed(data) -> list[Record]`, `skip_gap()`), `Record`,
-content-type constants.
+Public API: `looks_like_tls(data) -> bool`, `RecordReader` (`feed(data) -> list[Record]`, `skip_gap()`),
+`Record`, content-type constants.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def looks_like_tls(data: bytes) -> bool:
 
 
 class RecordReader:
-    """Collects stream bytes and returns each record once it is complete; after a gap it finds the next header.
+    """Collects stream bytes and returns each record once complete; after a gap it finds the next header.
 
     Attributes:
         broken: True once the stream stopped looking like TLS (unknown type or impossible length).

@@ -102,7 +102,7 @@ class Session:
         self.non_tls: NonTlsReply | None = None
         self.early: tuple[int, bytes] | None = None  # (frame, bytes) the server sent before the client spoke
 
-    # -- TCP -------------------------------------------------------------------------------------------------------
+    # -- TCP -------------------------------------------------------------------------------------------------
     def add_segment(self, index: int, seq: int, flags: int, payload: bytes, missing: int, frame: int) -> None:
         """Feed one TCP segment sent by side `index` (0 or 1) in capture frame `frame`."""
         if self.done:
@@ -165,7 +165,7 @@ class Session:
         self._settle()
         return False
 
-    # -- records ---------------------------------------------------------------------------------------------------
+    # -- records ---------------------------------------------------------------------------------------------
     def _add_record(self, index: int, record: Record, frame: int) -> None:
         side = self.sides[index]
         if not self.seen_record:
@@ -242,7 +242,7 @@ class Session:
                 name = ciphers.HANDSHAKE_TYPES.get(kind, f"handshake type {kind}")
                 self.notes.append(f"malformed {name} from the {self.role(index)} at frame {frame}: {error}")
 
-    # -- handshake messages ----------------------------------------------------------------------------------------
+    # -- handshake messages ----------------------------------------------------------------------------------
     def _add_message(self, index: int, kind: int, body: bytes, frame: int) -> None:
         if self.client is None:
             self.client = index if kind == 1 else 1 - index
@@ -319,7 +319,7 @@ class Session:
         else:
             side.decryptor = RecordDecryptor(self.cipher, secret)
 
-    # -- outcome ---------------------------------------------------------------------------------------------------
+    # -- outcome ---------------------------------------------------------------------------------------------
     def _check_settled(self) -> None:
         first, second = self.sides[0].after, self.sides[1].after
         if (first >= SETTLED_RECORDS and second >= SETTLED_RECORDS) or max(first, second) >= SETTLED_TOTAL:
