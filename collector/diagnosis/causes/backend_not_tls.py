@@ -78,7 +78,8 @@ def _is_http(reply: NonTlsReply) -> bool:
 
 
 def _quote(reply: NonTlsReply) -> str:
-    """The reply's first line (escaped already), cut short; an HTTP server's name is worth its words."""
+    """The reply's first line (escaped already), cut short, and an HTTP server's name: ``"HTTP/1.1 400 Bad
+    Request" from nginx/1.22.1``."""
     lines = reply.first_bytes.split("\\r\\n")
     first = lines[0].split("\\n", 1)[0]
     if len(first) > _QUOTE:
@@ -89,7 +90,7 @@ def _quote(reply: NonTlsReply) -> str:
         first += "…"
     # The last line may be cut by the reader's limit: only a whole header is quoted.
     server = next((line for line in lines[1:-1] if line.lower().startswith("server:")), None)
-    return f'"{first}"' + (f" ({server})" if server and _is_http(reply) else "")
+    return f'"{first}"' + (f" from {server[7:].strip()}" if server and _is_http(reply) else "")
 
 
 SPEC = CauseSpec(

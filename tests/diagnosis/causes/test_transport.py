@@ -97,7 +97,7 @@ CASES = {
         (NOT_TLS,),
         Cause.BACKEND_NOT_TLS,
         said=(
-            '"HTTP/1.1 400 Bad Request" (Server: nginx/1.22.1)',
+            '"HTTP/1.1 400 Bad Request" from nginx/1.22.1',
             "plaintext HTTP",
             "TargetServer's port",
             "<Enabled>false</Enabled>",
@@ -407,7 +407,7 @@ def test_precedence(
     [
         (
             "HTTP/1.1 400 Bad Request\\r\\nServer: nginx/1.22.1\\r\\nDate: Wed, 02 De",
-            '"HTTP/1.1 400 Bad Request" (Server: nginx/1.22.1)',
+            '"HTTP/1.1 400 Bad Request" from nginx/1.22.1',
         ),
         (
             "HTTP/1.1 400 Bad Request\\r\\nServer: ngi",
