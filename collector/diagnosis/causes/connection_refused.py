@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from collector.diagnosis.backends import Facts
 from collector.diagnosis.causes.spec import CauseSpec, Finding, Texts
 from collector.diagnosis.findings import jsse_sign_lines, outcome_phrase
+from collector.diagnosis.jsse_messages import signs_for
 from collector.diagnosis.targets import (
     BackendScope,
     attempt_frames,
@@ -28,6 +29,8 @@ from collector.tls.handshake import AttemptEnd, ConnectionAttempt
 
 UNANSWERED = "unanswered"  # SYNs without SYN-ACK or RST: dropped on the way, not refused
 FROM_LOG = "from-log"  # no capture of the attempt: the MP's own words name it
+TIMED_OUT_IN_LOG = "timed-out-in-log"  # no capture, and the MP's words say the connect timed out (unanswered)
+_TIMEOUT = "Connect timed out"  # the JSSE phrase (`jsse_messages`) of a connect nobody answered
 _NOT_APPLICABLE = "not applicable: no TLS connection was made (the TCP connection failed)"
 
 
@@ -53,7 +56,10 @@ def connection_refused(facts: Facts) -> Finding | None:
         only = scope.targets[0] if len(scope.targets) == 1 else None
         values = {"target": only.describe() if only else "",
                   "backend": f"{only.host}:{only.effective_port}" if only else ""}
-        return Finding(values["backend"] or None, tuple(lines), values, FROM_LOG)
+        refused = [s for s in signs_for(Cause.CONNECTION_REFUSED.value, evidence.jsse_signs)
+                   if s.phrase != _TIMEOUT]
+        variant = FROM_LOG if refused else TIMED_OUT_IN_LOG
+        return Finding(values["backend"] or None, tuple(lines), values, variant)
     return None
 
 
@@ -80,7 +86,10 @@ def _attempts_finding(facts: Facts, scope: BackendScope, attempts: Sequence[Conn
                  for label, per in facts.counts.items() if scope.includes(label.split(" ", 1)[0]))
     lines.extend(_target_lines(scope, server))
     lines.extend(attempts_elsewhere_lines(scope, evidence.connection_attempts))
-    lines.extend(jsse_sign_lines(Cause.CONNECTION_REFUSED.value, evidence.jsse_signs))
+    # The MP's words agree only when they tell the same ending: a refusal, or a connect that timed out.
+    timed_out = first.end is AttemptEnd.UNANSWERED
+    agreeing = [s for s in evidence.jsse_signs if (s.phrase == _TIMEOUT) is timed_out]
+    lines.extend(jsse_sign_lines(Cause.CONNECTION_REFUSED.value, agreeing))
     target = scope.target_for(server)
     values = {"backend": server, "count": str(len(attempts)), "port": str(split_endpoint(server)[1]),
               "target": target.describe() if target else ""}
@@ -128,6 +137,15 @@ SPEC = CauseSpec(
             "Start the backend service, or correct {target} to name the host and port where the backend"
             " listens (the TargetEndpoint <URL>, or the TargetServer's host and port); capture on a message"
             " processor while reproducing to see the SYN and the RST.",
+        ),
+        TIMED_OUT_IN_LOG: Texts(
+            "The message processor's log says its connection to {backend} timed out"
+            " (java.net.SocketTimeoutException: Connect timed out): nothing answered its SYN, which is not a"
+            " refused connection; no capture shows the attempt.",
+            "Open the path from the message processors to {backend}: a firewall, security group or route"
+            " drops the SYNs (or the host is down); if {target} names the wrong host or port, correct the"
+            " TargetEndpoint <URL> or the TargetServer's host and port. Capture on a message processor while"
+            " reproducing to see the unanswered SYNs.",
         ),
     },
     defaults={"count": "some", "port": "that port", "target": "the target"},

@@ -225,12 +225,27 @@ LOGS = {
         "answered by RST",
         "MP system.log (hosts/mp1/system.log.excerpt): ",
     ),
+    "unanswered, and JSSE's connect timed out": (
+        [UNANSWERED],
+        "java.net.SocketTimeoutException: Connect timed out",
+        Cause.CONNECTION_REFUSED,
+        "got no answer at all",
+        "MP system.log (hosts/mp1/system.log.excerpt): ",
+    ),
     "no capture, JSSE says refused": (
         [],
         "java.net.ConnectException: Connection refused",
         Cause.CONNECTION_REFUSED,
         "log says its connection to backend.lab:8443 was refused",
         "the message processor's log is the only",
+    ),
+    "no capture, JSSE says the connect timed out: unanswered, not refused": (
+        [],
+        "java.net.SocketTimeoutException: Connect timed out",
+        Cause.CONNECTION_REFUSED,
+        "timed out (java.net.SocketTimeoutException: Connect timed out): nothing answered its SYN, which is"
+        " not a refused connection",
+        "Connect timed out",
     ),
     "no capture, JSSE says not TLS": (
         [],
@@ -274,6 +289,19 @@ def test_the_mps_log_corroborates_or_names_the_cause(
     assert diagnosis.cause is cause, diagnosis.evidence
     assert words in diagnosis.summary
     assert any(phrase in e for e in diagnosis.evidence), diagnosis.evidence
+
+
+def test_the_mps_words_are_quoted_only_when_they_tell_the_same_ending(make_bundle: BundleMaker) -> None:
+    # Given a refused attempt in the capture, and an MP log line saying a connect timed out (another ending)
+    root = make_bundle(captures={"mp1": REFUSED})
+    excerpt = root / layout.host_file("mp1", layout.HOST_LOG_EXCERPT)
+    excerpt.parent.mkdir(parents=True, exist_ok=True)
+    excerpt.write_text("messageid:m1 ERROR java.net.SocketTimeoutException: Connect timed out\n")
+    # When analyzed
+    diagnosis = analyze_paths([root]).diagnosis
+    # Then the capture names the refusal and the log line is not quoted as if it agreed
+    assert diagnosis.cause is Cause.CONNECTION_REFUSED and "answered by RST" in diagnosis.summary
+    assert not any("system.log" in line for line in diagnosis.evidence), diagnosis.evidence
 
 
 def test_an_attempt_captured_on_both_ends_counts_once(make_bundle: BundleMaker) -> None:
