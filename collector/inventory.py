@@ -53,7 +53,8 @@ class InventoryHost:
         role: `message-processor` or `backend`.
         system_log: the MP's system.log path (rotated files sit beside it).
         capture_dir: where captures are written on the host.
-        proxy_jump: `[user@]host[:port]` of a jump host, or `None` to connect directly.
+        proxy_jump: the jump hosts, first hop first: `[user@]host[:port]` joined by commas (ssh's ProxyJump,
+            with ssh config aliases resolved), or `None` to connect directly.
         tcpdump: the tcpdump command to run (a name looked up in sudo's PATH, or an absolute path).
     """
 
@@ -353,9 +354,45 @@ def _build_host(
         role=str(role),
         system_log=_absolute(path, name, "system_log", values.get("system_log", DEFAULT_SYSTEM_LOG)),
         capture_dir=_absolute(path, name, "capture_dir", values.get("capture_dir", DEFAULT_CAPTURE_DIR)),
-        proxy_jump=_optional_text(path, name, "proxy_jump", values.get("proxy_jump")),
+        proxy_jump=_resolve_jumps(
+            path, name, _optional_text(path, name, "proxy_jump", values.get("proxy_jump")), config
+        ),
         tcpdump=_text(path, name, "tcpdump", values.get("tcpdump", "tcpdump")),
     )
+
+
+_JUMP = re.compile(r"^(?:([^@\s,]+)@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9._%-]*)(?::(\d{1,5}))?$")
+_MAX_JUMPS = 8
+
+
+def _resolve_jumps(
+    path: Path, name: str, jumps: str | None, config: paramiko.SSHConfig | None, depth: int = 0
+) -> str | None:
+    """A ProxyJump chain with each hop's ssh config alias resolved (HostName, Port, User) and an alias's own
+    ProxyJump put in front of it, as ssh does; `none` (ssh's "no jump") is None."""
+    if jumps is None or jumps.strip().lower() == "none":
+        return None
+    resolved: list[str] = []
+    for hop in (part.strip() for part in jumps.split(",")):
+        match = _JUMP.match(hop)
+        if not match or not 1 <= int(match.group(3) or 22) <= 65535:
+            raise InputError(path, f"host {name}: proxy_jump hop {hop!r} is not [user@]host[:port]")
+        user, address, port = match.group(1), match.group(2), match.group(3)
+        entry = config.lookup(address) if config is not None else {}
+        if entry.get("hostname", address) != address or set(entry) - {"hostname"}:
+            if "proxyjump" in entry and depth < _MAX_JUMPS:
+                before = _resolve_jumps(path, name, entry["proxyjump"], config, depth + 1)
+                resolved += before.split(",") if before else []
+            elif "proxyjump" in entry:
+                raise InputError(path, f"host {name}: proxy_jump nests more than {_MAX_JUMPS} aliases deep")
+            address = entry.get("hostname", address)
+            user = user or entry.get("user")
+            port = port or entry.get("port")
+        host = address if address.startswith("[") or ":" not in address else f"[{address}]"
+        resolved.append(f"{user + '@' if user else ''}{host}{':' + str(port) if port else ''}")
+    if len(resolved) > _MAX_JUMPS:
+        raise InputError(path, f"host {name}: proxy_jump has more than {_MAX_JUMPS} hops")
+    return ",".join(resolved)
 
 
 def _port(path: Path, name: str, value: object) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import struct
 import time
 from collections.abc import Sequence
@@ -40,33 +41,67 @@ def start_capture(
     max_megabytes: int = CAPTURE_MEGABYTES,
 ) -> CaptureHandle:
     """Start tcpdump for traffic with `peers` and return once it is listening; raises HostError with reason
-    sudo-denied, tcpdump-missing, disk-full, capture-dir-missing or tcpdump-failed."""
+    sudo-denied, tcpdump-missing, disk-full, capture-dir-missing, capture-dir-unsafe, run-dir-exists,
+    run-dir-changed or tcpdump-failed. Whenever the start may have happened but cannot be confirmed, the run
+    dir (and any tcpdump in it) is removed before the error is raised."""
     host = connection.host
     step = Step.START_CAPTURE
     if host.sudo:
         connection.check_sudo(step)
     directory = host_steps.run_dir(host, run_id)
     argv = host_steps.start_capture_argv(host, run_id, peers, port, max_seconds, max_megabytes)
-    result = host_steps.send(connection, HostCommand.START_CAPTURE, argv)
+    unconfirmed = CaptureHandle(host.name, directory, 0, run_id)
+    try:
+        result = host_steps.send(connection, HostCommand.START_CAPTURE, argv)
+    except HostError:
+        _remove_quietly(connection, unconfirmed)  # it may have started before its output was lost
+        raise
     message = result.stderr.strip()
-    if result.exit_code == commands.EXIT_TCPDUMP_MISSING:
+    _raise_for_refusal(host.name, result.exit_code, message)
+    if result.exit_code != 0 or not result.stdout.strip().isdigit():
+        _remove_quietly(connection, unconfirmed)
         raise HostError(
             host.name,
             step,
-            "tcpdump-missing",
-            f"{message or host.tcpdump + ' not found'}; install tcpdump or set `tcpdump:` to its path",
+            "tcpdump-failed",
+            f"exit {result.exit_code}: {message[:500] or 'no message'}; its output was "
+            f"{result.stdout[:200]!r} (expected the pid); the run dir was removed",
         )
-    if result.exit_code == commands.EXIT_DISK_FULL:
-        raise HostError(host.name, step, "disk-full", f"{message}; free space or set another capture_dir")
-    if result.exit_code == commands.EXIT_NO_CAPTURE_DIR:
-        raise HostError(
-            host.name, step, "capture-dir-missing", f"{message}; set `capture_dir:` in the inventory"
-        )
-    if result.exit_code != 0 or not result.stdout.strip().isdigit():
-        raise HostError(host.name, step, "tcpdump-failed", f"exit {result.exit_code}: {message[:500]}")
     handle = CaptureHandle(host.name, directory, int(result.stdout.strip()), run_id)
-    _wait_listening(connection, handle)
+    try:
+        _wait_listening(connection, handle)
+    except HostError:
+        _remove_quietly(connection, handle)
+        raise
     return handle
+
+
+def _raise_for_refusal(host: str, exit_code: int, message: str) -> None:
+    """The start script's refusals, before it created anything of ours: nothing to clean up."""
+    step = Step.START_CAPTURE
+    if exit_code == commands.EXIT_TCPDUMP_MISSING:
+        raise HostError(
+            host,
+            step,
+            "tcpdump-missing",
+            f"{message or 'tcpdump not found'}; install tcpdump or set `tcpdump:` to its path",
+        )
+    if exit_code == commands.EXIT_DISK_FULL:
+        raise HostError(host, step, "disk-full", f"{message}; free space or set another capture_dir")
+    if exit_code == commands.EXIT_NO_CAPTURE_DIR:
+        raise HostError(host, step, "capture-dir-missing", f"{message}; set `capture_dir:` in the inventory")
+    if exit_code == commands.EXIT_UNSAFE_CAPTURE_DIR:
+        raise HostError(host, step, "capture-dir-unsafe", f"{message}; set `capture_dir:` in the inventory")
+    if exit_code == commands.EXIT_RUN_DIR_EXISTS:
+        raise HostError(
+            host, step, "run-dir-exists", f"{message}; another user may be interfering: check who created it"
+        )
+
+
+def _remove_quietly(connection: HostConnection, handle: CaptureHandle) -> None:
+    # The error being raised says what failed; the remote `timeout` still ends tcpdump.
+    with contextlib.suppress(HostError):
+        remove_capture(connection, handle)
 
 
 def _wait_listening(connection: HostConnection, handle: CaptureHandle) -> None:
@@ -79,12 +114,11 @@ def _wait_listening(connection: HostConnection, handle: CaptureHandle) -> None:
         if check.exit_code == 0:
             return
         if check.exit_code != commands.EXIT_NOT_LISTENING or time.monotonic() > deadline:
-            remove_capture(connection, handle)
             log = check.stderr.strip()[:500] or "no output"
             raise HostError(
                 host.name,
                 Step.START_CAPTURE,
-                "tcpdump-failed",
+                "run-dir-changed" if check.exit_code == commands.EXIT_RUN_DIR_CHANGED else "tcpdump-failed",
                 f"tcpdump is not capturing (exit {check.exit_code}); its log says: {log}",
             )
         time.sleep(0.1)
@@ -96,6 +130,7 @@ class StoppedCapture:
 
     files: tuple[str, ...]
     summary: str
+    sha256: tuple[tuple[str, str], ...] = ()  # (remote file, sha256 computed on the host at stop)
 
 
 def stop_capture(connection: HostConnection, handle: CaptureHandle) -> StoppedCapture:
@@ -107,17 +142,29 @@ def stop_capture(connection: HostConnection, handle: CaptureHandle) -> StoppedCa
         raise HostError(
             host.name,
             Step.STOP_CAPTURE,
-            "stop-failed",
+            "run-dir-changed" if result.exit_code == commands.EXIT_RUN_DIR_CHANGED else "stop-failed",
             f"exit {result.exit_code}: {result.stderr.strip()[:500]}",
         )
     lines = result.stdout.splitlines()
     names = [line for line in lines if line.startswith(commands.CAPTURE_FILE)]
     summary = ", ".join(line.removeprefix("summary: ") for line in lines if line.startswith("summary: "))
-    return StoppedCapture(tuple(f"{handle.directory}/{name}" for name in names), summary)
+    hashes = [line.removeprefix("sha256: ").split(" ", 1) for line in lines if line.startswith("sha256: ")]
+    return StoppedCapture(
+        tuple(f"{handle.directory}/{name}" for name in names),
+        summary,
+        tuple((f"{handle.directory}/{name}", digest) for digest, name in hashes),
+    )
 
 
-def fetch_capture(connection: HostConnection, remote_files: Sequence[str], local_path: Path) -> int:
-    """Fetch the ring files and join them into one pcap at `local_path`; returns its size."""
+def fetch_capture(
+    connection: HostConnection,
+    remote_files: Sequence[str],
+    local_path: Path,
+    sha256: Sequence[tuple[str, str]] = (),
+) -> int:
+    """Fetch the ring files and join them into one pcap at `local_path`; returns its size. Each file with a
+    host-side hash in `sha256` must arrive with that hash (HostError(integrity) otherwise)."""
+    hashes = dict(sha256)
     if not remote_files:
         raise HostError(
             connection.host.name, Step.FETCH_CAPTURE, "no-capture", "tcpdump wrote no capture file"
@@ -126,7 +173,7 @@ def fetch_capture(connection: HostConnection, remote_files: Sequence[str], local
     try:
         for index, remote in enumerate(remote_files):
             part = local_path.with_name(f".{local_path.name}.part{index}")
-            connection.get(remote, part, step=Step.FETCH_CAPTURE)
+            connection.get(remote, part, step=Step.FETCH_CAPTURE, sha256=hashes.get(remote))
             parts.append(part)
         join_pcaps(parts, local_path)
     finally:

@@ -29,6 +29,9 @@ EXIT_NO_CAPTURE_DIR = 66  # EX_NOINPUT
 EXIT_NOT_RUNNING = 3
 EXIT_NOT_LISTENING = 4
 EXIT_NOT_OURS = 5
+EXIT_RUN_DIR_CHANGED = 6  # the run dir is missing, replaced or opened up: not the one start-capture made
+EXIT_RUN_DIR_EXISTS = 73  # EX_CANTCREAT: someone else made a directory under this run's name
+EXIT_UNSAFE_CAPTURE_DIR = 77  # EX_NOPERM: a symlink in its path, foreign owner, or writable by others
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _FILTER_ADDRESS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.:-]*$")
@@ -119,7 +122,8 @@ def start_capture(
 
 
 def check_capture(directory: str) -> list[str]:
-    """Exit 0 (printing the PID) when tcpdump runs and says "listening"; 3 not running; 4 not listening."""
+    """Exit 0 (printing the PID) when tcpdump runs and says "listening"; 3 not running; 4 not listening; 6 the
+    run dir is not the one start-capture made (see stop_capture)."""
     return ["sh", "-c", _CHECK_CAPTURE, "collector-check-capture", directory]
 
 
@@ -128,7 +132,9 @@ def stop_capture(
 ) -> list[str]:
     """Wait (up to `settle_rounds` x 1.2 s) until the capture stops growing, SIGINT it by PID (only if its
     cmdline holds the run id), wait up to `wait_seconds`, KILL as a fallback, chown the files to the login
-    user, print tcpdump's counters as `summary: ...` lines and list the capture files oldest first."""
+    user, print tcpdump's counters as `summary: ...` lines, list the capture files oldest first and their
+    `sha256: HEX NAME`. Exit 6, touching nothing, unless the run dir is still the one start-capture made (its
+    device:inode and the capture's pid are recorded in `DIR.trust`, a root-only file beside it)."""
     return [
         "sh",
         "-c",
@@ -143,12 +149,14 @@ def stop_capture(
 
 
 def remove_run_dir(directory: str, run_id: str) -> list[str]:
-    """Stop a capture still running there and remove the run dir (only a dir whose path holds the run id)."""
+    """Stop a capture still running there (only by the pid recorded in `DIR.trust`, see stop_capture, even if
+    the run dir was moved) and remove the run dir and its trust file (only a path holding the run id)."""
     return ["sh", "-c", _REMOVE_RUN_DIR, "collector-remove-run-dir", directory, check_run_id(run_id)]
 
 
 def list_logs(system_log: str) -> list[str]:
-    """`mtime<TAB>uncompressed bytes<TAB>path` for system.log and its rotated (plain or .gz) files."""
+    """`mtime<TAB>uncompressed bytes<TAB>path` for system.log and its rotated (plain or .gz) files, and
+    `refused<TAB>why<TAB>path` for entries that are links, hard links, not regular files or foreign-owned."""
     return ["sh", "-c", _LIST_LOGS, "collector-list-logs", system_log]
 
 
@@ -172,13 +180,18 @@ def excerpt_logs(files: Sequence[str], message_ids: Sequence[str], context_lines
     ]
 
 
-def stream_logs(files_oldest_first: Sequence[str], first_file_bytes: int) -> list[str]:
-    """The files joined oldest first (the first cut to its last `first_file_bytes`), gzip -1 on the wire."""
+def stream_logs(
+    files_oldest_first: Sequence[str], first_file_bytes: int, budget_bytes: int | None = None
+) -> list[str]:
+    """The files joined oldest first (the first cut to its last `first_file_bytes`), gzip -1 on the wire. Each
+    file yields no more than its size (a .gz: its declared size); all together at most `budget_bytes`."""
+    budget = ["--budget", str(int(budget_bytes))] if budget_bytes is not None else []
     return [
         "sh",
         "-c",
         _STREAM_LOGS,
         "collector-stream-logs",
+        *budget,
         str(int(first_file_bytes)),
         *files_oldest_first,
     ]

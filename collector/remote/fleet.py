@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 from collector import layout
@@ -128,7 +129,7 @@ class Fleet:
                 fetch_started = time.monotonic()
                 try:
                     local = self._local(host, layout.HOST_CAPTURE)
-                    size = capture.fetch_capture(connection, stopped.files, local)
+                    size = capture.fetch_capture(connection, stopped.files, local, stopped.sha256)
                     fetch_results[host.name] = StepResult(
                         host.name, Step.FETCH_CAPTURE, StepStatus.OK, seconds=time.monotonic() - fetch_started
                     )
@@ -167,7 +168,9 @@ class Fleet:
             if not SPECS[HostCommand.LIST_LOGS].runs_on(host):
                 raise _NotApplicable("logs are collected on message processors only")
             connection = self._connections[host.name]
-            files = logs.list_logs(connection)
+            files, refused = logs.list_log_files(connection)
+            if refused:
+                notes[host.name] = logs.describe_refused(refused)
             note = ""
             ids = [m for m in message_ids if m]
             if ids:
@@ -180,9 +183,12 @@ class Fleet:
             selection = logs.write_log(connection, files, budget_bytes, self._local(host, layout.HOST_LOG))
             total = sum(f.size for f in files)
             kept = f"log: {selection.total_bytes} of {total} bytes from {len(selection.files)}"
-            return "; ".join(filter(None, [note, kept + " file(s)"]))
+            return "; ".join(filter(None, [note, kept + " file(s)", notes.get(host.name, "")]))
 
-        return self._phase(Step.LOGS, self.hosts, work)
+        notes: dict[str, str] = {}  # files refused on a host: said in its step record, even when ok
+        results = self._phase(Step.LOGS, self.hosts, work)
+        return [replace(r, message=notes[r.host]) if r.host in notes and not r.message else r
+                for r in results]
 
     def gather_facts(self) -> list[StepResult]:
         def work(host: InventoryHost) -> str:

@@ -222,8 +222,10 @@ def excerpt_logs_argv(files_oldest_first: Sequence[str], message_ids: Sequence[s
     return commands.excerpt_logs(files_oldest_first, message_ids, context_lines)
 
 
-def stream_logs_argv(files_oldest_first: Sequence[str], first_file_bytes: int) -> list[str]:
-    return commands.stream_logs(files_oldest_first, first_file_bytes)
+def stream_logs_argv(
+    files_oldest_first: Sequence[str], first_file_bytes: int, budget_bytes: int = LOG_BUDGET_BYTES
+) -> list[str]:
+    return commands.stream_logs(files_oldest_first, first_file_bytes, budget_bytes)
 
 
 def facts_argv(host: InventoryHost) -> list[str]:

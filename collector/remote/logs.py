@@ -41,6 +41,31 @@ class LogSelection:
         return sum(sizes)
 
 
+@dataclass(frozen=True)
+class RefusedLog:
+    """An entry beside system.log that is not read: a link, a hard link, not a regular file, foreign owner."""
+
+    path: str
+    why: str
+
+
+def parse_refused_logs(text: str) -> list[RefusedLog]:
+    """`refused<TAB>why<TAB>path` lines of commands.list_logs."""
+    refused = []
+    for line in text.splitlines():
+        parts = line.split("\t", 2)
+        if len(parts) == 3 and parts[0] == "refused":
+            refused.append(RefusedLog(path=parts[2], why=parts[1]))
+    return refused
+
+
+def describe_refused(refused: Sequence[RefusedLog]) -> str:
+    """One sentence for the step record: which files were not read, and why."""
+    if not refused:
+        return ""
+    return "not read (never followed through sudo): " + "; ".join(f"{r.path}: {r.why}" for r in refused)
+
+
 def parse_log_listing(text: str) -> list[LogFile]:
     """`mtime<TAB>size<TAB>path` lines (the list-logs command) -> files, newest first."""
     files = []
@@ -77,19 +102,28 @@ def select_logs(files_newest_first: Sequence[LogFile], budget_bytes: int) -> Log
 
 def list_logs(connection: HostConnection) -> list[LogFile]:
     """The system.log and its rotated files on the host, newest first; HostError(log-missing) if none."""
+    return list_log_files(connection)[0]
+
+
+def list_log_files(connection: HostConnection) -> tuple[list[LogFile], list[RefusedLog]]:
+    """The log files that may be read (newest first) and the entries refused; HostError(log-missing) if none
+    may be read (the message then says which were refused)."""
     host = connection.host
     result = host_steps.send(
         connection, HostCommand.LIST_LOGS, host_steps.list_logs_argv(host), sudo=_use_sudo(connection)
     )
     files = parse_log_listing(result.stdout)
+    refused = parse_refused_logs(result.stdout)
     if not files:
         raise HostError(
             host.name,
             Step.LOGS,
             "log-missing",
-            f"no {host.system_log} (nor rotated files) on the host; set `system_log:` in the inventory",
+            f"no {host.system_log} (nor rotated files) on the host that can be read safely"
+            + (f" ({describe_refused(refused)})" if refused else "")
+            + "; set `system_log:` in the inventory",
         )
-    return files
+    return files, refused
 
 
 def write_excerpt(
@@ -120,7 +154,9 @@ def write_log(
 ) -> LogSelection:
     """The newest `budget_bytes` of the log(s), gzip -1 on the host, streamed to `local_path`."""
     selection = select_logs(files_newest_first, budget_bytes)
-    argv = host_steps.stream_logs_argv([f.path for f in selection.files], selection.first_file_bytes)
+    argv = host_steps.stream_logs_argv(
+        [f.path for f in selection.files], selection.first_file_bytes, budget_bytes
+    )
     result = host_steps.send(
         connection, HostCommand.STREAM_LOGS, argv, sudo=_use_sudo(connection), local_path=local_path
     )

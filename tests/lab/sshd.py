@@ -22,6 +22,12 @@ LAB_USER = "collector-lab"  # passwordless sudo
 NOSUDO_USER = "collector-nosudo"  # no sudo rights at all ("sudo denied")
 PASSWORD_USER = "collector-sudopw"  # sudo asks for a password
 PASSWORD = "lab-sudo-Pw-1"  # the password of PASSWORD_USER (a throw-away lab account)
+# An odd host's sudo: `Defaults requiretty`, and a secure_path without /usr/local/sbin, where the lab puts
+# LAB_TCPDUMP (a tcpdump outside the PATH sudo gives, as /usr/sbin is on hosts that leave it out).
+TTY_USER = "collector-tty"
+LAB_TCPDUMP = "collector-lab-tcpdump"
+_TTY_SUDOERS = Path("/etc/sudoers.d/collector-lab-tty")  # its own file: other labs rewrite collector-lab
+_LAB_TCPDUMP_PATH = Path("/usr/local/sbin") / LAB_TCPDUMP
 SYSTEM_LOG = "opt/apigee/var/log/edge-message-processor/logs/system.log"
 _SUDOERS = Path("/etc/sudoers.d/collector-lab")
 _USER_LOCK = Path("/run/collector-lab-users.lock")
@@ -37,6 +43,14 @@ class SshHostSpec:
     address: str
     role: str  # "message-processor" | "backend"
     root: Path
+    #: a chatty login shell: an `echo` in .bashrc prints a banner on stdout and stderr before every command,
+    #: and an EXIT trap after it (bash sources ~/.bashrc for commands run by sshd; HOME is this host's own)
+    shell_banner: bool = False
+    #: sshd's ForceCommand (a wrapper between sshd and our commands; $SSH_ORIGINAL_COMMAND holds ours)
+    force_command: str | None = None
+
+
+BANNER = "*** Authorized use only: lab host banner ***"
 
 
 @dataclass(frozen=True)
@@ -68,6 +82,7 @@ class SshHosts:
     workdir: Path
     user: str = LAB_USER
     nosudo_user: str = NOSUDO_USER
+    tty_user: str = TTY_USER
     password_user: str = PASSWORD_USER
     sudo_password: str = PASSWORD
     _procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, repr=False)
@@ -182,11 +197,11 @@ def start_ssh_hosts(
     try:
         for spec in specs:
             spec = replace(spec, root=_place_root(spec.root, hosts))
+            _prepare_root(spec)
             host, proc, public = _start_sshd(workdir / "sshd" / spec.name, spec, authorized, max_startups)
             hosts._procs[spec.name] = proc
             started.append(host)
             known_lines.append(f"[{host.address}]:{host.port} {public}")
-            _prepare_root(spec)
     except BaseException:
         hosts.stop()
         raise
@@ -218,12 +233,39 @@ def ensure_lab_users() -> None:
             f"{PASSWORD_USER} ALL=(ALL) ALL\n"
             f"Defaults:{PASSWORD_USER} !lecture, passwd_tries=1\n"
         )
-        if not _SUDOERS.exists() or _SUDOERS.read_text() != rules:
-            staging = _SUDOERS.with_name(".collector-lab.tmp")
-            staging.write_text(rules)
-            staging.chmod(0o440)
-            subprocess.run(["visudo", "-cq", "-f", str(staging)], check=True, capture_output=True)
-            staging.rename(_SUDOERS)
+        _install_sudoers(_SUDOERS, rules)
+        _ensure_tty_user()
+
+
+def _install_sudoers(target: Path, rules: str) -> None:
+    if not target.exists() or target.read_text() != rules:
+        staging = target.with_name("." + target.name + ".tmp")
+        staging.write_text(rules)
+        staging.chmod(0o440)
+        subprocess.run(["visudo", "-cq", "-f", str(staging)], check=True, capture_output=True)
+        staging.rename(target)
+
+
+def _ensure_tty_user() -> None:
+    """The odd host's login user (requiretty, short secure_path) and the tcpdump outside that path."""
+    if not _user_exists(TTY_USER):
+        subprocess.run(
+            ["useradd", "--create-home", "--shell", "/bin/bash", TTY_USER], check=True, capture_output=True
+        )
+    subprocess.run(["usermod", "-p", "*", TTY_USER], check=True, capture_output=True)
+    _install_sudoers(
+        _TTY_SUDOERS,
+        f"{TTY_USER} ALL=(ALL) NOPASSWD: ALL\n"
+        f"Defaults:{TTY_USER} requiretty\n"
+        f'Defaults:{TTY_USER} secure_path="/usr/bin:/bin"\n',
+    )
+    wrapper = f"#!/bin/sh\nexec {shutil.which('tcpdump') or '/usr/bin/tcpdump'} \"$@\"\n"
+    if not _LAB_TCPDUMP_PATH.exists() or _LAB_TCPDUMP_PATH.read_text() != wrapper:
+        _LAB_TCPDUMP_PATH.parent.mkdir(parents=True, exist_ok=True)
+        staging = _LAB_TCPDUMP_PATH.with_name("." + LAB_TCPDUMP + ".tmp")
+        staging.write_text(wrapper)
+        staging.chmod(0o755)
+        staging.rename(_LAB_TCPDUMP_PATH)
 
 
 def _user_exists(user: str) -> bool:
@@ -272,6 +314,21 @@ def _prepare_root(spec: SshHostSpec) -> None:
             parent.chmod(mode | 0o011)
 
 
+def _banner_home(spec: SshHostSpec) -> Path:
+    """The HOME of a `shell_banner` host, whose .bashrc prints before the command and (EXIT trap) after it."""
+    home = spec.root / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    home.chmod(0o755)
+    script = home / ".bashrc"
+    script.write_text(
+        f'echo "{BANNER}"\n'
+        f'echo "{BANNER} (stderr)" >&2\n'
+        "trap 'echo \"Goodbye from $(hostname)\"; echo bye >&2' EXIT\n"
+    )
+    script.chmod(0o644)
+    return home
+
+
 def _keygen(path: Path) -> Path:
     for stale in (path, path.with_suffix(".pub")):
         stale.unlink(missing_ok=True)
@@ -300,6 +357,11 @@ def _start_sshd(
     for _attempt in range(5):
         port = _free_port(spec.address)
         config = directory / "sshd_config"
+        extra = ""
+        if spec.shell_banner:
+            extra += f"SetEnv HOME={_banner_home(spec)}\n"
+        if spec.force_command:
+            extra += f"ForceCommand {spec.force_command}\n"
         config.write_text(
             f"ListenAddress {spec.address}:{port}\n"
             f"HostKey {host_key}\n"
@@ -315,7 +377,7 @@ def _start_sshd(
             "Subsystem sftp internal-sftp\n"
             f"MaxStartups {max_startups}\n"
             "MaxSessions 50\n"
-            "LogLevel VERBOSE\n"
+            "LogLevel VERBOSE\n" + extra
         )
         subprocess.run([SSHD, "-t", "-f", str(config)], check=True, capture_output=True)
         proc = subprocess.Popen(

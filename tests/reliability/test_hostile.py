@@ -91,7 +91,8 @@ def test_h01_hostile_org_env_proxy_names_are_refused(tmp_path: Path, flag: str, 
 
 _WRAPPER = """#!/bin/sh
 # Records the argv tcpdump really received on the host, one NUL-terminated word each, then runs tcpdump.
-for word; do printf '%s\\0' "$word"; done >> "$(dirname "$0")/argv.log"
+# ${0%/*}, not $(dirname "$0"): command substitution drops the trailing newline a hostile folder name may end in.
+for word; do printf '%s\\0' "$word"; done >> "${0%/*}/argv.log"
 exec /usr/bin/tcpdump "$@"
 """
 
@@ -145,6 +146,7 @@ _segment = st.text(alphabet=st.sampled_from(HOSTILE.replace("\n", "").replace("\
 @settings(max_examples=2, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(segment=_segment, payload=st.integers(0, 6))
 @example(segment="$(id)'\"`;|&é😀", payload=0)
+@example(segment="ab", payload=5)  # folder names that end in a newline
 @pytest.mark.lab
 @pytest.mark.slow
 def test_h02_hostile_paths_and_reproduction_reach_the_host_quoted(fault_lab: FaultLab, hostile_base: Path,

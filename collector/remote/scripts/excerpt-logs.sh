@@ -11,12 +11,22 @@ $id"; fi
   n=$((n + 1))
 done
 shift "$count"
+# A log is read only as a regular file with one name, never through a link (this runs as root, in a directory
+# another user owns).
+read_log() (
+  cd -P -- "${1%/*}/" || exit 2
+  name=${1##*/}
+  if [ -L "$name" ] || [ ! -f "$name" ] || [ "$(stat -c %h -- "$name")" != 1 ]; then
+    echo "refused $1: a link or not a regular file" >&2; exit 2
+  fi
+  dd if="$name" iflag=nofollow,nonblock bs=65536 status=none
+)
 status=1
 for f; do
   # -a: one NUL byte in a log makes grep print only "binary file matches" and drop the excerpt.
   case $f in
-    *.gz) gzip -dc -- "$f" | LC_ALL=C grep -a -F -H --label="$f" -C "$context" -e "$ids" -- ;;
-    *) LC_ALL=C grep -a -F -H -C "$context" -e "$ids" -- "$f" ;;
+    *.gz) read_log "$f" | gzip -dc | LC_ALL=C grep -a -F -H --label="$f" -C "$context" -e "$ids" -- ;;
+    *) read_log "$f" | LC_ALL=C grep -a -F -H --label="$f" -C "$context" -e "$ids" -- ;;
   esac
   rc=$?
   [ "$rc" -eq 0 ] && status=0
