@@ -100,6 +100,12 @@ def bundle_name(org: str, env: str, proxy: str, when: datetime | None = None, ca
     return "-".join(parts + [stamp])
 
 
+def numbered_bundle_name(name: str, serial: int) -> str:
+    """The `serial`-th name a bundle may take when earlier ones are taken in the output directory (two runs in
+    the same second): `NAME`, then `NAME-2`, `NAME-3`..."""
+    return name if serial <= 1 else f"{name}-{serial}"
+
+
 def is_inside(path: str) -> bool:
     """True when a relative bundle path stays inside the bundle (no absolute path, no `..`)."""
     p = PurePosixPath(path)

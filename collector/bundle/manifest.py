@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -10,8 +11,8 @@ import tarfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from pathlib import Path
+from typing import IO
 
 from collector import layout
 from collector.bundle.redact import Redaction, redact_text, summarize_redactions
@@ -106,7 +107,7 @@ def _hash_file(path: Path) -> tuple[str, int]:
         return _hash_stream(f)
 
 
-def _hash_stream(stream: BinaryIO) -> tuple[str, int]:
+def _hash_stream(stream: IO[bytes]) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
     while block := stream.read(_HASH_BLOCK):
@@ -173,47 +174,59 @@ def verify_bundle(path: Path) -> VerifyReport:
 
 
 def _read_archive(path: Path) -> tuple[dict[str, tuple[str, int]], bytes]:
-    """Hash every member of a bundle archive in place (nothing is extracted); return the manifest bytes too."""
-    found: dict[str, tuple[str, int]] = {}
-    raw: bytes | None = None
-    top: str | None = None
+    """Hash every member of a bundle archive in place (nothing is extracted); return the manifest bytes too.
+
+    The bundle is the archive's single top directory (``NAME/…`` as `collect` writes it, or ``./NAME/…``),
+    or the archive root itself when manifest.json stands there (``tar -C NAME .`` writes ``./manifest.json``).
+    """
+    # (member name, path parts, sha256 and size, the bytes of a member that may be the manifest)
+    hashed: list[tuple[str, tuple[str, ...], tuple[str, int], bytes | None]] = []
     try:
         with tarfile.open(path, mode="r:*") as tar:
             for member in tar:
-                rel, top = _member_path(path, member, top)
-                if member.isdir() or rel is None:
+                parts = _member_parts(path, member)
+                if member.isdir():
                     continue
                 stream = tar.extractfile(member)
                 if stream is None:
                     raise InputError(path, f"member {member.name} cannot be read")
-                if rel == layout.MANIFEST:
-                    raw = stream.read()
+                if parts[-1] == layout.MANIFEST and len(parts) <= 2:
+                    content = stream.read()
+                    hashed.append((member.name, parts, _hash_stream(io.BytesIO(content)), content))
                 else:
-                    found[rel] = _hash_stream(stream)
+                    hashed.append((member.name, parts, _hash_stream(stream), None))
     except tarfile.TarError as exc:
         detail = str(exc).splitlines()[0].rstrip(":") if str(exc) else type(exc).__name__
         raise InputError(path, f"not a bundle (neither a bundle directory nor a readable .tar.gz: {detail})") from exc
     except (OSError, EOFError) as exc:
         raise InputError(path, f"cannot read the bundle archive: {exc}") from exc
+    flat = any(parts == (layout.MANIFEST,) for _name, parts, _h, _c in hashed)
+    top = None if flat or not hashed else hashed[0][1][0]
+    found: dict[str, tuple[str, int]] = {}
+    raw: bytes | None = None
+    for name, parts, digest, manifest_bytes in hashed:
+        if top is not None and (parts[0] != top or len(parts) < 2):
+            raise InputError(path, f"member {name!r} is outside the bundle directory {top}/")
+        rel = "/".join(parts if top is None else parts[1:])
+        if rel == layout.MANIFEST:
+            raw = manifest_bytes
+        else:
+            found[rel] = digest
     if raw is None:
         raise InputError(path, f"not a bundle: no {layout.MANIFEST} in the archive")
     return found, raw
 
 
-def _member_path(path: Path, member: tarfile.TarInfo, top: str | None) -> tuple[str | None, str]:
-    """The bundle path of a member below the archive's single top directory; unsafe members are refused."""
+def _member_parts(path: Path, member: tarfile.TarInfo) -> tuple[str, ...]:
+    """A member's path components without `.` ones (``./SUMMARY.md`` is ``SUMMARY.md``); absolute names, `..`,
+    links and special files are refused, and so is a file whose name is empty."""
     name = member.name
-    parts = PurePosixPath(name).parts
-    if name.startswith("/") or ".." in parts or not parts:
+    parts = tuple(part for part in name.split("/") if part not in ("", "."))
+    if name.startswith("/") or ".." in parts or (not parts and not member.isdir()):
         raise InputError(path, f"unsafe member name {name!r} (absolute or with ..); refusing the archive")
     if not (member.isfile() or member.isdir()):
         raise InputError(path, f"member {name!r} is a link or special file; a bundle holds files only")
-    if top is None:
-        top = parts[0]
-    if parts[0] != top:
-        raise InputError(path, f"member {name!r} is outside the bundle directory {top}/")
-    rel = "/".join(parts[1:])
-    return (rel or None), top
+    return parts
 
 
 def _parse_manifest(path: Path, raw: bytes) -> tuple[dict[str, tuple[str, int]], bool]:

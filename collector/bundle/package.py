@@ -7,7 +7,6 @@ import gzip
 import os
 import re
 import shutil
-import tempfile
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -18,7 +17,7 @@ from types import TracebackType
 from typing import BinaryIO
 
 from collector import __version__, layout
-from collector.bundle.archives import SNIFF_BYTES, FileKind, is_key_file, sniff_kind
+from collector.bundle.archives import SNIFF_BYTES, FileKind, is_capture_path, is_key_file, sniff_kind
 from collector.bundle.manifest import build_manifest, write_manifest
 from collector.bundle.redact import RULE_KEY_FILE, Redaction, redact_bytes, redact_seekable, redact_text
 from collector.bundle.tarball import write_tarball
@@ -26,6 +25,7 @@ from collector.errors import BundleError, InputError
 from collector.steps import StepResult
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+MAX_NAME_SERIAL = 1000  # NAME, NAME-2 ... NAME-1000: more runs in one second means something is wrong
 _SURROGATES = "apigee-collector-surrogates"
 
 
@@ -65,7 +65,11 @@ class FinalBundle:
 
 
 class BundleWriter:
-    """Builds one bundle in ``OUT/.NAME.partial-XXXX/``; `finalize` publishes it, `abort` removes it.
+    """Builds one bundle in ``OUT/.NAME.partial-run/``; `finalize` publishes it, `abort` removes it.
+
+    `name` is claimed in OUT when the writer is made: the partial directory is created exclusively (only one
+    process can), and when a bundle or another run already has the name (two runs in the same second), the
+    writer takes ``NAME-2``, ``NAME-3``... so every run publishes its own bundle. `self.name`: the name taken.
 
     Use it as a context manager: leaving the block without `finalize` (an exception, Ctrl-C) removes the partial
     directory, so nothing half-written ever stands under the final name.
@@ -74,18 +78,35 @@ class BundleWriter:
     def __init__(self, out_dir: Path, name: str) -> None:
         if not _NAME.fullmatch(name):
             raise BundleError(f"{name!r}: not a usable bundle name (letters, digits, '.', '_', '-' only)")
-        self.name = name
         self.out_dir = Path(out_dir)
         try:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            self._root: Path | None = Path(tempfile.mkdtemp(prefix=f".{name}.partial-", dir=self.out_dir))
-            os.chmod(self._root, 0o700)
+            self.name, root = self._claim_name(name)
+            self._root: Path | None = root
+            root.chmod(0o700)
         except OSError as exc:
             raise BundleError(f"{self.out_dir}: cannot create the bundle directory: {exc.strerror or exc}") from exc
         self._redactions: dict[str, list[Redaction]] = {}
         self._meta: dict[str, dict[str, object]] = {}
         self._stamps: dict[str, tuple[int, int, int] | None] = {}  # what each written file looked like
         self._started = datetime.now(timezone.utc)
+
+    def _claim_name(self, name: str) -> tuple[str, Path]:
+        """The first of NAME, NAME-2... that no bundle, kept directory or running writer holds, and its
+        partial directory ``.NAME.partial-run``, created exclusively (mkdir fails for all but one process)."""
+        for serial in range(1, MAX_NAME_SERIAL + 1):
+            candidate = layout.numbered_bundle_name(name, serial)
+            if any(p.exists() or p.is_symlink() for p in (self.out_dir / f"{candidate}.tar.gz",
+                                                           self.out_dir / candidate)):
+                continue
+            root = self.out_dir / f".{candidate}.partial-run"
+            try:
+                root.mkdir(mode=0o700)
+            except FileExistsError:
+                continue  # another run is writing under that name (or one was killed while it did)
+            return candidate, root
+        raise BundleError(f"{self.out_dir}: {name} and the {MAX_NAME_SERIAL - 1} numbered names after it "
+                          "are taken")
 
     # -- the bundle being built ------------------------------------------------------------------------------
 
@@ -179,12 +200,12 @@ class BundleWriter:
 
     def _ingest(self, rel_path: str, staged: Path, source: str, collector: str, status: str,
                 seconds: float | None) -> None:
-        """Bring a staged file to its bundle path: a capture is moved as is when it can be, anything else is
-        copied redacted."""
+        """Bring a staged file to its bundle path: a capture (at a capture path) is moved as is when it can
+        be, anything else is copied redacted."""
         if is_key_file(rel_path):
             self._drop_key_file(rel_path)
             return
-        if _is_capture(staged):
+        if is_capture_path(rel_path) and _is_capture(staged):
             try:
                 os.replace(staged, self.path(rel_path))
                 os.chmod(self.path(rel_path), 0o600)
@@ -319,7 +340,7 @@ class BundleWriter:
         return FinalBundle(directory if keep_directory else None, archive, manifest)
 
     def abort(self) -> None:
-        """Remove the partial directory (idempotent)."""
+        """Remove the partial directory, which gives the name back (idempotent)."""
         if self._root is not None:
             shutil.rmtree(self._root, ignore_errors=True)
             self._root = None

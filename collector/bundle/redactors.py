@@ -13,12 +13,23 @@ import re
 from collections.abc import Callable
 from typing import Protocol
 
+from collector.bundle.secret_formats import FORMAT_WORDS, FORMATS, secret_span
+
 MASK = "REDACTED"
 PRIVATE_KEY_MARKER = "[private key removed by apigee-collector]"
 
 # Names whose values are secrets (query/form parameters, JSON/YAML keys, headers, log `key=value`, CLI flags).
 # The keyword must end the name, so `token_type`, `secretRef` or `KeyAlias` are kept (the diagnosis needs them).
-_SECRET_WORDS = r"password|passwd|passphrase|secret|token|api[_-]?key|private[_-]?key|passcode|credentials?|oauth2-bearer"
+# a word starts after a non-letter or at a camelCase hump (`dbPwd`), whatever the pattern's IGNORECASE says
+_WORD_START = r"(?:(?<![A-Za-z])|(?-i:(?<=[a-z])(?=[A-Z])))"
+# `pass` and `pw`/`pwd` only as a word of their own (`keystore.pass`, `db_pwd`, JDBC `pwd=`), never inside
+# another word (`bypass`, `compass`); keytool's `-storepass`/`-keypass` and JavaCallout's `storepass` and
+# `keypass` properties by name; AWS `aws_secret_access_key` / `access_key_id` / `secretKey`.
+_SECRET_WORDS = (
+    r"password|passwd|passphrase|secret|token|api[_-]?key|private[_-]?key|passcode|credentials?|oauth2-bearer"
+    rf"|{_WORD_START}pass|{_WORD_START}pwd?|(?:src|dest|new)?(?:store|key|trust)[_-]?pass"
+    r"|secret[_-]?(?:access[_-]?)?key|access[_-]?key(?:[_-]?id)?"
+)
 _SECRET_NAME = rf"[A-Za-z0-9_.-]*?(?:{_SECRET_WORDS})(?![A-Za-z0-9_-])"
 _HEADER_NAME = r"(?:proxy-)?authorization|(?:set-)?cookie"
 # JSON string content; and the content of a string escaped inside another JSON string (a trace's request body),
@@ -55,6 +66,14 @@ class _LineCounter:
         return self._line
 
 
+# Every word some rule's trigger looks for, plus the words that start a PEM block or a known secret format: a
+# very long line is only ever cut far from all of them (`pieces.py`), so no rule's match is split by a cut.
+TRIGGER_WORDS: set[str] = {"-----begin", "-----end", *FORMAT_WORDS}
+
+
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+
+
 class _Trigger:
     """Cheap pre-scan: the lines of a text that hold one of a rule's words, so the full patterns only run there.
 
@@ -63,11 +82,14 @@ class _Trigger:
 
     def __init__(self, *words: str) -> None:
         self._words = words
+        TRIGGER_WORDS.update(words)
 
     def line_spans(self, text: str) -> list[tuple[int, int]]:
         lowered = text.lower()
-        if len(lowered) != len(text):  # a few characters grow when lower-cased: keep offsets exact
-            lowered = "".join(c.lower()[:1] for c in text)
+        if len(lowered) != len(text):  # U+0130 grows when lower-cased: keep offsets exact (the words are
+            lowered = text.replace("\u0130", "i").lower()  # ASCII, so any one character stands for it)
+            if len(lowered) != len(text):
+                lowered = text.translate(_ASCII_LOWER)
         hits: list[int] = []
         for word in self._words:
             pos = lowered.find(word)
@@ -363,12 +385,13 @@ class UrlCredentialsRedactor:
 
 class SecretParameterRedactor:
     """Passwords, tokens, API keys and client secrets by name: `k=v` (query, form, log), `"k": v` (JSON, YAML,
-    headers), `<k>v</k>` (XML) and `--k v` (command-line flags)."""
+    headers), `<k>v</k>` (XML), `--k v` (command-line flags, keytool `-storepass`), `("k", "v")` (JS calls);
+    `k%3Dv` when a query string travels URL-encoded inside another one."""
 
     name = "secret-parameter"
     _ASSIGN = re.compile(
-        rf"""(?<![A-Za-z0-9_.-]){_SECRET_NAME}\s*=\s*(?:"([^"\n]*)"|'([^'\n]*)'"""
-        rf"""|(\\+)"({_ESC_STR})\3"|((?:[^\s&'"#,;\\]|\\+(?![\\"]))+))""",
+        rf"""(?<![A-Za-z0-9_.-]){_SECRET_NAME}\s*(?:=|%3[dD])\s*(?:"([^"\n]*)"|'([^'\n]*)'"""
+        rf"""|(\\+)"({_ESC_STR})\3"|((?:(?!%26)[^\s&'"#,;\\]|\\+(?![\\"]))+))""",
         re.IGNORECASE,
     )
     _COLON = re.compile(
@@ -380,9 +403,14 @@ class SecretParameterRedactor:
     _XML = re.compile(rf"<({_SECRET_NAME})>([^<\n]*)</\1>", re.IGNORECASE)
     _FLAG = re.compile(rf"""(?<![^\s"'])--?{_SECRET_NAME}\s+(?!-)(?:'([^'\n]*)'|"([^"\n]*)"|({_BARE}))""", re.IGNORECASE)
     _OPENSSL_PASS = re.compile(rf"""(?<![^\s"'])-pass(?:in|out)?\s+['"]?pass:({_BARE})""")  # openssl -passin pass:X
+    # a quoted secret name, then a quoted value: JS `context.setVariable("private.password", "x")`,
+    # `props.put('keystore.pass', 'x')`, a JSON array `["password", "x"]`
+    _CALL = re.compile(rf"""(['"`]){_SECRET_NAME}\1\s*,\s*(?:"([^"\n]*)"|'([^'\n]*)'|`([^`\n]*)`)""",
+                       re.IGNORECASE)
 
     _TRIGGER = _Trigger("pass", "secret", "token", "apikey", "api_key", "api-key", "privatekey", "private_key",
-                        "private-key", "credential", "oauth2-bearer")
+                        "private-key", "credential", "oauth2-bearer", "pw", "accesskey", "access_key",
+                        "access-key")
 
     def redact(self, text: str) -> tuple[str, list[int]]:
         return _substitute_lines(text, self._TRIGGER, [
@@ -391,6 +419,7 @@ class SecretParameterRedactor:
             (self._XML, lambda m: _mask_group(m, 2)),
             (self._FLAG, _mask_first_group),
             (self._OPENSSL_PASS, lambda m: _mask_group(m, 1)),
+            (self._CALL, lambda m: _mask_first_group(m, (2, 3, 4))),  # 1 is the name's quote
         ])
 
 
@@ -421,6 +450,36 @@ class JwtRedactor:
         return _substitute(self._PATTERN, text, lambda m: MASK if m.group(0) != MASK else None, self._TRIGGER)
 
 
+class SecretFormatRedactor:
+    """Credentials known by their format wherever they stand (AWS access key ids, service tokens): the
+    maintained detect-secrets patterns (`secret_formats`)."""
+
+    name = "secret-format"
+
+    _GATED = tuple((f.pattern, f.gate, _Trigger(*f.gate) if f.gate else None) for f in FORMATS)
+
+    _WORDS = tuple({word for f in FORMATS for word in f.gate})
+
+    def redact(self, text: str) -> tuple[str, list[int]]:
+        lines: list[int] = []
+        lowered = text.lower()
+        present = {word for word in self._WORDS if word in lowered}  # each word searched once per piece
+        for pattern, words, trigger in self._GATED:
+            if trigger is not None and present.isdisjoint(words):
+                continue  # the usual case: no line of this piece can hold that format
+            text, more = _substitute(pattern, text, _mask_format_span, trigger)
+            lines += more
+        return text, sorted(lines)
+
+
+def _mask_format_span(match: re.Match[str]) -> str | None:
+    start, end = secret_span(match)
+    if start >= end or match.string[start:end] == MASK:
+        return None
+    whole = match.group(0)
+    return whole[: start - match.start()] + MASK + whole[end - match.start() :]
+
+
 def new_redactors() -> list[Redactor]:
     """A fresh set of every rule for one file, in the order they must run (private keys first)."""
     return [
@@ -432,6 +491,7 @@ def new_redactors() -> list[Redactor]:
         UrlCredentialsRedactor(),
         SecretParameterRedactor(),
         JwtRedactor(),
+        SecretFormatRedactor(),
     ]
 
 

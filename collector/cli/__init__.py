@@ -1,8 +1,8 @@
 """The `collect` command line: parse, build settings, make one library call, render, exit with the right code.
 
 This is the one place where errors become exit codes (0 complete, 3 partial, 2 usage/input/credentials,
-1 failed with no bundle). Library code never prints, exits or prompts. Each command lives in its own module
-of this folder and registers itself on `cli`.
+1 failed with no bundle, 130 interrupted before any bundle was written). Library code never prints, exits or
+prompts. Each command lives in its own module of this folder and registers itself on `cli`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,11 @@ from collector.cli import verify as _verify  # noqa: F401 - registers the comman
 from collector.cli.group import cli, emit_json
 from collector.errors import EXIT_FAILED, EXIT_USAGE, CollectorError
 
-__all__ = ["cli", "emit_json", "main"]
+# Ctrl-C (or SIGTERM) before any bundle was written: the shell convention 128 + SIGINT, so scripts can tell an
+# interrupted run from a failed one (an interrupted run that wrote its bundle exits 3: partial).
+EXIT_INTERRUPTED = 130
+
+__all__ = ["EXIT_INTERRUPTED", "cli", "emit_json", "main"]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -32,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
         rv = cli.main(args=args, prog_name="collect", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("collect: interrupted", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as exc:
         exc.show()
         sys.exit(EXIT_USAGE)
@@ -41,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("collect: interrupted", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:  # noqa: BLE001 - a bug: say so, never exit 0
         click.echo(f"collect: internal error (a bug, please report it): {type(exc).__name__}: {exc}", err=True)
         sys.exit(EXIT_FAILED)

@@ -30,4 +30,9 @@ def cli() -> None:
     Package a playbook run:   collect package --from DIR [--org ORG --env ENV --proxy PROXY]
 
     Run `collect COMMAND --help` for each command's options.
+
+    \b
+    Exit codes: 0 complete; 3 bundle written but partial (a host or step failed, or interrupted);
+    2 usage, input or credentials refused; 1 failed, no bundle; 130 interrupted (Ctrl-C, SIGTERM)
+    before any bundle was written.
     """

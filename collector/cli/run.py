@@ -37,7 +37,8 @@ Examples:
 Credentials: --token / APIGEE_TOKEN, --token-command, or --username with the password from APIGEE_PASSWORD,
 ~/.netrc or a prompt (never a flag). Settings also come from environment variables and from
 ~/.config/apigee-collector/config.yaml (flags win, then the environment, then the file).
-Exit codes: 0 complete, 3 bundle written but partial, 2 usage/input/credentials refused, 1 failed, no bundle.
+Exit codes: 0 complete, 3 bundle written but partial, 2 usage/input/credentials refused, 1 failed, no bundle,
+130 interrupted before any bundle was written.
 """
 
 

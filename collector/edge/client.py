@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import netrc
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +24,10 @@ PUBLIC_CLOUD_URL = "https://api.enterprise.apigee.com"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER = 30.0  # seconds; a larger Retry-After is capped so a run never stalls on one call
 TOKEN_COMMAND_TIMEOUT = 120.0  # get_token may open a browser / ask for a passcode on its terminal
+# The largest answer read from the management API: a proxy bundle zip or a trace is a few MB; a 500 MB answer
+# is not one we asked for, and is never held in memory.
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+_MIB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -121,7 +127,9 @@ def lookup_addresses(host: str) -> tuple[str, ...]:
 class EdgeClient:
     """A management API session: `EdgeClient(base_url, auth, timeout=30, retries=3, sink=None)`.
 
-    Paths are relative to `/v1` (``"/organizations/o/environments/e/keystores"``). Every call has a timeout;
+    Paths are relative to `/v1` (``"/organizations/o/environments/e/keystores"``). Every attempt has a total
+    deadline of `timeout` seconds (connect, headers and the whole body: a server trickling bytes cannot hold
+    it) and reads at most `max_answer_bytes` (an endless or huge answer stops there, naming URL and limit);
     429/5xx and connection errors are retried `retries` times with exponential backoff (`backoff` seconds,
     then doubled; Retry-After honoured up to 30 s); 4xx never. Errors: 401/403 -> EdgeAuthError, 404 ->
     EdgeNotFoundError, anything else -> EdgeError, each naming `what` was fetched and the URL (no
@@ -138,12 +146,14 @@ class EdgeClient:
         retries: int = 3,
         sink: DocumentSink | None = None,
         backoff: float = 1.0,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
     ) -> None:
         self.base_url = normalize_base_url(base_url)
         self.sink = sink
         self.retries = max(0, retries)
         self.backoff = backoff
         self.timeout = timeout
+        self.max_answer_bytes = max_answer_bytes
         headers = {"Accept": "application/json", "User-Agent": "apigee-collector"}
         if isinstance(auth, BearerAuth):
             _check_token(auth.token)
@@ -157,6 +167,8 @@ class EdgeClient:
             timeout=httpx.Timeout(timeout),
             trust_env=False,
             follow_redirects=False,
+            # No kept-alive connections: each attempt connects, so its deadline sees (and can stop) its socket
+            limits=httpx.Limits(max_keepalive_connections=0),
         )
 
     def __enter__(self) -> EdgeClient:
@@ -238,15 +250,10 @@ class EdgeClient:
         url = self.url_for(path, params)
         attempt = 0
         while True:
+            deadline = _Deadline(self.timeout)
             try:
-                response = self._http.request(
-                    method,
-                    path,
-                    params=dict(params) if params else None,
-                    headers=dict(headers or {}),
-                    data=dict(form) if form else None,
-                    content=content,
-                )
+                response = self._send(method, path, url, what, deadline, params=params, headers=headers,
+                                      content=content, form=form)
             except httpx.TransportError as exc:
                 if attempt < self.retries and _may_retry_transport(method, exc):
                     self._sleep(attempt, None)
@@ -255,7 +262,7 @@ class EdgeClient:
                 raise EdgeError(
                     what,
                     url,
-                    _transport_problem(exc, self.timeout, attempt),
+                    _transport_problem(exc, self.timeout, attempt, deadline),
                     "check --mgmt-url and that the management server is reachable from here",
                 ) from exc
             except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
@@ -272,6 +279,38 @@ class EdgeClient:
         if document is not None and self.sink is not None:
             self.sink.save(document, response.content, url)
         return response
+
+    def _send(self, method: str, path: str, url: str, what: str, deadline: _Deadline, *,
+              params: Mapping[str, str] | None, headers: Mapping[str, str] | None, content: bytes | None,
+              form: Mapping[str, str] | None) -> httpx.Response:
+        """One attempt, streamed: the body is read in blocks up to `max_answer_bytes`, within `deadline`."""
+        with deadline, self._http.stream(
+            method,
+            path,
+            params=dict(params) if params else None,
+            headers=dict(headers or {}),
+            data=dict(form) if form else None,
+            content=content,
+            extensions={"trace": deadline.trace},
+        ) as streamed:
+            deadline.answered = True
+            body = self._read_body(streamed, url, what)
+        return httpx.Response(streamed.status_code, headers=streamed.headers, content=body,
+                              request=streamed.request)
+
+    def _read_body(self, response: httpx.Response, url: str, what: str) -> bytes:
+        limit = self.max_answer_bytes
+        declared = response.headers.get("Content-Length", "")
+        if declared.strip().isdigit() and int(declared) > limit:
+            raise _too_large(what, url, limit, f"it announces {int(declared)} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(what, url, limit, "stopped reading there")
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _sleep(self, attempt: int, retry_after: str | None) -> None:
         delay = self.backoff * (2**attempt)
@@ -299,8 +338,65 @@ def _may_retry_transport(method: str, exc: httpx.TransportError) -> bool:
     return True
 
 
-def _transport_problem(exc: httpx.TransportError, timeout: float, retried: int) -> str:
+class _Deadline:
+    """The total time of one attempt: when it is up, the attempt's sockets are shut down, which ends any read
+    at once (httpx's own timeout only bounds each read, so a server sending a byte every 10 s never trips it).
+    `trace` is httpx's trace extension: it sees every socket the attempt connects."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self.answered = False  # the status line and headers arrived before the deadline
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+
+    def trace(self, event: str, info: Mapping[str, Any]) -> None:
+        if event != "connection.connect_tcp.complete":
+            return
+        stream = info.get("return_value")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if not isinstance(sock, socket.socket):
+            return
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                _shut(sock)
+
+    def __enter__(self) -> _Deadline:
+        self._timer = threading.Timer(self.seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed: nothing left to stop
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _too_large(what: str, url: str, limit: int, detail: str) -> EdgeError:
+    return EdgeError(what, url, f"the answer is larger than {limit // _MIB} MiB ({detail})",
+                     "check --mgmt-url: the management API answers these requests with far less")
+
+
+def _transport_problem(exc: httpx.TransportError, timeout: float, retried: int,
+                       deadline: _Deadline | None = None) -> str:
     tries = f" (after {retried + 1} attempts)" if retried else ""
+    if deadline is not None and deadline.expired:
+        if deadline.answered:
+            return f"the answer did not complete within {timeout:g} s (it came too slowly){tries}"
+        return f"no answer within {timeout:g} s{tries}"
     if isinstance(exc, httpx.TimeoutException):
         return f"no answer within {timeout:g} s{tries}"
     if isinstance(exc, httpx.ConnectError):
@@ -347,8 +443,25 @@ def _status_error(response: httpx.Response, what: str, url: str, retried: int) -
             what, url, f"not found (HTTP 404){suffix}", "check the name, --org and --env"
         )
     tries = f" after {retried + 1} attempts" if retried else ""
+    if 300 <= status < 400:
+        return EdgeError(what, url, f"HTTP {status} redirecting to {_location(response)}{tries}",
+                         "check --mgmt-url: the management API answers directly; a redirect usually means a "
+                         "login page or a proxy in front of it")
     hint = "the management server is failing; retry later" if status >= 500 else ""
     return EdgeError(what, url, f"HTTP {status}{tries}{suffix}", hint)
+
+
+def _location(response: httpx.Response) -> str:
+    """Where a redirect points, without its query or user info (an SSO redirect carries tokens there)."""
+    location = response.headers.get("Location", "").strip()
+    if not location:
+        return "nowhere (no Location header)"
+    try:
+        target = response.request.url.join(location)
+    except (httpx.InvalidURL, ValueError):
+        return "an invalid Location"
+    shown = target.copy_with(query=None, fragment=None, username=None, password=None)
+    return str(shown) + (" (query left out)" if target.query else "")
 
 
 def _parse_json(response: httpx.Response, what: str, url: str) -> Any:

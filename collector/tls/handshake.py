@@ -198,7 +198,10 @@ def capture_time(nanoseconds: int | None) -> datetime.datetime | None:
     if nanoseconds is None:
         return None
     epoch = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
-    return epoch + datetime.timedelta(microseconds=nanoseconds // 1000)
+    try:
+        return epoch + datetime.timedelta(microseconds=nanoseconds // 1000)
+    except OverflowError:  # a damaged timestamp outside years 1-9999: the time is unknown, the packet counts
+        return None
 
 
 def iso_time(value: datetime.datetime | None) -> str | None:

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import tarfile
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -189,3 +190,70 @@ def test_written_manifest_is_redacted_and_still_json(tmp_path: Path) -> None:
     assert "Hunter2Secret" not in text and "abc123def" not in text
     assert json.loads(text)["steps"][0]["message"] == "mp1 -> logs: curl -u admin:REDACTED failed; token=REDACTED"
     assert verify_bundle(tmp_path).ok
+
+
+def _tar_with_names(source: Path, archive: Path, name_of: Callable[[str], str], root: str | None) -> Path:
+    """`source` archived with each bundle path renamed by `name_of` (and a root directory entry `root`)."""
+    with tarfile.open(archive, "w:gz") as tar:
+        if root is not None:
+            tar.addfile(_member(root, tarfile.DIRTYPE))
+        for path in sorted(source.rglob("*")):
+            rel = path.relative_to(source).as_posix()
+            info = tar.gettarinfo(str(path), name_of(rel))
+            if path.is_file():
+                with path.open("rb") as handle:
+                    tar.addfile(info, handle)
+            else:
+                tar.addfile(info)
+    return archive
+
+
+def _read(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    handle = tar.extractfile(member)
+    assert handle is not None
+    return handle.read()
+
+
+DOT_ROOTED = [
+    # (case id, member name for a bundle path, the root directory entry)
+    ("tar -C bundle .", lambda rel: f"./{rel}", "./"),
+    ("tar -C bundle . (root as '.')", lambda rel: f"./{rel}", "."),
+    ("tar -C out ./NAME", lambda rel: f"./apigee-diag-o-e-p-20261127T100000Z/{rel}",
+     "./apigee-diag-o-e-p-20261127T100000Z/"),
+    ("flat, no root entry", lambda rel: rel, None),
+    ("dot segments inside", lambda rel: f"./n/./{rel}", "./n"),
+]
+
+
+@pytest.mark.parametrize(("name_of", "root"), [c[1:] for c in DOT_ROOTED], ids=[c[0] for c in DOT_ROOTED])
+def test_verify_accepts_dot_rooted_archives(tmp_path: Path, name_of: Callable[[str], str],
+                                            root: str | None) -> None:
+    # Given a bundle re-packed by hand, its members named ./SUMMARY.md (or ./NAME/SUMMARY.md)
+    _bundle(tmp_path / "b")
+    archive = _tar_with_names(tmp_path / "b", tmp_path / "b.tar.gz", name_of, root)
+    # When verified
+    report = verify_bundle(archive)
+    # Then every checksum is checked and matches
+    assert report.ok and report.files_checked == len(FILES), report
+
+
+@pytest.mark.parametrize(("member", "message"), [
+    (_member("./../x"), "unsafe member name"),
+    (_member("./n/../../x"), "unsafe member name"),
+    (_member("/./x"), "unsafe member name"),
+    (_member("./"), "unsafe member name"),
+    (_member("./other/x"), "outside the bundle directory"),
+], ids=["dot-dotdot", "dot-deep-dotdot", "absolute-dot", "file-named-dot", "second-top-directory"])
+def test_verify_still_rejects_traversal_in_dot_rooted_archives(tmp_path: Path, member: tarfile.TarInfo,
+                                                                message: str) -> None:
+    # Given a ./-rooted bundle archive with one unsafe member
+    _bundle(tmp_path / "b")
+    archive = _tar_with_names(tmp_path / "b", tmp_path / "b.tar.gz", lambda rel: f"./n/{rel}", "./n")
+    with tarfile.open(archive, "r:gz") as tar:
+        members = [(m, _read(tar, m) if m.isfile() else None) for m in tar]
+    with tarfile.open(archive, "w:gz") as tar:
+        for info, data in [*members, (member, b"x")]:
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    # When verified, Then refused naming the member
+    with pytest.raises(InputError, match=message):
+        verify_bundle(archive)

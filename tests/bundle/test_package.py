@@ -195,9 +195,10 @@ def test_a_path_through_a_file_is_refused(tmp_path: Path) -> None:
 
 
 def test_an_existing_bundle_is_never_overwritten(tmp_path: Path) -> None:
-    # Given a bundle already standing under the final name
-    (tmp_path / f"{NAME}.tar.gz").write_bytes(b"earlier bundle")
+    # Given a bundle that appears under the final name while the writer works (one standing before the
+    # writer is made makes it take the next name: test_runs_in_the_same_second_each_get_a_bundle)
     writer = BundleWriter(tmp_path, NAME)
+    (tmp_path / f"{NAME}.tar.gz").write_bytes(b"earlier bundle")
     writer.write_text(layout.SUMMARY, "x\n")
     # When another run finalizes under the same name
     with pytest.raises(BundleError, match="already exists"):
@@ -205,6 +206,42 @@ def test_an_existing_bundle_is_never_overwritten(tmp_path: Path) -> None:
     # Then the earlier bundle is untouched
     assert (tmp_path / f"{NAME}.tar.gz").read_bytes() == b"earlier bundle"
     writer.abort()
+
+
+TAKEN = [
+    # (case id, what stands in OUT before the writers are made, the names the writers take)
+    ("nothing", [], [NAME, f"{NAME}-2", f"{NAME}-3"]),
+    ("a bundle", [f"{NAME}.tar.gz"], [f"{NAME}-2", f"{NAME}-3", f"{NAME}-4"]),
+    ("a kept directory", [NAME], [f"{NAME}-2", f"{NAME}-3", f"{NAME}-4"]),
+    ("a killed run's partial dir", [f".{NAME}.partial-run"], [f"{NAME}-2", f"{NAME}-3", f"{NAME}-4"]),
+    ("a gap", [f"{NAME}.tar.gz", f"{NAME}-3.tar.gz"], [f"{NAME}-2", f"{NAME}-4", f"{NAME}-5"]),
+]
+
+
+@pytest.mark.parametrize(("standing", "names"), [c[1:] for c in TAKEN], ids=[c[0] for c in TAKEN])
+def test_runs_in_the_same_second_each_get_a_bundle(tmp_path: Path, standing: list[str],
+                                                   names: list[str]) -> None:
+    # Given what earlier runs left in OUT under the same second's name
+    for entry in standing:
+        if entry.endswith(".gz"):
+            (tmp_path / entry).write_bytes(b"earlier")
+        else:
+            (tmp_path / entry).mkdir()
+    # When three writers of the same name work at once, then all finalize
+    writers = [BundleWriter(tmp_path, NAME) for _ in range(3)]
+    for writer in writers:
+        writer.write_text(layout.SUMMARY, f"{writer.name}\n")
+    finals = [writer.finalize() for writer in writers]
+    # Then each took its own name, published its own bundle, and nothing earlier changed
+    assert [w.name for w in writers] == names
+    assert [f.archive.name for f in finals] == [f"{n}.tar.gz" for n in names]
+    for final, name in zip(finals, names, strict=True):
+        with tarfile.open(final.archive) as tar:
+            summary = tar.extractfile(f"{name}/{layout.SUMMARY}")
+            assert summary is not None and summary.read() == f"{name}\n".encode()
+    for entry in standing:
+        assert (tmp_path / entry).exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".") and p.name not in standing]
 
 
 @pytest.mark.parametrize("name", ["", ".hidden", "a/b", "../x", "a b"])

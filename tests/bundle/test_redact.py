@@ -18,6 +18,7 @@ from collector.bundle.redact import (
     RULE_KEY_FILE,
     Redaction,
     redact_bytes,
+    redact_seekable,
     redact_stream,
     redact_text,
     summarize_redactions,
@@ -101,6 +102,32 @@ CASES = [
      "-passin pass:REDACTED -nokeys"),
     ("cli flag", f"collect --org o --token {SECRET} --env e", "secret-parameter", "--env e"),
     ("curl oauth2 bearer", f"curl --oauth2-bearer {SECRET} https://h", "authorization", "https://h"),
+    # issue 16, defect 5: credentials the rules above once missed
+    ("aws access key id", f"creds loaded AKIAIOSFODNN7{SECRET[:7].upper()} for s3", "secret-format",
+     "creds loaded REDACTED for s3"),
+    ("aws secret env", f"AWS_SECRET_ACCESS_KEY={SECRET}wJalrXUtnFEMI/K7MDENG\n", "secret-parameter",
+     "AWS_SECRET_ACCESS_KEY=REDACTED"),
+    ("aws credentials file",
+     f"[default]\naws_access_key_id = X\naws_secret_access_key = {SECRET}\nregion = x\n",
+     "secret-parameter", "region = x"),
+    ("aws secret quoted", f"s3 = {{aws_key: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCY{SECRET[:10]}'}}", "secret-format",
+     "s3 = {aws_key: 'REDACTED'}"),
+    ("keytool storepass keypass", f"keytool -importkeystore -srcstorepass {SECRET} -deststorepass {SECRET} "
+     f"-keypass {SECRET} -v", "secret-parameter", "-deststorepass REDACTED -keypass REDACTED -v"),
+    ("jdbc pwd", f"jdbc:sqlserver://db:1433;user=sa;pwd={SECRET};database=x", "secret-parameter",
+     "pwd=REDACTED;database=x"),
+    ("javacallout storepass", f'<Properties><Property name="storepass">{SECRET}</Property>'
+     f'<Property name="keypass">{SECRET}</Property><Property name="alias">a</Property></Properties>',
+     "header-property", '<Property name="alias">a</Property>'),
+    ("properties keystore.pass", f"keystore.path=/opt/k.jks\nkeystore.pass={SECRET}\n", "secret-parameter",
+     "keystore.path=/opt/k.jks\nkeystore.pass=REDACTED"),
+    ("js var password", f"var dbPwd = '{SECRET}';\nvar user = 'app';", "secret-parameter",
+     "var user = 'app';"),
+    ("js setVariable", f'context.setVariable("private.password", "{SECRET}");', "secret-parameter",
+     'context.setVariable("private.password", "REDACTED");'),
+    ("js template literal", f"const clientSecret = `{SECRET}`;", "secret-parameter", "const clientSecret = "),
+    ("url-encoded inside a query", f"/cb?next=%2Flogin%3Fpassword%3D{SECRET}%26user%3Da", "secret-parameter",
+     "%26user%3Da"),
 ] + [(f"pem {kind}", "before\n" + _pem(kind) + "after\n", "private-key", f"before\n{PRIVATE_KEY_MARKER}\nafter")
      for kind in PEM_KINDS] + [
     ("pem escaped in json", json.dumps({"key": _pem("PRIVATE KEY"), "alias": "a"}), "private-key",
@@ -132,6 +159,7 @@ KEPT = [
     ("null secret", '{"client_secret": null, "token": true}'),
     ("url without password", "https://user@host/x and http://10.0.0.1:8080/v1/o"),
     ("json literals under header names", '{"cookie": 1, "Authorization": null, "set-cookie": true}'),
+    ("words holding pass", "bypass=true compass=north passed=12 KeyAlias=myKey secretRef=s1"),
 ]
 
 
@@ -186,6 +214,7 @@ _FORMS = {
     "url-credentials": ["https://u:{s}@h.example.com/x"],
     "secret-parameter": ["?password={s}&a=b", '"client_secret": "{s}"', "token: {s}", "--token {s}", "apikey={s}"],
     "jwt": ["eyJhbGciOiJIUzI1NiJ9.eyJ{s}.abc", "x eyJ0eXAiOiJKV1QifQ.eyJzdWIi.{s}"],
+    "secret-format": ["slack xoxb-1234-{s}", "token glpat-{s}abcdefghij"],
     "private-key": ["-----BEGIN RSA PRIVATE KEY-----\n{s}\n-----END RSA PRIVATE KEY-----"],
 }
 
@@ -194,10 +223,11 @@ _FORMS = {
 @given(prefix=_NOISE, suffix=_NOISE, secret=_SEEDED,
        form=st.sampled_from([(rule, f) for rule, forms in _FORMS.items() for f in forms]))
 def test_seeded_secret_never_survives(prefix: str, suffix: str, secret: str, form: tuple[str, str]) -> None:
-    # Given a secret in one rule's form, anywhere in random text
+    # Given a secret in one rule's form, on a line of random text: the form starts its line, because noise
+    # right before it can make it another rule's form (`-b apikey=…` is a curl cookie, and is redacted as one)
     rule, template = form
-    assume(secret.lower() not in f"{prefix} {template} {suffix}".lower())
-    text = f"{prefix} {template.format(s=secret)} {suffix}"
+    assume(secret.lower() not in f"{prefix}\n{template} {suffix}".lower())
+    text = f"{prefix}\n{template.format(s=secret)} {suffix}"
     # When redacted
     out, found = redact_text(text, "f")
     # Then the secret is gone and its rule recorded
@@ -327,14 +357,16 @@ def test_gzip_text_is_redacted_and_recompressed() -> None:
     assert found == [Redaction("hosts/h/system.log.gz", "authorization", 2, 1)]
 
 
-def test_binary_files_lose_only_private_keys() -> None:
-    # Given an unknown binary file holding a PEM key and a password-looking string
-    data = b"\x00\x01bin password=keep " + _pem("EC PRIVATE KEY").encode() + b"\x00tail"
+def test_binary_files_get_every_rule() -> None:
+    # Given a file that looks binary (NUL bytes first) holding a PEM key and a password (issue 16: a NUL byte
+    # in a log's first 8 KB once switched every rule but the PEM one off)
+    data = b"\x00\x01bin password=gone " + _pem("EC PRIVATE KEY").encode() + b"\x00tail"
     # When redacted
     out, found = redact_bytes(data, "x.bin")
-    # Then only the key block is gone
-    assert SECRET.encode() not in out and b"password=keep" in out and out.endswith(b"\x00tail")
-    assert [r.rule for r in found] == ["private-key"]
+    # Then the key block and the password are both gone, and the other bytes stay as they were
+    assert SECRET.encode() not in out and b"gone" not in out and out.endswith(b"\x00tail")
+    assert out.startswith(b"\x00\x01bin password=REDACTED ")
+    assert {r.rule for r in found} == {"private-key", "secret-parameter"}
 
 
 def test_hostile_shapes_are_handled() -> None:
@@ -404,3 +436,122 @@ def test_secrets_in_json_strings_are_masked_and_json_stays_json(
         value: object = json.loads(out)
         for _ in range(depth):
             value = json.loads(value["content"])  # type: ignore[index]
+
+
+# --- issue 16: redaction never depends on a file looking like text, nor on where a long line is cut ------
+
+_LOG = f"x password={SECRET}\nAuthorization: Basic {SECRET}==\nok eyJhbGciOiJIUzI1NiJ9.eyJ{SECRET}.sig\n"
+BYPASSES = [
+    # (case id, bytes given to the writer, bundle path)
+    ("nul bytes first", b"\x00" * 200 + b"\n" + _LOG.encode(), "hosts/mp1/system.log"),
+    ("nul bytes first, gzip", gzip.compress(b"\x00" * 200 + b"\n" + _LOG.encode()),
+     "hosts/mp1/system.log.gz"),
+    ("nul bytes on the secret's line", b"\x00\x00\x00\x00" + _LOG.encode(), "hosts/mp1/system.log.excerpt"),
+    ("utf-16le", _LOG.encode("utf-16-le"), "hosts/mp1/system.log"),
+    ("utf-16 with bom", _LOG.encode("utf-16"), "trace/t.json"),
+    ("utf-32be", _LOG.encode("utf-32-be"), "edge/deployments.json"),
+    ("words broken by nul", _LOG.replace("password", "pass\x00word").encode(), "hosts/mp1/system.log"),
+    ("starts like a pcap", b"\xd4\xc3\xb2\xa1" + _LOG.encode(), "hosts/mp1/system.log"),
+    ("starts like a pcap, gzip", gzip.compress(b"\x0a\x0d\x0d\x0a" + _LOG.encode()),
+     "hosts/mp1/system.log.gz"),
+    ("gzip in gzip", gzip.compress(gzip.compress(_LOG.encode())), "hosts/mp1/system.log.gz"),
+    ("gzip in gzip in gzip", gzip.compress(gzip.compress(gzip.compress(_LOG.encode()))), "edge/x.json"),
+    ("zip member with nul bytes", _zip({"apiproxy/resources/jsc/a.js": b"\x00\x01" + _LOG.encode()}),
+     "edge/proxy-bundle.zip"),
+]
+
+
+@pytest.mark.parametrize(("data", "path"), [c[1:] for c in BYPASSES], ids=[c[0] for c in BYPASSES])
+def test_no_shape_of_a_file_switches_redaction_off(data: bytes, path: str) -> None:
+    # Given a file whose secrets hide behind NUL bytes, another encoding, a misleading magic number or layers
+    # of compression
+    # When it is redacted as a whole and streamed
+    whole, found = redact_bytes(data, path)
+    streamed = io.BytesIO()
+    redact_seekable(io.BytesIO(data), streamed, path)
+    # Then no secret survives in any form, however the result is opened
+    for out in (whole, streamed.getvalue()):
+        for view in _views(out):
+            for encoding in ("utf-8", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"):
+                assert SECRET.encode(encoding) not in view, (encoding, view[:300])
+            assert SECRET.encode() not in view.replace(b"\x00", b"")
+    assert found
+
+
+def _views(data: bytes) -> list[bytes]:
+    """The bytes, and every gzip layer and zip member inside them."""
+    views = [data]
+    while data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+        views.append(data)
+    if data[:4] == b"PK\x03\x04":
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            views += [zf.read(n) for n in zf.namelist()]
+    return views
+
+
+@pytest.mark.parametrize("shift", range(-36, 36, 9))
+@pytest.mark.parametrize(("form", "secret"), [
+    (f"password={SECRET}", SECRET), (f"Authorization: Bearer {SECRET}", SECRET),
+    (f'"name": "Cookie", "value": "{SECRET}"', SECRET), (f"-u ops:{SECRET}", SECRET),
+    ("key AKIA2E0A8F3B244C9986 used", "AKIA2E0A8F3B244C9986"), (f"aws_secret_access_key = {SECRET}", SECRET),
+])
+def test_long_lines_are_never_cut_through_a_secret(shift: int, form: str, secret: str) -> None:
+    # Given lines longer than a piece, with a secret placed around where a naive cut would fall
+    pad = "A " * ((PIECE_BYTES + shift - len(form) // 2) // 2)
+    data = (pad + form + " " + "B " * (PIECE_BYTES // 2) + "\n").encode()
+    # When streamed
+    out = io.BytesIO()
+    redact_stream(io.BytesIO(data), out, "f")
+    # Then the secret is masked and the line kept whole
+    assert secret.encode() not in out.getvalue()
+    assert out.getvalue().count(b"\n") == 1
+
+
+def test_a_line_too_long_to_redact_safely_is_replaced_by_a_note() -> None:
+    # Given a line beyond the longest redactable one, with no safe place to cut, and a secret on the next line
+    from collector.bundle.pieces import MAX_LINE_BYTES
+
+    data = b"x" * (MAX_LINE_BYTES + 10) + f" password={SECRET}\nnext token={SECRET}\n".encode()
+    # When streamed
+    out = io.BytesIO()
+    found = redact_stream(io.BytesIO(data), out, "hosts/mp1/system.log")
+    # Then that line is a note, the next is redacted, and both are recorded
+    assert out.getvalue().splitlines() == [
+        b"[apigee-collector: a line of %d bytes was removed here: too long to redact safely]" % (
+            MAX_LINE_BYTES + 10 + len(f" password={SECRET}")),
+        b"next token=REDACTED"]
+    assert [(r.rule, r.line) for r in found] == [("line-too-long", 1), ("secret-parameter", 2)]
+
+
+UNREDACTABLE = [
+    ("gzip nested too deep", "deep", "levels deep"),
+    ("zip member too large once inflated", "zip-bomb", "bytes left to check"),
+    ("gzip garbage", "garbage", "not a readable gzip file"),
+]
+
+
+def _unredactable(kind: str) -> bytes:
+    if kind == "deep":
+        data = _LOG.encode()
+        for _ in range(6):
+            data = gzip.compress(data)
+        return data
+    if kind == "zip-bomb":
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("apiproxy/resources/big.txt", b"\0" * (300 * 1024 * 1024))
+        return out.getvalue()
+    return b"\x1f\x8b\x08\x00garbage"
+
+
+@pytest.mark.parametrize(("kind", "message"), [c[1:] for c in UNREDACTABLE], ids=[c[0] for c in UNREDACTABLE])
+def test_files_that_cannot_be_redacted_safely_are_refused(kind: str, message: str) -> None:
+    # Given a file that cannot be checked for secrets within the limits
+    data = _unredactable(kind)
+    # When redacted, whole or streamed
+    # Then it is refused with an error naming the file (it never enters the bundle as is)
+    with pytest.raises(BundleError, match=f"edge/x.gz: .*{message}"):
+        redact_bytes(data, "edge/x.gz")
+    with pytest.raises(BundleError, match=f"edge/x.gz: .*{message}"):
+        redact_seekable(io.BytesIO(data), io.BytesIO(), "edge/x.gz")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import stat
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -268,3 +269,55 @@ def test_post_and_delete_debug_session(make_config: Callable[..., EmulatorConfig
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
 def test_lookup_addresses_of_loopback_names(host: str) -> None:
     assert "127.0.0.1" in lookup_addresses(host)
+
+
+# --- issue 16, defect 6: answers bounded in size and in total time ----------------------------------------
+
+UNBOUNDED = [
+    # (case id, fault, expected words in the error)
+    ("huge, announced", lambda e: e.oversize(f"/v1{ORG_PATH}", 8 * 1024 * 1024),
+     "larger than 1 MiB (it announces"),
+    ("endless chunked", lambda e: e.endless(f"/v1{ORG_PATH}"), "larger than 1 MiB (stopped reading there)"),
+    ("trickling", lambda e: e.trickle(f"/v1{ORG_PATH}", 0.3), "did not complete within 1.5 s"),
+]
+
+
+@pytest.mark.parametrize(("fault", "words"), [c[1:] for c in UNBOUNDED], ids=[c[0] for c in UNBOUNDED])
+def test_answers_are_bounded_in_size_and_total_time(emulator: Emulator,
+                                                    fault: Callable[[Emulator], None], words: str) -> None:
+    # Given a server answering too much, forever, or a byte at a time (each read well within the timeout)
+    fault(emulator)
+    started = time.monotonic()
+    # When a document is fetched with a 1 MiB limit and a 1.5 s timeout
+    with _client(emulator, timeout=1.5, retries=0, max_answer_bytes=1024 * 1024) as client, \
+            pytest.raises(EdgeError) as caught:
+        client.get_json(ORG_PATH, what="organization")
+    # Then it fails soon, naming the URL and the limit
+    assert time.monotonic() - started < 6
+    assert words in str(caught.value) and caught.value.url.endswith(ORG_PATH), str(caught.value)
+
+
+def test_trickling_answer_is_retried_within_its_deadline_each_time(emulator: Emulator) -> None:
+    # Given a server that trickles its first answer, then answers normally
+    emulator.trickle(f"/v1{ORG_PATH}", 0.3, times=1)
+    # When fetched with one retry
+    with _client(emulator, timeout=1.0, retries=1) as client:
+        # Then the second attempt gets the document
+        assert client.get_json(ORG_PATH, what="organization")["name"] == ORG
+
+
+@pytest.mark.parametrize(("location", "shown"), [
+    ("https://sso.example.com/login?SAMLRequest=secret-ish&RelayState=x",
+     "https://sso.example.com/login (query left out)"),
+    ("/v1/login", "/v1/login"),
+    ("", "nowhere (no Location header)"),
+])
+def test_redirect_names_where_it_points(emulator: Emulator, location: str, shown: str) -> None:
+    # Given a management URL that redirects (a login page in front of it)
+    emulator.redirect(f"/v1{ORG_PATH}", location)
+    # When a document is fetched
+    with _client(emulator) as client, pytest.raises(EdgeError) as caught:
+        client.get_json(ORG_PATH, what="organization")
+    # Then the error names the Location (never its query) and says what to check
+    assert "HTTP 302 redirecting to " in str(caught.value) and shown in str(caught.value)
+    assert "secret-ish" not in str(caught.value) and "--mgmt-url" in caught.value.hint

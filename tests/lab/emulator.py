@@ -94,10 +94,12 @@ class EmulatorConfig:
 @dataclass
 class _Fault:
     prefix: str
-    kind: str  # "status", "reset", "delay", "invalid_json"
+    kind: str  # "status", "reset", "delay", "invalid_json", "oversize", "endless", "trickle", "redirect"
     status: int = 500
     seconds: float = 0.0
     times: int | None = None  # None = forever
+    size: int = 0  # oversize: bytes of the body
+    location: str = ""  # redirect: the Location header
 
 
 @dataclass
@@ -118,10 +120,17 @@ class _NotFound(Exception):
 
 
 class _Reply:
-    def __init__(self, status: int, body: bytes, content_type: str) -> None:
+    def __init__(self, status: int, body: bytes, content_type: str, *, headers: dict[str, str] | None = None,
+                 shape: str = "whole", size: int = 0, interval: float = 0.0) -> None:
         self.status = status
         self.body = body
         self.content_type = content_type
+        self.headers = headers or {}
+        # how the body goes out (test-only faults): "whole"; "oversize" (`size` bytes, Content-Length said);
+        # "endless" (chunked, never ends); "trickle" (one byte every `interval` seconds)
+        self.shape = shape
+        self.size = size
+        self.interval = interval
 
 
 class Emulator:
@@ -177,6 +186,22 @@ class Emulator:
     def invalid_json(self, path_prefix: str, times: int | None = None) -> None:
         """Answer 200 with a body that is not JSON (as a login page or a broken proxy would)."""
         self._add(_Fault(path_prefix, "invalid_json", times=times))
+
+    def oversize(self, path_prefix: str, size: int, times: int | None = None) -> None:
+        """Answer 200 with a `size`-byte JSON-looking body (announced in Content-Length), in blocks."""
+        self._add(_Fault(path_prefix, "oversize", size=size, times=times))
+
+    def endless(self, path_prefix: str, times: int | None = None) -> None:
+        """Answer 200 with a chunked body that never ends (until the client hangs up)."""
+        self._add(_Fault(path_prefix, "endless", times=times))
+
+    def trickle(self, path_prefix: str, interval: float, times: int | None = None) -> None:
+        """Answer 200, then send the body a byte every `interval` seconds (each read succeeds, none ends)."""
+        self._add(_Fault(path_prefix, "trickle", seconds=interval, times=times))
+
+    def redirect(self, path_prefix: str, location: str, status: int = 302, times: int | None = None) -> None:
+        """Answer a redirect to `location` (a login page in front of the management API)."""
+        self._add(_Fault(path_prefix, "redirect", status=status, location=location, times=times))
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -257,6 +282,11 @@ class Emulator:
                 )
             elif fault.kind == "invalid_json":
                 return _Reply(200, b"<html><body>Please log in</body></html>", "text/html")
+            elif fault.kind in ("oversize", "endless", "trickle"):
+                return _Reply(200, b"", "application/json", shape=fault.kind, size=fault.size,
+                              interval=fault.seconds)
+            elif fault.kind == "redirect":
+                return _Reply(fault.status, b"", "text/html", headers={"Location": fault.location})
         if status == 401:
             return _error(401, "security.class.unauthorized", "Unauthorized: bad or missing credentials")
         if status == 403:
@@ -1065,11 +1095,39 @@ def _handler_class(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
             try:
                 self.send_response(reply.status)
                 self.send_header("Content-Type", reply.content_type)
-                self.send_header("Content-Length", str(len(reply.body)))
-                self.end_headers()
-                self.wfile.write(reply.body)
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                if reply.shape == "whole":
+                    self.send_header("Content-Length", str(len(reply.body)))
+                    self.end_headers()
+                    self.wfile.write(reply.body)
+                else:
+                    self._send_faulty_body(reply)
             except OSError:
                 self.close_connection = True  # the client gave up (a timeout test): nothing to answer to
+
+        def _send_faulty_body(self, reply: _Reply) -> None:
+            """The test-only body shapes: huge, endless (chunked) or trickling."""
+            block = b"[" + b"0," * 32767 + b"0]"
+            if reply.shape == "oversize":
+                self.send_header("Content-Length", str(reply.size))
+                self.end_headers()
+                left = reply.size
+                while left > 0:
+                    left -= self.wfile.write(block[: min(left, len(block))]) or 0
+                return
+            self.close_connection = True
+            if reply.shape == "endless":
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                while True:  # until the client hangs up (OSError ends it)
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(block), block))
+            self.send_header("Content-Length", str(1024 * 1024))
+            self.end_headers()
+            while True:  # trickle: one byte at a time, each within any per-read timeout
+                self.wfile.write(b" ")
+                self.wfile.flush()
+                time.sleep(reply.interval)
 
         do_GET = do_POST = do_DELETE = do_PUT = _serve
 

@@ -68,12 +68,13 @@ PCAPNG_CLOCKS = {
     "milliseconds": (STAMP * 10**3 + 7, 3, None, (STAMP, 7_000)),
     "binary 2^-10": (STAMP * 1024 + 512, 0x80 | 10, None, (STAMP, 500_000)),
     "offset in seconds": (5 * 10**6, None, STAMP, (STAMP + 5, 0)),
+    "beyond year 9999 (damaged)": ((1 << 64) - 1, 9, 1 << 62, None),
 }
 
 
 @pytest.mark.parametrize("raw,tsresol,tsoffset,expected", PCAPNG_CLOCKS.values(), ids=PCAPNG_CLOCKS.keys())
 def test_pcapng_timestamps_follow_the_interface_resolution(
-    raw: int, tsresol: int | None, tsoffset: int | None, expected: tuple[int, int], tmp_path: Path
+    raw: int, tsresol: int | None, tsoffset: int | None, expected: tuple[int, int] | None, tmp_path: Path
 ) -> None:
     # Given a pcapng whose interface names its timestamp unit (and offset)
     frames = rewrite.frames_for(rewrite.segments(capture_path(HEALTHY)))
@@ -81,7 +82,10 @@ def test_pcapng_timestamps_follow_the_interface_resolution(
         tmp_path / "t.pcapng", [(0, f) for f in frames], [1], stamps=[raw] * len(frames), tsresol=tsresol,
         tsoffset=tsoffset,
     )
-    # Then the handshake's time is read in that unit
+    # Then the handshake's time is read in that unit (unknown when no date can hold it)
+    if expected is None:
+        assert read_handshakes(path).handshakes[0].captured_at is None
+        return
     seconds, micros = expected
     when = datetime.datetime.fromtimestamp(seconds, UTC) + datetime.timedelta(microseconds=micros)
     assert read_handshakes(path).handshakes[0].captured_at == when

@@ -1,0 +1,100 @@
+"""Secrets recognised by their format alone (cloud access keys, service tokens): detect-secrets' detectors.
+
+detect-secrets (Yelp, Apache-2.0) maintains one regex-based detector per credential format (AWS access key
+ids, Azure storage keys, GitHub/GitLab/Slack/Stripe/SendGrid/Twilio/OpenAI... tokens); a new release brings
+new formats with no change here. Only their patterns are used: no plugin is run, nothing is verified over the
+network, and the detectors that overlap our own rules or would remove evidence are left out (`LEFT_OUT`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+from detect_secrets.plugins.base import RegexBasedDetector
+
+# Detector class name -> why its patterns are not used.
+LEFT_OUT = {
+    "IPPublicDetector": "captures and the analysis need IP addresses",
+    "PrivateKeyDetector": "PrivateKeyRedactor drops whole PEM blocks, not only their first line",
+    "JwtTokenDetector": "JwtRedactor masks JSON Web Tokens",
+    "BasicAuthDetector": "UrlCredentialsRedactor masks user:password@ in URLs",
+}
+# Words (lower case) one of which stands in every match of a detector's patterns: its patterns only run on the
+# lines that hold one (most detectors cost ~20x our own rules on a plain log otherwise). A detector missing
+# here (one a newer release adds) runs on every line: slower, never blind.
+_GATES = {
+    "ArtifactoryDetector": ("akc", *(f"ap{c}" for c in "0123456789abcdef")),
+    "AWSKeyDetector": ("a3t", "abia", "acca", "akia", "asia", "aws"),
+    "AzureStorageKeyDetector": ("accountkey",),
+    "CloudantDetector": ("key", "pw", "pass", "token", "cloudant.com"),
+    "GitHubTokenDetector": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
+    "GitLabTokenDetector": ("glpat-", "gldt-", "glft-", "glsoat-", "glrt-", "gr1348941", "glcbt-", "glimt-",
+                            "glptt-", "glagent-", "gloas-"),
+    "IbmCloudIamDetector": ("key", "pw", "pass", "token"),
+    "IbmCosHmacDetector": ("secret",),
+    "MailchimpDetector": ("-us",),
+    "NpmDetector": ("_authtoken",),
+    "OpenAIDetector": ("t3blbkfj",),
+    "PypiTokenDetector": ("pypi-",),
+    "SendGridDetector": ("sg.",),
+    "SlackDetector": ("xox", "hooks.slack.com"),
+    "SoftlayerDetector": ("key", "pw", "pass", "token", "softlayer.com"),
+    "SquareOAuthDetector": ("sq0csp-",),
+    "StripeDetector": ("k_live_",),
+}
+# Every gate word: `redact` never cuts a very long line near one, so no match is split (ungated formats hold
+# no blank, quote or separator, where cuts happen).
+FORMAT_WORDS = tuple(sorted({word for words in _GATES.values() for word in words}))
+_TRIM = " \t\r\n=:\"'"
+
+
+@dataclass(frozen=True)
+class SecretFormat:
+    """One detect-secrets pattern.
+
+    Attributes:
+        detector: the detector's class name (``AWSKeyDetector``).
+        pattern: its compiled pattern, as the library ships it.
+        gate: lower-case words one of which every match holds; empty: none known, run on every line.
+    """
+
+    detector: str
+    pattern: re.Pattern[str]
+    gate: tuple[str, ...] = ()
+
+
+def load_formats() -> tuple[SecretFormat, ...]:
+    """Every pattern of every regex-based detector detect-secrets ships, but those in `LEFT_OUT`."""
+    formats: list[SecretFormat] = []
+    detectors: list[type] = list(get_mapping_from_secret_type_to_class().values())
+    for detector in detectors:
+        if not issubclass(detector, RegexBasedDetector) or detector.__name__ in LEFT_OUT:
+            continue
+        # declared as an abstract property, but a plain class attribute (a tuple) on every shipped detector
+        patterns: tuple[object, ...] = tuple(getattr(detector, "denylist", ()))
+        gate = _GATES.get(detector.__name__, ())
+        formats += [SecretFormat(detector.__name__, p, gate) for p in patterns if isinstance(p, re.Pattern)]
+    return tuple(sorted(formats, key=lambda f: f.detector))
+
+
+def secret_span(match: re.Match[str]) -> tuple[int, int]:
+    """Where the secret itself stands in a match, without the blanks, quotes and separators some patterns take
+    around the token: the value group of a `name = value` pattern (the first group that matched, when it ends
+    the match), else the whole match (a group at the start, like GitHub's `(ghp|gho)_`, is only a prefix)."""
+    start, end = match.span()
+    text = match.string
+    while start < end and text[start] in _TRIM:
+        start += 1
+    while end > start and text[end - 1] in _TRIM:
+        end -= 1
+    for group in range(1, (match.re.groups or 0) + 1):
+        if match.group(group):
+            if match.end(group) >= end and match.start(group) > start:
+                return match.start(group), match.end(group)
+            break
+    return start, end
+
+
+FORMATS = load_formats()
