@@ -56,9 +56,9 @@ def connection_refused(facts: Facts) -> Finding | None:
         only = scope.targets[0] if len(scope.targets) == 1 else None
         values = {"target": only.describe() if only else "",
                   "backend": f"{only.host}:{only.effective_port}" if only else ""}
-        refused = [s for s in signs_for(Cause.CONNECTION_REFUSED.value, evidence.jsse_signs)
-                   if s.phrase != _TIMEOUT]
-        variant = FROM_LOG if refused else TIMED_OUT_IN_LOG
+        says_refused = any(s.phrase != _TIMEOUT
+                           for s in signs_for(Cause.CONNECTION_REFUSED.value, evidence.jsse_signs))
+        variant = FROM_LOG if says_refused else TIMED_OUT_IN_LOG
         return Finding(values["backend"] or None, tuple(lines), values, variant)
     return None
 
