@@ -20,7 +20,7 @@ from tests.diagnosis.conftest import resolution
 
 
 def _target(host: str, port: int | None, *addresses: str, **kwargs: object) -> BackendTarget:
-    return BackendTarget(host, port, tuple(addresses), **kwargs)  # type: ignore[arg-type]
+    return BackendTarget(host, port, tuple(addresses), **kwargs)  # type: ignore[arg-type]  # str fields only
 
 
 def _attempt(

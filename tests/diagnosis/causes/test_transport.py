@@ -332,7 +332,7 @@ def _attempt(
 
 
 def _replied(reply: NonTlsReply = PLAIN, version: str | None = None) -> Handshake:
-    return replace(handshake(version=version, outcome=Outcome.FAILED), non_tls_reply=reply)  # type: ignore[arg-type]
+    return replace(handshake(outcome=Outcome.FAILED), version=version, non_tls_reply=reply)
 
 
 def _ok() -> Handshake:
