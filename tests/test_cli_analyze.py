@@ -250,3 +250,42 @@ def test_analyze_shows_the_offer_a_negotiation_cause_rests_on(cause: str) -> Non
     assert output["diagnosis"]["cause"] == cause and fact in "\n".join(output["diagnosis"]["evidence"])
     (handshake,) = output["handshakes"]
     assert handshake["client_hello"]["versions"] == versions and handshake["sni"] is None
+
+TRANSPORT = {
+    "plaintext port": (f"{CAPTURES}/failures/backend-not-tls-java-nginx.pcap", "backend-not-tls", []),
+    "refused": (
+        f"{CAPTURES}/failures/connection-refused-java.pcap", "connection-refused", [("refused", [1, 2])]),
+    "unanswered": (
+        f"{CAPTURES}/transport/unanswered-java.pcap", "connection-refused", [("unanswered", [1, 5])]),
+}
+
+
+@pytest.mark.parametrize("capture,cause,attempts", TRANSPORT.values(), ids=TRANSPORT.keys())
+def test_analyze_json_lists_connection_attempts_and_the_non_tls_reply(capture: str, cause: str,
+                                                                      attempts: list) -> None:
+    # Given a real capture of a transport failure, When analyzed with --json
+    result = run_analyze(capture, "--json")
+    assert result.returncode == 0, result.stderr
+    output = json.loads(result.stdout)
+    # Then the cause is named and the facts it rests on are in the object: the attempts (top level, each with
+    # its ending and frames) and, for a plaintext reply, the handshake's non_tls_reply
+    assert output["diagnosis"]["cause"] == cause
+    assert [(a["end"], a["frames"]) for a in output["connection_attempts"]] == attempts
+    assert all({"client", "server", "end", "captured_at", "frames", "source"} == a.keys()
+               for a in output["connection_attempts"])
+    assert output["backend_targets"] == []
+    replies = [h["non_tls_reply"] for h in output["handshakes"] if h["non_tls_reply"]]
+    assert replies == ([{"from": "server", "tls": False,
+                         "first_bytes": replies[0]["first_bytes"]}] if cause == "backend-not-tls" else [])
+    assert not replies or replies[0]["first_bytes"].startswith("HTTP/1.1 400 Bad Request\\r\\n")
+
+
+def test_analyze_text_lists_the_attempts_and_names_the_refusal() -> None:
+    # Given the refused attempt, When analyzed as text
+    result = run_analyze(f"{CAPTURES}/failures/connection-refused-java.pcap")
+    # Then the attempt is listed with its frames, and the cause and its evidence follow
+    assert result.returncode == 0, result.stderr
+    assert "Connection attempts without data:\n  [   1] 127.0.0.1:" in result.stdout
+    assert "  refused (connection-refused-java.pcap, frames 1–2)" in result.stdout
+    assert "Cause: connection-refused  (backend 127.0.0.1:" in result.stdout
+    assert "answered by RST at frame 2" in result.stdout

@@ -287,3 +287,24 @@ def test_a_raw_collection_becomes_the_runs_inventory(tmp_path: Path) -> None:
     assert isinstance(inventory, Inventory)
     assert [(h.name, h.address) for h in inventory.message_processors] == [("mp1", "10.0.0.11")]
     assert [(h.name, h.address) for h in inventory.backends] == [("be1", "10.0.1.5")]
+
+
+def test_the_bundles_analysis_lists_connection_attempts(tmp_path: Path) -> None:
+    # Given the evidence of a real capture where the backend refused the connection
+    from collector import layout
+    from collector.bundle.package import BundleWriter
+    from collector.diagnosis.inputs import load_evidence
+    from collector.run.analysis import write_analysis
+
+    capture = Path(__file__).parent / "fixtures" / "captures" / "failures" / "connection-refused-java.pcap"
+    base = RunSettings(org="o", env="e", proxy="p")
+    writer = BundleWriter(tmp_path / "out", "apigee-diag-o-e-p-20260101T000000Z")
+    ctx = RunContext(base, RecordingObserver(), tmp_path / "raw", "run-1", writer=writer)
+    # When the run writes its analysis
+    diagnosis = write_analysis(ctx, load_evidence([capture]))
+    # Then analysis/handshakes.json lists the refused attempt beside the (no) handshakes
+    written = json.loads(writer.path(layout.ANALYSIS_HANDSHAKES).read_text())
+    writer.abort()
+    assert diagnosis.cause.value == "connection-refused"
+    assert written["handshakes"] == []
+    assert [(a["end"], a["frames"]) for a in written["connection_attempts"]] == [("refused", [1, 2])]

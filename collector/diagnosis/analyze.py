@@ -22,10 +22,13 @@ class Analysis:
     evidence: Evidence
 
     def to_json(self) -> dict[str, object]:
-        """DESIGN.md's `{"handshakes": [...], "diagnosis": {...}}`, plus the input notes and sources."""
+        """DESIGN.md's `{"handshakes": [...], "diagnosis": {...}}`, plus the connection attempts that carried
+        no byte, the targets known from a resolution, the input notes and sources."""
         return {
             "handshakes": [h.to_json() for h in self.handshakes],
             "diagnosis": self.diagnosis.to_json(),
+            "connection_attempts": [a.to_json() for a in self.evidence.connection_attempts],
+            "backend_targets": [t.to_json() for t in self.evidence.targets],
             "notes": list(self.evidence.notes),
             "sources": list(self.evidence.sources),
             "truststore": [c.to_json() for c in self.evidence.truststore],

@@ -105,6 +105,16 @@ def is_encrypted(handshake: Handshake) -> bool:
             and handshake.encrypted_records > 0)
 
 
+def sent_no_client_hello(handshake: Handshake) -> bool:
+    """TCP connected but the client sent no ClientHello: the connection is TLS only because the backend
+    answered the silence (OpenSSL sends a decode_error alert when JSSE closes without a ClientHello because
+    it allows no protocol its JDK enables)."""
+    return (handshake.client_hello is None and handshake.sni is None and handshake.version is None
+            and not handshake.server_chain
+            and handshake.client_certificate is None and handshake.encrypted_records == 0
+            and handshake.non_tls_reply is None)
+
+
 def server_reaction(handshake: Handshake) -> str:
     """How the backend answered, e.g. ``fatal alert bad_certificate (42) from the server``."""
     alert = first_fatal(handshake)

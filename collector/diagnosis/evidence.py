@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from collector.diagnosis.jsse_messages import JsseSign
+from collector.diagnosis.targets import BackendTarget
 from collector.edge.keystores import CertInfo, parse_alias, parse_cert, parse_keystore, sniff_edge_document
-from collector.tls.handshake import CertificateSummary, Handshake, ProbeResult
+from collector.tls.handshake import CertificateSummary, ConnectionAttempt, Handshake, ProbeResult
 
 StoredCertificate = CertInfo | CertificateSummary
 
@@ -83,6 +84,10 @@ class Evidence:
         truststore_name: the truststore the target's SSLInfo names (after `ref://`), ``None`` when unknown.
         target_hosts: the backend host names of the targets (URL or target server host), the name the MP
             checks the backend certificate against when it sends no SNI.
+        connection_attempts: TCP connections of the captures that carried no byte (refused, unanswered,
+            closed without data), in capture order; one seen by two captures counts once, like a handshake.
+        targets: where the proxy's targets send the message processor (`edge/resolution.json`), ``()`` when
+            unknown; decides which connection attempts are the backend's.
     """
 
     handshakes: tuple[Handshake, ...] = ()
@@ -96,6 +101,8 @@ class Evidence:
     truststore: tuple[TrustedCertificate, ...] = ()
     truststore_name: str | None = None
     target_hosts: tuple[str, ...] = ()
+    connection_attempts: tuple[ConnectionAttempt, ...] = ()
+    targets: tuple[BackendTarget, ...] = ()
 
 
 def combine_evidence(parts: Sequence[Evidence]) -> Evidence:
@@ -105,34 +112,46 @@ def combine_evidence(parts: Sequence[Evidence]) -> Evidence:
     that shows it is kept and a note says where else it was seen.
     """
     handshakes, duplicates = _unique_handshakes(h for p in parts for h in p.handshakes)
+    attempts, seen_twice = _first_capture_only((a for p in parts for a in p.connection_attempts),
+                                               "connection attempt(s)")
     return Evidence(
         handshakes=handshakes,
         keystores=tuple(k for p in parts for k in p.keystores),
         probes=tuple(r for p in parts for r in p.probes),
         key_alias=next((p.key_alias for p in parts if p.key_alias), None),
-        notes=tuple(n for p in parts for n in p.notes) + duplicates,
+        notes=tuple(n for p in parts for n in p.notes) + duplicates + seen_twice,
         sources=tuple(s for p in parts for s in p.sources),
         keystore=next((p.keystore for p in parts if p.keystore), None),
         jsse_signs=tuple(s for p in parts for s in p.jsse_signs),
         truststore=tuple(c for p in parts for c in p.truststore),
         truststore_name=next((p.truststore_name for p in parts if p.truststore_name), None),
         target_hosts=tuple(dict.fromkeys(h for p in parts for h in p.target_hosts)),
+        connection_attempts=attempts,
+        targets=tuple(t for p in parts for t in p.targets),
     )
 
 
 def _unique_handshakes(handshakes: Iterable[Handshake]) -> tuple[tuple[Handshake, ...], tuple[str, ...]]:
+    return _first_capture_only(handshakes, "connection(s)")
+
+
+_Seen = TypeVar("_Seen", Handshake, ConnectionAttempt)
+
+
+def _first_capture_only(items: Iterable[_Seen], what: str) -> tuple[tuple[_Seen, ...], tuple[str, ...]]:
+    """Keep each connection (client, server) from the first capture that shows it; a note counts the rest."""
     first_source: dict[tuple[str, str], str] = {}
-    kept: list[Handshake] = []
+    kept: list[_Seen] = []
     seen_again: dict[tuple[str, str], int] = {}
-    for handshake in handshakes:
-        key = (handshake.client, handshake.server)
-        source = first_source.setdefault(key, handshake.source)
-        if source != handshake.source:  # the same connection, seen by another host's capture
-            pair = (handshake.source, source)
+    for item in items:
+        key = (item.client, item.server)
+        source = first_source.setdefault(key, item.source)
+        if source != item.source:  # the same connection, seen by another host's capture
+            pair = (item.source, source)
             seen_again[pair] = seen_again.get(pair, 0) + 1
             continue
-        kept.append(handshake)
-    notes = tuple(f"{again}: {n} connection(s) also captured in {first}, counted once"
+        kept.append(item)
+    notes = tuple(f"{again}: {n} {what} also captured in {first}, counted once"
                   for (again, first), n in seen_again.items())
     return tuple(kept), notes
 

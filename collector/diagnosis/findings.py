@@ -14,6 +14,7 @@ from collector.diagnosis.backends import (
     server_reaction,
 )
 from collector.diagnosis.causes.spec import Finding
+from collector.diagnosis.jsse_messages import JsseSign, signs_for
 from collector.diagnosis.keymanager import KeystoreVerdict
 from collector.tls.handshake import CertificateRequest, Handshake, Outcome
 
@@ -118,3 +119,21 @@ def names_text(request: CertificateRequest | None) -> str:
     if request is None:
         return ""
     return "; ".join(request.ca_names) if request.ca_names else "none named: any issuer qualifies"
+
+
+_QUOTE_AROUND = 90  # characters of a log line quoted on each side of the JSSE phrase
+
+
+def jsse_sign_lines(cause: str, signs: Sequence[JsseSign], limit: int = 3) -> list[str]:
+    """The MP's own words for `cause` (its system.log lines, the trace's error.cause), each quoted around the
+    JSSE phrase with where it was read; the same text read twice is quoted once."""
+    lines: list[str] = []
+    for sign in signs_for(cause, tuple(signs)):
+        at = max(0, sign.line.lower().find(sign.phrase.lower()))  # -1: the phrase was past the cut
+        start, end = max(0, at - _QUOTE_AROUND), at + len(sign.phrase) + _QUOTE_AROUND
+        quote = ("…" if start else "") + sign.line[start:end] + ("…" if end < len(sign.line) else "")
+        where = f"MP system.log ({sign.source})" if "system.log" in sign.source else sign.source or "MP log"
+        line = f"{where}: {quote}"
+        if line not in lines:
+            lines.append(line)
+    return lines[:limit]

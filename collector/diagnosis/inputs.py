@@ -20,6 +20,7 @@ from collector.diagnosis.evidence import (
     keystore_evidence_from_document,
 )
 from collector.diagnosis.jsse_messages import JsseSign, read_jsse_signs
+from collector.diagnosis.targets import targets_from_resolution
 from collector.diagnosis.truststores import truststore_from_bundle, truststore_from_files
 from collector.edge.keystores import sniff_edge_document
 from collector.errors import InputError
@@ -69,7 +70,7 @@ def evidence_from_bundle(root: Path, keylog: KeyLog | None = None) -> Evidence:
     or `.tar.gz`, read in place) through `collector/layout.py` paths."""
     with open_bundle(root) as files:
         resolution = _bundle_resolution(files)
-        parts = [resolution]
+        parts = [resolution, _bundle_targets(files)]
         for rel in files.matching(f"{layout.HOSTS_DIR}/*/{layout.HOST_CAPTURE}"):
             parts.append(_bundle_capture(files, rel, keylog))
         parts.append(_bundle_keystores(files, _truststore_only_folders(files)))
@@ -135,10 +136,11 @@ def _capture_evidence(path: Path, cite: str, keylog: KeyLog | None) -> Evidence:
 
 def _from_capture_result(result: Any, cite: str) -> Evidence:
     handshakes = tuple(replace(h, source=cite) for h in result.handshakes)
+    attempts = tuple(replace(a, source=cite) for a in result.connection_attempts)
     notes = tuple(f"{cite}: {note}" for note in result.notes)
     if not handshakes:
         notes += (f"{cite}: no TLS handshake among {result.packets} packet(s)",)
-    return Evidence(handshakes=handshakes, notes=notes, sources=(cite,))
+    return Evidence(handshakes=handshakes, notes=notes, sources=(cite,), connection_attempts=attempts)
 
 
 def _bundle_capture(files: BundleFiles, rel: str, keylog: KeyLog | None) -> Evidence:
@@ -215,6 +217,14 @@ def _truststore_only_folders(files: BundleFiles) -> frozenset[str]:
     return frozenset(trusted - keystores)
 
 
+def _bundle_targets(files: BundleFiles) -> Evidence:
+    """Where the targets send the message processor (host, port, addresses), from `edge/resolution.json`."""
+    if not files.exists(layout.EDGE_RESOLUTION):
+        return Evidence()
+    data = _json_or_error(files.read(layout.EDGE_RESOLUTION), files.where(layout.EDGE_RESOLUTION))
+    return Evidence(targets=targets_from_resolution(data, files.cite(layout.EDGE_RESOLUTION)))
+
+
 def _bundle_jsse_signs(files: BundleFiles) -> Evidence:
     """What the MP's JSSE said: the trace's error.cause, and the MP log lines of the reproduction's message id
     (context lines of other requests in the excerpt are not its words)."""
@@ -272,6 +282,8 @@ def _json_evidence(path: Path) -> Evidence:
         except ValueError as exc:
             raise InputError(path, f"is not a valid Edge {kind} document: {exc}") from exc
         return Evidence(keystores=entries, sources=(str(path),))
+    if isinstance(data, dict) and "targets" in data and "backends" in data:  # a saved edge/resolution.json
+        return Evidence(targets=targets_from_resolution(data, path.name), sources=(str(path),))
     if isinstance(data, dict) and "target" in data and "handshake" in data:
         data = [data]  # one `collect probe --json` object
     if isinstance(data, list) and data and all(isinstance(i, dict) and "handshake" in i for i in data):

@@ -55,6 +55,9 @@ _SIGNS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Unsupported or unrecognized SSL message", ("backend-not-tls",)),
     ("plaintext connection?", ("backend-not-tls",)),
     ("Connection refused", ("connection-refused",)),
+    # The JDK's SocketTimeoutException when no SYN-ACK came back in time (connection-refused's unanswered
+    # variant, not a refusal).
+    ("Connect timed out", ("connection-refused",)),
     ("Received fatal alert: bad_certificate",
      ("client-certificate-not-sent", "missing-client-certificate", "ca-mismatch",
       "client-certificate-rejected")),

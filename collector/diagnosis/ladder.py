@@ -11,9 +11,10 @@ from typing import Any
 
 from collector.diagnosis.analyze import Analysis
 from collector.diagnosis.backends import backend_label, is_encrypted
-from collector.tls.handshake import Alert, CertificateSummary, Handshake, Outcome
+from collector.tls.handshake import Alert, CertificateSummary, ConnectionAttempt, Handshake, Outcome
 
 LADDERS_PER_BACKEND = 3  # the text view draws this many per backend; the rest are counted, not drawn
+ATTEMPTS_LISTED = 10  # connection attempts without data the text view lists; the rest are counted
 
 
 class Sender(str, enum.Enum):
@@ -135,6 +136,7 @@ def render_analysis(analysis: Analysis) -> str:
             lines.append("")
     lines.extend(f"({group.more} more handshake(s) to {group.backend} not drawn)" for group in backends
                  if group.more)
+    lines.extend(render_attempts(analysis.evidence.connection_attempts))
     diagnosis = analysis.diagnosis
     if diagnosis.counts:
         lines.append("Handshakes per backend:")
@@ -179,6 +181,25 @@ def _chain_text(chain: Mapping[str, Any]) -> list[str]:
                  else "  truststore: none given")
     if chain.get("note"):
         lines.append(f"  note: {chain['note']}")
+    lines.append("")
+    return lines
+
+
+def render_attempts(attempts: Sequence[ConnectionAttempt]) -> list[str]:
+    """The TCP connections that carried no byte (refused, unanswered, closed), a few listed, the rest
+    counted."""
+    if not attempts:
+        return []
+    lines = ["Connection attempts without data:"]
+    for attempt in attempts[:ATTEMPTS_LISTED]:
+        span = ""
+        if attempt.frames:
+            first, last = attempt.frames
+            span = f", frames {first}–{last}" if last != first else f", frame {first}"
+        lines.append(f"  {_frame(attempt.frames[0] if attempt.frames else None)}{attempt.client} → "
+                     f"{attempt.server}  {attempt.end.value} ({attempt.source or 'capture'}{span})")
+    if len(attempts) > ATTEMPTS_LISTED:
+        lines.append(f"  ({len(attempts) - ATTEMPTS_LISTED} more not listed)")
     lines.append("")
     return lines
 

@@ -24,6 +24,8 @@ class Cause(str, enum.Enum):
     PROTOCOL_MISMATCH = "protocol-mismatch"
     CIPHER_MISMATCH = "cipher-mismatch"
     SNI_REQUIRED = "sni-required"
+    BACKEND_NOT_TLS = "backend-not-tls"
+    CONNECTION_REFUSED = "connection-refused"
     HANDSHAKE_FAILED_BEFORE_CLIENT_AUTH = "handshake-failed-before-client-auth"
     ENCRYPTED_HANDSHAKE = "encrypted-handshake"
     HANDSHAKE_OK = "handshake-ok"

@@ -90,7 +90,11 @@ def _probe_via_mp(ctx: RunContext, backend: Backend) -> ProbeResult | None:
 def write_analysis(ctx: RunContext, evidence: Evidence) -> Diagnosis:
     """diagnose(evidence), then analysis/handshakes.json and analysis/diagnosis.json."""
     diagnosis = diagnose(evidence)
-    write_json(ctx, layout.ANALYSIS_HANDSHAKES, {"handshakes": [h.to_json() for h in evidence.handshakes]})
+    write_json(ctx, layout.ANALYSIS_HANDSHAKES, {
+        "handshakes": [h.to_json() for h in evidence.handshakes],
+        # TCP connections that carried no byte (refused, unanswered): the facts connection-refused rests on
+        "connection_attempts": [a.to_json() for a in evidence.connection_attempts],
+    })
     write_json(ctx, layout.ANALYSIS_DIAGNOSIS, diagnosis.to_json())
     ctx.diagnosis = diagnosis
     ctx.analysis = evidence

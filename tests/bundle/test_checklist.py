@@ -72,6 +72,8 @@ SECTIONS = [
     (Cause.PROTOCOL_MISMATCH, False, False, "TLS version", "TLS version"),
     (Cause.CIPHER_MISMATCH, False, False, "refused the ClientHello", "refused the ClientHello"),
     (Cause.SNI_REQUIRED, False, False, "server name", "server name"),
+    (Cause.BACKEND_NOT_TLS, False, False, "did not answer in TLS", "did not answer in TLS"),
+    (Cause.CONNECTION_REFUSED, False, False, "TCP connection failed", "TCP connection failed"),
     (Cause.HANDSHAKE_FAILED_BEFORE_CLIENT_AUTH, False, False, "not applicable", "not applicable"),
     (Cause.ENCRYPTED_HANDSHAKE, False, False, "TLS 1.3", "collect probe"),
     (Cause.HANDSHAKE_OK, False, False, "completed", "completed"),

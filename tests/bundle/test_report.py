@@ -38,6 +38,8 @@ CAUSE_TEXT = {
     Cause.PROTOCOL_MISMATCH: "Cause: Protocol mismatch",
     Cause.CIPHER_MISMATCH: "Cause: Cipher suite mismatch",
     Cause.SNI_REQUIRED: "Cause: SNI-enabled server",
+    Cause.BACKEND_NOT_TLS: "The backend did not answer in TLS",
+    Cause.CONNECTION_REFUSED: "The backend refused the connection",
     Cause.HANDSHAKE_FAILED_BEFORE_CLIENT_AUTH: "The handshake failed before client authentication",
     Cause.ENCRYPTED_HANDSHAKE: "TLS 1.3: the handshake is encrypted in the capture",
     Cause.HANDSHAKE_OK: "The TLS handshakes completed",

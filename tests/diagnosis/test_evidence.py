@@ -78,3 +78,25 @@ def test_the_same_endpoints_twice_in_one_capture_are_both_kept() -> None:
 
     hs = empty_cert_failed(CA_A)
     assert len(combine_evidence([Evidence(handshakes=(hs, hs))]).handshakes) == 2
+
+
+def test_connection_attempts_and_targets_combine_like_handshakes() -> None:
+    # Given the same refused attempt seen by the MP's and the backend's capture, a second attempt on the MP,
+    # and the targets of a resolution
+    from collector.diagnosis.targets import BackendTarget
+    from collector.tls.handshake import AttemptEnd, ConnectionAttempt
+
+    backend = ConnectionAttempt("127.0.0.11:40000", "127.0.0.21:8443", AttemptEnd.REFUSED, frames=(1, 2),
+                                source="hosts/backend/capture.pcap")
+    mp = ConnectionAttempt("127.0.0.11:40000", "127.0.0.21:8443", AttemptEnd.REFUSED, frames=(7, 8),
+                           source="hosts/mp1/capture.pcap")
+    again = ConnectionAttempt("127.0.0.11:40002", "127.0.0.21:8443", AttemptEnd.REFUSED, source=mp.source)
+    target = BackendTarget("backend.lab", 8443, source="edge/resolution.json")
+    # When combined
+    combined = combine_evidence([Evidence(connection_attempts=(backend,)), Evidence(targets=(target,)),
+                                 Evidence(connection_attempts=(mp, again))])
+    # Then the shared attempt is kept once (first capture wins), a note says so, and the targets are kept
+    assert combined.connection_attempts == (backend, again)
+    assert combined.notes == ("hosts/mp1/capture.pcap: 1 connection attempt(s) also captured in "
+                              "hosts/backend/capture.pcap, counted once",)
+    assert combined.targets == (target,)

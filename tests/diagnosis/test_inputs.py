@@ -177,3 +177,22 @@ def test_bundle_jsse_signs_without_a_message_id_read_every_excerpt_line(make_bun
     excerpt.write_text("x handshake failed, message: Unsupported or unrecognized SSL message\n")
     (sign,) = evidence_from_bundle(root).jsse_signs
     assert sign.causes == ("backend-not-tls",)
+
+
+def test_capture_attempts_and_bundle_targets_are_read(make_bundle: BundleMaker, tmp_path: Path) -> None:
+    # Given a capture of a refused attempt, alone and inside a bundle whose resolution names the backend
+    refused = CAPTURES / "failures" / "connection-refused-java.pcap"
+    data = resolution()
+    data["backends"] = [{"host": "backend.lab", "port": 8443, "addresses": ["127.0.0.1"]}]
+    root = make_bundle(captures={"mp1": refused}, resolution=data)
+    saved = tmp_path / "resolution.json"
+    saved.write_text(json.dumps(data))
+    # When loaded as files and as a bundle
+    from_files, from_bundle = load_evidence([refused, saved]), evidence_from_bundle(root)
+    # Then the attempt cites where it was read, and the target carries its backend's addresses
+    assert [(a.end.value, a.source) for a in from_files.connection_attempts] == [
+        ("refused", "connection-refused-java.pcap")]
+    assert [a.source for a in from_bundle.connection_attempts] == ["hosts/mp1/capture.pcap"]
+    assert [(t.host, t.port, t.addresses, t.source) for t in from_bundle.targets] == [
+        ("backend.lab", 8443, ("127.0.0.1",), "edge/resolution.json")]
+    assert [t.source for t in from_files.targets] == ["resolution.json"]

@@ -25,6 +25,7 @@ CASES = [
     ("sni", "Received fatal alert: unrecognized_name", "sni-required"),
     ("plaintext", "Unsupported or unrecognized SSL message", "backend-not-tls"),
     ("refused", "java.net.ConnectException: Connection refused", "connection-refused"),
+    ("connect timeout", "java.net.SocketTimeoutException: Connect timed out", "connection-refused"),
     ("bad_certificate", "Received fatal alert: bad_certificate", "client-certificate-not-sent"),
     ("newer JDK prefix",
      "(certificate_unknown) PKIX path building failed: unable to find valid certification path",

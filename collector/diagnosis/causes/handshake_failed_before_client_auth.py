@@ -9,6 +9,7 @@ from collector.diagnosis.backends import (
     first_fatal,
     frame_prefix,
     is_encrypted,
+    sent_no_client_hello,
     server_reaction,
 )
 from collector.diagnosis.causes.spec import CauseSpec, Finding, Texts
@@ -27,7 +28,8 @@ _NOT_APPLICABLE = "not applicable: the handshake failed before client authentica
 
 def handshake_failed_before_client_auth(facts: Facts) -> Finding | None:
     failed = [h for h in facts.evidence.handshakes if h.client_certificate is None and not is_encrypted(h)
-              and (h.outcome == Outcome.FAILED or first_fatal(h) is not None)]
+              and (h.outcome == Outcome.FAILED or first_fatal(h) is not None)
+              and not sent_no_client_hello(h)]  # no ClientHello: no-tls-handshake tells that case
     if not failed:
         return None
     first = failed[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collector.diagnosis.backends import Facts
 from collector.diagnosis.causes.spec import CauseSpec, Finding, Texts
 from collector.diagnosis.findings import outcome_phrase
+from collector.diagnosis.targets import attempts_elsewhere_lines, backend_scope
 from collector.diagnosis.verdict import (
     SECTION_CA_MISMATCH,
     SECTION_NO_CLIENT_CERTIFICATE,
@@ -22,6 +23,9 @@ def handshake_ok(facts: Facts) -> Finding | None:
     if not completed:
         return None
     lines = [f"{label}: " + outcome_phrase(per) for label, per in facts.counts.items()]
+    # Attempts towards the backend would have made it a failure (connection-refused); others are only noted.
+    ev = facts.evidence
+    lines.extend(attempts_elsewhere_lines(backend_scope(ev.targets, ev.handshakes), ev.connection_attempts))
     return Finding(None, tuple(lines), {"count": str(len(completed))})
 
 

@@ -8,10 +8,12 @@ here.
 from __future__ import annotations
 
 from collector.diagnosis.causes import (
+    backend_not_tls,
     ca_mismatch,
     cipher_mismatch,
     client_certificate_not_sent,
     client_certificate_rejected,
+    connection_refused,
     encrypted_handshake,
     handshake_failed_before_client_auth,
     handshake_ok,
@@ -37,6 +39,8 @@ REGISTRY: tuple[CauseSpec, ...] = (
     protocol_mismatch.SPEC,
     cipher_mismatch.SPEC,
     sni_required.SPEC,
+    backend_not_tls.SPEC,
+    connection_refused.SPEC,
     handshake_failed_before_client_auth.SPEC,
     encrypted_handshake.SPEC,
     handshake_ok.SPEC,
