@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import tarfile
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -174,7 +173,7 @@ def test_verify_rejects_unreadable_inputs(tmp_path: Path) -> None:
 
 def test_verify_rejects_a_symlink_in_a_directory(tmp_path: Path) -> None:
     _bundle(tmp_path)
-    os.symlink("/etc/passwd", tmp_path / "passwd")
+    (tmp_path / "passwd").symlink_to("/etc/passwd")
     with pytest.raises(InputError, match="symbolic link"):
         verify_bundle(tmp_path)
 

@@ -141,7 +141,7 @@ def test_files_put_beside_the_writer_are_redacted_at_finalize(tmp_path: Path) ->
     stray = writer.root / "hosts" / "mp1" / "facts.json"
     stray.parent.mkdir(parents=True)
     stray.write_text(f'{{"hostname": "mp1", "password": "{SECRET}"}}\n')
-    os.chmod(stray, 0o644)
+    stray.chmod(0o644)
     # When finalized
     bundle = writer.finalize(keep_directory=True)
     # Then it was redacted, made private and listed like any other file
@@ -255,7 +255,7 @@ def test_links_and_special_files_put_beside_the_writer_are_dropped(tmp_path: Pat
     # Given a symlink to a key and a FIFO left in the partial directory
     writer = BundleWriter(tmp_path / "out", NAME)
     (tmp_path / "key.pem").write_text("-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n")
-    os.symlink(tmp_path / "key.pem", writer.root / "key.pem")
+    (writer.root / "key.pem").symlink_to(tmp_path / "key.pem")
     os.mkfifo(writer.root / "pipe")
     # When finalized
     bundle = writer.finalize(keep_directory=True)
@@ -310,7 +310,7 @@ def test_a_link_to_an_outside_folder_is_removed_not_followed(tmp_path: Path) -> 
     outside = tmp_path / "outside"
     outside.mkdir(mode=0o755)
     writer = BundleWriter(tmp_path / "out", NAME)
-    os.symlink(outside, writer.root / "hosts")
+    (writer.root / "hosts").symlink_to(outside)
     # When the writer adopts stray files
     writer.adopt_files()
     # Then the link is gone and the outside folder kept its mode

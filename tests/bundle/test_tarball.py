@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tarfile
 from pathlib import Path
 
@@ -39,7 +38,7 @@ def test_members_are_name_prefixed_private_and_anonymous(tmp_path: Path) -> None
 
 def test_a_link_inside_is_refused_and_nothing_is_left(tmp_path: Path) -> None:
     _tree(tmp_path / "b")
-    os.symlink("/etc/passwd", tmp_path / "b" / "hosts" / "passwd")
+    (tmp_path / "b" / "hosts" / "passwd").symlink_to("/etc/passwd")
     with pytest.raises(BundleError, match="hosts/passwd is not a regular file"):
         write_tarball(tmp_path / "b", NAME, tmp_path / f"{NAME}.tar.gz", mtime=0)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]

@@ -109,7 +109,7 @@ def test_imports_layout_files_only(tmp_path: Path) -> None:
     (root / "notes.txt").write_text("x")
     secret = tmp_path / "secret.key"
     secret.write_text("-----BEGIN PRIVATE KEY-----\n")
-    os.symlink(secret, root / layout.host_file("backend", layout.HOST_CAPTURE))
+    (root / layout.host_file("backend", layout.HOST_CAPTURE)).symlink_to(secret)
     collection = read_raw_collection(root)
     imported = {rel for rel, _path in collection.files}
     assert imported == {

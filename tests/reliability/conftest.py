@@ -222,7 +222,7 @@ class RemoteCapture:
         """The time limit of its `timeout` wrapper (`timeout -s INT -k 10 N tcpdump ...`)."""
         argv = list(self.wrapper_argv)
         for index, word in enumerate(argv):
-            if os.path.basename(word) == "tcpdump" or word.endswith("/tcpdump"):
+            if Path(word).name == "tcpdump" or word.endswith("/tcpdump"):
                 previous = argv[index - 1] if index else ""
                 return int(previous) if previous.isdigit() else None
         return None
@@ -240,7 +240,7 @@ def running_captures(dirs: list[Path]) -> list[RemoteCapture]:
             stat = (proc / "stat").read_text()
         except OSError:
             continue
-        if not argv or not os.path.basename(argv[0]).startswith("tcpdump") or "-w" not in argv:
+        if not argv or not Path(argv[0]).name.startswith("tcpdump") or "-w" not in argv:
             continue
         target = argv[argv.index("-w") + 1] if argv.index("-w") + 1 < len(argv) else ""
         if not any(target.startswith(p) for p in prefixes):
@@ -251,7 +251,7 @@ def running_captures(dirs: list[Path]) -> list[RemoteCapture]:
                                 for a in Path(f"/proc/{parent}/cmdline").read_bytes().split(b"\0")[:-1])
         except OSError:
             parent_argv = ()
-        is_timeout = bool(parent_argv) and os.path.basename(parent_argv[0]) == "timeout"
+        is_timeout = bool(parent_argv) and Path(parent_argv[0]).name == "timeout"
         found.append(RemoteCapture(int(proc.name), argv, parent if is_timeout else None,
                                    parent_argv if is_timeout else ()))
     return found
@@ -261,10 +261,8 @@ def stop_leftover_captures(dirs: list[Path]) -> None:
     """Clean up after a SIGKILLed or disconnected run: stop its captures (by PID) and remove its run dirs."""
     for capture in running_captures(dirs):
         for pid in filter(None, (capture.wrapper_pid, capture.pid)):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
     deadline = time.monotonic() + 5
     while running_captures(dirs) and time.monotonic() < deadline:
         time.sleep(0.1)

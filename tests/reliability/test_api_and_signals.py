@@ -166,7 +166,7 @@ def full_out(tmp_path: Path) -> Iterator[Path]:
 def test_f16_output_directory_full(lab: Any, full_out: Path) -> None:
     mp1_log = Path(lab.message_processors[0].log_path)
     size = mp1_log.stat().st_size
-    with open(mp1_log, "ab") as log:  # more log than the output can hold
+    with mp1_log.open("ab") as log:  # more log than the output can hold
         log.write(os.urandom(1536 * 1024).hex().encode() + b"\n")
     args = base_args(lab) + ["--reproduce", f"curl -sS {lab.reproduction_url}", "--json"]
     try:

@@ -393,7 +393,7 @@ def _hostile_bundle(kind: str, path: Path, escape: Path) -> None:
         members.append(special(capture, tarfile.LNKTYPE, "/etc/shadow"))
     elif kind == "device":
         members.append(special(capture, tarfile.CHRTYPE))
-    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1) as packed, \
+    with path.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1) as packed, \
             tarfile.open(fileobj=packed, mode="w|") as tar:
         for info, data in members:
             tar.addfile(info, data)

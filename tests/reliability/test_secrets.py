@@ -112,7 +112,7 @@ def secret_run(fault_lab: FaultLab, tmp_path_factory: pytest.TempPathFactory) ->
     lab = fault_lab.lab
     mp1_log = Path(lab.message_processors[0].log_path)
     size = mp1_log.stat().st_size
-    with open(mp1_log, "ab") as log:
+    with mp1_log.open("ab") as log:
         log.write(_log_lines())
     api = SECRETS["api"]
     original = lab.emulator.config

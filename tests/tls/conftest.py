@@ -137,7 +137,7 @@ def tshark_views(tmp_path_factory: pytest.TempPathFactory) -> dict[str, TsharkVi
     keylog.write_text("".join(keys))
     subprocess.run(["mergecap", "-a", "-w", str(merged), *parts], check=True)
     rows = [
-        dict(zip(_FIELDS, line.split("|")))
+        dict(zip(_FIELDS, line.split("|"), strict=True))
         for line in _tshark(
             merged,
             keylog,

@@ -6,6 +6,8 @@ import gzip
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from collector.errors import CaptureFormatError
 from collector.tls.capture import is_capture, read_handshakes
@@ -22,21 +24,21 @@ from tests.tls.conftest import (
     summary,
 )
 
-F, E, O, I = Outcome.FAILED, Outcome.ESTABLISHED, Outcome.OPAQUE, Outcome.INCOMPLETE
+F, E, OP = Outcome.FAILED, Outcome.ESTABLISHED, Outcome.OPAQUE
 CA_A = ("CN=Lab CA A,OU=caA,O=Lab Org,C=US",)
 # name: (version, acceptable CA names or None, client Certificate sent (None: not seen), alerts, outcome, http)
 EXPECTED = {
     "ca-mismatch-java-tls12.pcap": ("TLSv1.2", CA_A, False, [("server", 42)], F, None),
-    "ca-mismatch-java-tls13.pcap": ("TLSv1.3", None, None, [], O, None),
+    "ca-mismatch-java-tls13.pcap": ("TLSv1.3", None, None, [], OP, None),
     "ca-mismatch-nginx-tls12.pcap": ("TLSv1.2", CA_A, False, [], E, None),
-    "ca-mismatch-nginx-tls13.pcap": ("TLSv1.3", None, None, [], O, None),
+    "ca-mismatch-nginx-tls13.pcap": ("TLSv1.3", None, None, [], OP, None),
     "ca-mismatch-openssl-tls12.pcap": ("TLSv1.2", CA_A, False, [("server", 40)], F, None),
     "ca-mismatch-openssl-tls13.pcap": ("TLSv1.3", CA_A, False, [("server", 116)], F, None),
     "client-certificate-rejected-openssl-tls12.pcap": ("TLSv1.2", CA_A, True, [("server", 48)], F, None),
     "healthy-java-tls12.pcap": ("TLSv1.2", CA_A, True, [], E, None),
-    "healthy-java-tls13.pcap": ("TLSv1.3", None, None, [], O, None),
+    "healthy-java-tls13.pcap": ("TLSv1.3", None, None, [], OP, None),
     "healthy-nginx-tls12.pcap": ("TLSv1.2", CA_A, True, [], E, None),
-    "healthy-nginx-tls13.pcap": ("TLSv1.3", None, None, [], O, None),
+    "healthy-nginx-tls13.pcap": ("TLSv1.3", None, None, [], OP, None),
     "healthy-openssl-tls12-any.pcap": ("TLSv1.2", CA_A, True, [], E, None),
     "healthy-openssl-tls12.pcap": ("TLSv1.2", CA_A, True, [], E, None),
     "healthy-openssl-tls13.pcap": ("TLSv1.3", CA_A, True, [("server", 0), ("client", 0)], E, 200),
@@ -44,9 +46,9 @@ EXPECTED = {
     "healthy-openssl-tls13-aes128.pcap": ("TLSv1.3", CA_A, True, [("server", 0), ("client", 0)], E, 200),
     "large-chain-openssl-tls12.pcap.gz": ("TLSv1.2", CA_A, None, [("client", 47)], F, None),
     "missing-client-certificate-java-tls12.pcap": ("TLSv1.2", CA_A, False, [("server", 42)], F, None),
-    "missing-client-certificate-java-tls13.pcap": ("TLSv1.3", None, None, [], O, None),
+    "missing-client-certificate-java-tls13.pcap": ("TLSv1.3", None, None, [], OP, None),
     "missing-client-certificate-nginx-tls12.pcap": ("TLSv1.2", CA_A, False, [], E, None),
-    "missing-client-certificate-nginx-tls13.pcap": ("TLSv1.3", None, None, [], O, None),
+    "missing-client-certificate-nginx-tls13.pcap": ("TLSv1.3", None, None, [], OP, None),
     "missing-client-certificate-nginx-tls13-keys.pcap": (
         "TLSv1.3",
         CA_A,
@@ -394,9 +396,6 @@ def test_plain_fixtures_are_real_captures() -> None:
 
 
 # -- fuzzing: whatever the bytes, the only failure is CaptureFormatError ---------------------------------------------
-
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 _FUZZ_SOURCES = [
     capture_path(n).read_bytes()
