@@ -1,4 +1,5 @@
-"""BundleWriter on real files: redaction on the way in, modes, temporary name until finalize, abort leaves nothing."""
+"""BundleWriter on real files: redaction on the way in, modes, temporary name until finalize, abort
+leaves nothing."""
 
 from __future__ import annotations
 

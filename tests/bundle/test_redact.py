@@ -1,4 +1,5 @@
-"""Redaction: one named case per rule and form, seeded secrets that never survive, streams, bytes and archives."""
+"""Redaction: one named case per rule and form, seeded secrets that never survive, streams, bytes
+and archives."""
 
 from __future__ import annotations
 
@@ -294,7 +295,8 @@ def _zip(members: dict[str, str | bytes]) -> bytes:
 
 
 def test_proxy_bundle_zip_is_rewritten_without_secrets() -> None:
-    # Given a proxy bundle with a key file, a PEM holding a key and a certificate, and a policy with a password
+    # Given a proxy bundle with a key file, a PEM holding a key and a certificate, and a policy with
+    # a password
     data = _zip({
         "apiproxy/p.xml": "<APIProxy name='p'/>",
         "apiproxy/resources/jsc/client.key": _pem("RSA PRIVATE KEY"),

@@ -1,5 +1,5 @@
-"""Reliability suite helpers: run the real `collect` process against the lab, open what it wrote, and look at the
-lab hosts afterwards (tcpdump processes, run directories, files outside the output directory)."""
+"""Reliability suite helpers: run the real `collect` process against the lab, open what it wrote, and look at
+the lab hosts afterwards (tcpdump processes, run directories, files outside the output directory)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[2]
 COLLECT = ROOT / ".venv" / "bin" / "collect"
 RUN_DIR_PREFIX = "apigee-collector-"
 CAPTURE_MARGIN_SECONDS = 120  # collector/run/stages.py: the remote tcpdump outlives the window by this much
-# Extra SSH hosts, one fault each, beside the lab's healthy mp1, mp2 and backend (addresses no other test uses).
+# Extra SSH hosts, one fault each, beside the lab's healthy mp1, mp2 and backend (addresses no other
+# test uses).
 FAULT_HOSTS = {
     "mp-down": "127.0.8.11",
     "mp-wrongkey": "127.0.8.12",
@@ -106,7 +107,8 @@ class Run:
 
 
 def bundle_texts(archive: Path) -> dict[str, bytes]:
-    """Every bundle file's bytes, with gzip files and zip members opened too (a secret must not hide there)."""
+    """Every bundle file's bytes, with gzip files and zip members opened too (a secret must not
+    hide there)."""
     texts: dict[str, bytes] = {}
     with tarfile.open(archive) as tar:
         for member in tar.getmembers():
@@ -197,7 +199,7 @@ def clean_output(output: str) -> None:
     assert "internal error" not in output, output
 
 
-# --- what the hosts hold -----------------------------------------------------------------------------------------
+# --- what the hosts hold ------------------------------------------------------------------------------------
 
 def capture_dirs(hosts: SshHosts) -> list[Path]:
     return [Path(os.path.realpath(h.capture_dir)) for h in hosts.hosts]
@@ -270,7 +272,7 @@ def stop_leftover_captures(dirs: list[Path]) -> None:
         subprocess.run(["rm", "-rf", "--", str(directory)], check=False)
 
 
-# --- a lab with one fault per extra host ---------------------------------------------------------------------------
+# --- a lab with one fault per extra host --------------------------------------------------------------------
 
 @dataclass
 class FaultLab:

@@ -1,5 +1,5 @@
-"""Management API faults (500s, a hang, a non-JSON answer) and the collector itself receiving SIGINT, SIGTERM or
-SIGKILL during the capture window, through the real `collect` against the lab."""
+"""Management API faults (500s, a hang, a non-JSON answer) and the collector itself receiving SIGINT, SIGTERM
+or SIGKILL during the capture window, through the real `collect` against the lab."""
 
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ WINDOW_SECONDS = 30  # long enough that every signal lands inside the window
 
 @pytest.fixture
 def lab(fault_lab: FaultLab) -> Iterator[Any]:
-    """The shared lab with its emulator faults cleared afterwards (and captures stopped if a test left any)."""
+    """The shared lab with its emulator faults cleared afterwards (and captures stopped if a test
+    left any)."""
     yield fault_lab.lab
     fault_lab.lab.emulator.clear_faults()
     stop_leftover_captures(capture_dirs(fault_lab.lab.ssh))

@@ -1,6 +1,6 @@
-"""Host keys through the real `collect`: an unknown host is accepted only with --accept-new-host-keys (and then
-recorded in the known_hosts file); a changed key is refused even with that flag. (The refusal of an unknown
-host without the flag, and of a changed key by default, are rows K01 and F03 of the fault run.)"""
+"""Host keys through the real `collect`: an unknown host is accepted only with --accept-new-host-keys (and
+then recorded in the known_hosts file); a changed key is refused even with that flag. (The refusal of an
+unknown host without the flag, and of a changed key by default, are rows K01 and F03 of the fault run.)"""
 
 from __future__ import annotations
 

@@ -59,7 +59,7 @@ def _canary() -> Iterator[Path]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-# --- H01: hostile org / env / proxy names (property) -------------------------------------------------------------
+# --- H01: hostile org / env / proxy names (property) --------------------------------------------------------
 
 _hostile_text = st.text(alphabet=st.sampled_from(HOSTILE + "abc-._"), min_size=0, max_size=12)
 
@@ -87,7 +87,7 @@ def test_h01_hostile_org_env_proxy_names_are_refused(tmp_path: Path, flag: str, 
     assert list(out.iterdir()) == []
 
 
-# --- H02: hostile inventory values and reproduction command that reach the host (property, lab) -------------------
+# --- H02: hostile inventory values and reproduction command that reach the host (property, lab) -------------
 
 _WRAPPER = """#!/bin/sh
 # Records the argv tcpdump really received on the host, one NUL-terminated word each, then runs tcpdump.
@@ -197,7 +197,7 @@ def _shell_quote(word: str) -> str:
     return shlex.quote(word)
 
 
-# --- H03-H06: hostile proxy bundle zips from the management API -------------------------------------------------
+# --- H03-H06: hostile proxy bundle zips from the management API ---------------------------------------------
 
 def _zip(entries: list[tuple[zipfile.ZipInfo | str, bytes]]) -> bytes:
     buffer = io.BytesIO()
@@ -267,7 +267,7 @@ def test_hostile_proxy_bundle_is_one_clear_error(fault_lab: FaultLab, tmp_path: 
     assert not run_dirs(fault_lab.all_capture_dirs)  # and no SSH host was touched
 
 
-# --- H07: malformed inventories -------------------------------------------------------------------------------------
+# --- H07: malformed inventories -----------------------------------------------------------------------------
 
 MALFORMED_INVENTORIES = {
     "yaml-syntax": b"hosts:\n  mp1: {address: 127.0.0.11\n",
@@ -304,7 +304,7 @@ def test_h07_malformed_inventory_is_one_clear_error(tmp_path: Path, case: str) -
     assert not out.exists() or list(out.iterdir()) == []
 
 
-# --- H08: truncated, garbage and enormous captures --------------------------------------------------------------
+# --- H08: truncated, garbage and enormous captures ----------------------------------------------------------
 
 def _pcap_header(snaplen: int = 262144) -> bytes:
     return struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, snaplen, 1)
@@ -349,7 +349,7 @@ def fault_lab_capture() -> bytes:
     return max(captures, key=lambda p: p.stat().st_size).read_bytes()
 
 
-# --- H10: hostile support bundles given back to `collect analyze` / `collect verify` -----------------------------
+# --- H10: hostile support bundles given back to `collect analyze` / `collect verify` ------------------------
 
 _TOP = "apigee-diag-o-e-p-20260101T000000Z/"
 
@@ -422,7 +422,7 @@ def test_h10_hostile_bundle_given_back_to_the_tool(tmp_path: Path, kind: str, co
 
 
 
-# --- H11: JSON nested thousands deep given to `collect analyze` / `collect verify` -----------------------------
+# --- H11: JSON nested thousands deep given to `collect analyze` / `collect verify` --------------------------
 
 @pytest.mark.parametrize("case", ["array", "object", "manifest"], ids=lambda c: f"H11-{c}")
 def test_h11_deeply_nested_json_is_one_clear_error(tmp_path: Path, case: str) -> None:
@@ -447,7 +447,7 @@ def test_h11_deeply_nested_json_is_one_clear_error(tmp_path: Path, case: str) ->
             assert code == 2 and str(path) in output and output.count("\n") <= 2, output
 
 
-# --- H12-H14: a malformed known_hosts, an unusable identity file, a config file that is not UTF-8 ---------------
+# --- H12-H14: a malformed known_hosts, an unusable identity file, a config file that is not UTF-8 -----------
 
 def _one_host_inventory(fault_lab: FaultLab, tmp_path: Path, **override: str) -> Path:
     inventory = yaml.safe_load(fault_lab.inventory.read_text())

@@ -1,6 +1,6 @@
-"""Secrets seeded into one lab run (the operator's curl, hence the trace; the MP's system.log; every management
-API document) never reach the bundle, the archive or the terminal; the redaction report lists each; the
-bundle is private (0600 files, 0700 folders). The same run carries a log with a multi-megabyte line and
+"""Secrets seeded into one lab run (the operator's curl, hence the trace; the MP's system.log; every
+management API document) never reach the bundle, the archive or the terminal; the redaction report lists each;
+the bundle is private (0600 files, 0700 folders). The same run carries a log with a multi-megabyte line and
 binary bytes."""
 
 from __future__ import annotations

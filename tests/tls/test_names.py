@@ -1,4 +1,5 @@
-"""Distinguished names: every spelling Edge, Java and OpenSSL print parses to the same Name; JSSE-style matching."""
+"""Distinguished names: every spelling Edge, Java and OpenSSL print parses to the same Name;
+JSSE-style matching."""
 
 from __future__ import annotations
 

@@ -12,7 +12,8 @@ from collector.tls.reassembly import MAX_PENDING, Stream
 
 ISN = 0xFFFFFFF0  # near the wrap-around, so every case also crosses 2**32
 
-# (case, segments as (offset from ISN+1, payload) with None offset meaning the SYN, expected stream with gaps as ints)
+# (case, segments as (offset from ISN+1, payload) with None offset meaning the SYN,
+#  expected stream with gaps as ints)
 CASES = [
     ("in order", [(None, b""), (0, b"abc"), (3, b"def")], [b"abc", b"def"]),
     ("swapped", [(None, b""), (3, b"def"), (0, b"abc")], [b"abc", b"def"]),
