@@ -38,7 +38,8 @@ def test_files_are_redacted_and_private(tmp_path: Path) -> None:
     with BundleWriter(tmp_path, NAME) as writer:
         # When text, bytes and a stream are written into nested folders
         writer.write_text(layout.REQUEST_COMMAND, f"curl -H 'Authorization: Bearer {SECRET}' https://h/x\n")
-        writer.write_bytes(layout.trace_transaction("tx1"), f'{{"name": "Cookie", "value": "{SECRET}"}}'.encode())
+        writer.write_bytes(layout.trace_transaction("tx1"),
+                           f'{{"name": "Cookie", "value": "{SECRET}"}}'.encode())
         with writer.open_stream(layout.host_file("mp1", layout.HOST_COMMANDS), collector="remote") as out:
             out.write(f"sudo tcpdump ...\nAPIGEE_PASSWORD={SECRET}\n".encode())
         root = writer.root
@@ -341,7 +342,8 @@ def test_move_file_renames_captures_and_redacts_the_rest(tmp_path: Path) -> None
     (raw / "log").write_text(f"token={SECRET}\n")
     with BundleWriter(tmp_path / "out", NAME) as writer:
         # When both are moved in
-        pcap = writer.move_file(layout.host_file("mp1", layout.HOST_CAPTURE), raw / "c.pcap", source="mp1:/tmp/c")
+        pcap = writer.move_file(layout.host_file("mp1", layout.HOST_CAPTURE), raw / "c.pcap",
+                                source="mp1:/tmp/c")
         log = writer.move_file(layout.host_file("mp1", layout.HOST_LOG_EXCERPT), raw / "log")
         # Then the capture arrived unchanged, the log redacted, both private, and the raw files are gone
         assert pcap.read_bytes() == capture and log.read_text() == "token=REDACTED\n"

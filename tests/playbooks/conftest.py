@@ -86,8 +86,8 @@ def write_inventory(lab: Lab, path: Path, remote_tmp: str, async_dir: str) -> Pa
             "vars": {
                 "ansible_user": lab.ssh.user,
                 "ansible_ssh_private_key_file": str(lab.ssh.client_key),
-                "ansible_ssh_common_args": f"-o UserKnownHostsFile={lab.ssh.known_hosts} -o StrictHostKeyChecking=yes"
-                " -o GlobalKnownHostsFile=/dev/null",
+                "ansible_ssh_common_args": f"-o UserKnownHostsFile={lab.ssh.known_hosts}"
+                " -o StrictHostKeyChecking=yes -o GlobalKnownHostsFile=/dev/null",
                 "ansible_python_interpreter": "/usr/bin/python3",
             },
             "children": groups,

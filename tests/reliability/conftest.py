@@ -146,8 +146,8 @@ def run_collect(lab: Lab | None, out: Path, *args: str, env: dict[str, str] | No
                               text=True, timeout=timeout, check=False)
     else:
         with lab_roots_kept_traversable(lab):
-            done = subprocess.run(argv, env=environment, cwd=out, stdin=subprocess.DEVNULL, capture_output=True,
-                                  text=True, timeout=timeout, check=False)
+            done = subprocess.run(argv, env=environment, cwd=out, stdin=subprocess.DEVNULL,
+                                  capture_output=True, text=True, timeout=timeout, check=False)
     return Run(done.returncode, done.stdout, done.stderr, out)
 
 
@@ -238,7 +238,8 @@ def running_captures(dirs: list[Path]) -> list[RemoteCapture]:
         if not proc.name.isdigit():
             continue
         try:
-            argv = tuple(a.decode(errors="replace") for a in (proc / "cmdline").read_bytes().split(b"\0")[:-1])
+            argv = tuple(a.decode(errors="replace")
+                         for a in (proc / "cmdline").read_bytes().split(b"\0")[:-1])
             stat = (proc / "stat").read_text()
         except OSError:
             continue

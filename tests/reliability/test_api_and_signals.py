@@ -116,7 +116,9 @@ def test_graceful_signal_stops_captures_and_writes_a_partial_bundle(lab: Any, tm
     assert run.leftovers() == []
 
 
-def test_f13_sigkill_leaves_no_bundle_under_the_final_name_and_bounded_captures(lab: Any, tmp_path: Path) -> None:
+def test_f13_sigkill_leaves_no_bundle_under_the_final_name_and_bounded_captures(
+    lab: Any, tmp_path: Path
+) -> None:
     run = during_window(lab, tmp_path / "out", _window_args(lab), lambda p: p.kill())
     assert run.returncode == -signal.SIGKILL
     assert run.archives == []

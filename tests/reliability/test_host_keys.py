@@ -25,9 +25,9 @@ def accept_run(fault_lab: FaultLab, tmp_path_factory: pytest.TempPathFactory) ->
     known_hosts = root / "known_hosts"
     known_hosts.write_text(fault_lab.known_hosts.read_text())
     run = run_collect(lab, root / "out", "--org", lab.org, "--env", lab.env, "--proxy", lab.proxy, "--no-api",
-                      "--backend", f"{lab.backend.address}:{lab.backend.port}", "--inventory", str(inventory_path),
-                      "--known-hosts", str(known_hosts), "--capture-seconds", "1", "--accept-new-host-keys",
-                      "--json")
+                      "--backend", f"{lab.backend.address}:{lab.backend.port}",
+                      "--inventory", str(inventory_path), "--known-hosts", str(known_hosts),
+                      "--capture-seconds", "1", "--accept-new-host-keys", "--json")
     no_traceback(run)
     return run, known_hosts
 

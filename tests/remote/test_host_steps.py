@@ -45,7 +45,9 @@ def step_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SshHost
         with log.open("w") as out:
             while out.tell() <= host_steps.LOG_BUDGET_BYTES:
                 out.write(filler)
-            out.write(f"2026-11-27 10:00:01,000 messageid:{MESSAGE_ID} NIOThread@0 ERROR HTTP.CLIENT - failed\n")
+            out.write(
+                f"2026-11-27 10:00:01,000 messageid:{MESSAGE_ID} NIOThread@0 ERROR HTTP.CLIENT - failed\n"
+            )
         yield hosts, hosts.write_inventory(root / "hosts.yaml")
 
 
