@@ -1,4 +1,5 @@
-"""Run settings for `collect`: flags, then environment variables, then the config file, validated and frozen."""
+"""Run settings for `collect`: flags, then environment variables, then the config file, validated and
+frozen."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import ipaddress
 import netrc
 import re
 import shlex
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -13,6 +15,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # tomllib joined the standard library in 3.11; tomli is the same parser under its own name
+    import tomli as tomllib
 
 from collector.errors import InputError, UsageError
 
@@ -24,7 +31,9 @@ CONFIG_NAMES = ("config.yaml", "config.yml", "config.toml")
 # Edge entity names: letters, digits, `_`, `-`, `.` (and `%` seen in URL-encoded proxy names); never a path.
 _EDGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._%-]{0,254}$")
 _CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*\.?$")
+# The first label, then every further one; at most 253 characters in all.
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62})"
+                       r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*\.?$")
 
 # Environment variables (DESIGN's settings table); secrets only ever come from here, ~/.netrc or a prompt.
 ENV_MGMT_URL = "APIGEE_MGMT_URL"
@@ -143,7 +152,8 @@ class RunSettings:
         return not self.no_api
 
     def missing_secret(self) -> str | None:
-        """The secret a prompt must supply before the run ('password', 'sudo password'), ``None`` when complete."""
+        """The secret a prompt must supply before the run ('password', 'sudo password'), ``None``
+        when complete."""
         if self.uses_api and self.username and not self.secrets.password and not self.secrets.token \
                 and not self.token_command:
             return "password"
@@ -204,7 +214,8 @@ def load_settings(
     """Merge flags (given ones only), environment and config file; validate; read secrets (never prompts).
 
     `flags` maps setting names (`org`, `mgmt_url`, `backends`…) to the values the user actually typed;
-    `config_path` is `--config` (an error when missing); without it the default config file is read if present.
+    `config_path` is `--config` (an error when missing); without it the default config file is read
+    if present.
     """
     home = home if home is not None else Path(environ.get("HOME") or Path.home())
     config, config_file = _read_config(config_path, environ, home)
@@ -307,7 +318,8 @@ def complete_secrets(settings: RunSettings, prompt: Callable[[str], str] | None)
 
 
 def default_config_path(environ: Mapping[str, str], home: Path) -> Path | None:
-    """The first of ~/.config/apigee-collector/config.{yaml,yml,toml} that exists (XDG_CONFIG_HOME honoured)."""
+    """The first of ~/.config/apigee-collector/config.{yaml,yml,toml} that exists
+    (XDG_CONFIG_HOME honoured)."""
     base = Path(environ["XDG_CONFIG_HOME"]) if environ.get("XDG_CONFIG_HOME") else home / ".config"
     for name in CONFIG_NAMES:
         candidate = base / "apigee-collector" / name
@@ -321,7 +333,9 @@ def parse_backend(text: str) -> Backend:
     return _parse_backend(text)
 
 
-def _read_config(path: Path | None, environ: Mapping[str, str], home: Path) -> tuple[dict[str, Any], Path | None]:
+def _read_config(
+    path: Path | None, environ: Mapping[str, str], home: Path
+) -> tuple[dict[str, Any], Path | None]:
     if path is None:
         path = default_config_path(environ, home)
         if path is None:
@@ -360,10 +374,6 @@ def _read_config(path: Path | None, environ: Mapping[str, str], home: Path) -> t
 
 def _load_toml(path: Path, text: str) -> Any:
     try:
-        import tomllib
-    except ModuleNotFoundError as exc:  # Python 3.10
-        raise InputError(path, "TOML config files need Python 3.11; use config.yaml") from exc
-    try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(path, f"not valid TOML: {exc}") from exc
@@ -371,7 +381,8 @@ def _load_toml(path: Path, text: str) -> Any:
 
 def _check_name(flag: str, value: str) -> None:
     if not _EDGE_NAME.match(value) or value in (".", ".."):
-        raise UsageError(f"{flag} {value!r}: an Edge name is letters, digits, '.', '_', '-' or '%' (at most 255)")
+        raise UsageError(f"{flag} {value!r}: an Edge name is letters, digits, '.', '_', '-' or '%' "
+                         "(at most 255)")
 
 
 def _check_mgmt_url(value: str) -> str:
@@ -379,7 +390,8 @@ def _check_mgmt_url(value: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(f"--mgmt-url {value!r}: give an http(s) URL such as {DEFAULT_MGMT_URL}")
     if parts.username or parts.password:
-        raise UsageError("--mgmt-url must not carry credentials: use --username with APIGEE_PASSWORD or ~/.netrc")
+        raise UsageError("--mgmt-url must not carry credentials: "
+                         "use --username with APIGEE_PASSWORD or ~/.netrc")
     return value.rstrip("/")
 
 
@@ -399,9 +411,11 @@ def _parse_reproduce(value: Any) -> tuple[str, ...]:
         raise UsageError(f"--reproduce: cannot split the command ({exc}); quote it as one argument") from exc
     if not argv or Path(argv[0]).name != "curl":
         # The command runs without a shell; only curl is accepted so a typo cannot run something else.
-        raise UsageError("--reproduce takes a curl command, e.g. --reproduce 'curl -sk https://api.example.com/v1/x'")
+        raise UsageError("--reproduce takes a curl command, "
+                         "e.g. --reproduce 'curl -sk https://api.example.com/v1/x'")
     if any(arg in ("|", ";", "&&", "||", ">", "<") for arg in argv):
-        raise UsageError("--reproduce runs curl directly, without a shell: remove pipes, redirections and ';'")
+        raise UsageError("--reproduce runs curl directly, without a shell: "
+                         "remove pipes, redirections and ';'")
     return argv
 
 

@@ -1,4 +1,5 @@
-"""`collect run` / `collect --org …` as a user calls it: real process, real files, exit codes, one JSON object."""
+"""`collect run` / `collect --org …` as a user calls it: real process, real files, exit codes, one
+JSON object."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from collector.cli import cli
 SECRET = "cli-Pw-SECRET-7"
 
 
-def _collect(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def _collect(*args: str, env: dict[str, str] | None = None,
+             cwd: Path | None = None) -> subprocess.CompletedProcess:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("APIGEE_")}
     environment.update(env or {})
     environment["HOME"] = str(cwd or Path.cwd())  # no ~/.netrc or config file of the machine leaks in
@@ -48,14 +50,17 @@ def test_help_explains_every_option_and_has_examples() -> None:
     [
         (["--env", "e", "--proxy", "p", "--token", "t"], {}, "--org is required"),
         (["--org", "o/x", "--env", "e", "--proxy", "p", "--token", "t"], {}, "--org 'o/x'"),
-        (["--org", "o", "--env", "e", "--proxy", "p", "--token", "t", "--backend", "nope"], {}, "--backend 'nope'"),
+        (["--org", "o", "--env", "e", "--proxy", "p", "--token", "t", "--backend", "nope"], {},
+         "--backend 'nope'"),
         (["--org", "o", "--env", "e", "--proxy", "p", "--username", "ops"], {}, "not a terminal"),
         (["--org", "o", "--env", "e", "--proxy", "p"], {}, "no management API credentials"),
         (["--org", "o", "--env", "e", "--proxy", "p", "--token", "t", "--inventory", "/nonexistent.yaml"], {},
          "not found (--inventory)"),
-        (["--org", "o", "--env", "e", "--proxy", "p", "--token", "t", "--capture-seconds", "x"], {}, "--capture-seconds"),
+        (["--org", "o", "--env", "e", "--proxy", "p", "--token", "t", "--capture-seconds", "x"], {},
+         "--capture-seconds"),
     ],
-    ids=["no-org", "bad-org", "bad-backend", "password-no-tty", "no-credentials", "no-inventory", "bad-seconds"],
+    ids=["no-org", "bad-org", "bad-backend", "password-no-tty", "no-credentials",
+         "no-inventory", "bad-seconds"],
 )
 def test_usage_errors_exit_2(tmp_path: Path, args: list[str], env: dict, message: str) -> None:
     # Given bad flags, When collect runs, Then it exits 2 with one line naming the flag, and writes nothing.
@@ -82,8 +87,9 @@ def test_credentials_refused_exit_2(tmp_path: Path) -> None:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        done = _collect("--org", "o", "--env", "e", "--proxy", "p", "--mgmt-url",
-                        f"http://127.0.0.1:{server.server_address[1]}", "--username", "ops", "--out", str(tmp_path),
+        done = _collect("--org", "o", "--env", "e", "--proxy", "p",
+                        "--mgmt-url", f"http://127.0.0.1:{server.server_address[1]}",
+                        "--username", "ops", "--out", str(tmp_path),
                         env={"APIGEE_PASSWORD": SECRET}, cwd=tmp_path)
     finally:
         server.shutdown()
@@ -118,8 +124,8 @@ def test_probe_failure_makes_the_bundle_partial(tmp_path: Path) -> None:
     # Given --no-api and no capture (so the probe runs) against a closed port, Then exit 3 and the text output
     # names the failed step and the bundle.
     port = _closed_port()
-    done = _collect("--no-api", "--backend", f"127.0.0.1:{port}", "--capture-seconds", "1", "--out", str(tmp_path),
-                    cwd=tmp_path)
+    done = _collect("--no-api", "--backend", f"127.0.0.1:{port}", "--capture-seconds", "1",
+                    "--out", str(tmp_path), cwd=tmp_path)
     assert done.returncode == 3, done.stderr
     assert "failed: " in done.stdout and "bundle: " in done.stdout and "(partial)" in done.stdout
 
@@ -135,7 +141,8 @@ def test_environment_and_config_file_feed_the_run(tmp_path: Path) -> None:
 
 
 def test_terminal_progress_shows_hosts_steps_and_countdown() -> None:
-    # Given a terminal, When a run reports progress, Then each host x step is one line and the window counts down.
+    # Given a terminal, When a run reports progress, Then each host x step is one line and the window
+    # counts down.
     import io
 
     from rich.console import Console
@@ -158,7 +165,8 @@ def test_terminal_progress_shows_hosts_steps_and_countdown() -> None:
 
 
 def test_failing_token_command_is_a_usage_error(tmp_path: Path) -> None:
-    # Given a token command that fails, When collect runs, Then exit 2 naming the command, and nothing is written.
+    # Given a token command that fails, When collect runs, Then exit 2 naming the command, and nothing
+    # is written.
     done = _collect("--org", "o", "--env", "e", "--proxy", "p", "--mgmt-url", "http://127.0.0.1:1",
                     "--token-command", "false", "--out", str(tmp_path), cwd=tmp_path)
     assert done.returncode == 2, done.stderr

@@ -1,4 +1,5 @@
-"""The layers of DESIGN.md: tls/ and diagnosis/ never touch the network, imports only go down, no import cycles."""
+"""The layers of DESIGN.md: tls/ and diagnosis/ never touch the network, imports only go down, no
+import cycles."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "collector"
-FORBIDDEN = {"socket", "ssl", "OpenSSL", "httpx", "fabric", "paramiko", "invoke", "http", "urllib.request", "subprocess"}
+FORBIDDEN = {"socket", "ssl", "OpenSSL", "httpx", "fabric", "paramiko", "invoke", "http",
+             "urllib.request", "subprocess"}
 PURE_PACKAGES = ("tls", "diagnosis")
 
 
@@ -63,10 +65,10 @@ def test_pure_stage_never_imports_network_code(module: Path) -> None:
     assert not bad, f"{module.relative_to(ROOT)} reaches network/process code: {bad}"
 
 
-# The layers (DESIGN.md "Layout of the code"): cli -> run -> {remote, edge, diagnosis, bundle} -> {tls, layout,
-# steps, errors}. Inside the middle layer imports follow the data flow, edge/ and remote/ produce, diagnosis/
-# decides, bundle/ writes: a later stage may use an earlier stage's types, never the reverse. A unit imports its
-# own modules and units of a lower rank only.
+# The layers (DESIGN.md "Layout of the code"): cli -> run -> {remote, edge, diagnosis, bundle} ->
+# {tls, layout, steps, errors}. Inside the middle layer imports follow the data flow, edge/ and remote/
+# produce, diagnosis/ decides, bundle/ writes: a later stage may use an earlier stage's types, never the
+# reverse. A unit imports its own modules and units of a lower rank only.
 RANKS: dict[str, int] = {
     "errors": 0, "layout": 0, "steps": 0,
     "tls": 1, "progress": 1, "settings": 1, "inventory": 1,
@@ -92,8 +94,8 @@ def _dotted(path: Path) -> str:
 
 
 def _collector_imports(path: Path, module_level_only: bool) -> set[str]:
-    """The collector modules `path` imports (``from collector.x import y`` counts `collector.x.y` when that is a
-    module, else `collector.x`)."""
+    """The collector modules `path` imports (``from collector.x import y`` counts `collector.x.y` when that
+    is a module, else `collector.x`)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     nodes = tree.body if module_level_only else list(ast.walk(tree))
     found: set[str] = set()
@@ -115,8 +117,8 @@ def test_every_unit_has_a_rank() -> None:
 
 @pytest.mark.parametrize("module", ALL_MODULES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_imports_only_go_down_the_layers(module: Path) -> None:
-    # Given any collector module, When we read all its imports (function-level ones too), Then each names its own
-    # unit or a unit of a lower rank.
+    # Given any collector module, When we read all its imports (function-level ones too), Then each names its
+    # own unit or a unit of a lower rank.
     unit = _unit(module)
     if unit == "__init__":
         return

@@ -75,10 +75,12 @@ def test_outcome_json_lists_steps_and_bundle() -> None:
         (["curl", "-u", "ops:pw-SECRET", "https://h/p"], "pw-SECRET", "ops:***"),
         (["curl", "-uops:pw-SECRET", "https://h/p"], "pw-SECRET", "-uops:***"),
         (["curl", "--user=ops:pw-SECRET", "https://h/p"], "pw-SECRET", "--user=ops:***"),
-        (["curl", "-H", "Authorization: Bearer tok-SECRET", "https://h/p"], "tok-SECRET", "Authorization: ***"),
+        (["curl", "-H", "Authorization: Bearer tok-SECRET", "https://h/p"], "tok-SECRET",
+         "Authorization: ***"),
         (["curl", "-H", "x-api-key: key-SECRET", "https://h/p"], "key-SECRET", "x-api-key: ***"),
         (["curl", "--oauth2-bearer", "tok-SECRET", "https://h/p"], "tok-SECRET", "***"),
-        (["curl", "-b", "session=c-SECRET; theme=c2-SECRET", "https://h/p"], "SECRET", "session=***; theme=***"),
+        (["curl", "-b", "session=c-SECRET; theme=c2-SECRET", "https://h/p"], "SECRET",
+         "session=***; theme=***"),
         (["curl", "--cookie=session=c-SECRET", "https://h/p"], "c-SECRET", "--cookie=session=***"),
         (["curl", "-d", "user=a&password=p-SECRET", "https://h/p"], "p-SECRET", "password=***"),
         (["curl", "https://u:p-SECRET@h/p?apikey=k-SECRET&x=1"], "SECRET", "apikey=***&x=1"),
@@ -122,7 +124,8 @@ def server_url() -> Iterator[str]:
 
 
 def test_run_curl_keeps_status_and_message_id(server_url: str) -> None:
-    # Given the operator's curl without -i, When it runs (no shell), Then the status, header and body are kept.
+    # Given the operator's curl without -i, When it runs (no shell), Then the status, header and body
+    # are kept.
     result = run_curl(("curl", "-sS", "-H", "Authorization: Basic c2VjcmV0", server_url), timeout=20)
     assert result.error is None and result.status == 503
     assert result.message_ids == ("rrt-test-1",)
@@ -131,7 +134,8 @@ def test_run_curl_keeps_status_and_message_id(server_url: str) -> None:
 
 
 def test_run_curl_failure_is_reported(server_url: str) -> None:
-    # Given a curl that cannot connect, When it runs, Then the error says so (the step fails, the run goes on).
+    # Given a curl that cannot connect, When it runs, Then the error says so (the step fails, the run
+    # goes on).
     result = run_curl(("curl", "-sS", "http://127.0.0.1:1/"), timeout=10)
     assert result.error is not None and "curl exited" in result.error
 
@@ -242,9 +246,11 @@ def test_each_error_records_its_own_reason(tmp_path: Path, error: CollectorError
 
 
 def test_step_names_stay_the_manifest_strings() -> None:
-    # Given a step recorded with the Step enum, Then manifest.json, messages and string comparisons see its value.
+    # Given a step recorded with the Step enum, Then manifest.json, messages and string comparisons see
+    # its value.
     result = StepResult("mp1", Step.FETCH_CAPTURE, StepStatus.OK)
-    assert result.to_json()["step"] == "fetch-capture" and json.dumps(result.to_json()["step"]) == '"fetch-capture"'
+    step = result.to_json()["step"]
+    assert step == "fetch-capture" and json.dumps(step) == '"fetch-capture"'
     assert f"mp1 -> {Step.FETCH_CAPTURE}" == "mp1 -> fetch-capture" and result.step == "fetch-capture"
 
 
@@ -258,8 +264,8 @@ def test_step_names_stay_the_manifest_strings() -> None:
     ],
     ids=["resolution-sni-reaches-the-probe", "ip-without-sni-default-port", "given-backend-named"],
 )
-def test_backend_sni_reaches_the_probe_targets(tmp_path: Path, resolved: Backend | None, given: Backend | None,
-                                               expected: Backend) -> None:
+def test_backend_sni_reaches_the_probe_targets(tmp_path: Path, resolved: Backend | None,
+                                               given: Backend | None, expected: Backend) -> None:
     # Given the backend the resolution (or --backend) names, When the run collects its peers, Then the probe
     # target carries that backend's SNI (it was read as `getattr(backend, "sni", None)`: always None).
     ctx = _ctx(tmp_path, no_api=True, backends=(given,) if given else ())
@@ -270,8 +276,9 @@ def test_backend_sni_reaches_the_probe_targets(tmp_path: Path, resolved: Backend
 
 
 def test_a_raw_collection_becomes_the_runs_inventory(tmp_path: Path) -> None:
-    # Given a raw collection with an MP and a backend folder, When read, Then the run gets an Inventory of them
-    # (a RawCollection was passed as the inventory), so the capture filters and the checklist see their roles.
+    # Given a raw collection with an MP and a backend folder, When read, Then the run gets an Inventory
+    # of them (a RawCollection was passed as the inventory), so the capture filters and the checklist see
+    # their roles.
     for name, role, address in (("mp1", "message-processor", "10.0.0.11"), ("be1", "backend", "10.0.1.5")):
         folder = tmp_path / "hosts" / name
         folder.mkdir(parents=True)

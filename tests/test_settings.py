@@ -1,4 +1,5 @@
-"""Run settings: precedence flags > environment > config file, validation naming the flag, secrets kept apart."""
+"""Run settings: precedence flags > environment > config file, validation naming the flag, secrets
+kept apart."""
 
 from __future__ import annotations
 
@@ -122,9 +123,16 @@ def test_missing_config_and_inventory_files(tmp_path: Path) -> None:
 
 
 def test_toml_config(tmp_path: Path) -> None:
-    # Given a TOML config file (Python 3.11+), When loaded, Then its settings apply.
+    # Given a TOML config file (tomllib, or tomli on Python 3.10), When loaded, Then its settings apply.
     s = _load(tmp_path, BASE, config='capture-seconds = 9\ntrace = false\n', name="config.toml")
     assert s.capture_seconds == 9 and s.trace is False
+
+
+def test_invalid_toml_config_names_the_file(tmp_path: Path) -> None:
+    # Given a config.toml that is not TOML, When loaded, Then InputError names that file and says so.
+    with pytest.raises(InputError, match="not valid TOML") as raised:
+        _load(tmp_path, BASE, config="capture-seconds = = 9\n", name="config.toml")
+    assert raised.value.file == str(tmp_path / "config.toml")
 
 
 def test_password_from_environment_and_netrc(tmp_path: Path) -> None:
@@ -150,7 +158,8 @@ def test_missing_password_prompts_only_through_the_given_prompt(tmp_path: Path) 
 
 
 def test_sudo_password_prompt(tmp_path: Path) -> None:
-    # Given --sudo-password-prompt, When completed, Then the sudo password is asked and only flagged in the manifest.
+    # Given --sudo-password-prompt, When completed, Then the sudo password is asked and only flagged in
+    # the manifest.
     s = _load(tmp_path, {**BASE, "sudo_password_prompt": True})
     assert s.missing_secret() == "sudo password"
     done = complete_secrets(s, lambda what: "sudo-SECRET")
@@ -184,7 +193,8 @@ def test_parse_backend(text: str, expected: Backend) -> None:
 
 
 def test_no_api_names_default(tmp_path: Path) -> None:
-    # Given --no-api without org/env/proxy, When loaded, Then placeholders name the bundle and no auth is needed.
+    # Given --no-api without org/env/proxy, When loaded, Then placeholders name the bundle and no auth
+    # is needed.
     s = _load(tmp_path, {"no_api": True, "backends": ["127.0.0.1:8443"]})
     assert (s.org, s.env, s.proxy) == ("no-org", "no-env", "no-proxy") and s.auth_kind() is None
 

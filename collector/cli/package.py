@@ -1,4 +1,5 @@
-"""`collect package --from DIR`: a raw collection (playbooks/collect.yml's output) packaged into the standard bundle."""
+"""`collect package --from DIR`: a raw collection (playbooks/collect.yml's output) packaged into the
+standard bundle."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import click
 
 from collector.cli.group import cli, emit_json
 from collector.cli.run import given_flags, make_observer, print_outcome, secret_prompter
+from collector.settings import complete_secrets, load_settings
 
 EPILOG = """\b
 Example (after `ansible-playbook -i hosts.ini playbooks/collect.yml -e out=/tmp/raw ...`):
@@ -20,8 +22,8 @@ Example (after `ansible-playbook -i hosts.ini playbooks/collect.yml -e out=/tmp/
 \b
 --org/--env/--proxy default to the names the playbook recorded (collection.json) and must match them.
 Without management API access: --no-api (the backends come from the collection when it recorded the port,
-else give --backend HOST:PORT). Exit codes: 0 complete, 3 bundle written but partial, 2 usage/input/credentials
-refused, 1 failed, no bundle.
+else give --backend HOST:PORT). Exit codes: 0 complete, 3 bundle written but partial,
+2 usage/input/credentials refused, 1 failed, no bundle.
 """
 
 
@@ -90,11 +92,12 @@ def package_command(
     """Package a raw collection into the standard bundle: analysis, manifest, SUMMARY.md and report.html.
 
     DIR is what playbooks/collect.yml wrote (hosts/NAME/capture.pcap, system.log excerpt and log, facts.json,
-    commands.log, request/, collection.json). With management API access the proxy's TLS setup (keystore, alias,
-    certs) is resolved too, so the diagnosis can tell a missing certificate from a CA mismatch.
+    commands.log, request/, collection.json). With management API access the proxy's TLS setup (keystore,
+    alias, certs) is resolved too, so the diagnosis can tell a missing certificate from a CA mismatch.
     """
+    # Imported here, not at the top: collector.run loads fabric, paramiko, httpx, cryptography and jinja2
+    # (about 1 s), which the other commands need not pay (every command module is imported at start-up).
     from collector.run.from_raw import package_raw, read_raw_collection, settings_flags
-    from collector.settings import complete_secrets, load_settings
 
     collection = read_raw_collection(from_dir)
     flags = given_flags(ctx, skip=("from_dir",))

@@ -1,4 +1,5 @@
-"""`collect run` (and `collect --org …`): the whole playbook, with progress on a terminal and one result at the end."""
+"""`collect run` (and `collect --org …`): the whole playbook, with progress on a terminal and one result at
+the end."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from rich.status import Status
 
 from collector.cli.group import cli, emit_json
 from collector.progress import NullObserver, RunObserver, Stage
+from collector.settings import RunSettings, complete_secrets, load_settings
 from collector.steps import StepResult, StepStatus
 
 EPILOG = """\b
@@ -57,13 +59,15 @@ Exit codes: 0 complete, 3 bundle written but partial, 2 usage/input/credentials 
 @click.option("--token-command", metavar="'CMD ARGS'",
               help="Command that prints a Bearer token (e.g. 'get_token'); run without a shell.")
 @click.option("--inventory", metavar="FILE",
-              help="Hosts and roles (our YAML or an Ansible inventory): the MPs and backends to capture on over SSH.")
+              help="Hosts and roles (our YAML or an Ansible inventory): "
+                   "the MPs and backends to capture on over SSH.")
 @click.option("--known-hosts", metavar="FILE",
               help="known_hosts file to verify host keys against [default ~/.ssh/known_hosts].")
 @click.option("--accept-new-host-keys", is_flag=True,
               help="Trust and record host keys not yet known (never a changed key).")
 @click.option("--no-api", is_flag=True,
-              help="Do not use the management API: host-side collection only (needs --backend or an inventory).")
+              help="Do not use the management API: host-side collection only "
+                   "(needs --backend or an inventory).")
 @click.option("--backend", "backends", multiple=True, metavar="HOST:PORT",
               help="A backend to capture and probe (repeatable); added to the ones the API resolves.")
 @click.option("--capture-seconds", type=int, metavar="N",
@@ -72,17 +76,18 @@ Exit codes: 0 complete, 3 bundle written but partial, 2 usage/input/credentials 
               help="Start an Edge debug session (trace) for the window to get the message id and error.cause "
                    "[default: on].")
 @click.option("--reproduce", metavar="'curl ...'",
-              help="The failing call as a curl command; run during the window without a shell; secrets redacted "
-                   "in the bundle.")
+              help="The failing call as a curl command; run during the window without a shell; secrets "
+                   "redacted in the bundle.")
 @click.option("--url", metavar="URL", help="Instead of --reproduce: GET this URL once during the window.")
 @click.option("--public-cloud", is_flag=True,
-              help="Edge Public Cloud: no SSH to MPs (Apigee runs them); the checklist follows the Public Cloud "
-                   "must-gather list.")
+              help="Edge Public Cloud: no SSH to MPs (Apigee runs them); the checklist follows the Public "
+                   "Cloud must-gather list.")
 @click.option("--out", metavar="DIR", help="Where the bundle goes [default: the current directory].")
 @click.option("--case", metavar="ID", help="Support case id, added to the bundle name.")
 @click.option("--keep-directory", is_flag=True, help="Keep the bundle directory next to the .tar.gz.")
 @click.option("--dry-run", is_flag=True,
-              help="Read-only: GET calls only (no trace, no SSH); print the plan and the exact remote commands.")
+              help="Read-only: GET calls only (no trace, no SSH); "
+                   "print the plan and the exact remote commands.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end instead of text.")
 @click.option("--probe/--no-probe", default=None,
               help="Ask the backend for its acceptable CA names [default: automatically when handshakes are "
@@ -100,8 +105,10 @@ def run_command(ctx: click.Context, config_file: Path | None, as_json: bool, **_
     system.log lines for the message id and host facts, probes the backend when needed, names the cause
     (missing-client-certificate, ca-mismatch, ...) with its evidence, and writes a checksummed .tar.gz.
     """
+    # Imported here, not at the top: collector.run loads fabric, paramiko, httpx, cryptography and jinja2
+    # (about 1 s), which `collect --help`, `verify` and `analyze` need not pay (every command module is
+    # imported at start-up).
     from collector.run import run_collect
-    from collector.settings import complete_secrets, load_settings
 
     flags = given_flags(ctx)
     flags["json"] = as_json
@@ -128,7 +135,7 @@ def given_flags(ctx: click.Context, skip: tuple[str, ...] = ()) -> dict[str, Any
     return flags
 
 
-def secret_prompter(settings: Any) -> Callable[[str], str]:
+def secret_prompter(settings: RunSettings) -> Callable[[str], str]:
     """The terminal prompt for a missing secret, saying whose secret it is."""
 
     def prompt(what: str) -> str:
@@ -229,7 +236,7 @@ class RichObserver:
 def print_outcome(outcome: Any) -> None:
     """The cause, its evidence and fix, failed steps and the bundle path (or the dry-run plan)."""
     if outcome.plan is not None:
-        from collector.run.plan import render_plan
+        from collector.run.plan import render_plan  # here, not at the top: see run_command (start-up cost)
 
         click.echo(render_plan(outcome.plan))
         return

@@ -1,4 +1,5 @@
-"""`collect`: the stages of the playbook in order, each host × step recorded, one bundle at the end (fail forward).
+"""`collect`: the stages of the playbook in order, each host × step recorded, one bundle at the end
+(fail forward).
 
 1. resolve (management API, or --no-api)   2. connect to every host   3. start captures everywhere
 4. start the trace   5. reproduce during the window   6. stop captures and fetch them   7. fetch the trace

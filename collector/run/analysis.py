@@ -1,4 +1,5 @@
-"""Probe the backend when the capture cannot show its CA names, then analyze the staging bundle like `collect analyze`."""
+"""Probe the backend when the capture cannot show its CA names, then analyze the staging bundle like
+`collect analyze`."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ from collector.tls.probe_results import probe_results_to_json
 
 
 def read_evidence(root: Path) -> Evidence:
-    """Evidence from a bundle directory through `collector/layout.py` (the same path as `collect analyze BUNDLE`)."""
+    """Evidence from a bundle directory through `collector/layout.py` (the same path as
+    `collect analyze BUNDLE`)."""
     return evidence_from_bundle(root)
 
 
@@ -58,8 +60,8 @@ def probe_backends(ctx: RunContext, reason: str) -> None:
         ctx.skip(LOCAL_HOST, Step.PROBE, "no-backend",
                  f"a probe was wanted ({reason}) but no backend is known")
         return
-    ctx.observer.stage_started(Stage.PROBE, f"{reason}: asking {len(ctx.backend_targets)} backend(s) for their "
-                                            "acceptable client CA names")
+    ctx.observer.stage_started(Stage.PROBE, f"{reason}: asking {len(ctx.backend_targets)} backend(s) "
+                                            "for their acceptable client CA names")
     results: list[ProbeResult] = []
     for backend in ctx.backend_targets:
         result = ctx.attempt(LOCAL_HOST, Step.PROBE, partial(_probe_local, backend))
@@ -96,7 +98,8 @@ def write_analysis(ctx: RunContext, evidence: Evidence) -> Diagnosis:
 
 
 def analyze(ctx: RunContext) -> None:
-    """Probe if the captures cannot show the CA names, import everything into the bundle, analyze the bundle."""
+    """Probe if the captures cannot show the CA names, import everything into the bundle, analyze
+    the bundle."""
     ctx.observer.stage_started(Stage.ANALYZE, "reading the captures, keystore documents and probe results")
     first = ctx.attempt_quiet(LOCAL_HOST, Step.ANALYZE_CAPTURES, lambda: read_evidence(ctx.staging))
     reason = probe_reasons(ctx, first)

@@ -145,6 +145,7 @@ def failed_step(host: str, step: Step | str, exc: Exception, seconds: float) -> 
     where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
     at = f" at {Path(where.filename).name}:{where.lineno}" if where else ""
     return StepResult(host, step, StepStatus.FAILED, "internal-error",
-                      f"{host} -> {step}: internal error (a bug, please report it): {type(exc).__name__}: {exc}{at}",
+                      f"{host} -> {step}: internal error (a bug, please report it): "
+                      f"{type(exc).__name__}: {exc}{at}",
                       seconds)
 

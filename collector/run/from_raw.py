@@ -1,4 +1,5 @@
-"""A raw collection (playbooks/collect.yml's output) turned into the standard bundle, exactly as `collect run` does.
+"""A raw collection (playbooks/collect.yml's output) turned into the standard bundle, exactly as
+`collect run` does.
 
 `package_raw` resolves the proxy through the management API when it may, puts the collection's files where
 `collect run` fetches to, replays the playbook's steps, then analyzes, reports and packages with the run's own
@@ -84,7 +85,7 @@ def _backend_text(address: str, port: int) -> str:
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
-# --- packaging ---------------------------------------------------------------------------------------------------
+# --- packaging ----------------------------------------------------------------------------------------------
 
 
 def _stage_files(ctx: RunContext, collection: RawCollection) -> None:
@@ -100,7 +101,7 @@ def _stage_files(ctx: RunContext, collection: RawCollection) -> None:
             os.link(source, target)
         except OSError:
             shutil.copyfile(source, target)
-            os.chmod(target, 0o600)
+            target.chmod(0o600)
 
 
 def _replay(ctx: RunContext, collection: RawCollection) -> None:

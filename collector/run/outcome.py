@@ -18,7 +18,8 @@ class RunOutcome:
     """The end of a run.
 
     Attributes:
-        bundle: the `.tar.gz` written, ``None`` when nothing was written (dry run, or failure before packaging).
+        bundle: the `.tar.gz` written, ``None`` when nothing was written (dry run, or failure
+            before packaging).
         directory: the bundle directory kept beside it (`--keep-directory`), ``None`` otherwise.
         diagnosis: the verdict, ``None`` when the run stopped before analysis (or a dry run).
         steps: every host × step outcome, in the order they finished.

@@ -1,9 +1,8 @@
-"""The bundle of one run: a raw directory the collectors write into, imported (redacted) into the BundleWriter,
-then reports, manifest and the atomic `.tar.gz`."""
+"""The bundle of one run: a raw directory the collectors write into, imported (redacted) into the
+BundleWriter, then reports, manifest and the atomic `.tar.gz`."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from functools import partial
@@ -22,17 +21,18 @@ from collector.steps import Step
 def open_bundle(settings: RunSettings) -> tuple[BundleWriter, Path]:
     """The bundle writer (its partial directory inside --out) and a private raw directory beside it.
 
-    SSH fetches and management API documents land in the raw directory first; `import_raw` copies them into the
-    writer, which redacts every file on its way in.
+    SSH fetches and management API documents land in the raw directory first; `import_raw` copies them into
+    the writer, which redacts every file on its way in.
     """
     name = layout.bundle_name(settings.org, settings.env, settings.proxy, case=settings.case)
     writer = BundleWriter(settings.out, name)
     try:
         raw = Path(tempfile.mkdtemp(prefix=f".{name}.raw-", dir=settings.out))
-        os.chmod(raw, 0o700)
+        raw.chmod(0o700)
     except OSError as exc:
         writer.abort()
-        raise BundleError(f"{settings.out}: cannot create a working directory: {exc.strerror or exc}") from exc
+        reason = exc.strerror or exc
+        raise BundleError(f"{settings.out}: cannot create a working directory: {reason}") from exc
     return writer, raw
 
 
@@ -69,13 +69,17 @@ def write_reports(ctx: RunContext) -> bool:
 
 
 def fallback_summary(ctx: RunContext) -> str:
-    """A plain SUMMARY.md when the templates cannot render: the verdict and every step, so the ticket has them."""
+    """A plain SUMMARY.md when the templates cannot render: the verdict and every step, so the ticket
+    has them."""
     s = ctx.settings
     lines = [f"# apigee-collector: {s.org}/{s.env}/{s.proxy}", "",
-             "The report templates failed to render (see the `reports` step below); this is the plain summary.", ""]
+             "The report templates failed to render (see the `reports` step below); "
+             "this is the plain summary.", ""]
     if ctx.diagnosis is not None:
         lines += [f"**Cause:** `{ctx.diagnosis.cause.value}`: {ctx.diagnosis.summary}", ""]
-        lines += [f"- {line}" for line in ctx.diagnosis.evidence] + ["", f"**Fix:** {ctx.diagnosis.resolution}", ""]
+        lines += [f"- {line}" for line in ctx.diagnosis.evidence]
+        lines += ["", f"**Fix:** {ctx.diagnosis.resolution}", ""]
     lines += ["| host | step | status | reason | message |", "|---|---|---|---|---|"]
-    lines += [f"| {r.host} | {r.step} | {r.status.value} | {r.reason or ''} | {r.message} |" for r in ctx.steps]
+    lines += [f"| {r.host} | {r.step} | {r.status.value} | {r.reason or ''} | {r.message} |"
+              for r in ctx.steps]
     return "\n".join(lines) + "\n"

@@ -1,4 +1,5 @@
-"""`collect --dry-run`: resolve with GET calls only, then show what a run would capture, where, and with which commands."""
+"""`collect --dry-run`: resolve with GET calls only, then show what a run would capture, where, and with
+which commands."""
 
 from __future__ import annotations
 
@@ -42,7 +43,9 @@ def build_plan(ctx: RunContext, hosts: list[InventoryHost]) -> dict[str, Any]:
         "org": s.org, "env": s.env, "proxy": s.proxy,
         "mgmt_url": None if s.no_api else s.mgmt_url,
         "revisions": [str(r) for r in resolution.revisions] if resolution is not None else [],
-        "message_processors": [_plain(mp) for mp in resolution.message_processors] if resolution is not None else [],
+        "message_processors": (
+            [_plain(mp) for mp in resolution.message_processors] if resolution is not None else []
+        ),
         "targets": [_plain(t) for t in resolution.targets] if resolution is not None else [],
         "backends": [{"host": b.host, "port": b.port, "sni": b.sni} for b in ctx.backend_targets],
         "backend_addresses": ctx.backend_addresses,
@@ -99,8 +102,8 @@ def render_plan(plan: dict[str, Any]) -> str:
     lines.append("targets (keystore / alias / truststore):")
     lines += [f"  {_one_line(t)}" for t in plan["targets"]] or ["  (none resolved)"]
     lines.append("backends:")
-    lines += [f"  {b['host']}:{b['port']}" + (f" (SNI {b['sni']})" if b["sni"] else "") for b in plan["backends"]] \
-        or ["  (none)"]
+    lines += [f"  {b['host']}:{b['port']}" + (f" (SNI {b['sni']})" if b["sni"] else "")
+              for b in plan["backends"]] or ["  (none)"]
     for finding in plan["findings"]:
         lines.append(f"finding: {_one_line(finding)}")
     lines.append(f"window: {plan['capture_seconds']} s; trace: {'yes' if plan['trace'] else 'no'}; "
@@ -114,8 +117,8 @@ def render_plan(plan: dict[str, Any]) -> str:
         for step, argv in host["argv"].items():
             lines.append(f"  [{step}] {_short_command(argv, scripts)}")
     if scripts:
-        lines.append("scripts (each runs as `sh -c SCRIPT NAME ARGS...`, every argument quoted; `--json` has the "
-                     "full command lines):")
+        lines.append("scripts (each runs as `sh -c SCRIPT NAME ARGS...`, every argument quoted; "
+                     "`--json` has the full command lines):")
         for name, script in scripts.items():
             lines.append(f"  {name}:")
             lines += [f"    {line}" for line in script.strip("\n").splitlines()]

@@ -1,8 +1,8 @@
 """A raw collection on disk: what playbooks/collect.yml wrote, read and checked (hosts, steps, layout files).
 
-The playbook writes the Python collector's raw per-host layout (`hosts/NAME/capture.pcap`, `system.log.excerpt`,
-`system.log.gz`, `facts.json`, `commands.log`, and `request/`) plus `collection.json`, its record of the run: hosts,
-roles, each host × step outcome, message ids and the reproduction.
+The playbook writes the Python collector's raw per-host layout (`hosts/NAME/capture.pcap`,
+`system.log.excerpt`, `system.log.gz`, `facts.json`, `commands.log`, and `request/`) plus `collection.json`,
+its record of the run: hosts, roles, each host × step outcome, message ids and the reproduction.
 """
 
 from __future__ import annotations
@@ -148,7 +148,8 @@ def _read_record(root: Path) -> dict[str, Any] | None:
 
 
 def _hosts(root: Path, record: Mapping[str, Any] | None) -> list[tuple[RawHost, Mapping[str, Any] | None]]:
-    """Hosts of the record, then folders under hosts/ the record does not name (role from their facts.json)."""
+    """Hosts of the record, then folders under hosts/ the record does not name (role from
+    their facts.json)."""
     hosts: list[tuple[RawHost, Mapping[str, Any] | None]] = []
     for entry in (record or {}).get("hosts", []):
         if not isinstance(entry, dict) or not _text(entry.get("name")):

@@ -1,4 +1,5 @@
-"""SUMMARY.md and report.html for the bundle: the run's facts turned into the bundle helper's ReportContext."""
+"""SUMMARY.md and report.html for the bundle: the run's facts turned into the bundle helper's
+ReportContext."""
 
 from __future__ import annotations
 
@@ -64,12 +65,16 @@ def checklist_inputs(ctx: RunContext, root: Path) -> tuple[dict[str, list[str] |
     for key in (ck.ORG, ck.ENV, ck.PROXY):
         present[key] = [layout.MANIFEST]
     present[ck.CURL] = have(layout.REQUEST_COMMAND) or None
-    reasons[ck.CURL] = _why(ctx, ("reproduce",), "no --reproduce or --url was given: reproduced by hand, if at all")
-    present[ck.ERROR_MESSAGE] = have(layout.REQUEST_RESPONSE, f"{layout.HOSTS_DIR}/*/{layout.HOST_LOG_EXCERPT}") or None
-    reasons[ck.ERROR_MESSAGE] = _why(ctx, ("reproduce", "logs"), "no reproduction response and no MP log excerpt")
+    reasons[ck.CURL] = _why(ctx, ("reproduce",),
+                            "no --reproduce or --url was given: reproduced by hand, if at all")
+    present[ck.ERROR_MESSAGE] = have(layout.REQUEST_RESPONSE,
+                                     f"{layout.HOSTS_DIR}/*/{layout.HOST_LOG_EXCERPT}") or None
+    reasons[ck.ERROR_MESSAGE] = _why(ctx, ("reproduce", "logs"),
+                                     "no reproduction response and no MP log excerpt")
     traces = [p for p in have(f"{layout.TRACE_DIR}/*.json") if p != layout.TRACE_SESSION]
     present[ck.TRACE] = traces or None
-    reasons[ck.TRACE] = _why(ctx, ("start-trace", "fetch-trace", "trace"), "the debug session captured no transaction")
+    reasons[ck.TRACE] = _why(ctx, ("start-trace", "fetch-trace", "trace"),
+                             "the debug session captured no transaction")
     present[ck.PROXY_BUNDLE] = have(layout.EDGE_PROXY_BUNDLE) or None
     reasons[ck.PROXY_BUNDLE] = _why(ctx, ("resolve",), "the management API was not used (--no-api)")
     present[ck.MP_LOG] = have(f"{layout.HOSTS_DIR}/*/{layout.HOST_LOG_EXCERPT}",

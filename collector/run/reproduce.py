@@ -1,4 +1,5 @@
-"""Reproduce the failing call during the capture window: the operator's curl (argv, never a shell) or a GET."""
+"""Reproduce the failing call during the capture window: the operator's curl (argv, never a shell) or
+a GET."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ _SECRET_AFTER_COLON = {"-u", "--user", "-U", "--proxy-user", "-E", "--cert", "--
 _COOKIE = {"-b", "--cookie"}
 _HEADER = {"-H", "--header", "--proxy-header"}
 _DATA = {"-d", "--data", "--data-raw", "--data-binary", "--data-urlencode", "-F", "--form", "--json"}
+_REDACTED_OPTIONS = _SECRET_VALUE | _SECRET_AFTER_COLON | _COOKIE | _HEADER | _DATA
 _SECRET_HEADERS = re.compile(
     r"^(authorization|proxy-authorization|cookie|set-cookie|x-api-key|apikey|x-apikey|x-auth-token|"
     r"x-amz-security-token)\s*:", re.IGNORECASE)
@@ -75,9 +77,9 @@ def redact_argv(argv: tuple[str, ...] | list[str]) -> list[str]:
             pending = None
             continue
         name, eq, value = arg.partition("=")
-        if arg.startswith("--") and eq and name in _SECRET_VALUE | _SECRET_AFTER_COLON | _COOKIE | _HEADER | _DATA:
+        if arg.startswith("--") and eq and name in _REDACTED_OPTIONS:
             out.append(f"{name}={_redact_value(name, value)}")
-        elif arg in _SECRET_VALUE | _SECRET_AFTER_COLON | _COOKIE | _HEADER | _DATA:
+        elif arg in _REDACTED_OPTIONS:
             out.append(arg)
             pending = arg
         elif len(arg) > 2 and arg[:2] in ("-u", "-H", "-b", "-d", "-E", "-U", "-F"):
@@ -118,8 +120,9 @@ def redact_headers(lines: str) -> str:
 def run_curl(argv: tuple[str, ...], timeout: float) -> Reproduction:
     """Run the operator's curl directly (no shell); `-i` is added when absent so the status line is kept."""
     run_argv = list(argv)
-    if not any(a in ("-i", "--include", "-I", "--head", "-v", "--verbose") or
-               (a.startswith("-") and not a.startswith("--") and "i" in a[1:] and len(a) <= 6 and a[1:].isalpha())
+    if not any(a in ("-i", "--include", "-I", "--head", "-v", "--verbose")
+               or (a.startswith("-") and not a.startswith("--") and "i" in a[1:]
+                   and len(a) <= 6 and a[1:].isalpha())
                for a in run_argv[1:]):
         run_argv.insert(1, "-i")
     command = " ".join(shlex.quote(a) for a in redact_argv(argv))
@@ -128,10 +131,11 @@ def run_curl(argv: tuple[str, ...], timeout: float) -> Reproduction:
         done = subprocess.run(run_argv, capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:
         partial = (exc.stdout or b"").decode("utf-8", "replace")
-        return Reproduction(command, redact_headers(partial), None, (), f"curl did not finish within {timeout:.0f} s",
-                            time.monotonic() - started)
+        return Reproduction(command, redact_headers(partial), None, (),
+                            f"curl did not finish within {timeout:.0f} s", time.monotonic() - started)
     except OSError as exc:
-        return Reproduction(command, "", None, (), f"cannot run {argv[0]}: {exc.strerror}", time.monotonic() - started)
+        return Reproduction(command, "", None, (), f"cannot run {argv[0]}: {exc.strerror}",
+                            time.monotonic() - started)
     stdout = done.stdout.decode("utf-8", "replace")
     stderr = done.stderr.decode("utf-8", "replace")
     status, ids = _scan_response(stdout)
@@ -150,7 +154,8 @@ def get_url(url: str, timeout: float) -> Reproduction:
     try:
         response = httpx.get(url, timeout=timeout, follow_redirects=False)
     except httpx.HTTPError as exc:
-        return Reproduction(command, "", None, (), f"GET {redact_url(url)} failed: {type(exc).__name__}: {exc}",
+        return Reproduction(command, "", None, (),
+                            f"GET {redact_url(url)} failed: {type(exc).__name__}: {exc}",
                             time.monotonic() - started)
     head = f"HTTP/1.1 {response.status_code} {response.reason_phrase}\n" + "\n".join(
         f"{k}: {v}" for k, v in response.headers.items())

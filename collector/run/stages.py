@@ -1,4 +1,5 @@
-"""The collection stages of `collect`, one function each; every outcome becomes a StepResult (fail forward)."""
+"""The collection stages of `collect`, one function each; every outcome becomes a StepResult
+(fail forward)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ TRACE_MARGIN_SECONDS = 120
 SETTLE_SECONDS = 1.0  # let tcpdump and the debug session settle before the reproduction
 
 
-# --- files -------------------------------------------------------------------------------------------------------
+# --- files --------------------------------------------------------------------------------------------------
 
 def write_text(ctx: RunContext, relative: str, text: str) -> None:
     """Write one bundle file through the writer (redacted, 0600)."""
@@ -41,7 +42,8 @@ def write_json(ctx: RunContext, relative: str, data: Any) -> None:
 
 
 def write_raw_json(ctx: RunContext, relative: str, data: Any) -> None:
-    """A file for the raw directory (imported, redacted, with the collectors' files before the final analysis)."""
+    """A file for the raw directory (imported, redacted, with the collectors' files before the
+    final analysis)."""
     if not layout.is_inside(relative):
         raise ValueError(f"{relative!r} is outside the bundle")
     path = ctx.staging / relative
@@ -51,7 +53,7 @@ def write_raw_json(ctx: RunContext, relative: str, data: Any) -> None:
         handle.write(json.dumps(data, indent=2) + "\n")
 
 
-# --- 1. resolve ----------------------------------------------------------------------------------------------------
+# --- 1. resolve ---------------------------------------------------------------------------------------------
 
 def make_edge_client(ctx: RunContext, *, sink: bool = True) -> edge.EdgeClient:
     """The management API client with the run's credentials (token, token command, Basic, or ~/.netrc)."""
@@ -121,7 +123,8 @@ def _collect_peers(ctx: RunContext) -> None:
 
 
 def _lookup(host: str) -> list[str]:
-    """The IPs of a backend host name (the capture filter wants addresses); the name itself when unresolvable."""
+    """The IPs of a backend host name (the capture filter wants addresses); the name itself
+    when unresolvable."""
     try:
         answers = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
         return list(dict.fromkeys(str(info[4][0]) for info in answers))
@@ -129,10 +132,11 @@ def _lookup(host: str) -> list[str]:
         return [host]
 
 
-# --- 2. hosts and captures ---------------------------------------------------------------------------------------
+# --- 2. hosts and captures ----------------------------------------------------------------------------------
 
 def plan_hosts(ctx: RunContext) -> list[InventoryHost]:
-    """The SSH hosts of the run: the inventory's, plus MPs the API named that the inventory lacks (private cloud)."""
+    """The SSH hosts of the run: the inventory's, plus MPs the API named that the inventory lacks
+    (private cloud)."""
     hosts = list(ctx.inventory.hosts) if ctx.inventory is not None else []
     known = {h.address for h in hosts}
     if ctx.resolution is not None and not ctx.settings.public_cloud:
@@ -143,8 +147,8 @@ def plan_hosts(ctx: RunContext) -> list[InventoryHost]:
         elif discovered:
             for address in discovered:
                 ctx.skip(address, Step.CONNECT, "not-in-inventory",
-                         f"{address}: the management API lists this message processor but the inventory has no "
-                         "host with that address; add it to capture there")
+                         f"{address}: the management API lists this message processor but the inventory "
+                         "has no host with that address; add it to capture there")
     return hosts
 
 
@@ -199,7 +203,8 @@ def start_captures(ctx: RunContext) -> None:
 
 
 def _backend_own_addresses(ctx: RunContext, hosts: Sequence[InventoryHost], port: int | None) -> list[str]:
-    """Without MP addresses (Public Cloud), a backend captures every peer on the backend port at its own address.
+    """Without MP addresses (Public Cloud), a backend captures every peer on the backend port at its
+    own address.
 
     Only with a known port: `host <own address>` alone would also capture the SSH session doing the capture.
     """
@@ -217,7 +222,7 @@ def stop_captures(ctx: RunContext) -> None:
     ctx.captured += [r.host for r in results if r.status is StepStatus.OK and r.step == Step.FETCH_CAPTURE]
 
 
-# --- 3. trace and reproduction -----------------------------------------------------------------------------------
+# --- 3. trace and reproduction ------------------------------------------------------------------------------
 
 def start_trace(ctx: RunContext) -> None:
     s = ctx.settings
@@ -324,12 +329,12 @@ def fetch_trace(ctx: RunContext) -> None:
         })
 
 
-# --- 4. gather ---------------------------------------------------------------------------------------------------
+# --- 4. gather ----------------------------------------------------------------------------------------------
 
 def gather(ctx: RunContext) -> None:
     if ctx.fleet is None:
         return
-    ctx.observer.stage_started(Stage.GATHER, f"system.log lines for {', '.join(ctx.message_ids) or 'no message id'}"
-                                             " and host facts")
+    ids = ", ".join(ctx.message_ids) or "no message id"
+    ctx.observer.stage_started(Stage.GATHER, f"system.log lines for {ids} and host facts")
     ctx.record_all(ctx.fleet.gather_logs(ctx.message_ids))
     ctx.record_all(ctx.fleet.gather_facts())

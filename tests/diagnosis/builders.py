@@ -1,4 +1,5 @@
-"""Builders of the values the pure rules judge: handshakes as a capture would show them, keystore evidence, probes."""
+"""Builders of the values the pure rules judge: handshakes as a capture would show them, keystore
+evidence, probes."""
 
 from __future__ import annotations
 
@@ -47,7 +48,8 @@ def request(*names: str, with_der: bool = True, frame: int | None = 7) -> Certif
 
 
 def alert(code: int, sender: str = "server", frame: int | None = 10) -> Alert:
-    return Alert(sender=sender, level="fatal", description=ALERT_NAMES.get(code, f"alert_{code}"), code=code, frame=frame)
+    description = ALERT_NAMES.get(code, f"alert_{code}")
+    return Alert(sender=sender, level="fatal", description=description, code=code, frame=frame)
 
 
 def handshake(
@@ -66,8 +68,9 @@ def handshake(
 ) -> Handshake:
     cert = None if sent is None else ClientCertificate(sent=sent, chain=client_chain, frame=9)
     return Handshake(
-        client=client, server=server, sni=sni, version=version, certificate_request=cr, client_certificate=cert,
-        alerts=alerts, outcome=outcome, source=source, frames=(4, 12), http_status=http_status,
+        client=client, server=server, sni=sni, version=version, certificate_request=cr,
+        client_certificate=cert, alerts=alerts, outcome=outcome, source=source, frames=(4, 12),
+        http_status=http_status,
         encrypted_records=5 if outcome == Outcome.OPAQUE else 0,
     )
 
@@ -85,8 +88,8 @@ def info(issuer: str, subject: str = "CN=mp-client, O=Lab Org, C=US") -> CertInf
     return CertInfo(subject=subject, issuer=issuer, valid_from=datetime(2025, 1, 1, tzinfo=timezone.utc))
 
 
-def alias_entry(*issuers: str, alias: str = "myKey", keystore: str | None = "myKeystore", has_key: bool | None = True,
-                source: str = "alias.json") -> KeystoreEvidence:
+def alias_entry(*issuers: str, alias: str = "myKey", keystore: str | None = "myKeystore",
+                has_key: bool | None = True, source: str = "alias.json") -> KeystoreEvidence:
     chain = tuple(info(i) for i in issuers)
     return KeystoreEvidence(keystore, alias, has_key, chain, source, f"{alias}-cert", "alias")
 
@@ -95,13 +98,16 @@ def empty_keystore(name: str = "myKeystore", source: str = "keystore-no-key.json
     return KeystoreEvidence(name, None, False, (), source, None, "keystore")
 
 
-def probe(cr: CertificateRequest | None, target: str = BACKEND, sni: str | None = "backend.lab") -> ProbeResult:
-    hs = Handshake(client="127.0.0.1:40000", server=target, sni=sni, version="TLSv1.3", certificate_request=cr,
-                   outcome=Outcome.FAILED, source="probe")
-    return ProbeResult(target=target, sni=sni, via=None, handshake=hs, reaction="fatal alert certificate_required (116)")
+def probe(cr: CertificateRequest | None, target: str = BACKEND,
+          sni: str | None = "backend.lab") -> ProbeResult:
+    hs = Handshake(client="127.0.0.1:40000", server=target, sni=sni, version="TLSv1.3",
+                   certificate_request=cr, outcome=Outcome.FAILED, source="probe")
+    return ProbeResult(target=target, sni=sni, via=None, handshake=hs,
+                       reaction="fatal alert certificate_required (116)")
 
 
-def evidence(*handshakes: Handshake, keystores: tuple[KeystoreEvidence, ...] = (), probes: tuple[ProbeResult, ...] = (),
-             key_alias: str | None = None, keystore: str | None = None) -> Evidence:
+def evidence(*handshakes: Handshake, keystores: tuple[KeystoreEvidence, ...] = (),
+             probes: tuple[ProbeResult, ...] = (), key_alias: str | None = None,
+             keystore: str | None = None) -> Evidence:
     return Evidence(handshakes=handshakes, keystores=keystores, probes=probes, key_alias=key_alias,
                     keystore=keystore, sources=("lab.pcap",))

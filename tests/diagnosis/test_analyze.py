@@ -20,7 +20,9 @@ def test_to_json_is_designs_object() -> None:
     assert {"client", "server", "sni", "version", "server_chain", "certificate_request", "client_certificate",
             "alerts", "outcome"} <= handshake.keys()
     assert handshake["client_certificate"] == {"sent": False, "chain": []}
-    assert handshake["alerts"] == [{"from": "server", "level": "fatal", "description": "bad_certificate", "code": 42}]
+    assert handshake["alerts"] == [
+        {"from": "server", "level": "fatal", "description": "bad_certificate", "code": 42}
+    ]
     assert handshake["certificate_request"]["ca_names"] == ["CN=Lab CA A,OU=caA,O=Lab Org,C=US"]
     assert data["diagnosis"]["cause"] == "ca-mismatch"
     assert data["diagnosis"]["counts"] == {handshake["server"] + " (backend.lab)": {"failed": 1}}
@@ -30,8 +32,10 @@ def test_tls13_bundle_with_probe_and_keystore_gets_ca_mismatch(make_bundle: Bund
     # Given a bundle whose capture is TLS 1.3 without keys, with a probe of the backend and the keystore
     capture = CAPTURES / "ca-mismatch-java-tls13.pcap"
     root = make_bundle(captures={"mp1": capture},
-                       documents={"keystore": EDGE / "keystore-ca-mismatch.json", "alias:myKey": EDGE / "alias-ca-mismatch.json"},
-                       resolution=resolution(), probes=probe_results_to_json([probe(request(CA_A, frame=None))]))
+                       documents={"keystore": EDGE / "keystore-ca-mismatch.json",
+                                  "alias:myKey": EDGE / "alias-ca-mismatch.json"},
+                       resolution=resolution(),
+                       probes=probe_results_to_json([probe(request(CA_A, frame=None))]))
     # When analyzed as `collect analyze BUNDLE`
     analysis = analyze_paths([root])
     # Then the probe's CA list and the alias document decide, citing bundle paths
@@ -43,7 +47,8 @@ def test_tls13_bundle_with_probe_and_keystore_gets_ca_mismatch(make_bundle: Bund
 def test_bundle_key_alias_missing_from_keystore_gives_missing(make_bundle: BundleMaker) -> None:
     # Given a bundle whose resolved KeyAlias is not in the keystore
     root = make_bundle(captures={"mp1": CAPTURES / "missing-client-certificate-java-tls12.pcap"},
-                       documents={"keystore": EDGE / "keystore-ca-mismatch.json"}, resolution=resolution(key_alias="prodKey"))
+                       documents={"keystore": EDGE / "keystore-ca-mismatch.json"},
+                       resolution=resolution(key_alias="prodKey"))
     # Then the cause is the missing client certificate, naming the alias
     analysis = analyze_paths([root])
     assert analysis.diagnosis.cause.value == "missing-client-certificate"

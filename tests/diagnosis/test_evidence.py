@@ -15,8 +15,10 @@ def _doc(name: str) -> dict:
 
 
 DOCUMENTS = {
-    "keystore with aliases": ("keystore-spec-example.json", [("MyTestKeystore", "myTestAlias", True, 0, "keystore")]),
-    "older keystore with keys only": ("keystore-old-format.json", [("freetrial", "freetrial", True, 0, "keystore")]),
+    "keystore with aliases": ("keystore-spec-example.json",
+                              [("MyTestKeystore", "myTestAlias", True, 0, "keystore")]),
+    "older keystore with keys only": ("keystore-old-format.json",
+                                      [("freetrial", "freetrial", True, 0, "keystore")]),
     "empty keystore": ("keystore-no-key.json", [("myKeystore", None, False, 0, "keystore")]),
     "alias with key": ("alias-ca-mismatch.json", [(None, "myKey", True, 1, "alias")]),
     "alias without key": ("alias-cert-only.json", [(None, "myKey", False, 1, "alias")]),
@@ -45,9 +47,11 @@ def test_non_edge_document_raises_value_error() -> None:
 
 def test_combine_keeps_order_and_first_alias() -> None:
     # Given parts in order, When combined, Then everything is kept in order and the first KeyAlias wins
-    combined = combine_evidence([Evidence(notes=("a",), key_alias=None), Evidence(notes=("b",), key_alias="k1"),
+    combined = combine_evidence([Evidence(notes=("a",), key_alias=None),
+                                 Evidence(notes=("b",), key_alias="k1"),
                                  Evidence(key_alias="k2", keystore="ks", sources=("s",))])
-    assert (combined.notes, combined.key_alias, combined.keystore, combined.sources) == (("a", "b"), "k1", "ks", ("s",))
+    assert (combined.notes, combined.key_alias, combined.keystore, combined.sources) == (
+        ("a", "b"), "k1", "ks", ("s",))
 
 
 def test_a_connection_captured_on_both_ends_counts_once() -> None:

@@ -23,34 +23,40 @@ def names(*texts: str) -> tuple[AcceptableName, ...]:
 
 def entry(document: str, alias: str | None, has_key: bool | None, *issuers: str, cert: str | None = None,
           keystore: str | None = "ks") -> KeystoreEvidence:
-    return KeystoreEvidence(keystore, alias, has_key, tuple(info(i) for i in issuers), f"{document}.json", cert, document)
+    chain = tuple(info(i) for i in issuers)
+    return KeystoreEvidence(keystore, alias, has_key, chain, f"{document}.json", cert, document)
 
 
 CHECKS = {
     "no evidence": ([], None, None, names(CA_A), KeystoreVerdict.UNKNOWN),
     "empty keystore": ([entry("keystore", None, False)], None, None, names(CA_A), KeystoreVerdict.NO_KEY),
-    "alias without key": ([entry("alias", "k", False, JAVA_CA_A)], "k", None, names(CA_A), KeystoreVerdict.NO_KEY),
-    "key alias absent from listing": ([entry("keystore", "other", True)], "k", None, names(CA_A), KeystoreVerdict.NO_KEY),
-    "key alias compared without case": ([entry("alias", "MyKey", True, JAVA_CA_A)], "mykey", None, names(CA_A),
-                                        KeystoreVerdict.ACCEPTABLE),
+    "alias without key": ([entry("alias", "k", False, JAVA_CA_A)], "k", None, names(CA_A),
+                          KeystoreVerdict.NO_KEY),
+    "key alias absent from listing": ([entry("keystore", "other", True)], "k", None, names(CA_A),
+                                      KeystoreVerdict.NO_KEY),
+    "key alias compared without case": ([entry("alias", "MyKey", True, JAVA_CA_A)], "mykey", None,
+                                        names(CA_A), KeystoreVerdict.ACCEPTABLE),
     "key without chain": ([entry("keystore", "k", True)], "k", None, names(CA_A), KeystoreVerdict.UNKNOWN),
     "CA list unknown": ([entry("alias", "k", True, JAVA_CA_B)], None, None, None, KeystoreVerdict.UNKNOWN),
     "empty CA list": ([entry("alias", "k", True, JAVA_CA_B)], None, None, (), KeystoreVerdict.ACCEPTABLE),
-    "leaf issuer listed": ([entry("alias", "k", True, JAVA_CA_A)], None, None, names(CA_A), KeystoreVerdict.ACCEPTABLE),
+    "leaf issuer listed": ([entry("alias", "k", True, JAVA_CA_A)], None, None, names(CA_A),
+                           KeystoreVerdict.ACCEPTABLE),
     "leaf issuer not listed": ([entry("alias", "k", True, JAVA_CA_B)], None, None, names(CA_A),
                                KeystoreVerdict.NO_ACCEPTABLE_ISSUER),
     "second cert's issuer listed": ([entry("alias", "k", True, INTERMEDIATE, ROOT)], None, None, names(ROOT),
                                     KeystoreVerdict.ACCEPTABLE),
     "leaf only, root listed": ([entry("alias", "k", True, INTERMEDIATE)], None, None, names(ROOT),
                                KeystoreVerdict.NO_ACCEPTABLE_ISSUER),
-    "any of several entries qualifies": ([entry("alias", "a", True, JAVA_CA_B), entry("alias", "b", True, JAVA_CA_A)],
+    "any of several entries qualifies": ([entry("alias", "a", True, JAVA_CA_B),
+                                          entry("alias", "b", True, JAVA_CA_A)],
                                          None, None, names(CA_A), KeystoreVerdict.ACCEPTABLE),
-    "key alias restricts to one entry": ([entry("alias", "a", True, JAVA_CA_B), entry("alias", "b", True, JAVA_CA_A)],
+    "key alias restricts to one entry": ([entry("alias", "a", True, JAVA_CA_B),
+                                          entry("alias", "b", True, JAVA_CA_A)],
                                          "a", None, names(CA_A), KeystoreVerdict.NO_ACCEPTABLE_ISSUER),
-    "other keystore's documents": ([entry("alias", "k", True, JAVA_CA_B, keystore="other")], None, "ks", names(CA_A),
-                                   KeystoreVerdict.UNKNOWN),
-    "unparseable CA names": ([entry("alias", "k", True, JAVA_CA_B)], None, None, (AcceptableName("??", None),),
-                             KeystoreVerdict.UNKNOWN),
+    "other keystore's documents": ([entry("alias", "k", True, JAVA_CA_B, keystore="other")], None, "ks",
+                                   names(CA_A), KeystoreVerdict.UNKNOWN),
+    "unparseable CA names": ([entry("alias", "k", True, JAVA_CA_B)], None, None,
+                             (AcceptableName("??", None),), KeystoreVerdict.UNKNOWN),
 }
 
 
@@ -97,7 +103,8 @@ def test_certificate_summary_issuer_der_is_used() -> None:
     summary = CertificateSummary(subject="CN=x", issuer="garbage", issuer_der=der(CA_A))
     pem = KeystoreEvidence(None, None, None, (summary,), "client.pem", None, "pem")
     # Then the DER decides
-    assert check_keystore([pem], None, None, acceptable_names(request(CA_A))).verdict is KeystoreVerdict.ACCEPTABLE
+    verdict = check_keystore([pem], None, None, acceptable_names(request(CA_A))).verdict
+    assert verdict is KeystoreVerdict.ACCEPTABLE
 
 
 def test_cert_document_of_an_alias_already_shown_adds_nothing() -> None:

@@ -40,25 +40,30 @@ class Case:
 
 
 def _chain_entry(*issuers: str, source: str = "alias.json") -> KeystoreEvidence:
-    return KeystoreEvidence("myKeystore", "myKey", True, tuple(info(i) for i in issuers), source, "myKey-cert", "alias")
+    chain = tuple(info(i) for i in issuers)
+    return KeystoreEvidence("myKeystore", "myKey", True, chain, source, "myKey-cert", "alias")
 
 
 LISTING = KeystoreEvidence("myKeystore", "otherKey", True, (), "keystore.json", "otherKey-cert", "keystore")
-CERT_ONLY_ALIAS = KeystoreEvidence("myKeystore", "myKey", False, (info(JAVA_CA_A),), "alias.json", "myKey-cert", "alias")
+CERT_ONLY_ALIAS = KeystoreEvidence("myKeystore", "myKey", False, (info(JAVA_CA_A),), "alias.json",
+                                   "myKey-cert", "alias")
 PEM_CHAIN = KeystoreEvidence(None, None, None, (info(JAVA_CA_B),), "client.pem", None, "pem")
 
 CASES = {
     # --- missing-client-certificate: the keystore has no key entry to send
     "empty keystore": Case(evidence(empty_cert_failed(CA_A), keystores=(empty_keystore(),)),
-                           Cause.MISSING_CLIENT_CERTIFICATE, ("keystore-no-key.json: keystore myKeystore holds no private key",)),
+                           Cause.MISSING_CLIENT_CERTIFICATE,
+                           ("keystore-no-key.json: keystore myKeystore holds no private key",)),
     "key alias not in keystore": Case(
         evidence(empty_cert_failed(CA_A), keystores=(LISTING,), key_alias="myKey"),
-        Cause.MISSING_CLIENT_CERTIFICATE, ("keystore myKeystore has no alias myKey (the KeyAlias); it lists otherKey",)),
+        Cause.MISSING_CLIENT_CERTIFICATE,
+        ("keystore myKeystore has no alias myKey (the KeyAlias); it lists otherKey",)),
     "alias holds a certificate but no key": Case(
         evidence(empty_cert_failed(CA_A), keystores=(CERT_ONLY_ALIAS,), key_alias="myKey"),
         Cause.MISSING_CLIENT_CERTIFICATE, ("alias myKey in keystore myKeystore holds no private key",)),
     "keystore lists certs but no keys, pem given too": Case(
-        evidence(empty_cert_failed(CA_A), keystores=(empty_keystore(), PEM_CHAIN)), Cause.MISSING_CLIENT_CERTIFICATE),
+        evidence(empty_cert_failed(CA_A), keystores=(empty_keystore(), PEM_CHAIN)),
+        Cause.MISSING_CLIENT_CERTIFICATE),
     # --- ca-mismatch: JSSE found no stored chain with an acceptable issuer
     "leaf issued by another CA": Case(
         evidence(empty_cert_failed(CA_A), keystores=(alias_entry(JAVA_CA_B),)), Cause.CA_MISMATCH,
@@ -84,12 +89,15 @@ CASES = {
         Cause.CLIENT_CERTIFICATE_NOT_SENT, ("certificate 2 of the stored chain was issued by CN=Lab Root",)),
     "java-style issuer vs DER name, other spacing and case": Case(
         evidence(empty_cert_failed(CA_A), keystores=(alias_entry("cn=LAB CA A ,  ou=caA, o=lab org, c=us"),)),
-        Cause.CLIENT_CERTIFICATE_NOT_SENT, ("an acceptable CA", "Check that the target's KeyAlias names alias myKey of keystore myKeystore")),
+        Cause.CLIENT_CERTIFICATE_NOT_SENT,
+        ("an acceptable CA", "Check that the target's KeyAlias names alias myKey of keystore myKeystore")),
     "lab pki java name vs wire": Case(
-        evidence(empty_cert_failed(CA_A), keystores=(alias_entry(CA_A_NAME),)), Cause.CLIENT_CERTIFICATE_NOT_SENT),
+        evidence(empty_cert_failed(CA_A), keystores=(alias_entry(CA_A_NAME),)),
+        Cause.CLIENT_CERTIFICATE_NOT_SENT),
     "emailaddress issuer matches its oid spelling": Case(
         evidence(empty_cert_failed("1.2.840.113549.1.9.1=CA@Lab.test,CN=Lab CA A,C=US"),
-                 keystores=(alias_entry("EMAILADDRESS=ca@lab.test, CN=Lab CA A, C=US"),)), Cause.CLIENT_CERTIFICATE_NOT_SENT),
+                 keystores=(alias_entry("EMAILADDRESS=ca@lab.test, CN=Lab CA A, C=US"),)),
+        Cause.CLIENT_CERTIFICATE_NOT_SENT),
     "empty CA list, key entry with a chain": Case(
         evidence(empty_cert_failed(), keystores=(alias_entry(JAVA_CA_B),)), Cause.CLIENT_CERTIFICATE_NOT_SENT,
         ("lists no acceptable CA names (any issuer qualifies)", "the server named no acceptable CA")),
@@ -97,12 +105,14 @@ CASES = {
     "keystore unknown": Case(evidence(empty_cert_failed(CA_A)), Cause.CLIENT_CERTIFICATE_NOT_SENT,
                              ("cannot be told apart", "get cert for keystore")),
     "keystore unknown, empty CA list points at no key": Case(
-        evidence(empty_cert_failed()), Cause.CLIENT_CERTIFICATE_NOT_SENT, ("most likely holds no key", "Check that the keystore named by the target's SSLInfo holds a key")),
+        evidence(empty_cert_failed()), Cause.CLIENT_CERTIFICATE_NOT_SENT,
+        ("most likely holds no key", "Check that the keystore named by the target's SSLInfo holds a key")),
     "close call 1: nginx completes after an empty certificate": Case(
         evidence(handshake(cr=request(CA_A), sent=False, outcome=Outcome.ESTABLISHED, http_status=400)),
         Cause.CLIENT_CERTIFICATE_NOT_SENT, ("no alert: the handshake completed, then HTTP 400",)),
     "close call 1 with keystore: nginx and a CA-B leaf": Case(
-        evidence(handshake(cr=request(CA_A), sent=False, outcome=Outcome.ESTABLISHED), keystores=(alias_entry(JAVA_CA_B),)),
+        evidence(handshake(cr=request(CA_A), sent=False, outcome=Outcome.ESTABLISHED),
+                 keystores=(alias_entry(JAVA_CA_B),)),
         Cause.CA_MISMATCH),
     "close call 2: failures and completions in one capture": Case(
         evidence(handshake(cr=request(CA_A), sent=True, outcome=Outcome.ESTABLISHED, client="127.0.0.11:1"),
@@ -114,13 +124,15 @@ CASES = {
         evidence(handshake(cr=request(CA_A), sent=True, client_chain=(), alerts=(alert(48),))),
         Cause.CLIENT_CERTIFICATE_REJECTED, ("fatal alert unknown_ca (48) from the server",)),
     "certificate_unknown from a java backend": Case(
-        evidence(handshake(cr=request(CA_A), sent=True, alerts=(alert(46),))), Cause.CLIENT_CERTIFICATE_REJECTED),
+        evidence(handshake(cr=request(CA_A), sent=True, alerts=(alert(46),))),
+        Cause.CLIENT_CERTIFICATE_REJECTED),
     "HTTP 400 after a certificate (nginx)": Case(
         evidence(handshake(cr=request(CA_A), sent=True, outcome=Outcome.ESTABLISHED, http_status=400)),
         Cause.CLIENT_CERTIFICATE_REJECTED, ("handshake completed, then HTTP 400",)),
     # --- handshake-failed-before-client-auth
     "protocol version refused": Case(
-        evidence(handshake(alerts=(alert(70, frame=6),), version=None)), Cause.HANDSHAKE_FAILED_BEFORE_CLIENT_AUTH,
+        evidence(handshake(alerts=(alert(70, frame=6),), version=None)),
+        Cause.HANDSHAKE_FAILED_BEFORE_CLIENT_AUTH,
         ("frame 4 (lab.pcap): ClientHello from 127.0.0.11:53122 to 127.0.0.21:8443 (SNI backend.lab)",
          "fatal alert protocol_version (70) from the server")),
     "mp refuses the server chain": Case(
@@ -135,16 +147,19 @@ CASES = {
     "tls 1.3 with a keystore but no probe": Case(
         evidence(opaque_tls13(), keystores=(alias_entry(JAVA_CA_B),)), Cause.ENCRYPTED_HANDSHAKE),
     "tls 1.3 with a probe but no keystore": Case(
-        evidence(opaque_tls13(), probes=(probe(request(CA_A, with_der=False, frame=None)),)), Cause.ENCRYPTED_HANDSHAKE,
-        ("probe of 127.0.0.21:8443",)),
+        evidence(opaque_tls13(), probes=(probe(request(CA_A, with_der=False, frame=None)),)),
+        Cause.ENCRYPTED_HANDSHAKE, ("probe of 127.0.0.21:8443",)),
     "tls 1.3, probe and an acceptable keystore": Case(
-        evidence(opaque_tls13(), keystores=(alias_entry(JAVA_CA_A),), probes=(probe(request(CA_A, with_der=False)),)),
+        evidence(opaque_tls13(), keystores=(alias_entry(JAVA_CA_A),),
+                 probes=(probe(request(CA_A, with_der=False)),)),
         Cause.ENCRYPTED_HANDSHAKE),
     # --- a probe supplies the CA list TLS 1.3 hides
     "tls 1.3, probe CA list and a CA-B keystore": Case(
-        evidence(opaque_tls13(), keystores=(alias_entry(JAVA_CA_B),), probes=(probe(request(CA_A, with_der=False)),)),
-        Cause.CA_MISMATCH, (("probe of 127.0.0.21:8443: the backend asks for a client certificate and lists acceptable"
-                             " CA names: CN=Lab CA A,OU=caA,O=Lab Org,C=US"), "is encrypted (no key log)")),
+        evidence(opaque_tls13(), keystores=(alias_entry(JAVA_CA_B),),
+                 probes=(probe(request(CA_A, with_der=False)),)),
+        Cause.CA_MISMATCH, (("probe of 127.0.0.21:8443: the backend asks for a client certificate and lists "
+                             "acceptable CA names: CN=Lab CA A,OU=caA,O=Lab Org,C=US"),
+                            "is encrypted (no key log)")),
     "tls 1.3, probe by sni name, empty keystore": Case(
         evidence(opaque_tls13(), opaque_tls13(server="127.0.0.22:8443"), keystores=(empty_keystore(),),
                  probes=(probe(request(CA_A), target="backend.lab:8443"),)),
@@ -152,7 +167,8 @@ CASES = {
     "tls 1.3, probe of another address for the only backend": Case(
         evidence(opaque_tls13(), keystores=(alias_entry(JAVA_CA_B),),
                  probes=(probe(request(CA_A), target="127.0.0.1:18443", sni=None),)),
-        Cause.CA_MISMATCH, ("probe of 127.0.0.1:18443 (taken for 127.0.0.21:8443 (backend.lab): the only probe",)),
+        Cause.CA_MISMATCH,
+        ("probe of 127.0.0.1:18443 (taken for 127.0.0.21:8443 (backend.lab): the only probe",)),
     "no capture, probe and a CA-B keystore": Case(
         evidence(keystores=(alias_entry(JAVA_CA_B),), probes=(probe(request(CA_A)),)), Cause.CA_MISMATCH,
         ("no capture of this backend",)),
@@ -160,12 +176,13 @@ CASES = {
     "all completed": Case(evidence(handshake(cr=request(CA_A), sent=True, outcome=Outcome.ESTABLISHED)),
                           Cause.HANDSHAKE_OK, ("1 established",)),
     "nothing at all": Case(evidence(), Cause.NO_TLS_HANDSHAKE, ("no TLS handshake in: lab.pcap",)),
-    "only incomplete handshakes": Case(evidence(handshake(outcome=Outcome.INCOMPLETE)), Cause.NO_TLS_HANDSHAKE,
-                                       ("1 incomplete",)),
+    "only incomplete handshakes": Case(evidence(handshake(outcome=Outcome.INCOMPLETE)),
+                                       Cause.NO_TLS_HANDSHAKE, ("1 incomplete",)),
     "keystore alone": Case(evidence(keystores=(empty_keystore(),)), Cause.NO_TLS_HANDSHAKE,
                            ("keystore-no-key.json: keystore myKeystore holds no private key",)),
     "probe only, keystore acceptable": Case(
-        evidence(keystores=(alias_entry(JAVA_CA_A),), probes=(probe(request(CA_A)),)), Cause.NO_TLS_HANDSHAKE),
+        evidence(keystores=(alias_entry(JAVA_CA_A),), probes=(probe(request(CA_A)),)),
+        Cause.NO_TLS_HANDSHAKE),
 }
 
 
@@ -192,7 +209,8 @@ def test_ca_mismatch_names_leaf_issuer_acceptable_cas_keystore_and_alias() -> No
 
 def test_missing_names_keystore_and_key_alias_in_resolution() -> None:
     # Given a KeyAlias that the keystore does not hold
-    diagnosis = diagnose(evidence(empty_cert_failed(CA_A), keystores=(LISTING,), key_alias="myKey", keystore="myKeystore"))
+    diagnosis = diagnose(evidence(empty_cert_failed(CA_A), keystores=(LISTING,),
+                                  key_alias="myKey", keystore="myKeystore"))
     # Then the resolution says where to upload the chain with its key
     assert "to keystore myKeystore under alias myKey" in diagnosis.resolution
     assert "complete client certificate chain with its private key" in diagnosis.resolution
@@ -200,17 +218,20 @@ def test_missing_names_keystore_and_key_alias_in_resolution() -> None:
 
 def test_several_backends_name_the_failing_one_and_count_both() -> None:
     # Given a healthy backend and a failing one in one capture
-    ok = handshake(cr=request(CA_A), sent=True, outcome=Outcome.ESTABLISHED, server="127.0.0.22:443", sni="ok.lab")
+    ok = handshake(cr=request(CA_A), sent=True, outcome=Outcome.ESTABLISHED,
+                   server="127.0.0.22:443", sni="ok.lab")
     diagnosis = diagnose(evidence(ok, ok, empty_cert_failed(CA_A)))
     # Then the diagnosis names the failing backend and counts both
     assert diagnosis.backend == f"{BACKEND} (backend.lab)"
-    assert diagnosis.counts == {"127.0.0.22:443 (ok.lab)": {"established": 2}, f"{BACKEND} (backend.lab)": {"failed": 1}}
+    assert diagnosis.counts == {"127.0.0.22:443 (ok.lab)": {"established": 2},
+                                f"{BACKEND} (backend.lab)": {"failed": 1}}
     assert "other backend 127.0.0.22:443 (ok.lab): 2 established" in diagnosis.evidence
 
 
 def test_key_alias_of_another_keystore_is_not_judged() -> None:
     # Given keystore documents for another keystore than the target's
-    diagnosis = diagnose(evidence(empty_cert_failed(CA_A), keystores=(alias_entry(JAVA_CA_B, keystore="other"),),
+    diagnosis = diagnose(evidence(empty_cert_failed(CA_A),
+                                  keystores=(alias_entry(JAVA_CA_B, keystore="other"),),
                                   keystore="myKeystore"))
     # Then the verdict stays "not sent" and says why
     assert diagnosis.cause is Cause.CLIENT_CERTIFICATE_NOT_SENT
@@ -227,8 +248,8 @@ def test_a_sent_certificate_that_completes_is_ok() -> None:
 
 def test_ca_names_without_der_are_parsed_from_text() -> None:
     # Given a CertificateRequest that carries only RFC 4514 text (a probe file) and a matching keystore
-    diagnosis = diagnose(evidence(handshake(cr=request(CA_A, with_der=False), sent=False, alerts=(alert(42),)),
-                                  keystores=(alias_entry(JAVA_CA_A),)))
+    given = handshake(cr=request(CA_A, with_der=False), sent=False, alerts=(alert(42),))
+    diagnosis = diagnose(evidence(given, keystores=(alias_entry(JAVA_CA_A),)))
     # Then the names still match, so it is not a CA mismatch
     assert diagnosis.cause is Cause.CLIENT_CERTIFICATE_NOT_SENT
 

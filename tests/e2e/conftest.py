@@ -132,8 +132,9 @@ def run_collect_process(lab: Lab, out: Path, *args: str, auth: str = "basic") ->
         env["APIGEE_TOKEN"] = lab.token
     out.mkdir(parents=True, exist_ok=True)
     with lab_roots_kept_traversable(lab):
-        done = subprocess.run([sys.executable, "-m", "collector", *args, "--out", str(out)], env=env, cwd=out,
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=180, check=False)
+        done = subprocess.run([sys.executable, "-m", "collector", *args, "--out", str(out)],
+                              env=env, cwd=out, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=180, check=False)
     return CollectRun(done.returncode, done.stdout, done.stderr, out)
 
 

@@ -1,4 +1,5 @@
-"""The whole `collect` against the lab: real sshd, tcpdump, TLS backends, MP simulators and the API emulator."""
+"""The whole `collect` against the lab: real sshd, tcpdump, TLS backends, MP simulators and
+the API emulator."""
 
 from __future__ import annotations
 
@@ -43,8 +44,8 @@ REQUIRED = [
 
 @pytest.mark.parametrize("scenario, cause", CAUSES, ids=[c[0] for c in CAUSES])
 def test_cause_exit_code_and_bundle(collect_in_lab: Any, scenario: str, cause: str) -> None:
-    # Given a lab scenario with the Java backend on TLS 1.2, When collect runs, Then it names the cause, exits 0
-    # and the bundle holds every layout path the run produces.
+    # Given a lab scenario with the Java backend on TLS 1.2, When collect runs, Then it names the cause,
+    # exits 0 and the bundle holds every layout path the run produces.
     run = collect_in_lab(scenario)
     assert run.returncode == 0, run.stderr
     assert run.result["diagnosis"]["cause"] == cause
@@ -57,7 +58,8 @@ def test_cause_exit_code_and_bundle(collect_in_lab: Any, scenario: str, cause: s
 
 
 def test_ca_mismatch_names_the_issuer_and_the_acceptable_ca(collect_in_lab: Any) -> None:
-    # Given the ca-mismatch lab, Then the evidence names the keystore leaf's issuer and the backend's CA names.
+    # Given the ca-mismatch lab, Then the evidence names the keystore leaf's issuer and the backend's
+    # CA names.
     evidence = "\n".join(collect_in_lab("ca-mismatch").result["diagnosis"]["evidence"])
     assert "CN=Lab CA B" in evidence and "CN=Lab CA A" in evidence
 
@@ -78,15 +80,17 @@ def test_summary_checklist_is_collected(collect_in_lab: Any, scenario: str) -> N
     # Given a complete private-cloud run, Then every must-gather item of SUMMARY.md is marked collected.
     summary = collect_in_lab(scenario).read(layout.SUMMARY).decode()
     for item in ("Complete error message observed", "API proxy bundle", "Trace file showing the error",
-                 "Message Processor logs", "TCP/IP packets captured", "Output of the Get cert for keystore API"):
+                 "Message Processor logs", "TCP/IP packets captured",
+                 "Output of the Get cert for keystore API"):
         line = next(line for line in summary.splitlines() if line.startswith(f"| {item}"))
         assert "| collected |" in line, line
 
 
 @pytest.mark.parametrize("scenario", [c[0] for c in CAUSES])
-def test_no_seeded_secret_anywhere_and_files_private(collect_in_lab: Any, lab_factory: Any, scenario: str) -> None:
-    # Given the password and the token seeded in the environment and in the operator's curl, Then neither is in
-    # any bundle file, the tar, or the terminal output; every file is 0600 and the archive too.
+def test_no_seeded_secret_anywhere_and_files_private(collect_in_lab: Any, lab_factory: Any,
+                                                     scenario: str) -> None:
+    # Given the password and the token seeded in the environment and in the operator's curl, Then neither
+    # is in any bundle file, the tar, or the terminal output; every file is 0600 and the archive too.
     run = collect_in_lab(scenario)
     lab = lab_factory(scenario)
     raw = run.raw_tar()
@@ -137,7 +141,8 @@ def test_a_host_that_is_down_makes_the_bundle_partial(lab_factory: Any, tmp_path
     # Then exit 3, that host's connect failed, and everything else was collected and diagnosed.
     lab = lab_factory("ca-mismatch")
     inventory = yaml.safe_load(resolved_inventory(lab).read_text())
-    inventory["hosts"]["mp9"] = {"address": "127.0.0.250", "port": _closed_port(), "role": "message-processor"}
+    inventory["hosts"]["mp9"] = {"address": "127.0.0.250", "port": _closed_port(),
+                                 "role": "message-processor"}
     path = tmp_path / "inventory.yaml"
     path.write_text(yaml.safe_dump(inventory))
     args = collect_args(lab)
@@ -151,8 +156,10 @@ def test_a_host_that_is_down_makes_the_bundle_partial(lab_factory: Any, tmp_path
     manifest_steps = _manifest(bundle)["steps"]
     assert {"host": "mp9", "step": "connect", "status": "failed"}.items() <= next(
         s for s in manifest_steps if s["host"] == "mp9" and s["step"] == "connect").items()
-    assert any(s["host"] == "mp1" and s["step"] == "fetch-capture" and s["status"] == "ok" for s in manifest_steps)
-    kept = Path(next(line.split(" ")[1] for line in run.stdout.splitlines() if line.startswith("directory: ")))
+    assert any(s["host"] == "mp1" and s["step"] == "fetch-capture" and s["status"] == "ok"
+               for s in manifest_steps)
+    kept = Path(next(line.split(" ")[1] for line in run.stdout.splitlines()
+                     if line.startswith("directory: ")))
     assert (kept / layout.SUMMARY).is_file() and kept.stat().st_mode & 0o777 == 0o700
     assert all(p.stat().st_mode & 0o777 == 0o600 for p in kept.rglob("*") if p.is_file())
 
@@ -177,8 +184,9 @@ def test_interrupt_stops_captures_and_writes_a_partial_bundle(lab_factory: Any, 
     env = {k: v for k, v in os.environ.items() if not k.startswith("APIGEE_")}
     env.update(HOME=str(out), APIGEE_PASSWORD=lab.password)
     with lab_roots_kept_traversable(lab):
-        process = subprocess.Popen([sys.executable, "-m", "collector", *args], env=env, stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen([sys.executable, "-m", "collector", *args], env=env,
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
         assert process.stderr is not None
         seen = []
         deadline = time.monotonic() + 60
@@ -210,17 +218,18 @@ def test_dry_run_only_reads(lab_factory: Any, tmp_path: Path) -> None:
     assert lab.emulator.sessions() == sessions
     assert not list(tmp_path.glob("apigee-diag-*")) and not list(tmp_path.glob(".apigee-diag-*"))
     plan = run.stdout
-    for fact in ("127.0.0.11", "127.0.0.12", f"{lab.backend.address}:{lab.backend.port}", "keystore=myKeystore",
-                 "key_alias=myKey", "truststore=myTruststore", "[start-capture] sudo -n -- sh -c",
+    for fact in ("127.0.0.11", "127.0.0.12", f"{lab.backend.address}:{lab.backend.port}",
+                 "keystore=myKeystore", "key_alias=myKey", "truststore=myTruststore",
+                 "[start-capture] sudo -n -- sh -c",
                  f"and port {lab.backend.port}"):
         assert fact in plan, fact
     assert not [p for h in lab.ssh.hosts for p in h.capture_dir.glob("apigee-collector-*")]
 
 
 def test_public_cloud_backend_only(lab_factory: Any, tmp_path: Path) -> None:
-    # Given Public Cloud (no SSH to MPs, no MP addresses) and an inventory with the backend only, When collect
-    # runs with a token, Then the backend still captures the MP traffic on its port, the cause is named, and the
-    # Public Cloud checklist is complete.
+    # Given Public Cloud (no SSH to MPs, no MP addresses) and an inventory with the backend only, When
+    # collect runs with a token, Then the backend still captures the MP traffic on its port, the cause is
+    # named, and the Public Cloud checklist is complete.
     lab = lab_factory("ca-mismatch")
     inventory = yaml.safe_load(resolved_inventory(lab).read_text())
     inventory["hosts"] = {"backend": inventory["hosts"]["backend"]}
@@ -238,10 +247,11 @@ def test_public_cloud_backend_only(lab_factory: Any, tmp_path: Path) -> None:
     assert lab.token.encode() not in run.raw_tar() and lab.password.encode() not in run.raw_tar()
 
 
-def test_target_server_style_and_every_layout_path(collect_in_lab: Any, lab_factory: Any, tmp_path: Path) -> None:
-    # Given a proxy whose target names a target server (sSLInfo there), When collect runs, Then it resolves the
-    # keystore through it and names missing-client-certificate; and every path collector/layout.py defines appears
-    # in one of the e2e bundles (the golden listing: paths, not times).
+def test_target_server_style_and_every_layout_path(collect_in_lab: Any, lab_factory: Any,
+                                                   tmp_path: Path) -> None:
+    # Given a proxy whose target names a target server (sSLInfo there), When collect runs, Then it resolves
+    # the keystore through it and names missing-client-certificate; and every path collector/layout.py
+    # defines appears in one of the e2e bundles (the golden listing: paths, not times).
     lab = lab_factory("missing-client-certificate", "java", "1.2", 1, target_style="target-server")
     run = run_collect_process(lab, tmp_path, *collect_args(lab), "--json")
     assert run.returncode == 0, run.stderr
@@ -263,8 +273,9 @@ def test_target_server_style_and_every_layout_path(collect_in_lab: Any, lab_fact
 
 
 def test_no_api_collects_on_the_hosts_and_says_what_is_missing(lab_factory: Any, tmp_path: Path) -> None:
-    # Given --no-api with the backend given by hand, When collect runs, Then the hosts are captured, the cause is
-    # "not sent" (no keystore documents to tell the two causes apart), and SUMMARY.md marks the API items missing.
+    # Given --no-api with the backend given by hand, When collect runs, Then the hosts are captured, the
+    # cause is "not sent" (no keystore documents to tell the two causes apart), and SUMMARY.md marks the
+    # API items missing.
     lab = lab_factory("ca-mismatch")
     args = ["--no-api", "--backend", f"{lab.backend.address}:{lab.backend.port}",
             "--inventory", str(resolved_inventory(lab)), "--known-hosts", str(lab.known_hosts),
