@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import tarfile
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -37,7 +36,9 @@ def _bundle(root: Path, steps: list[StepResult] | None = None) -> dict[str, obje
         root, tool_version="0.1.0", settings={"org": "o", "password": "hunter2", "token": None},
         steps=steps or [StepResult("mp1", "connect", StepStatus.OK, seconds=0.25)],
         redactions=[Redaction(layout.REQUEST_COMMAND, "curl-user", 1, 1)], started=STARTED, finished=FINISHED,
-        file_meta={layout.REQUEST_COMMAND: {"source": "reproduction", "collector": "reproduce", "status": "ok"}},
+        file_meta={
+            layout.REQUEST_COMMAND: {"source": "reproduction", "collector": "reproduce", "status": "ok"},
+        },
     )
     write_manifest(root, manifest)
     return manifest
@@ -71,7 +72,8 @@ def test_manifest_lists_every_file_with_its_checksum(tmp_path: Path) -> None:
 
 def test_a_failed_step_makes_the_bundle_partial(tmp_path: Path) -> None:
     steps = [StepResult("mp1", "connect", StepStatus.OK),
-             StepResult("backend1", "start-capture", StepStatus.FAILED, "sudo-denied", "backend1 -> start-capture"),
+             StepResult("backend1", "start-capture", StepStatus.FAILED, "sudo-denied",
+                        "backend1 -> start-capture"),
              StepResult("edge", "trace", StepStatus.SKIPPED, "no-trace")]
     assert _bundle(tmp_path, steps)["complete"] is False
 
@@ -174,7 +176,7 @@ def test_verify_rejects_unreadable_inputs(tmp_path: Path) -> None:
 
 def test_verify_rejects_a_symlink_in_a_directory(tmp_path: Path) -> None:
     _bundle(tmp_path)
-    os.symlink("/etc/passwd", tmp_path / "passwd")
+    (tmp_path / "passwd").symlink_to("/etc/passwd")
     with pytest.raises(InputError, match="symbolic link"):
         verify_bundle(tmp_path)
 
@@ -188,7 +190,9 @@ def test_written_manifest_is_redacted_and_still_json(tmp_path: Path) -> None:
     text = (tmp_path / layout.MANIFEST).read_text()
     # Then the secret is masked and the file is still the manifest
     assert "Hunter2Secret" not in text and "abc123def" not in text
-    assert json.loads(text)["steps"][0]["message"] == "mp1 -> logs: curl -u admin:REDACTED failed; token=REDACTED"
+    assert json.loads(text)["steps"][0]["message"] == (
+        "mp1 -> logs: curl -u admin:REDACTED failed; token=REDACTED"
+    )
     assert verify_bundle(tmp_path).ok
 
 

@@ -1,4 +1,5 @@
-"""BundleWriter on real files: redaction on the way in, modes, temporary name until finalize, abort leaves nothing."""
+"""BundleWriter on real files: redaction on the way in, modes, temporary name until finalize, abort
+leaves nothing."""
 
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ def test_files_are_redacted_and_private(tmp_path: Path) -> None:
     with BundleWriter(tmp_path, NAME) as writer:
         # When text, bytes and a stream are written into nested folders
         writer.write_text(layout.REQUEST_COMMAND, f"curl -H 'Authorization: Bearer {SECRET}' https://h/x\n")
-        writer.write_bytes(layout.trace_transaction("tx1"), f'{{"name": "Cookie", "value": "{SECRET}"}}'.encode())
+        writer.write_bytes(layout.trace_transaction("tx1"),
+                           f'{{"name": "Cookie", "value": "{SECRET}"}}'.encode())
         with writer.open_stream(layout.host_file("mp1", layout.HOST_COMMANDS), collector="remote") as out:
             out.write(f"sudo tcpdump ...\nAPIGEE_PASSWORD={SECRET}\n".encode())
         root = writer.root
@@ -141,7 +143,7 @@ def test_files_put_beside_the_writer_are_redacted_at_finalize(tmp_path: Path) ->
     stray = writer.root / "hosts" / "mp1" / "facts.json"
     stray.parent.mkdir(parents=True)
     stray.write_text(f'{{"hostname": "mp1", "password": "{SECRET}"}}\n')
-    os.chmod(stray, 0o644)
+    stray.chmod(0o644)
     # When finalized
     bundle = writer.finalize(keep_directory=True)
     # Then it was redacted, made private and listed like any other file
@@ -255,7 +257,7 @@ def test_links_and_special_files_put_beside_the_writer_are_dropped(tmp_path: Pat
     # Given a symlink to a key and a FIFO left in the partial directory
     writer = BundleWriter(tmp_path / "out", NAME)
     (tmp_path / "key.pem").write_text("-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n")
-    os.symlink(tmp_path / "key.pem", writer.root / "key.pem")
+    (writer.root / "key.pem").symlink_to(tmp_path / "key.pem")
     os.mkfifo(writer.root / "pipe")
     # When finalized
     bundle = writer.finalize(keep_directory=True)
@@ -310,7 +312,7 @@ def test_a_link_to_an_outside_folder_is_removed_not_followed(tmp_path: Path) -> 
     outside = tmp_path / "outside"
     outside.mkdir(mode=0o755)
     writer = BundleWriter(tmp_path / "out", NAME)
-    os.symlink(outside, writer.root / "hosts")
+    (writer.root / "hosts").symlink_to(outside)
     # When the writer adopts stray files
     writer.adopt_files()
     # Then the link is gone and the outside folder kept its mode
@@ -340,7 +342,8 @@ def test_move_file_renames_captures_and_redacts_the_rest(tmp_path: Path) -> None
     (raw / "log").write_text(f"token={SECRET}\n")
     with BundleWriter(tmp_path / "out", NAME) as writer:
         # When both are moved in
-        pcap = writer.move_file(layout.host_file("mp1", layout.HOST_CAPTURE), raw / "c.pcap", source="mp1:/tmp/c")
+        pcap = writer.move_file(layout.host_file("mp1", layout.HOST_CAPTURE), raw / "c.pcap",
+                                source="mp1:/tmp/c")
         log = writer.move_file(layout.host_file("mp1", layout.HOST_LOG_EXCERPT), raw / "log")
         # Then the capture arrived unchanged, the log redacted, both private, and the raw files are gone
         assert pcap.read_bytes() == capture and log.read_text() == "token=REDACTED\n"

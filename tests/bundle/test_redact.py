@@ -1,4 +1,5 @@
-"""Redaction: one named case per rule and form, seeded secrets that never survive, streams, bytes and archives."""
+"""Redaction: one named case per rule and form, seeded secrets that never survive, streams, bytes
+and archives."""
 
 from __future__ import annotations
 
@@ -33,13 +34,14 @@ PEM_KINDS = ["PRIVATE KEY", "ENCRYPTED PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIV
 
 
 def _pem(kind: str) -> str:
-    return f"-----BEGIN {kind}-----\nMIIEv{SECRET}QIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQC7\n-----END {kind}-----\n"
+    return (f"-----BEGIN {kind}-----\nMIIEv{SECRET}QIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQC7\n"
+            f"-----END {kind}-----\n")
 
 
 # (case id, text, rule that must fire, text that must remain)
 CASES = [
-    ("curl -H bearer", f"curl -H 'Authorization: Bearer {SECRET}' https://api.example.com/v1/x", "authorization",
-     "Authorization: Bearer REDACTED"),
+    ("curl -H bearer", f"curl -H 'Authorization: Bearer {SECRET}' https://api.example.com/v1/x",
+     "authorization", "Authorization: Bearer REDACTED"),
     ("curl --header basic", f'curl --header "authorization: Basic {SECRET}==" https://h/', "authorization",
      "authorization: Basic REDACTED"),
     ("http dump", f"GET /x HTTP/1.1\r\nHost: h\r\nAUTHORIZATION: bearer {SECRET}\r\nAccept: */*\r\n",
@@ -49,24 +51,28 @@ CASES = [
     ("bearer in a variable", '{"name": "flow.creds", "value": "Bearer ' + SECRET + '"}', "authorization",
      '"value": "Bearer REDACTED"'),
     ("numeric header value", "Authorization: 123456789\n", "authorization", "Authorization: REDACTED"),
-    ("proxy-authorization", f"Proxy-Authorization: Basic {SECRET}\n", "authorization", "Proxy-Authorization: Basic"),
+    ("proxy-authorization", f"Proxy-Authorization: Basic {SECRET}\n", "authorization",
+     "Proxy-Authorization: Basic"),
     ("json header map", json.dumps({"headers": {"Authorization": f"Bearer {SECRET}", "Host": "h"}}),
      "authorization", '"Host": "h"'),
     ("trace property one line", json.dumps({"name": "Authorization", "value": f"Bearer {SECRET}"}),
      "header-property", '"name": "Authorization"'),
-    ("trace property pretty", '{\n  "name" : "request.header.authorization",\n  "value" : "Basic ' + SECRET + '"\n}',
+    ("trace property pretty",
+     '{\n  "name" : "request.header.authorization",\n  "value" : "Basic ' + SECRET + '"\n}',
      "header-property", '"value" : "REDACTED"'),
     ("trace property value first", '{"value": "' + SECRET + '", "name": "Cookie"}', "header-property",
      '"name": "Cookie"'),
     ("trace variable client_secret", '{"name": "request.formparam.client_secret", "value": "' + SECRET + '"}',
      "header-property", "client_secret"),
-    ("xml policy header", (f'<Headers><Header name="Authorization">Basic {SECRET}</Header><Header name="Host">h'
-     "</Header></Headers>"), "header-property", '<Header name="Host">h</Header>'),
-    ("xml trace property", f"<Property name='request.queryparam.apikey'>{SECRET}</Property>", "header-property",
-     "<Property name='request.queryparam.apikey'>REDACTED</Property>"),
+    ("xml policy header",
+     f'<Headers><Header name="Authorization">Basic {SECRET}</Header><Header name="Host">h</Header></Headers>',
+     "header-property", '<Header name="Host">h</Header>'),
+    ("xml trace property", f"<Property name='request.queryparam.apikey'>{SECRET}</Property>",
+     "header-property", "<Property name='request.queryparam.apikey'>REDACTED</Property>"),
     ("trace body json", json.dumps({"content": json.dumps({"client_secret": SECRET, "grant_type": "x"})}),
      "secret-parameter", 'grant_type'),
-    ("trace body header pair", json.dumps({"content": json.dumps([{"name": "Authorization", "value": SECRET}])}),
+    ("trace body header pair",
+     json.dumps({"content": json.dumps([{"name": "Authorization", "value": SECRET}])}),
      "header-property", '\\"name\\": \\"Authorization\\"'),
     ("cookie header", f"Cookie: JSESSIONID={SECRET}; theme=dark\n", "cookie", "Cookie: REDACTED"),
     ("set-cookie header", f"Set-Cookie: sid={SECRET}; Path=/; HttpOnly\n", "cookie", "Set-Cookie: REDACTED"),
@@ -84,10 +90,12 @@ CASES = [
      "token_type=bearer"),
     ("form body", f"grant_type=password&username=a&password={SECRET}&mfa_token=123456", "secret-parameter",
      "grant_type=password&username=a"),
-    ("json password", json.dumps({"username": "a", "password": SECRET}), "secret-parameter", '"username": "a"'),
+    ("json password", json.dumps({"username": "a", "password": SECRET}), "secret-parameter",
+     '"username": "a"'),
     ("json client_secret", json.dumps({"client_secret": SECRET, "client_id": "abc"}), "secret-parameter",
      '"client_id": "abc"'),
-    ("json numeric passcode", '{"passcode": 12345' + SECRET[-1:] + "9}", "secret-parameter", '"passcode": "REDACTED"'),
+    ("json numeric passcode", '{"passcode": 12345' + SECRET[-1:] + "9}", "secret-parameter",
+     '"passcode": "REDACTED"'),
     ("log key=value", f"2026-11-27 INFO login user=bob passwd={SECRET} from 10.1.2.3", "secret-parameter",
      "from 10.1.2.3"),
     ("env var", f"APIGEE_PASSWORD={SECRET}\n", "secret-parameter", "APIGEE_PASSWORD=REDACTED"),
@@ -128,7 +136,8 @@ CASES = [
     ("js template literal", f"const clientSecret = `{SECRET}`;", "secret-parameter", "const clientSecret = "),
     ("url-encoded inside a query", f"/cb?next=%2Flogin%3Fpassword%3D{SECRET}%26user%3Da", "secret-parameter",
      "%26user%3Da"),
-] + [(f"pem {kind}", "before\n" + _pem(kind) + "after\n", "private-key", f"before\n{PRIVATE_KEY_MARKER}\nafter")
+] + [(f"pem {kind}", "before\n" + _pem(kind) + "after\n", "private-key",
+      f"before\n{PRIVATE_KEY_MARKER}\nafter")
      for kind in PEM_KINDS] + [
     ("pem escaped in json", json.dumps({"key": _pem("PRIVATE KEY"), "alias": "a"}), "private-key",
      '"alias": "a"'),
@@ -151,8 +160,9 @@ KEPT = [
     ("keystore document", json.dumps({"aliases": [{"aliasName": "a", "cert": "a-cert", "key": "a-key"}],
                                       "certs": ["a-cert"], "keys": ["a"], "name": "ks"})),
     ("ssl info", "<SSLInfo><KeyStore>ref://myKeystoreRef</KeyStore><KeyAlias>myKey</KeyAlias></SSLInfo>"),
-    ("mp log line", ("2017-10-23 05:28:57,813 org:o env:e api:p rev:1 messageid:m NIOThread@0 ERROR HTTP.CLIENT - "
-                    "HTTPClient$Context.handshakeFailed() : SSLClientChannel[C:10.1.1.1:443 Remote host:10.2.2.2:8443]"
+    ("mp log line", ("2017-10-23 05:28:57,813 org:o env:e api:p rev:1 messageid:m NIOThread@0 ERROR "
+                    "HTTP.CLIENT - HTTPClient$Context.handshakeFailed() : "
+                    "SSLClientChannel[C:10.1.1.1:443 Remote host:10.2.2.2:8443]"
                     "@65461 handshake failed, message: Received fatal alert: bad_certificate")),
     ("certificate", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"),
     ("token type", "token_type=bearer expires_in=3600"),
@@ -174,7 +184,8 @@ def test_diagnosis_inputs_are_kept(text: str) -> None:
 
 def test_redactions_are_recorded_by_line() -> None:
     # Given three secrets on lines 2 and 4, and a PEM block on lines 5-8
-    text = f"a\nAuthorization: Bearer {SECRET}\nb\npassword={SECRET} token={SECRET}\n" + _pem("EC PRIVATE KEY") + "z\n"
+    text = (f"a\nAuthorization: Bearer {SECRET}\nb\npassword={SECRET} token={SECRET}\n"
+            + _pem("EC PRIVATE KEY") + "z\n")
     # When redacted
     out, found = redact_text(text, "hosts/mp1/commands.log")
     # Then each is recorded once per rule and line (in the file as written), and the PEM block became one line
@@ -185,7 +196,9 @@ def test_redactions_are_recorded_by_line() -> None:
     ]
     assert out.splitlines()[4:] == [PRIVATE_KEY_MARKER, "z"]
     assert summarize_redactions(found) == {"authorization": 1, "private-key": 1, "secret-parameter": 2}
-    assert found[0].to_json() == {"file": "hosts/mp1/commands.log", "rule": "authorization", "line": 2, "count": 1}
+    assert found[0].to_json() == {
+        "file": "hosts/mp1/commands.log", "rule": "authorization", "line": 2, "count": 1,
+    }
 
 
 def test_redacted_json_stays_json() -> None:
@@ -203,16 +216,18 @@ def test_redacted_json_stays_json() -> None:
 
 
 _NOISE = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=200)
-_SEEDED = st.text(alphabet="ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789", min_size=12, max_size=40)
+_SEEDED = st.text(alphabet="ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789",
+                  min_size=12, max_size=40)
 _FORMS = {
-    "authorization": ["Authorization: Bearer {s}", "-H 'authorization: Basic {s}'", '"Authorization": "Bearer {s}"',
-                      "using bearer {s} now"],
-    "header-property": ['{{"name": "Authorization",\n "value": "{s}"}}', '{{"name":"set-cookie","value":"{s}"}}',
-                        '<Header name="x-api-key">{s}</Header>'],
+    "authorization": ["Authorization: Bearer {s}", "-H 'authorization: Basic {s}'",
+                      '"Authorization": "Bearer {s}"', "using bearer {s} now"],
+    "header-property": ['{{"name": "Authorization",\n "value": "{s}"}}',
+                        '{{"name":"set-cookie","value":"{s}"}}', '<Header name="x-api-key">{s}</Header>'],
     "cookie": ["Cookie: a={s}", "Set-Cookie: b={s}; Path=/", "-b 'c={s}'"],
     "curl-user": ["-u user:{s}", "--user 'me:{s}'"],
     "url-credentials": ["https://u:{s}@h.example.com/x"],
-    "secret-parameter": ["?password={s}&a=b", '"client_secret": "{s}"', "token: {s}", "--token {s}", "apikey={s}"],
+    "secret-parameter": ["?password={s}&a=b", '"client_secret": "{s}"', "token: {s}", "--token {s}",
+                         "apikey={s}"],
     "jwt": ["eyJhbGciOiJIUzI1NiJ9.eyJ{s}.abc", "x eyJ0eXAiOiJKV1QifQ.eyJzdWIi.{s}"],
     "secret-format": ["slack xoxb-1234-{s}", "token glpat-{s}abcdefghij"],
     "private-key": ["-----BEGIN RSA PRIVATE KEY-----\n{s}\n-----END RSA PRIVATE KEY-----"],
@@ -294,13 +309,16 @@ def _zip(members: dict[str, str | bytes]) -> bytes:
 
 
 def test_proxy_bundle_zip_is_rewritten_without_secrets() -> None:
-    # Given a proxy bundle with a key file, a PEM holding a key and a certificate, and a policy with a password
+    # Given a proxy bundle with a key file, a PEM holding a key and a certificate, and a policy with
+    # a password
     data = _zip({
         "apiproxy/p.xml": "<APIProxy name='p'/>",
         "apiproxy/resources/jsc/client.key": _pem("RSA PRIVATE KEY"),
         "apiproxy/resources/keys.p12": b"\x30\x82\x01\x00binary",
-        "apiproxy/resources/chain.pem": _pem("PRIVATE KEY") + "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
-        "apiproxy/policies/BA.xml": f"<BasicAuthentication><Password>{SECRET}</Password></BasicAuthentication>",
+        "apiproxy/resources/chain.pem": (_pem("PRIVATE KEY")
+                                         + "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"),
+        "apiproxy/policies/BA.xml": (f"<BasicAuthentication><Password>{SECRET}</Password>"
+                                     "</BasicAuthentication>"),
     })
     # When redacted
     out, found = redact_bytes(data, "edge/proxy-bundle.zip")
@@ -352,7 +370,8 @@ def test_tar_and_gzip_members_are_redacted() -> None:
 
 
 def test_gzip_text_is_redacted_and_recompressed() -> None:
-    out, found = redact_bytes(gzip.compress(f"a\nAuthorization: Basic {SECRET}\n".encode()), "hosts/h/system.log.gz")
+    out, found = redact_bytes(gzip.compress(f"a\nAuthorization: Basic {SECRET}\n".encode()),
+                              "hosts/h/system.log.gz")
     assert gzip.decompress(out) == b"a\nAuthorization: Basic REDACTED\n"
     assert found == [Redaction("hosts/h/system.log.gz", "authorization", 2, 1)]
 
@@ -413,8 +432,10 @@ def test_concatenated_gzip_members_are_all_read() -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(secret=_SEEDED, forms=st.lists(st.sampled_from([f for forms in _FORMS.values() for f in forms]), min_size=1,
-                                      max_size=4), keys=st.lists(st.text(max_size=8), min_size=4, max_size=4),
+@given(secret=_SEEDED,
+       forms=st.lists(st.sampled_from([f for forms in _FORMS.values() for f in forms]),
+                      min_size=1, max_size=4),
+       keys=st.lists(st.text(max_size=8), min_size=4, max_size=4),
        depth=st.integers(min_value=0, max_value=2))
 def test_secrets_in_json_strings_are_masked_and_json_stays_json(
     secret: str, forms: list[str], keys: list[str], depth: int
@@ -424,7 +445,7 @@ def test_secrets_in_json_strings_are_masked_and_json_stays_json(
     assume(all(secret.lower() not in k.lower() for k in keys))
     # A secret that is part of a form's own words ('authorizatio') stays visible in them, rightly.
     assume(all(secret.lower() not in form.format(s="").lower() for form in forms))
-    document: object = {k: form.format(s=secret) for k, form in zip(keys, forms)}
+    document: object = {k: form.format(s=secret) for k, form in zip(keys, forms, strict=False)}
     for _ in range(depth):
         document = {"content": json.dumps(document)}
     for indent in (None, 2):

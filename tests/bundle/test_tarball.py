@@ -1,8 +1,8 @@
-"""The bundle's .tar.gz: NAME/ members with fixed modes and owners, links refused, an existing archive kept."""
+"""The bundle's .tar.gz: NAME/ members with fixed modes and owners, links refused, an existing
+archive kept."""
 
 from __future__ import annotations
 
-import os
 import tarfile
 from pathlib import Path
 
@@ -25,7 +25,8 @@ def test_members_are_name_prefixed_private_and_anonymous(tmp_path: Path) -> None
     _tree(tmp_path / "b")
     # When archived
     write_tarball(tmp_path / "b", NAME, tmp_path / f"{NAME}.tar.gz", mtime=1_800_000_000)
-    # Then every member sits below NAME/, folders 0700, files 0600, owner 0, the given time; no temp file is left
+    # Then every member sits below NAME/, folders 0700, files 0600, owner 0, the given time; no temp file
+    # is left
     with tarfile.open(tmp_path / f"{NAME}.tar.gz") as tar:
         members = {m.name: m for m in tar.getmembers()}
         assert tar.extractfile(f"{NAME}/hosts/mp1/facts.json").read() == b"{}\n"  # type: ignore[union-attr]
@@ -39,7 +40,7 @@ def test_members_are_name_prefixed_private_and_anonymous(tmp_path: Path) -> None
 
 def test_a_link_inside_is_refused_and_nothing_is_left(tmp_path: Path) -> None:
     _tree(tmp_path / "b")
-    os.symlink("/etc/passwd", tmp_path / "b" / "hosts" / "passwd")
+    (tmp_path / "b" / "hosts" / "passwd").symlink_to("/etc/passwd")
     with pytest.raises(BundleError, match="hosts/passwd is not a regular file"):
         write_tarball(tmp_path / "b", NAME, tmp_path / f"{NAME}.tar.gz", mtime=0)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]

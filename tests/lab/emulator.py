@@ -10,6 +10,7 @@ is test infrastructure, not a mock of our client.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import io
@@ -1132,10 +1133,8 @@ def _handler_class(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
         do_GET = do_POST = do_DELETE = do_PUT = _serve
 
         def finish(self) -> None:
-            try:
+            with contextlib.suppress(OSError):  # the connection was reset on purpose
                 super().finish()
-            except OSError:
-                pass  # the connection was reset on purpose
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
             pass  # keep test output quiet

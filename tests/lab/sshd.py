@@ -213,7 +213,7 @@ def start_ssh_hosts(
 def ensure_lab_users() -> None:
     """Create the lab users and the sudoers rule once per machine (idempotent and safe across processes)."""
     _USER_LOCK.parent.mkdir(parents=True, exist_ok=True)
-    with open(_USER_LOCK, "w") as lock:
+    with _USER_LOCK.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         for user in (LAB_USER, NOSUDO_USER, PASSWORD_USER):
             if not _user_exists(user):

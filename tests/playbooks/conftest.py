@@ -1,5 +1,5 @@
-"""Playbook fixtures: Ansible kept offline and inside the test's temp dir, an inventory for the lab's sshd hosts,
-one real playbooks/collect.yml run in the ca-mismatch lab, and `collect package` on what it wrote."""
+"""Playbook fixtures: Ansible kept offline and inside the test's temp dir, an inventory for the lab's sshd
+hosts, one real playbooks/collect.yml run in the ca-mismatch lab, and `collect package` on what it wrote."""
 
 from __future__ import annotations
 
@@ -61,8 +61,9 @@ def stop_control_masters(home: Path) -> None:
 def write_inventory(lab: Lab, path: Path, remote_tmp: str, async_dir: str) -> Path:
     """An Ansible inventory of the lab's hosts with verified host keys and real (symlink-free) paths.
 
-    The lab user cannot pass through pytest's 0700 temp dirs, so capture dir and system.log are given resolved.
-    `remote_tmp` / `async_dir` are this run's own, so the test can check that nothing is left in them.
+    The lab user cannot pass through pytest's 0700 temp dirs, so capture dir and system.log are given
+    resolved. `remote_tmp` / `async_dir` are this run's own, so the test can check that nothing is left
+    in them.
     """
     assert lab.ssh is not None
     # Temp and async dirs as group vars: under `all` they would reach the controller's implicit localhost too,
@@ -85,8 +86,8 @@ def write_inventory(lab: Lab, path: Path, remote_tmp: str, async_dir: str) -> Pa
             "vars": {
                 "ansible_user": lab.ssh.user,
                 "ansible_ssh_private_key_file": str(lab.ssh.client_key),
-                "ansible_ssh_common_args": f"-o UserKnownHostsFile={lab.ssh.known_hosts} -o StrictHostKeyChecking=yes"
-                " -o GlobalKnownHostsFile=/dev/null",
+                "ansible_ssh_common_args": f"-o UserKnownHostsFile={lab.ssh.known_hosts}"
+                " -o StrictHostKeyChecking=yes -o GlobalKnownHostsFile=/dev/null",
                 "ansible_python_interpreter": "/usr/bin/python3",
             },
             "children": groups,

@@ -1,4 +1,5 @@
-"""playbooks/collect.yml with real ansible-core against the lab's sshd hosts, then `collect package` on its output."""
+"""playbooks/collect.yml with real ansible-core against the lab's sshd hosts, then `collect package` on
+its output."""
 
 from __future__ import annotations
 
@@ -48,7 +49,8 @@ def test_syntax_check(tmp_path: Path) -> None:
 
 
 def test_ansible_lint_is_clean(tmp_path: Path) -> None:
-    # Given the playbook and its role, When ansible-lint runs offline (production profile), Then nothing is found.
+    # Given the playbook and its role, When ansible-lint runs offline (production profile), Then nothing
+    # is found.
     done = run_tool(
         [str(BIN / "ansible-lint"), "--offline", "--profile", "production", "collect.yml", "roles/collector"],
         ansible_env(tmp_path),
@@ -107,8 +109,8 @@ def test_excerpt_holds_the_handshake_failure(playbook_run: PlaybookRun) -> None:
     message_id = playbook_run.record["message_ids"][0]
     excerpts = [(playbook_run.out / layout.host_file(h, layout.HOST_LOG_EXCERPT)).read_text() for h in MPS]
     hit = next(text for text in excerpts if message_id in text)
-    # The message id's own line: context lines (grep -C, prefixed "system.log-") may hold earlier failures of a
-    # lab other tests already used.
+    # The message id's own line: context lines (grep -C, prefixed "system.log-") may hold earlier failures of
+    # a lab other tests already used.
     line = next(line for line in hit.splitlines() if "handshakeFailed" in line and message_id in line)
     assert "system.log:" in line and "bad_certificate" in line
 
@@ -157,8 +159,8 @@ def test_nothing_is_left_on_the_hosts(playbook_run: PlaybookRun) -> None:
 
 
 def test_package_diagnoses_ca_mismatch(packaged: PackageRun) -> None:
-    # When collect package bundles the raw directory with the management API documents, Then it is complete and
-    # `collect analyze BUNDLE` names ca-mismatch.
+    # When collect package bundles the raw directory with the management API documents, Then it is complete
+    # and `collect analyze BUNDLE` names ca-mismatch.
     assert packaged.done.returncode == 0, packaged.done.stdout + packaged.done.stderr
     assert packaged.result["complete"] is True
     analyzed = subprocess.run(
@@ -195,8 +197,8 @@ def test_package_steps_and_checklist(packaged: PackageRun) -> None:
 
 
 def test_package_without_api_names_what_to_collect(playbook_run: PlaybookRun, tmp_path: Path) -> None:
-    # Given --no-api, When packaging, Then the names come from the record, the backend from the collection, and
-    # without the keystore the cause is client-certificate-not-sent.
+    # Given --no-api, When packaging, Then the names come from the record, the backend from the collection,
+    # and without the keystore the cause is client-certificate-not-sent.
     run = run_package(playbook_run.lab, playbook_run.out, tmp_path, "--no-api")
     assert run.done.returncode == 0, run.done.stdout + run.done.stderr
     assert run.result["diagnosis"]["cause"] == "client-certificate-not-sent"

@@ -1,4 +1,5 @@
-"""collect.yml when hosts fail: one without tcpdump, one unreachable; the others go on and the package says so."""
+"""collect.yml when hosts fail: one without tcpdump, one unreachable; the others go on and the package
+says so."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def failing_run(lab_factory: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlaybookRun]:
-    """mp2 with a tcpdump that does not exist, mp9 whose SSH port is closed, no backend host (addresses given),
-    no reproduction URL and no prompt (a timed window of one second), no ansible_user."""
+    """mp2 with a tcpdump that does not exist, mp9 whose SSH port is closed, no backend host (addresses
+    given), no reproduction URL and no prompt (a timed window of one second), no ansible_user."""
     lab = lab_factory("ca-mismatch")
 
     def edit(document: dict[str, Any]) -> None:
@@ -89,8 +90,8 @@ def test_nothing_is_left_after_a_failed_start(failing_run: PlaybookRun) -> None:
 
 
 def test_package_is_partial_and_names_each_failure(failing_run: PlaybookRun, tmp_path: Path) -> None:
-    # When the collection is packaged without the management API, Then the bundle is written, the exit code is 3
-    # and the steps carry the playbook's failures (the unreachable host as a failed connect).
+    # When the collection is packaged without the management API, Then the bundle is written, the exit code is
+    # 3 and the steps carry the playbook's failures (the unreachable host as a failed connect).
     lab = failing_run.lab
     run = run_package(
         lab,

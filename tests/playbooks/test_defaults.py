@@ -1,4 +1,5 @@
-"""The Ansible role's limits are the Python collector's: the role's defaults hold the numbers of remote/host_steps.py."""
+"""The Ansible role's limits are the Python collector's: the role's defaults hold the numbers
+of remote/host_steps.py."""
 
 from __future__ import annotations
 

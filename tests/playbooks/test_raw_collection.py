@@ -1,5 +1,5 @@
-"""collector/run/raw_collection.py (and from_raw.settings_flags) on real directories: reading a raw collection, its
-bad inputs, and the flags it fills.
+"""collector/run/raw_collection.py (and from_raw.settings_flags) on real directories: reading a raw
+collection, its bad inputs, and the flags it fills.
 
 (Beside the playbook tests because the raw collection is the playbook's output; the lab run in test_collect.py
 covers packaging end to end.)
@@ -82,8 +82,8 @@ def _collection(root: Path, record: dict[str, Any] | None = None) -> Path:
 
 
 def test_reads_hosts_steps_and_reproduction(tmp_path: Path) -> None:
-    # Given a collection with a record, When it is read, Then hosts, steps, names and the reproduction come from it
-    # (the URL's secret redacted) and a host without steps becomes a failed connect.
+    # Given a collection with a record, When it is read, Then hosts, steps, names and the reproduction come
+    # from it (the URL's secret redacted) and a host without steps becomes a failed connect.
     collection = read_raw_collection(_collection(tmp_path / "raw"))
     assert [(h.name, h.role, h.address) for h in collection.hosts] == [
         ("mp1", "message-processor", "10.0.1.11"),
@@ -109,7 +109,7 @@ def test_imports_layout_files_only(tmp_path: Path) -> None:
     (root / "notes.txt").write_text("x")
     secret = tmp_path / "secret.key"
     secret.write_text("-----BEGIN PRIVATE KEY-----\n")
-    os.symlink(secret, root / layout.host_file("backend", layout.HOST_CAPTURE))
+    (root / layout.host_file("backend", layout.HOST_CAPTURE)).symlink_to(secret)
     collection = read_raw_collection(root)
     imported = {rel for rel, _path in collection.files}
     assert imported == {
@@ -219,7 +219,8 @@ def test_flags_must_match_the_record(tmp_path: Path) -> None:
     ],
 )
 def test_cli_input_errors_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
-    # Given bad input to `collect package`, Then it exits 2 with one line naming the problem and writes nothing.
+    # Given bad input to `collect package`, Then it exits 2 with one line naming the problem and
+    # writes nothing.
     raw = _collection(tmp_path / "raw")
     out = tmp_path / "out"
     out.mkdir()

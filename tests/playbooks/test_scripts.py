@@ -1,4 +1,5 @@
-"""The playbook's host-side scripts are the Python collector's own files (collector/remote/scripts/), not copies."""
+"""The playbook's host-side scripts are the Python collector's own files (collector/remote/scripts/),
+not copies."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ PLAYBOOK_ONLY = {"join-pcaps.sh", "to-file.sh"}
 
 @pytest.mark.parametrize("name", sorted(p.name for p in SCRIPTS.glob("*.sh")))
 def test_scripts_are_the_collectors(name: str) -> None:
-    # Given a host-side script of the collector, Then the role's file of that name is a link to it (one source).
+    # Given a host-side script of the collector, Then the role's file of that name is a link to it
+    # (one source).
     role_file = FILES / name
     assert role_file.is_symlink() and role_file.resolve() == (SCRIPTS / name).resolve(), name
 

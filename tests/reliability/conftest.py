@@ -1,5 +1,5 @@
-"""Reliability suite helpers: run the real `collect` process against the lab, open what it wrote, and look at the
-lab hosts afterwards (tcpdump processes, run directories, files outside the output directory)."""
+"""Reliability suite helpers: run the real `collect` process against the lab, open what it wrote, and look at
+the lab hosts afterwards (tcpdump processes, run directories, files outside the output directory)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[2]
 COLLECT = ROOT / ".venv" / "bin" / "collect"
 RUN_DIR_PREFIX = "apigee-collector-"
 CAPTURE_MARGIN_SECONDS = 120  # collector/run/stages.py: the remote tcpdump outlives the window by this much
-# Extra SSH hosts, one fault each, beside the lab's healthy mp1, mp2 and backend (addresses no other test uses).
+# Extra SSH hosts, one fault each, beside the lab's healthy mp1, mp2 and backend (addresses no other
+# test uses).
 FAULT_HOSTS = {
     "mp-down": "127.0.8.11",
     "mp-wrongkey": "127.0.8.12",
@@ -106,7 +107,8 @@ class Run:
 
 
 def bundle_texts(archive: Path) -> dict[str, bytes]:
-    """Every bundle file's bytes, with gzip files and zip members opened too (a secret must not hide there)."""
+    """Every bundle file's bytes, with gzip files and zip members opened too (a secret must not
+    hide there)."""
     texts: dict[str, bytes] = {}
     with tarfile.open(archive) as tar:
         for member in tar.getmembers():
@@ -144,8 +146,8 @@ def run_collect(lab: Lab | None, out: Path, *args: str, env: dict[str, str] | No
                               text=True, timeout=timeout, check=False)
     else:
         with lab_roots_kept_traversable(lab):
-            done = subprocess.run(argv, env=environment, cwd=out, stdin=subprocess.DEVNULL, capture_output=True,
-                                  text=True, timeout=timeout, check=False)
+            done = subprocess.run(argv, env=environment, cwd=out, stdin=subprocess.DEVNULL,
+                                  capture_output=True, text=True, timeout=timeout, check=False)
     return Run(done.returncode, done.stdout, done.stderr, out)
 
 
@@ -197,7 +199,7 @@ def clean_output(output: str) -> None:
     assert "internal error" not in output, output
 
 
-# --- what the hosts hold -----------------------------------------------------------------------------------------
+# --- what the hosts hold ------------------------------------------------------------------------------------
 
 def capture_dirs(hosts: SshHosts) -> list[Path]:
     return [Path(os.path.realpath(h.capture_dir)) for h in hosts.hosts]
@@ -222,7 +224,7 @@ class RemoteCapture:
         """The time limit of its `timeout` wrapper (`timeout -s INT -k 10 N tcpdump ...`)."""
         argv = list(self.wrapper_argv)
         for index, word in enumerate(argv):
-            if os.path.basename(word) == "tcpdump" or word.endswith("/tcpdump"):
+            if Path(word).name == "tcpdump" or word.endswith("/tcpdump"):
                 previous = argv[index - 1] if index else ""
                 return int(previous) if previous.isdigit() else None
         return None
@@ -236,11 +238,12 @@ def running_captures(dirs: list[Path]) -> list[RemoteCapture]:
         if not proc.name.isdigit():
             continue
         try:
-            argv = tuple(a.decode(errors="replace") for a in (proc / "cmdline").read_bytes().split(b"\0")[:-1])
+            argv = tuple(a.decode(errors="replace")
+                         for a in (proc / "cmdline").read_bytes().split(b"\0")[:-1])
             stat = (proc / "stat").read_text()
         except OSError:
             continue
-        if not argv or not os.path.basename(argv[0]).startswith("tcpdump") or "-w" not in argv:
+        if not argv or not Path(argv[0]).name.startswith("tcpdump") or "-w" not in argv:
             continue
         target = argv[argv.index("-w") + 1] if argv.index("-w") + 1 < len(argv) else ""
         if not any(target.startswith(p) for p in prefixes):
@@ -251,7 +254,7 @@ def running_captures(dirs: list[Path]) -> list[RemoteCapture]:
                                 for a in Path(f"/proc/{parent}/cmdline").read_bytes().split(b"\0")[:-1])
         except OSError:
             parent_argv = ()
-        is_timeout = bool(parent_argv) and os.path.basename(parent_argv[0]) == "timeout"
+        is_timeout = bool(parent_argv) and Path(parent_argv[0]).name == "timeout"
         found.append(RemoteCapture(int(proc.name), argv, parent if is_timeout else None,
                                    parent_argv if is_timeout else ()))
     return found
@@ -261,10 +264,8 @@ def stop_leftover_captures(dirs: list[Path]) -> None:
     """Clean up after a SIGKILLed or disconnected run: stop its captures (by PID) and remove its run dirs."""
     for capture in running_captures(dirs):
         for pid in filter(None, (capture.wrapper_pid, capture.pid)):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
     deadline = time.monotonic() + 5
     while running_captures(dirs) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -272,7 +273,7 @@ def stop_leftover_captures(dirs: list[Path]) -> None:
         subprocess.run(["rm", "-rf", "--", str(directory)], check=False)
 
 
-# --- a lab with one fault per extra host ---------------------------------------------------------------------------
+# --- a lab with one fault per extra host --------------------------------------------------------------------
 
 @dataclass
 class FaultLab:

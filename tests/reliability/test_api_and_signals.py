@@ -1,5 +1,5 @@
-"""Management API faults (500s, a hang, a non-JSON answer) and the collector itself receiving SIGINT, SIGTERM or
-SIGKILL during the capture window, through the real `collect` against the lab."""
+"""Management API faults (500s, a hang, a non-JSON answer) and the collector itself receiving SIGINT, SIGTERM
+or SIGKILL during the capture window, through the real `collect` against the lab."""
 
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ WINDOW_SECONDS = 30  # long enough that every signal lands inside the window
 
 @pytest.fixture
 def lab(fault_lab: FaultLab) -> Iterator[Any]:
-    """The shared lab with its emulator faults cleared afterwards (and captures stopped if a test left any)."""
+    """The shared lab with its emulator faults cleared afterwards (and captures stopped if a test
+    left any)."""
     yield fault_lab.lab
     fault_lab.lab.emulator.clear_faults()
     stop_leftover_captures(capture_dirs(fault_lab.lab.ssh))
@@ -115,7 +116,9 @@ def test_graceful_signal_stops_captures_and_writes_a_partial_bundle(lab: Any, tm
     assert run.leftovers() == []
 
 
-def test_f13_sigkill_leaves_no_bundle_under_the_final_name_and_bounded_captures(lab: Any, tmp_path: Path) -> None:
+def test_f13_sigkill_leaves_no_bundle_under_the_final_name_and_bounded_captures(
+    lab: Any, tmp_path: Path
+) -> None:
     run = during_window(lab, tmp_path / "out", _window_args(lab), lambda p: p.kill())
     assert run.returncode == -signal.SIGKILL
     assert run.archives == []
@@ -166,7 +169,7 @@ def full_out(tmp_path: Path) -> Iterator[Path]:
 def test_f16_output_directory_full(lab: Any, full_out: Path) -> None:
     mp1_log = Path(lab.message_processors[0].log_path)
     size = mp1_log.stat().st_size
-    with open(mp1_log, "ab") as log:  # more log than the output can hold
+    with mp1_log.open("ab") as log:  # more log than the output can hold
         log.write(os.urandom(1536 * 1024).hex().encode() + b"\n")
     args = base_args(lab) + ["--reproduce", f"curl -sS {lab.reproduction_url}", "--json"]
     try:

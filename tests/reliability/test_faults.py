@@ -53,7 +53,8 @@ def fault_run(fault_lab: FaultLab, tmp_path_factory: pytest.TempPathFactory) -> 
     after["drop_captures"] = running_captures(drop_dir)
     after["drop_run_dirs"] = run_dirs(drop_dir)
     after["lab_captures"] = running_captures(capture_dirs(lab.ssh) + capture_dirs(fault_lab.hosts)[:-1])
-    after["run_dirs"] = [p for p in run_dirs(fault_lab.all_capture_dirs) if not str(p).startswith(str(drop_dir[0]))]
+    after["run_dirs"] = [p for p in run_dirs(fault_lab.all_capture_dirs)
+                         if not str(p).startswith(str(drop_dir[0]))]
     stop_leftover_captures(drop_dir)
     return {"run": run, "dropped": dropped, **after}
 
@@ -112,7 +113,9 @@ def test_f03_changed_host_key_is_refused_naming_host_and_fingerprints(fault_run:
     assert offered in record["message"]
 
 
-def test_k01_unknown_host_key_is_refused_without_the_flag(fault_run: dict[str, Any], fault_lab: FaultLab) -> None:
+def test_k01_unknown_host_key_is_refused_without_the_flag(
+    fault_run: dict[str, Any], fault_lab: FaultLab
+) -> None:
     record = _fault_recorded(_run(fault_run), "mp-unknown", "connect", "host-key-unknown")
     assert "SHA256:" in record["message"] and "--accept-new-host-keys" in record["message"]
     assert f"[{fault_lab.hosts.host('mp-unknown').address}]" not in fault_lab.known_hosts.read_text()
@@ -133,7 +136,9 @@ def test_f07_ssh_link_dropped_mid_capture(fault_run: dict[str, Any]) -> None:
     assert not fault_run["drop_run_dirs"], fault_run["drop_run_dirs"]
 
 
-def test_f14_graceful_end_leaves_no_tcpdump_and_no_files_on_reachable_hosts(fault_run: dict[str, Any]) -> None:
+def test_f14_graceful_end_leaves_no_tcpdump_and_no_files_on_reachable_hosts(
+    fault_run: dict[str, Any]
+) -> None:
     run = _run(fault_run)
     assert not fault_run["lab_captures"], fault_run["lab_captures"]
     assert not fault_run["run_dirs"], fault_run["run_dirs"]

@@ -1,6 +1,6 @@
-"""Host keys through the real `collect`: an unknown host is accepted only with --accept-new-host-keys (and then
-recorded in the known_hosts file); a changed key is refused even with that flag. (The refusal of an unknown
-host without the flag, and of a changed key by default, are rows K01 and F03 of the fault run.)"""
+"""Host keys through the real `collect`: an unknown host is accepted only with --accept-new-host-keys (and
+then recorded in the known_hosts file); a changed key is refused even with that flag. (The refusal of an
+unknown host without the flag, and of a changed key by default, are rows K01 and F03 of the fault run.)"""
 
 from __future__ import annotations
 
@@ -25,9 +25,9 @@ def accept_run(fault_lab: FaultLab, tmp_path_factory: pytest.TempPathFactory) ->
     known_hosts = root / "known_hosts"
     known_hosts.write_text(fault_lab.known_hosts.read_text())
     run = run_collect(lab, root / "out", "--org", lab.org, "--env", lab.env, "--proxy", lab.proxy, "--no-api",
-                      "--backend", f"{lab.backend.address}:{lab.backend.port}", "--inventory", str(inventory_path),
-                      "--known-hosts", str(known_hosts), "--capture-seconds", "1", "--accept-new-host-keys",
-                      "--json")
+                      "--backend", f"{lab.backend.address}:{lab.backend.port}",
+                      "--inventory", str(inventory_path), "--known-hosts", str(known_hosts),
+                      "--capture-seconds", "1", "--accept-new-host-keys", "--json")
     no_traceback(run)
     return run, known_hosts
 

@@ -59,7 +59,7 @@ def _canary() -> Iterator[Path]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-# --- H01: hostile org / env / proxy names (property) -------------------------------------------------------------
+# --- H01: hostile org / env / proxy names (property) --------------------------------------------------------
 
 _hostile_text = st.text(alphabet=st.sampled_from(HOSTILE + "abc-._"), min_size=0, max_size=12)
 
@@ -69,8 +69,9 @@ _hostile_text = st.text(alphabet=st.sampled_from(HOSTILE + "abc-._"), min_size=0
        bad=st.sampled_from(list(HOSTILE)), payload=st.integers(0, 6), tail=_hostile_text)
 @example(flag="--proxy", head="p", bad="$", payload=0, tail="")
 @example(flag="--org", head="", bad="\n", payload=2, tail="é")
-def test_h01_hostile_org_env_proxy_names_are_refused(tmp_path: Path, flag: str, head: str, bad: str, payload: int,
-                                                     tail: str) -> None:
+def test_h01_hostile_org_env_proxy_names_are_refused(
+    tmp_path: Path, flag: str, head: str, bad: str, payload: int, tail: str
+) -> None:
     out = tmp_path / f"out-{uuid.uuid4().hex}"
     out.mkdir()
     with _canary() as canary:
@@ -87,14 +88,17 @@ def test_h01_hostile_org_env_proxy_names_are_refused(tmp_path: Path, flag: str, 
     assert list(out.iterdir()) == []
 
 
-# --- H02: hostile inventory values and reproduction command that reach the host (property, lab) -------------------
+# --- H02: hostile inventory values and reproduction command that reach the host (property, lab) -------------
 
-_WRAPPER = """#!/bin/sh
-# Records the argv tcpdump really received on the host, one NUL-terminated word each, then runs tcpdump.
-# ${0%/*}, not $(dirname "$0"): command substitution drops the trailing newline a hostile folder name may end in.
-for word; do printf '%s\\0' "$word"; done >> "${0%/*}/argv.log"
-exec /usr/bin/tcpdump "$@"
-"""
+_WRAPPER = (
+    "#!/bin/sh\n"
+    "# Records the argv tcpdump really received on the host, one NUL-terminated word each, "
+    "then runs tcpdump.\n"
+    '# ${0%/*}, not $(dirname "$0"): command substitution drops the trailing newline a hostile folder name '
+    "may end in.\n"
+    """for word; do printf '%s\\0' "$word"; done >> "${0%/*}/argv.log"\n"""
+    'exec /usr/bin/tcpdump "$@"\n'
+)
 
 
 def _path_segment(text: str) -> str:
@@ -156,11 +160,14 @@ def test_h02_hostile_paths_and_reproduction_reach_the_host_quoted(fault_lab: Fau
     base = Path(tempfile.mkdtemp(prefix="case-", dir=hostile_base))
     base.chmod(0o755)
     with _canary() as canary:
-        host = _hostile_host(base, _path_segment(segment + _canary_payloads(canary)[payload].replace("/", "_")))
+        host = _hostile_host(
+            base, _path_segment(segment + _canary_payloads(canary)[payload].replace("/", "_"))
+        )
         mp1 = next(h for h in lab.ssh.hosts if h.name == "mp1")
         inventory = {"defaults": {"user": LAB_USER, "identity_file": str(lab.client_key), "sudo": True},
                      "hosts": {"mp1": {"address": mp1.address, "port": mp1.port, "role": "message-processor",
-                                       "capture_dir": str(host.capture_dir), "system_log": str(host.system_log),
+                                       "capture_dir": str(host.capture_dir),
+                                       "system_log": str(host.system_log),
                                        "tcpdump": str(host.tcpdump)}}}
         inventory_path = base / "inventory.yaml"
         inventory_path.write_text(yaml.safe_dump(inventory, allow_unicode=True))
@@ -168,8 +175,9 @@ def test_h02_hostile_paths_and_reproduction_reach_the_host_quoted(fault_lab: Fau
         curl = ["curl", "-sS", "-H", hostile_header, lab.reproduction_url]
         out = tmp_path_factory.mktemp("hostile-run") / "out"
         run = run_collect(lab, out, "--org", lab.org, "--env", lab.env, "--proxy", lab.proxy, "--no-api",
-                          "--backend", f"{lab.backend.address}:{lab.backend.port}", "--inventory",
-                          str(inventory_path), "--known-hosts", str(lab.known_hosts), "--capture-seconds", "1",
+                          "--backend", f"{lab.backend.address}:{lab.backend.port}",
+                          "--inventory", str(inventory_path), "--known-hosts", str(lab.known_hosts),
+                          "--capture-seconds", "1",
                           "--reproduce", " ".join(_shell_quote(a) for a in curl), "--json")
         no_traceback(run)
         assert "internal error" not in run.terminal
@@ -183,7 +191,9 @@ def test_h02_hostile_paths_and_reproduction_reach_the_host_quoted(fault_lab: Fau
         argv = [w.decode() for w in words]
         target = argv[argv.index("-w") + 1]
         assert target.startswith(str(host.capture_dir) + "/apigee-collector-"), argv
-        assert argv[-7:] == ["(", "host", lab.backend.address, ")", "and", "port", str(lab.backend.port)], argv
+        assert argv[-7:] == [
+            "(", "host", lab.backend.address, ")", "and", "port", str(lab.backend.port)
+        ], argv
         assert not run_dirs([host.capture_dir])
         assert not run_dirs(capture_dirs(lab.ssh))
         assert run.leftovers() == []
@@ -197,7 +207,7 @@ def _shell_quote(word: str) -> str:
     return shlex.quote(word)
 
 
-# --- H03-H06: hostile proxy bundle zips from the management API -------------------------------------------------
+# --- H03-H06: hostile proxy bundle zips from the management API ---------------------------------------------
 
 def _zip(entries: list[tuple[zipfile.ZipInfo | str, bytes]]) -> bytes:
     buffer = io.BytesIO()
@@ -260,14 +270,15 @@ def test_hostile_proxy_bundle_is_one_clear_error(fault_lab: FaultLab, tmp_path: 
     no_traceback(run)
     assert "internal error" not in run.terminal
     assert run.returncode == 2, run.terminal
-    lines = [line for line in run.stderr.splitlines() if line.startswith("collect: ") and "proxy-bundle" in line]
+    lines = [line for line in run.stderr.splitlines()
+             if line.startswith("collect: ") and "proxy-bundle" in line]
     assert len(lines) == 1, run.stderr
     assert not escape.exists()
     assert list(run.out.iterdir()) == []  # nothing written, not even a partial bundle
     assert not run_dirs(fault_lab.all_capture_dirs)  # and no SSH host was touched
 
 
-# --- H07: malformed inventories -------------------------------------------------------------------------------------
+# --- H07: malformed inventories -----------------------------------------------------------------------------
 
 MALFORMED_INVENTORIES = {
     "yaml-syntax": b"hosts:\n  mp1: {address: 127.0.0.11\n",
@@ -304,7 +315,7 @@ def test_h07_malformed_inventory_is_one_clear_error(tmp_path: Path, case: str) -
     assert not out.exists() or list(out.iterdir()) == []
 
 
-# --- H08: truncated, garbage and enormous captures --------------------------------------------------------------
+# --- H08: truncated, garbage and enormous captures ----------------------------------------------------------
 
 def _pcap_header(snaplen: int = 262144) -> bytes:
     return struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, snaplen, 1)
@@ -317,7 +328,9 @@ def _capture(kind: str, directory: Path, real: bytes) -> Path:
     elif kind == "garbage":
         path.write_bytes(os.urandom(256 * 1024))
     elif kind == "huge-record":  # a record header claiming a 4 GiB packet, then little data
-        path.write_bytes(_pcap_header(0xFFFFFFFF) + struct.pack("<IIII", 0, 0, 0xFFFFFFF0, 0xFFFFFFF0) + b"x" * 64)
+        path.write_bytes(
+            _pcap_header(0xFFFFFFFF) + struct.pack("<IIII", 0, 0, 0xFFFFFFF0, 0xFFFFFFF0) + b"x" * 64
+        )
     elif kind == "gzip-bomb":  # 64 MiB of zeros (4 Mi empty records) inside a 64 KiB .pcap.gz
         path = directory / "bomb.pcap.gz"
         with gzip.open(path, "wb", compresslevel=1) as handle:
@@ -349,7 +362,7 @@ def fault_lab_capture() -> bytes:
     return max(captures, key=lambda p: p.stat().st_size).read_bytes()
 
 
-# --- H10: hostile support bundles given back to `collect analyze` / `collect verify` -----------------------------
+# --- H10: hostile support bundles given back to `collect analyze` / `collect verify` ------------------------
 
 _TOP = "apigee-diag-o-e-p-20260101T000000Z/"
 
@@ -393,7 +406,7 @@ def _hostile_bundle(kind: str, path: Path, escape: Path) -> None:
         members.append(special(capture, tarfile.LNKTYPE, "/etc/shadow"))
     elif kind == "device":
         members.append(special(capture, tarfile.CHRTYPE))
-    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1) as packed, \
+    with path.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1) as packed, \
             tarfile.open(fileobj=packed, mode="w|") as tar:
         for info, data in members:
             tar.addfile(info, data)
@@ -422,7 +435,7 @@ def test_h10_hostile_bundle_given_back_to_the_tool(tmp_path: Path, kind: str, co
 
 
 
-# --- H11: JSON nested thousands deep given to `collect analyze` / `collect verify` -----------------------------
+# --- H11: JSON nested thousands deep given to `collect analyze` / `collect verify` --------------------------
 
 @pytest.mark.parametrize("case", ["array", "object", "manifest"], ids=lambda c: f"H11-{c}")
 def test_h11_deeply_nested_json_is_one_clear_error(tmp_path: Path, case: str) -> None:
@@ -447,7 +460,7 @@ def test_h11_deeply_nested_json_is_one_clear_error(tmp_path: Path, case: str) ->
             assert code == 2 and str(path) in output and output.count("\n") <= 2, output
 
 
-# --- H12-H14: a malformed known_hosts, an unusable identity file, a config file that is not UTF-8 ---------------
+# --- H12-H14: a malformed known_hosts, an unusable identity file, a config file that is not UTF-8 -----------
 
 def _one_host_inventory(fault_lab: FaultLab, tmp_path: Path, **override: str) -> Path:
     inventory = yaml.safe_load(fault_lab.inventory.read_text())
@@ -472,7 +485,9 @@ def _host_only_run(fault_lab: FaultLab, tmp_path: Path, inventory: Path, known_h
     pytest.param(bytes(range(128, 256)) * 8, id="H12-binary"),
     pytest.param(b"[127.0.0.11]:1 ssh-ed25519 notbase64!!\n", id="H12-bad-key-line"),
 ])
-def test_h12_malformed_known_hosts_is_one_clear_error(fault_lab: FaultLab, tmp_path: Path, content: bytes) -> None:
+def test_h12_malformed_known_hosts_is_one_clear_error(
+    fault_lab: FaultLab, tmp_path: Path, content: bytes
+) -> None:
     known_hosts = tmp_path / "known_hosts"
     known_hosts.write_bytes(content + fault_lab.known_hosts.read_bytes())
     run = _host_only_run(fault_lab, tmp_path, _one_host_inventory(fault_lab, tmp_path), known_hosts)

@@ -1,6 +1,6 @@
-"""Secrets seeded into one lab run (the operator's curl, hence the trace; the MP's system.log; every management
-API document) never reach the bundle, the archive or the terminal; the redaction report lists each; the
-bundle is private (0600 files, 0700 folders). The same run carries a log with a multi-megabyte line and
+"""Secrets seeded into one lab run (the operator's curl, hence the trace; the MP's system.log; every
+management API document) never reach the bundle, the archive or the terminal; the redaction report lists each;
+the bundle is private (0600 files, 0700 folders). The same run carries a log with a multi-megabyte line and
 binary bytes."""
 
 from __future__ import annotations
@@ -78,9 +78,11 @@ def _log_lines() -> bytes:
     s = SECRETS["log"]
     text = (
         "2026-11-27 10:00:00,000 NIOThread@1 INFO CONFIG - keystore login password=" + s["password"] + "\n"
-        "2026-11-27 10:00:00,001 NIOThread@1 DEBUG HTTP - request header Authorization: Bearer " + s["bearer"] + "\n"
+        "2026-11-27 10:00:00,001 NIOThread@1 DEBUG HTTP - request header Authorization: Bearer "
+        + s["bearer"] + "\n"
         "2026-11-27 10:00:00,002 NIOThread@1 DEBUG HTTP - outbound Authorization: Basic " + s["basic"] + "\n"
-        "2026-11-27 10:00:00,003 NIOThread@1 DEBUG HTTP - request header Cookie: JSESSIONID=" + s["cookie"] + "\n"
+        "2026-11-27 10:00:00,003 NIOThread@1 DEBUG HTTP - request header Cookie: JSESSIONID="
+        + s["cookie"] + "\n"
         "2026-11-27 10:00:00,004 NIOThread@1 ERROR SSL - could not load key\n" + PEM +
         "2026-11-27 10:00:00,005 NIOThread@1 DEBUG SSL - ssl.private_key=" + s["key-hex"] + "\n"
     )
@@ -112,12 +114,13 @@ def secret_run(fault_lab: FaultLab, tmp_path_factory: pytest.TempPathFactory) ->
     lab = fault_lab.lab
     mp1_log = Path(lab.message_processors[0].log_path)
     size = mp1_log.stat().st_size
-    with open(mp1_log, "ab") as log:
+    with mp1_log.open("ab") as log:
         log.write(_log_lines())
     api = SECRETS["api"]
     original = lab.emulator.config
     lab.emulator.config = dataclasses.replace(original, extra_fields={
-        "description": f"rotated by ops, old password={api['password']}, Authorization: Bearer {api['bearer']}",
+        "description": (f"rotated by ops, old password={api['password']}, "
+                        f"Authorization: Bearer {api['bearer']}"),
         "privateKey": PEM,
     }, proxy_bundle=_proxy_bundle_with_secrets(lab.emulator._bundle_zip()))
     c = SECRETS["command"]

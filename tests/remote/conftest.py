@@ -120,22 +120,24 @@ def tls_request(client_address: str, server: tuple[str, int]) -> bytes:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    with socket.create_connection(server, timeout=5, source_address=(client_address, 0)) as raw:
-        with context.wrap_socket(raw, server_hostname="backend.lab") as tls:
-            tls.sendall(b"GET / HTTP/1.1\r\nHost: backend.lab\r\n\r\n")
-            return tls.recv(1024)
+    with (
+        socket.create_connection(server, timeout=5, source_address=(client_address, 0)) as raw,
+        context.wrap_socket(raw, server_hostname="backend.lab") as tls,
+    ):
+        tls.sendall(b"GET / HTTP/1.1\r\nHost: backend.lab\r\n\r\n")
+        return tls.recv(1024)
 
 
 def processes_with(text: str) -> list[int]:
     """PIDs whose command line contains `text` (the lab hosts share this machine's process table)."""
     found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
             continue
         try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ")
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
         except OSError:
             continue
-        if text.encode() in cmdline and int(entry) != os.getpid():
-            found.append(int(entry))
+        if text.encode() in cmdline and int(proc.name) != os.getpid():
+            found.append(int(proc.name))
     return found

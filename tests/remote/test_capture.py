@@ -113,9 +113,11 @@ def test_full_capture_dir_is_reported(
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(full)], check=True)
     try:
         (full / "filler").write_bytes(b"\0" * 60 * 1024)
-        with open_host(replace(mp1, capture_dir=str(full)), settings) as connection:
-            with pytest.raises(HostError) as caught:
-                capture.start_capture(connection, "captest5", [BACKEND], None, max_seconds=5, max_megabytes=5)
+        with (
+            open_host(replace(mp1, capture_dir=str(full)), settings) as connection,
+            pytest.raises(HostError) as caught,
+        ):
+            capture.start_capture(connection, "captest5", [BACKEND], None, max_seconds=5, max_megabytes=5)
         assert caught.value.reason == "disk-full"
         assert str(full) in caught.value.message
     finally:

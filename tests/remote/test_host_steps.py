@@ -1,5 +1,5 @@
-"""Host-step specs: every command the run sends is the one the dry-run plan prints (on real sshd hosts), and the
-specs cover every command, role and bundle file."""
+"""Host-step specs: every command the run sends is the one the dry-run plan prints (on real sshd hosts), and
+the specs cover every command, role and bundle file."""
 
 from __future__ import annotations
 
@@ -45,7 +45,9 @@ def step_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SshHost
         with log.open("w") as out:
             while out.tell() <= host_steps.LOG_BUDGET_BYTES:
                 out.write(filler)
-            out.write(f"2026-11-27 10:00:01,000 messageid:{MESSAGE_ID} NIOThread@0 ERROR HTTP.CLIENT - failed\n")
+            out.write(
+                f"2026-11-27 10:00:01,000 messageid:{MESSAGE_ID} NIOThread@0 ERROR HTTP.CLIENT - failed\n"
+            )
         yield hosts, hosts.write_inventory(root / "hosts.yaml")
 
 
@@ -67,7 +69,8 @@ def test_dry_run_prints_exactly_what_the_run_sends(step_lab: tuple[SshHosts, Pat
     ctx.backend_targets = [Backend(tls_backend[0], tls_backend[1], sni="backend.lab")]
     ctx.message_ids = [MESSAGE_ID]
     hosts = plan_hosts(ctx)
-    # When the dry-run plan is built, and the run's own stages then run on the lab (the probe through the MP too)
+    # When the dry-run plan is built, and the run's own stages then run on the lab (the probe through the
+    # MP too)
     plan = build_plan(ctx, hosts)
     connect_hosts(ctx, hosts)
     start_captures(ctx)
@@ -99,7 +102,8 @@ def test_every_command_has_one_spec_and_a_known_step() -> None:
 
 
 def test_plan_covers_every_command_on_the_roles_its_spec_names() -> None:
-    # Given an MP (probing through it) and a backend, When planned, Then each command appears on its spec's roles.
+    # Given an MP (probing through it) and a backend, When planned, Then each command appears on its
+    # spec's roles.
     mp, backend = (*hosts_from_addresses(["10.0.0.11"], "message-processor"),
                    *hosts_from_addresses(["10.0.1.5"], "backend"))
     inputs = RunInputs("r1", ("10.0.1.5",), ("10.0.0.11",), 443, probe_targets=(Backend("b.example", 443),),
@@ -135,7 +139,8 @@ def test_raw_collection_files_are_the_specs_outputs() -> None:
 
 
 def test_plan_log_budget_is_the_runs() -> None:
-    # Given the plan of an MP, Then the log is cut to the run's budget (it printed 64 MiB while the run sent 50 MB).
+    # Given the plan of an MP, Then the log is cut to the run's budget (it printed 64 MiB while the run sent
+    # 50 MB).
     (mp,) = hosts_from_addresses(["10.0.0.11"], "message-processor")
     argv = next(c.argv for c in plan_host(mp, RunInputs("r1"), False) if c.command is HostCommand.STREAM_LOGS)
     assert str(host_steps.LOG_BUDGET_BYTES) in argv and str(64 << 20) not in argv

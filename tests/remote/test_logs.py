@@ -71,8 +71,8 @@ def test_excerpt_survives_binary_bytes_in_the_log(
 ) -> None:
     # Given a live system.log with a NUL byte before the failing line (GNU grep then calls it binary)
     log = mp2.system_log  # the lab host root is local, so the test can write the log directly
-    size = os.path.getsize(log)
-    with open(log, "ab") as handle:
+    size = Path(log).stat().st_size
+    with Path(log).open("ab") as handle:
         handle.write(b"2026-11-27 09:00:03,000 WARN BIN - \x00\x01\xff\n")
         handle.write(f"2026-11-27 09:00:04,000 messageid:{OTHER_ID} ERROR after the binary line\n".encode())
     try:
@@ -134,9 +134,11 @@ def test_log_within_budget_keeps_the_newest_data(
 
 @pytest.mark.lab
 def test_missing_log_is_reported(mp2: InventoryHost, settings: ConnectionSettings) -> None:
-    with open_host(replace(mp2, system_log="/nonexistent/system.log"), settings) as connection:
-        with pytest.raises(HostError) as caught:
-            logs.list_logs(connection)
+    with (
+        open_host(replace(mp2, system_log="/nonexistent/system.log"), settings) as connection,
+        pytest.raises(HostError) as caught,
+    ):
+        logs.list_logs(connection)
     assert caught.value.reason == "log-missing" and "/nonexistent/system.log" in caught.value.message
 
 

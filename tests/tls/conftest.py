@@ -1,4 +1,5 @@
-"""Fixtures for tests/tls: the real captures, their key logs, tshark's reading of them, and handshake summaries."""
+"""Fixtures for tests/tls: the real captures, their key logs, tshark's reading of them, and
+handshake summaries."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ def read_fixture(name: str, *, with_keys: bool = True) -> CaptureResult:
 
 
 def summary(handshake: Handshake, *, endpoints: bool = True) -> tuple[object, ...]:
-    """The facts of a handshake that must survive re-segmentation, reordering and re-encapsulation (no frames)."""
+    """The facts of a handshake that must survive re-segmentation, reordering and re-encapsulation
+    (no frames)."""
     request, client_cert = handshake.certificate_request, handshake.client_certificate
     return (
         (handshake.client, handshake.server) if endpoints else None,
@@ -109,7 +111,8 @@ def _dn_hex_by_frame(text: str) -> dict[int, list[str]]:
 
 @dataclasses.dataclass(frozen=True)
 class TsharkView:
-    """What tshark shows for one fixture: one row per TLS packet, and the raw DNs of its CertificateRequests."""
+    """What tshark shows for one fixture: one row per TLS packet, and the raw DNs of
+    its CertificateRequests."""
 
     rows: list[dict[str, str]]
     dn_hex: list[str]
@@ -117,7 +120,8 @@ class TsharkView:
 
 @pytest.fixture(scope="session")
 def tshark_views(tmp_path_factory: pytest.TempPathFactory) -> dict[str, TsharkView]:
-    """tshark's reading of every fixture, from ONE run over all of them concatenated (tshark's start-up is slow).
+    """tshark's reading of every fixture, from ONE run over all of them concatenated (tshark's start-up
+    is slow).
 
     Frame numbers are shifted back per file; the key logs are concatenated (they are keyed by client random).
     """
@@ -137,7 +141,7 @@ def tshark_views(tmp_path_factory: pytest.TempPathFactory) -> dict[str, TsharkVi
     keylog.write_text("".join(keys))
     subprocess.run(["mergecap", "-a", "-w", str(merged), *parts], check=True)
     rows = [
-        dict(zip(_FIELDS, line.split("|")))
+        dict(zip(_FIELDS, line.split("|"), strict=True))
         for line in _tshark(
             merged,
             keylog,

@@ -1,8 +1,9 @@
 """Test-side capture rewriting: read the real fixtures' TCP segments and write them back changed.
 
-Independent of collector/tls on purpose (its own tiny parser and writers), so that a bug in the code under test
-cannot hide itself in the inputs. Supports what the fixtures use (Ethernet or SLL2, IPv4 or IPv6) and writes pcap
-(any byte order, µs or ns), pcapng (several interfaces, either byte order), and every link type we read.
+Independent of collector/tls on purpose (its own tiny parser and writers), so that a bug in the code under
+test cannot hide itself in the inputs. Supports what the fixtures use (Ethernet or SLL2, IPv4 or IPv6) and
+writes pcap (any byte order, µs or ns), pcapng (several interfaces, either byte order), and every link type
+we read.
 """
 
 from __future__ import annotations
@@ -199,7 +200,8 @@ def resegment(segs: Iterable[Seg], mss: int) -> list[Seg]:
 
 
 def reorder(segs: Sequence[Seg]) -> list[Seg]:
-    """Swap each pair of consecutive data segments and retransmit every third one, with an overlapping copy."""
+    """Swap each pair of consecutive data segments and retransmit every third one, with an
+    overlapping copy."""
     out = list(segs)
     index = 0
     while index + 1 < len(out):

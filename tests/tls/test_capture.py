@@ -1,4 +1,5 @@
-"""read_handshakes on the real captures, their derived variants, tshark's reading of the same files, and bad input."""
+"""read_handshakes on the real captures, their derived variants, tshark's reading of the same files, and
+bad input."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import gzip
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from collector.errors import CaptureFormatError
 from collector.tls.capture import is_capture, read_handshakes
@@ -22,21 +25,22 @@ from tests.tls.conftest import (
     summary,
 )
 
-F, E, O, I = Outcome.FAILED, Outcome.ESTABLISHED, Outcome.OPAQUE, Outcome.INCOMPLETE
+F, E, OP = Outcome.FAILED, Outcome.ESTABLISHED, Outcome.OPAQUE
 CA_A = ("CN=Lab CA A,OU=caA,O=Lab Org,C=US",)
-# name: (version, acceptable CA names or None, client Certificate sent (None: not seen), alerts, outcome, http)
+# name: (version, acceptable CA names or None, client Certificate sent (None: not seen),
+#        alerts, outcome, http)
 EXPECTED = {
     "ca-mismatch-java-tls12.pcap": ("TLSv1.2", CA_A, False, [("server", 42)], F, None),
-    "ca-mismatch-java-tls13.pcap": ("TLSv1.3", None, None, [], O, None),
+    "ca-mismatch-java-tls13.pcap": ("TLSv1.3", None, None, [], OP, None),
     "ca-mismatch-nginx-tls12.pcap": ("TLSv1.2", CA_A, False, [], E, None),
-    "ca-mismatch-nginx-tls13.pcap": ("TLSv1.3", None, None, [], O, None),
+    "ca-mismatch-nginx-tls13.pcap": ("TLSv1.3", None, None, [], OP, None),
     "ca-mismatch-openssl-tls12.pcap": ("TLSv1.2", CA_A, False, [("server", 40)], F, None),
     "ca-mismatch-openssl-tls13.pcap": ("TLSv1.3", CA_A, False, [("server", 116)], F, None),
     "client-certificate-rejected-openssl-tls12.pcap": ("TLSv1.2", CA_A, True, [("server", 48)], F, None),
     "healthy-java-tls12.pcap": ("TLSv1.2", CA_A, True, [], E, None),
-    "healthy-java-tls13.pcap": ("TLSv1.3", None, None, [], O, None),
+    "healthy-java-tls13.pcap": ("TLSv1.3", None, None, [], OP, None),
     "healthy-nginx-tls12.pcap": ("TLSv1.2", CA_A, True, [], E, None),
-    "healthy-nginx-tls13.pcap": ("TLSv1.3", None, None, [], O, None),
+    "healthy-nginx-tls13.pcap": ("TLSv1.3", None, None, [], OP, None),
     "healthy-openssl-tls12-any.pcap": ("TLSv1.2", CA_A, True, [], E, None),
     "healthy-openssl-tls12.pcap": ("TLSv1.2", CA_A, True, [], E, None),
     "healthy-openssl-tls13.pcap": ("TLSv1.3", CA_A, True, [("server", 0), ("client", 0)], E, 200),
@@ -44,9 +48,9 @@ EXPECTED = {
     "healthy-openssl-tls13-aes128.pcap": ("TLSv1.3", CA_A, True, [("server", 0), ("client", 0)], E, 200),
     "large-chain-openssl-tls12.pcap.gz": ("TLSv1.2", CA_A, None, [("client", 47)], F, None),
     "missing-client-certificate-java-tls12.pcap": ("TLSv1.2", CA_A, False, [("server", 42)], F, None),
-    "missing-client-certificate-java-tls13.pcap": ("TLSv1.3", None, None, [], O, None),
+    "missing-client-certificate-java-tls13.pcap": ("TLSv1.3", None, None, [], OP, None),
     "missing-client-certificate-nginx-tls12.pcap": ("TLSv1.2", CA_A, False, [], E, None),
-    "missing-client-certificate-nginx-tls13.pcap": ("TLSv1.3", None, None, [], O, None),
+    "missing-client-certificate-nginx-tls13.pcap": ("TLSv1.3", None, None, [], OP, None),
     "missing-client-certificate-nginx-tls13-keys.pcap": (
         "TLSv1.3",
         CA_A,
@@ -83,7 +87,8 @@ def test_every_fixture_has_an_expectation() -> None:
 
 @pytest.mark.parametrize("name", ALL_CAPTURES)
 def test_fixture_handshake_matches_the_scenario(name: str, fixture_results: dict) -> None:
-    # Given a real capture (and its key log), When we read it, Then its one handshake shows the scenario's facts
+    # Given a real capture (and its key log), When we read it, Then its one handshake shows the
+    # scenario's facts
     version, ca_names, sent, alerts, outcome, http = EXPECTED[name]
     result = fixture_results[name]
     assert result.tls_connections == 1 and len(result.handshakes) == 1
@@ -111,7 +116,8 @@ def test_tls13_without_the_key_log_is_opaque_or_failed(name: str) -> None:
 
 @pytest.mark.parametrize("name", ALL_CAPTURES)
 def test_fields_agree_with_tshark(name: str, fixture_results: dict, tshark_views: dict) -> None:
-    # Given the same file, When tshark (out-of-order reassembly on, key log given) and we read it, Then facts agree
+    # Given the same file, When tshark (out-of-order reassembly on, key log given) and we read it, Then
+    # facts agree
     rows = tshark_views[name].rows
     handshake = fixture_results[name].handshakes[0]
     client_port = handshake.client.rsplit(":", 1)[1]
@@ -142,7 +148,7 @@ def _sequence(content: bytes) -> bytes:
     return b"\x30" + bytes([0x80 | len(size)]) + size + content
 
 
-# -- derived variants of the real captures --------------------------------------------------------------------------
+# -- derived variants of the real captures -------------------------------------------------------------------
 
 
 def _variant_summaries(path: Path, name: str, *, endpoints: bool = True) -> list[tuple[object, ...]]:
@@ -169,7 +175,8 @@ SEGMENT_VARIANTS = {
 @pytest.mark.parametrize("variant", sorted(SEGMENT_VARIANTS))
 @pytest.mark.parametrize("name", VARIANT_SOURCES)
 def test_resegmented_and_reordered_copies_read_the_same(name: str, variant: str, tmp_path: Path) -> None:
-    # Given a capture whose segments were split, swapped, duplicated and overlapped, Then the facts do not change
+    # Given a capture whose segments were split, swapped, duplicated and overlapped, Then the facts do
+    # not change
     segs = SEGMENT_VARIANTS[variant](rewrite.segments(capture_path(name)))
     path = rewrite.write_pcap(tmp_path / "v.pcap", 1, rewrite.frames_for(segs))
     assert _variant_summaries(path, name) == _original(name)
@@ -224,7 +231,8 @@ def test_pcap_byte_orders_and_nanosecond_timestamps(order: str, nanos: bool, tmp
 @pytest.mark.parametrize("order", ["<", ">"])
 @pytest.mark.parametrize("simple", [False, True])
 def test_pcapng_of_two_captures_on_two_interfaces(order: str, simple: bool, tmp_path: Path) -> None:
-    # Given two captures merged into one pcapng (Ethernet on interface 0, SLL2 on 1; or SPBs), Then both are found
+    # Given two captures merged into one pcapng (Ethernet on interface 0, SLL2 on 1; or SPBs), Then both
+    # are found
     first, second = "ca-mismatch-java-tls12.pcap", "healthy-openssl-tls12-any.pcap"
     _, frames_a = rewrite.read_pcap(capture_path(first))
     _, frames_b = rewrite.read_pcap(capture_path(second))
@@ -265,7 +273,7 @@ def test_large_certificate_chain_is_reassembled(fixture_results: dict) -> None:
     assert handshake.server_chain[-1].subject == CA_A[0]
 
 
-# -- damaged traffic --------------------------------------------------------------------------------------------------
+# -- damaged traffic -----------------------------------------------------------------------------------------
 
 
 def test_missing_segment_is_reported_and_reading_goes_on(tmp_path: Path) -> None:
@@ -328,7 +336,7 @@ def test_unsupported_link_type_is_a_note(tmp_path: Path) -> None:
     )
 
 
-# -- files that are not captures --------------------------------------------------------------------------------------
+# -- files that are not captures -----------------------------------------------------------------------------
 
 # One broken file per defect (tests/fixtures/captures/broken/), with the exact sentence the user gets.
 BROKEN = capture_path("broken")
@@ -393,10 +401,7 @@ def test_plain_fixtures_are_real_captures() -> None:
         assert is_capture(capture_path(name).read_bytes()[:64]), name
 
 
-# -- fuzzing: whatever the bytes, the only failure is CaptureFormatError ---------------------------------------------
-
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+# -- fuzzing: whatever the bytes, the only failure is CaptureFormatError -------------------------------------
 
 _FUZZ_SOURCES = [
     capture_path(n).read_bytes()
@@ -435,7 +440,8 @@ def test_random_bytes_only_ever_raise_capture_format_error(
 def test_mutated_real_captures_only_ever_raise_capture_format_error(
     tmp_path: Path, source: int, flips: list, cut: int | None
 ) -> None:
-    # Given a real capture with random bytes overwritten (headers, TCP, TLS lengths, certificates) and maybe cut
+    # Given a real capture with random bytes overwritten (headers, TCP, TLS lengths, certificates) and
+    # maybe cut
     data = bytearray(_FUZZ_SOURCES[source])
     for position, value in flips:
         data[position % len(data)] = value

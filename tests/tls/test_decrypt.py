@@ -1,4 +1,5 @@
-"""TLS 1.3 record protection: RFC 8448 key derivation vector, then records sealed here and opened by the module."""
+"""TLS 1.3 record protection: RFC 8448 key derivation vector, then records sealed here and opened by
+the module."""
 
 from __future__ import annotations
 

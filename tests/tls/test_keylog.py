@@ -53,7 +53,8 @@ def test_load_keeps_tls13_secrets_by_client_random(tmp_path: Path) -> None:
 def test_real_openssl_key_logs_load() -> None:
     for path in CAPTURES.glob("*.keys"):
         keylog = load_keylog(path)
-        assert keylog.secrets or "tls12" in path.name, path  # TLS 1.2 logs hold only ignored CLIENT_RANDOM lines
+        # TLS 1.2 logs hold only ignored CLIENT_RANDOM lines
+        assert keylog.secrets or "tls12" in path.name, path
 
 
 def test_merge_keeps_both_and_the_other_wins() -> None:

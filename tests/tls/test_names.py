@@ -1,4 +1,5 @@
-"""Distinguished names: every spelling Edge, Java and OpenSSL print parses to the same Name; JSSE-style matching."""
+"""Distinguished names: every spelling Edge, Java and OpenSSL print parses to the same Name;
+JSSE-style matching."""
 
 from __future__ import annotations
 
@@ -28,7 +29,9 @@ PARSE_CASES = {
     "hex encoded value": ("CN=#0c0161, C=US", "CN=a,C=US"),
     "multi-valued rdn": ("CN=x+OU=y, O=z", "CN=x+OU=y,O=z"),
     "semicolon separator (rfc 1779)": ("CN=x; O=y", "CN=x,O=y"),
-    "openssl slash one-line": ("/C=AU/ST=VIC/L=MELBOURNE/O=MyCompany/OU=ITS/CN=x", "CN=x,OU=ITS,O=MyCompany,L=MELBOURNE,ST=VIC,C=AU"),
+    "openssl slash one-line": (
+        "/C=AU/ST=VIC/L=MELBOURNE/O=MyCompany/OU=ITS/CN=x", "CN=x,OU=ITS,O=MyCompany,L=MELBOURNE,ST=VIC,C=AU"
+    ),
     "openssl slash with comma in value": ("/C=US/O=Acme, Inc./CN=x", "CN=x,O=Acme\\, Inc.,C=US"),
     "openssl 3 spaced equals": ("C = AU, ST = VIC, CN = x", "CN=x,ST=VIC,C=AU"),
     "lowercase keywords": ("cn=x, o=y", "CN=x,O=y"),
@@ -69,11 +72,15 @@ def test_name_from_string_rejects_nonsense_with_value_error(text: str, message: 
 
 
 MATCH_CASES = {
-    "java spacing vs rfc 4514": ("CN=Lab CA A, OU=caA, O=Lab Org, C=US", "CN=Lab CA A,OU=caA,O=Lab Org,C=US", True),
+    "java spacing vs rfc 4514": (
+        "CN=Lab CA A, OU=caA, O=Lab Org, C=US", "CN=Lab CA A,OU=caA,O=Lab Org,C=US", True
+    ),
     "case differs": ("CN=LAB CA A, O=lab org, C=us", "CN=Lab CA A,O=Lab Org,C=US", True),
     "inner whitespace collapsed": ("CN=Lab   CA  A, C=US", "CN=Lab CA A,C=US", True),
     "openssl slash vs java": ("/C=US/O=Lab Org/CN=Lab CA A", "CN=Lab CA A, O=Lab Org, C=US", True),
-    "emailaddress keyword vs oid": ("EMAILADDRESS=Test@Test.com, CN=x", "1.2.840.113549.1.9.1=test@test.com,CN=x", True),
+    "emailaddress keyword vs oid": (
+        "EMAILADDRESS=Test@Test.com, CN=x", "1.2.840.113549.1.9.1=test@test.com,CN=x", True
+    ),
     "multi-valued rdn order free": ("CN=x+OU=y, O=z", "OU=y+CN=x, O=z", True),
     "different cn": ("CN=Lab CA A, C=US", "CN=Lab CA B, C=US", False),
     "rdn order matters": ("CN=x, O=y", "O=y, CN=x", False),
@@ -131,7 +138,9 @@ def test_name_from_der_round_trips_and_keeps_odd_values() -> None:
     assert decoded is not None and name_to_rfc4514(decoded) == "C=USA"
 
 
-_UTF8_OIDS = [NameOID.COMMON_NAME, NameOID.ORGANIZATION_NAME, NameOID.ORGANIZATIONAL_UNIT_NAME, NameOID.LOCALITY_NAME]
+_UTF8_OIDS = [
+    NameOID.COMMON_NAME, NameOID.ORGANIZATION_NAME, NameOID.ORGANIZATIONAL_UNIT_NAME, NameOID.LOCALITY_NAME
+]
 _IA5_OIDS = [NameOID.DOMAIN_COMPONENT, NameOID.EMAIL_ADDRESS]  # IA5String: ASCII only
 _UTF8 = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=12)
 _ASCII = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), min_size=1, max_size=12)
@@ -143,7 +152,9 @@ _RDN = st.lists(_ATTRIBUTE, min_size=1, max_size=2, unique_by=lambda t: t[0])
 @given(st.lists(_RDN, min_size=1, max_size=4))
 def test_rfc4514_text_of_any_name_parses_back_to_an_equal_name(rdns: list) -> None:
     # Given any name (special characters, spaces, multi-valued RDNs)
-    name = x509.Name([x509.RelativeDistinguishedName([x509.NameAttribute(o, v) for o, v in rdn]) for rdn in rdns])
+    name = x509.Name(
+        [x509.RelativeDistinguishedName([x509.NameAttribute(o, v) for o, v in rdn]) for rdn in rdns]
+    )
     # When its RFC 4514 text is parsed back
     parsed = name_from_string(name.rfc4514_string())
     # Then it matches the original and its DER decodes to a matching name too

@@ -1,4 +1,5 @@
-"""decode_segment: every supported link type, VLAN tags, IPv4/IPv6 (extension headers), and what is not TCP."""
+"""decode_segment: every supported link type, VLAN tags, IPv4/IPv6 (extension headers), and what is
+not TCP."""
 
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ CASES = [
 def test_segment_is_found_behind_every_link_header(
     case: str, linktype: int, options: dict, ipv6: bool
 ) -> None:
-    # Given one TCP segment wrapped for this link type, When decoded, Then addresses, ports, seq and payload match
+    # Given one TCP segment wrapped for this link type, When decoded, Then addresses, ports, seq and
+    # payload match
     frame = rewrite.link_frame(linktype, rewrite.ip_packet(SEG, ipv6=ipv6), **options)
     segment = decode_segment(linktype, frame)
     assert segment is not None

@@ -1,4 +1,5 @@
-"""PcapReader: frames of classic pcap files, both byte orders and timestamp precisions, damage after the header."""
+"""PcapReader: frames of classic pcap files, both byte orders and timestamp precisions, damage after
+the header."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""PcapngReader: sections of either byte order, interfaces with their own link types, EPB/SPB/PB, unknown blocks."""
+"""PcapngReader: sections of either byte order, interfaces with their own link types, EPB/SPB/PB,
+unknown blocks."""
 
 from __future__ import annotations
 

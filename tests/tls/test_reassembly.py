@@ -12,7 +12,8 @@ from collector.tls.reassembly import MAX_PENDING, Stream
 
 ISN = 0xFFFFFFF0  # near the wrap-around, so every case also crosses 2**32
 
-# (case, segments as (offset from ISN+1, payload) with None offset meaning the SYN, expected stream with gaps as ints)
+# (case, segments as (offset from ISN+1, payload) with None offset meaning the SYN,
+#  expected stream with gaps as ints)
 CASES = [
     ("in order", [(None, b""), (0, b"abc"), (3, b"def")], [b"abc", b"def"]),
     ("swapped", [(None, b""), (3, b"def"), (0, b"abc")], [b"abc", b"def"]),
@@ -82,7 +83,9 @@ def test_bytes_cut_by_the_snap_length_are_a_gap() -> None:
     order=st.randoms(use_true_random=False),
     copies=st.lists(st.integers(0, 20), max_size=6),
 )
-def test_any_order_and_duplication_gives_the_stream_back(data: bytes, cuts: list, order: object, copies: list) -> None:
+def test_any_order_and_duplication_gives_the_stream_back(
+    data: bytes, cuts: list, order: object, copies: list
+) -> None:
     # Given the stream cut into segments, shuffled, with some segments repeated, When fed after the SYN
     bounds = sorted({0, len(data), *(c for c in cuts if c < len(data))})
     segments = [(start, data[start:end]) for start, end in itertools.pairwise(bounds)]
