@@ -1,4 +1,5 @@
-"""`collect analyze` end to end through the real CLI: causes from real captures, and one broken file per bad input."""
+"""`collect analyze` end to end through the real CLI: causes from real captures,
+and one broken file per bad input."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ BROKEN = "tests/fixtures/broken"
 
 
 def run_analyze(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(COLLECT), "analyze", *args], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                          check=False)
+    return subprocess.run([str(COLLECT), "analyze", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60, check=False)
 
 
 E2E = {
@@ -26,8 +27,8 @@ E2E = {
         ["leaf issuer CN=Lab CA B, OU=caB, O=Lab Org, C=US is not an acceptable CA",
          "lists acceptable CA names: CN=Lab CA A,OU=caA,O=Lab Org,C=US"]),
     "same capture + keystore without keys": (
-        [f"{CAPTURES}/ca-mismatch-java-tls12.pcap", f"{EDGE}/keystore-no-key.json"], "missing-client-certificate",
-        ["keystore myKeystore holds no private key"]),
+        [f"{CAPTURES}/ca-mismatch-java-tls12.pcap", f"{EDGE}/keystore-no-key.json"],
+        "missing-client-certificate", ["keystore myKeystore holds no private key"]),
     "capture alone": ([f"{CAPTURES}/ca-mismatch-java-tls12.pcap"], "client-certificate-not-sent",
                       ["frame 16: client Certificate length 0 (no certificate sent)",
                        "frame 17: fatal alert bad_certificate (42) from the server"]),
@@ -35,13 +36,15 @@ E2E = {
         [f"{CAPTURES}/missing-client-certificate-nginx-tls12.pcap", f"{EDGE}/keystore-no-key.json"],
         "missing-client-certificate", ["no alert: the handshake completed"]),
     "cert document joined to the keystore listing": (
-        [f"{CAPTURES}/ca-mismatch-openssl-tls12.pcap", f"{EDGE}/keystore-ca-mismatch.json", f"{EDGE}/cert-ca-mismatch.json"],
+        [f"{CAPTURES}/ca-mismatch-openssl-tls12.pcap", f"{EDGE}/keystore-ca-mismatch.json",
+         f"{EDGE}/cert-ca-mismatch.json"],
         "ca-mismatch", ["fatal alert handshake_failure (40) from the server"]),
     "tls 1.3 without keys": ([f"{CAPTURES}/ca-mismatch-openssl-tls13.pcap", f"{EDGE}/alias-ca-mismatch.json"],
                              "encrypted-handshake", []),
     "tls 1.3 with its key log": (
         [f"{CAPTURES}/ca-mismatch-openssl-tls13.keys", f"{CAPTURES}/ca-mismatch-openssl-tls13.pcap",
-         f"{EDGE}/alias-ca-mismatch.json"], "ca-mismatch", ["fatal alert certificate_required (116) from the server"]),
+         f"{EDGE}/alias-ca-mismatch.json"],
+        "ca-mismatch", ["fatal alert certificate_required (116) from the server"]),
     "rejected certificate": ([f"{CAPTURES}/client-certificate-rejected-openssl-tls12.pcap"],
                              "client-certificate-rejected", ["fatal alert unknown_ca (48) from the server"]),
     "healthy": ([f"{CAPTURES}/healthy-java-tls12.pcap", f"{EDGE}/alias-healthy.json"], "handshake-ok", []),
@@ -49,7 +52,9 @@ E2E = {
 
 
 @pytest.mark.parametrize("files,cause,lines", E2E.values(), ids=E2E.keys())
-def test_analyze_json_names_the_cause_of_real_captures(files: list[str], cause: str, lines: list[str]) -> None:
+def test_analyze_json_names_the_cause_of_real_captures(
+    files: list[str], cause: str, lines: list[str]
+) -> None:
     # Given real lab captures and Edge documents, When analyzed with --json
     result = run_analyze(*files, "--json")
     # Then it exits 0 with DESIGN's object naming the cause and citing the evidence
@@ -81,31 +86,42 @@ BROKEN_INPUTS = {
     "truncated pcap header": ("truncated-header.pcap", "ends inside the pcap file header (14 of 24 bytes)"),
     "truncated pcapng header": ("truncated-header.pcapng", "ends inside the pcapng section header (6 bytes)"),
     "unknown content": ("unknown.txt",
-                        "is not a capture, support bundle, Edge keystore/alias/cert JSON, PEM chain or NSS key log"),
+                        "is not a capture, support bundle, Edge keystore/alias/cert JSON, "
+                        "PEM chain or NSS key log"),
     "unreadable json": ("truncated.json", "is not valid JSON (Expecting value at line 1 column 34)"),
     "json not utf-8": ("not-utf8.json", "is not UTF-8 text"),
-    "json of another kind": ("other.json", "is JSON but neither an Edge keystore/alias/cert document nor probe results"),
+    "json of another kind": ("other.json",
+                             "is JSON but neither an Edge keystore/alias/cert document nor probe results"),
     "alias without certInfo": ("alias-without-certinfo.json",
-                               "is not a valid Edge alias document: missing field 'certsInfo.certInfo' (a list of certificates)"),
+                               "is not a valid Edge alias document: "
+                               "missing field 'certsInfo.certInfo' (a list of certificates)"),
     "cert without issuer": ("cert-without-issuer.json",
                             "is not a valid Edge cert document: missing field 'issuer' in certInfo[0]"),
     "keystore without certs": ("keystore-without-certs.json",
                                "is not a valid Edge keystore document: missing field 'certs' (a list)"),
     "keystore alias without name": ("keystore-alias-without-name.json",
                                     "is not a valid Edge keystore document: aliases[0] has no aliasName"),
-    "malformed probe results": ("probe-results-malformed.json", "probe result #1 is malformed (KeyError: 'client')"),
+    "malformed probe results": ("probe-results-malformed.json",
+                                "probe result #1 is malformed (KeyError: 'client')"),
     "private key instead of chain": ("private-key.pem",
-                                     "is a private key; analyze needs the certificate chain only (never share private keys)"),
+                                     "is a private key; analyze needs the certificate chain only "
+                                     "(never share private keys)"),
     "pem without certificate": ("csr-not-chain.pem", "holds no PEM certificate"),
-    "key log with a bad line": ("keylog-bad-line.keys", "line 2 is not an NSS key log line 'LABEL CLIENT_RANDOM SECRET'"),
-    "directory that is not a bundle": ("not-a-bundle", "is a directory but not a support bundle (no manifest.json)"),
-    "gzip of neither": ("not-tar-not-capture.gz", "is gzip-compressed but neither a capture nor a readable bundle"),
-    "tar.gz without manifest": ("bundle-without-manifest.tar.gz", "is a .tar.gz without manifest.json, so not a support bundle"),
+    "key log with a bad line": ("keylog-bad-line.keys",
+                                "line 2 is not an NSS key log line 'LABEL CLIENT_RANDOM SECRET'"),
+    "directory that is not a bundle": ("not-a-bundle",
+                                       "is a directory but not a support bundle (no manifest.json)"),
+    "gzip of neither": ("not-tar-not-capture.gz",
+                        "is gzip-compressed but neither a capture nor a readable bundle"),
+    "tar.gz without manifest": ("bundle-without-manifest.tar.gz",
+                                "is a .tar.gz without manifest.json, so not a support bundle"),
     "tar.gz member escaping": ("bundle-escaping-member.tar.gz",
-                               "member 'apigee-diag-x/../../evil.txt' escapes the bundle (absolute path or '..'); refusing to read it"),
+                               "member 'apigee-diag-x/../../evil.txt' escapes the bundle "
+                               "(absolute path or '..'); refusing to read it"),
     "bundle with a bad alias document": (
-        "bundle-bad-alias.tar.gz", ("edge/keystores/myKeystore/aliases/myKey.json: is not a valid Edge alias document: "
-                                    "missing field 'certsInfo.certInfo' (a list of certificates)")),
+        "bundle-bad-alias.tar.gz",
+        ("edge/keystores/myKeystore/aliases/myKey.json: is not a valid Edge alias document: "
+         "missing field 'certsInfo.certInfo' (a list of certificates)")),
 }
 
 
@@ -151,7 +167,8 @@ def test_analyze_reads_a_tar_gz_bundle(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     diagnosis = json.loads(result.stdout)["diagnosis"]
     assert diagnosis["cause"] == "ca-mismatch"
-    assert any(line.startswith("edge/keystores/myKeystore/aliases/myKey.json: leaf issuer") for line in diagnosis["evidence"])
+    assert any(line.startswith("edge/keystores/myKeystore/aliases/myKey.json: leaf issuer")
+               for line in diagnosis["evidence"])
     assert "keystore myKeystore under alias myKey" in diagnosis["resolution"]
 
 

@@ -11,7 +11,8 @@ from collector.cli.group import cli, emit_json
 
 @cli.command("analyze")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (DESIGN.md vocabulary) instead of text.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object (DESIGN.md vocabulary) instead of text.")
 @click.option("--truststore", "truststores", multiple=True, type=click.Path(path_type=Path), metavar="FILE",
               help="A certificate of the MP truststore (PEM, DER or an Edge cert JSON); repeatable. The"
                    " backend's chain is verified against them.")

@@ -17,7 +17,8 @@ class ClientAuthCase:
     Attributes:
         handshake: the captured handshake; for a probe-only case, the probe's own handshake.
         backend: the backend label (`backend_label`).
-        request: the CertificateRequest that supplies the CA names (capture, else probe), ``None`` when unknown.
+        request: the CertificateRequest that supplies the CA names (capture, else probe),
+            ``None`` when unknown.
         probe: the probe result that supplied them, ``None`` when the capture did.
         observed_empty: True when the capture shows the empty client Certificate; False when it is inferred
             (TLS 1.3 without keys, or no capture at all).
@@ -74,17 +75,21 @@ def assess(evidence: Evidence) -> Facts:
             request = probe.handshake.certificate_request
         if opaque and (probe is None or probe.handshake.certificate_request is None):
             continue  # nothing says this backend asks for a client certificate: encrypted-handshake decides
-        cases.append(_case(evidence, handshake, backend_label(handshake), request, probe, observed_empty=empty))
+        cases.append(_case(evidence, handshake, backend_label(handshake), request, probe,
+                           observed_empty=empty))
     if not evidence.handshakes:
         for probe in evidence.probes:
             if probe.handshake.certificate_request is not None:
-                cases.append(_case(evidence, probe.handshake, probe_label(probe), probe.handshake.certificate_request,
-                                   probe, observed_empty=False))
+                cases.append(_case(evidence, probe.handshake, probe_label(probe),
+                                   probe.handshake.certificate_request, probe, observed_empty=False))
     return Facts(evidence, tuple(cases), count_outcomes(evidence.handshakes))
 
 
-def find_probe(handshake: Handshake, probes: Sequence[ProbeResult], single_backend: bool) -> ProbeResult | None:
-    """The probe of this handshake's backend (by address, or by SNI name and port); a lone probe of a lone backend."""
+def find_probe(
+    handshake: Handshake, probes: Sequence[ProbeResult], single_backend: bool
+) -> ProbeResult | None:
+    """The probe of this handshake's backend (by address, or by SNI name and port);
+    a lone probe of a lone backend."""
     port = handshake.server.rsplit(":", 1)[-1]
     for probe in probes:
         host, _, probe_port = probe.target.rpartition(":")
@@ -100,7 +105,8 @@ def is_encrypted(handshake: Handshake) -> bool:
     flight unanswered. A decrypted handshake shows the server chain, which TLS 1.3 encrypts otherwise."""
     if handshake.outcome == Outcome.OPAQUE:
         return True
-    return (handshake.version == "TLSv1.3" and not handshake.server_chain and handshake.certificate_request is None
+    return (handshake.version == "TLSv1.3" and not handshake.server_chain
+            and handshake.certificate_request is None
             and handshake.client_certificate is None and first_fatal(handshake) is None
             and handshake.encrypted_records > 0)
 

@@ -1,4 +1,5 @@
-"""Read-only access to a support bundle, a directory or a `.tar.gz` read in place (never extracted to disk)."""
+"""Read-only access to a support bundle, a directory or a `.tar.gz` read in place
+(never extracted to disk)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from collector.errors import InputError
 
 
 class BundleFiles:
-    """The files of one bundle by bundle-relative path (`layout.py` spelling); `cite()` names them in evidence."""
+    """The files of one bundle by bundle-relative path (`layout.py` spelling);
+    `cite()` names them in evidence."""
 
     def __init__(self, root: Path, names: list[str], archive: tarfile.TarFile | None, prefix: str) -> None:
         self._root = root
@@ -27,7 +29,8 @@ class BundleFiles:
         return rel in self._names
 
     def matching(self, pattern: str) -> list[str]:
-        """Bundle paths matching a glob where `*` stays inside one folder and `**/` spans any number of them."""
+        """Bundle paths matching a glob where `*` stays inside one folder
+        and `**/` spans any number of them."""
         regex = re.compile(_glob_regex(pattern))
         return [name for name in self._names if regex.fullmatch(name)]
 
@@ -122,7 +125,8 @@ def _archive_prefix(root: Path, members: list[tarfile.TarInfo]) -> str:
     manifests = []
     for member in members:
         if not layout.is_inside(member.name):
-            raise InputError(root, f"member {member.name!r} escapes the bundle (absolute path or '..'); refusing to read it")
+            raise InputError(root, f"member {member.name!r} escapes the bundle (absolute path or '..'); "
+                                   "refusing to read it")
         if member.isfile() and PurePosixPath(member.name).name == layout.MANIFEST:
             manifests.append(member.name)
     if not manifests:

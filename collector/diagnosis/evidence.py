@@ -1,4 +1,5 @@
-"""Evidence: what the inputs say about the handshakes, the MP's keystore and the backend's acceptable CA names.
+"""Evidence: what the inputs say about the handshakes, the MP's keystore and the backend's
+acceptable CA names.
 
 The types and how parts combine; `inputs.py` builds them from files (`load_evidence`) and support bundles
 (`evidence_from_bundle`).
@@ -29,7 +30,8 @@ class KeystoreEvidence:
             ``None`` when the document cannot tell (cert documents, PEM chains).
         chain: the stored certificates, leaf first (empty when the document lists names only).
         source: the file (or bundle path) the fact comes from, cited in evidence lines.
-        cert: the cert name the entry uses (keystore and cert documents), to join a cert document to its alias.
+        cert: the cert name the entry uses (keystore and cert documents), to join a cert document to
+            its alias.
         document: ``keystore``, ``alias``, ``cert`` or ``pem``.
     """
 
@@ -156,7 +158,9 @@ def _first_capture_only(items: Iterable[_Seen], what: str) -> tuple[tuple[_Seen,
     return tuple(kept), notes
 
 
-def keystore_evidence_from_document(data: Any, source: str, keystore: str | None = None) -> tuple[KeystoreEvidence, ...]:
+def keystore_evidence_from_document(
+    data: Any, source: str, keystore: str | None = None
+) -> tuple[KeystoreEvidence, ...]:
     """The key entries an Edge keystore, alias or cert document shows; ValueError when it is malformed.
 
     `keystore` names the keystore when the document's location says it (a bundle's `edge/keystores/NAME/`).
@@ -170,7 +174,9 @@ def keystore_evidence_from_document(data: Any, source: str, keystore: str | None
                 for ref in doc.aliases
             )
         # Older Edge lists key names only; Edge names the key after its alias.
-        entries = tuple(KeystoreEvidence(doc.name, key, True, (), source, None, "keystore") for key in doc.keys)
+        entries = tuple(
+            KeystoreEvidence(doc.name, key, True, (), source, None, "keystore") for key in doc.keys
+        )
         return entries or (KeystoreEvidence(doc.name, None, False, (), source, None, "keystore"),)
     if kind == "alias":
         alias = parse_alias(data)

@@ -1,4 +1,5 @@
-"""Input files sniffed by content (captures, key logs, bundles, Edge JSON, PEM, probe results) turned into Evidence."""
+"""Input files sniffed by content (captures, key logs, bundles, Edge JSON, PEM, probe results)
+turned into Evidence."""
 
 from __future__ import annotations
 
@@ -108,7 +109,8 @@ def _sniff(path: Path) -> str:
         return "pem"
     if stripped[:1] in (b"{", b"["):
         return "json"
-    raise InputError(path, "is not a capture, support bundle, Edge keystore/alias/cert JSON, PEM chain or NSS key log")
+    raise InputError(path, "is not a capture, support bundle, Edge keystore/alias/cert JSON, "
+                           "PEM chain or NSS key log")
 
 
 def _sniff_gzip(path: Path) -> str:
@@ -125,7 +127,9 @@ def _sniff_gzip(path: Path) -> str:
                 if member.name.rstrip("/").split("/")[-1] == layout.MANIFEST:
                     return "bundle"
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
-        raise InputError(path, f"is gzip-compressed but neither a capture nor a readable bundle ({exc})") from exc
+        raise InputError(
+            path, f"is gzip-compressed but neither a capture nor a readable bundle ({exc})"
+        ) from exc
     raise InputError(path, f"is a .tar.gz without {layout.MANIFEST}, so not a support bundle")
 
 
@@ -144,12 +148,14 @@ def _from_capture_result(result: Any, cite: str) -> Evidence:
 
 
 def _bundle_capture(files: BundleFiles, rel: str, keylog: KeyLog | None) -> Evidence:
-    """One host's capture; a damaged one (tcpdump killed, empty file) is a note, the rest of the bundle still counts."""
+    """One host's capture; a damaged one (tcpdump killed, empty file) is a note,
+    the rest of the bundle still counts."""
     try:
         result = read_handshakes(files.path_like(rel), keylog=keylog)
     except InputError as exc:
         defect = exc.defect
-        return Evidence(notes=(f"{files.cite(rel)}: unreadable capture ({defect})",), sources=(files.cite(rel),))
+        return Evidence(notes=(f"{files.cite(rel)}: unreadable capture ({defect})",),
+                        sources=(files.cite(rel),))
     return _from_capture_result(result, files.cite(rel))
 
 
@@ -177,7 +183,8 @@ def _bundle_keystores(files: BundleFiles, truststore_folders: frozenset[str] = f
         sources.append(cite)
     named: list[KeystoreEvidence] = []
     for folder, found in by_folder.items():
-        # The folder name is file-name-safe; the keystore document beside the alias documents has the real name.
+        # The folder name is file-name-safe; the keystore document beside the alias documents has the
+        # real name.
         real = next((e.keystore for e in found if e.document == "keystore"), folder)
         named.extend(replace(e, keystore=real) for e in found)
     return Evidence(keystores=tuple(named), notes=tuple(notes), sources=tuple(sources))
@@ -264,11 +271,13 @@ def _message_id_headers(head: bytes) -> list[str]:
 def _pem_evidence(path: Path) -> Evidence:
     text = _read_text(path)
     if "PRIVATE KEY-----" in text and "CERTIFICATE-----" not in text:
-        raise InputError(path, "is a private key; analyze needs the certificate chain only (never share private keys)")
+        raise InputError(path, "is a private key; analyze needs the certificate chain only "
+                               "(never share private keys)")
     chain = load_pem_chain(text)
     if not chain:
         raise InputError(path, "holds no PEM certificate")
-    return Evidence(keystores=(KeystoreEvidence(None, None, None, chain, path.name, None, "pem"),), sources=(str(path),))
+    return Evidence(keystores=(KeystoreEvidence(None, None, None, chain, path.name, None, "pem"),),
+                    sources=(str(path),))
 
 
 def _json_evidence(path: Path) -> Evidence:
@@ -306,6 +315,8 @@ def _json_or_error(raw: bytes, cite: str) -> Any:
     except UnicodeDecodeError as exc:
         raise InputError(cite, "is not UTF-8 text") from exc
     except json.JSONDecodeError as exc:
-        raise InputError(cite, f"is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from exc
+        raise InputError(
+            cite, f"is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        ) from exc
     except RecursionError as exc:  # json raises it for arrays/objects nested thousands deep
         raise InputError(cite, "is JSON nested too deeply to read") from exc

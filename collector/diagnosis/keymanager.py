@@ -1,8 +1,8 @@
 """What the MP's JSSE key manager would do with its keystore for a given list of acceptable CA names.
 
-JSSE (SunX509 and PKIX alike) offers an alias only when it holds a private key and ANY certificate of its stored
-chain has an issuer equal (X500Principal canonical form) to one of the server's CA names; an empty list lets
-every key entry qualify. When nothing qualifies it sends an empty Certificate message.
+JSSE (SunX509 and PKIX alike) offers an alias only when it holds a private key and ANY certificate of its
+stored chain has an issuer equal (X500Principal canonical form) to one of the server's CA names; an empty
+list lets every key entry qualify. When nothing qualifies it sends an empty Certificate message.
 """
 
 from __future__ import annotations
@@ -96,12 +96,14 @@ def check_keystore(
     keystore: str | None,
     ca_names: Sequence[AcceptableName] | None,
 ) -> KeystoreCheck:
-    """Apply JSSE's alias choice to the keystore evidence; `ca_names` ``None`` means the CA list is unknown."""
+    """Apply JSSE's alias choice to the keystore evidence;
+    `ca_names` ``None`` means the CA list is unknown."""
     if not entries:
         return KeystoreCheck(KeystoreVerdict.UNKNOWN, ())
     relevant = [e for e in merge_entries(entries) if _same_keystore(e.keystore, keystore)]
     if not relevant:
-        return KeystoreCheck(KeystoreVerdict.UNKNOWN, (f"the keystore documents given are not for keystore {keystore}",))
+        return KeystoreCheck(KeystoreVerdict.UNKNOWN,
+                             (f"the keystore documents given are not for keystore {keystore}",))
     listings = [e for e in entries if e.document == "keystore" and _same_keystore(e.keystore, keystore)]
     name = keystore or next((e.keystore for e in relevant if e.keystore), None)
     if key_alias:
@@ -114,7 +116,8 @@ def check_keystore(
         if named and all(e.has_key is False for e in named):
             line = f"{named[0].source}: alias {key_alias} in keystore {name} holds no private key"
             return KeystoreCheck(KeystoreVerdict.NO_KEY, (line,), name, key_alias)
-        candidates = [e for e in named if e.has_key is not False] + [e for e in relevant if e.alias is None and e.chain]
+        candidates = ([e for e in named if e.has_key is not False]
+                      + [e for e in relevant if e.alias is None and e.chain])
     else:
         definitive = [e for e in relevant if e.has_key is not None]
         candidates = [e for e in relevant if e.has_key is not False]
@@ -127,7 +130,10 @@ def check_keystore(
 
 
 def _check_chains(
-    candidates: list[KeystoreEvidence], ca_names: Sequence[AcceptableName] | None, keystore: str | None, key_alias: str | None
+    candidates: list[KeystoreEvidence],
+    ca_names: Sequence[AcceptableName] | None,
+    keystore: str | None,
+    key_alias: str | None,
 ) -> KeystoreCheck:
     chains = [e for e in candidates if e.chain]
     alias = key_alias or next((e.alias for e in candidates if e.alias), None)
@@ -161,15 +167,17 @@ def _check_chains(
     if not comparable or not parsed:
         line = f"{first.source}: the issuers or the CA names could not be parsed, so they cannot be compared"
         return KeystoreCheck(KeystoreVerdict.UNKNOWN, (line,), **found)  # type: ignore[arg-type]
-    return KeystoreCheck(KeystoreVerdict.NO_ACCEPTABLE_ISSUER, tuple(_mismatch_line(e) for e in chains), **found)  # type: ignore[arg-type]
+    return KeystoreCheck(
+        KeystoreVerdict.NO_ACCEPTABLE_ISSUER, tuple(_mismatch_line(e) for e in chains), **found  # type: ignore[arg-type]
+    )
 
 
 def _mismatch_line(entry: KeystoreEvidence) -> str:
     if len(entry.chain) == 1:
         return f"{entry.source}: leaf issuer {entry.chain[0].issuer} is not an acceptable CA"
     issuers = "; ".join(dict.fromkeys(c.issuer for c in entry.chain))
-    return (f"{entry.source}: no certificate of the stored chain ({len(entry.chain)} certificates) was issued by "
-            f"an acceptable CA (issuers: {issuers})")
+    return (f"{entry.source}: no certificate of the stored chain ({len(entry.chain)} certificates) "
+            f"was issued by an acceptable CA (issuers: {issuers})")
 
 
 def _issuer_name(cert: StoredCertificate) -> x509.Name | None:

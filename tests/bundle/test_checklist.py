@@ -23,7 +23,8 @@ from collector.diagnosis.causes.registry import report_for
 
 def test_private_cloud_checklist_states() -> None:
     # Given what a private cloud run has: two MP logs, a missing trace, no keystore (one-way TLS)
-    present = {"error-message": layout.REQUEST_RESPONSE, "proxy-bundle": layout.EDGE_PROXY_BUNDLE, "trace": None,
+    present = {"error-message": layout.REQUEST_RESPONSE, "proxy-bundle": layout.EDGE_PROXY_BUNDLE,
+               "trace": None,
                "mp-log": [layout.host_file("mp1", layout.HOST_LOG), layout.host_file("mp2", layout.HOST_LOG)],
                "capture": layout.host_file("mp1", layout.HOST_CAPTURE), "curl": layout.REQUEST_COMMAND}
     reasons = {"trace": "the debug session failed (403)", "keystore-cert": "the target uses no keystore"}
@@ -40,14 +41,16 @@ def test_private_cloud_checklist_states() -> None:
                       (layout.host_file("mp1", layout.HOST_LOG), layout.host_file("mp2", layout.HOST_LOG))),
         ChecklistItem("capture", CHECKLISTS[Cloud.PRIVATE][4][1], ItemState.COLLECTED,
                       (layout.host_file("mp1", layout.HOST_CAPTURE),)),
-        ChecklistItem("keystore-cert", "Output of the Get cert for keystore API", ItemState.NOT_APPLICABLE, (),
-                      "the target uses no keystore"),
+        ChecklistItem("keystore-cert", "Output of the Get cert for keystore API", ItemState.NOT_APPLICABLE,
+                      (), "the target uses no keystore"),
     ]
 
 
 def test_public_cloud_checklist_and_default_reason() -> None:
-    items = build_checklist("public", {"org": layout.MANIFEST, "env": layout.MANIFEST, "proxy": layout.MANIFEST,
-                                       "curl": None, "trace": ()}, {})
+    items = build_checklist("public",
+                            {"org": layout.MANIFEST, "env": layout.MANIFEST, "proxy": layout.MANIFEST,
+                             "curl": None, "trace": ()},
+                            {})
     states = {i.key: (i.state, i.reason) for i in items}
     assert [i.key for i in items] == ["org", "env", "proxy", "curl", "trace", "backend-capture"]
     assert states["curl"] == (ItemState.MISSING, "not collected")

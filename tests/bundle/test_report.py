@@ -1,4 +1,5 @@
-"""SUMMARY.md and report.html: one branch per cause, checklist states, hosts table, hostile strings escaped."""
+"""SUMMARY.md and report.html: one branch per cause, checklist states, hosts table,
+hostile strings escaped."""
 
 from __future__ import annotations
 
@@ -69,15 +70,21 @@ def _context(cause: Cause | None = Cause.CA_MISMATCH, **overrides: object) -> Re
         "diagnosis": _diagnosis(cause) if cause else None,
         "cause_report": report_for(cause) if cause else None,
         "symptom": Symptom(503, "messaging.adaptors.http.flow.ServiceUnavailable",
-                        "The Service is temporarily unavailable", "Received fatal alert: bad_certificate", "msg-1",
-                        "2017-10-23 05:28:57,813 ... handshake failed, message: Received fatal alert: bad_certificate"),
+                           "The Service is temporarily unavailable", "Received fatal alert: bad_certificate",
+                           "msg-1",
+                           "2017-10-23 05:28:57,813 ... handshake failed, "
+                           "message: Received fatal alert: bad_certificate"),
         "case_id": "12345", "handshakes": (HANDSHAKE,),
-        "checklist": tuple(build_checklist("private", {"error-message": layout.REQUEST_RESPONSE, "trace": None},
-                                        {"trace": "--no-trace was given"})),
-        "steps": (StepResult("mp1", "connect", StepStatus.OK), StepResult("mp1", "start-capture", StepStatus.OK),
-               StepResult("backend1", "connect", StepStatus.FAILED, "unreachable", "backend1 -> connect: timed out")),
+        "checklist": tuple(build_checklist("private",
+                                           {"error-message": layout.REQUEST_RESPONSE, "trace": None},
+                                           {"trace": "--no-trace was given"})),
+        "steps": (StepResult("mp1", "connect", StepStatus.OK),
+                  StepResult("mp1", "start-capture", StepStatus.OK),
+                  StepResult("backend1", "connect", StepStatus.FAILED, "unreachable",
+                             "backend1 -> connect: timed out")),
         "redactions": (Redaction(layout.REQUEST_COMMAND, "authorization", 1, 1),
-                    Redaction(layout.EDGE_PROXY_BUNDLE + "!apiproxy/resources/k.key", "private-key-file", 0, 1)),
+                       Redaction(layout.EDGE_PROXY_BUNDLE + "!apiproxy/resources/k.key",
+                                 "private-key-file", 0, 1)),
         "bundle_name": "apigee-diag-org1-test-weather-20261127T100000Z", "generated": "2026-11-27T10:05:00Z",
     }
     values.update(overrides)
@@ -174,7 +181,8 @@ def test_markdown_escapes_hostile_strings() -> None:
     # Given a proxy name with table and HTML syntax, and a log line with a code fence inside
     context = _context(proxy="p|x<b>", symptom=Symptom(mp_log_line="```\n# injected"))
     summary = render_summary(context)
-    # Then the table stays a table, no HTML passes, and the fence around the log line is longer than its content's
+    # Then the table stays a table, no HTML passes,
+    # and the fence around the log line is longer than its content's
     assert "p\\|x\\<b\\>" in summary and "<b>" not in summary
     assert "````\n```\n# injected\n````" in summary
 
@@ -186,7 +194,8 @@ def test_public_cloud_checklist_in_the_report() -> None:
     context = _context(cloud="public", checklist=tuple(checklist))
     summary = render_summary(context)
     assert "## Must gather diagnostic information (Public Cloud)" in summary
-    assert "| TCP/IP packets captured on the backend server | **missing** (no SSH access to the backend) |" in summary
+    assert ("| TCP/IP packets captured on the backend server | **missing** (no SSH access to the backend) |"
+            in summary)
     assert "Must gather diagnostic information (Public Cloud)" in render_report(context)
 
 

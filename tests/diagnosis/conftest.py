@@ -1,4 +1,5 @@
-"""Fixtures for the diagnosis tests: real capture and Edge document files, and bundles built through layout.py."""
+"""Fixtures for the diagnosis tests: real capture and Edge document files,
+and bundles built through layout.py."""
 
 from __future__ import annotations
 
@@ -79,8 +80,10 @@ def make_bundle(tmp_path: Path) -> BundleMaker:
 def resolution(keystore: str = "myKeystore", key_alias: str = "myKey") -> dict:
     """The shape `edge/resolve.py` saves: one target with client authentication."""
     return {"org": "org", "env": "env", "proxy": "proxy", "revisions": ["1"], "message_processors": [],
-            "targets": [{"name": "default", "url": "https://backend.lab:8443", "host": "backend.lab", "port": 8443,
-                         "target_server": None, "ssl_enabled": True, "client_auth_enabled": True,
-                         "keystore": keystore, "keystore_reference": "myKeystoreRef", "key_alias": key_alias,
-                         "truststore": None, "truststore_reference": None, "ignore_validation_errors": False}],
+            "targets": [{
+                "name": "default", "url": "https://backend.lab:8443", "host": "backend.lab", "port": 8443,
+                "target_server": None, "ssl_enabled": True, "client_auth_enabled": True,
+                "keystore": keystore, "keystore_reference": "myKeystoreRef", "key_alias": key_alias,
+                "truststore": None, "truststore_reference": None, "ignore_validation_errors": False,
+            }],
             "backends": [], "findings": ["keystore myKeystore: alias myKey has no key"]}

@@ -33,7 +33,8 @@ def test_matching_globs_bundle_paths_in_archives(tmp_path: Path, pattern: str, e
 
 
 def test_member_reads_and_poses_as_a_path(tmp_path: Path) -> None:
-    # Given an archive, When a member is read or opened through its path stand-in, Then the bytes are the member's
+    # Given an archive, When a member is read or opened through its path stand-in,
+    # Then the bytes are the member's
     with open_bundle(tar_members(tmp_path / "b.tar.gz", MEMBERS)) as files:
         assert files.read("hosts/mp1/capture.pcap") == b"pcap"
         member = files.path_like("hosts/mp1/capture.pcap")
@@ -43,7 +44,10 @@ def test_member_reads_and_poses_as_a_path(tmp_path: Path) -> None:
 
 
 def test_unknown_member_is_an_input_error(tmp_path: Path) -> None:
-    with open_bundle(tar_members(tmp_path / "b.tar.gz", MEMBERS)) as files, pytest.raises(InputError, match="has no x"):
+    with (
+        open_bundle(tar_members(tmp_path / "b.tar.gz", MEMBERS)) as files,
+        pytest.raises(InputError, match="has no x"),
+    ):
         files.read("x")
 
 

@@ -51,7 +51,8 @@ def test_last_rule_always_answers() -> None:
 
 ODD = {
     "no sni, no version, no frames": Handshake(client="a:1", server="b:2"),
-    "warning alert only": Handshake(client="a:1", server="b:2", alerts=(Alert("server", "warning", "close_notify", 0),),
+    "warning alert only": Handshake(client="a:1", server="b:2",
+                                    alerts=(Alert("server", "warning", "close_notify", 0),),
                                     outcome=Outcome.ESTABLISHED),
     "ipv6 endpoints": Handshake(client="[::1]:5", server="[::1]:443", outcome=Outcome.FAILED),
 }

@@ -23,12 +23,15 @@ def test_capture_and_alias_document_become_handshakes_and_keystore_evidence() ->
     # Then the handshake cites the file and the alias entry holds the chain with a key
     assert [h.source for h in evidence.handshakes] == ["ca-mismatch-java-tls12.pcap"]
     (entry,) = evidence.keystores
-    assert (entry.alias, entry.has_key, entry.chain[0].issuer) == ("myKey", True, "CN=Lab CA B, OU=caB, O=Lab Org, C=US")
+    assert (entry.alias, entry.has_key, entry.chain[0].issuer) == (
+        "myKey", True, "CN=Lab CA B, OU=caB, O=Lab Org, C=US"
+    )
 
 
 def test_key_log_given_after_the_capture_still_decrypts_it() -> None:
     # Given a TLS 1.3 capture and its key log, in that order
-    evidence = load_evidence([CAPTURES / "ca-mismatch-openssl-tls13.pcap", CAPTURES / "ca-mismatch-openssl-tls13.keys"])
+    evidence = load_evidence([CAPTURES / "ca-mismatch-openssl-tls13.pcap",
+                              CAPTURES / "ca-mismatch-openssl-tls13.keys"])
     # Then the CertificateRequest and the empty client Certificate are visible
     (handshake,) = evidence.handshakes
     assert handshake.certificate_request is not None and handshake.client_certificate is not None
@@ -61,13 +64,17 @@ def test_single_probe_object_is_accepted(tmp_path: Path) -> None:
 def test_directory_bundle_reads_captures_keystores_resolution_and_probes(make_bundle: BundleMaker) -> None:
     # Given a bundle with two hosts' captures, keystore documents, the resolution and probe results
     root = make_bundle(
-        captures={"mp1": CAPTURES / "ca-mismatch-java-tls13.pcap", "backend1": CAPTURES / "healthy-java-tls12.pcap"},
-        documents={"keystore": EDGE / "keystore-ca-mismatch.json", "alias:myKey": EDGE / "alias-ca-mismatch.json"},
+        captures={"mp1": CAPTURES / "ca-mismatch-java-tls13.pcap",
+                  "backend1": CAPTURES / "healthy-java-tls12.pcap"},
+        documents={"keystore": EDGE / "keystore-ca-mismatch.json",
+                   "alias:myKey": EDGE / "alias-ca-mismatch.json"},
         resolution=resolution(), probes=probe_results_to_json([probe(request(CA_A, frame=None))]))
     # When read
     evidence = evidence_from_bundle(root)
     # Then everything is there, cited by bundle path
-    assert sorted(h.source for h in evidence.handshakes) == ["hosts/backend1/capture.pcap", "hosts/mp1/capture.pcap"]
+    assert sorted(h.source for h in evidence.handshakes) == [
+        "hosts/backend1/capture.pcap", "hosts/mp1/capture.pcap"
+    ]
     assert (evidence.key_alias, evidence.keystore) == ("myKey", "myKeystore")
     assert {e.source for e in evidence.keystores} == {"edge/keystores/myKeystore/keystore.json",
                                                       "edge/keystores/myKeystore/aliases/myKey.json"}
@@ -122,7 +129,8 @@ def test_tar_member_escaping_the_bundle_is_refused(tmp_path: Path) -> None:
 def test_tar_bundle_at_archive_root_is_read(tmp_path: Path) -> None:
     # Given an archive whose manifest sits at the root (no top folder)
     alias = (EDGE / "alias-ca-mismatch.json").read_bytes()
-    archive = tar_members(tmp_path / "flat.tar.gz", {"manifest.json": b"{}", "edge/keystores/ks/aliases/a.json": alias})
+    archive = tar_members(tmp_path / "flat.tar.gz",
+                          {"manifest.json": b"{}", "edge/keystores/ks/aliases/a.json": alias})
     # Then the documents are found
     assert load_evidence([archive]).keystores[0].source == "edge/keystores/ks/aliases/a.json"
 
@@ -145,7 +153,9 @@ def _pem_of_lab_ca() -> str:
     return cert.public_bytes(Encoding.PEM).decode()
 
 
-def test_bundle_jsse_signs_are_the_message_ids_lines_and_the_trace_error_cause(make_bundle: BundleMaker) -> None:
+def test_bundle_jsse_signs_are_the_message_ids_lines_and_the_trace_error_cause(
+    make_bundle: BundleMaker,
+) -> None:
     # Given a bundle whose trace names the message id and error.cause, and an MP excerpt with that id's
     # handshakeFailed line beside a context line of another request
     root = make_bundle()
