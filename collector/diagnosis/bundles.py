@@ -56,7 +56,7 @@ class BundleFiles:
             raise InputError(self._root, f"has no {rel}")
         if self._archive is None:
             return self._root / rel
-        return _MemberPath(self, rel)  # type: ignore[return-value]
+        return _MemberPath(self, rel)  # type: ignore[return-value]  # stands in for a Path, see above
 
     @contextmanager
     def open(self, rel: str) -> Iterator[IO[bytes]]:

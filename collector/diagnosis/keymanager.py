@@ -142,13 +142,17 @@ def _check_chains(
         line = f"{where}: the key entry's certificate chain is unknown (add the alias or cert document)"
         return KeystoreCheck(KeystoreVerdict.UNKNOWN, (line,), keystore, alias)
     first = chains[0]
-    found = {"keystore": keystore, "alias": first.alias or alias, "leaf_issuer": first.chain[0].issuer,
-             "chain_length": len(first.chain)}
+
+    def found(verdict: KeystoreVerdict, lines: tuple[str, ...]) -> KeystoreCheck:
+        """A verdict on the first stored chain."""
+        return KeystoreCheck(verdict, lines, keystore, first.alias or alias, first.chain[0].issuer,
+                             len(first.chain))
+
     if ca_names is None:
-        return KeystoreCheck(KeystoreVerdict.UNKNOWN, (), **found)  # type: ignore[arg-type]
+        return found(KeystoreVerdict.UNKNOWN, ())
     if not ca_names:
         line = f"{first.source}: the server named no acceptable CA, so JSSE would offer this key entry"
-        return KeystoreCheck(KeystoreVerdict.ACCEPTABLE, (line,), **found)  # type: ignore[arg-type]
+        return found(KeystoreVerdict.ACCEPTABLE, (line,))
     parsed = [ca for ca in ca_names if ca.name is not None]
     comparable = False
     for entry in chains:
@@ -166,10 +170,8 @@ def _check_chains(
                                          entry.chain[0].issuer, len(entry.chain))
     if not comparable or not parsed:
         line = f"{first.source}: the issuers or the CA names could not be parsed, so they cannot be compared"
-        return KeystoreCheck(KeystoreVerdict.UNKNOWN, (line,), **found)  # type: ignore[arg-type]
-    return KeystoreCheck(
-        KeystoreVerdict.NO_ACCEPTABLE_ISSUER, tuple(_mismatch_line(e) for e in chains), **found  # type: ignore[arg-type]
-    )
+        return found(KeystoreVerdict.UNKNOWN, (line,))
+    return found(KeystoreVerdict.NO_ACCEPTABLE_ISSUER, tuple(_mismatch_line(e) for e in chains))
 
 
 def _mismatch_line(entry: KeystoreEvidence) -> str:

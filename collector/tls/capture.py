@@ -107,7 +107,7 @@ def _uncompressed(raw: BinaryIO, path: Path) -> tuple[BinaryIO, bytes]:
         raise CaptureFormatError(path, "is gzip-compressed but cut short before any data")
     if not head:
         raise CaptureFormatError(path, "is gzip-compressed but holds no data, not a capture file")
-    return stream, head  # type: ignore[return-value]
+    return stream, head  # type: ignore[return-value]  # _Gunzip reads like the binary stream it wraps
 
 
 class _Gunzip:

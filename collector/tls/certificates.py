@@ -98,7 +98,7 @@ def _summarize_leniently(der: bytes) -> CertificateSummary:
 
 def _iso(read: object) -> str:
     try:
-        value: datetime.datetime = read()  # type: ignore[operator]
+        value: datetime.datetime = read()  # type: ignore[operator]  # a date property's getter, called here to catch its error
     except _DECODE_ERRORS:  # an unparseable time is shown as unknown
         return ""
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -158,7 +158,7 @@ class ConnectionTable:
         connection, index = entry
         if connection.done:
             return
-        connection.seen = self.frames  # type: ignore[union-attr]
+        connection.seen = self.frames  # type: ignore[union-attr]  # a done (settled) connection returned above
         if type(connection) is _Opening:
             if segment.end == segment.start and not segment.missing:
                 self._add_control(connection, index, segment.seq, flags)

@@ -47,6 +47,7 @@ def summarize_session(session: Session, source: str) -> Handshake:
     if outcome is not Outcome.ESTABLISHED:
         notes.extend(_close_notes(session, client_index))
     facts = session.facts
+    # The ignores below: `facts` holds each message's parsed value under its field's name, typed as object.
     return Handshake(
         client=session.endpoints[client_index],
         server=session.endpoints[1 - client_index],

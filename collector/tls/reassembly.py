@@ -85,7 +85,7 @@ class Stream:
         while progress and self._pending:
             progress = False
             for seq in list(self._pending):
-                offset = (seq - self.next_seq) & _MASK  # type: ignore[operator]
+                offset = (seq - self.next_seq) & _MASK  # type: ignore[operator]  # set by the first segment, before any is pending
                 if offset != 0 and offset < _HALF:
                     continue
                 payload = self._pending.pop(seq)

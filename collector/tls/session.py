@@ -301,8 +301,8 @@ class Session:
         elif not supports(hello.cipher):
             self.notes.append(f"cannot decrypt {ciphers.cipher_name(hello.cipher)} with the key log")
         else:
-            client.decryptor = RecordDecryptor(hello.cipher, secrets[0])  # type: ignore[arg-type]
-            server.decryptor = RecordDecryptor(hello.cipher, secrets[1])  # type: ignore[arg-type]
+            client.decryptor = RecordDecryptor(hello.cipher, secrets[0])  # type: ignore[arg-type]  # None ruled out above
+            server.decryptor = RecordDecryptor(hello.cipher, secrets[1])  # type: ignore[arg-type]  # None ruled out above
             self.decrypting = True
             self.notes.append("TLS 1.3 handshake decrypted with the key log")
 
