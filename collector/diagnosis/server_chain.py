@@ -23,7 +23,7 @@ from collector.diagnosis.jsse_messages import JsseSign
 from collector.diagnosis.truststores import anchors_of
 from collector.tls.handshake import Handshake, Outcome
 from collector.tls.names import name_from_string, name_to_rfc4514, names_match
-from collector.tls.trust import ChainStatus, ChainVerdict, judge_chain
+from collector.tls.trust import ChainStatus, ChainVerdict, judge_chain, top_of_chain
 
 UNTRUSTED = "server-certificate-untrusted"
 EXPIRED = "server-certificate-expired"
@@ -183,7 +183,7 @@ def _against_truststore(chain: list[x509.Certificate], truststore: Sequence[Trus
                   for cert in chain for s in subjects)
     if not trusted:
         return replace(verdict, status=ChainStatus.UNTRUSTED, out_of_validity=(),
-                       missing_issuer=name_to_rfc4514(_top(chain).issuer)), Basis.TRUSTSTORE_NAMES
+                       missing_issuer=name_to_rfc4514(top_of_chain(chain).issuer)), Basis.TRUSTSTORE_NAMES
     status = ChainStatus.TRUSTED if verdict.status is ChainStatus.UNKNOWN_TRUST else verdict.status
     return replace(verdict, status=status), Basis.TRUSTSTORE_NAMES
 
@@ -193,14 +193,3 @@ def _parsed(text: str) -> x509.Name | None:
         return name_from_string(text)
     except ValueError:
         return None  # a name Edge printed that we cannot parse matches nothing
-
-
-def _top(chain: list[x509.Certificate]) -> x509.Certificate:
-    """The last certificate reachable by issuer name from the leaf inside the presented chain."""
-    current = chain[0]
-    for _ in range(len(chain)):
-        parent = next((c for c in chain if c.subject == current.issuer and c != current), None)
-        if parent is None:
-            break
-        current = parent
-    return current

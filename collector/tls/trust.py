@@ -157,7 +157,7 @@ def _judge_path(chain: list[x509.Certificate],
                 anchors: list[x509.Certificate]) -> tuple[bool, str | None, str]:
     """(trusted, missing issuer, note): the strict verifier first, then the PKIX-like walk."""
     if not anchors:
-        return False, name_to_rfc4514(_top(chain).issuer), "the truststore holds no certificate"
+        return False, name_to_rfc4514(top_of_chain(chain).issuer), "the truststore holds no certificate"
     leaf = chain[0]
     # Judge the path alone: validity and the name are checked afterwards, in JSSE's order.
     middle = leaf.not_valid_before_utc + (leaf.not_valid_after_utc - leaf.not_valid_before_utc) / 2
@@ -172,7 +172,7 @@ def _judge_path(chain: list[x509.Certificate],
         objection = str(exc)
     if _walk_reaches_anchor(chain, anchors):
         return True, None, f"strict RFC 5280 verification objected ({objection}); JSSE accepts this path"
-    return False, name_to_rfc4514(_top(chain).issuer), ""
+    return False, name_to_rfc4514(top_of_chain(chain).issuer), ""
 
 
 def _own_subject(leaf: x509.Certificate) -> verification.Subject:
@@ -201,7 +201,7 @@ def _walk_reaches_anchor(chain: list[x509.Certificate], anchors: list[x509.Certi
     return False
 
 
-def _top(chain: list[x509.Certificate]) -> x509.Certificate:
+def top_of_chain(chain: Sequence[x509.Certificate]) -> x509.Certificate:
     """The last certificate reachable by issuer name from the leaf inside the presented chain."""
     current = chain[0]
     for _ in range(len(chain)):
