@@ -420,3 +420,18 @@ def _terminate(proc: subprocess.Popen[bytes]) -> None:
 
 
 __all__ = ["SshHostSpec", "LabSshHost", "SshHosts", "start_ssh_hosts", "ensure_lab_users"]
+
+
+def child_pids(parent: int) -> list[int]:
+    """PIDs whose parent is `parent`, read from /proc (e.g. the per-connection sshd processes of a host)."""
+    children = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+            children.append(int(proc.name))
+    return children

@@ -27,7 +27,7 @@ from collector import layout
 from collector.cli import main
 from tests.e2e.conftest import lab_roots_kept_traversable, resolved_inventory
 from tests.lab.lab import Lab
-from tests.lab.sshd import NOSUDO_USER, SshHosts, SshHostSpec, start_ssh_hosts
+from tests.lab.sshd import NOSUDO_USER, SshHosts, SshHostSpec, child_pids, start_ssh_hosts
 
 ROOT = Path(__file__).resolve().parents[2]
 COLLECT = ROOT / ".venv" / "bin" / "collect"
@@ -337,18 +337,7 @@ def fault_lab(lab_factory: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 def sshd_sessions(hosts: SshHosts, name: str) -> list[int]:
     """PIDs of the per-connection sshd processes of one lab host (children of its listening sshd)."""
-    listener = hosts._procs[name].pid  # the lab keeps no other handle on a host's sshd
-    children = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            stat = (proc / "stat").read_text()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == listener:
-            children.append(int(proc.name))
-    return children
+    return child_pids(hosts._procs[name].pid)  # the lab keeps no other handle on a host's sshd
 
 
 ROW_ID = re.compile(r"(?<![A-Za-z0-9])([FHSKT]\d{2})(?![0-9])", re.IGNORECASE)

@@ -14,31 +14,17 @@ import pytest
 from collector.inventory import InventoryHost
 from collector.remote import capture
 from collector.remote.connection import ConnectionSettings, HostConnection, HostError, open_host
-from tests.lab.sshd import LAB_TCPDUMP, TTY_USER, SshHosts
+from tests.lab.sshd import LAB_TCPDUMP, TTY_USER, SshHosts, child_pids
 from tests.remote.conftest import processes_with
 
 pytestmark = pytest.mark.lab
 
 
-def _children(parent: int) -> list[int]:
-    children = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            stat = (proc / "stat").read_text()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
-            children.append(int(proc.name))
-    return children
-
-
 def _drop_link(lab: SshHosts, name: str, connection: HostConnection) -> None:
     """Kill one lab host's per-connection sshd processes (the monitors and their session children): the TCP
     connection closes as when a link drops."""
-    monitors = _children(lab._procs[name].pid)
-    for pid in monitors + [child for monitor in monitors for child in _children(monitor)]:
+    monitors = child_pids(lab._procs[name].pid)
+    for pid in monitors + [child for monitor in monitors for child in child_pids(monitor)]:
         os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
     while connection.is_open and time.monotonic() < deadline:
