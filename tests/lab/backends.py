@@ -224,7 +224,24 @@ def start_backend(kind: str, tls_version: str, pki: LabPki, address: str = BACKE
 
 
 def _nginx_command(workdir: Path, pki: LabPki, address: str, port: int, tls_version: str) -> list[str]:
-    prefix = workdir / "nginx"
+    return nginx_command(workdir / "nginx", f"""
+    server {{
+        listen {address}:{port} ssl;
+        server_name backend.lab;
+        ssl_certificate {pki.backend_chain};
+        ssl_certificate_key {pki.backend_key};
+        ssl_client_certificate {pki.ca_a_cert};
+        ssl_verify_client on;
+        ssl_protocols TLSv{tls_version};
+        location / {{
+            default_type text/plain;
+            return 200 "ok from nginx backend\\n";
+        }}
+    }}""")
+
+
+def nginx_command(prefix: Path, servers: str) -> list[str]:
+    """The argv of an nginx serving `servers` (server blocks) from its own folder `prefix`, config written."""
     for sub in ("logs", "tmp"):
         (prefix / sub).mkdir(parents=True, exist_ok=True)
     config = prefix / "nginx.conf"
@@ -240,20 +257,7 @@ http {{
     proxy_temp_path {prefix}/tmp/proxy;
     fastcgi_temp_path {prefix}/tmp/fastcgi;
     uwsgi_temp_path {prefix}/tmp/uwsgi;
-    scgi_temp_path {prefix}/tmp/scgi;
-    server {{
-        listen {address}:{port} ssl;
-        server_name backend.lab;
-        ssl_certificate {pki.backend_chain};
-        ssl_certificate_key {pki.backend_key};
-        ssl_client_certificate {pki.ca_a_cert};
-        ssl_verify_client on;
-        ssl_protocols TLSv{tls_version};
-        location / {{
-            default_type text/plain;
-            return 200 "ok from nginx backend\\n";
-        }}
-    }}
+    scgi_temp_path {prefix}/tmp/scgi;{servers}
 }}
 """)
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
