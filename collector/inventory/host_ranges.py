@@ -8,7 +8,7 @@ import string
 # A range like mp[1:100000000] would hang the run and fill memory; no Apigee planet comes near this.
 MAX_HOSTS_PER_PATTERN = 10_000
 
-_PORT_SUFFIX = re.compile(r"^(?P<pattern>[^:]*(?:\[[^\]]*\][^:\[]*)*):(?P<port>\d+)$")
+_PORT_SUFFIX = re.compile(r"^(?P<pattern>[^:\[]*(?:\[[^\]]*\][^:\[]*)*):(?P<port>\d+)$")
 _RANGE = re.compile(r"\[([^\[\]]*)\]")
 
 
