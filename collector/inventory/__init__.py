@@ -55,6 +55,8 @@ def load_inventory(
     config = load_ssh_config(path, ssh_config)
     program = find_ansible_inventory() if ansible_inventory == FIND else ansible_inventory
     text = _static_text(path, required=program is None)
+    if text is not None and not text.strip():
+        raise InputError(path, _NO_HOSTS)  # empty for either reader; no need to start Ansible to learn that
     if text is not None and not looks_like_ini(text):
         try:
             document = parse_yaml(path, text)
