@@ -22,7 +22,7 @@ _VARS_EXTENSIONS = ("", ".yml", ".yaml", ".json")
 
 @dataclass
 class _Group:
-    hosts: list[str] = field(default_factory=list)
+    hosts: dict[str, None] = field(default_factory=dict)  # an ordered set: ranges give thousands
     children: list[str] = field(default_factory=list)
     variables: dict[str, object] = field(default_factory=dict)
 
@@ -36,9 +36,7 @@ class _Parsed:
         return self.groups.setdefault(name, _Group())
 
     def add_host(self, group: str, host: str, variables: Mapping[str, object]) -> None:
-        members = self.group(group).hosts
-        if host not in members:
-            members.append(host)
+        self.group(group).hosts[host] = None
         self.host_variables.setdefault(host, {}).update(variables)
 
 
@@ -174,16 +172,34 @@ def _resolve(path: Path, parsed: _Parsed, play_dir: Path | None) -> AnsibleView:
     for name in groups:
         if name != "all" and name not in groups["all"].children and not _has_parent(name, groups):
             groups["all"].children.append(name)
-    grouped = {h for name, g in groups.items() if name not in ("all", "ungrouped") for h in g.hosts}
+    direct: dict[str, list[str]] = {}
+    for name, group in groups.items():
+        for host in group.hosts:
+            direct.setdefault(host, []).append(name)
     for host in parsed.host_variables:
-        if host not in grouped and host not in groups["all"].hosts and host not in groups["ungrouped"].hosts:
-            groups["ungrouped"].hosts.append(host)
+        if set(direct[host]) <= {"all"}:
+            groups["ungrouped"].hosts[host] = None
+            direct[host].append("ungrouped")
     depth = _depths(groups)
-    parents = {name: [p for p, g in groups.items() if name in g.children] for name in groups}
+    parents: dict[str, list[str]] = {name: [] for name in groups}
+    for name, group in groups.items():
+        for child in group.children:
+            parents[child].append(name)
     var_dirs = list(dict.fromkeys(d for d in (path.parent, play_dir) if d is not None))
+    listings: dict[Path, dict[str, Path]] = {}
+    files: dict[tuple[Path, str], dict[str, object]] = {}
+
+    def vars_files(directory: Path, name: str) -> dict[str, object]:
+        # One listing per folder and one read per file, whatever the number of hosts.
+        if directory not in listings:
+            listings[directory] = {p.name: p for p in directory.iterdir()} if directory.is_dir() else {}
+        if (directory, name) not in files:
+            files[directory, name] = _vars_files(listings[directory], name)
+        return files[directory, name]
+
     hostvars: dict[str, dict[str, object]] = {}
     for host, own in parsed.host_variables.items():
-        member_of = _ancestors([n for n, g in groups.items() if host in g.hosts], parents) - {"all"}
+        member_of = _ancestors(direct[host], parents) - {"all"}
         ordered = sorted(member_of, key=lambda n: (depth[n], _priority(groups[n]), n))
         merged: dict[str, object] = dict(groups["all"].variables)
         for name in ordered:
@@ -191,10 +207,10 @@ def _resolve(path: Path, parsed: _Parsed, play_dir: Path | None) -> AnsibleView:
         for kind, names in (("group_vars", ["all"]), ("group_vars", ordered)):
             for directory in var_dirs:
                 for name in names:
-                    merged.update(_vars_files(directory / kind, name))
+                    merged.update(vars_files(directory / kind, name))
         merged.update(own)
         for directory in var_dirs:
-            merged.update(_vars_files(directory / "host_vars", host))
+            merged.update(vars_files(directory / "host_vars", host))
         hostvars[host] = merged
     return AnsibleView(
         group_hosts={n: tuple(g.hosts) for n, g in groups.items()},
@@ -242,16 +258,19 @@ def _priority(group: _Group) -> int:
         return 1
 
 
-def _vars_files(directory: Path, name: str) -> dict[str, object]:
-    """The variables Ansible reads for group or host `name` from `directory` (group_vars/ or host_vars/):
-    NAME, NAME.yml, NAME.yaml, NAME.json, or every such file under a folder NAME/, in name order."""
+def _vars_files(listing: Mapping[str, Path], name: str) -> dict[str, object]:
+    """The variables Ansible reads for group or host `name` from a group_vars/ or host_vars/ folder
+    (`listing`: its entries by name): NAME, NAME.yml, NAME.yaml, NAME.json, or every such file under a folder
+    NAME/, in name order."""
     merged: dict[str, object] = {}
-    if not directory.is_dir() or "/" in name or name.startswith("."):
+    if "/" in name or name.startswith("."):
         return merged
     for extension in _VARS_EXTENSIONS:
-        candidate = directory / f"{name}{extension}"
-        files = _folder_files(candidate) if candidate.is_dir() else [candidate] if candidate.is_file() else []
-        for file in files:
+        candidate = listing.get(f"{name}{extension}")
+        if candidate is None:
+            continue
+        found = _folder_files(candidate) if candidate.is_dir() else [candidate] if candidate.is_file() else []
+        for file in found:
             merged.update(_read_vars_file(file))
     return merged
 

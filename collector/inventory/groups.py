@@ -46,11 +46,19 @@ def role_hosts(path: Path, view: AnsibleView) -> list[tuple[str, dict[str, objec
     """The hosts of the groups `message_processors` and `backends` (with their child groups), each with our
     settings from its Ansible variables; a host in both groups is a message processor."""
 
-    def members(group: str, seen: frozenset[str] = frozenset()) -> list[str]:
-        found = list(view.group_hosts.get(group, ()))
-        for child in view.group_children.get(group, ()):
-            if child not in seen:
-                found += members(child, seen | {group})
+    def members(group: str) -> list[str]:
+        # Depth first, a group's own hosts before its children's; each group once, so neither a cycle nor a
+        # lattice of groups (from a third-party plugin) can make this explode.
+        found: list[str] = []
+        visited: set[str] = set()
+        todo = [group]
+        while todo:
+            current = todo.pop()
+            if current in visited:
+                continue
+            visited.add(current)
+            found += view.group_hosts.get(current, ())
+            todo += reversed(view.group_children.get(current, ()))
         return found
 
     result: dict[str, dict[str, object]] = {}
