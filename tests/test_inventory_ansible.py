@@ -15,7 +15,12 @@ import pytest
 
 from collector.errors import InputError
 from collector.inventory import FIND, Inventory, InventoryHost, find_ansible_inventory, load_inventory
-from collector.inventory.ansible_inventory import parse_inventory_list, run_bounded, summarize_stderr
+from collector.inventory.ansible_inventory import (
+    parse_inventory_list,
+    read_with_ansible,
+    run_bounded,
+    summarize_stderr,
+)
 
 ANSIBLE_INVENTORY = str(Path(sys.executable).parent / "ansible-inventory")
 MP_LOG = "/opt/apigee/var/log/edge-message-processor/logs/system.log"
@@ -145,10 +150,12 @@ def test_yaml_features_read_alike(project: Path) -> None:
     # Given a YAML inventory with ranges in host keys, a port in a pattern, a child group, become, key file
     inventory = _write(project / "hosts.yml", YAML)
     _write(project / "host_vars" / "mpb.yaml", "ansible_user: root\n")
+    _write(project / "group_vars" / "backends.json", '{"collector_system_log": "/var/log/be/system.log"}')
     # When read by both readers
     by_ansible, builtin = _both(inventory, project / "ssh_config")
     # Then they agree, and every setting is the one Ansible's playbooks would use
     assert by_ansible == builtin
+    assert {h.system_log for h in by_ansible.backends} == {"/var/log/be/system.log"}
     got = {h.name: (h.address, h.port, h.user, h.identity_file, h.sudo, h.role) for h in by_ansible.hosts}
     mp = "message-processor"
     assert got == {
@@ -251,6 +258,10 @@ def test_ansible_inventory_failures(project: Path, monkeypatch: pytest.MonkeyPat
         f"write the inventory once with `ansible-inventory -i {inventory} --list --yaml > hosts.yml` and "
         "pass that"
     )
+
+    # Given an ansible-inventory printing more than the bound / Then it is stopped and the message says so
+    with pytest.raises(InputError, match="ansible-inventory printed more than 100 bytes; not an inventory"):
+        read_with_ansible(_write(project / "plain", "[backends]\nbe1\n"), ANSIBLE_INVENTORY, max_output=100)
 
     # Given a program that cannot be run
     with pytest.raises(InputError, match="cannot run /nonexistent/ansible-inventory"):
