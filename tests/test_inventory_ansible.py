@@ -263,6 +263,13 @@ def test_ansible_inventory_failures(project: Path, monkeypatch: pytest.MonkeyPat
     with pytest.raises(InputError, match="ansible-inventory printed more than 100 bytes; not an inventory"):
         read_with_ansible(_write(project / "plain", "[backends]\nbe1\n"), ANSIBLE_INVENTORY, max_output=100)
 
+    # Given a YAML inventory with a misspelt key, which Ansible skips with a warning / Then the warning is the
+    # reason given for having no hosts
+    typo = _write(project / "typo.yml", "backends:\n  host:\n    be1:\n")
+    with pytest.raises(InputError, match="no hosts .*; ansible-inventory warned: .*Skipping unexpected key "
+                                         "\\(host\\) in group \\(backends\\)"):
+        load_inventory(typo, project / "ssh_config", ansible_inventory=ANSIBLE_INVENTORY)
+
     # Given a program that cannot be run
     with pytest.raises(InputError, match="cannot run /nonexistent/ansible-inventory"):
         load_inventory(inventory, project / "ssh_config", ansible_inventory="/nonexistent/ansible-inventory")

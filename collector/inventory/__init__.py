@@ -71,8 +71,11 @@ def load_inventory(
     if program is None:
         assert text is not None
         return _inventory(path, _builtin_hosts(path, text, config))
-    view = read_with_ansible(path, program, timeout)
+    view, warnings = read_with_ansible(path, program, timeout)
     hosts = [build_host(path, n, v, config) for n, v in role_hosts(path, view)]
+    if not hosts and warnings:
+        # Ansible skips what it does not understand (a misspelt `hosts:`) with a warning: that is the reason.
+        raise InputError(path, f"{_NO_HOSTS}; ansible-inventory warned: {warnings}")
     inventory = _inventory(path, hosts)
     if text is not None:
         try:
@@ -120,6 +123,7 @@ def _is_program(path: Path) -> bool:
         return False
     try:
         with path.open("rb") as handle:
-            return handle.read(4) in (b"\x7fELF",) or handle.seek(0) == 0 and handle.read(2) == b"#!"
+            head = handle.read(4)
     except OSError:
         return False
+    return head.startswith(b"#!") or head == b"\x7fELF"

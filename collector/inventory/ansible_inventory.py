@@ -114,8 +114,9 @@ def child_environment(environ: Mapping[str, str]) -> dict[str, str]:
 def read_with_ansible(
     path: Path, program: str, timeout: float = TIMEOUT_SECONDS, max_output: int = MAX_OUTPUT_BYTES,
     environ: Mapping[str, str] | None = None,
-) -> AnsibleView:
-    """`ansible-inventory -i PATH --list`, as an AnsibleView; every way it can fail is an InputError."""
+) -> tuple[AnsibleView, str]:
+    """`ansible-inventory -i PATH --list`, as an AnsibleView, and its warnings as one line ("" without any);
+    every way it can fail is an InputError."""
     environ = os.environ if environ is None else environ
     try:
         argv = [program, "-i", str(path), "--list"]
@@ -137,7 +138,8 @@ def read_with_ansible(
             path,
             f"{PROGRAM} failed (exit {run.returncode}): {summarize_stderr(run.stderr, environ)}{hint}",
         )
-    return parse_inventory_list(path, run.stdout)
+    warnings = summarize_stderr(run.stderr, environ) if run.stderr.strip() else ""
+    return parse_inventory_list(path, run.stdout), warnings
 
 
 def summarize_stderr(stderr: bytes, environ: Mapping[str, str]) -> str:
