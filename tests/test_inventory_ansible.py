@@ -312,11 +312,13 @@ def test_malformed_listing(output: bytes, defect: str) -> None:
 
 
 def test_stderr_summary_is_one_bounded_line() -> None:
-    stderr = ("[WARNING]: Failed\n\n<<< caused by >>>\nOrigin: /x\nboom\x07\nboom\n" + "x" * 5000).encode()
+    # Given Ansible's report: framing lines, each reason said twice, a bell, and a long tail
+    stderr = ("[WARNING]: Failed to parse with 'ini' plugin: boom\n\n<<< caused by >>>\nOrigin: /x\n"
+              "Failed to parse with 'ini' plugin.\nboom\x07\n" + "x" * 5000).encode()
+    # When summarized / Then one line, each reason once, no control character, bounded
     summary = summarize_stderr(stderr, {})
-    assert summary.startswith("[WARNING]: Failed | boom | xxx")
-    assert summary.endswith("… (4327 more characters)")  # 17 + 3 + 4 + 3 + 5000 characters joined, 700 shown
-    assert "\x07" not in summary and len(summary) < 750
+    assert summary.startswith("[WARNING]: Failed to parse with 'ini' plugin: boom | xxx")
+    assert summary.endswith("x …") and "\x07" not in summary and len(summary) < 750
 
 
 @pytest.mark.parametrize(

@@ -149,16 +149,24 @@ def summarize_stderr(stderr: bytes, environ: Mapping[str, str]) -> str:
     text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text)
     text = re.sub(r"[^\S\n]+|[\x00-\x08\x0b-\x1f\x7f]", " ", text)
     lines: list[str] = []
+    size = 0
     for raw in text.splitlines():
         line = raw.strip()
-        if line and line not in lines and line != "<<< caused by >>>" and not line.startswith("Origin:"):
-            lines.append(line)
+        # Ansible says each reason twice (after the plugin that failed, then alone): once is enough.
+        if not line or line == "<<< caused by >>>" or line.startswith("Origin:"):
+            continue
+        if any(line.rstrip(".") in kept for kept in lines):
+            continue
+        lines.append(line)
+        size += len(line) + 3
+        if size > _STDERR_SHOWN:
+            break
     summary = " | ".join(lines) or "(nothing on stderr)"
     for name, value in environ.items():
         if len(value) >= 6 and _SECRET_NAME.search(name):
             summary = summary.replace(value, f"<{name}>")
     if len(summary) > _STDERR_SHOWN:
-        summary = summary[:_STDERR_SHOWN] + f" … ({len(summary) - _STDERR_SHOWN} more characters)"
+        summary = summary[:_STDERR_SHOWN] + " …"
     return summary
 
 
