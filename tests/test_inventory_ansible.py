@@ -353,7 +353,11 @@ def test_builtin_reader_limits(tmp_path: Path) -> None:
     templated = _write(tmp_path / "templated", "[backends]\nbe1 ansible_user=\"{{ lookup('env', 'U') }}\"\n")
     with pytest.raises(InputError, match="host be1: ansible_user \"{{ lookup\\('env', 'U'\\) }}\" is a"):
         load_inventory(templated, ssh_config, ansible_inventory=None)
-    # Given a folder / Then only ansible-inventory reads it, and the message says so
+    # Given an inventory plugin's configuration, or a folder / Then only ansible-inventory reads it, and the
+    # message says so
+    plugin = _write(tmp_path / "aws_ec2.yml", "plugin: amazon.aws.aws_ec2\nregions: [eu-west-1]\n")
+    with pytest.raises(InputError, match="\\(plugin: amazon.aws.aws_ec2\\), which only ansible-inventory"):
+        load_inventory(plugin, ssh_config, ansible_inventory=None)
     with pytest.raises(InputError, match="a folder, which only ansible-inventory reads"):
         load_inventory(tmp_path, ssh_config, ansible_inventory=None)
 

@@ -57,6 +57,12 @@ def read_ansible_inventory(path: Path, text: str, play_dir: Path | None = None) 
         document = parse_yaml(path, text)
         if not isinstance(document, Mapping):
             raise InputError(path, "not an inventory: expected a mapping with 'hosts' or Ansible groups")
+        if isinstance(document.get("plugin"), str):
+            raise InputError(
+                path,
+                f"an inventory plugin's configuration (plugin: {document['plugin']}), which only "
+                "ansible-inventory reads: install ansible-core so ansible-inventory is on the PATH",
+            )
         parsed = _parse_yaml_groups(path, document)
     return _resolve(path, parsed, play_dir)
 
