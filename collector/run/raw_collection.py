@@ -20,8 +20,8 @@ from collector.remote.host_steps import host_files
 from collector.run.reproduce import Reproduction, redact_url
 from collector.steps import StepResult, StepStatus
 
-RUN_RECORD = "collection.json"
-RAW_FORMAT = "apigee-collector-raw/1"
+RUN_RECORD = layout.RAW_RECORD
+RAW_FORMAT = layout.RAW_FORMAT
 HOST_FILES = host_files()  # the host-step specs' outputs: what the playbook's tasks write too
 REQUEST_FILES = (layout.REQUEST_COMMAND, layout.REQUEST_RESPONSE)
 _ROLES = ("message-processor", "backend")
