@@ -43,11 +43,11 @@ class FabricHome:
         return env
 
     def fab(
-        self, *args: str, program: Path = FAB, out: Path | None = None
+        self, *args: str, program: Path = FAB, out: Path | None = None, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
         """`fab -S ssh_config ARGS` with `--out OUT` given to every task, run in the project dir."""
         argv = [str(program), "-S", str(self.ssh_config), *_with_out(list(args), out or self.out)]
-        done = subprocess.run(argv, cwd=self.path, env=self.env(), stdin=subprocess.DEVNULL,
+        done = subprocess.run(argv, cwd=self.path, env=env or self.env(), stdin=subprocess.DEVNULL,
                               capture_output=True, text=True, timeout=120, check=False)
         self.runs.append(done)
         return done

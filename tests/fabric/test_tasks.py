@@ -156,3 +156,18 @@ def test_failures_name_the_host_and_step(fabric_run: FabricRun, tmp_path: Path) 
     bad = home.fab("-H", "mp1", "start-capture", "--backend", "no-port", program=COLLECT_FAB,
                    out=tmp_path / "never")
     assert bad.returncode == 2 and "--backend" in bad.stderr and not (tmp_path / "never").exists()
+
+
+def test_sudo_password_comes_from_fabrics_sudo_config(fabric_run: FabricRun, tmp_path: Path) -> None:
+    # Given a login whose sudo asks for a password and Fabric's sudo.password (FABRIC_SUDO_PASSWORD, as
+    # --prompt-for-sudo-password sets it), When logs runs, Then sudo reads it on stdin (`sudo -S`), never
+    # prompting, and commands.log never holds it.
+    lab = fabric_run.lab
+    assert lab.ssh is not None
+    home = make_home(lab, tmp_path / "home", {"mp1-pw": {"of": "mp1", "user": lab.ssh.password_user}})
+    env = {**home.env(), "FABRIC_SUDO_PASSWORD": lab.ssh.sudo_password}
+    done = home.fab("-H", "mp1-pw", "logs", program=COLLECT_FAB, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    log = (home.out / layout.host_file("mp1-pw", layout.HOST_COMMANDS)).read_text()
+    assert "sudo -S -p '' -- sh -c" in log and "sudo -n" not in log
+    assert lab.ssh.sudo_password not in log + done.stdout + done.stderr
