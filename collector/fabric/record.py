@@ -21,6 +21,7 @@ from typing import Any
 
 from collector import layout
 from collector.errors import InputError, UsageError
+from collector.remote import commands
 from collector.steps import Step, StepResult
 
 PRODUCER = "collector.fabric"
@@ -102,6 +103,10 @@ def read(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("format") != layout.RAW_FORMAT \
             or not isinstance(data.get("hosts"), list) or not isinstance(data.get("run_id"), str):
         raise InputError(path, f"not a record of a raw collection ({layout.RAW_FORMAT}): give another --out")
+    try:
+        commands.check_run_id(data["run_id"])  # it names files on the hosts and is matched in cmdlines
+    except ValueError as exc:
+        raise InputError(path, str(exc)) from exc
     if data.get("producer") != PRODUCER:
         raise InputError(path, f"written by {data.get('producer')!r}, not by these tasks: its hosts may "
                                "still be collecting; give another --out")
@@ -148,6 +153,22 @@ def add_host(record: dict[str, Any], name: str, role: str, address: str) -> dict
         record["hosts"].append(entry)
     entry.update(role=role, address=address)
     return entry
+
+
+def capture_directory(record: dict[str, Any], entry: dict[str, Any], path: Path) -> str:
+    """The run dir of the host's running capture, as start-capture recorded it. Only the name start-capture
+    gives a run dir (this run's id and host) is taken: whatever else the file says is never removed."""
+    capture = entry.get("capture") or {}
+    directory = str(capture.get("directory") or "")
+    parent = directory.rpartition("/")[0] or "/"
+    try:
+        expected = commands.run_dir(parent, str(record["run_id"]), str(entry.get("name")))
+    except ValueError:
+        expected = ""
+    if not directory.startswith("/") or directory != expected:
+        raise InputError(path, f"host {entry.get('name')}: the capture's run dir {directory!r} is not one "
+                               "start-capture makes; remove it from the record and the host by hand")
+    return directory
 
 
 def record_steps(entry: dict[str, Any], results: Sequence[StepResult], replaces: Sequence[str] = ()) -> None:

@@ -309,7 +309,9 @@ def stop_capture(c: Any, out: str | None = None) -> None:
                 "and --out)")
         return
     host = _host(task, _role(task, entry, None))
-    handle = capture.CaptureHandle(host.name, str(running["directory"]), int(running.get("pid") or 0),
+    directory = _usage(lambda: raw.capture_directory(record, entry, task.out / layout.RAW_RECORD))
+    pid = running.get("pid")  # only said in messages: the host's trust file is what stop-capture believes
+    handle = capture.CaptureHandle(host.name, directory, pid if isinstance(pid, int) else 0,
                                    str(record["run_id"]))
     connection = _open(task, host, step)
     if connection is None:

@@ -77,3 +77,21 @@ def test_a_playbook_collection_is_not_amended(tmp_path: Path) -> None:
     (tmp_path / layout.RAW_RECORD).write_text("[]")
     with pytest.raises(InputError, match="not a record"):
         raw.load(tmp_path)
+
+
+def test_only_a_run_dir_start_capture_makes_is_stopped(tmp_path: Path) -> None:
+    # Given a record whose capture names another directory (edited by hand, or by someone else), Then the
+    # stop refuses it rather than send it to the host's stop and remove scripts.
+    with _edit(tmp_path) as record:
+        entry = raw.add_host(record, "mp1", "message-processor", "10.0.0.11")
+        run_dir = f"/var/tmp/apigee-collector-{record['run_id']}-mp1"
+        entry["capture"] = {"directory": run_dir}
+        assert raw.capture_directory(record, entry, tmp_path) == run_dir
+        for other in ("/etc", f"/var/tmp/apigee-collector-{record['run_id']}-mp2", "relative/dir", ""):
+            entry["capture"] = {"directory": other}
+            with pytest.raises(InputError, match="not one start-capture makes"):
+                raw.capture_directory(record, entry, tmp_path)
+    (tmp_path / layout.RAW_RECORD).write_text(json.dumps(
+        {"format": layout.RAW_FORMAT, "producer": raw.PRODUCER, "run_id": "x; rm -rf /", "hosts": []}))
+    with pytest.raises(InputError, match="run id"):
+        raw.load(tmp_path)
