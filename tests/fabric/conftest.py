@@ -71,7 +71,7 @@ def _with_out(args: list[str], out: Path) -> list[str]:
 def make_home(lab: Lab, path: Path, extra_hosts: dict[str, dict[str, Any]] | None = None) -> FabricHome:
     """The lab's hosts by name in an ssh config (their keys trusted through UserKnownHostsFile), their roots
     and the backend's role in fabric.yaml. `extra_hosts` adds aliases: {alias: {"of": name, "user": ...,
-    "known_hosts": ...}}."""
+    "known_hosts": ..., "strict": StrictHostKeyChecking}}."""
     assert lab.ssh is not None
     path.mkdir(parents=True, exist_ok=True)
     blocks = []
@@ -83,6 +83,7 @@ def make_home(lab: Lab, path: Path, extra_hosts: dict[str, dict[str, Any]] | Non
             f"Host {alias}\n  HostName {host.address}\n  Port {host.port}\n"
             f"  User {spec.get('user', lab.ssh.user)}\n  IdentityFile {lab.ssh.client_key}\n"
             f"  UserKnownHostsFile {spec.get('known_hosts', lab.ssh.known_hosts)}\n"
+            + (f"  StrictHostKeyChecking {spec['strict']}\n" if "strict" in spec else "")
         )
         # The lab user cannot pass through pytest's 0700 temp dirs: paths resolved, as tests/playbooks does.
         hosts[alias] = {"capture_dir": os.path.realpath(host.capture_dir),

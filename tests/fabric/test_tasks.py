@@ -125,29 +125,34 @@ def test_package_names_the_cause_and_verifies(fabric_run: FabricRun, tmp_path: P
 def test_failures_name_the_host_and_step(fabric_run: FabricRun, tmp_path: Path) -> None:
     # Given a login without sudo and a host whose key is not trusted, When the tasks run on them, Then each
     # says `HOST -> STEP: reason: why` with how to fix it in Fabric's terms, fab exits 1, and the record says
-    # so; no run dir is left behind.
+    # so; no run dir is left behind. The ssh config's `StrictHostKeyChecking accept-new` accepts a new key.
     lab = fabric_run.lab
-    untrusted = tmp_path / "known_hosts"
+    untrusted, accepting = tmp_path / "known_hosts", tmp_path / "known_hosts.accept"
     untrusted.write_text("")
     home = make_home(lab, tmp_path / "home", {
         "mp1-nosudo": {"of": "mp1", "user": NOSUDO_USER},
         "mp2-untrusted": {"of": "mp2", "known_hosts": str(untrusted)},
+        "mp2-accept": {"of": "mp2", "known_hosts": str(accepting), "strict": "accept-new"},
     })
     backend = f"{lab.backend.address}:{lab.backend.port}"
-    done = home.fab("-H", "mp1-nosudo,mp2-untrusted", "start-capture", "--backend", backend,
-                    program=COLLECT_FAB)
+    denied = home.fab("-H", "mp1-nosudo", "start-capture", "--backend", backend, program=COLLECT_FAB)
+    assert denied.returncode == 1, denied.stdout + denied.stderr
+    assert denied.stderr.startswith("mp1-nosudo -> start-capture: sudo-denied: ")
+    assert "--prompt-for-sudo-password" in denied.stderr
+    assert "failed on: mp1-nosudo (start-capture)" in denied.stderr
+    done = home.fab("-H", "mp2-untrusted,mp2-accept", "facts", program=COLLECT_FAB)
     assert done.returncode == 1, done.stdout + done.stderr
-    lines = done.stderr.splitlines()
-    denied = next(line for line in lines if line.startswith("mp1-nosudo -> start-capture: sudo-denied: "))
-    assert "--prompt-for-sudo-password" in denied
-    unknown = next(line for line in lines if line.startswith("mp2-untrusted -> connect: host-key-unknown: "))
-    assert "StrictHostKeyChecking accept-new" in unknown and "Traceback" not in done.stderr
+    assert done.stderr.startswith("mp2-untrusted -> connect: host-key-unknown: ")
+    assert "StrictHostKeyChecking accept-new" in done.stderr and "Traceback" not in done.stderr
+    assert lab.ssh is not None
+    mp2 = lab.ssh.host("mp2")
+    assert "mp2-accept -> facts: ok: " in done.stdout
+    assert accepting.read_text().startswith(f"[{mp2.address}]:{mp2.port} ") and untrusted.read_text() == ""
     steps = {(s.host, str(s.step)): s.reason for s in read_raw_collection(home.out).steps}
     assert steps == {("mp1-nosudo", "start-capture"): "sudo-denied",
-                     ("mp2-untrusted", "connect"): "host-key-unknown"}
+                     ("mp2-untrusted", "connect"): "host-key-unknown", ("mp2-accept", "facts"): None}
     assert not [h for h in home.record["hosts"] if "capture" in h]
     run_id = home.record["run_id"]
-    assert lab.ssh is not None
     assert not list(Path(lab.ssh.host("mp1").capture_dir).resolve().glob(f"*{run_id}*"))
 
     # A stop without a start says so; bad options stop fab before any host or file is touched (exit 2).
