@@ -150,7 +150,7 @@ def _host(task: _Task, role: str) -> InventoryHost:
     return _usage(lambda: fab_hosts.inventory_host(task.connection, role, task.settings()))
 
 
-def _open(task: _Task, host: InventoryHost, step: Step) -> HostConnection | None:
+def _open(task: _Task, host: InventoryHost) -> HostConnection | None:
     """The host's connection, or ``None`` after saying and recording why it could not be opened."""
     started = time.monotonic()
     try:
@@ -260,7 +260,7 @@ def start_capture(c: Any, backend: list[str] | None = None, mp: list[str] | None
         return
 
     started = time.monotonic()
-    connection = _open(task, host, step)
+    connection = _open(task, host)
     handle = None
     try:
         if connection is not None:
@@ -313,7 +313,7 @@ def stop_capture(c: Any, out: str | None = None) -> None:
     pid = running.get("pid")  # only said in messages: the host's trust file is what stop-capture believes
     handle = capture.CaptureHandle(host.name, directory, pid if isinstance(pid, int) else 0,
                                    str(record["run_id"]))
-    connection = _open(task, host, step)
+    connection = _open(task, host)
     if connection is None:
         print(f"{host.name} -> {step}: its tcpdump stops by itself by {running.get('ends_by')}; run "
               "stop-capture again to fetch and remove it", file=sys.stderr, flush=True)
@@ -387,7 +387,7 @@ def logs(c: Any, message_id: list[str] | None = None, out: str | None = None) ->
         print(f"{host.name} -> {step}: not applicable: {why}", flush=True)
         return
     started = time.monotonic()
-    connection = _open(task, host, step)
+    connection = _open(task, host)
     if connection is None:
         return
     try:
@@ -423,7 +423,7 @@ def facts(c: Any, role: str | None = None, out: str | None = None) -> None:
     entry = raw.host_entry(record, task.name) if record else None
     host = _host(task, _role(task, entry, role))
     started = time.monotonic()
-    connection = _open(task, host, step)
+    connection = _open(task, host)
     if connection is None:
         return
     try:
