@@ -42,6 +42,11 @@ ANALYSIS_DIR = "analysis"
 ANALYSIS_HANDSHAKES = "analysis/handshakes.json"
 ANALYSIS_DIAGNOSIS = "analysis/diagnosis.json"
 
+# A raw collection (what `collect package --from DIR` reads: the hosts/ folders above plus request/) carries
+# its record of the run beside them; playbooks/collect.yml and the Fabric tasks (collector/fabric) write it.
+RAW_RECORD = "collection.json"
+RAW_FORMAT = "apigee-collector-raw/1"
+
 _NAME_OK = re.compile(r"[^A-Za-z0-9._-]+")
 
 
