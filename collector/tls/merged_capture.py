@@ -72,12 +72,12 @@ class MergeSummary:
 
 
 def merge_captures(sources: Sequence[CaptureSource], outputs: Mapping[Endpoint | None, BinaryIO],
-                   comments: Mapping[tuple[str, int], str]) -> MergeSummary:
+                   comments: Mapping[tuple[str, int], Sequence[str]]) -> MergeSummary:
     """Write every source's frames, in time order, to `outputs`.
 
     `outputs` is either ``{None: stream}`` (every frame goes there) or one stream per backend endpoint (a
     frame goes to the output of the endpoint its TCP segment comes from or goes to; others are left out).
-    `comments` maps (source cite, frame number) to the frame's comment. An unreadable source is a note.
+    `comments` maps (source cite, frame number) to the frame's comments. An unreadable source is a note.
     """
     notes: list[str] = []
     mirrored = _cited_identities(sources, comments)
@@ -96,8 +96,8 @@ def merge_captures(sources: Sequence[CaptureSource], outputs: Mapping[Endpoint |
                 skipped[source.cite] = skipped.get(source.cite, 0) + 1
                 continue
             segment = decode_segment(linktype, data) if (routes or mirrored) and len(data) >= 20 else None
-            comment = comments.get((source.cite, number))
-            if comment is None and segment is not None and mirrored:
+            comment = comments.get((source.cite, number), ())
+            if not comment and segment is not None and mirrored:
                 found = mirrored.get(_identity(segment))
                 if found is not None and found[0] != index:
                     comment = found[1]
@@ -118,13 +118,13 @@ class _Output:
         self.comments = 0
 
     def add(self, source: CaptureSource, index: int, linktype: int, stamp: int, data: bytes,
-            comment: str | None) -> None:
+            comments: Sequence[str]) -> None:
         interface = self.interfaces.get((index, linktype))
         if interface is None:
             interface = self.writer.add_interface(linktype, source.host, source.description)
             self.interfaces[(index, linktype)] = interface
-        self.writer.add_packet(interface, stamp, data, comment=comment)
-        self.comments += comment is not None
+        self.writer.add_packet(interface, stamp, data, comments=comments)
+        self.comments += bool(comments)
 
 
 def _open(source: CaptureSource, stack: ExitStack, notes: list[str]) -> PcapReader | PcapngReader | None:
@@ -153,14 +153,14 @@ def _frames(index: int, source: CaptureSource, reader: PcapReader | PcapngReader
     notes.extend(f"{source.cite}: {note}" for note in reader.notes)
 
 
-def _cited_identities(sources: Sequence[CaptureSource],
-                      comments: Mapping[tuple[str, int], str]) -> dict[_Identity, tuple[int, str]]:
+def _cited_identities(sources: Sequence[CaptureSource], comments: Mapping[tuple[str, int], Sequence[str]]
+                      ) -> dict[_Identity, tuple[int, Sequence[str]]]:
     """The TCP identity of every commented frame, with its source index and comment. Each source with
     comments is read up to its last commented frame (they are handshake frames: near the start, usually)."""
-    wanted: dict[str, dict[int, str]] = {}
+    wanted: dict[str, dict[int, Sequence[str]]] = {}
     for (cite, number), comment in comments.items():
         wanted.setdefault(cite, {})[number] = comment
-    found: dict[_Identity, tuple[int, str]] = {}
+    found: dict[_Identity, tuple[int, Sequence[str]]] = {}
     for index, source in enumerate(sources):
         frames = wanted.get(source.cite)
         if not frames:

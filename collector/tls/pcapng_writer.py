@@ -1,7 +1,7 @@
 """Writing pcapng: one section, interfaces with a name and nanosecond timestamps, packets with a comment.
 
-Public API: `PcapngWriter(stream, application)` with `add_interface(...) -> int` and `add_packet(...)`;
-`option_text(text, limit) -> bytes`.
+Public API: `PcapngWriter(stream, application)` with `add_interface(...) -> int` and
+`add_packet(..., comments)`; `option_text(text, limit) -> bytes`.
 
 Whatever the text comes from (a host name from an inventory, a DN from a hostile certificate), an option
 written here is valid UTF-8 without control characters and fits its 16-bit length field, so Wireshark and
@@ -11,6 +11,7 @@ tshark show it as it is.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from typing import BinaryIO
 
 _SHB, _IDB, _EPB = 0x0A0D0D0A, 1, 6
@@ -56,15 +57,16 @@ class PcapngWriter:
         return self.interfaces - 1
 
     def add_packet(self, interface: int, nanoseconds: int, data: bytes, original_length: int | None = None,
-                   comment: str | None = None) -> None:
-        """One Enhanced Packet Block; `nanoseconds` since the Unix epoch (clamped to what 64 bits hold)."""
+                   comments: Sequence[str] = ()) -> None:
+        """One Enhanced Packet Block, one opt_comment per comment; `nanoseconds` since the Unix epoch (clamped
+        to what 64 bits hold)."""
         stamp = min(max(nanoseconds, 0), _MAX_TIME)
         length = len(data)
         original = max(length, original_length or 0)
         body = struct.pack("<IIIII", interface, stamp >> 32, stamp & 0xFFFFFFFF, length, original)
         body += data + b"\x00" * (-length % 4)
-        if comment:
-            body += _options([(_OPT_COMMENT, option_text(comment))])
+        if comments:
+            body += _options([(_OPT_COMMENT, option_text(comment)) for comment in comments])
         self._block(_EPB, body)
         self.packets += 1
 
