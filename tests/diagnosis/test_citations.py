@@ -57,7 +57,8 @@ def _messages(path: Path) -> dict[int, set[str]]:
     found: dict[int, set[str]] = {}
     for line in done.stdout.splitlines():
         number, types, alerts = line.split("\t")
-        found[int(number)] = {t for t in types.split(",") if t} | {f"alert:{a}" for a in alerts.split(",") if a}
+        kinds = {t for t in types.split(",") if t}
+        found[int(number)] = kinds | {f"alert:{a}" for a in alerts.split(",") if a}
     return found
 
 

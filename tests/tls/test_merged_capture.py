@@ -15,32 +15,9 @@ from collector.tls.capture import read_handshakes
 from collector.tls.merged_capture import CaptureSource, merge_captures
 from collector.tls.pcapng_writer import MAX_OPTION, option_text
 from tests.tls.conftest import capture_path
-from tests.tls.rewrite import frames_for, segments, write_pcapng
+from tests.tls.rewrite import LATENCY_NS, backend_side_copy, stamps_ns
 
 FIXTURE = "ca-mismatch-java-tls12.pcap"
-LATENCY_NS = 40_000
-
-
-def _stamps_ns(path: Path) -> list[int]:
-    """The frames' timestamps of a little-endian microsecond pcap (the fixtures), in nanoseconds."""
-    data, pos, stamps = path.read_bytes(), 24, []
-    while pos + 16 <= len(data):
-        seconds, micros, caplen = struct.unpack_from("<III", data, pos)
-        stamps.append(seconds * 1_000_000_000 + micros * 1000)
-        pos += 16 + caplen
-    return stamps
-
-
-def _backend_side(tmp_path: Path, name: str = FIXTURE) -> Path:
-    """The same packets as the backend's `tcpdump -i any` would keep them: SLL2 frames in a pcapng with
-    nanosecond timestamps, the first half on an Ethernet interface, the rest on an SLL2 one."""
-    source = capture_path(name)
-    segs = segments(source)
-    half = len(segs) // 2
-    ether, cooked = frames_for(segs[:half], 1), frames_for(segs[half:], 276)
-    packets = [(0, f) for f in ether] + [(1, f) for f in cooked]
-    stamps = [s + LATENCY_NS for s in _stamps_ns(source)]
-    return write_pcapng(tmp_path / "backend.pcapng", packets, [1, 276], stamps=stamps, tsresol=9)
 
 
 def _tshark(path: Path, *fields: str) -> list[list[str]]:
@@ -70,14 +47,14 @@ def test_two_hosts_merge_in_time_order_with_comments_on_both_copies(tmp_path: Pa
     comments = {("mp1.pcap", request): ("CertificateRequest: acceptable CA names CN=Lab CA A",),
                 ("mp1.pcap", alert): ("fatal alert bad_certificate (42) from the backend",)}
     sources = [CaptureSource(mp, "mp1", "mp1.pcap", "message processor mp1"),
-               CaptureSource(_backend_side(tmp_path), "backend", "backend.pcapng", "backend")]
+               CaptureSource(backend_side_copy(mp, tmp_path), "backend", "backend.pcapng", "backend")]
     # When merged
     out, _ = _merge(tmp_path, sources, comments)
     # Then tshark sees every packet of both, strictly in time order, each on its host's interface, with the
     # link type of its source, and both copies of each cited packet carry the comment
     rows = _tshark(out, "frame.time_epoch", "frame.interface_name", "frame.interface_id", "frame.encap_type",
                    "frame.comment")
-    packets = len(_stamps_ns(mp))
+    packets = len(stamps_ns(mp))
     assert len(rows) == 2 * packets
     assert [float(r[0]) for r in rows] == sorted(float(r[0]) for r in rows)
     assert {r[1] for r in rows} == {"mp1", "backend"}
@@ -101,14 +78,14 @@ def test_two_hosts_merge_in_time_order_with_comments_on_both_copies(tmp_path: Pa
 
 def test_the_merged_file_reads_back_to_the_same_cause(tmp_path: Path) -> None:
     # Given the two hosts' captures of one failing handshake, merged
-    mp, backend = capture_path(FIXTURE), _backend_side(tmp_path)
+    mp, backend = capture_path(FIXTURE), backend_side_copy(capture_path(FIXTURE), tmp_path)
     sources = [CaptureSource(mp, "mp1", "mp1.pcap"), CaptureSource(backend, "backend", "backend.pcapng")]
     out, _ = _merge(tmp_path, sources, {("mp1.pcap", 1): ("a comment on the first SYN",)})
     # When `collect analyze` reads the merged pcapng (several IDBs, comments), Then it names the same cause
     # as the two captures do
     assert analyze_paths([out]).diagnosis.cause == analyze_paths([mp, backend]).diagnosis.cause
     result = read_handshakes(out)
-    assert result.packets == 2 * len(_stamps_ns(mp)) and not result.notes
+    assert result.packets == 2 * len(stamps_ns(mp)) and not result.notes
 
 
 def test_outputs_per_backend_keep_only_that_backends_packets(tmp_path: Path) -> None:
@@ -122,10 +99,10 @@ def test_outputs_per_backend_keep_only_that_backends_packets(tmp_path: Path) -> 
         summary = merge_captures([CaptureSource(first, "mp1", "a"), CaptureSource(second, "mp2", "b")],
                                  {endpoints[0]: a, endpoints[1]: b}, {})
     # Then each file holds that backend's connection only, from the capture that shows it
-    for path, server in zip(paths, servers):
+    for path, server in zip(paths, servers, strict=True):
         handshakes = read_handshakes(path).handshakes
         assert handshakes and {h.server for h in handshakes} == {server}
-    assert summary.packets[endpoints[0]] == len(_stamps_ns(first))
+    assert summary.packets[endpoints[0]] == len(stamps_ns(first))
 
 
 def test_hostile_names_comments_and_damaged_captures_still_make_a_valid_file(tmp_path: Path) -> None:
@@ -158,7 +135,7 @@ def test_hostile_names_comments_and_damaged_captures_still_make_a_valid_file(tmp
     comment = rows[0][1]
     assert comment.startswith("AAAA") and len(comment.encode()) <= MAX_OPTION + 100
     assert "CN=\\udc80\\x00 evil\\nline" in comment
-    assert len(rows) == len(_stamps_ns(mp)) - 1 + 1  # the cut file loses its last packet, huge keeps one
+    assert len(rows) == len(stamps_ns(mp)) - 1 + 1  # the cut file loses its last packet, huge keeps one
     notes = " ".join(summary.notes)  # type: ignore[attr-defined]
     assert "text: left out" in notes and "truncated" in notes and "impossible length" in notes
 
