@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import struct
 import subprocess
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from collector.tls.capture import read_handshakes
 from collector.tls.merged_capture import CaptureSource, merge_captures
 from collector.tls.pcapng_writer import MAX_OPTION, option_text
 from tests.tls.conftest import capture_path
-from tests.tls.rewrite import LATENCY_NS, backend_side_copy, stamps_ns
+from tests.tls.rewrite import LATENCY_NS, backend_side_copy, frames_for, segments, stamps_ns, write_pcapng
 
 FIXTURE = "ca-mismatch-java-tls12.pcap"
 
@@ -161,3 +162,39 @@ def test_a_source_without_packets_or_with_one_still_makes_a_readable_file(tmp_pa
     out, summary = _merge(tmp_path, [CaptureSource(short, "mp1", "s")], {})
     assert len(_tshark(out, "frame.number")) == frames
     assert not summary.notes  # type: ignore[attr-defined]
+
+
+def test_a_big_capture_is_merged_in_bounded_memory(tmp_path: Path) -> None:
+    # Given two captures of 12 MB each (a real handshake followed by 8,000 full-size data segments) and a
+    # comment to mirror (so every frame is decoded)
+    mp = capture_path(FIXTURE)
+    data = mp.read_bytes()
+    frame = data[24 + 16 : 24 + 16 + struct.unpack_from("<I", data, 24 + 8)[0]]
+    filler = frame + b"\x00" * (1500 - len(frame))
+    record = struct.pack("<IIII", 1_800_000_000, 0, len(filler), len(filler)) + filler
+    big = [tmp_path / "a.pcap", tmp_path / "b.pcap"]
+    for path in big:
+        path.write_bytes(data + record * 8_000)
+    sources = [CaptureSource(big[0], "mp1", "a"), CaptureSource(big[1], "backend", "b")]
+    # When merged with memory traced
+    tracemalloc.start()
+    try:
+        out, summary = _merge(tmp_path, sources, {("a", 1): ("first SYN",)})
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # Then everything is written, and the peak stays a few read buffers, far below the inputs' 24 MB
+    assert summary.packets[None] == 2 * (len(stamps_ns(mp)) + 8_000)  # type: ignore[attr-defined]
+    assert out.stat().st_size > 2 * 8_000 * 1500
+    assert peak < 8 << 20, peak
+
+
+def test_packets_of_an_undescribed_interface_are_left_out_with_a_note(tmp_path: Path) -> None:
+    # Given a pcapng whose second packet names interface 5, which the file never described
+    frames = [frames_for(segments(capture_path(FIXTURE))[:2], 1)[0]] * 3
+    odd = write_pcapng(tmp_path / "odd.pcapng", [(0, frames[0]), (5, frames[1]), (0, frames[2])], [1])
+    # When merged, Then the other packets are kept and a note counts the one left out
+    out, summary = _merge(tmp_path, [CaptureSource(odd, "mp1", "odd")], {})
+    assert len(_tshark(out, "frame.number")) == 2
+    assert any("1 packet(s) of an interface the file never described" in n
+               for n in summary.notes)  # type: ignore[attr-defined]
