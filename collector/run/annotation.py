@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 from contextlib import ExitStack
+from pathlib import Path
 from typing import BinaryIO
 
 from collector import layout
@@ -20,6 +21,9 @@ from collector.tls.merged_capture import CaptureSource, Endpoint, merge_captures
 
 _ROLE_WORDS = {ROLE_MESSAGE_PROCESSOR: "message processor", ROLE_BACKEND: "backend"}
 MAX_NOTES = 5  # merge notes shown as progress; the captures' own damage is in the analysis notes already
+# An annotated capture holds each input packet once (16 more bytes of header each): twice the inputs' size is
+# room for any plain capture, and stops a gzip bomb from becoming a huge bundle file.
+SIZE_FACTOR, SIZE_MARGIN = 2, 16 << 20
 
 
 def annotate_captures(ctx: RunContext, evidence: Evidence, diagnosis: Diagnosis) -> None:
@@ -30,6 +34,8 @@ def annotate_captures(ctx: RunContext, evidence: Evidence, diagnosis: Diagnosis)
         why = "no host capture in the bundle" if not sources else "the captures show no backend connection"
         ctx.skip(LOCAL_HOST, Step.ANNOTATE, "nothing-to-annotate", why, StepStatus.NOT_APPLICABLE)
         return
+    ctx.observer.note(f"merging {len(sources)} host capture(s) into an annotated capture per backend "
+                      f"({len(plan.backends)}) for Wireshark")
     written = ctx.attempt(LOCAL_HOST, Step.ANNOTATE, lambda: write_annotated(ctx, sources, plan))
     if written:
         ctx.annotated_captures = written
@@ -60,7 +66,8 @@ def write_annotated(ctx: RunContext, sources: list[CaptureSource], plan: Annotat
         for endpoint, rel in targets.items():
             stream = stack.enter_context(writer.open_stream(rel, collector="annotate"))
             outputs[None if len(targets) == 1 else endpoint] = stream
-        summary = merge_captures(sources, outputs, plan.comments)
+        limit = SIZE_FACTOR * sum(_size(source.path) for source in sources) + SIZE_MARGIN
+        summary = merge_captures(sources, outputs, plan.comments, max_bytes=limit)
     for note in summary.notes[:MAX_NOTES]:
         ctx.observer.note(f"annotated capture: {note}")
     if plan.left_out:
@@ -86,3 +93,10 @@ def _paths(backends: tuple[str, ...]) -> dict[Endpoint, str]:
         paths[(address, port)] = rel
     return paths
 
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0  # the merge notes the file it cannot open

@@ -29,7 +29,7 @@ from collector.tls.capture import open_frames
 from collector.tls.packets import TCP_FIN, TCP_RST, TCP_SYN, Segment, decode_segment
 from collector.tls.pcap import PcapReader
 from collector.tls.pcapng import PcapngReader
-from collector.tls.pcapng_writer import MAX_LINKTYPE, PcapngWriter
+from collector.tls.pcapng_writer import MAX_LINKTYPE, MAX_OPTION, PcapngWriter
 
 APPLICATION = "apigee-collector"
 _STREAM_ERRORS = (OSError, EOFError, zlib.error)  # damaged gzip data, read lazily
@@ -72,17 +72,20 @@ class MergeSummary:
 
 
 def merge_captures(sources: Sequence[CaptureSource], outputs: Mapping[Endpoint | None, BinaryIO],
-                   comments: Mapping[tuple[str, int], Sequence[str]]) -> MergeSummary:
+                   comments: Mapping[tuple[str, int], Sequence[str]],
+                   max_bytes: int | None = None) -> MergeSummary:
     """Write every source's frames, in time order, to `outputs`.
 
     `outputs` is either ``{None: stream}`` (every frame goes there) or one stream per backend endpoint (a
     frame goes to the output of the endpoint its TCP segment comes from or goes to; others are left out).
     `comments` maps (source cite, frame number) to the frame's comments. An unreadable source is a note.
+    An output stops before it would pass `max_bytes` (a gzip bomb must not become a huge bundle file).
     """
     notes: list[str] = []
     mirrored = _cited_identities(sources, comments)
     routes = {_endpoint_key(e): e for e in outputs if e is not None}
-    writers = {endpoint: _Output(PcapngWriter(stream, APPLICATION)) for endpoint, stream in outputs.items()}
+    writers = {endpoint: _Output(PcapngWriter(stream, APPLICATION), max_bytes)
+               for endpoint, stream in outputs.items()}
     skipped: dict[str, int] = {}
     with ExitStack() as stack:
         streams = []
@@ -103,6 +106,10 @@ def merge_captures(sources: Sequence[CaptureSource], outputs: Mapping[Endpoint |
                     comment = found[1]
             for endpoint in _destinations(segment, routes) if routes else (None,):
                 writers[endpoint].add(source, index, linktype, stamp, data, comment)
+            if all(w.full for w in writers.values()):
+                break
+    notes += [f"the annotated capture stops after {w.writer.packets} packet(s): it reached its size limit of "
+              f"{w.limit} bytes" for w in writers.values() if w.full]
     notes += [f"{cite}: {count} packet(s) of an interface the file never described (or of a link type pcapng "
               "cannot hold) were left out" for cite, count in skipped.items()]
     return MergeSummary({e: w.writer.packets for e, w in writers.items()},
@@ -110,15 +117,23 @@ def merge_captures(sources: Sequence[CaptureSource], outputs: Mapping[Endpoint |
 
 
 class _Output:
-    """One output file: its writer and the interface of each (source, link type) it has described."""
+    """One output file: its writer, its size limit, and the interface of each (source, link type) it has
+    described."""
 
-    def __init__(self, writer: PcapngWriter) -> None:
+    def __init__(self, writer: PcapngWriter, limit: int | None) -> None:
         self.writer = writer
+        self.limit = limit
+        self.full = False
         self.interfaces: dict[tuple[int, int], int] = {}
         self.comments = 0
 
     def add(self, source: CaptureSource, index: int, linktype: int, stamp: int, data: bytes,
             comments: Sequence[str]) -> None:
+        # a generous bound on this packet's blocks: an IDB, the EPB, its padding and comments
+        cost = 1024 + len(data) + sum(min(len(c) * 4, MAX_OPTION) + 8 for c in comments)
+        if self.full or (self.limit is not None and self.writer.written + cost > self.limit):
+            self.full = True
+            return
         interface = self.interfaces.get((index, linktype))
         if interface is None:
             interface = self.writer.add_interface(linktype, source.host, source.description)

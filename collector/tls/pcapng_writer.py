@@ -40,6 +40,7 @@ class PcapngWriter:
         self._stream = stream
         self.interfaces = 0
         self.packets = 0
+        self.written = 0  # bytes
         header = struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)  # byte-order magic, version 1.0, length unknown
         self._block(_SHB, header + _options([(_SHB_USERAPPL, option_text(application))]))
 
@@ -73,6 +74,7 @@ class PcapngWriter:
     def _block(self, kind: int, body: bytes) -> None:
         total = len(body) + 12
         self._stream.write(struct.pack("<II", kind, total) + body + struct.pack("<I", total))
+        self.written += total
 
 
 def _options(options: list[tuple[int, bytes]]) -> bytes:

@@ -4,6 +4,7 @@ Linux cooked SLL2 in nanoseconds on the backend, 40 µs later) merged in time or
 
 from __future__ import annotations
 
+import gzip
 import struct
 import subprocess
 import tracemalloc
@@ -30,10 +31,10 @@ def _tshark(path: Path, *fields: str) -> list[list[str]]:
 
 
 def _merge(tmp_path: Path, sources: list[CaptureSource], comments: dict[tuple[str, int], tuple[str, ...]],
-           name: str = "merged.pcapng") -> tuple[Path, object]:
+           name: str = "merged.pcapng", max_bytes: int | None = None) -> tuple[Path, object]:
     out = tmp_path / name
     with out.open("wb") as stream:
-        summary = merge_captures(sources, {None: stream}, comments)
+        summary = merge_captures(sources, {None: stream}, comments, max_bytes)
     return out, summary
 
 
@@ -198,3 +199,16 @@ def test_packets_of_an_undescribed_interface_are_left_out_with_a_note(tmp_path: 
     assert len(_tshark(out, "frame.number")) == 2
     assert any("1 packet(s) of an interface the file never described" in n
                for n in summary.notes)  # type: ignore[attr-defined]
+
+
+def test_a_gzip_bomb_stops_at_the_size_limit(tmp_path: Path) -> None:
+    # Given a 4 KiB .pcap.gz that inflates to 256 Ki empty packets (4 MiB)
+    bomb = tmp_path / "bomb.pcap.gz"
+    with gzip.open(bomb, "wb") as handle:
+        handle.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
+        handle.write(b"\x00" * (4 << 20))
+    # When merged with a 256 KiB limit, Then the output stops below it, and a note says so
+    out, summary = _merge(tmp_path, [CaptureSource(bomb, "mp1", "bomb")], {}, max_bytes=256 << 10)
+    assert out.stat().st_size <= 256 << 10
+    assert 0 < len(_tshark(out, "frame.number")) < 256 << 10
+    assert any("size limit" in note for note in summary.notes)  # type: ignore[attr-defined]
