@@ -94,7 +94,6 @@ def _paths(backends: tuple[str, ...]) -> dict[Endpoint, str]:
     return paths
 
 
-
 def _size(path: Path) -> int:
     try:
         return path.stat().st_size
