@@ -56,6 +56,12 @@ def safe_component(name: str) -> str:
     return cleaned[:80]
 
 
+def annotated_capture(backend: str) -> str:
+    """`analysis/BACKEND.pcapng`: every host's capture of one backend (``ip:port``) merged for Wireshark, the
+    frames the diagnosis cites commented."""
+    return f"{ANALYSIS_DIR}/{safe_component(backend)}.pcapng"
+
+
 def host_dir(host: str) -> str:
     return f"{HOSTS_DIR}/{safe_component(host)}"
 

@@ -53,6 +53,7 @@ class ReportContext:
         checklist: from `build_checklist`. sections: from `build_sections` (computed when left empty).
         steps: every host x step outcome. redactions: every redaction of the bundle.
         generated: when the bundle was made (ISO 8601), "" to leave it out.
+        annotated_captures: bundle paths of the per-backend captures merged and commented for Wireshark.
     """
 
     org: str
@@ -71,6 +72,7 @@ class ReportContext:
     bundle_name: str = ""
     tool_version: str = __version__
     generated: str = ""
+    annotated_captures: tuple[str, ...] = ()
 
 
 def render_summary(context: ReportContext) -> str:

@@ -1,5 +1,5 @@
 """Probe the backend when the capture cannot show its CA names, then analyze the staging bundle like
-`collect analyze`."""
+`collect analyze`, and annotate the captures for Wireshark."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from collector.diagnosis.evidence import Evidence
 from collector.diagnosis.inputs import evidence_from_bundle
 from collector.probe import probe_backend
 from collector.progress import Stage
+from collector.run.annotation import annotate_captures
 from collector.run.context import LOCAL_HOST, RunContext
 from collector.run.package import import_raw
 from collector.run.stages import write_json, write_raw_json
@@ -116,5 +117,8 @@ def analyze(ctx: RunContext) -> None:
         ctx.skip(LOCAL_HOST, Step.PROBE, "disabled", "--no-probe was given")
     import_raw(ctx)
     evidence = ctx.attempt(LOCAL_HOST, Step.ANALYZE, lambda: read_evidence(ctx.bundle_root))
-    if evidence is not None:
-        ctx.attempt(LOCAL_HOST, Step.DIAGNOSE, lambda: write_analysis(ctx, evidence))
+    if evidence is None:
+        return
+    diagnosis = ctx.attempt(LOCAL_HOST, Step.DIAGNOSE, lambda: write_analysis(ctx, evidence))
+    if diagnosis is not None:
+        annotate_captures(ctx, evidence, diagnosis)

@@ -48,6 +48,7 @@ def report_context(ctx: RunContext) -> ReportContext:
         redactions=tuple(ctx.bundle_writer.redactions),
         bundle_name=ctx.bundle_writer.name,
         generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        annotated_captures=tuple(ctx.annotated_captures),
     )
 
 

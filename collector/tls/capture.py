@@ -3,6 +3,7 @@
 Public API:
     is_capture(head: bytes) -> bool
     read_handshakes(path: Path, keylog: KeyLog | None = None, limits: Limits = Limits()) -> CaptureResult
+    open_frames(path: Path) -> context manager of the file's frame reader (pcap or pcapng, gunzipped)
     CaptureResult(handshakes, packets, tls_connections, notes, connection_attempts)  (from `connections`)
 `read_handshakes` raises `CaptureFormatError(file, defect)` for anything that is not a readable capture;
 damage after the file header ends the reading with a note instead.
@@ -11,6 +12,8 @@ damage after the file header ends the reading with a note instead.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -20,7 +23,7 @@ from collector.tls.keylog import KeyLog
 from collector.tls.pcap import PCAP_MAGICS, PcapReader
 from collector.tls.pcapng import PCAPNG_MAGIC, PcapngReader
 
-__all__ = ["CaptureResult", "Limits", "is_capture", "read_handshakes"]
+__all__ = ["CaptureResult", "Limits", "is_capture", "open_frames", "read_handshakes"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _STREAM_ERRORS = (OSError, EOFError, zlib.error)  # what gzip raises for damaged or cut compressed data
@@ -58,6 +61,15 @@ def read_handshakes(
                 f"the gzip data is cut short after packet {tracker.frames}: the rest of the file is missing"
             )
     return tracker.result(notes)
+
+
+@contextmanager
+def open_frames(path: Path) -> Iterator[PcapReader | PcapngReader]:
+    """The frame reader of a capture (gunzipped when needed), frames numbered as `read_handshakes` numbers
+    them; raises `CaptureFormatError` like it. Damaged gzip data raises OSError, EOFError or zlib.error
+    while iterating; any other damage ends the frames with a note in the reader's `notes`."""
+    with _open(path) as raw:
+        yield _reader(path, *_uncompressed(raw, path))
 
 
 def _reader(path: Path, stream: BinaryIO, head: bytes) -> PcapReader | PcapngReader:

@@ -233,6 +233,8 @@ class Handshake:
         captured_at: capture time of the connection's first packet (UTC), ``None`` when unknown (a probe, or a
             file without timestamps).
         non_tls_reply: bytes that were not TLS where a record belonged (``None`` when every byte was TLS).
+        server_hello_frame / server_chain_frame: capture frame numbers of the ServerHello and of the server's
+            Certificate message (``None`` when not seen, or for a probe), for comments that point at them.
     """
 
     client: str
@@ -254,6 +256,8 @@ class Handshake:
     server_chain_der: tuple[bytes, ...] = field(default=(), repr=False, compare=False)
     captured_at: datetime.datetime | None = None
     non_tls_reply: NonTlsReply | None = None
+    server_hello_frame: int | None = field(default=None, compare=False)
+    server_chain_frame: int | None = field(default=None, compare=False)
 
     def to_json(self) -> dict[str, object]:
         """DESIGN.md's handshake object; `server_chain_der` is base64 (a PEM body without its armour)."""

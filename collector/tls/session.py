@@ -260,6 +260,7 @@ class Session:
                 self.facts["client_certificate"] = ClientCertificate(bool(chain), chain, frame)
             else:
                 self.facts["server_chain"], self.facts["server_chain_der"] = chain, ders
+                self.facts["server_chain_frame"] = frame
         elif kind == 13:
             request = messages.parse_certificate_request(body, self.tls13)
             self.facts["certificate_request"] = CertificateRequest(

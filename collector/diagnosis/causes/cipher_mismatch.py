@@ -4,7 +4,7 @@ suited it (playbook "SSL Handshake Failures": cipher suite mismatch)."""
 from __future__ import annotations
 
 from collector.diagnosis.backends import Facts, backend_label, first_fatal, server_reaction
-from collector.diagnosis.causes.spec import CauseSpec, Finding, Texts
+from collector.diagnosis.causes.spec import CauseSpec, Cited, Finding, Texts
 from collector.diagnosis.findings import count_lines, reaction_line
 from collector.diagnosis.negotiation import (
     answered_by_backend,
@@ -70,6 +70,7 @@ def _refused_for_its_offer(facts: Facts, handshake: Handshake) -> bool:
 SPEC = CauseSpec(
     cause=Cause.CIPHER_MISMATCH,
     rule=cipher_mismatch,
+    cites=(Cited.CLIENT_HELLO, Cited.SERVER_HELLO, Cited.ALERT),
     texts=Texts(
         "{backend} refused the ClientHello with {reaction} before any ServerHello: none of the {suites}"
         " cipher suite(s) the message processor offered for {offered} suits it (no common cipher suite, or"

@@ -4,7 +4,7 @@ Failures": protocol mismatch)."""
 from __future__ import annotations
 
 from collector.diagnosis.backends import Facts, backend_label, first_fatal, frame_prefix, server_reaction
-from collector.diagnosis.causes.spec import CauseSpec, Finding, Texts
+from collector.diagnosis.causes.spec import CauseSpec, Cited, Finding, Texts
 from collector.diagnosis.findings import count_lines, reaction_line
 from collector.diagnosis.jsse_messages import signs_for
 from collector.diagnosis.negotiation import (
@@ -125,6 +125,7 @@ def _no_client_hello(facts: Facts) -> Finding | None:
 SPEC = CauseSpec(
     cause=Cause.PROTOCOL_MISMATCH,
     rule=protocol_mismatch,
+    cites=(Cited.CLIENT_HELLO, Cited.SERVER_HELLO, Cited.ALERT),
     texts=Texts(
         "The message processor and {backend} share no TLS version: the ClientHello offered {offered} and the"
         " handshake ended with {reaction}.",

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collector.diagnosis.backends import Facts, backend_label, first_fatal, server_reaction
-from collector.diagnosis.causes.spec import CauseSpec, Finding, Texts
+from collector.diagnosis.causes.spec import CauseSpec, Cited, Finding, Texts
 from collector.diagnosis.findings import count_lines, reaction_line
 from collector.diagnosis.negotiation import Answered, answered_with_sni, jsse_lines, offer_line
 from collector.diagnosis.verdict import (
@@ -59,6 +59,7 @@ def _finding(facts: Facts, first: Handshake, answered: Answered | None, refused:
 SPEC = CauseSpec(
     cause=Cause.SNI_REQUIRED,
     rule=sni_required,
+    cites=(Cited.CLIENT_HELLO, Cited.SERVER_CERTIFICATE, Cited.ALERT),
     texts=Texts(
         "{backend} refused the ClientHello ({reaction}): the message processor sent no server name (SNI),"
         " and the backend requires one.",
