@@ -256,10 +256,10 @@ def _view(evidence: Evidence, group: _Group) -> BackendView:
     seen = _Seen(evidence, target, target.tls if target is not None else None, shown, tuple(group.attempts),
                  probed_facts(evidence, group.probes),
                  chain_verdict(shown, evidence) if shown is not None else None)
-    rows = (_connection(seen), _versions(seen), _suites(seen), _sni(seen), _chain(seen), _name(seen),
-            _ca_names(seen), _client_certificate(seen), _outcome(seen))
+    every = (_connection(seen), _versions(seen), _suites(seen), _sni(seen), _chain(seen), _name(seen),
+             _ca_names(seen), _client_certificate(seen), _outcome(seen))
     # An aspect no source says anything about (no client authentication anywhere, say) is left out.
-    rows = tuple(r for r in rows if r.mismatch or any(c.text for c in r.cells))
+    rows = tuple(r for r in every if r.mismatch or any(c.text for c in r.cells))
     label = (f"{shown.server} ({shown.sni})" if shown.sni else shown.server) if shown is not None \
         else group.server
     return BackendView(label, target.describe() if target is not None else "",
