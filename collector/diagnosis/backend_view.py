@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from cryptography import x509
@@ -140,10 +140,15 @@ def probed_facts(evidence: Evidence, probes: Sequence[ProbeResult]) -> ProbedFac
     return ProbedFacts(tuple(probes), sni_required=required)
 
 
-def backend_views(evidence: Evidence) -> tuple[BackendView, ...]:
-    """One view per backend: every known target, then every other server the captures or probes show."""
-    groups = _group(evidence)
-    return tuple(_view(evidence, group) for group in groups)
+ProbeReader = Callable[[Evidence, Sequence[ProbeResult]], ProbedFacts]
+
+
+def backend_views(evidence: Evidence, read_probes: ProbeReader = probed_facts) -> tuple[BackendView, ...]:
+    """One view per backend: every known target, then every other server the captures or probes show.
+
+    `read_probes` turns one backend's probe results into `ProbedFacts` (`probed_facts`; a test can hand the
+    rows the facts the probe will report)."""
+    return tuple(_view(evidence, group, read_probes) for group in _group(evidence))
 
 
 # -- grouping ----------------------------------------------------------------------------------------------
@@ -248,13 +253,13 @@ class _Seen:
         return self.target.source if self.target is not None else ""
 
 
-def _view(evidence: Evidence, group: _Group) -> BackendView:
+def _view(evidence: Evidence, group: _Group, read_probes: ProbeReader) -> BackendView:
     handshakes = group.handshakes
     shown = next((h for h in handshakes if h.outcome is not Outcome.ESTABLISHED), None) or \
         (handshakes[0] if handshakes else None)
     target = group.target
     seen = _Seen(evidence, target, target.tls if target is not None else None, shown, tuple(group.attempts),
-                 probed_facts(evidence, group.probes),
+                 read_probes(evidence, group.probes),
                  chain_verdict(shown, evidence) if shown is not None else None)
     every = (_connection(seen), _versions(seen), _suites(seen), _sni(seen), _chain(seen), _name(seen),
              _ca_names(seen), _client_certificate(seen), _outcome(seen))
