@@ -92,12 +92,18 @@ class BackendView:
         backend: ``ip:port (sni)`` of the captured connections, else the target's or probe's ``host:port``.
         target: the target's description (`BackendTarget.describe`), ``""`` when no target matches.
         shown: which captured handshake the captured column shows, of how many (``""`` without a capture).
+        configured_from / captured_from / probed_from: where each column's facts come from (the resolution,
+            the shown handshake's frames, the probe shown); a cell's `Cell.where` differs only when one fact
+            comes from elsewhere (connection attempts, say).
     """
 
     backend: str
     target: str
     shown: str
     rows: tuple[Row, ...]
+    configured_from: str = ""
+    captured_from: str = ""
+    probed_from: str = ""
 
     @property
     def mismatches(self) -> tuple[Row, ...]:
@@ -268,7 +274,8 @@ def _view(evidence: Evidence, group: _Group, read_probes: ProbeReader) -> Backen
     label = (f"{shown.server} ({shown.sni})" if shown.sni else shown.server) if shown is not None \
         else group.server
     return BackendView(label, target.describe() if target is not None else "",
-                       _shown_text(shown, handshakes), rows)
+                       _shown_text(shown, handshakes), rows, seen.configured_where, seen.cited,
+                       seen.probe_cited)
 
 
 def _shown_text(shown: Handshake | None, handshakes: Sequence[Handshake]) -> str:
@@ -449,10 +456,10 @@ def _chain(seen: _Seen) -> Row:
     store = tls.truststore if tls is not None and tls.truststore else evidence.truststore_name
     configured = ""
     if store or evidence.truststore:
-        configured = f"TrustStore {store}" if store else "a truststore"
+        configured = f"TrustStore {store}" if store else "the MP truststore (name unknown)"
         if tls is not None and tls.truststore_reference:
             configured += f" (ref://{tls.truststore_reference})"
-        configured += (f": {len(evidence.truststore)} certificate(s) in the bundle" if evidence.truststore
+        configured += (f": {len(evidence.truststore)} certificate(s) known" if evidence.truststore
                        else ": its certificates are not in the bundle")
     elif tls is not None:
         configured = "no TrustStore"

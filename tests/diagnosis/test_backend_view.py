@@ -69,6 +69,9 @@ def test_protocols_beside_the_clienthello_the_backend_refused() -> None:
     assert versions.mismatch == "alert protocol_version (70) from the backend"
     assert view.target.startswith("TargetEndpoint default <URL> https://127.0.0.1:")
     assert view.shown.startswith("the one captured handshake, frames 4–6")
+    # Each column says once where its facts come from
+    assert (view.configured_from, view.captured_from, view.probed_from) == (
+        RESOLUTION, "frames 4–6 (protocol-mismatch-java12-openssl13.pcap)", "")
     assert {r.aspect for r in view.mismatches} == {"TLS versions", "Outcome"}
     # Without a target, the aspects no source says anything about are left out
     bare = _only_view(replace(evidence, targets=()))
@@ -126,7 +129,7 @@ def test_the_chain_against_the_truststore() -> None:
     tls = ConfiguredTls(truststore="mp-truststore", truststore_reference="tsRef")
     chain = _row(_only_view(replace(evidence, targets=(_target(evidence, tls),))), "Server certificate chain")
     # Then the truststore stands beside the chain and its verdict, and the row is marked
-    assert chain.configured.text == "TrustStore mp-truststore (ref://tsRef): 1 certificate(s) in the bundle"
+    assert chain.configured.text == "TrustStore mp-truststore (ref://tsRef): 1 certificate(s) known"
     assert chain.captured.text.startswith("2 certificate(s): CN=backend.lab,O=Lab Org,C=US, issued by CN=Lab"
                                           " CA A")
     assert chain.mismatch == "not trusted: the truststore lacks CN=Lab CA A,OU=caA,O=Lab Org,C=US"
