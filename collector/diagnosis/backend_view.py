@@ -38,6 +38,7 @@ PROTOCOL_VERSION = 70
 UNRECOGNIZED_NAME = 112
 _LISTED_SUITES = 6  # a JSSE ClientHello offers ~40 suites: a cell lists a few and counts the rest
 _LISTED_NAMES = 4  # CA names, leaf names
+CONNECTION = "TLS on the connection"
 
 
 class Source(str, enum.Enum):
@@ -269,8 +270,11 @@ def _view(evidence: Evidence, group: _Group, read_probes: ProbeReader) -> Backen
                  chain_verdict(shown, evidence) if shown is not None else None)
     every = (_connection(seen), _versions(seen), _suites(seen), _sni(seen), _chain(seen), _name(seen),
              _ca_names(seen), _client_certificate(seen), _outcome(seen))
-    # An aspect no source says anything about (no client authentication anywhere, say) is left out.
-    rows = tuple(r for r in every if r.mismatch or any(c.text for c in r.cells))
+    # An aspect no source says anything about (no client authentication anywhere, say) is left out, and so
+    # are the TLS aspects of a plain HTTP target nothing showed TLS for.
+    plain = target is not None and target.ssl_enabled is False and shown is None and not group.probes
+    rows = tuple(r for r in every if (r.mismatch or any(c.text for c in r.cells))
+                 and not (plain and r.aspect != CONNECTION))
     label = (f"{shown.server} ({shown.sni})" if shown.sni else shown.server) if shown is not None \
         else group.server
     return BackendView(label, target.describe() if target is not None else "",
@@ -338,7 +342,7 @@ def _connection(seen: _Seen) -> Row:
     probed = ""
     if probe is not None:
         probed = "TLS handshake" if probe.handshake.version else probe.reaction
-    return Row("TLS on the connection", _configured(seen, configured),
+    return Row(CONNECTION, _configured(seen, configured),
                Cell(Source.CAPTURED, captured, _attempts_cited(seen) if h is None and captured else
                     (seen.cited if captured else "")),
                _probed(seen, probed), mismatch)
@@ -394,7 +398,8 @@ def _suites(seen: _Seen) -> Row:
         offered = _some(offer.cipher_suites, _LISTED_SUITES)
         captured = f"offered {len(offer.cipher_suites)} suite(s): {offered}"
         captured += f"; the backend chose {h.cipher}" if h.cipher else "; no ServerHello"
-        suites = [s for s in offer.cipher_suites if "SCSV" not in s]
+        # Signalling values and suites without a name are not what <Ciphers> lists.
+        suites = [s for s in offer.cipher_suites if "SCSV" not in s and not s.startswith("0x")]
         extra = [s for s in suites if wanted and s not in wanted]
         alert = first_fatal(h)
         if extra:

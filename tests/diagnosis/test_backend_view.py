@@ -266,3 +266,11 @@ def test_servers_outside_the_targets_get_their_own_view() -> None:
     # Then the target and the captured server are two views; the captured one has no configured column
     assert [v.backend for v in views] == ["backend.lab:9", evidence.handshakes[0].server]
     assert views[1].target == "" and all(not r.configured.text for r in views[1].rows)
+
+
+def test_a_plain_http_target_shows_only_its_connection() -> None:
+    target = BackendTarget("backend.lab", 8080, url="http://backend.lab:8080", ssl_enabled=False,
+                           source=RESOLUTION, tls=ConfiguredTls())
+    view = _only_view(Evidence(targets=(target,)))
+    assert [(r.aspect, r.configured.text) for r in view.rows] == [("TLS on the connection",
+                                                                   "plain HTTP (no TLS)")]
