@@ -163,6 +163,9 @@ def test_report_is_readable_offline() -> None:
     assert "<style>" in report
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", report)
     assert "<link" not in report and "<script" not in report
+    # and the browser is told so: nothing may be fetched or run
+    assert ('<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; style-src'
+            ' \'unsafe-inline\'">') in report
 
 
 HOSTILE = "<script>alert(1)</script>"
