@@ -105,19 +105,22 @@ def _context() -> ReportContext:
 
 
 @pytest.fixture(scope="module")
-def pages(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(report.html, the same page with the measuring script)."""
-    folder = tmp_path_factory.mktemp("report-browser")
+def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """report.html with the measuring script added (it runs by its nonce only: the page's own policy still
+    forbids every other script, the bypass stand-in included)."""
     report = render_report(_context())
-    assert "<script" not in report
-    page = folder / "report.html"
-    page.write_text(report, encoding="utf-8")
-    # The measuring script runs by its nonce only: the page's own policy still forbids every other script
-    assert f'content="{POLICY}"' in report
-    measured = folder / "measured.html"
+    assert "<script" not in report and f'content="{POLICY}"' in report
+    measured = tmp_path_factory.mktemp("report-browser") / "report.html"
     measured.write_text(report.replace(POLICY, POLICY + "; script-src 'nonce-measure'")
                         .replace("</body>", BYPASS + MEASURE + "</body>"), encoding="utf-8")
-    return page, measured
+    return measured
+
+
+@pytest.fixture(scope="module")
+def wide(page: Path) -> tuple[dict[str, object], Path]:
+    """One chromium run 1280 px wide: the measurement and a screenshot of the page's top."""
+    shot = page.with_name("report.png")
+    return _measure(page, WIDE, f"--screenshot={shot}"), shot
 
 
 def _chromium(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:
@@ -128,16 +131,17 @@ def _chromium(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=120, check=False)
 
 
-def _measure(page: Path, width: int, profile: Path) -> dict[str, object]:
-    done = _chromium(f"--window-size={width},900", "--dump-dom", page.as_uri(), profile=profile)
+def _measure(page: Path, width: int, *more: str) -> dict[str, object]:
+    done = _chromium(f"--window-size={width},1000", *more, "--dump-dom", page.as_uri(),
+                     profile=page.with_name(f"profile-{width}"))
     found = re.search(r'<pre id="measure">(.*?)</pre>', done.stdout, re.S)
     assert found, f"chromium exited {done.returncode} without the measurement: {done.stderr[-2000:]}"
     return dict(json.loads(html.unescape(found.group(1))))
 
 
-def test_the_layout_fits_at_1280_px(pages: tuple[Path, Path], tmp_path: Path) -> None:
+def test_the_layout_fits_at_1280_px(wide: tuple[dict[str, object], Path]) -> None:
     # Given the page with 30 hosts x every step, measured in chromium 1280 px wide
-    m = _measure(pages[1], WIDE, tmp_path / "profile")
+    m = wide[0]
     # Then nothing widens the page, and the hosts x steps table fits its container without scrolling
     assert m["viewport"] == WIDE
     assert m["page"] <= m["viewport"] and m["widest"] <= m["viewport"], m
@@ -149,22 +153,19 @@ def test_the_layout_fits_at_1280_px(pages: tuple[Path, Path], tmp_path: Path) ->
                                                               True), m
 
 
-def test_a_narrow_page_scrolls_wide_tables_inside_their_container(pages: tuple[Path, Path],
-                                                                   tmp_path: Path) -> None:
+def test_a_narrow_page_scrolls_wide_tables_inside_their_container(page: Path) -> None:
     # Given the same page on a phone-wide window
-    m = _measure(pages[1], NARROW, tmp_path / "profile")
+    m = _measure(page, NARROW)
     # Then the page itself still does not scroll sideways: the hosts x steps table scrolls in its box
     assert m["viewport"] == NARROW
     assert m["page"] <= m["viewport"] and m["widest"] <= m["viewport"], m
     assert m["box_right"] <= m["viewport"] and m["box_scroll"] > m["box_width"], m
 
 
-def test_the_screenshot_renders(pages: tuple[Path, Path], tmp_path: Path) -> None:
-    # Given report.html as written into the bundle
-    shot = tmp_path / "report.png"
-    done = _chromium(f"--window-size={WIDE},1000", f"--screenshot={shot}", pages[0].as_uri(),
-                     profile=tmp_path / "profile")
-    assert shot.is_file(), f"no screenshot (chromium exited {done.returncode}): {done.stderr[-2000:]}"
+def test_the_screenshot_renders(wide: tuple[dict[str, object], Path]) -> None:
+    # Given the screenshot chromium took of the page 1280 px wide
+    shot = wide[1]
+    assert shot.is_file(), "chromium wrote no screenshot"
     # When its pixels are read
     width, rows = _png_rows(shot.read_bytes(), limit=700)
     # Then it is the window's width, not blank (text and rules drawn), and the inline style applied: the
