@@ -106,6 +106,23 @@ def refused_chain(handshake: Handshake) -> bool:
     return handshake.outcome == Outcome.FAILED
 
 
+def chain_verdict(handshake: Handshake, evidence: Evidence) -> ChainVerdict | None:
+    """The verdict on a handshake's backend chain as `chain_rejection` judges it (against the MP truststore
+    when the evidence holds it, by issuer name when that holds names only; the name checked is the SNI, else
+    the target host), whether or not the MP refused it; ``None`` when no chain was read."""
+    try:
+        chain = [x509.load_der_x509_certificate(der) for der in handshake.server_chain_der[:_MAX_CHAIN]]
+    except ValueError:
+        return None
+    if not chain:
+        return None
+    at = handshake.captured_at or datetime.now(timezone.utc)
+    name, _ = _checked_name(handshake, evidence)
+    if evidence.truststore:
+        return _against_truststore(chain, evidence.truststore, at, name)[0]
+    return judge_chain(chain, None, at, name)
+
+
 def trio_signs(evidence: Evidence) -> tuple[JsseSign, ...]:
     return tuple(s for s in evidence.jsse_signs if s.causes and s.causes[0] in TRIO)
 
