@@ -238,6 +238,12 @@ def probe_argv(host: str, port: int, sni: str | None, *, timeout: float = PROBE_
                                         key=key)
 
 
+def probe_handshake_argv(host: str, port: int, sni: str | None, *, timeout: float, version: str | None,
+                         cipher_list: str | None, ciphersuites: str | None) -> list[str]:
+    return commands.build_s_client_handshake_argv(host, port, sni, timeout=timeout, version=version,
+                                                  cipher_list=cipher_list, ciphersuites=ciphersuites)
+
+
 def fetch_capture_argv(remote_file: str) -> list[str]:
     """What commands.log records for one SFTP transfer (not a shell command)."""
     return ["sftp-get", remote_file]

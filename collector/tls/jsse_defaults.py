@@ -191,6 +191,7 @@ _OPENSSL_NAMES: dict[str, str] = {
     "TLS_SRP_SHA_WITH_AES_128_CBC_SHA": "SRP-AES-128-CBC-SHA",
     "TLS_SRP_SHA_WITH_AES_256_CBC_SHA": "SRP-AES-256-CBC-SHA",
 }
+_IANA_NAMES = {openssl: iana for iana, openssl in _OPENSSL_NAMES.items()}
 _TLS13_SUITES = frozenset({"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256",
                            "TLS_AES_128_CCM_SHA256", "TLS_AES_128_CCM_8_SHA256"})
 _VERSIONS = {"sslv3": "SSLv3", "tlsv1": "TLSv1", "tlsv1.0": "TLSv1", "tlsv1.1": "TLSv1.1",
@@ -209,6 +210,12 @@ def openssl_name(suite: str) -> str | None:
     if upper in _TLS13_SUITES:
         return upper
     return _OPENSSL_NAMES.get(upper)
+
+
+def iana_name(openssl: str) -> str:
+    """The IANA name of an OpenSSL suite name (what JSSE and SSLInfo <Ciphers> use); the name itself when
+    unknown."""
+    return _IANA_NAMES.get(openssl, openssl)
 
 
 def protocol_name(text: str) -> str | None:
