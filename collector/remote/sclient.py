@@ -158,7 +158,7 @@ def probe_via_inventory(inventory: Path, via: str, settings: ConnectionSettings,
                         sni: str | None, *, timeout: float = PROBE_SECONDS, cert: str | None = None,
                         key: str | None = None, tls_version: str | None = None,
                         offer: Offer | None = None, anchors: Sequence[x509.Certificate] | None = None,
-                        truststore: str | None = None) -> ProbeResult:
+                        truststore: str | None = None, check_name: str | None = None) -> ProbeResult:
     """Connect to the inventory host named `via` (or with that address) and probe HOST:PORT from there;
     with an `offer`, survey it too (`survey_via_host`)."""
     hosts = load_inventory(inventory).hosts
@@ -170,7 +170,8 @@ def probe_via_inventory(inventory: Path, via: str, settings: ConnectionSettings,
     with open_host(chosen, settings) as conn:
         if offer is not None:
             return survey_via_host(conn, host, port, sni, offer, anchors=anchors, truststore=truststore,
-                                   timeout=timeout, cert=cert, key=key, tls_version=tls_version)
+                                   check_name=check_name, timeout=timeout, cert=cert, key=key,
+                                   tls_version=tls_version)
         return probe_via_host(conn, host, port, sni, timeout=timeout, cert=cert, key=key,
                               tls_version=tls_version)
 
