@@ -8,12 +8,15 @@ from functools import partial
 from pathlib import Path
 from typing import Protocol
 
+from cryptography import x509
+
 from collector import layout
 from collector.diagnosis.causes import Diagnosis
 from collector.diagnosis.diagnose import diagnose
 from collector.diagnosis.evidence import Evidence
 from collector.diagnosis.inputs import evidence_from_bundle
-from collector.probe import probe_backend
+from collector.diagnosis.truststores import anchors_of
+from collector.probe import survey_backend
 from collector.progress import Stage
 from collector.run.context import LOCAL_HOST, RunContext
 from collector.run.package import import_raw
@@ -22,6 +25,9 @@ from collector.settings import Backend
 from collector.steps import Step, StepStatus
 from collector.tls.handshake import Handshake, Outcome, ProbeResult
 from collector.tls.probe_results import probe_results_to_json
+from collector.tls.survey import MAX_HANDSHAKES, Offer, make_offer
+
+SURVEY_SECONDS = 10.0  # each probe handshake; a backend that answers at all answers well within it
 
 
 def read_evidence(root: Path) -> Evidence:
@@ -54,19 +60,25 @@ def probe_reasons(ctx: RunContext, evidence: _HasHandshakes | None) -> str | Non
     return None
 
 
-def probe_backends(ctx: RunContext, reason: str) -> None:
-    """Ask each backend for its acceptable CA names: from here first, then through the first MP over SSH."""
+def probe_backends(ctx: RunContext, reason: str, evidence: Evidence | None = None) -> None:
+    """Ask each backend what the capture could not show: its acceptable CA names, its chain judged against
+    the MP truststore (from `evidence`, the bundle so far), the versions and suites it accepts of those the
+    target's SSLInfo offers (JSSE's defaults when it sets none) and whether it needs SNI. From here first,
+    then through the first MP over SSH."""
     if not ctx.backend_targets:
         ctx.skip(LOCAL_HOST, Step.PROBE, "no-backend",
                  f"a probe was wanted ({reason}) but no backend is known")
         return
-    ctx.observer.stage_started(Stage.PROBE, f"{reason}: asking {len(ctx.backend_targets)} backend(s) "
-                                            "for their acceptable client CA names")
+    ctx.observer.stage_started(Stage.PROBE, f"{reason}: asking {len(ctx.backend_targets)} backend(s) for"
+                                            " their CA names, chain, versions, suites and SNI (at most"
+                                            f" {MAX_HANDSHAKES} handshakes each)")
+    anchors, store = _truststore(evidence)
     results: list[ProbeResult] = []
     for backend in ctx.backend_targets:
-        result = ctx.attempt(LOCAL_HOST, Step.PROBE, partial(_probe_local, backend))
+        offer = offer_for(ctx, backend)
+        result = ctx.attempt(LOCAL_HOST, Step.PROBE, partial(_probe_local, backend, offer, anchors, store))
         if result is None and ctx.fleet is not None:
-            result = _probe_via_mp(ctx, backend)
+            result = _probe_via_mp(ctx, backend, offer, anchors, store)
         if result is not None:
             results.append(result)
     if results:
@@ -74,17 +86,48 @@ def probe_backends(ctx: RunContext, reason: str) -> None:
         write_raw_json(ctx, layout.PROBE_RESULTS, probe_results_to_json(results))
 
 
-def _probe_local(backend: Backend) -> ProbeResult:
-    return probe_backend(backend.host, backend.port or 443, sni=backend.sni)
+def offer_for(ctx: RunContext, backend: Backend) -> Offer:
+    """What the MP offers this backend: the SSLInfo <Protocols>/<Ciphers> of its target (the resolution),
+    JSSE's defaults for what it does not set or when the target is unknown."""
+    targets = ctx.resolution.targets if ctx.resolution is not None else ()
+    port = backend.port or 443
+    target = next((t for t in targets if t.host == backend.host and (t.port or 443) == port), None)
+    if target is None:
+        return make_offer()
+    try:
+        return make_offer(target.protocols, target.ciphers, source=f"SSLInfo of target {target.name}")
+    except ValueError as exc:
+        ctx.observer.note(f"{target.name}: SSLInfo <Protocols> {exc}; the probe offers JSSE's defaults")
+        return make_offer()
 
 
-def _probe_via_mp(ctx: RunContext, backend: Backend) -> ProbeResult | None:
+def _truststore(evidence: Evidence | None) -> tuple[list[x509.Certificate] | None, str | None]:
+    """The MP truststore's verifying certificates from the bundle so far, and its name for the verdict."""
+    if evidence is None or not evidence.truststore:
+        return None, None
+    anchors = anchors_of(evidence.truststore)
+    if not anchors:
+        return None, None
+    name = evidence.truststore_name
+    label = f"truststore {name}" if name else "the MP truststore"
+    return anchors, f"{label} ({len(anchors)} certificate(s))"
+
+
+def _probe_local(backend: Backend, offer: Offer, anchors: list[x509.Certificate] | None,
+                 store: str | None) -> ProbeResult:
+    return survey_backend(backend.host, backend.port or 443, sni=backend.sni, offer=offer, anchors=anchors,
+                          truststore=store, timeout=SURVEY_SECONDS)
+
+
+def _probe_via_mp(ctx: RunContext, backend: Backend, offer: Offer, anchors: list[x509.Certificate] | None,
+                  store: str | None) -> ProbeResult | None:
     """`openssl s_client` on the first MP (a fresh connection, audited into that host's commands.log)."""
     fleet = ctx.fleet
     mps = fleet.inventory.message_processors if fleet is not None else ()
     if fleet is None or not mps:
         return None
-    return ctx.attempt(mps[0].name, Step.PROBE, lambda: fleet.probe(mps[0], backend))
+    return ctx.attempt(mps[0].name, Step.PROBE,
+                       lambda: fleet.probe(mps[0], backend, offer=offer, anchors=anchors, truststore=store))
 
 
 def write_analysis(ctx: RunContext, evidence: Evidence) -> Diagnosis:
@@ -108,7 +151,7 @@ def analyze(ctx: RunContext) -> None:
     first = ctx.attempt_quiet(LOCAL_HOST, Step.ANALYZE_CAPTURES, lambda: read_evidence(ctx.staging))
     reason = probe_reasons(ctx, first)
     if reason is not None:
-        probe_backends(ctx, reason)
+        probe_backends(ctx, reason, first)
     elif ctx.settings.probe is None:
         ctx.skip(LOCAL_HOST, Step.PROBE, "not-needed", "the TLS 1.2 captures show the acceptable CA names",
                  StepStatus.NOT_APPLICABLE)

@@ -100,6 +100,8 @@ class TargetTls:
         keystore / truststore: resolved store names (None when absent or the reference did not resolve).
         keystore_reference / truststore_reference: the reference names when SSLInfo used ``ref://``.
         key_alias: the `KeyAlias`, None when absent.
+        protocols / ciphers: SSLInfo <Protocols>/<Ciphers> as written (``()``: the MP's JVM defaults),
+            what the probe offers the backend in the MP's place.
     """
 
     name: str
@@ -115,9 +117,11 @@ class TargetTls:
     truststore: str | None
     truststore_reference: str | None
     ignore_validation_errors: bool = False
+    protocols: tuple[str, ...] = ()
+    ciphers: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return dict(vars(self))
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in vars(self).items()}
 
 
 @dataclass(frozen=True)

@@ -201,6 +201,8 @@ class _Walk:
             truststore,
             truststore_ref,
             ssl.ignore_validation_errors,
+            ssl.protocols,
+            ssl.ciphers,
         )
 
     def _store(self, value: str | None, kind: str, where: str) -> tuple[str | None, str | None]:
