@@ -78,7 +78,8 @@ def probe_backends(ctx: RunContext, reason: str, evidence: Evidence | None = Non
         offer = offer_for(ctx, backend)
         result = ctx.attempt(LOCAL_HOST, Step.PROBE, partial(_probe_local, backend, offer, anchors, store))
         if result is None and ctx.fleet is not None:
-            result = _probe_via_mp(ctx, backend, offer, anchors, store)
+            # The one s_client command the dry-run plan shows; its chain is still judged by the diagnosis.
+            result = _probe_via_mp(ctx, backend)
         if result is not None:
             results.append(result)
     if results:
@@ -119,9 +120,11 @@ def _probe_local(backend: Backend, offer: Offer, anchors: list[x509.Certificate]
                           truststore=store, timeout=SURVEY_SECONDS)
 
 
-def _probe_via_mp(ctx: RunContext, backend: Backend, offer: Offer, anchors: list[x509.Certificate] | None,
-                  store: str | None) -> ProbeResult | None:
-    """`openssl s_client` on the first MP (a fresh connection, audited into that host's commands.log)."""
+def _probe_via_mp(ctx: RunContext, backend: Backend, offer: Offer | None = None,
+                  anchors: list[x509.Certificate] | None = None,
+                  store: str | None = None) -> ProbeResult | None:
+    """`openssl s_client` on the first MP (a fresh connection, audited into that host's commands.log); with an
+    `offer`, the survey's handshakes too (which the dry-run plan does not list yet, so the run gives none)."""
     fleet = ctx.fleet
     mps = fleet.inventory.message_processors if fleet is not None else ()
     if fleet is None or not mps:
