@@ -17,7 +17,7 @@ from collector.inventory import load_inventory
 from collector.remote import host_steps
 from collector.remote.commands import build_s_client_argv
 from collector.remote.connection import ConnectionSettings, HostConnection, open_host
-from collector.remote.host_steps import PROBE_SECONDS, HostCommand
+from collector.remote.host_steps import PROBE_HANDSHAKE_SECONDS, PROBE_SECONDS, HostCommand
 from collector.steps import Step
 from collector.tls.ciphers import ALERT_NAMES
 from collector.tls.handshake import (
@@ -29,7 +29,7 @@ from collector.tls.handshake import (
     Outcome,
     ProbeResult,
 )
-from collector.tls.jsse_defaults import iana_name, openssl_name
+from collector.tls.jsse_defaults import iana_name
 from collector.tls.names import name_from_string, name_to_rfc4514
 from collector.tls.probe_results import (
     NOT_VERIFIED_NOTE,
@@ -45,7 +45,6 @@ __all__ = ["build_s_client_argv", "parse_s_client_output", "probe_via_host", "pr
 
 EXIT_TIMEOUT = 124  # coreutils `timeout`: the command ran out of time
 EXIT_NOT_FOUND = 127  # `timeout` could not run openssl
-SURVEY_SECONDS = 10  # each survey handshake; a backend that answers at all answers in well under that
 TEXT_NOTE = "CA names read from openssl s_client text (no DER)"
 
 _ALERT_CODES = {name: code for code, name in ALERT_NAMES.items()}
@@ -100,14 +99,16 @@ def probe_via_host(conn: HostConnection, host: str, port: int, sni: str | None, 
 
 def survey_via_host(conn: HostConnection, host: str, port: int, sni: str | None, offer: Offer, *,
                     anchors: Sequence[x509.Certificate] | None = None, truststore: str | None = None,
-                    check_name: str | None = None, timeout: float = SURVEY_SECONDS, cert: str | None = None,
+                    check_name: str | None = None, timeout: float = PROBE_SECONDS,
+                    handshake_timeout: float = PROBE_HANDSHAKE_SECONDS, cert: str | None = None,
                     key: str | None = None, tls_version: str | None = None,
                     via: str | None = None) -> ProbeResult:
-    """`probe_via_host`, then the survey (`tls.survey.run_survey`): each further handshake is one bare
-    `openssl s_client` on that host, `timeout` seconds at most."""
+    """`probe_via_host` (`timeout` seconds), then the survey (`tls.survey.run_survey`): each further handshake
+    is one bare `openssl s_client` on that host, `handshake_timeout` seconds at most."""
     name = via or conn.host.name
     result = probe_via_host(conn, host, port, sni, timeout=timeout, cert=cert, key=key,
                             tls_version=tls_version, via=name)
+    timeout = handshake_timeout
     chain = check_chain(result.handshake.server_chain_der, anchors, check_name or sni or host, truststore)
     target = format_target(host, port)
 
@@ -121,20 +122,16 @@ def survey_via_host(conn: HostConnection, host: str, port: int, sni: str | None,
 
 def _attempt_via(conn: HostConnection, host: str, port: int, spec: AttemptSpec, timeout: float, target: str,
                  via: str) -> AttemptOutcome:
-    cipher_list = ciphersuites = None
-    if spec.suites is None:
-        cipher_list = "ALL" if spec.version != "TLSv1.3" else None
-    else:
-        names = [openssl_name(s) or s for s in spec.suites]
-        tls13 = [n for n in names if n.startswith("TLS_")]
-        older = [n for n in names if not n.startswith("TLS_")]
-        cipher_list = ":".join(older) if older else None
-        ciphersuites = ":".join(tls13) if tls13 else None
-    argv = host_steps.probe_handshake_argv(host, port, spec.sni, timeout=timeout, version=spec.version,
-                                           cipher_list=cipher_list, ciphersuites=ciphersuites)
-    result = host_steps.send(conn, HostCommand.PROBE, argv, own_seconds=timeout)
+    argv = host_steps.probe_handshake_argv(host, port, spec, timeout)
+    result = host_steps.send(conn, HostCommand.PROBE_HANDSHAKE, argv, own_seconds=timeout)
     text = result.stdout + ("\n" + result.stderr if result.stderr else "")
     lines = text.splitlines()
+    if spec.sni is None and "-noservername" in text and _UNKNOWN_OPTION.search(text):
+        # OpenSSL 1.0.2 lacks -noservername, and sends no server name unless told: ask again without it.
+        argv = [a for a in argv if a != "-noservername"]
+        result = host_steps.send(conn, HostCommand.PROBE_HANDSHAKE, argv, own_seconds=timeout)
+        text = result.stdout + ("\n" + result.stderr if result.stderr else "")
+        lines = text.splitlines()
     if result.exit_code == EXIT_NOT_FOUND:
         return AttemptOutcome(False, detail=f"openssl is not installed on {via}", error=True)
     if not any(line.startswith("CONNECTED(") for line in lines):
@@ -170,8 +167,8 @@ def probe_via_inventory(inventory: Path, via: str, settings: ConnectionSettings,
     with open_host(chosen, settings) as conn:
         if offer is not None:
             return survey_via_host(conn, host, port, sni, offer, anchors=anchors, truststore=truststore,
-                                   check_name=check_name, timeout=timeout, cert=cert, key=key,
-                                   tls_version=tls_version)
+                                   check_name=check_name, timeout=timeout, handshake_timeout=timeout,
+                                   cert=cert, key=key, tls_version=tls_version)
         return probe_via_host(conn, host, port, sni, timeout=timeout, cert=cert, key=key,
                               tls_version=tls_version)
 

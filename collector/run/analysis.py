@@ -18,16 +18,17 @@ from collector.diagnosis.inputs import evidence_from_bundle
 from collector.diagnosis.truststores import anchors_of
 from collector.probe import survey_backend
 from collector.progress import Stage
+from collector.remote.host_steps import PROBE_HANDSHAKE_SECONDS
 from collector.run.context import LOCAL_HOST, RunContext
 from collector.run.package import import_raw
-from collector.run.stages import write_json, write_raw_json
+from collector.run.stages import offer_for, write_json, write_raw_json
 from collector.settings import Backend
 from collector.steps import Step, StepStatus
 from collector.tls.handshake import Handshake, Outcome, ProbeResult
 from collector.tls.probe_results import probe_results_to_json
-from collector.tls.survey import MAX_HANDSHAKES, Offer, make_offer
+from collector.tls.survey import MAX_HANDSHAKES, Offer
 
-SURVEY_SECONDS = 10.0  # each probe handshake; a backend that answers at all answers well within it
+SURVEY_SECONDS = PROBE_HANDSHAKE_SECONDS  # each probe handshake from here, as through an MP
 
 
 def read_evidence(root: Path) -> Evidence:
@@ -78,28 +79,12 @@ def probe_backends(ctx: RunContext, reason: str, evidence: Evidence | None = Non
         offer = offer_for(ctx, backend)
         result = ctx.attempt(LOCAL_HOST, Step.PROBE, partial(_probe_local, backend, offer, anchors, store))
         if result is None and ctx.fleet is not None:
-            # The one s_client command the dry-run plan shows; its chain is still judged by the diagnosis.
-            result = _probe_via_mp(ctx, backend)
+            result = _probe_via_mp(ctx, backend, anchors, store)
         if result is not None:
             results.append(result)
     if results:
         ctx.probe_results = results
         write_raw_json(ctx, layout.PROBE_RESULTS, probe_results_to_json(results))
-
-
-def offer_for(ctx: RunContext, backend: Backend) -> Offer:
-    """What the MP offers this backend: the SSLInfo <Protocols>/<Ciphers> of its target (the resolution),
-    JSSE's defaults for what it does not set or when the target is unknown."""
-    targets = ctx.resolution.targets if ctx.resolution is not None else ()
-    port = backend.port or 443
-    target = next((t for t in targets if t.host == backend.host and (t.port or 443) == port), None)
-    if target is None:
-        return make_offer()
-    try:
-        return make_offer(target.protocols, target.ciphers, source=f"SSLInfo of target {target.name}")
-    except ValueError as exc:
-        ctx.observer.note(f"{target.name}: SSLInfo <Protocols> {exc}; the probe offers JSSE's defaults")
-        return make_offer()
 
 
 def _truststore(evidence: Evidence | None) -> tuple[list[x509.Certificate] | None, str | None]:
@@ -120,15 +105,15 @@ def _probe_local(backend: Backend, offer: Offer, anchors: list[x509.Certificate]
                           truststore=store, timeout=SURVEY_SECONDS)
 
 
-def _probe_via_mp(ctx: RunContext, backend: Backend, offer: Offer | None = None,
-                  anchors: list[x509.Certificate] | None = None,
+def _probe_via_mp(ctx: RunContext, backend: Backend, anchors: list[x509.Certificate] | None = None,
                   store: str | None = None) -> ProbeResult | None:
-    """`openssl s_client` on the first MP (a fresh connection, audited into that host's commands.log); with an
-    `offer`, the survey's handshakes too (which the dry-run plan does not list yet, so the run gives none)."""
+    """`openssl s_client` on the first MP (a fresh connection, audited into that host's commands.log): the
+    probe and its survey, whose first commands the dry-run plan shows (`host_steps.plan_host`)."""
     fleet = ctx.fleet
     mps = fleet.inventory.message_processors if fleet is not None else ()
     if fleet is None or not mps:
         return None
+    offer = offer_for(ctx, backend)
     return ctx.attempt(mps[0].name, Step.PROBE,
                        lambda: fleet.probe(mps[0], backend, offer=offer, anchors=anchors, truststore=store))
 

@@ -287,6 +287,16 @@ def run_survey(attempt: Handshaker, offer: Offer, sni: str | None, *, timeout: f
     )
 
 
+def first_attempt(offer: Offer, sni: str | None) -> AttemptSpec | None:
+    """The survey's first handshake (the dry-run plan shows it): the highest offered version the probe can
+    send, with the offered suites for it; ``None`` when there is none."""
+    for version in sorted(offer.protocols, key=_version_rank, reverse=True):
+        suites = _suites_for(offer, version)
+        if version not in _UNTESTABLE and suites:
+            return AttemptSpec(version, suites, sni)
+    return None
+
+
 class _Budget:
     """The handshake function behind a counter; it stops after a connection error (nothing more to learn)."""
 
