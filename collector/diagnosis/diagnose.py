@@ -5,7 +5,7 @@ from __future__ import annotations
 from collector.diagnosis.backends import assess
 from collector.diagnosis.causes.registry import REGISTRY
 from collector.diagnosis.evidence import Evidence
-from collector.diagnosis.probed import PROBED_PREFIX, probed_facts
+from collector.diagnosis.probed import CAUSE_KINDS, fact_line, probed_facts
 from collector.diagnosis.verdict import Diagnosis
 
 NAMED_FROM_PROBE = "Named from a probe, not a capture (no capture shows the failure): "
@@ -23,10 +23,10 @@ def diagnose(evidence: Evidence) -> Diagnosis:
         if finding.from_probe:
             summary = NAMED_FROM_PROBE + summary
         probed = probed_facts(evidence)
-        # Each probed fact is an evidence line too, marked, unless the finding's own lines already cite it.
+        # Each probed fact is an evidence line too, marked, unless the finding's own lines already show it.
         lines = list(finding.evidence)
-        lines += [f"{PROBED_PREFIX} (probe of {f.target}{f' via {f.via}' if f.via else ''}): {f.detail}"
-                  for f in probed if not any(f.detail in line for line in lines)]
+        shown = CAUSE_KINDS.get(spec.cause.value, set()) if finding.from_probe else set()
+        lines += [fact_line(f) for f in probed if f.kind not in shown]
         return Diagnosis(
             cause=spec.cause,
             summary=summary,

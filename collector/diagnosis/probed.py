@@ -31,9 +31,24 @@ def capture_undecided(evidence: Evidence) -> bool:
                                                             for h in handshakes)
 
 
+# The probed facts a cause's own evidence lines already show, so they are not listed twice.
+CAUSE_KINDS = {"protocol-mismatch": {"protocols"}, "cipher-mismatch": {"protocols", "ciphers"},
+               "sni-required": {"sni"}, "server-certificate-untrusted": {"chain"},
+               "server-certificate-expired": {"chain"}, "server-hostname-mismatch": {"chain"}}
+
+
 def where(probe: ProbeResult) -> str:
     """``probe of host:port via mp1`` (or ``… from the collector``)."""
-    return f"probe of {probe.target}" + (f" via {probe.via}" if probe.via else " from the collector")
+    return _where(probe.target, probe.via)
+
+
+def _where(target: str, via: str | None) -> str:
+    return f"probe of {target}" + (f" via {via}" if via else " from the collector")
+
+
+def fact_line(fact: ProbedFact) -> str:
+    """A probed fact as an evidence line, marked."""
+    return f"{PROBED_PREFIX} ({_where(fact.target, fact.via)}): {fact.detail}"
 
 
 def probed_line(probe: ProbeResult, text: str) -> str:

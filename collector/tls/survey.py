@@ -490,8 +490,7 @@ def render_survey(survey: ProbeSurvey) -> list[str]:
     offer = survey.offer
     lines = []
     if survey.chain is not None:
-        against = f" against {survey.chain.truststore}" if survey.chain.truststore else ""
-        lines.append(f"Chain verdict{against}: {survey.chain.status}: {survey.chain.reason}")
+        lines.append(f"Chain verdict: {survey.chain.reason}")
     lines.append(f"The MP offers ({offer.protocols_source}): {', '.join(offer.protocols)}")
     for result in survey.protocols:
         suite = f" with {result.cipher}" if result.cipher else ""
