@@ -191,6 +191,7 @@ class ProbeSurvey:
         attempts: the survey's handshakes after the probe's own (`handshakes` counts both).
         timeout: seconds each handshake was allowed.
         stopped: why the survey stopped early ("" when it did not).
+        max_handshakes: the budget it had (the probe's own handshake counts).
     """
 
     offer: Offer
@@ -204,6 +205,7 @@ class ProbeSurvey:
     attempts: tuple[Attempt, ...] = ()
     timeout: float = 0.0
     stopped: str = ""
+    max_handshakes: int = MAX_HANDSHAKES
 
     @property
     def handshakes(self) -> int:
@@ -243,7 +245,7 @@ class ProbeSurvey:
             "sni": self.sni.to_json() if self.sni else None,
             "chain": self.chain.to_json() if self.chain else None,
             "handshakes": self.handshakes,
-            "max_handshakes": MAX_HANDSHAKES,
+            "max_handshakes": self.max_handshakes,
             "timeout_seconds": self.timeout,
             "stopped": self.stopped,
             "attempts": [a.to_json() for a in self.attempts],
@@ -284,6 +286,7 @@ def run_survey(attempt: Handshaker, offer: Offer, sni: str | None, *, timeout: f
         attempts=tuple(budget.attempts),
         timeout=timeout,
         stopped=budget.stopped,
+        max_handshakes=max_handshakes,
     )
 
 
@@ -482,6 +485,7 @@ def survey_from_json(data: Any) -> ProbeSurvey | None:
             for a in data.get("attempts", [])),
         timeout=float(data.get("timeout_seconds", 0.0)),
         stopped=str(data.get("stopped", "")),
+        max_handshakes=int(data.get("max_handshakes", MAX_HANDSHAKES)),
     )
 
 
@@ -513,6 +517,6 @@ def render_survey(survey: ProbeSurvey) -> list[str]:
         else:
             word = "REQUIRED" if survey.sni.required else "not required"
             lines.append(f"SNI: {word}: {survey.sni.with_name}; {survey.sni.without_name}")
-    lines.append(f"Handshakes: {survey.handshakes} (at most {MAX_HANDSHAKES}, {survey.timeout:g} s each)"
-                 + (f"; stopped: {survey.stopped}" if survey.stopped else ""))
+    lines.append(f"Handshakes: {survey.handshakes} (at most {survey.max_handshakes},"
+                 f" {survey.timeout:g} s each)" + (f"; stopped: {survey.stopped}" if survey.stopped else ""))
     return lines

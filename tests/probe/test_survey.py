@@ -17,11 +17,19 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from collector.diagnosis.analyze import analyze_paths
 from collector.inventory import InventoryHost, load_inventory
-from collector.probe import survey_backend
+from collector.probe import attempt_handshake, survey_backend
 from collector.remote.connection import ConnectionSettings, open_host
 from collector.remote.sclient import survey_via_host
 from collector.tls.probe_results import probe_results_to_json
-from collector.tls.survey import MAX_HANDSHAKES, ProtocolStatus, make_offer
+from collector.tls.survey import (
+    MAX_HANDSHAKES,
+    AttemptOutcome,
+    AttemptSpec,
+    ProtocolStatus,
+    make_offer,
+    render_survey,
+    run_survey,
+)
 from tests.lab.backends import LabProcess, free_port, nginx_command, start_process, wait_for_port
 from tests.lab.pki import BACKEND_ADDRESS, BACKEND_HOST, LabPki
 from tests.lab.sshd import SshHosts, SshHostSpec, start_ssh_hosts
@@ -155,6 +163,22 @@ def test_the_chain_verdict_names_untrusted_expired_and_a_wrong_name(listeners: L
                              anchors=_anchors(pki.ca_a_cert), timeout=5).survey
     assert expired is not None and expired.chain is not None and expired.chain.status == "expired"
     assert expired.chain.reason.startswith(f"expired: CN={BACKEND_HOST}")
+    assert expired.handshakes <= MAX_HANDSHAKES
+
+
+@pytest.mark.lab
+def test_the_survey_stops_at_its_handshake_budget(listeners: Listeners) -> None:
+    # Given a backend accepting many of JSSE's suites and a budget of 4 handshakes, When surveyed, Then it
+    # asks the versions and SNI first, stops at the budget and says the suite list is incomplete.
+    def attempt(spec: AttemptSpec) -> AttemptOutcome:
+        return attempt_handshake(BACKEND_ADDRESS, listeners.expired, spec, 5)
+
+    survey = run_survey(attempt, make_offer(), BACKEND_HOST, timeout=5, max_handshakes=4)
+    assert survey.handshakes == 4 and len(survey.attempts) == 3
+    assert [a.purpose for a in survey.attempts] == ["protocol", "protocol", "sni"]
+    assert not survey.ciphers_complete and survey.stopped == "the budget of 4 handshakes ran out"
+    assert survey.accepted_protocols == ("TLSv1.3", "TLSv1.2")
+    assert "at least (the handshake budget ran out)" in "\n".join(render_survey(survey))
 
 
 @pytest.mark.lab
@@ -164,8 +188,8 @@ def test_sni_required_cli_text_and_json(listeners: Listeners, capsys: pytest.Cap
                                  "--truststore", str(listeners.pki.ca_a_cert))
     assert (code, err) == (0, "")
     lines = out.splitlines()
-    assert any(line.startswith("Chain verdict against the truststore given") and ": trusted:" in line
-               for line in lines)
+    assert any(line.startswith("Chain verdict: trusted: the chain leads to a certificate of the truststore"
+                               " given") for line in lines)
     assert any(line.startswith("SNI: REQUIRED: accepted with server_name backend.lab") for line in lines)
     assert any(line.startswith("Handshakes: ") for line in lines)
     code, out, _ = run_collect(capsys, "probe", target, "--sni", BACKEND_HOST, "--timeout", "5", "--json",
