@@ -179,15 +179,23 @@ def attempt_handshake(host: str, port: int, spec: AttemptSpec, timeout: float) -
         conn.set_connect_state()
         try:
             conn.do_handshake()
+            detail = "handshake completed"
         except (SSL.WantReadError, SSL.WantWriteError):
-            return AttemptOutcome(False, detail="no answer within the timeout")
+            detail = "no answer within the timeout"
         except SSL.SysCallError as exc:
-            return AttemptOutcome(False, detail=_refusal(observer, _closed_reason(exc)))
+            detail = _refusal(observer, _closed_reason(exc))
         except SSL.Error:
-            return AttemptOutcome(False, detail=_refusal(observer, "TLS error"))
+            detail = _refusal(observer, "TLS error")
+        if not observer.server_hello:
+            return AttemptOutcome(False, detail=detail)
+        # Its ServerHello accepted the version and a suite; a two-way TLS 1.2 backend ends the handshake
+        # later, for the client certificate this bare handshake does not send.
         cipher = conn.get_cipher_name()
-        return AttemptOutcome(True, conn.get_protocol_version_name(), iana_name(cipher) if cipher else None,
-                              "handshake completed")
+        version = conn.get_protocol_version_name()
+        if detail != "handshake completed":
+            detail = f"ServerHello, then {detail}"
+        return AttemptOutcome(True, version if version.startswith(("TLS", "SSL")) else None,
+                              iana_name(cipher) if cipher else None, detail)
     finally:
         sock.close()
 

@@ -141,9 +141,13 @@ def _attempt_via(conn: HostConnection, host: str, port: int, spec: AttemptSpec, 
         return AttemptOutcome(False, detail=_connect_error(text, target, via, result.exit_code).problem,
                               error=True)
     version, cipher = _version_and_cipher(lines)
-    if cipher is not None:
-        return AttemptOutcome(True, version, iana_name(cipher), "handshake completed")
     alerts = _alerts(lines)
+    if cipher is not None or _server_chain(lines):
+        # A ServerHello (and the server's Certificate) came: the version and a suite were accepted, even when
+        # a two-way TLS 1.2 backend then ends the handshake for the client certificate this one lacks.
+        detail = (f"ServerHello, then fatal alert {alerts[0].description} ({alerts[0].code})" if alerts
+                  else "handshake completed")
+        return AttemptOutcome(True, version or spec.version, iana_name(cipher) if cipher else None, detail)
     if alerts:
         return AttemptOutcome(False, detail=f"fatal alert {alerts[0].description} ({alerts[0].code})")
     if result.exit_code == EXIT_TIMEOUT:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from collector.inventory import InventoryHost, load_inventory
 from collector.probe import attempt_handshake, survey_backend
 from collector.remote.connection import ConnectionSettings, open_host
 from collector.remote.sclient import survey_via_host
+from collector.tls.handshake import ProbeResult
 from collector.tls.probe_results import probe_results_to_json
 from collector.tls.survey import (
     MAX_HANDSHAKES,
@@ -30,7 +31,7 @@ from collector.tls.survey import (
     render_survey,
     run_survey,
 )
-from tests.lab.backends import LabProcess, free_port, nginx_command, start_process, wait_for_port
+from tests.lab.backends import Backend, LabProcess, free_port, nginx_command, start_process, wait_for_port
 from tests.lab.pki import BACKEND_ADDRESS, BACKEND_HOST, LabPki
 from tests.lab.sshd import SshHosts, SshHostSpec, start_ssh_hosts
 from tests.probe.test_cli_probe import run_collect
@@ -247,14 +248,16 @@ def mp1(ssh_lab: SshHosts, tmp_path: Path) -> InventoryHost:
 
 
 @pytest.mark.lab
-def test_survey_via_an_mp_matches_the_local_one(listeners: Listeners, ssh_lab: SshHosts,
-                                                mp1: InventoryHost) -> None:
+def test_survey_via_an_mp_matches_the_local_one(listeners: Listeners, ssh_lab: SshHosts, mp1: InventoryHost,
+                                                lab_backend: Callable[[str, str], Backend]) -> None:
     settings = ConnectionSettings(known_hosts=ssh_lab.known_hosts, connect_timeout=5, command_timeout=30)
     with open_host(mp1, settings) as conn:
         sni = survey_via_host(conn, BACKEND_ADDRESS, listeners.sni_only, BACKEND_HOST, make_offer(),
                               anchors=_anchors(listeners.pki.ca_b_cert), truststore="CA-B", timeout=5)
         ciphers = survey_via_host(conn, BACKEND_ADDRESS, listeners.tls12_one_suite, BACKEND_HOST,
                                   make_offer(["TLSv1.2", "TLSv1.3"]), timeout=5)
+        java = lab_backend("java", "1.2")
+        two_way = survey_via_host(conn, java.address, java.port, BACKEND_HOST, make_offer(), timeout=5)
     assert sni.via == "mp1"
     assert sni.survey is not None and sni.survey.sni is not None and sni.survey.sni.required is True
     assert sni.survey.chain is not None and sni.survey.chain.status == "untrusted"
@@ -263,3 +266,26 @@ def test_survey_via_an_mp_matches_the_local_one(listeners: Listeners, ssh_lab: S
     assert [(p.version, p.status) for p in survey.protocols] == [
         ("TLSv1.2", ProtocolStatus.ACCEPTED), ("TLSv1.3", ProtocolStatus.REFUSED)]
     assert survey.accepted_ciphers == (ONLY_SUITE,)
+    # the JSSE backend ends each TLS 1.2 handshake for the missing client certificate, after its ServerHello
+    assert _statuses(two_way) == [("TLSv1.3", ProtocolStatus.REFUSED), ("TLSv1.2", ProtocolStatus.ACCEPTED)]
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("kind", ["java", "openssl", "nginx"])
+def test_a_backend_demanding_a_client_certificate_still_shows_its_versions(
+        lab_backend: Callable[[str, str], Backend], kind: str) -> None:
+    # Given the lab's two-way TLS 1.2 backends (JSSE, s_server, nginx), which end a TLS 1.2 handshake without
+    # a client certificate, When surveyed with JSSE's defaults, Then TLS 1.2 counts as accepted (the backend
+    # answered with its ServerHello) and TLS 1.3 as refused.
+    backend = lab_backend(kind, "1.2")
+    survey = survey_backend(backend.address, backend.port, sni=BACKEND_HOST, offer=make_offer(),
+                            timeout=5).survey
+    assert survey is not None
+    assert [(p.version, p.status) for p in survey.protocols] == [
+        ("TLSv1.3", ProtocolStatus.REFUSED), ("TLSv1.2", ProtocolStatus.ACCEPTED)], survey.protocols
+    assert survey.accepted_ciphers and not survey.protocol_mismatch and not survey.cipher_mismatch
+
+
+def _statuses(result: ProbeResult) -> list[tuple[str, ProtocolStatus]]:
+    assert result.survey is not None
+    return [(p.version, p.status) for p in result.survey.protocols]
