@@ -14,7 +14,7 @@ from collector.diagnosis.evidence import Evidence
 from collector.diagnosis.truststores import anchors_of
 from collector.diagnosis.verdict import ProbedFact
 from collector.tls.handshake import Outcome, ProbeResult
-from collector.tls.survey import ProbeSurvey, chain_reason
+from collector.tls.survey import MAX_CHAIN, ProbeSurvey, chain_reason
 from collector.tls.trust import ChainVerdict, judge_chain
 
 PROBED_PREFIX = "probed, not captured"
@@ -67,7 +67,7 @@ def probe_chain_verdict(probe: ProbeResult, evidence: Evidence, *, check_name: b
     cannot know, so a name mismatch alone never names a cause.
     """
     try:
-        chain = [x509.load_der_x509_certificate(der) for der in probe.handshake.server_chain_der]
+        chain = [x509.load_der_x509_certificate(der) for der in probe.handshake.server_chain_der[:MAX_CHAIN]]
     except ValueError:
         return None
     if not chain:

@@ -29,6 +29,7 @@ from collector.tls.trust import ChainStatus, ChainVerdict, judge_chain
 # Handshakes one survey may make, the first (the probe's own) included: 2 per offered version at most, 1 for
 # SNI, and what is left lists the accepted suites one by one. A backend sees a short burst, never a scan.
 MAX_HANDSHAKES = 16
+MAX_CHAIN = 10  # certificates of a presented chain judged; real backends send 2 to 4
 _VERSION_ORDER = ("SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 _UNTESTABLE = frozenset({"SSLv3"})  # OpenSSL 1.1+ cannot send it, so the probe cannot tell
 
@@ -419,7 +420,7 @@ def check_chain(chain_der: Sequence[bytes], anchors: Sequence[x509.Certificate] 
     """The backend chain (DER, leaf first) judged against `anchors` (``None``: no truststore known) and
     `name`; ``None`` when there is no readable chain."""
     try:
-        chain = [x509.load_der_x509_certificate(der) for der in chain_der]
+        chain = [x509.load_der_x509_certificate(der) for der in chain_der[:MAX_CHAIN]]
     except ValueError:
         return None
     if not chain:
