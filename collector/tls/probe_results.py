@@ -107,8 +107,7 @@ def render_probe_result(result: ProbeResult) -> str:
                  else "Via:      this machine (pyOpenSSL)")
     if hs.version or hs.cipher:
         lines.append(f"TLS:      {hs.version or 'unknown version'}, {hs.cipher or 'unknown cipher'}")
-    judged = result.survey is not None and result.survey.chain is not None
-    lines.append("Server chain (judged below):" if judged else f"Server chain ({NOT_VERIFIED_NOTE}):")
+    lines.append(f"Server chain ({NOT_VERIFIED_NOTE}):")
     if hs.server_chain:
         lines.extend(f"  {i} {c.subject}\n      issuer {c.issuer}" for i, c in enumerate(hs.server_chain))
     else:
