@@ -8,21 +8,28 @@ from functools import partial
 from pathlib import Path
 from typing import Protocol
 
+from cryptography import x509
+
 from collector import layout
 from collector.diagnosis.causes import Diagnosis
 from collector.diagnosis.diagnose import diagnose
 from collector.diagnosis.evidence import Evidence
 from collector.diagnosis.inputs import evidence_from_bundle
-from collector.probe import probe_backend
+from collector.diagnosis.truststores import anchors_of
+from collector.probe import survey_backend
 from collector.progress import Stage
+from collector.remote.host_steps import PROBE_HANDSHAKE_SECONDS
 from collector.run.annotation import annotate_captures
 from collector.run.context import LOCAL_HOST, RunContext
 from collector.run.package import import_raw
-from collector.run.stages import write_json, write_raw_json
+from collector.run.stages import offer_for, write_json, write_raw_json
 from collector.settings import Backend
 from collector.steps import Step, StepStatus
 from collector.tls.handshake import Handshake, Outcome, ProbeResult
 from collector.tls.probe_results import probe_results_to_json
+from collector.tls.survey import MAX_HANDSHAKES, Offer
+
+SURVEY_SECONDS = PROBE_HANDSHAKE_SECONDS  # each probe handshake from here, as through an MP
 
 
 def read_evidence(root: Path) -> Evidence:
@@ -55,19 +62,25 @@ def probe_reasons(ctx: RunContext, evidence: _HasHandshakes | None) -> str | Non
     return None
 
 
-def probe_backends(ctx: RunContext, reason: str) -> None:
-    """Ask each backend for its acceptable CA names: from here first, then through the first MP over SSH."""
+def probe_backends(ctx: RunContext, reason: str, evidence: Evidence | None = None) -> None:
+    """Ask each backend what the capture could not show: its acceptable CA names, its chain judged against
+    the MP truststore (from `evidence`, the bundle so far), the versions and suites it accepts of those the
+    target's SSLInfo offers (JSSE's defaults when it sets none) and whether it needs SNI. From here first,
+    then through the first MP over SSH."""
     if not ctx.backend_targets:
         ctx.skip(LOCAL_HOST, Step.PROBE, "no-backend",
                  f"a probe was wanted ({reason}) but no backend is known")
         return
-    ctx.observer.stage_started(Stage.PROBE, f"{reason}: asking {len(ctx.backend_targets)} backend(s) "
-                                            "for their acceptable client CA names")
+    ctx.observer.stage_started(Stage.PROBE, f"{reason}: asking {len(ctx.backend_targets)} backend(s) for"
+                                            " their CA names, chain, versions, suites and SNI (at most"
+                                            f" {MAX_HANDSHAKES} handshakes each)")
+    anchors, store = _truststore(evidence)
     results: list[ProbeResult] = []
     for backend in ctx.backend_targets:
-        result = ctx.attempt(LOCAL_HOST, Step.PROBE, partial(_probe_local, backend))
+        offer = offer_for(ctx, backend)
+        result = ctx.attempt(LOCAL_HOST, Step.PROBE, partial(_probe_local, backend, offer, anchors, store))
         if result is None and ctx.fleet is not None:
-            result = _probe_via_mp(ctx, backend)
+            result = _probe_via_mp(ctx, backend, anchors, store)
         if result is not None:
             results.append(result)
     if results:
@@ -75,17 +88,35 @@ def probe_backends(ctx: RunContext, reason: str) -> None:
         write_raw_json(ctx, layout.PROBE_RESULTS, probe_results_to_json(results))
 
 
-def _probe_local(backend: Backend) -> ProbeResult:
-    return probe_backend(backend.host, backend.port or 443, sni=backend.sni)
+def _truststore(evidence: Evidence | None) -> tuple[list[x509.Certificate] | None, str | None]:
+    """The MP truststore's verifying certificates from the bundle so far, and its name for the verdict."""
+    if evidence is None or not evidence.truststore:
+        return None, None
+    anchors = anchors_of(evidence.truststore)
+    if not anchors:
+        return None, None
+    name = evidence.truststore_name
+    label = f"truststore {name}" if name else "the MP truststore"
+    return anchors, f"{label} ({len(anchors)} certificate(s))"
 
 
-def _probe_via_mp(ctx: RunContext, backend: Backend) -> ProbeResult | None:
-    """`openssl s_client` on the first MP (a fresh connection, audited into that host's commands.log)."""
+def _probe_local(backend: Backend, offer: Offer, anchors: list[x509.Certificate] | None,
+                 store: str | None) -> ProbeResult:
+    return survey_backend(backend.host, backend.port or 443, sni=backend.sni, offer=offer, anchors=anchors,
+                          truststore=store, timeout=SURVEY_SECONDS)
+
+
+def _probe_via_mp(ctx: RunContext, backend: Backend, anchors: list[x509.Certificate] | None = None,
+                  store: str | None = None) -> ProbeResult | None:
+    """`openssl s_client` on the first MP (a fresh connection, audited into that host's commands.log): the
+    probe and its survey, whose first commands the dry-run plan shows (`host_steps.plan_host`)."""
     fleet = ctx.fleet
     mps = fleet.inventory.message_processors if fleet is not None else ()
     if fleet is None or not mps:
         return None
-    return ctx.attempt(mps[0].name, Step.PROBE, lambda: fleet.probe(mps[0], backend))
+    offer = offer_for(ctx, backend)
+    return ctx.attempt(mps[0].name, Step.PROBE,
+                       lambda: fleet.probe(mps[0], backend, offer=offer, anchors=anchors, truststore=store))
 
 
 def write_analysis(ctx: RunContext, evidence: Evidence) -> Diagnosis:
@@ -109,7 +140,7 @@ def analyze(ctx: RunContext) -> None:
     first = ctx.attempt_quiet(LOCAL_HOST, Step.ANALYZE_CAPTURES, lambda: read_evidence(ctx.staging))
     reason = probe_reasons(ctx, first)
     if reason is not None:
-        probe_backends(ctx, reason)
+        probe_backends(ctx, reason, first)
     elif ctx.settings.probe is None:
         ctx.skip(LOCAL_HOST, Step.PROBE, "not-needed", "the TLS 1.2 captures show the acceptable CA names",
                  StepStatus.NOT_APPLICABLE)

@@ -6,6 +6,10 @@ import base64
 import datetime
 import enum
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the survey's types import cryptography; these value types stay stdlib-only at run time
+    from collector.tls.survey import ProbeSurvey
 
 
 class Outcome(str, enum.Enum):
@@ -294,6 +298,8 @@ class ProbeResult:
             (``None``: the server asked for no client certificate).
         reaction: how the server reacted to no client certificate, e.g. ``alert bad_certificate (42)``,
             ``handshake completed``, ``HTTP 400``.
+        survey: the versions, suites, SNI and chain verdict the probe asked about (`tls.survey`), ``None``
+            when it only made its own handshake.
     """
 
     target: str
@@ -301,6 +307,7 @@ class ProbeResult:
     via: str | None
     handshake: Handshake
     reaction: str
+    survey: ProbeSurvey | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -309,4 +316,5 @@ class ProbeResult:
             "via": self.via,
             "reaction": self.reaction,
             "handshake": self.handshake.to_json(),
+            "survey": self.survey.to_json() if self.survey is not None else None,
         }

@@ -44,6 +44,7 @@ class Finding:
         variant: a key of the spec's `variants`, "" for the cause's own texts.
         chain: the verdict on the backend's certificate chain the finding rests on (JSON-ready), ``None``
             when the cause does not judge it.
+        from_probe: True when only a probe shows the failure (no capture does): the verdict says so.
     """
 
     backend: str | None
@@ -51,6 +52,7 @@ class Finding:
     values: Mapping[str, str] = field(default_factory=dict)
     variant: str = ""
     chain: Mapping[str, object] | None = None
+    from_probe: bool = False
 
 
 Rule = Callable[[Facts], "Finding | None"]

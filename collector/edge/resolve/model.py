@@ -100,8 +100,10 @@ class TargetTls:
         keystore / truststore: resolved store names (None when absent or the reference did not resolve).
         keystore_reference / truststore_reference: the reference names when SSLInfo used ``ref://``.
         key_alias: the `KeyAlias`, None when absent.
-        protocols / ciphers / common_name / common_name_wildcard: the SSLInfo's, as `edge.targets.SslInfo`
-            reads them (what the report sets beside what the wire showed).
+        protocols / ciphers: SSLInfo <Protocols>/<Ciphers> as written (``()``: the MP's JVM defaults),
+            what the probe offers the backend in the MP's place and the report sets beside the wire.
+        common_name / common_name_wildcard: SSLInfo <CommonName> and its wildcardMatch, as
+            `edge.targets.SslInfo` reads them.
     """
 
     name: str
