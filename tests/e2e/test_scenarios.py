@@ -121,7 +121,13 @@ def test_the_run_names_the_cause_with_frame_evidence(scenario_run: Any, scenario
     cause = SCENARIOS[scenario].cause
     assert f"cause: {cause}\n" in run.stdout, run.stdout
     printed = run.stdout.split(f"cause: {cause}\n", 1)[1].split("\nfix: ", 1)[0]
-    assert "  - frame " in printed, printed
+    evidence = [line for line in printed.splitlines() if line.startswith("  - ")]
+    assert any(line.startswith("  - frame ") for line in evidence), printed
+    # Document-level: the MP's log excerpt in the bundle, and for the MP's own refusal of the backend's
+    # chain, the truststore document it was judged against.
+    assert any("hosts/mp1/system.log.excerpt" in line for line in evidence), printed
+    if SCENARIOS[scenario].errorcode == SSL_HANDSHAKE_FAILED:
+        assert any(f"{layout.EDGE_KEYSTORES_DIR}/myTruststore/" in line for line in evidence), printed
     assert run.bundle is not None and run.bundle.exists()
     assert f"bundle: {run.bundle} (complete)" in run.stdout
     assert json.loads(run.read(layout.ANALYSIS_DIAGNOSIS))["cause"] == cause
