@@ -123,9 +123,10 @@ def test_the_run_names_the_cause_with_frame_evidence(scenario_run: Any, scenario
     printed = run.stdout.split(f"cause: {cause}\n", 1)[1].split("\nfix: ", 1)[0]
     evidence = [line for line in printed.splitlines() if line.startswith("  - ")]
     assert any(line.startswith("  - frame ") for line in evidence), printed
-    # Document-level: the MP's log excerpt in the bundle, and for the MP's own refusal of the backend's
-    # chain, the truststore document it was judged against.
-    assert any("hosts/mp1/system.log.excerpt" in line for line in evidence), printed
+    # Document-level: the MP's own words from a bundle document (its log excerpt or the trace), and for the
+    # MP's refusal of the backend's chain, the truststore document it was judged against.
+    assert any(f"{layout.TRACE_SESSION} (error.cause)" in line or "hosts/mp1/system.log.excerpt" in line
+               for line in evidence), printed
     if SCENARIOS[scenario].errorcode == SSL_HANDSHAKE_FAILED:
         assert any(f"{layout.EDGE_KEYSTORES_DIR}/myTruststore/" in line for line in evidence), printed
     assert run.bundle is not None and run.bundle.exists()
