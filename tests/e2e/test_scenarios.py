@@ -123,10 +123,11 @@ def test_the_run_names_the_cause_with_frame_evidence(scenario_run: Any, scenario
     printed = run.stdout.split(f"cause: {cause}\n", 1)[1].split("\nfix: ", 1)[0]
     evidence = [line for line in printed.splitlines() if line.startswith("  - ")]
     assert any(line.startswith("  - frame ") for line in evidence), printed
-    # Document-level: the MP's own words from a bundle document (its log excerpt or the trace), and for the
-    # MP's refusal of the backend's chain, the truststore document it was judged against.
-    assert any(f"{layout.TRACE_SESSION} (error.cause)" in line or "hosts/mp1/system.log.excerpt" in line
-               for line in evidence), printed
+    # Document-level: a line citing a bundle document (an Edge API document, the trace, the MP's log excerpt;
+    # the terminal shows the first evidence lines only), and for the MP's refusal of the backend's chain,
+    # the truststore document it was judged against.
+    documents = (f"{layout.EDGE_DIR}/", layout.TRACE_SESSION, "hosts/mp1/system.log.excerpt")
+    assert any(document in line for line in evidence for document in documents), printed
     if SCENARIOS[scenario].errorcode == SSL_HANDSHAKE_FAILED:
         assert any(f"{layout.EDGE_KEYSTORES_DIR}/myTruststore/" in line for line in evidence), printed
     assert run.bundle is not None and run.bundle.exists()
