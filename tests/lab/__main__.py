@@ -86,8 +86,9 @@ def _capture(args: argparse.Namespace) -> int:
                    pki_directory=args.pki_directory)
     statuses = capture_traffic(spec, args.out, args.requests)
     keys = Path(args.out).with_suffix(".keys")
+    backend = args.backend or SCENARIOS[args.scenario].backend
     print(f"{args.out}: {len(statuses)} reproduction(s), HTTP {', '.join(map(str, statuses))}"
-          + (f"; key log {keys}" if keys.exists() and args.backend == "openssl" else ""))
+          + (f"; key log {keys}" if keys.exists() and backend == "openssl" else ""))
     return 0
 
 
