@@ -39,7 +39,7 @@ from collector.run.reproduce import get_url, redact_argv, redact_headers, redact
 from collector.run.stages import _collect_peers, offer_for, run_inputs
 from collector.settings import RunSettings
 from collector.steps import Step, StepResult, StepStatus
-from collector.tls.handshake import Handshake, Outcome
+from collector.tls.handshake import AttemptEnd, ConnectionAttempt, Handshake, Outcome
 from collector.tls.jsse_defaults import JSSE_DEFAULT_CIPHER_SUITES, JSSE_DEFAULT_PROTOCOLS, JSSE_DEFAULTS_NAME
 
 OK = StepResult("mp1", "connect", StepStatus.OK)
@@ -155,8 +155,13 @@ def _ctx(tmp_path: Path, **settings: object) -> RunContext:
 
 
 class _Evidence:
-    def __init__(self, *handshakes: Handshake) -> None:
+    def __init__(self, *handshakes: Handshake, attempts: tuple[ConnectionAttempt, ...] = ()) -> None:
         self.handshakes = handshakes
+        self.connection_attempts = attempts
+
+
+REFUSED = ConnectionAttempt("1.1.1.1:1", "2.2.2.2:443", AttemptEnd.REFUSED)
+UNANSWERED = ConnectionAttempt("1.1.1.1:2", "2.2.2.2:443", AttemptEnd.UNANSWERED)
 
 
 TLS12 = Handshake("1.1.1.1:1", "2.2.2.2:443", version="TLSv1.2", outcome=Outcome.FAILED)
@@ -172,8 +177,11 @@ TLS13 = Handshake("1.1.1.1:1", "2.2.2.2:443", version="TLSv1.3", outcome=Outcome
         (None, ["mp1"], _Evidence(), "no TLS handshake"),
         (True, ["mp1"], _Evidence(TLS12), "--probe"),
         (False, [], _Evidence(TLS13), None),
+        (None, ["mp1"], _Evidence(attempts=(REFUSED,)), None),
+        (None, ["mp1"], _Evidence(attempts=(REFUSED, UNANSWERED)), "no TLS handshake"),
     ],
-    ids=["tls12-no-probe", "tls13", "no-capture", "empty-capture", "forced", "forbidden"],
+    ids=["tls12-no-probe", "tls13", "no-capture", "empty-capture", "forced", "forbidden", "refused",
+         "refused-and-unanswered"],
 )
 def test_probe_decision(tmp_path: Path, probe: bool | None, captured: list, evidence: _Evidence,
                         wanted: str | None) -> None:

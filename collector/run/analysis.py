@@ -25,7 +25,7 @@ from collector.run.package import import_raw
 from collector.run.stages import offer_for, write_json, write_raw_json
 from collector.settings import Backend
 from collector.steps import Step, StepStatus
-from collector.tls.handshake import Handshake, Outcome, ProbeResult
+from collector.tls.handshake import AttemptEnd, ConnectionAttempt, Handshake, Outcome, ProbeResult
 from collector.tls.probe_results import probe_results_to_json
 from collector.tls.survey import MAX_HANDSHAKES, Offer
 
@@ -44,6 +44,9 @@ class _HasHandshakes(Protocol):
     @property
     def handshakes(self) -> Sequence[Handshake]: ...
 
+    @property
+    def connection_attempts(self) -> Sequence[ConnectionAttempt]: ...
+
 
 def probe_reasons(ctx: RunContext, evidence: _HasHandshakes | None) -> str | None:
     """Why a probe is needed (``None``: it is not); `--probe` forces it and `--no-probe` forbids it."""
@@ -55,11 +58,20 @@ def probe_reasons(ctx: RunContext, evidence: _HasHandshakes | None) -> str | Non
     if not ctx.captured:
         return "no capture was possible"
     handshakes = list(evidence.handshakes) if evidence is not None else []
-    if not handshakes:
+    if not handshakes and not _refused(evidence):
         return "the captures hold no TLS handshake"
+    if not handshakes:
+        return None  # the capture decides: nothing listens, and a probe would only be refused too
     if any(h.version == "TLSv1.3" or h.outcome is Outcome.OPAQUE for h in handshakes):
         return "the handshakes are TLS 1.3, which encrypts the CertificateRequest"
     return None
+
+
+def _refused(evidence: _HasHandshakes | None) -> bool:
+    """Every connection the captures hold was refused (RST to the SYN): the capture names connection-refused
+    by itself, and probing a port nothing listens on would only fail and make the bundle partial."""
+    attempts = list(evidence.connection_attempts) if evidence is not None else []
+    return bool(attempts) and all(a.end is AttemptEnd.REFUSED for a in attempts)
 
 
 def probe_backends(ctx: RunContext, reason: str, evidence: Evidence | None = None) -> None:
@@ -142,8 +154,10 @@ def analyze(ctx: RunContext) -> None:
     if reason is not None:
         probe_backends(ctx, reason, first)
     elif ctx.settings.probe is None:
-        ctx.skip(LOCAL_HOST, Step.PROBE, "not-needed", "the TLS 1.2 captures show the acceptable CA names",
-                 StepStatus.NOT_APPLICABLE)
+        why = ("the captures show the backend refusing the connection" if first is not None
+               and not first.handshakes and _refused(first)
+               else "the TLS 1.2 captures show the acceptable CA names")
+        ctx.skip(LOCAL_HOST, Step.PROBE, "not-needed", why, StepStatus.NOT_APPLICABLE)
     else:
         ctx.skip(LOCAL_HOST, Step.PROBE, "disabled", "--no-probe was given")
     import_raw(ctx)
