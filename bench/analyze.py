@@ -59,7 +59,7 @@ DENSE_OPEN_AT_ONCE = 64
 # The dense shape's one backend port: tshark is told it is TLS (-d), as an operator who filtered the capture
 # on the backend would; without that it misses connections where the server's alert is the first TLS byte.
 BACKEND_PORT = 8443
-_BUILD_VERSION = "3"  # bump when a builder changes what it writes: cached captures are rebuilt
+_BUILD_VERSION = "5"  # bump when a builder changes what it writes: cached captures are rebuilt
 
 
 @dataclasses.dataclass
@@ -206,6 +206,73 @@ def _connections(segs: list[rewrite.Seg]) -> list[list[rewrite.Seg]]:
     return list(by_pair.values())
 
 
+LIVE_COPIES = 220  # copies of each live call: ~1,100 of the ~2,800 connections carry a response body
+BODY_BYTES = 60_000  # the response body of the live calls: an API payload, so connections carry data too
+_LIVE_CALLS = {  # name -> (protocol, client, client options); every call GETs the body over two-way TLS
+    "mtls-java-nginx-tls12": ("TLSv1.2", "java", ("trust={ca_a}", "keystore={keystore}", "host=backend.lab")),
+    "nocert-java-nginx-tls12": ("TLSv1.2", "java", ("trust={ca_a}", "host=backend.lab")),
+    "mtls-openssl-nginx-tls12": ("TLSv1.2", "openssl", ("-cert", "{client_cert}", "-key", "{client_key}")),
+    "mtls-java-nginx-tls13": ("TLSv1.3", "java", ("trust={ca_a}", "keystore={keystore}", "host=backend.lab")),
+    "mtls-openssl-nginx-tls13": ("TLSv1.3", "openssl", ("-cert", "{client_cert}", "-key", "{client_key}")),
+}
+
+
+def live_captures(folder: Path) -> list[Path]:
+    """Real loopback captures of JSSE and `openssl s_client` fetching a BODY_BYTES response from nginx that
+    asks for a client certificate (ssl_verify_client optional), one file per call kind; made once (needs root
+    for tcpdump, nginx and a JDK: scripts/setup.sh) and kept in `folder`."""
+    wanted = [folder / f"{name}.pcap" for name in _LIVE_CALLS]
+    if all(p.exists() for p in wanted):
+        return wanted
+    from tests.fixtures.make_captures import free_port
+    from tests.lab.backends import java_command, nginx_command, start_process, wait_for_port
+    from tests.lab.lab import start_tcpdump
+    from tests.lab.pki import create_pki
+
+    folder.mkdir(parents=True, exist_ok=True)
+    pki = create_pki(folder / "pki")
+    (folder / "www").mkdir(exist_ok=True)
+    (folder / "www" / "index.html").write_bytes(bytes(random.Random(5).choices(b"abcdefgh{}:,\n", k=BODY_BYTES)))
+    for (name, (protocol, client, options)), pcap in zip(_LIVE_CALLS.items(), wanted, strict=True):
+        port = free_port("127.0.0.1")
+        servers = f"""
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        server_name backend.lab;
+        ssl_certificate {pki.backend_chain};
+        ssl_certificate_key {pki.backend_key};
+        ssl_protocols {protocol};
+        ssl_verify_client optional;
+        ssl_client_certificate {pki.ca_a_cert};
+        root {folder / "www"};
+    }}"""
+        server = start_process("nginx", nginx_command(folder / f"nginx-{name}", servers), folder / f"{name}.out")
+        try:
+            wait_for_port(server, "127.0.0.1", port)
+            time.sleep(0.3)  # the readiness probe's connection is over before the capture starts
+            tcpdump = start_tcpdump(pcap, f"tcp port {port}", folder / f"{name}.tcpdump.out", "lo")
+            try:
+                fill = {
+                    "ca_a": pki.ca_a_cert, "keystore": pki.mp_keystore_healthy,
+                    "client_cert": pki.client_good_cert, "client_key": pki.client_good_key,
+                }
+                argv = [o.format(**fill) for o in options]
+                if client == "java":
+                    argv = java_command("TlsClient", "127.0.0.1", str(port), *argv)
+                    subprocess.run(argv, capture_output=True, timeout=60, check=True)
+                else:
+                    argv = ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername", "backend.lab",
+                            "-CAfile", str(pki.ca_a_cert), "-ign_eof", "-quiet", *argv]
+                    request = b"GET / HTTP/1.1\r\nHost: backend.lab\r\nConnection: close\r\n\r\n"
+                    subprocess.run(argv, input=request, capture_output=True, timeout=60, check=True)
+                time.sleep(0.8)
+            finally:
+                tcpdump.stop()
+        finally:
+            server.stop()
+    return wanted
+
+
 def build_dense(pcap: Path, connections: int) -> Truth:
     """Write the handshake-dense capture (see the module docstring); return the ground truth."""
     from collector.tls.capture import read_handshakes
@@ -213,20 +280,24 @@ def build_dense(pcap: Path, connections: int) -> Truth:
     rng = random.Random(15)
     truth = Truth()
     templates = []
-    for fixture in _dense_fixtures():
+    live = live_captures(pcap.parent.parent / "live")
+    for fixture in _dense_fixtures() + live:
         result = read_handshakes(fixture)
         conns = _connections(rewrite.resegment(rewrite.segments(fixture), MSS))
         requests = sum(h.certificate_request is not None for h in result.handshakes)
-        templates.append((fixture, result, conns, requests))
-    # half of the connections come from fixtures with a CertificateRequest, half from the others
-    with_request = sum(len(c) for _, _, c, r in templates if r)
-    without = sum(len(c) for _, _, c, r in templates if not r)
-    copies_with = max(1, round(connections / 2 / with_request))
-    copies_without = max(1, round(connections / 2 / without))
+        copies = LIVE_COPIES if fixture in live else 0
+        templates.append([copies, result, conns, requests])
+    # Half of the connections come from captures with a CertificateRequest, half from the others; the live
+    # calls (with a body) are LIVE_COPIES each, the fixtures fill the rest of each half.
+    for group in (True, False):
+        members = [t for t in templates if bool(t[3]) == group]
+        taken = sum(t[0] * len(t[2]) for t in members)
+        fixtures = sum(len(t[2]) for t in members if not t[0])
+        for template in members:
+            template[0] = template[0] or max(1, round((connections / 2 - taken) / fixtures))
     flows: list[list[rewrite.Seg]] = []
     number = 0
-    for _, result, conns, requests in templates:
-        copies = copies_with if requests else copies_without
+    for copies, result, conns, _ in templates:
         truth.add(result, copies)
         for _ in range(copies):
             for conn in conns:
@@ -307,13 +378,17 @@ def build_large(pcap: Path, sources: list[tuple[Path, Truth]], size_mb: int) -> 
 
 
 # -- running ---------------------------------------------------------------------------------------------------
+CPU: dict[str, float] = {}  # CPU seconds (user + system) of the last run of each engine
+
+
 def _run(argv: list[str]) -> tuple[str, float, int]:
-    """stdout, wall seconds and peak RSS (KB) of one child process."""
+    """stdout, wall seconds and peak RSS (KB) of one child process (its CPU seconds go to CPU[argv[0]])."""
     start = time.perf_counter()
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     stdout = process.stdout.read() if process.stdout else ""
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - start
+    CPU[Path(argv[0]).name] = usage.ru_utime + usage.ru_stime
     if os.waitstatus_to_exitcode(status) not in (0, 3):
         raise SystemExit(f"{argv[0]} failed with status {status}")
     return stdout, elapsed, usage.ru_maxrss
@@ -449,7 +524,7 @@ def measure(shape: str, args: argparse.Namespace) -> bool:
     mine, my_seconds, my_rss = ours(pcap, keys, args.runner)
     print(
         f"   ours ({args.runner}): {my_seconds:6.2f}s {size / 1e6 / my_seconds:7.1f} MB/s"
-        f"  peak RSS {my_rss / 1024:6.1f} MB  {mine}"
+        f" (CPU {_cpu_of_ours():5.2f}s)  peak RSS {my_rss / 1024:6.1f} MB  {mine}"
     )
     comparable = ("certificate_requests", "empty_client_certificates", "alerts")
     agree = all(mine[k] == truth[k] for k in comparable) and mine["handshakes"] == truth["handshakes"]
@@ -457,9 +532,12 @@ def measure(shape: str, args: argparse.Namespace) -> bool:
         theirs, their_seconds, their_rss = tshark(pcap, keys, BACKEND_PORT if shape == "dense" else None)
         print(
             f"   tshark:     {their_seconds:6.2f}s {size / 1e6 / their_seconds:7.1f} MB/s"
-            f"  peak RSS {their_rss / 1024:6.1f} MB  {theirs}"
+            f" (CPU {CPU['tshark']:5.2f}s)  peak RSS {their_rss / 1024:6.1f} MB  {theirs}"
         )
-        print(f"   ratio (tshark time / our time): {their_seconds / my_seconds:.2f}x")
+        print(
+            f"   ratio (tshark time / our time): {their_seconds / my_seconds:.2f}x wall,"
+            f" {CPU['tshark'] / _cpu_of_ours():.2f}x CPU (CPU is the steadier one on a loaded machine)"
+        )
         agree = agree and all(theirs[k] == truth[k] for k in comparable)
     print("   counts agree with the ground truth" if agree else "   COUNTS DIFFER")
     return agree
@@ -474,6 +552,10 @@ def _count_packets(pcap: Path) -> int:
             pos += 16 + int.from_bytes(stream.read(4), "little")
             count += 1
     return count
+
+
+def _cpu_of_ours() -> float:
+    return CPU.get("collect", CPU.get(Path(sys.executable).name, 0.0))
 
 
 def _plain(truth: dict) -> dict:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from collector.cli.group import cli, emit_json
+from collector.cli.group import cli
 
 
 @cli.command("analyze")
@@ -31,6 +31,17 @@ def analyze_command(files: tuple[Path, ...], as_json: bool, truststores: tuple[P
 
     analysis = analyze_paths(list(files), list(truststores))
     if as_json:
-        emit_json(analysis.to_json())
+        # streamed: the same text as emit_json(analysis.to_json()) without holding all of it at once
+        out = click.get_text_stream("stdout")
+        pending: list[str] = []
+        size = 0
+        for chunk in analysis.json_chunks():
+            pending.append(chunk)
+            size += len(chunk)
+            if size >= 1 << 16:
+                out.write("".join(pending))
+                pending, size = [], 0
+        out.write("".join(pending) + "\n")
+        out.flush()
     else:
         click.echo(render_analysis(analysis))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +25,30 @@ class Analysis:
     def to_json(self) -> dict[str, object]:
         """DESIGN.md's `{"handshakes": [...], "diagnosis": {...}}`, plus the connection attempts that carried
         no byte, the targets known from a resolution, the input notes and sources."""
+        return {"handshakes": [h.to_json() for h in self.handshakes], **self._rest_json()}
+
+    def json_chunks(self) -> Iterator[str]:
+        """The text of ``json.dumps(self.to_json(), indent=2)``, piece by piece: one handshake's dict exists
+        at a time (a capture of a million connections is printed in bounded memory), and the parts repeated
+        from connection to connection (the chain, the offer, the CA names) are indented once."""
+        fragments: dict[tuple[int, str], str] = {}
+        yield '{\n  "handshakes": '
+        if not self.handshakes:
+            yield "[]"
+        else:
+            separator = "[\n    "
+            for handshake in self.handshakes:
+                yield separator
+                yield from _indented(handshake.to_json(), 2, fragments)
+                separator = ",\n    "
+            yield "\n  ]"
+        for key, value in self._rest_json().items():
+            yield f",\n  {json.dumps(key)}: "
+            yield from _indented(value, 1, fragments)
+        yield "\n}"
+
+    def _rest_json(self) -> dict[str, object]:
         return {
-            "handshakes": [h.to_json() for h in self.handshakes],
             "diagnosis": self.diagnosis.to_json(),
             "connection_attempts": [a.to_json() for a in self.evidence.connection_attempts],
             "backend_targets": [t.to_json() for t in self.evidence.targets],
@@ -33,6 +56,43 @@ class Analysis:
             "sources": list(self.evidence.sources),
             "truststore": [c.to_json() for c in self.evidence.truststore],
         }
+
+
+_MAX_FRAGMENTS = 4096  # distinct indented values remembered (a chain, an offer); the rest are indented anew
+
+
+def _indented(value: object, level: int, fragments: dict[tuple[int, str], str]) -> Iterator[str]:
+    """`value` as ``json.dumps(..., indent=2)`` writes it at nesting `level`. Dicts and lists down to a
+    handshake's fields are walked here; deeper ones are indented by the json module once per distinct value
+    (keyed by their compact text, which the C encoder writes fast) and reused."""
+    if level < 3 and isinstance(value, dict) and value and all(type(k) is str for k in value):
+        separator = "{\n" + "  " * (level + 1)
+        for key, item in value.items():
+            yield f"{separator}{json.dumps(key)}: "
+            yield from _indented(item, level + 1, fragments)
+            separator = ",\n" + "  " * (level + 1)
+        yield "\n" + "  " * level + "}"
+        return
+    if level < 3 and isinstance(value, list | tuple) and value:
+        separator = "[\n" + "  " * (level + 1)
+        for item in value:
+            yield separator
+            yield from _indented(item, level + 1, fragments)
+            separator = ",\n" + "  " * (level + 1)
+        yield "\n" + "  " * level + "]"
+        return
+    compact = json.dumps(value)
+    if not isinstance(value, dict | list | tuple) or len(compact) <= 2:  # a scalar, [] or {}
+        yield compact
+        return
+    fragment = fragments.get((level, compact))
+    if fragment is None:
+        # json.dumps(indent=2) escapes newlines inside strings, so every raw newline is an indentation point
+        fragment = json.dumps(value, indent=2).replace("\n", "\n" + "  " * level)
+        if len(fragments) >= _MAX_FRAGMENTS:
+            fragments.clear()
+        fragments[(level, compact)] = fragment
+    yield fragment
 
 
 def analyze_evidence(evidence: Evidence) -> Analysis:
