@@ -23,13 +23,22 @@ Why memory stays bounded on any capture (a million one-packet connections includ
 from __future__ import annotations
 
 import ipaddress
+import struct
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from collector.tls.handshake import AttemptEnd, ConnectionAttempt, Handshake, capture_time
 from collector.tls.keylog import KeyLog
-from collector.tls.packets import SUPPORTED_LINKTYPES, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, decode_segment
+from collector.tls.packets import (
+    ETHERNET,
+    SUPPORTED_LINKTYPES,
+    TCP_ACK,
+    TCP_FIN,
+    TCP_RST,
+    TCP_SYN,
+    decode_segment,
+)
 from collector.tls.session import Session
 
 MAX_CONNECTIONS = 20_000  # connections followed at once (far above an MP's pool to one backend)
@@ -39,6 +48,9 @@ _CONTROL = TCP_SYN | TCP_FIN | TCP_RST
 _KEPT_CONTROL = 4  # SYN, SYN-ACK, and a FIN or RST each way are all a Session needs replayed
 
 Key = tuple[bytes, int, bytes, int]
+# IPv4 header without options then TCP: version/IHL, total length, fragment, protocol, addresses; ports,
+# sequence number, data offset, flags (what `packets.decode_segment` reads, in one call)
+_ETHER_IPV4_TCP = struct.Struct(">BxHxxHxB2x4s4sHHI4xBB").unpack_from
 
 
 @dataclass(frozen=True)
@@ -141,14 +153,26 @@ class ConnectionTable:
 
     def add_frame(self, linktype: int, data: bytes) -> None:
         self.frames += 1
-        segment = decode_segment(linktype, data) if len(data) >= 20 else None
-        if segment is None:
-            if linktype not in SUPPORTED_LINKTYPES:
-                self.unsupported[linktype] += 1
-            return
-        key = (segment.src, segment.sport, segment.dst, segment.dport)
+        if linktype == ETHERNET and len(data) >= 54 and data[14] == 0x45 and data[12:14] == b"\x08\x00":
+            # Ethernet + IPv4 without options, nearly every frame: one unpack instead of `decode_segment`
+            _, total, fragment, protocol, src, dst, sport, dport, seq, data_offset, flags = _ETHER_IPV4_TCP(
+                data, 14
+            )
+            if protocol != 6 or fragment & 0x3FFF:
+                return
+            end = 14 + total if total else len(data)
+            captured_end = min(end, len(data))
+            start = min(34 + (data_offset >> 4) * 4, captured_end)
+            missing = max(0, end - captured_end)
+        else:
+            segment = decode_segment(linktype, data) if len(data) >= 20 else None
+            if segment is None:
+                if linktype not in SUPPORTED_LINKTYPES:
+                    self.unsupported[linktype] += 1
+                return
+            src, sport, dst, dport, seq, flags, data, start, captured_end, missing = segment
+        key = (src, sport, dst, dport)
         entry = self.connections.get(key)
-        flags = segment.flags
         if entry is not None and flags & TCP_SYN and not flags & TCP_ACK and entry[0].seen_record:
             if not isinstance(entry[0], _Settled):
                 self._let_go(entry[0], "")  # the port pair is reused by a new connection
@@ -160,14 +184,12 @@ class ConnectionTable:
             return
         connection.seen = self.frames  # type: ignore[union-attr]  # a done (settled) connection returned above
         if type(connection) is _Opening:
-            if segment.end == segment.start and not segment.missing:
-                self._add_control(connection, index, segment.seq, flags)
+            if captured_end == start and not missing:
+                self._add_control(connection, index, seq, flags)
                 return
             connection = self._start_session(connection)
         assert isinstance(connection, Session)
-        connection.add_segment(
-            index, segment.seq, flags, segment.data[segment.start : segment.end], segment.missing, self.frames
-        )
+        connection.add_segment(index, seq, flags, data[start:captured_end], missing, self.frames)
         if connection.done:
             self._let_go(connection, "")
 

@@ -15,6 +15,7 @@ from collector.tls.handshake import (
     REPLY_BYTES,
     Alert,
     CertificateRequest,
+    CertificateSummary,
     ClientCertificate,
     Handshake,
     NonTlsReply,
@@ -35,6 +36,7 @@ from collector.tls.records import (
     looks_like_tls,
 )
 
+_CONTROL = TCP_SYN | TCP_FIN | TCP_RST
 SETTLED_RECORDS = 12  # protected records each way after which nothing about the handshake can still change
 SETTLED_TOTAL = 48  # ... or this many in one direction (bulk downloads send nearly nothing the other way)
 
@@ -108,6 +110,18 @@ class Session:
         if self.done:
             return
         side = self.sides[index]
+        records, stream = side.records, side.stream
+        if (  # the middle of a sealed record nobody can open, in order: only its length matters
+            records._skip > len(payload)
+            and payload
+            and seq == stream.next_seq
+            and not flags & _CONTROL
+            and not missing
+            and not stream._pending
+        ):
+            records._skip -= len(payload)
+            stream.next_seq = (seq + len(payload)) & 0xFFFFFFFF
+            return
         if flags & TCP_SYN:
             self.syn_seen = True
             if not flags & TCP_ACK and self.client is None:
@@ -139,6 +153,8 @@ class Session:
             return
         if self.tls is None and not self._decide_tls(index, piece, frame):
             return
+        # Sealed records nobody can open are only counted: their bodies are skipped by length, not copied.
+        side.records.skip_bodies = side.protected and side.decryptor is None
         for record in side.records.feed(piece):
             self._add_record(index, record, frame)
         if side.records.broken:
@@ -254,21 +270,15 @@ class Session:
         elif kind == 2:
             self._add_server_hello(messages.parse_server_hello(body), frame)
         elif kind == 11:
-            ders = tuple(_shared(der) for der in messages.parse_certificate(body, self.tls13))
-            chain = tuple(summarize_certificate(der) for der in ders)
+            ders, chain = _certificates(body, self.tls13)
             if from_client:
                 self.facts["client_certificate"] = ClientCertificate(bool(chain), chain, frame)
             else:
                 self.facts["server_chain"], self.facts["server_chain_der"] = chain, ders
         elif kind == 13:
-            request = messages.parse_certificate_request(body, self.tls13)
+            ca_names, ca_names_der, algorithms = _certificate_request(body, self.tls13)
             self.facts["certificate_request"] = CertificateRequest(
-                ca_names=tuple(name_to_string(der) for der in request.ca_names),
-                ca_names_der=request.ca_names,
-                signature_algorithms=tuple(
-                    ciphers.signature_scheme_name(s) for s in request.signature_schemes
-                ),
-                frame=frame,
+                ca_names=ca_names, ca_names_der=ca_names_der, signature_algorithms=algorithms, frame=frame
             )
         elif kind == 20:
             self._add_finished(index, frame)
@@ -342,6 +352,49 @@ class Session:
     def to_handshake(self, source: str) -> Handshake:
         """The shared value type for this connection; `source` names the capture file."""
         return summarize_session(self, source)
+
+
+# A backend sends the same Certificate and CertificateRequest bodies on every connection: each distinct body
+# is read once (bodies up to _CACHED_BODY bytes, so that the caches stay small whatever the capture holds).
+_CACHED_BODY = 1 << 16
+
+
+def _certificates(body: bytes, tls13: bool) -> tuple[tuple[bytes, ...], tuple[CertificateSummary, ...]]:
+    """The DER certificates of a Certificate message and their summaries."""
+    if len(body) <= _CACHED_BODY:
+        return _certificates_cached(body, tls13)
+    return _read_certificates(body, tls13)
+
+
+def _read_certificates(body: bytes, tls13: bool) -> tuple[tuple[bytes, ...], tuple[CertificateSummary, ...]]:
+    ders = tuple(_shared(der) for der in messages.parse_certificate(body, tls13))
+    return ders, tuple(summarize_certificate(der) for der in ders)
+
+
+_certificates_cached = functools.lru_cache(maxsize=64)(_read_certificates)
+
+
+def _certificate_request(
+    body: bytes, tls13: bool
+) -> tuple[tuple[str, ...], tuple[bytes, ...], tuple[str, ...]]:
+    """A CertificateRequest's CA names (text and DER) and signature algorithm names."""
+    if len(body) <= _CACHED_BODY:
+        return _certificate_request_cached(body, tls13)
+    return _read_certificate_request(body, tls13)
+
+
+def _read_certificate_request(
+    body: bytes, tls13: bool
+) -> tuple[tuple[str, ...], tuple[bytes, ...], tuple[str, ...]]:
+    request = messages.parse_certificate_request(body, tls13)
+    return (
+        tuple(name_to_string(der) for der in request.ca_names),
+        request.ca_names,
+        tuple(ciphers.signature_scheme_name(s) for s in request.signature_schemes),
+    )
+
+
+_certificate_request_cached = functools.lru_cache(maxsize=64)(_read_certificate_request)
 
 
 @functools.lru_cache(maxsize=1024)
