@@ -13,6 +13,8 @@ from collector.diagnosis.inputs import load_evidence
 from collector.diagnosis.verdict import Diagnosis
 from collector.tls.handshake import Handshake
 
+_string = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]  # what json.dumps writes for a str
+
 
 @dataclass(frozen=True)
 class Analysis:
@@ -43,7 +45,7 @@ class Analysis:
                 separator = ",\n    "
             yield "\n  ]"
         for key, value in self._rest_json().items():
-            yield f",\n  {json.dumps(key)}: "
+            yield f",\n  {_string(key)}: "
             yield from _indented(value, 1, fragments)
         yield "\n}"
 
@@ -64,11 +66,14 @@ _MAX_FRAGMENTS = 4096  # distinct indented values remembered (a chain, an offer)
 def _indented(value: object, level: int, fragments: dict[tuple[int, str], str]) -> Iterator[str]:
     """`value` as ``json.dumps(..., indent=2)`` writes it at nesting `level`. Dicts and lists down to a
     handshake's fields are walked here; deeper ones are indented by the json module once per distinct value
-    (keyed by their compact text, which the C encoder writes fast) and reused."""
+    (keyed by their repr, which C writes fast and which is equal only for values json writes equally)."""
+    if type(value) is str:
+        yield _string(value)
+        return
     if level < 3 and isinstance(value, dict) and value and all(type(k) is str for k in value):
         separator = "{\n" + "  " * (level + 1)
         for key, item in value.items():
-            yield f"{separator}{json.dumps(key)}: "
+            yield f"{separator}{_string(key)}: "
             yield from _indented(item, level + 1, fragments)
             separator = ",\n" + "  " * (level + 1)
         yield "\n" + "  " * level + "}"
@@ -81,17 +86,26 @@ def _indented(value: object, level: int, fragments: dict[tuple[int, str], str]) 
             separator = ",\n" + "  " * (level + 1)
         yield "\n" + "  " * level + "]"
         return
-    compact = json.dumps(value)
-    if not isinstance(value, dict | list | tuple) or len(compact) <= 2:  # a scalar, [] or {}
-        yield compact
+    if value is None:
+        yield "null"
         return
-    fragment = fragments.get((level, compact))
+    if not isinstance(value, dict | list | tuple) or not value:  # a number, a bool, [] or {}
+        yield json.dumps(value)
+        return
+    if type(value) is list and all(type(item) is str or type(item) is int for item in value):
+        # frames, notes: new on every connection, and flat
+        inner = "\n" + "  " * (level + 1)
+        items = (_string(item) if type(item) is str else str(item) for item in value)
+        yield f"[{inner}{(',' + inner).join(items)}\n{'  ' * level}]"
+        return
+    key = (level, repr(value))
+    fragment = fragments.get(key)
     if fragment is None:
         # json.dumps(indent=2) escapes newlines inside strings, so every raw newline is an indentation point
         fragment = json.dumps(value, indent=2).replace("\n", "\n" + "  " * level)
         if len(fragments) >= _MAX_FRAGMENTS:
             fragments.clear()
-        fragments[(level, compact)] = fragment
+        fragments[key] = fragment
     yield fragment
 
 

@@ -188,8 +188,9 @@ class ConnectionTable:
                 self._add_control(connection, index, seq, flags)
                 return
             connection = self._start_session(connection)
-        assert isinstance(connection, Session)
-        connection.add_segment(index, seq, flags, data[start:captured_end], missing, self.frames)
+        connection.add_segment(  # type: ignore[union-attr]  # an _Opening became a Session just above
+            index, seq, flags, data[start:captured_end], missing, self.frames
+        )
         if connection.done:
             self._let_go(connection, "")
 

@@ -109,6 +109,8 @@ class Session:
         """Feed one TCP segment sent by side `index` (0 or 1) in capture frame `frame`."""
         if self.done:
             return
+        if not payload and not flags & _CONTROL and not missing:
+            return  # a bare ACK changes nothing
         side = self.sides[index]
         records, stream = side.records, side.stream
         if (  # the middle of a sealed record nobody can open, in order: only its length matters
