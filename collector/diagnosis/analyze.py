@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from collector.diagnosis.diagnose import diagnose
 from collector.diagnosis.evidence import Evidence
-from collector.diagnosis.inputs import load_evidence
+from collector.diagnosis.inputs import CaptureProgress, load_evidence
 from collector.diagnosis.verdict import Diagnosis
 from collector.tls.handshake import Handshake
 
-_string = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]  # what json.dumps writes for a str
+_string: Callable[[str], str] = json.encoder.encode_basestring_ascii  # what json.dumps writes for a str
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,9 @@ def analyze_evidence(evidence: Evidence) -> Analysis:
     return Analysis(handshakes=evidence.handshakes, diagnosis=diagnose(evidence), evidence=evidence)
 
 
-def analyze_paths(paths: Sequence[Path], truststores: Sequence[Path] = ()) -> Analysis:
+def analyze_paths(
+    paths: Sequence[Path], truststores: Sequence[Path] = (), progress: CaptureProgress | None = None
+) -> Analysis:
     """Sniff and read every file (and the MP truststore's certificate files), then judge; raises
-    InputError/CaptureFormatError naming a bad file."""
-    return analyze_evidence(load_evidence(paths, truststores))
+    InputError/CaptureFormatError naming a bad file. `progress` hears how far each capture's reading is."""
+    return analyze_evidence(load_evidence(paths, truststores, progress))

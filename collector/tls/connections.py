@@ -188,11 +188,10 @@ class ConnectionTable:
                 self._add_control(connection, index, seq, flags)
                 return
             connection = self._start_session(connection)
-        connection.add_segment(  # type: ignore[union-attr]  # an _Opening became a Session just above
-            index, seq, flags, data[start:captured_end], missing, self.frames
-        )
-        if connection.done:
-            self._let_go(connection, "")
+        session: Session = connection  # type: ignore[assignment]  # not done, and an _Opening became one above
+        session.add_segment(index, seq, flags, data[start:captured_end], missing, self.frames)
+        if session.done:
+            self._let_go(session, "")
 
     def _open(self, key: Key) -> tuple[_Opening, int]:
         if len(self.followed) >= self.limits.connections:
