@@ -9,9 +9,10 @@ Why memory stays bounded on any capture (a million one-packet connections includ
   SYN/FIN/RST segments to replay); the full `Session` (reassembly, records, messages) is built only when data
   arrives.
 - A connection whose first bytes are not TLS is dropped at once, and so is one whose TLS handshake is settled
-  (its `Handshake` is built first). Each leaves a marker so that its later packets cost one lookup; at most
-  `MAX_SETTLED` markers are kept, the oldest connections' forgotten first (their stragglers would be read as a
-  connection seen from the middle, which is judged by its first bytes again).
+  (its `Handshake` is built first) or that closed when nothing its later packets could bring would change
+  its `Handshake` (`Session.closed_for_good`). Each leaves a marker so that its later packets cost one
+  lookup; at most `MAX_SETTLED` markers are kept, the oldest connections' forgotten first (their stragglers
+  would be read as a connection seen from the middle, which is judged by its first bytes again).
 - A connection that ends without carrying a byte becomes a `ConnectionAttempt` (refused: SYN answered by RST;
   closed without data; unanswered) and is dropped; at most `MAX_ATTEMPTS` are listed, the rest are counted in
   a note.
@@ -190,7 +191,7 @@ class ConnectionTable:
             connection = self._start_session(connection)
         session: Session = connection  # type: ignore[assignment]  # not done, and an _Opening became one above
         session.add_segment(index, seq, flags, data[start:captured_end], missing, self.frames)
-        if session.done:
+        if session.done or (flags & (TCP_FIN | TCP_RST) and session.closed_for_good()):
             self._let_go(session, "")
 
     def _open(self, key: Key) -> tuple[_Opening, int]:

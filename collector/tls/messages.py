@@ -106,7 +106,19 @@ def parse_client_offer(body: bytes) -> ClientOffer:
 def read_client_hello(body: bytes) -> tuple[ClientHello, ClientOffer]:
     """Both views of one ClientHello, parsed once."""
     hello, (legacy, suites) = _read_client_hello(body)
-    return hello, ClientOffer(legacy, _without_grease(hello.versions), _without_grease(suites))
+    offer = ClientOffer(legacy, _without_grease(hello.versions), _without_grease(suites))
+    # A client offers the same list on every connection: share one copy (each suite number is an object), so
+    # that thousands of open connections do not hold thousands of equal lists.
+    shared = _OFFERS.get(offer)
+    if shared is not None:
+        return hello, shared
+    if len(_OFFERS) < _MAX_OFFERS:
+        _OFFERS[offer] = offer
+    return hello, offer
+
+
+_MAX_OFFERS = 256
+_OFFERS: dict[ClientOffer, ClientOffer] = {}
 
 
 _GREASE = frozenset(0x0A0A + 0x1010 * n for n in range(16))  # RFC 8701: values servers must learn to ignore

@@ -76,6 +76,37 @@ class _Side:
 class Session:
     """The TLS view of one connection; `endpoints` are (address text, port) of side 0 and side 1."""
 
+    # slots: a capture of many connections holds thousands of these until they close or the file ends
+    __slots__ = (
+        "alerts",
+        "answered",
+        "cipher",
+        "client",
+        "decrypting",
+        "done",
+        "early",
+        "endpoints",
+        "facts",
+        "first_frame",
+        "http_status",
+        "key",
+        "keylog",
+        "last_frame",
+        "non_tls",
+        "notes",
+        "offer",
+        "random",
+        "seen",
+        "seen_record",
+        "sides",
+        "sni",
+        "started",
+        "syn_seen",
+        "tls",
+        "tls13",
+        "version",
+    )
+
     def __init__(self, first_frame: int, endpoints: tuple[str, str], keylog: KeyLog | None) -> None:
         self.endpoints = endpoints
         self.sides = (_Side(), _Side())
@@ -342,6 +373,18 @@ class Session:
         self.done = True
         for side in self.sides:
             side.stream, side.records, side.messages = Stream(), RecordReader(), messages.HandshakeAssembler()
+
+    def closed_for_good(self) -> bool:
+        """True when no later packet can change this connection's `Handshake`: both sides were reset, or
+        both closed (FIN) after an established handshake with nothing left waiting behind a hole. (A later
+        RST would turn a "closed" note into a "reset" one, but only failures carry those notes.) Letting such
+        a connection go at once keeps a capture of many short connections in bounded memory."""
+        first, second = self.sides
+        if first.stream._pending or second.stream._pending:  # flushed at the end, noting where the hole was
+            return False
+        if first.reset and second.reset:
+            return True
+        return bool(first.closed and second.closed and self.outcome() is Outcome.ESTABLISHED)
 
     def role(self, index: int) -> str:
         """``client`` or ``server`` for side `index` (side 0 is the client until we know better)."""
