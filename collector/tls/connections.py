@@ -161,10 +161,16 @@ class ConnectionTable:
             )
             if protocol != 6 or fragment & 0x3FFF:
                 return
-            end = 14 + total if total else len(data)
-            captured_end = min(end, len(data))
-            start = min(34 + (data_offset >> 4) * 4, captured_end)
-            missing = max(0, end - captured_end)
+            size = len(data)
+            end = 14 + total if total else size
+            missing = 0
+            if end > size:  # the snap length cut the packet
+                captured_end, missing = size, end - size
+            else:
+                captured_end = end
+            start = 34 + (data_offset >> 4) * 4
+            if start > captured_end:
+                start = captured_end
         else:
             segment = decode_segment(linktype, data) if len(data) >= 20 else None
             if segment is None:
