@@ -33,15 +33,14 @@ class Analysis:
         """The text of ``json.dumps(self.to_json(), indent=2)``, piece by piece: one handshake's dict exists
         at a time (a capture of a million connections is printed in bounded memory), and the parts repeated
         from connection to connection (the chain, the offer, the CA names) are indented once."""
-        fragments: dict[tuple[int, str], str] = {}
+        fragments: dict[tuple[int, object], str] = {}
         yield '{\n  "handshakes": '
         if not self.handshakes:
             yield "[]"
         else:
             separator = "[\n    "
             for handshake in self.handshakes:
-                yield separator
-                yield from _indented(handshake.to_json(), 2, fragments)
+                yield separator + "".join(_indented(handshake.to_json(), 2, fragments))
                 separator = ",\n    "
             yield "\n  ]"
         for key, value in self._rest_json().items():
@@ -63,10 +62,11 @@ class Analysis:
 _MAX_FRAGMENTS = 4096  # distinct indented values remembered (a chain, an offer); the rest are indented anew
 
 
-def _indented(value: object, level: int, fragments: dict[tuple[int, str], str]) -> Iterator[str]:
+def _indented(value: object, level: int, fragments: dict[tuple[int, object], str]) -> Iterator[str]:
     """`value` as ``json.dumps(..., indent=2)`` writes it at nesting `level`. Dicts and lists down to a
     handshake's fields are walked here; deeper ones are indented by the json module once per distinct value
-    (keyed by their repr, which C writes fast and which is equal only for values json writes equally)."""
+    (keyed by their repr, which C writes fast and which is equal only for values json writes equally, or for a
+    long flat list by its items)."""
     if type(value) is str:
         yield _string(value)
         return
@@ -92,20 +92,22 @@ def _indented(value: object, level: int, fragments: dict[tuple[int, str], str]) 
     if not isinstance(value, dict | list | tuple) or not value:  # a number, a bool, [] or {}
         yield json.dumps(value)
         return
-    if type(value) is list and all(type(item) is str or type(item) is int for item in value):
-        # frames, notes: new on every connection, and flat
+    flat = type(value) is list and all(type(item) is str or type(item) is int for item in value)
+    if flat and sum(len(item) if type(item) is str else 8 for item in value) < 512:
+        # frames, notes: new on every connection, short and flat
         inner = "\n" + "  " * (level + 1)
         items = (_string(item) if type(item) is str else str(item) for item in value)
         yield f"[{inner}{(',' + inner).join(items)}\n{'  ' * level}]"
         return
-    key = (level, repr(value))
-    fragment = fragments.get(key)
+    # a long flat list (the chain's base64) is keyed by its items: a str remembers its hash
+    known = (level, tuple(value)) if flat else (level, repr(value))
+    fragment = fragments.get(known)
     if fragment is None:
         # json.dumps(indent=2) escapes newlines inside strings, so every raw newline is an indentation point
         fragment = json.dumps(value, indent=2).replace("\n", "\n" + "  " * level)
         if len(fragments) >= _MAX_FRAGMENTS:
             fragments.clear()
-        fragments[key] = fragment
+        fragments[known] = fragment
     yield fragment
 
 
