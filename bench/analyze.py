@@ -37,11 +37,12 @@ shared machine. Issue 15's targets: ours >= 5x tshark on dense and bulk with pea
 
 Results here (2 vCPUs shared with other helpers' jobs, load average 6-9; 2026-12-02), main before issue 15
 -> this branch, tshark 4.0 from the same run:
-- dense: ours 2.05 s CPU, 113 MB -> 1.2 s CPU (1.2-1.9 s wall), 52 MB; tshark 3.3 s CPU, 310 MB:
-  1.6x -> 2.7x. Short of the 5x target (see issue 15's closing note in the branch report).
-- bulk: ours 3.5 s CPU, 157 MB -> 2.1 s CPU, 62 MB; tshark 36.9 s CPU, 707 MB: 10x -> 17x.
-- large: ours 12.8 s CPU (14 s wall), peak RSS 129 MB (152 MB before connections closed both ways after an
-  established handshake were let go at once); every count equal to the ground truth.
+- dense: ours 2.05 s CPU, 113 MB -> 1.29 s CPU (1.33 s wall), 51 MB; tshark 3.6 s CPU (4.25 s wall),
+  303 MB: 1.6x -> 2.8x CPU (3.2x wall). Short of issue 15's 5x: what is left is CPython's per-packet and
+  per-handshake work (~7 us a packet) and ~0.3 s of interpreter start and imports.
+- bulk: ours 3.5 s CPU, 157 MB -> 2.3 s CPU (2.5 s wall), 61 MB; tshark 36 s CPU, 691 MB: 10x -> 15.5x.
+- large: ours 11.1 s CPU (11.4 s wall, 93 MB/s), peak RSS 129 MB (152 MB before connections closed both ways
+  after an established handshake were let go at once); every count equal to the ground truth.
 """
 
 from __future__ import annotations
