@@ -190,6 +190,8 @@ class ConnectionTable:
         if connection.done:
             return
         connection.seen = self.frames  # type: ignore[union-attr]  # a done (settled) connection returned above
+        if captured_end == start and not missing and not flags & _CONTROL:
+            return  # a bare ACK: nothing for an opening to keep nor for a session to read
         if type(connection) is _Opening:
             if captured_end == start and not missing:
                 self._add_control(connection, index, seq, flags)
