@@ -11,8 +11,9 @@ damage after the file header ends the reading with a note instead.
 
 from __future__ import annotations
 
+import os
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
@@ -39,18 +40,35 @@ def is_capture(head: bytes) -> bool:
     return head[:4] in PCAP_MAGICS or head[:4] == PCAPNG_MAGIC
 
 
+Progress = Callable[[int, int], None]  # (bytes of the file read so far, its size)
+_PROGRESS_EVERY = 1 << 14  # frames between two progress reports
+
+
 def read_handshakes(
-    path: Path, keylog: KeyLog | None = None, limits: Limits = DEFAULT_LIMITS
+    path: Path,
+    keylog: KeyLog | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    progress: Progress | None = None,
 ) -> CaptureResult:
     """Read a capture and reconstruct every TLS handshake in it (TLS 1.3 decrypted when `keylog` has its
-    secrets); `limits` bound the connections held at once (see `collector.tls.connections`)."""
+    secrets); `limits` bound the connections held at once (see `collector.tls.connections`); `progress`, when
+    given, is told now and then how far into the file the reading is."""
     with _open(path) as raw:
         reader = _reader(path, *_uncompressed(raw, path))
         tracker = ConnectionTable(keylog, path.name, reader.frame_time, limits)
         notes: list[str] = []
+        add_frame = tracker.add_frame
         try:
-            for linktype, data in reader:
-                tracker.add_frame(linktype, data)
+            if progress is None:
+                for linktype, data in reader:
+                    add_frame(linktype, data)
+            else:
+                size = _size(raw)
+                for linktype, data in reader:
+                    add_frame(linktype, data)
+                    if not tracker.frames % _PROGRESS_EVERY:
+                        progress(raw.tell(), size)
+                progress(size, size)
         except _STREAM_ERRORS as error:
             notes.append(
                 f"the file cannot be read past packet {tracker.frames} ({error}); reading stopped there"
@@ -70,6 +88,13 @@ def open_frames(path: Path) -> Iterator[PcapReader | PcapngReader]:
     while iterating; any other damage ends the frames with a note in the reader's `notes`."""
     with _open(path) as raw:
         yield _reader(path, *_uncompressed(raw, path))
+
+
+def _size(raw: BinaryIO) -> int:
+    try:
+        return os.fstat(raw.fileno()).st_size
+    except (OSError, ValueError):
+        return 0
 
 
 def _reader(path: Path, stream: BinaryIO, head: bytes) -> PcapReader | PcapngReader:

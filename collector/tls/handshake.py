@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime
 import enum
+import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -280,10 +281,15 @@ class Handshake:
             "frames": list(self.frames) if self.frames else None,
             "notes": list(self.notes),
             "client_hello": self.client_hello.to_json() if self.client_hello else None,
-            "server_chain_der": [base64.b64encode(der).decode("ascii") for der in self.server_chain_der],
+            "server_chain_der": [_base64(der) for der in self.server_chain_der],
             "captured_at": iso_time(self.captured_at),
             "non_tls_reply": self.non_tls_reply.to_json() if self.non_tls_reply else None,
         }
+
+
+@functools.lru_cache(maxsize=256)  # a backend's chain is on every connection (and its DER bytes are shared)
+def _base64(der: bytes) -> str:
+    return base64.b64encode(der).decode("ascii")
 
 
 @dataclass(frozen=True)
