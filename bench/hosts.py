@@ -67,19 +67,28 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import yaml
 
 from bench.log_extraction import MESSAGE_ID, ensure_log
 from collector import layout
-from collector.inventory import ROLE_BACKEND, ROLE_MESSAGE_PROCESSOR, Inventory, load_inventory
+from collector.inventory import (
+    ROLE_BACKEND,
+    ROLE_MESSAGE_PROCESSOR,
+    Inventory,
+    InventoryHost,
+    load_inventory,
+)
 from collector.remote import commands
-from collector.remote.connection import ConnectionSettings
-from collector.remote.fleet import Fleet
-from tests.lab.sshd import SshHosts, SshHostSpec, start_ssh_hosts
+from tests.lab.sshd import LAB_USER, SshHosts, SshHostSpec, start_ssh_hosts
 
 LOG_BUDGET = 50_000_000
 # The backend's TLS port: `collect run` narrows the capture filter to it when the backend has one port.
@@ -88,6 +97,7 @@ LOG_BUDGET = 50_000_000
 # to settle.
 BACKEND_PORT = 8443
 LOG_STORE = Path("/var/tmp/apigee-collector-bench")
+SPARE_BACKEND = "127.0.6.250"  # the backend address the MPs filter on when no lab host is one (1 host)
 
 
 def _specs(count: int, work: Path) -> list[SshHostSpec]:
@@ -100,12 +110,13 @@ def _specs(count: int, work: Path) -> list[SshHostSpec]:
     ]
 
 
-def _link_log(path: Path, shared: Path) -> None:
-    """Each MP reads its own system.log path; all are hard links to one file (one copy on disk and in the
-    page cache, as each real MP would have its log in its own page cache)."""
+def _copy_log(path: Path, shared: Path) -> None:
+    """Each MP reads its own system.log: a copy (the run refuses a log with more than one name — a hard link
+    could name any file on the host — so the old hard-linked copies no longer do)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
-    os.link(shared, path)
+    subprocess.run(["cp", "--reflink=auto", str(shared), str(path)], check=True)
+    shutil.chown(path, user=LAB_USER)
 
 
 CPUACCT = Path("/sys/fs/cgroup/cpuacct")
@@ -176,47 +187,100 @@ class Usage:
 
 
 def _peers(inventory: Inventory) -> tuple[list[str], list[str]]:
-    backends = [h.address for h in inventory.backends] or ["127.0.6.250"]
+    backends = [h.address for h in inventory.backends] or [SPARE_BACKEND]
     return backends, [h.address for h in inventory.message_processors]
 
 
-def run_ours(
-    inventory: Inventory, lab: SshHosts, out: Path, window: float, forks: int, phases: dict[str, float]
-) -> float:
-    backends, mps = _peers(inventory)
+def run_ours(inventory_path: Path, inventory: Inventory, lab: SshHosts, out: Path, window: float,
+             phases: dict[str, float]) -> tuple[float, float]:
+    """`collect run --no-api` as an operator runs it: a fresh interpreter, the whole run, one bundle. Returns
+    the wall time and the host stages' span: from the `connect` stage to the `analyze` stage (its progress
+    lines on stderr, timed as they arrive) — connect, captures, window, stop + fetch, logs, facts, close:
+    the host work the plain way also does. Before it: interpreter start and the inventory; after it:
+    analysis, reports, redaction and packaging of the bundle."""
+    backends, _ = _peers(inventory)
+    collect = Path(sys.executable).with_name("collect")
+    argv = [str(collect), "run", "--no-api", "--inventory", str(inventory_path), "--known-hosts",
+            str(lab.known_hosts), "--backend", f"{backends[0]}:{BACKEND_PORT}", "--capture-seconds",
+            str(int(window)), "--no-probe", "--keep-directory", "--json", "--out", str(out)]
+    marks: dict[str, float] = {}
     started = time.monotonic()
-    mark = started
-
-    def lap(name: str) -> None:
-        nonlocal mark
-        now = time.monotonic()
-        phases[name] = now - mark
-        mark = now
-
-    with Fleet(
-        inventory.hosts, ConnectionSettings(known_hosts=lab.known_hosts), out, "benchours", workers=forks
-    ) as fleet:
-        results = fleet.connect()
-        lap("connect")
-        results += fleet.start_captures(
-            backends, mps, BACKEND_PORT, max_seconds=int(window) + 60, max_megabytes=50
-        )
-        lap("start")
-        time.sleep(window)
-        lap("window")
-        results += fleet.stop_captures()
-        lap("stop+fetch")
-        results += fleet.gather_logs([MESSAGE_ID], LOG_BUDGET)
-        lap("logs")
-        results += fleet.gather_facts()
-        lap("facts")
-    lap("close")
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        stdout = []
+        reader = threading.Thread(target=lambda: stdout.append(proc.stdout.read() if proc.stdout else ""))
+        reader.start()
+        errors = []
+        for line in proc.stderr or ():
+            stage = line.removeprefix("collect: ").split(":", 1)[0]
+            marks.setdefault(stage, time.monotonic())
+            errors.append(line)
+        reader.join()
+        code = proc.wait()
     seconds = time.monotonic() - started
-    failed = [r for r in results if r.status.value == "failed"]
-    if failed:
-        raise SystemExit(f"ours: {failed}")
+    if code != 0:
+        raise SystemExit(f"ours: exit {code}: {''.join(stdout)[-2000:]} {''.join(errors)[-2000:]}")
+    result = json.loads("".join(stdout))
+    for step in result["steps"]:  # the slowest host of each step
+        phases[step["step"]] = max(phases.get(step["step"], 0.0), step.get("seconds") or 0.0)
+    directory = Path(result["directory"])
     for host in inventory.hosts:
-        _check_pcap(out / layout.host_file(host.name, layout.HOST_CAPTURE))
+        _check_pcap(directory / layout.host_file(host.name, layout.HOST_CAPTURE))
+    return seconds, marks["analyze"] - marks["connect"]
+
+
+def _plain_commands(host: InventoryHost, backends: list[str], mps: list[str]) -> dict[str, str]:
+    """The host work the plain way: tcpdump detached, then SIGINT, its exit, `cat` of the pcap; gzip -1 of
+    the newest log; facts — each a shell line for one `ssh` connection."""
+    directory = shlex.quote(f"{host.capture_dir}/plain-{host.name}")
+    peers = backends if host.role == ROLE_MESSAGE_PROCESSOR else mps
+    capture_filter = " ".join(shlex.quote(w) for w in commands.capture_filter(peers, BACKEND_PORT))
+    start = (f"umask 077; mkdir {directory} && {{ setsid nohup {shlex.quote(host.tcpdump)} -i any -s 0 -U "
+             f"-w {directory}/c.pcap {capture_filter} >{directory}/log 2>&1 </dev/null & "
+             f"echo $! >{directory}/pid; }}")
+    # tcpdump is orphaned: once it exits it is a zombie until init reaps it, so wait for "not running".
+    stop = (f"p=$(cat {directory}/pid); kill -INT $p; while [ -e /proc/$p ] && "
+            f"[ \"$(sed 's/.*) //' /proc/$p/stat | cut -c1)\" != Z ]; do sleep 0.02; done; "
+            f"cat {directory}/c.pcap; rm -rf {directory}")
+    plan = {"start": f"sudo -n sh -c {shlex.quote(start)}", "stop": f"sudo -n sh -c {shlex.quote(stop)}",
+            "facts": commands.render(commands.gather_facts(host.tcpdump, host.capture_dir))}
+    if host.role == ROLE_MESSAGE_PROCESSOR:
+        log = shlex.quote(host.system_log)
+        plan["log"] = f"sudo -n sh -c {shlex.quote(f'tail -c {LOG_BUDGET} {log} | gzip -1 -c')}"
+    return plan
+
+
+def run_plain(inventory: Inventory, lab: SshHosts, out: Path, window: float) -> float:
+    """OpenSSH `ssh` to every host at once, one connection per step (issue 15's reference)."""
+    backends, mps = _peers(inventory)
+    plans = {h.name: _plain_commands(h, backends, mps) for h in inventory.hosts}
+    options = ["-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={lab.known_hosts}", "-o",
+               "StrictHostKeyChecking=yes", "-i", str(lab.client_key)]
+
+    def ssh(host: InventoryHost, line: str, stdout: Path | None = None) -> None:
+        argv = ["ssh", *options, "-p", str(host.port), f"{host.user}@{host.address}", line]
+        if stdout is None:
+            subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+            return
+        with stdout.open("wb") as sink:
+            subprocess.run(argv, check=True, stdout=sink)
+
+    def finish(host: InventoryHost) -> None:
+        plan = plans[host.name]
+        local = out / host.name
+        local.mkdir(parents=True, exist_ok=True)
+        ssh(host, plan["stop"], local / "capture.pcap")
+        if "log" in plan:
+            ssh(host, plan["log"], local / "system.log.gz")
+        ssh(host, plan["facts"], local / "facts.txt")
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=len(inventory.hosts)) as pool:
+        list(pool.map(lambda h: ssh(h, plans[h.name]["start"]), inventory.hosts))
+        time.sleep(window)
+        list(pool.map(finish, inventory.hosts))
+    seconds = time.monotonic() - started
+    for host in inventory.hosts:
+        _check_pcap(out / host.name / "capture.pcap")
     return seconds
 
 
@@ -245,62 +309,6 @@ def _host_commands(host, run_id: str, backends: list[str], mps: list[str], windo
         plan["excerpt"] = commands.excerpt_logs([host.system_log], [MESSAGE_ID], 20)
         plan["log"] = commands.stream_logs([host.system_log], LOG_BUDGET)
     return plan
-
-
-def run_serial(inventory: Inventory, lab: SshHosts, out: Path, window: float) -> float:
-    backends, mps = _peers(inventory)
-    plans = {h.name: _host_commands(h, "benchserial", backends, mps, window) for h in inventory.hosts}
-    options = [
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        f"UserKnownHostsFile={lab.known_hosts}",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-i",
-        str(lab.client_key),
-    ]
-
-    def ssh(host, argv: list[str], stdout=subprocess.DEVNULL) -> None:  # type: ignore[no-untyped-def]
-        subprocess.run(
-            ["ssh", *options, "-p", str(host.port), f"{host.user}@{host.address}", commands.render(argv)],
-            check=True,
-            stdout=stdout,
-        )
-
-    started = time.monotonic()
-    for host in inventory.hosts:
-        ssh(host, plans[host.name]["start"])
-    time.sleep(window)
-    for host in inventory.hosts:
-        plan = plans[host.name]
-        local = out / host.name
-        local.mkdir(parents=True, exist_ok=True)
-        ssh(host, plan["stop"])
-        subprocess.run(
-            [
-                "scp",
-                "-q",
-                *options,
-                "-P",
-                str(host.port),
-                f"{host.user}@{host.address}:{plan['dir']}/capture.pcap",
-                str(local / "capture.pcap"),
-            ],
-            check=True,
-        )
-        if plan["is_mp"]:
-            with (local / "excerpt").open("wb") as excerpt:
-                ssh(host, plan["excerpt"], stdout=excerpt)
-            with (local / "system.log.gz").open("wb") as log:
-                ssh(host, plan["log"], stdout=log)
-        with (local / "facts.txt").open("wb") as facts:
-            ssh(host, plan["facts"], stdout=facts)
-        ssh(host, plan["remove"])
-    seconds = time.monotonic() - started
-    for host in inventory.hosts:
-        _check_pcap(out / host.name / "capture.pcap")
-    return seconds
 
 
 def run_ansible(inventory: Inventory, lab: SshHosts, out: Path, window: float, forks: int) -> float:
@@ -366,19 +374,18 @@ def _check_pcap(path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hosts", type=int, nargs="+", default=[1, 8, 32])
-    parser.add_argument("--window", type=float, default=3.0, help="capture window, seconds")
+    parser.add_argument("--hosts", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--window", type=float, default=5.0, help="capture window, seconds (whole)")
     parser.add_argument(
-        "--log-mb", type=int, default=200, help="system.log size per MP (MiB, >= 200 per issue 5)"
+        "--log-mb", type=int, default=8, help="system.log size per MP (MiB)"
     )
-    parser.add_argument("--forks", type=int, default=8, help="our Fleet's concurrent connects")
     parser.add_argument(
         "--ansible-forks",
         type=int,
         default=0,
         help="ansible --forks; 0 = one per host (issue 5: forks = hosts)",
     )
-    parser.add_argument("--skip", nargs="*", default=[], choices=["ours", "ansible", "serial"])
+    parser.add_argument("--skip", nargs="*", default=[], choices=["ours", "plain", "ansible"])
     args = parser.parse_args()
     shared_log = ensure_log(LOG_STORE / f"system-{args.log_mb}m.log", args.log_mb)
     subprocess.run(["cat", str(shared_log)], stdout=subprocess.DEVNULL, check=True)  # warm the page cache
@@ -390,19 +397,21 @@ def main() -> None:
                 host_cpu = HostCpu(lab)
                 for host in lab.hosts:
                     if host.role == ROLE_MESSAGE_PROCESSOR:
-                        _link_log(host.system_log, shared_log)
-                inventory = load_inventory(lab.write_inventory(work / "hosts.yaml"))
+                        _copy_log(host.system_log, shared_log)
+                inventory_path = _resolved_inventory(lab, work / "hosts.yaml")
+                inventory = load_inventory(inventory_path)
                 phases: dict[str, float] = {}
                 ansible_forks = args.ansible_forks or count
                 runners = {
-                    "ours": lambda out, inv=inventory, lab=lab, phases=phases: run_ours(
-                        inv, lab, out, args.window, args.forks, phases
+                    "plain": lambda out, inv=inventory, lab=lab: run_plain(inv, lab, out, args.window),
+                    "ours": lambda out, inv=inventory, lab=lab, path=inventory_path, phases=phases: run_ours(
+                        path, inv, lab, out, args.window, phases
                     ),
                     "ansible": lambda out, inv=inventory, lab=lab, forks=ansible_forks: run_ansible(
                         inv, lab, out, args.window, forks
                     ),
-                    "serial": lambda out, inv=inventory, lab=lab: run_serial(inv, lab, out, args.window),
                 }
+                overheads: dict[str, float] = {}
                 for name, runner in runners.items():
                     if name in args.skip:
                         continue
@@ -410,31 +419,52 @@ def main() -> None:
                     out.mkdir()
                     load = Path("/proc/loadavg").read_text().split()[0]
                     usage = Usage(host_cpu)
-                    seconds = runner(out)
+                    timed = runner(out)
+                    seconds, span = timed if isinstance(timed, tuple) else (timed, timed)
                     if name == "ansible":
                         _close_control_masters(out / "cp")
                     cpu = usage.stop()
-                    rows.append((count, name, seconds, seconds - args.window, load, cpu))
+                    overheads[name] = span - args.window
+                    rows.append((count, name, seconds, span - args.window, load, cpu))
                     print(
                         f"{count:3d} hosts  {name:8s} wall {seconds:7.2f} s  "
-                        f"overhead {seconds - args.window:7.2f} s  load {load}  "
+                        f"overhead {span - args.window:7.2f} s  load {load}  "
                         f"cpu: collector {cpu['collector']:.1f} s, its children {cpu['children']:.1f} s, "
                         f"lab hosts {cpu['hosts']:.1f} s, machine busy {cpu['busy']:.0%}",
                         flush=True,
                     )
                     if name == "ours":
+                        print(f"           ours: whole run (interpreter start to bundle) beyond the window "
+                              f"{seconds - args.window:.2f} s")
                         print(
-                            "           ours by phase: "
-                            + ", ".join(f"{k} {v:.2f} s" for k, v in phases.items())
+                            "           ours, slowest host per step: "
+                            + ", ".join(f"{k} {v:.2f} s" for k, v in phases.items() if v)
                         )
+                if "ours" in overheads and "plain" in overheads:
+                    print(f"           ours / plain overhead: {overheads['ours'] / overheads['plain']:.2f}",
+                          flush=True)
             host_cpu.remove()
-    print(f"\n{args.log_mb} MiB log per MP, window {args.window:g} s, our connects {args.forks} at a time")
-    print("hosts  method    overhead (s)  load  collector+children CPU (s)  lab hosts CPU (s)  machine busy")
+    print(f"\n{args.log_mb} MiB log per MP, window {args.window:g} s")
+    print("hosts  method    overhead (s)  / plain  load  collector+children CPU (s)  lab hosts CPU (s)  busy")
+    plain = {count: overhead for count, name, _s, overhead, _l, _c in rows if name == "plain"}
     for count, name, _seconds, overhead, load, cpu in rows:
+        ratio = f"{overhead / plain[count]:7.2f}" if count in plain else "      -"
         print(
-            f"{count:5d}  {name:8s}  {overhead:11.2f}  {load:>5s}  {cpu['collector'] + cpu['children']:25.1f}"
-            f"  {cpu['hosts']:17.1f}  {cpu['busy']:11.0%}"
+            f"{count:5d}  {name:8s}  {overhead:11.2f}  {ratio}  {load:>5s}"
+            f"  {cpu['collector'] + cpu['children']:25.1f}  {cpu['hosts']:17.1f}  {cpu['busy']:5.0%}"
         )
+
+
+def _resolved_inventory(lab: SshHosts, path: Path) -> Path:
+    """The lab's inventory with real paths: the host roots are symlinks out of a 0700 temp dir, which the lab
+    user's SFTP cannot pass through (as tests/e2e does)."""
+    lab.write_inventory(path)
+    document = yaml.safe_load(path.read_text())
+    for host in document["hosts"].values():
+        for key in ("system_log", "capture_dir"):
+            host[key] = os.path.realpath(host[key])
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
 
 
 def _close_control_masters(control_dir: Path) -> None:
