@@ -10,10 +10,36 @@ trusted_run_dir() {
   [ -d "$dir" ] && [ ! -L "$dir" ] && [ "$(stat -c %d:%i -- "$dir")" = "$identity" ] \
     && [ "$(stat -c %a -- "$dir")" = 700 ]
 }
+# tcpdump (the child of the `timeout` wrapper $pid, writing into this run dir) prints its counters on SIGUSR1:
+# "N packets captured, M packets received by filter, K packets dropped by kernel". Sets tcpdump_pid.
+find_tcpdump() {
+  tcpdump_pid=
+  for child in $(pgrep -P "$1" 2>/dev/null); do
+    tr '\0' '\n' <"/proc/$child/cmdline" 2>/dev/null | grep -qxF -- "$dir/capture.pcap" && tcpdump_pid=$child
+  done
+  [ -n "$tcpdump_pid" ]
+}
+# Prints the "received by filter" count now (asks tcpdump, waits up to 1 s for all of it); empty when it cannot
+# tell.
+received() {
+  asked=$(grep -c 'captured, .* dropped by kernel' "$dir/tcpdump.log")
+  kill -USR1 "$tcpdump_pid" 2>/dev/null || return 0
+  i=0
+  while [ "$(grep -c 'captured, .* dropped by kernel' "$dir/tcpdump.log")" = "$asked" ]; do
+    i=$((i + 1)); [ "$i" -le 100 ] || return 0; sleep 0.01
+  done
+  grep 'captured, .* dropped by kernel' "$dir/tcpdump.log" | tail -n 1 \
+    | sed -nE 's/.* ([0-9]+) packets? received by filter.*/\1/p'
+}
 trusted_run_dir && [ "$(stat -c %u -- "$dir")" = "$(id -u)" ] \
   || { echo "run dir $dir is not the one this run created (missing, replaced or opened up)" >&2; exit 6; }
 pid=$(cat "$dir/pid" 2>/dev/null) || exit 3
 [ "$pid" = "$trusted_pid" ] || { echo "pid file in $dir changed" >&2; exit 6; }
 kill -0 "$pid" 2>/dev/null || { cat "$dir/tcpdump.log" >&2; exit 3; }
 grep -q listening "$dir/tcpdump.log" || exit 4
+# The first counts, timed, for the stop (stop-capture.sh): a capture that receives nothing more stops at once.
+if [ ! -s "$dir/counts" ] && find_tcpdump "$pid"; then
+  count=$(received)
+  [ -n "$count" ] && echo "$(date +%s%N) $count" >"$dir/counts"
+fi
 echo "$pid"
