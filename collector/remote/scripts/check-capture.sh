@@ -35,8 +35,14 @@ trusted_run_dir && [ "$(stat -c %u -- "$dir")" = "$(id -u)" ] \
   || { echo "run dir $dir is not the one this run created (missing, replaced or opened up)" >&2; exit 6; }
 pid=$(cat "$dir/pid" 2>/dev/null) || exit 3
 [ "$pid" = "$trusted_pid" ] || { echo "pid file in $dir changed" >&2; exit 6; }
+# tcpdump says "listening" a few hundred ms after its start: waiting for it here (up to 1 s) saves the collector
+# a round trip per poll.
+i=0
+until grep -q listening "$dir/tcpdump.log"; do
+  kill -0 "$pid" 2>/dev/null || { cat "$dir/tcpdump.log" >&2; exit 3; }
+  i=$((i + 1)); [ "$i" -le 50 ] || exit 4; sleep 0.02
+done
 kill -0 "$pid" 2>/dev/null || { cat "$dir/tcpdump.log" >&2; exit 3; }
-grep -q listening "$dir/tcpdump.log" || exit 4
 # The first counts, timed, for the stop (stop-capture.sh): a capture that receives nothing more stops at once.
 if [ ! -s "$dir/counts" ] && find_tcpdump "$pid"; then
   count=$(received)
