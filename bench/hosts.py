@@ -68,11 +68,13 @@ import json
 import os
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -192,20 +194,25 @@ def _peers(inventory: Inventory) -> tuple[list[str], list[str]]:
 
 
 def run_ours(inventory_path: Path, inventory: Inventory, lab: SshHosts, out: Path, window: float,
-             phases: dict[str, float]) -> tuple[float, float]:
+             phases: dict[str, float], source: Path | None = None) -> tuple[float, float]:
     """`collect run --no-api` as an operator runs it: a fresh interpreter, the whole run, one bundle. Returns
     the wall time and the host stages' span: from the `connect` stage to the `analyze` stage (its progress
     lines on stderr, timed as they arrive) — connect, captures, window, stop + fetch, logs, facts, close:
     the host work the plain way also does. Before it: interpreter start and the inventory; after it:
-    analysis, reports, redaction and packaging of the bundle."""
+    analysis, reports, redaction and packaging of the bundle. `source`: run the collector package found
+    there instead (another version's tree, for a before/after in one run)."""
     backends, _ = _peers(inventory)
-    collect = Path(sys.executable).with_name("collect")
-    argv = [str(collect), "run", "--no-api", "--inventory", str(inventory_path), "--known-hosts",
+    collect = [str(Path(sys.executable).with_name("collect"))]
+    env = dict(os.environ)
+    if source is not None:
+        collect = [sys.executable, "-c", "from collector.entry import main; main()"]
+        env.update(PYTHONPATH=str(source), PYTHONDONTWRITEBYTECODE="1")
+    argv = [*collect, "run", "--no-api", "--inventory", str(inventory_path), "--known-hosts",
             str(lab.known_hosts), "--backend", f"{backends[0]}:{BACKEND_PORT}", "--capture-seconds",
             str(int(window)), "--no-probe", "--keep-directory", "--json", "--out", str(out)]
     marks: dict[str, float] = {}
     started = time.monotonic()
-    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as proc:
         stdout = []
         reader = threading.Thread(target=lambda: stdout.append(proc.stdout.read() if proc.stdout else ""))
         reader.start()
@@ -376,19 +383,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--window", type=float, default=5.0, help="capture window, seconds (whole)")
-    parser.add_argument(
-        "--log-mb", type=int, default=8, help="system.log size per MP (MiB)"
-    )
+    parser.add_argument("--log-mb", type=int, default=8, help="system.log size per MP (MiB)")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds per host count (medians are shown)")
     parser.add_argument(
         "--ansible-forks",
         type=int,
         default=0,
         help="ansible --forks; 0 = one per host (issue 5: forks = hosts)",
     )
-    parser.add_argument("--skip", nargs="*", default=[], choices=["ours", "plain", "ansible"])
+    parser.add_argument(
+        "--before",
+        type=Path,
+        metavar="DIR",
+        help="also run the collector package in DIR (e.g. `git archive main collector | tar -x -C DIR`) as "
+        "method `before`, for a before/after from one run",
+    )
+    parser.add_argument("--skip", nargs="*", default=[], choices=["ours", "before", "plain", "ansible"])
     args = parser.parse_args()
     shared_log = ensure_log(LOG_STORE / f"system-{args.log_mb}m.log", args.log_mb)
-    subprocess.run(["cat", str(shared_log)], stdout=subprocess.DEVNULL, check=True)  # warm the page cache
     rows = []
     for count in args.hosts:
         with tempfile.TemporaryDirectory(prefix="bench-hosts-") as tmp:
@@ -400,59 +412,70 @@ def main() -> None:
                         _copy_log(host.system_log, shared_log)
                 inventory_path = _resolved_inventory(lab, work / "hosts.yaml")
                 inventory = load_inventory(inventory_path)
-                phases: dict[str, float] = {}
                 ansible_forks = args.ansible_forks or count
-                runners = {
+                phases: dict[str, dict[str, list[float]]] = {}
+
+                def ours(out: Path, name: str, source: Path | None = None, inv: Inventory = inventory,
+                         lab: SshHosts = lab, path: Path = inventory_path,
+                         phases: dict[str, dict[str, list[float]]] = phases) -> tuple[float, float]:
+                    steps: dict[str, float] = {}
+                    timed = run_ours(path, inv, lab, out, args.window, steps, source)
+                    for step, seconds in steps.items():
+                        phases.setdefault(name, {}).setdefault(step, []).append(seconds)
+                    return timed
+
+                runners: dict[str, Callable[[Path], float | tuple[float, float]]] = {
                     "plain": lambda out, inv=inventory, lab=lab: run_plain(inv, lab, out, args.window),
-                    "ours": lambda out, inv=inventory, lab=lab, path=inventory_path, phases=phases: run_ours(
-                        path, inv, lab, out, args.window, phases
-                    ),
+                    "ours": lambda out: ours(out, "ours"),
+                    "before": lambda out: ours(out, "before", args.before),
                     "ansible": lambda out, inv=inventory, lab=lab, forks=ansible_forks: run_ansible(
                         inv, lab, out, args.window, forks
                     ),
                 }
-                overheads: dict[str, float] = {}
-                for name, runner in runners.items():
-                    if name in args.skip:
-                        continue
-                    out = work / f"out-{name}"
-                    out.mkdir()
-                    load = Path("/proc/loadavg").read_text().split()[0]
-                    usage = Usage(host_cpu)
-                    timed = runner(out)
-                    seconds, span = timed if isinstance(timed, tuple) else (timed, timed)
-                    if name == "ansible":
-                        _close_control_masters(out / "cp")
-                    cpu = usage.stop()
-                    overheads[name] = span - args.window
-                    rows.append((count, name, seconds, span - args.window, load, cpu))
-                    print(
-                        f"{count:3d} hosts  {name:8s} wall {seconds:7.2f} s  "
-                        f"overhead {span - args.window:7.2f} s  load {load}  "
-                        f"cpu: collector {cpu['collector']:.1f} s, its children {cpu['children']:.1f} s, "
-                        f"lab hosts {cpu['hosts']:.1f} s, machine busy {cpu['busy']:.0%}",
-                        flush=True,
-                    )
-                    if name == "ours":
-                        print(f"           ours: whole run (interpreter start to bundle) beyond the window "
-                              f"{seconds - args.window:.2f} s")
-                        print(
-                            "           ours, slowest host per step: "
-                            + ", ".join(f"{k} {v:.2f} s" for k, v in phases.items() if v)
+                skip = set(args.skip) | (set() if args.before else {"before"})
+                results: dict[str, list[tuple[float, float, str, dict[str, float]]]] = {}
+                for round_ in range(args.repeat):
+                    for name, runner in runners.items():
+                        if name in skip or (name == "ansible" and round_ > 0):
+                            continue  # ansible: once (about 20 s at 1 host, a minute at 16)
+                        out = work / f"out-{name}-{round_}"
+                        out.mkdir()
+                        load = Path("/proc/loadavg").read_text().split()[0]
+                        usage = Usage(host_cpu)
+                        timed = runner(out)
+                        if name == "ansible":
+                            _close_control_masters(out / "cp")
+                        cpu = usage.stop()
+                        seconds, span = timed if isinstance(timed, tuple) else (timed, timed)
+                        results.setdefault(name, []).append(
+                            (span - args.window, seconds - args.window, load, cpu)
                         )
-                if "ours" in overheads and "plain" in overheads:
-                    print(f"           ours / plain overhead: {overheads['ours'] / overheads['plain']:.2f}",
-                          flush=True)
+                        print(
+                            f"{count:3d} hosts  round {round_ + 1}  {name:8s} "
+                            f"overhead {span - args.window:6.2f} s "
+                            f"(whole run {seconds - args.window:6.2f} s)  load {load}  "
+                            f"cpu: collector+children {cpu['collector'] + cpu['children']:.1f} s, "
+                            f"lab hosts {cpu['hosts']:.1f} s, busy {cpu['busy']:.0%}",
+                            flush=True,
+                        )
+                for name, runs in results.items():
+                    overheads = [r[0] for r in runs]
+                    rows.append((count, name, statistics.median(overheads), min(overheads), max(overheads),
+                                 statistics.median(r[1] for r in runs), runs[0][2]))
+                for name, steps in phases.items():
+                    print(f"           {name}, slowest host per step (median s): "
+                          + ", ".join(f"{k} {statistics.median(v):.2f}" for k, v in steps.items()
+                                      if statistics.median(v) >= 0.005))
             host_cpu.remove()
-    print(f"\n{args.log_mb} MiB log per MP, window {args.window:g} s")
-    print("hosts  method    overhead (s)  / plain  load  collector+children CPU (s)  lab hosts CPU (s)  busy")
-    plain = {count: overhead for count, name, _s, overhead, _l, _c in rows if name == "plain"}
-    for count, name, _seconds, overhead, load, cpu in rows:
-        ratio = f"{overhead / plain[count]:7.2f}" if count in plain else "      -"
-        print(
-            f"{count:5d}  {name:8s}  {overhead:11.2f}  {ratio}  {load:>5s}"
-            f"  {cpu['collector'] + cpu['children']:25.1f}  {cpu['hosts']:17.1f}  {cpu['busy']:5.0%}"
-        )
+    print(f"\n{args.log_mb} MiB log per MP, window {args.window:g} s, {args.repeat} rounds (ansible 1)")
+    print("overhead = the host stages beyond the window (plain, ansible: their whole run); "
+          "whole = ours from interpreter start to bundle")
+    print("hosts  method    overhead median (min-max)  / plain  whole run  load")
+    plain = {count: median for count, name, median, *_ in rows if name == "plain"}
+    for count, name, median, low, high, whole, load in rows:
+        ratio = f"{median / plain[count]:7.2f}" if count in plain else "      -"
+        print(f"{count:5d}  {name:8s}  {median:6.2f} ({low:5.2f}-{high:5.2f})       {ratio}  {whole:9.2f}"
+              f"  {load:>5s}")
 
 
 def _resolved_inventory(lab: SshHosts, path: Path) -> Path:

@@ -185,6 +185,29 @@ def test_packets_sent_just_before_the_stop_are_all_in_the_capture(
     assert not processes_with(f"captail{packets}")
 
 
+def test_a_mark_late_in_the_window_does_not_cut_packets_that_follow_it(
+    mp1: InventoryHost, settings: ConnectionSettings, tmp_path: Path
+) -> None:
+    # Given a capture whose packet count was marked (as the run does late in the window) after some traffic
+    port = _free_udp_port()
+    with open_host(mp1, settings) as connection, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        sender.bind((MP1, 0))
+        handle = capture.start_capture(
+            connection, "capmark", [BACKEND], port, max_seconds=60, max_megabytes=5
+        )
+        for index in range(50):
+            sender.sendto(index.to_bytes(4, "big") * 250, (BACKEND, port))
+        capture.mark_capture(connection, handle)
+        # When more packets arrive after the mark, right before the stop
+        for index in range(50, 100):
+            sender.sendto(index.to_bytes(4, "big") * 250, (BACKEND, port))
+        stopped = capture.stop_capture(connection, handle)
+        capture.fetch_capture(connection, stopped.files, tmp_path / "capture.pcap", stopped.sha256)
+        capture.remove_capture(connection, handle)
+    # Then the capture holds all of them
+    assert capture.count_pcap_records(tmp_path / "capture.pcap") == 100
+
+
 def _free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind((BACKEND, 0))

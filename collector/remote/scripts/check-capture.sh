@@ -43,9 +43,14 @@ until grep -q listening "$dir/tcpdump.log"; do
   i=$((i + 1)); [ "$i" -le 50 ] || exit 4; sleep 0.02
 done
 kill -0 "$pid" 2>/dev/null || { cat "$dir/tcpdump.log" >&2; exit 3; }
-# The first counts, timed, for the stop (stop-capture.sh): a capture that receives nothing more stops at once.
-if [ ! -s "$dir/counts" ] && find_tcpdump "$pid"; then
+# The packet count for the stop (stop-capture.sh), with the time it was first seen (read after counting): a
+# capture that receives nothing more after a check stops at once. A later check (late in the window) keeps the
+# time while the count has not moved.
+if find_tcpdump "$pid"; then
   count=$(received)
-  [ -n "$count" ] && echo "$(date +%s%N) $count" >"$dir/counts"
+  if [ -n "$count" ]; then
+    read -r since seen <"$dir/counts" 2>/dev/null || seen=
+    [ "$count" = "$seen" ] || echo "$(date +%s%N) $count" >"$dir/counts"
+  fi
 fi
 echo "$pid"
