@@ -1,64 +1,37 @@
-"""Benchmark: host-side collection on 1, 8 and 32 lab hosts — our Fleet vs Ansible vs a serial ssh/scp loop.
+"""Benchmark: host-side collection on 1 and 16 lab hosts — `collect run --no-api` vs plain parallel OpenSSH vs
+ansible-core (issue 15, item 3; issue 5).
 
-How to run (from the repository root, as root, after scripts/setup.sh; about 6-8 minutes, ~200 MB of disk):
+How to run (from the repository root, as root, after scripts/setup.sh; about 10 minutes):
 
-    .venv/bin/python -m bench.hosts [--hosts 1 8 32] [--window 3] [--log-mb 200] [--forks 8]
-                                    [--ansible-forks 0] [--skip ansible serial]
+    .venv/bin/python -m bench.hosts [--hosts 1 16] [--window 5] [--log-mb 8] [--repeat 3]
+                                    [--before DIR] [--ansible-forks 0] [--skip ours before plain ansible]
 
 What it does, for each host count N:
 1. Starts N real sshd lab hosts on 127.0.6.x (tests/lab/sshd.py): N-1 message processors and one backend (one
-   message processor when N = 1). Every MP's system.log is a hard link to one --log-mb MiB synthetic MP log
-   (bench/log_extraction.py builds it once in /var/tmp/apigee-collector-bench and reuses it): each host reads
-   its own path, the disk and page cache hold one copy.
-2. Runs the same collection three ways, one after the other:
-   - ours: `Fleet` (connect, start captures, wait the capture window, stop + fetch captures, the message-id
-     excerpt and the newest 50 MB of log gzip -1'd on the wire, facts, cleanup), --forks concurrent connects;
-   - ansible: `ansible-playbook` with --ansible-forks (default: one per host, as issue 5 asks), sending the
-     very same command lines (commands.py) through the `command` module, `fetch` for the files (the log gzip'd
-     to a file first), ControlPersist and pipelining on;
-   - serial: one OpenSSH `ssh`/`scp` process per command and host, host after host.
+   message processor when N = 1). Every MP gets its own copy of one --log-mb MiB synthetic system.log
+   (bench/log_extraction.py builds it once in /var/tmp/apigee-collector-bench).
+2. Runs, --repeat rounds interleaved (ansible once):
+   - plain:   the issue's reference: OpenSSH `ssh` to every host at once, one connection per step: start
+              tcpdump detached (sudo); after the window SIGINT it, wait for its exit and `cat` the pcap;
+              `tail -c 50 MB | gzip -1` of the log; the facts script;
+   - ours:    `collect run --no-api --capture-seconds W --no-probe` in a fresh interpreter, doing all a run
+              does: connect (host keys checked), sudo check, start + listening check, the window, the
+              lossless stop (commands.py), sha256 of each file on the host and on arrival, framed output,
+              trust-file checks, cleanup, logs (newest 50 MB gzip -1), facts, then analysis and the bundle;
+   - before:  the same with the collector package from --before DIR (another version, e.g. main's:
+              `git archive main collector templates | tar -x -C DIR`): a before/after from one run;
+   - ansible: `ansible-playbook`, forks = hosts, the very same command lines (commands.py) through the
+              `command` module, `fetch` for the files, ControlPersist and pipelining on.
    The captures filter on the backend port (BACKEND_PORT), as `collect run` does when the backend has one
-   port.
-3. Checks each produced a readable pcap per host, and prints the wall time, the overhead beyond the capture
-   window (wall time minus --window), our time per phase, and CPU seconds: the collector (and its child
-   processes), the lab hosts (a cpuacct cgroup holding the sshds and everything they start), and how busy the
-   machine was.
-Not part of the test suite (timings are not tests); numbers depend on the machine's load.
+   port. No message-id excerpt: a --no-api run without a reproduction has no id to look for.
+3. Checks each produced a readable pcap per host and prints the overhead beyond the capture window: for ours
+   (and before) the host stages, from its `connect` progress line to its `analyze` line on stderr (the span
+   holding all the host work the plain way does, and more), and beside it its whole run (interpreter start
+   to bundle); for plain and ansible their whole run. Medians over the rounds, and the ratio to plain.
+Not part of the test suite (timings are not tests); numbers depend on the machine's load, which on this shared
+2-core machine was 5-14 (other helpers' suites): compare within one run only.
 
-Measured here (2026-11-27, 2 vCPU shared by the collector, every lab sshd/shell/grep/gzip/tcpdump and other
-helpers' test suites; window 3 s, 200 MiB log per MP, our connects 8 at a time, ansible forks = hosts),
-overhead beyond the capture window in seconds; load = 1-min load average when that run started:
-
-    hosts   ours   ansible   serial ssh/scp   load (ours / ansible / serial)   ours / ansible
-        1    2.6       7.6              4.3   0.7 / 0.7 / 0.7                       0.34
-        8    5.2      20.3             36.1   0.6 / 1.3 / 3.6                       0.26
-       32   20.1      76.7            115.6   2.9 / 13.2 / 26.2                     0.26
-
-    ours by phase (s)   connect  start  stop+fetch  logs  facts   CPU s: collector  lab hosts  machine busy
-        1 host             0.07   0.16        1.35  0.83   0.13                0.1        0.9            9 %
-        32 hosts           1.20   1.14        2.02 14.39   1.28                3.6       32.1           97 %
-
-Targets (issue 5): ours <= 0.5x ansible-core: met at every count (0.26x at 32 hosts). Overhead at 32 hosts
-<= 1.5x that at 1 host: NOT met (20.1 / 2.6 = 7.9x), and not reachable on this machine by any tool doing this
-work:
-- The lab's hosts are not separate machines. Each MP's own work — gzip -1 of 50 MB (0.58 s CPU), grep -C 20
-  over 200 MiB (0.12 s), sshd crypto, sudo, shells, java -version for the facts — is ~1.0 s of CPU (32.1 s
-  over 31 MPs measured in the cgroup). On real hosts it runs on 31 CPUs at once; here it queues on 2 cores.
-- CPU floor at 32 hosts = (collector 3.6 s + lab hosts 32.1 s) / 2 cores = 17.9 s; ours took 20.1 s with the
-  machine 97 % busy, i.e. within ~2 s of the floor. The 1.5x target is 3.8 s: the MPs' gzip alone is
-  31 x 0.58 s / 2 = 9 s. Ansible (148 s of CPU) and the serial loop (80 s) pay the same host work and more.
-- At 1 host the overhead is latency, not CPU (machine 9 % busy): the stop's deliberate settle (1.2 s: tcpdump
-  on `-i any` hands packets over in ~1 s blocks, see commands.py), the logs (0.8 s), round trips.
-- What grows on the collector itself with N: its CPU (0.1 -> 3.6 s in one Python process: 32 handshakes and
-  ~210 MB of gzip'd log decrypted by paramiko, ~200 MB/s per core with aes128-ctr + hmac-sha2-256, ~28 % less
-  with aes128-gcm measured) and connecting 8 at a time (0.07 -> 1.2 s). Connecting already happens before the
-  window; it is still wall time, so it counts as overhead, as the issue defines it.
-Earlier runs of this version: before the stop counted an exited-but-unreaped capture as stopped (commands.py;
-this container's init reaps orphans about once a second, which cost ~1.2 s per stop) ours was
-3.9 / 8.0 / 23.9, ansible 9.7 / 22.7 / 96.4, serial 6.2 / 48.9 / 132.6; without the port filter (every lab
-capture also recorded the benchmark's own SSH traffic and the stop waited for it to settle) ours
-4.1 / 8.8 / 23.5. With 4 MB logs under load 4-7 (the previous version) ours was 3.4 / 5.1 / 10.0 and ansible
-13.6 / 29.2 / 103.5.
+RESULTS
 """
 
 from __future__ import annotations
@@ -80,7 +53,7 @@ from pathlib import Path
 
 import yaml
 
-from bench.log_extraction import MESSAGE_ID, ensure_log
+from bench.log_extraction import ensure_log
 from collector import layout
 from collector.inventory import (
     ROLE_BACKEND,
@@ -212,7 +185,8 @@ def run_ours(inventory_path: Path, inventory: Inventory, lab: SshHosts, out: Pat
             str(int(window)), "--no-probe", "--keep-directory", "--json", "--out", str(out)]
     marks: dict[str, float] = {}
     started = time.monotonic()
-    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as proc:
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                          cwd=out) as proc:  # not the repository: `-c` would import its collector first
         stdout = []
         reader = threading.Thread(target=lambda: stdout.append(proc.stdout.read() if proc.stdout else ""))
         reader.start()
@@ -312,8 +286,7 @@ def _host_commands(host, run_id: str, backends: list[str], mps: list[str], windo
         "facts": commands.gather_facts(host.tcpdump, host.capture_dir),
         "is_mp": host.role == ROLE_MESSAGE_PROCESSOR,
     }
-    if plan["is_mp"]:
-        plan["excerpt"] = commands.excerpt_logs([host.system_log], [MESSAGE_ID], 20)
+    if plan["is_mp"]:  # no message-id excerpt: a --no-api run without a reproduction has no id to look for
         plan["log"] = commands.stream_logs([host.system_log], LOG_BUDGET)
     return plan
 
@@ -342,7 +315,6 @@ def run_ansible(inventory: Inventory, lab: SshHosts, out: Path, window: float, f
         + task % ("stop", "stop", "")
         + f"      - {{name: fetch capture, ansible.builtin.fetch: {{src: '{{{{ plan.dir }}}}/capture.pcap', "
         f"dest: '{out}/{{{{ inventory_hostname }}}}/capture.pcap', flat: true}}}}\n"
-        + task % ("excerpt", "excerpt", when_mp)
         + task % ("log", "log", when_mp)
         + f"      - {{name: fetch log, ansible.builtin.fetch: {{src: '{{{{ plan.dir }}}}/log.gz', "
         f"dest: '{out}/{{{{ inventory_hostname }}}}/system.log.gz', flat: true}}{when_mp}}}\n"
@@ -363,13 +335,16 @@ def run_ansible(inventory: Inventory, lab: SshHosts, out: Path, window: float, f
     )
     ansible = Path(sys.executable).with_name("ansible-playbook")
     started = time.monotonic()
-    subprocess.run(
+    done = subprocess.run(
         [str(ansible), "-i", str(out / "inventory.json"), "-f", str(forks), str(out / "play.yml")],
-        check=True,
+        check=False,
         env=env,
-        stdout=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
     )
     seconds = time.monotonic() - started
+    if done.returncode != 0:
+        raise SystemExit(f"ansible: exit {done.returncode}: {done.stdout[-3000:]} {done.stderr[-1000:]}")
     for host in inventory.hosts:
         _check_pcap(out / host.name / "capture.pcap")
     return seconds
@@ -395,8 +370,8 @@ def main() -> None:
         "--before",
         type=Path,
         metavar="DIR",
-        help="also run the collector package in DIR (e.g. `git archive main collector | tar -x -C DIR`) as "
-        "method `before`, for a before/after from one run",
+        help="also run the collector package in DIR (`git archive main collector templates | tar -x -C DIR`) "
+        "as method `before`, for a before/after from one run",
     )
     parser.add_argument("--skip", nargs="*", default=[], choices=["ours", "before", "plain", "ansible"])
     args = parser.parse_args()
