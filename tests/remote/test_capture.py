@@ -158,10 +158,10 @@ def test_capture_with_a_sudo_password_given_once(
     assert lab.sudo_password not in (tmp_path / "commands.log").read_text()
 
 
-@pytest.mark.parametrize("packets", [1, 300])
 def test_packets_sent_just_before_the_stop_are_all_in_the_capture(
-    mp1: InventoryHost, settings: ConnectionSettings, tmp_path: Path, packets: int
+    mp1: InventoryHost, settings: ConnectionSettings, tmp_path: Path
 ) -> None:
+    packets = 300  # an immediate SIGINT keeps about 230 of them here (and 0 of a single packet)
     # Given a capture that has been idle long enough to stop at once (the start recorded its counts)
     port = _free_udp_port()
     with open_host(mp1, settings) as connection:
@@ -180,7 +180,7 @@ def test_packets_sent_just_before_the_stop_are_all_in_the_capture(
         capture.remove_capture(connection, handle)
     # Then every one of them is in the capture, and the summary is tcpdump's final count
     assert capture.count_pcap_records(tmp_path / "capture.pcap") == packets
-    assert f"{packets} packet{'s' if packets > 1 else ''} captured" in stopped.summary
+    assert f"{packets} packets captured" in stopped.summary
     assert "received by filter" in stopped.summary and stopped.summary.count("captured") == 1
     assert not processes_with(f"captail{packets}")
 

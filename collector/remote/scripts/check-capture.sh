@@ -45,12 +45,15 @@ done
 kill -0 "$pid" 2>/dev/null || { cat "$dir/tcpdump.log" >&2; exit 3; }
 # The packet count for the stop (stop-capture.sh), with the time it was first seen (read after counting): a
 # capture that receives nothing more after a check stops at once. A later check (late in the window) keeps the
-# time while the count has not moved.
+# time while the count has not moved. Detached: the answer does not wait for tcpdump's (a loaded host may
+# schedule it late), and a stop that comes first only misses its shortcut.
 if find_tcpdump "$pid"; then
-  count=$(received)
-  if [ -n "$count" ]; then
-    read -r since seen <"$dir/counts" 2>/dev/null || seen=
-    [ "$count" = "$seen" ] || echo "$(date +%s%N) $count" >"$dir/counts"
-  fi
+  (
+    count=$(received)
+    if [ -n "$count" ]; then
+      read -r since seen <"$dir/counts" 2>/dev/null || seen=
+      [ "$count" = "$seen" ] || echo "$(date +%s%N) $count" >"$dir/counts"
+    fi
+  ) </dev/null >/dev/null 2>&1 &
 fi
 echo "$pid"
