@@ -19,11 +19,13 @@ class BundleFiles:
     """The files of one bundle by bundle-relative path (`layout.py` spelling);
     `cite()` names them in evidence."""
 
-    def __init__(self, root: Path, names: list[str], archive: tarfile.TarFile | None, prefix: str) -> None:
+    def __init__(self, root: Path, names: list[str], archive: tarfile.TarFile | None,
+                 members: dict[str, tarfile.TarInfo] | None = None) -> None:
         self._root = root
         self._names = sorted(names)
         self._archive = archive
-        self._prefix = prefix
+        # Bundle path -> archive member: tar spells the same path many ways (`NAME/x`, `./NAME/./x`).
+        self._members = members or {}
 
     def exists(self, rel: str) -> bool:
         return rel in self._names
@@ -67,7 +69,7 @@ class BundleFiles:
                 with (self._root / rel).open("rb") as stream:
                     yield stream
                 return
-            extracted = self._archive.extractfile(self._prefix + rel)
+            extracted = self._archive.extractfile(self._members[rel])
             if extracted is None:
                 raise InputError(self._root, f"member {rel} is not a regular file")
             with extracted:
@@ -89,7 +91,7 @@ class _MemberPath:
             raise ValueError("bundle members are read-only")
         archive = self._files._archive
         assert archive is not None
-        extracted = archive.extractfile(self._files._prefix + self._rel)
+        extracted = archive.extractfile(self._files._members[self._rel])
         if extracted is None:
             raise IsADirectoryError(self._rel)
         return extracted
@@ -105,7 +107,7 @@ class _MemberPath:
 def open_bundle(root: Path) -> Iterator[BundleFiles]:
     """A directory holding `manifest.json`, or a `.tar.gz` whose top folder (or root) holds it."""
     if root.is_dir():
-        yield BundleFiles(root, _directory_names(root), None, "")
+        yield BundleFiles(root, _directory_names(root), None)
         return
     try:
         archive = tarfile.open(root, "r:gz")  # noqa: SIM115
@@ -116,23 +118,33 @@ def open_bundle(root: Path) -> Iterator[BundleFiles]:
             members = archive.getmembers()
         except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
             raise InputError(root, f"is a damaged .tar.gz bundle ({exc})") from exc
-        prefix = _archive_prefix(root, members)
-        names = [m.name[len(prefix) :] for m in members if m.isfile() and m.name.startswith(prefix)]
-        yield BundleFiles(root, names, archive, prefix)
+        by_path = _bundle_members(root, members)
+        yield BundleFiles(root, list(by_path), archive, by_path)
 
 
-def _archive_prefix(root: Path, members: list[tarfile.TarInfo]) -> str:
-    manifests = []
+def _bundle_members(root: Path, members: list[tarfile.TarInfo]) -> dict[str, tarfile.TarInfo]:
+    """Bundle path -> member, for the files under the shallowest manifest.json.
+
+    Paths are compared by their parts without empty and `.` ones, so `./NAME/./SUMMARY.md` (tar -C, GNU and
+    BSD spellings) is the bundle's SUMMARY.md like `NAME/SUMMARY.md` is.
+    """
+    files: list[tuple[tuple[str, ...], tarfile.TarInfo]] = []
     for member in members:
         if not layout.is_inside(member.name):
             raise InputError(root, f"member {member.name!r} escapes the bundle (absolute path or '..'); "
                                    "refusing to read it")
-        if member.isfile() and PurePosixPath(member.name).name == layout.MANIFEST:
-            manifests.append(member.name)
+        if member.isfile():
+            files.append((tuple(part for part in member.name.split("/") if part not in ("", ".")), member))
+    manifests = [parts for parts, _member in files if parts and parts[-1] == layout.MANIFEST]
     if not manifests:
         raise InputError(root, f"is a .tar.gz without {layout.MANIFEST}, so not a support bundle")
-    top = min(manifests, key=lambda name: name.count("/"))
-    return top[: -len(layout.MANIFEST)]
+    top = min(manifests, key=len)[:-1]
+    by_path: dict[str, tarfile.TarInfo] = {}
+    for parts, member in files:
+        if len(parts) > len(top) and parts[: len(top)] == top:
+            # A later member of the same name wins, as it does when tar extracts the archive.
+            by_path["/".join(parts[len(top) :])] = member
+    return by_path
 
 
 def _directory_names(root: Path) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,22 @@ def test_member_reads_and_poses_as_a_path(tmp_path: Path) -> None:
         with member.open("rb") as stream:
             assert stream.read() == b"pcap"
         assert member.name == "capture.pcap" and str(member).endswith("b.tar.gz: hosts/mp1/capture.pcap")
+
+
+@pytest.mark.parametrize(
+    "spell",
+    [lambda rel: f"./{rel}", lambda rel: f"./b/{rel}", lambda rel: f"./b/./{rel}", lambda rel: f"b//{rel}"],
+    ids=["tar -C b .", "tar -C out ./b", "dot segments inside", "double slash"],
+)
+def test_archive_member_spellings_are_one_bundle_path(tmp_path: Path, spell: Callable[[str], str]) -> None:
+    # Given the same bundle archived with the member spellings tar tools write
+    members = {spell(name.split("/", 1)[1]): data for name, data in MEMBERS.items()}
+    # When it is opened, Then its files have their layout paths and read back in place
+    with open_bundle(tar_members(tmp_path / "b.tar.gz", members)) as files:
+        assert files.matching("hosts/*/capture.pcap") == ["hosts/mp1/capture.pcap"]
+        assert files.read("hosts/mp1/capture.pcap") == b"pcap"
+        with files.path_like("edge/keystores/ks/aliases/a.json").open("rb") as stream:
+            assert stream.read() == b"{}"
 
 
 def test_unknown_member_is_an_input_error(tmp_path: Path) -> None:
