@@ -31,7 +31,8 @@ __all__ = ["ConnectionSettings", "Fleet", "Observer"]
 
 Observer = Callable[[str, str, str], None]  # (host, step, status text)
 # Phases over connections already open send no SSH handshakes (the MaxStartups concern of `workers`) and
-# mostly wait on remote sleeps (the stop's settle and tcpdump's exit: ~2.5 s per host): they may run wider.
+# mostly wait on the hosts (a stop may wait ~1.2 s for tcpdump to hand over what it holds): they may run
+# wider.
 OPEN_CONNECTION_WORKERS = 32
 MARK_WAIT_SECONDS = 2.0
 

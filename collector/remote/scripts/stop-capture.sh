@@ -44,9 +44,10 @@ if [ -r "/proc/$pid/cmdline" ] && [ "$(stat -c %u "/proc/$pid")" = "$(id -u)" ] 
   && tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qxF -- "$dir/capture.pcap"; then
   # On `-i any` tcpdump reads packets in blocks the kernel hands over up to ~1 s after a packet arrived, and
   # what it has not read when SIGINT arrives is lost. The kernel counts each packet as it arrives ("received by
-  # filter"): once that count has not moved for QUIET ms and tcpdump sleeps waiting for more, every packet so
-  # far has been handed over and written. check-capture left a first count (the time, the count) at the
-  # start, so an idle capture stops at once; else the counts are watched, at most `settle` x 1.2 s.
+  # filter"): once that count has not moved for `quiet` ns and tcpdump sleeps waiting for more, every packet so
+  # far has been handed over and written. check-capture leaves a count with the time it was first seen (at the
+  # start, and late in the window), so a capture idle since then stops at once; else the counts are watched,
+  # at most `settle` x 1.2 s (a capture that never goes quiet then loses what the last block holds).
   quiet=1200000000
   if find_tcpdump "$pid"; then
     read -r since seen <"$dir/counts" 2>/dev/null || { since=0 seen=; }
