@@ -23,6 +23,8 @@ find_tcpdump() {
 # tell.
 received() {
   asked=$(grep -c 'captured, .* dropped by kernel' "$dir/tcpdump.log")
+  # Still our tcpdump (SIGUSR1 ends a process that does not handle it): not a reused pid.
+  grep -qaF -- "$dir/capture.pcap" "/proc/$tcpdump_pid/cmdline" 2>/dev/null || return 0
   kill -USR1 "$tcpdump_pid" 2>/dev/null || return 0
   i=0
   while [ "$(grep -c 'captured, .* dropped by kernel' "$dir/tcpdump.log")" = "$asked" ]; do
