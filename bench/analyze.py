@@ -1,30 +1,48 @@
-"""Benchmark: our capture reader (`collect analyze --json`) against tshark on one large capture, same facts.
+"""Benchmark: `collect analyze --json` against tshark on captures of three shapes, the same facts from both.
 
-How to run (from the repository root, after scripts/setup.sh; takes a few minutes, needs ~1 GB of disk
-in /tmp):
+How to run (from the repository root, as root after scripts/setup.sh: the first run makes five live captures
+with tcpdump, nginx, a JDK and openssl, then builds the captures, about a minute and ~1.5 GB of disk in
+--work; later runs reuse them):
 
-    .venv/bin/python -m bench.analyze [--size-mb 320] [--copies 150] [--work /tmp/apigee-bench]
-                                      [--runner cli|reader]
+    .venv/bin/python -m bench.analyze [--shape dense bulk] [--work /tmp/apigee-bench] [--rebuild]
+                                      [--runner cli|reader] [--size-mb 320] [--copies 150]
+    .venv/bin/python -m bench.analyze --shape large [--large-mb 1024] [--with-tshark]
 
-What it does:
-1. Builds bench.pcap (>= --size-mb MB) from the real fixtures in tests/fixtures/captures: every IPv4 scenario
-   capture re-segmented at MSS 1448 and replicated --copies times with rewritten client addresses/ports, plus
-   bulk TLS 1.2 flows (healthy handshake + 16 KB application-data records, mostly server -> client) up to the
-   size; connections are interleaved. All TLS 1.3 key logs are merged into bench.keys (given to both engines).
-2. Runs, in the same process run and one after the other, `collect analyze --json bench.pcap bench.keys` (or
-   with --runner reader, a minimal `read_handshakes` runner) and `tshark -o tcp.reassemble_out_of_order:TRUE
-   -o tls.keylog_file:bench.keys -Y "tls.handshake or tls.alert_message" -T fields ...` extracting the same
-   facts.
-3. Checks both found the same counts: CertificateRequests, empty client Certificates, plaintext/decrypted
-   alerts by code, and compares them with the ground truth from building the file.
-4. Prints wall time, throughput (MB/s, packets/s), the ratio tshark/ours and each engine's peak RSS.
-Targets: ours >= 3x tshark's throughput and < 200 MB peak RSS. Not part of the test suite
-(timings are not tests).
+The shapes (each built once and cached in --work/SHAPE/, keyed by a digest of its recipe and the fixtures):
+- dense (issue 15's handshake-dense shape: an MP capture filtered on one backend): ~2,780 real loopback TLS
+  connections, 89 MB, 104 k packets, 1,397 CertificateRequests, no key log. Made of every fixture capture in
+  tests/fixtures/captures/, failures/ and transport/ (JSSE, OpenSSL and nginx; TLS 1.2 and 1.3; healthy,
+  failing, refused, unanswered) plus five live calls made here once (JSSE and `openssl s_client` GETting a
+  60 KB body from nginx with `ssl_verify_client optional`: TLS 1.2 with and without a client certificate,
+  TLS 1.3), all re-segmented at MSS 1448 and replicated with rewritten client addresses and ports, one
+  backend port (8443) and new timestamps; half of the connections carry a CertificateRequest; at most 64 are
+  open at once. Every connection's bytes are what the real stacks sent. tshark is told the backend port is
+  TLS (-d), as an operator who filtered on the backend would be; without it, it misses connections where the
+  server's alert is the first TLS byte.
+- bulk (the earlier shape): every IPv4 scenario capture of tests/fixtures/captures re-segmented at MSS 1448
+  and replicated --copies times, plus bulk TLS 1.2 flows (healthy handshake + 16 KB application-data records,
+  mostly server -> client) up to --size-mb; all flows interleaved. The TLS 1.3 key logs are merged into a
+  key file given to both engines.
+- large: 12 copies of the dense capture (1,065 MB, 1.25 M packets, 32 k handshakes; client addresses and times
+  rewritten per copy); only ours runs unless --with-tshark: it shows the time and that memory stays bounded.
 
-Results here (2 vCPUs shared with other jobs, load average ~6, so +-50 %; 341.6 MB, 299 850 packets, 3 486
-handshakes): `collect analyze --json` 6.1-9.4 s (36-56 MB/s), peak RSS 88 MB; tshark 4.0.17 74-159 s
-(2-4.6 MB/s), peak RSS 684 MB; ratio 7.8x-26x; all counts equal to each other and to the ground truth. The
-reader alone (`--runner reader`) takes about 3.1 s (110 MB/s, ~100 k packets/s) and 55 MB.
+For each shape, one after the other in the same run: `collect analyze --json CAPTURE [KEYS]` (or with
+--runner reader, a minimal `read_handshakes` runner) and tshark's equivalent extraction
+(`tshark -r CAPTURE -Y "tls.handshake.type in {1,2,11,13} or tls.alert_message" -T fields -e tcp.stream
+-e tls.handshake.type -e tls.handshake.certificates_length -e tls.alert_message.desc`). Both must find the
+ground truth's CertificateRequests, empty client Certificates and alerts by code (exit 1 otherwise). Printed:
+wall and CPU seconds, MB/s, the ratio tshark / ours, peak RSS. CPU seconds are the steadier figure on a
+shared machine. Issue 15's targets: ours >= 5x tshark on dense and bulk with peak RSS <= 100 MB, and
+<= 150 MB on large. Not part of the test suite (timings are not tests).
+
+Results here (2 vCPUs shared with other helpers' jobs, load average 6-9; 2026-12-02), main before issue 15
+-> this branch, tshark 4.0 from the same run:
+- dense: ours 2.05 s CPU, 113 MB -> 1.29 s CPU (1.33 s wall), 51 MB; tshark 3.6 s CPU (4.25 s wall),
+  303 MB: 1.6x -> 2.8x CPU (3.2x wall). Short of issue 15's 5x: what is left is CPython's per-packet and
+  per-handshake work (~7 us a packet) and ~0.3 s of interpreter start and imports.
+- bulk: ours 3.5 s CPU, 157 MB -> 2.3 s CPU (2.5 s wall), 61 MB; tshark 36 s CPU, 691 MB: 10x -> 15.5x.
+- large: ours 11.1 s CPU (11.4 s wall, 93 MB/s), peak RSS 129 MB (152 MB before connections closed both ways
+  after an established handshake were let go at once); every count equal to the ground truth.
 """
 
 from __future__ import annotations
@@ -32,9 +50,11 @@ from __future__ import annotations
 import argparse
 import collections
 import dataclasses
+import hashlib
 import json
 import os
 import random
+import struct
 import subprocess
 import sys
 import time
@@ -45,6 +65,12 @@ from tests.tls import rewrite
 ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = ROOT / "tests" / "fixtures" / "captures"
 MSS = 1448
+DENSE_CONNECTIONS = 2_800
+DENSE_OPEN_AT_ONCE = 64
+# The dense shape's one backend port: tshark is told it is TLS (-d), as an operator who filtered the capture
+# on the backend would; without that it misses connections where the server's alert is the first TLS byte.
+BACKEND_PORT = 8443
+_BUILD_VERSION = "6"  # bump when a builder changes what it writes: cached captures are rebuilt
 
 
 @dataclasses.dataclass
@@ -56,22 +82,49 @@ class Truth:
     empty_client_certificates: int = 0
     alerts: collections.Counter = dataclasses.field(default_factory=collections.Counter)
 
+    def add(self, result: object, copies: int = 1) -> None:
+        """Count `copies` times what `read_handshakes` found in one fixture."""
+        for handshake in result.handshakes:  # type: ignore[attr-defined]  # a CaptureResult
+            self.handshakes += copies
+            self.certificate_requests += copies * (handshake.certificate_request is not None)
+            self.empty_client_certificates += copies * bool(
+                handshake.client_certificate and not handshake.client_certificate.sent
+            )
+            for alert in handshake.alerts:
+                self.alerts[alert.code] += copies
 
+    def to_json(self) -> dict[str, object]:
+        return {
+            "handshakes": self.handshakes,
+            "certificate_requests": self.certificate_requests,
+            "empty_client_certificates": self.empty_client_certificates,
+            "alerts": {str(k): v for k, v in sorted(self.alerts.items())},
+        }
+
+
+# -- bulk shape ----------------------------------------------------------------------------------------------
 def _fixtures() -> list[Path]:
     """Plain IPv4 scenario captures (the IPv6 one is left out: the rewriter renumbers IPv4 addresses)."""
     return sorted(p for p in CAPTURES.glob("*.pcap") if "ipv6" not in p.name)
 
 
-def _relabel(segs: list[rewrite.Seg], client_ip: bytes, client_port: int) -> list[rewrite.Seg]:
+def _relabel(
+    segs: list[rewrite.Seg], client_ip: bytes, client_port: int, server_port: int | None = None
+) -> list[rewrite.Seg]:
+    """The flow with the client's address and port (and the server's port, when given) replaced."""
     client = (segs[0].src, segs[0].sport)
     out = []
     for seg in segs:
         if seg.other is not None:
             continue
         if (seg.src, seg.sport) == client:
-            out.append(dataclasses.replace(seg, src=client_ip, sport=client_port))
+            out.append(
+                dataclasses.replace(seg, src=client_ip, sport=client_port, dport=server_port or seg.dport)
+            )
         else:
-            out.append(dataclasses.replace(seg, dst=client_ip, dport=client_port))
+            out.append(
+                dataclasses.replace(seg, dst=client_ip, dport=client_port, sport=server_port or seg.sport)
+            )
     return out
 
 
@@ -105,8 +158,8 @@ def _bulk_flow(template: list[rewrite.Seg], megabytes: float, rng: random.Random
     return out
 
 
-def build(work: Path, size_mb: int, copies: int) -> tuple[Path, Path, Truth]:
-    """Write bench.pcap and bench.keys; return the ground truth."""
+def build_bulk(pcap: Path, keys_path: Path, size_mb: int, copies: int) -> Truth:
+    """Write the bulk-shape capture and the merged key log; return the ground truth."""
     from collector.tls.capture import read_handshakes
     from collector.tls.keylog import KeyLog, load_keylog
 
@@ -120,24 +173,18 @@ def build(work: Path, size_mb: int, copies: int) -> tuple[Path, Path, Truth]:
     port = 0
     for fixture in _fixtures():
         template = rewrite.resegment(rewrite.segments(fixture), MSS)
-        handshake = read_handshakes(fixture, keylog).handshakes[0]
+        truth.add(read_handshakes(fixture, keylog), copies)
         for copy in range(copies):
             port += 1
             # client ports from the dynamic range: tshark picks dissectors by port (2099 would be TPKT)
             flows.append(
                 _relabel(template, bytes([10, 1 + copy // 250, copy % 250, 1]), 49152 + port % 16000)
             )
-            truth.handshakes += 1
-            truth.certificate_requests += handshake.certificate_request is not None
-            truth.empty_client_certificates += bool(
-                handshake.client_certificate and not handshake.client_certificate.sent
-            )
-            truth.alerts.update(a.code for a in handshake.alerts)
     handshake_bytes = sum(len(s.payload) + 54 for f in flows for s in f)
     healthy = rewrite.segments(CAPTURES / "healthy-openssl-tls12.pcap")
     bulk_needed = max(0.0, size_mb * 1e6 - handshake_bytes)
     bulk_flows = max(1, int(bulk_needed // 8e6))
-    healthy_handshake = read_handshakes(CAPTURES / "healthy-openssl-tls12.pcap").handshakes[0]
+    healthy_result = read_handshakes(CAPTURES / "healthy-openssl-tls12.pcap")
     for number in range(bulk_flows):
         flows.append(
             _bulk_flow(
@@ -146,61 +193,227 @@ def build(work: Path, size_mb: int, copies: int) -> tuple[Path, Path, Truth]:
                 rng,
             )
         )
-        truth.handshakes += 1
-        truth.certificate_requests += 1
-        truth.alerts.update(a.code for a in healthy_handshake.alerts)
-    pcap, keys_path = work / "bench.pcap", work / "bench.keys"
+        truth.add(healthy_result)
     keys_path.write_text("".join(keys_text))
-    _write_interleaved(pcap, flows, rng)
-    return pcap, keys_path, truth
+    _write_interleaved(pcap, flows, rng, open_at_once=len(flows))
+    return truth
 
 
-def _write_interleaved(path: Path, flows: list[list[rewrite.Seg]], rng: random.Random) -> None:
-    """Round-robin over flows in random batches, so connections overlap in time as on a busy MP."""
-    import struct
+# -- dense shape ---------------------------------------------------------------------------------------------
+def _dense_fixtures() -> list[Path]:
+    """Every single-stack IPv4 fixture capture: scenarios, failure families and transport cases."""
+    found = [p for p in CAPTURES.glob("*.pcap") if "ipv6" not in p.name]
+    found += CAPTURES.glob("failures/*.pcap")
+    found += CAPTURES.glob("transport/*.pcap")
+    return sorted(found)
 
+
+def _connections(segs: list[rewrite.Seg]) -> list[list[rewrite.Seg]]:
+    """The fixture's TCP connections (by port pair), in the order they start; non-TCP frames dropped."""
+    by_pair: dict[frozenset, list[rewrite.Seg]] = {}
+    for seg in segs:
+        if seg.other is None:
+            by_pair.setdefault(frozenset(((seg.src, seg.sport), (seg.dst, seg.dport))), []).append(seg)
+    return list(by_pair.values())
+
+
+LIVE_COPIES = 220  # copies of each live call: ~1,100 of the ~2,800 connections carry a response body
+BODY_BYTES = 60_000  # the response body of the live calls: an API payload, so connections carry data too
+_LIVE_CALLS = {  # name -> (protocol, client, client options); every call GETs the body over two-way TLS
+    "mtls-java-nginx-tls12": ("TLSv1.2", "java", ("trust={ca_a}", "keystore={keystore}", "host=backend.lab")),
+    "nocert-java-nginx-tls12": ("TLSv1.2", "java", ("trust={ca_a}", "host=backend.lab")),
+    "mtls-openssl-nginx-tls12": ("TLSv1.2", "openssl", ("-cert", "{client_cert}", "-key", "{client_key}")),
+    "mtls-java-nginx-tls13": ("TLSv1.3", "java", ("trust={ca_a}", "keystore={keystore}", "host=backend.lab")),
+    "mtls-openssl-nginx-tls13": ("TLSv1.3", "openssl", ("-cert", "{client_cert}", "-key", "{client_key}")),
+}
+
+
+def live_captures(folder: Path) -> list[Path]:
+    """Real loopback captures of JSSE and `openssl s_client` fetching a BODY_BYTES response from nginx that
+    asks for a client certificate (ssl_verify_client optional), one file per call kind; made once (needs root
+    for tcpdump, nginx and a JDK: scripts/setup.sh) and kept in `folder`."""
+    wanted = [folder / f"{name}.pcap" for name in _LIVE_CALLS]
+    if all(p.exists() for p in wanted):
+        return wanted
+    from tests.fixtures.make_captures import free_port
+    from tests.lab.backends import java_command, nginx_command, start_process, wait_for_port
+    from tests.lab.lab import start_tcpdump
+    from tests.lab.pki import create_pki
+
+    folder.mkdir(parents=True, exist_ok=True)
+    pki = create_pki(folder / "pki")
+    (folder / "www").mkdir(exist_ok=True)
+    body = bytes(random.Random(5).choices(b"abcdefgh{}:,\n", k=BODY_BYTES))
+    (folder / "www" / "index.html").write_bytes(body)
+    for (name, (protocol, client, options)), pcap in zip(_LIVE_CALLS.items(), wanted, strict=True):
+        port = free_port("127.0.0.1")
+        servers = f"""
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        server_name backend.lab;
+        ssl_certificate {pki.backend_chain};
+        ssl_certificate_key {pki.backend_key};
+        ssl_protocols {protocol};
+        ssl_verify_client optional;
+        ssl_client_certificate {pki.ca_a_cert};
+        root {folder / "www"};
+    }}"""
+        argv = nginx_command(folder / f"nginx-{name}", servers)
+        server = start_process("nginx", argv, folder / f"{name}.out")
+        try:
+            wait_for_port(server, "127.0.0.1", port)
+            time.sleep(0.3)  # the readiness probe's connection is over before the capture starts
+            tcpdump = start_tcpdump(pcap, f"tcp port {port}", folder / f"{name}.tcpdump.out", "lo")
+            try:
+                fill = {
+                    "ca_a": pki.ca_a_cert, "keystore": pki.mp_keystore_healthy,
+                    "client_cert": pki.client_good_cert, "client_key": pki.client_good_key,
+                }
+                argv = [o.format(**fill) for o in options]
+                if client == "java":
+                    argv = java_command("TlsClient", "127.0.0.1", str(port), *argv)
+                    subprocess.run(argv, capture_output=True, timeout=60, check=True)
+                else:
+                    argv = ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername",
+                            "backend.lab", "-CAfile", str(pki.ca_a_cert), "-ign_eof", "-quiet", *argv]
+                    request = b"GET / HTTP/1.1\r\nHost: backend.lab\r\nConnection: close\r\n\r\n"
+                    subprocess.run(argv, input=request, capture_output=True, timeout=60, check=True)
+                time.sleep(0.8)
+            finally:
+                tcpdump.stop()
+        finally:
+            server.stop()
+    return wanted
+
+
+def build_dense(pcap: Path, connections: int) -> Truth:
+    """Write the handshake-dense capture (see the module docstring); return the ground truth."""
+    from collector.tls.capture import read_handshakes
+
+    rng = random.Random(15)
+    truth = Truth()
+    templates = []
+    live = live_captures(pcap.parent.parent / "live")
+    for fixture in _dense_fixtures() + live:
+        result = read_handshakes(fixture)
+        conns = _connections(rewrite.resegment(rewrite.segments(fixture), MSS))
+        requests = sum(h.certificate_request is not None for h in result.handshakes)
+        copies = LIVE_COPIES if fixture in live else 0
+        templates.append([copies, result, conns, requests])
+    # Half of the connections come from captures with a CertificateRequest, half from the others; the live
+    # calls (with a body) are LIVE_COPIES each, the fixtures fill the rest of each half.
+    for group in (True, False):
+        members = [t for t in templates if bool(t[3]) == group]
+        taken = sum(t[0] * len(t[2]) for t in members)
+        fixtures = sum(len(t[2]) for t in members if not t[0])
+        for template in members:
+            template[0] = template[0] or max(1, round((connections / 2 - taken) / fixtures))
+    flows: list[list[rewrite.Seg]] = []
+    number = 0
+    for copies, result, conns, _ in templates:
+        truth.add(result, copies)
+        for _ in range(copies):
+            for conn in conns:
+                number += 1
+                client_ip = bytes([10, 1 + (number >> 14) % 200, (number >> 6) & 0xFF, (number & 0x3F) + 1])
+                flows.append(_relabel(conn, client_ip, 49152 + number % 16000, BACKEND_PORT))
+    rng.shuffle(flows)
+    _write_interleaved(pcap, flows, rng, open_at_once=DENSE_OPEN_AT_ONCE)
+    return truth
+
+
+def _write_interleaved(
+    path: Path, flows: list[list[rewrite.Seg]], rng: random.Random, open_at_once: int
+) -> None:
+    """Round-robin over up to `open_at_once` flows in random batches, so connections overlap in time as on a
+    busy MP; frames are 50 µs apart."""
     cursors = [0] * len(flows)
-    live = list(range(len(flows)))
+    waiting = list(range(len(flows) - 1, -1, -1))
+    live = [waiting.pop() for _ in range(min(open_at_once, len(waiting)))]
+    tick = 0
     with path.open("wb") as out:
         out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
         while live:
-            index = rng.choice(live)
+            slot = rng.randrange(len(live))
+            index = live[slot]
             flow, start = flows[index], cursors[index]
             end = min(len(flow), start + rng.randint(1, 6))
             for frame in rewrite.frames_for(flow[start:end]):
-                out.write(struct.pack("<IIII", 0, 0, len(frame), len(frame)) + frame)
+                tick += 50
+                seconds, micros = divmod(tick, 1_000_000)
+                out.write(struct.pack("<IIII", 1_764_000_000 + seconds, micros, len(frame), len(frame)))
+                out.write(frame)
             cursors[index] = end
             if end == len(flow):
-                live.remove(index)
                 flows[index] = []
+                if waiting:
+                    live[slot] = waiting.pop()
+                else:
+                    live.pop(slot)
+
+
+# -- large shape ---------------------------------------------------------------------------------------------
+def build_large(pcap: Path, source: Path, source_truth: Truth, size_mb: int) -> Truth:
+    """Copies of the dense capture up to `size_mb`: copy k moves every 10.x.y.z client to (11+k).x.y.z and its
+    times k hours later, so no connection repeats (the hardest shape for memory: one handshake per 32 KB)."""
+    truth = Truth()
+    data = bytearray(source.read_bytes())
+    records, pos = [], 24
+    while pos + 16 <= len(data):
+        records.append(pos)
+        pos += 16 + struct.unpack_from("<I", data, pos + 8)[0]
+    copies = max(1, -(-int(size_mb * 1e6) // (len(data) - 24)))
+    if copies > 100:
+        raise SystemExit("--large-mb too big for the address rewriting")
+    with pcap.open("wb") as out:
+        out.write(data[:24])
+        for copy in range(copies):
+            for pos in records:
+                struct.pack_into("<I", data, pos, struct.unpack_from("<I", data, pos)[0] + 3600)
+                ip = pos + 16 + 14
+                for at in (ip + 12, ip + 16):
+                    if data[at] in (10, 10 + copy):
+                        data[at] = 11 + copy
+            out.write(memoryview(data)[24:])
+            truth.handshakes += source_truth.handshakes
+            truth.certificate_requests += source_truth.certificate_requests
+            truth.empty_client_certificates += source_truth.empty_client_certificates
+            truth.alerts.update(source_truth.alerts)
+    return truth
+
+
+# -- running -------------------------------------------------------------------------------------------------
+CPU: dict[str, float] = {}  # CPU seconds (user + system) of the last run of each engine
 
 
 def _run(argv: list[str]) -> tuple[str, float, int]:
-    """stdout, wall seconds and peak RSS (KB) of one child process."""
+    """stdout, wall seconds and peak RSS (KB) of one child process (its CPU seconds go to CPU[argv[0]])."""
     start = time.perf_counter()
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     stdout = process.stdout.read() if process.stdout else ""
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - start
+    CPU[Path(argv[0]).name] = usage.ru_utime + usage.ru_stime
     if os.waitstatus_to_exitcode(status) not in (0, 3):
         raise SystemExit(f"{argv[0]} failed with status {status}")
     return stdout, elapsed, usage.ru_maxrss
 
 
-def ours(pcap: Path, keys: Path, runner: str) -> tuple[dict[str, object], float, int]:
+def ours(pcap: Path, keys: Path | None, runner: str) -> tuple[dict[str, object], float, int]:
+    extra = [str(keys)] if keys else []
     if runner == "cli":
-        out, seconds, rss = _run(
-            [str(ROOT / ".venv" / "bin" / "collect"), "analyze", "--json", str(pcap), str(keys)]
-        )
+        collect = str(ROOT / ".venv" / "bin" / "collect")
+        out, seconds, rss = _run([collect, "analyze", "--json", str(pcap), *extra])
         handshakes = json.loads(out)["handshakes"]
     else:
         code = (
             "import json,sys; from pathlib import Path; from collector.tls.capture import read_handshakes;"
             "from collector.tls.keylog import load_keylog;"
-            "r=read_handshakes(Path(sys.argv[1]), load_keylog(Path(sys.argv[2])));"
+            "k=load_keylog(Path(sys.argv[2])) if len(sys.argv)>2 else None;"
+            "r=read_handshakes(Path(sys.argv[1]), k);"
             "print(json.dumps([h.to_json() for h in r.handshakes]))"
         )
-        out, seconds, rss = _run([sys.executable, "-c", code, str(pcap), str(keys)])
+        out, seconds, rss = _run([sys.executable, "-c", code, str(pcap), *extra])
         handshakes = json.loads(out)
     return _count_ours(handshakes), seconds, rss
 
@@ -215,131 +428,161 @@ def _count_ours(handshakes: list[dict]) -> dict[str, object]:
         "empty_client_certificates": sum(
             bool(h["client_certificate"]) and not h["client_certificate"]["sent"] for h in handshakes
         ),
-        "alerts": dict(sorted(alerts.items())),
+        "alerts": {str(k): v for k, v in sorted(alerts.items())},
     }
 
 
-def tshark(pcap: Path, keys: Path) -> tuple[dict[str, object], float, int]:
-    argv = [
-        "tshark",
-        "-n",
-        "-o",
-        "tcp.reassemble_out_of_order:TRUE",
-        "-o",
-        f"tls.keylog_file:{keys}",
-        "-r",
-        str(pcap),
-        "-Y",
-        "tls.handshake or tls.alert_message",
-        "-T",
-        "fields",
-        "-E",
-        "separator=|",
-        "-E",
-        "occurrence=a",
-        "-e",
-        "tcp.stream",
-        "-e",
-        "tcp.srcport",
-        "-e",
-        "tls.handshake.type",
-        "-e",
-        "tls.handshake.certificates_length",
-        "-e",
-        "tls.alert_message.desc",
-    ]
+def tshark(pcap: Path, keys: Path | None, backend_port: int | None) -> tuple[dict[str, object], float, int]:
+    argv = ["tshark", "-n", "-o", "tcp.reassemble_out_of_order:TRUE"]
+    argv += ["-o", f"tls.keylog_file:{keys}"] if keys else []
+    argv += ["-d", f"tcp.port=={backend_port},tls"] if backend_port else []
+    argv += ["-r", str(pcap), "-Y", "tls.handshake.type in {1,2,11,13} or tls.alert_message"]
+    argv += ["-T", "fields", "-E", "separator=|", "-E", "occurrence=a"]
+    for field in ("tcp.stream", "tls.handshake.type", "tls.handshake.certificates_length"):
+        argv += ["-e", field]
+    argv += ["-e", "tls.alert_message.desc"]
     out, seconds, rss = _run(argv)
-    streams, requests, empty = set(), 0, 0
+    hellos, requests, empty = 0, 0, 0
     alerts: collections.Counter = collections.Counter()
     for line in out.splitlines():
-        stream, _, types, lengths, descs = line.split("|")
+        _, types, lengths, descs = line.split("|")
         kinds = types.split(",") if types else []
-        if "1" in kinds:
-            streams.add(stream)
+        hellos += kinds.count("1")
         requests += kinds.count("13")
         empty += lengths.split(",").count("0") if lengths else 0
         alerts.update(int(d) for d in descs.split(",") if d)
     return (
         {
-            "handshakes": len(streams),
+            "client_hellos": hellos,
             "certificate_requests": requests,
             "empty_client_certificates": empty,
-            "alerts": dict(sorted(alerts.items())),
+            "alerts": {str(k): v for k, v in sorted(alerts.items())},
         },
         seconds,
         rss,
     )
 
 
+# -- cache ---------------------------------------------------------------------------------------------------
+def _recipe(shape: str, args: argparse.Namespace) -> str:
+    """What a cached capture was built from: the builder version, its parameters and the fixtures' bytes."""
+    digest = hashlib.sha256(_BUILD_VERSION.encode())
+    params = {"dense": [DENSE_CONNECTIONS, DENSE_OPEN_AT_ONCE], "bulk": [args.size_mb, args.copies]}
+    params["large"] = [args.large_mb, params["dense"]]
+    digest.update(json.dumps([shape, params[shape]]).encode())
+    for path in sorted(CAPTURES.rglob("*")):
+        if path.suffix in (".pcap", ".keys"):
+            digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def prepared(shape: str, args: argparse.Namespace) -> tuple[Path, Path | None, dict]:
+    """The shape's capture, key log (None: no key log) and ground truth, built now unless cached."""
+    folder = args.work / shape
+    pcap, keys, truth_file = folder / "capture.pcap", folder / "capture.keys", folder / "truth.json"
+    recipe = _recipe(shape, args)
+    cached = json.loads(truth_file.read_text()) if truth_file.exists() else {}
+    if args.rebuild or cached.get("recipe") != recipe or not pcap.exists():
+        if shape == "large":  # built from the dense one
+            prepared("dense", args)
+        # Build in a child: a fork of a process holding the whole capture would inflate the engines' peak RSS.
+        started = time.perf_counter()
+        folder.mkdir(parents=True, exist_ok=True)
+        argv = [sys.executable, "-m", "bench.analyze", "--build-only", shape, "--work", str(args.work)]
+        argv += ["--size-mb", str(args.size_mb), "--copies", str(args.copies)]
+        argv += ["--large-mb", str(args.large_mb)]
+        subprocess.run(argv, check=True, cwd=ROOT)
+        built = json.loads(truth_file.read_text())
+        built["recipe"] = recipe
+        truth_file.write_text(json.dumps(built))
+        print(f"built {pcap} in {time.perf_counter() - started:.1f}s")
+    truth = json.loads(truth_file.read_text())
+    return pcap, (keys if keys.exists() else None), truth
+
+
+def _build_only(shape: str, args: argparse.Namespace) -> None:
+    folder = args.work / shape
+    pcap, keys = folder / "capture.pcap", folder / "capture.keys"
+    if shape == "dense":
+        truth = build_dense(pcap, DENSE_CONNECTIONS)
+    elif shape == "bulk":
+        truth = build_bulk(pcap, keys, args.size_mb, args.copies)
+    else:
+        dense_truth = json.loads((args.work / "dense" / "truth.json").read_text())
+        source_truth = Truth(**{k: v for k, v in dense_truth.items() if k not in ("alerts", "recipe")})
+        source_truth.alerts.update({int(k): v for k, v in dense_truth["alerts"].items()})
+        truth = build_large(pcap, args.work / "dense" / "capture.pcap", source_truth, args.large_mb)
+    (folder / "truth.json").write_text(json.dumps(truth.to_json()))
+
+
+def measure(shape: str, args: argparse.Namespace) -> bool:
+    """Run both engines on one shape and print the comparison; True when the counts agree."""
+    pcap, keys, truth = prepared(shape, args)
+    size = pcap.stat().st_size
+    packets = _count_packets(pcap)
+    print(f"\n== {shape}: {size / 1e6:.1f} MB, {packets} packets, key log: {'yes' if keys else 'no'}")
+    print(f"   ground truth: {_plain(truth)}")
+    mine, my_seconds, my_rss = ours(pcap, keys, args.runner)
+    print(
+        f"   ours ({args.runner}): {my_seconds:6.2f}s {size / 1e6 / my_seconds:7.1f} MB/s"
+        f" (CPU {_cpu_of_ours():5.2f}s)  peak RSS {my_rss / 1024:6.1f} MB  {mine}"
+    )
+    comparable = ("certificate_requests", "empty_client_certificates", "alerts")
+    agree = all(mine[k] == truth[k] for k in comparable) and mine["handshakes"] == truth["handshakes"]
+    if shape != "large" or args.with_tshark:
+        theirs, their_seconds, their_rss = tshark(pcap, keys, BACKEND_PORT if shape == "dense" else None)
+        print(
+            f"   tshark:     {their_seconds:6.2f}s {size / 1e6 / their_seconds:7.1f} MB/s"
+            f" (CPU {CPU['tshark']:5.2f}s)  peak RSS {their_rss / 1024:6.1f} MB  {theirs}"
+        )
+        print(
+            f"   ratio (tshark time / our time): {their_seconds / my_seconds:.2f}x wall,"
+            f" {CPU['tshark'] / _cpu_of_ours():.2f}x CPU (CPU is the steadier one on a loaded machine)"
+        )
+        agree = agree and all(theirs[k] == truth[k] for k in comparable)
+    print("   counts agree with the ground truth" if agree else "   COUNTS DIFFER")
+    return agree
+
+
+def _count_packets(pcap: Path) -> int:
+    """Packet records of a little-endian classic pcap (what the builders write), header by header."""
+    count, pos, size = 0, 24, pcap.stat().st_size
+    with pcap.open("rb") as stream:
+        while pos + 16 <= size:
+            stream.seek(pos + 8)
+            pos += 16 + int.from_bytes(stream.read(4), "little")
+            count += 1
+    return count
+
+
+def _cpu_of_ours() -> float:
+    return CPU.get("collect", CPU.get(Path(sys.executable).name, 0.0))
+
+
+def _plain(truth: dict) -> dict:
+    return {k: v for k, v in truth.items() if k != "recipe"}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--size-mb", type=int, default=320)
-    parser.add_argument("--copies", type=int, default=150)
+    parser.add_argument("--shape", nargs="+", choices=("dense", "bulk", "large"), default=["dense", "bulk"])
+    parser.add_argument("--size-mb", type=int, default=320, help="size of the bulk capture")
+    parser.add_argument("--copies", type=int, default=150, help="copies of each scenario in the bulk capture")
+    parser.add_argument("--large-mb", type=int, default=1024, help="size of the large capture")
     parser.add_argument("--work", type=Path, default=Path("/tmp/apigee-bench"))
     parser.add_argument("--runner", choices=("cli", "reader"), default="cli")
-    parser.add_argument("--reuse", action="store_true", help="reuse an existing bench.pcap in --work")
-    parser.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--rebuild", action="store_true", help="build the captures even when cached")
+    parser.add_argument("--with-tshark", action="store_true", help="run tshark on the large capture too")
+    parser.add_argument("--build-only", choices=("dense", "bulk", "large"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    truth_file = args.work / "truth.json"
-    pcap, keys = args.work / "bench.pcap", args.work / "bench.keys"
     if args.build_only:
-        started = time.perf_counter()
-        pcap, keys, built = build(args.work, args.size_mb, args.copies)
-        truth_file.write_text(
-            json.dumps(
-                {
-                    "handshakes": built.handshakes,
-                    "certificate_requests": built.certificate_requests,
-                    "empty_client_certificates": built.empty_client_certificates,
-                    "alerts": {str(k): v for k, v in sorted(built.alerts.items())},
-                }
-            )
-        )
-        print(f"built {pcap} in {time.perf_counter() - started:.1f}s")
+        _build_only(args.build_only, args)
         return 0
-    if not (args.reuse and truth_file.exists()):
-        # Build in a child: a fork of a process holding the whole capture would inflate the engines' peak RSS.
-        subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--build-only",
-                "--size-mb",
-                str(args.size_mb),
-                "--copies",
-                str(args.copies),
-                "--work",
-                str(args.work),
-            ],
-            check=True,
-        )
-    truth = json.loads(truth_file.read_text())
-    size = pcap.stat().st_size
-    print(f"capture: {size / 1e6:.1f} MB; ground truth: {truth}")
-    mine, my_seconds, my_rss = ours(pcap, keys, args.runner)
-    theirs, their_seconds, their_rss = tshark(pcap, keys)
-    mine["alerts"] = {str(k): v for k, v in mine["alerts"].items()}  # type: ignore[union-attr]
-    theirs["alerts"] = {str(k): v for k, v in theirs["alerts"].items()}  # type: ignore[union-attr]
-    print(
-        f"ours ({args.runner}): {my_seconds:6.2f}s {size / 1e6 / my_seconds:7.1f} MB/s"
-        f"  peak RSS {my_rss / 1024:6.1f} MB"
-        f"  {mine}"
-    )
-    print(
-        f"tshark:       {their_seconds:6.2f}s {size / 1e6 / their_seconds:7.1f} MB/s  peak RSS "
-        f"{their_rss / 1024:6.1f} MB  {theirs}"
-    )
-    print(f"throughput ratio (tshark time / our time): {their_seconds / my_seconds:.2f}x")
-    comparable = ("certificate_requests", "empty_client_certificates", "alerts")
-    agree = (
-        all(mine[k] == theirs[k] == truth[k] for k in comparable)
-        and mine["handshakes"] == truth["handshakes"]
-    )
-    print("counts agree with each other and with the ground truth" if agree else "COUNTS DIFFER")
-    return 0 if agree else 1
+    agree = [measure(shape, args) for shape in args.shape]
+    return 0 if all(agree) else 1
 
 
 if __name__ == "__main__":

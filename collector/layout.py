@@ -42,6 +42,11 @@ ANALYSIS_DIR = "analysis"
 ANALYSIS_HANDSHAKES = "analysis/handshakes.json"
 ANALYSIS_DIAGNOSIS = "analysis/diagnosis.json"
 
+# A raw collection (what `collect package --from DIR` reads: the hosts/ folders above plus request/) carries
+# its record of the run beside them; playbooks/collect.yml and the Fabric tasks (collector/fabric) write it.
+RAW_RECORD = "collection.json"
+RAW_FORMAT = "apigee-collector-raw/1"
+
 _NAME_OK = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -49,6 +54,12 @@ def safe_component(name: str) -> str:
     """A file-name-safe form of an org/env/proxy/host/keystore name (never empty, never `.`/`..`)."""
     cleaned = _NAME_OK.sub("_", name).strip("._") or "_"
     return cleaned[:80]
+
+
+def annotated_capture(backend: str) -> str:
+    """`analysis/BACKEND.pcapng`: every host's capture of one backend (``ip:port``) merged for Wireshark, the
+    frames the diagnosis cites commented."""
+    return f"{ANALYSIS_DIR}/{safe_component(backend)}.pcapng"
 
 
 def host_dir(host: str) -> str:

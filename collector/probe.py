@@ -12,8 +12,8 @@ import ipaddress
 import re
 import socket
 import struct
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -31,6 +31,7 @@ from collector.tls.handshake import (
     Outcome,
     ProbeResult,
 )
+from collector.tls.jsse_defaults import iana_name, openssl_name
 from collector.tls.names import name_from_der, name_to_rfc4514
 from collector.tls.probe_results import (
     NOT_VERIFIED_NOTE,
@@ -39,10 +40,23 @@ from collector.tls.probe_results import (
     make_alert,
     summarize_certificate,
 )
+from collector.tls.survey import (
+    AttemptOutcome,
+    AttemptSpec,
+    Offer,
+    check_chain,
+    run_survey,
+)
 
 TLS_VERSIONS = ("1.2", "1.3")
 DEFAULT_TIMEOUT = 10.0
 _PROTOCOLS = {"1.2": SSL.TLS1_2_VERSION, "1.3": SSL.TLS1_3_VERSION}
+_VERSIONS = {"TLSv1": SSL.TLS1_VERSION, "TLSv1.1": SSL.TLS1_1_VERSION, "TLSv1.2": SSL.TLS1_2_VERSION,
+             "TLSv1.3": SSL.TLS1_3_VERSION}
+# The probe's own broad lists, for "is it the version or the suites?": every suite OpenSSL has.
+_ANY_SUITE = b"ALL:@SECLEVEL=0"
+_ANY_TLS13_SUITE = (b"TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:"
+                    b"TLS_AES_128_CCM_SHA256:TLS_AES_128_CCM_8_SHA256")
 # OpenSSL's long state names (stable since 1.1.0): they tell which server messages arrived.
 _STATE_SERVER_HELLO = b"SSLv3/TLS read server hello"
 _STATE_CERT_REQUEST = b"SSLv3/TLS read server certificate request"
@@ -113,6 +127,85 @@ def probe_backend(host: str, port: int, *, sni: str | None, tls_version: str | N
         return _result(target, sni, conn, sock, observer, exchange, client_chain)
     finally:
         sock.close()
+
+
+def survey_backend(host: str, port: int, *, sni: str | None, offer: Offer,
+                   anchors: Sequence[x509.Certificate] | None = None, truststore: str | None = None,
+                   check_name: str | None = None, tls_version: str | None = None, cert: Path | None = None,
+                   key: Path | None = None, timeout: float = DEFAULT_TIMEOUT) -> ProbeResult:
+    """`probe_backend`, then the survey: the backend chain judged against `anchors` (the MP truststore;
+    ``None``: unknown) and `check_name` (default: the SNI, else the host), and which of the offer's
+    versions and suites it accepts and whether it needs SNI, in at most `survey.MAX_HANDSHAKES` handshakes
+    of `timeout` seconds each."""
+    result = probe_backend(host, port, sni=sni, tls_version=tls_version, cert=cert, key=key, timeout=timeout)
+    chain = check_chain(result.handshake.server_chain_der, anchors, check_name or sni or host, truststore)
+
+    def attempt(spec: AttemptSpec) -> AttemptOutcome:
+        return attempt_handshake(host, port, spec, timeout)
+
+    survey = run_survey(attempt, offer, sni, timeout=timeout, chain=chain,
+                        baseline_version=result.handshake.version)
+    return replace(result, survey=survey)
+
+
+def attempt_handshake(host: str, port: int, spec: AttemptSpec, timeout: float) -> AttemptOutcome:
+    """One bare handshake (no client certificate, no request): did the backend accept this offer?"""
+    context = SSL.Context(SSL.TLS_CLIENT_METHOD)
+    context.set_verify(SSL.VERIFY_NONE)
+    observer = _Observer()
+    context.set_info_callback(observer)
+    if spec.version is not None:
+        context.set_min_proto_version(_VERSIONS[spec.version])
+        context.set_max_proto_version(_VERSIONS[spec.version])
+    if spec.suites is None:
+        context.set_cipher_list(_ANY_SUITE)
+        context.set_tls13_ciphersuites(_ANY_TLS13_SUITE)
+    else:
+        names = [openssl_name(s) or s for s in spec.suites]
+        tls13 = [n for n in names if n.startswith("TLS_")]
+        older = [n for n in names if not n.startswith("TLS_")]
+        # An empty list is refused by OpenSSL; a suite of the other kind keeps the offer to what was asked.
+        context.set_cipher_list((":".join(older) if older else "eNULL").encode() + b":@SECLEVEL=0")
+        context.set_tls13_ciphersuites(":".join(tls13).encode())
+    target = format_target(host, port)
+    try:
+        sock = _connect(host, port, timeout, target)
+    except ProbeError as exc:
+        return AttemptOutcome(False, detail=exc.problem, error=True)
+    try:
+        conn = SSL.Connection(context, sock)
+        if spec.sni:
+            conn.set_tlsext_host_name(spec.sni.encode("idna"))
+        conn.set_connect_state()
+        try:
+            conn.do_handshake()
+            detail = "handshake completed"
+        except (SSL.WantReadError, SSL.WantWriteError):
+            detail = "no answer within the timeout"
+        except SSL.SysCallError as exc:
+            detail = _refusal(observer, _closed_reason(exc))
+        except SSL.Error:
+            detail = _refusal(observer, "TLS error")
+        if not observer.server_hello:
+            return AttemptOutcome(False, detail=detail)
+        # Its ServerHello accepted the version and a suite; a two-way TLS 1.2 backend ends the handshake
+        # later, for the client certificate this bare handshake does not send.
+        cipher = conn.get_cipher_name()
+        version = conn.get_protocol_version_name()
+        if detail != "handshake completed":
+            detail = f"ServerHello, then {detail}"
+        return AttemptOutcome(True, version if version.startswith(("TLS", "SSL")) else None,
+                              iana_name(cipher) if cipher else None, detail)
+    finally:
+        sock.close()
+
+
+def _refusal(observer: _Observer, otherwise: str) -> str:
+    alert = next((a for a in observer.alerts if a.level == "fatal"), None)
+    if alert is None:
+        return otherwise if observer.server_hello else f"{otherwise} before any ServerHello"
+    who = "" if alert.sender == "server" else "the probe sent "
+    return f"{who}fatal alert {alert.description} ({alert.code})"
 
 
 @dataclass
@@ -297,7 +390,8 @@ def _no_tls_error(target: str, exchange: _Exchange, observer: _Observer, timeout
 
 def _result(target: str, sni: str | None, conn: SSL.Connection, sock: socket.socket, observer: _Observer,
             exchange: _Exchange, client_chain: tuple[x509.Certificate, ...] | None) -> ProbeResult:
-    chain = tuple(summarize_certificate(c.to_cryptography()) for c in conn.get_peer_cert_chain() or [])
+    peer_chain = [c.to_cryptography() for c in conn.get_peer_cert_chain() or []]
+    chain = tuple(summarize_certificate(c) for c in peer_chain)
     request = None
     client_certificate = None
     if observer.certificate_request:
@@ -327,6 +421,7 @@ def _result(target: str, sni: str | None, conn: SSL.Connection, sock: socket.soc
         source="probe",
         http_status=exchange.http_status,
         notes=(NOT_VERIFIED_NOTE,),
+        server_chain_der=tuple(c.public_bytes(serialization.Encoding.DER) for c in peer_chain),
     )
     reaction = describe_reaction(observer.alerts, exchange.completed, exchange.http_status, exchange.ended)
     return ProbeResult(target=target, sni=sni, via=None, handshake=handshake, reaction=reaction)

@@ -31,6 +31,7 @@ class Step(str, enum.Enum):
     ANALYZE_CAPTURES = "analyze-captures"
     ANALYZE = "analyze"
     DIAGNOSE = "diagnose"
+    ANNOTATE = "annotate-capture"
     REPORTS = "reports"
     IMPORT = "import"
     COLLECT = "collect"

@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# chromium: tests/bundle/test_report_browser.py renders report.html in it (headless) to check the layout.
 apt_packages=(openssh-server openssh-client tcpdump openssl nginx-light tshark sudo iproute2 procps
-              default-jdk-headless gzip)
+              default-jdk-headless gzip chromium)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

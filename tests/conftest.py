@@ -41,7 +41,7 @@ def lab_factory(tmp_path_factory: pytest.TempPathFactory, lab_pki: LabPki) -> It
         key = (scenario, backend, tls_version, message_processors, tuple(sorted(options.items())))
         if key not in labs:
             name = f"lab-{scenario}-{backend}-tls{tls_version}-{message_processors}mp"
-            directory = _traversable_directory(name)
+            directory = traversable_directory(name)
             directories.append(directory)
             # A link from pytest's temp dir, so a failed run's logs are found beside the other test files.
             (tmp_path_factory.mktemp(name) / "lab").symlink_to(directory)
@@ -59,7 +59,7 @@ def lab_factory(tmp_path_factory: pytest.TempPathFactory, lab_pki: LabPki) -> It
             shutil.rmtree(directory, ignore_errors=True)
 
 
-def _traversable_directory(name: str) -> Path:
+def traversable_directory(name: str) -> Path:
     """A lab directory outside pytest's basetemp.
 
     The lab's SSH user must traverse to the host roots; pytest (re)creates /tmp/pytest-of-<user> as 0700, also

@@ -76,7 +76,7 @@ RANKS: dict[str, int] = {
     "diagnosis": 3,
     "bundle": 4,
     "run": 5,
-    "cli": 6, "entry": 7, "__main__": 8,
+    "cli": 6, "fabric": 6, "entry": 7, "__main__": 8,
 }
 ALL_MODULES = sorted(ROOT.rglob("*.py"))
 

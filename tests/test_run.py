@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from collector.edge.resolve import Backend, Resolution
+from collector.edge.resolve.model import TargetTls
 from collector.errors import (
     EXIT_COMPLETE,
     EXIT_FAILED,
@@ -35,10 +36,11 @@ from collector.run.context import RunContext
 from collector.run.outcome import build_outcome, decide_exit_code
 from collector.run.raw_collection import read_raw_collection
 from collector.run.reproduce import get_url, redact_argv, redact_headers, redact_url, run_curl
-from collector.run.stages import _collect_peers
+from collector.run.stages import _collect_peers, offer_for, run_inputs
 from collector.settings import RunSettings
 from collector.steps import Step, StepResult, StepStatus
-from collector.tls.handshake import Handshake, Outcome
+from collector.tls.handshake import AttemptEnd, ConnectionAttempt, Handshake, Outcome
+from collector.tls.jsse_defaults import JSSE_DEFAULT_CIPHER_SUITES, JSSE_DEFAULT_PROTOCOLS, JSSE_DEFAULTS_NAME
 
 OK = StepResult("mp1", "connect", StepStatus.OK)
 FAILED = StepResult("mp2", "connect", StepStatus.FAILED, "unreachable", "mp2 -> connect: refused")
@@ -153,8 +155,13 @@ def _ctx(tmp_path: Path, **settings: object) -> RunContext:
 
 
 class _Evidence:
-    def __init__(self, *handshakes: Handshake) -> None:
+    def __init__(self, *handshakes: Handshake, attempts: tuple[ConnectionAttempt, ...] = ()) -> None:
         self.handshakes = handshakes
+        self.connection_attempts = attempts
+
+
+REFUSED = ConnectionAttempt("1.1.1.1:1", "2.2.2.2:443", AttemptEnd.REFUSED)
+UNANSWERED = ConnectionAttempt("1.1.1.1:2", "2.2.2.2:443", AttemptEnd.UNANSWERED)
 
 
 TLS12 = Handshake("1.1.1.1:1", "2.2.2.2:443", version="TLSv1.2", outcome=Outcome.FAILED)
@@ -170,8 +177,11 @@ TLS13 = Handshake("1.1.1.1:1", "2.2.2.2:443", version="TLSv1.3", outcome=Outcome
         (None, ["mp1"], _Evidence(), "no TLS handshake"),
         (True, ["mp1"], _Evidence(TLS12), "--probe"),
         (False, [], _Evidence(TLS13), None),
+        (None, ["mp1"], _Evidence(attempts=(REFUSED,)), None),
+        (None, ["mp1"], _Evidence(attempts=(REFUSED, UNANSWERED)), "no TLS handshake"),
     ],
-    ids=["tls12-no-probe", "tls13", "no-capture", "empty-capture", "forced", "forbidden"],
+    ids=["tls12-no-probe", "tls13", "no-capture", "empty-capture", "forced", "forbidden", "refused",
+         "refused-and-unanswered"],
 )
 def test_probe_decision(tmp_path: Path, probe: bool | None, captured: list, evidence: _Evidence,
                         wanted: str | None) -> None:
@@ -308,3 +318,32 @@ def test_the_bundles_analysis_lists_connection_attempts(tmp_path: Path) -> None:
     assert diagnosis.cause.value == "connection-refused"
     assert written["handshakes"] == []
     assert [(a["end"], a["frames"]) for a in written["connection_attempts"]] == [("refused", [1, 2])]
+
+
+def _target(protocols: tuple[str, ...], ciphers: tuple[str, ...]) -> TargetTls:
+    return TargetTls("default", "https://backend.example:8443", "backend.example", 8443, None, True, False,
+                     None, None, None, "ts", None, protocols=protocols, ciphers=ciphers)
+
+
+@pytest.mark.parametrize(
+    "protocols, ciphers, offered, suites, source",
+    [
+        (("TLSv1.2",), ("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",), ("TLSv1.2",),
+         ("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",), "SSLInfo of target default"),
+        ((), (), JSSE_DEFAULT_PROTOCOLS, JSSE_DEFAULT_CIPHER_SUITES, JSSE_DEFAULTS_NAME),
+        (("SSLv9",), (), JSSE_DEFAULT_PROTOCOLS, JSSE_DEFAULT_CIPHER_SUITES, JSSE_DEFAULTS_NAME),
+    ],
+    ids=["configured", "jsse-defaults", "unreadable-protocols"],
+)
+def test_the_probe_offers_what_the_targets_sslinfo_offers(tmp_path: Path, protocols: tuple[str, ...],
+                                                          ciphers: tuple[str, ...], offered: tuple[str, ...],
+                                                          suites: tuple[str, ...], source: str) -> None:
+    # Given the resolved target's SSLInfo <Protocols>/<Ciphers>, When the run builds the probe's offer for its
+    # backend, Then it offers those (JSSE's defaults for what is unset or unreadable), and the plan does too.
+    ctx = _ctx(tmp_path, no_api=True)
+    ctx.resolution = Resolution("o", "e", "p", ("1",), (), (_target(protocols, ciphers),),
+                                (Backend("backend.example", 8443),), ())
+    _collect_peers(ctx)
+    offer = offer_for(ctx, ctx.backend_targets[0])
+    assert (offer.protocols, offer.ciphers, offer.ciphers_source) == (offered, suites, source)
+    assert run_inputs(ctx, []).probe_offers == (offer,)

@@ -23,6 +23,7 @@ from collector.bundle.checklist import (
     build_sections,
 )
 from collector.bundle.redact import Redaction, summarize_redactions
+from collector.diagnosis.backend_view import BackendView
 from collector.diagnosis.ladder import Ladder, LadderStep, Step, direction, ladders_per_backend
 from collector.diagnosis.verdict import CauseReport, Diagnosis
 from collector.errors import BundleError
@@ -50,9 +51,12 @@ class ReportContext:
         cause_report: what the reports print for the verdict's cause (its spec's `CauseReport`, from
             `diagnosis.causes.registry.report_for`); required with a diagnosis.
         handshakes: the analysis' handshakes, drawn as ladders per backend (`diagnosis/ladder.py`'s model).
+        backend_views: per backend, the configured SSLInfo beside what the wire and the probe showed
+            (`diagnosis.backend_view.backend_views` of the analysis' evidence); report.html only.
         checklist: from `build_checklist`. sections: from `build_sections` (computed when left empty).
         steps: every host x step outcome. redactions: every redaction of the bundle.
         generated: when the bundle was made (ISO 8601), "" to leave it out.
+        annotated_captures: bundle paths of the per-backend captures merged and commented for Wireshark.
     """
 
     org: str
@@ -64,6 +68,7 @@ class ReportContext:
     symptom: Symptom = field(default_factory=Symptom)
     case_id: str | None = None
     handshakes: tuple[Handshake, ...] = ()
+    backend_views: tuple[BackendView, ...] = ()
     checklist: tuple[ChecklistItem, ...] = ()
     sections: tuple[SectionResult, ...] = ()
     steps: tuple[StepResult, ...] = ()
@@ -71,6 +76,7 @@ class ReportContext:
     bundle_name: str = ""
     tool_version: str = __version__
     generated: str = ""
+    annotated_captures: tuple[str, ...] = ()
 
 
 def render_summary(context: ReportContext) -> str:
@@ -183,6 +189,7 @@ def _template_data(context: ReportContext) -> dict[str, object]:
         "redaction_files": _redaction_files(context.redactions),
         "redaction_count": sum(r.count for r in context.redactions),
         "backends": _ladders(context.handshakes),
+        "views": context.backend_views,
         "paths": {"manifest": layout.MANIFEST, "handshakes": layout.ANALYSIS_HANDSHAKES},
     }
 
@@ -203,6 +210,12 @@ def _count_rows(diagnosis: Diagnosis | None) -> list[tuple[str, str, int]]:
             for outcome, n in sorted(per.items())]
 
 
+# report.html's hosts x steps cells: a narrow mark per status keeps ~20 step columns within a page's width
+# (the word is the cell's title and the legend's).
+STATUS_MARKS = {StepStatus.OK.value: "✓", StepStatus.FAILED.value: "✗", StepStatus.SKIPPED.value: "–",
+                StepStatus.NOT_APPLICABLE.value: "n/a"}
+
+
 def _host_table(steps: Sequence[StepResult]) -> dict[str, object]:
     """Hosts as rows, steps as columns (first-seen order); a cell is the status value, "" when not run."""
     hosts: list[str] = []
@@ -218,7 +231,7 @@ def _host_table(steps: Sequence[StepResult]) -> dict[str, object]:
         if previous != StepStatus.FAILED.value:
             cells[(s.host, s.step)] = s.status.value
     rows = [{"host": h, "cells": [cells.get((h, n), "") for n in names]} for h in hosts]
-    return {"steps": names, "rows": rows}
+    return {"steps": names, "rows": rows, "marks": STATUS_MARKS}
 
 
 def _redaction_files(redactions: Sequence[Redaction]) -> list[tuple[str, int, str]]:

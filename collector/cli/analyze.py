@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from collector.cli.group import cli, emit_json
+from collector.cli.group import cli
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 
 @cli.command("analyze")
@@ -29,8 +36,45 @@ def analyze_command(files: tuple[Path, ...], as_json: bool, truststores: tuple[P
     from collector.diagnosis.analyze import analyze_paths
     from collector.diagnosis.ladder import render_analysis
 
-    analysis = analyze_paths(list(files), list(truststores))
+    with _capture_progress() as progress:
+        analysis = analyze_paths(list(files), list(truststores), progress)
     if as_json:
-        emit_json(analysis.to_json())
+        # streamed: the same text as emit_json(analysis.to_json()) without holding all of it at once
+        out = sys.stdout
+        pending: list[str] = []
+        size = 0
+        for chunk in analysis.json_chunks():
+            pending.append(chunk)
+            size += len(chunk)
+            if size >= 1 << 16:
+                out.write("".join(pending))
+                pending, size = [], 0
+        out.write("".join(pending) + "\n")
+        out.flush()
     else:
         click.echo(render_analysis(analysis))
+
+
+@contextlib.contextmanager
+def _capture_progress() -> Iterator[Callable[[Path, int, int], None] | None]:
+    """A progress bar per capture file on stderr when stderr is a terminal (a large capture takes a while);
+    nothing otherwise, so that piped or logged output stays clean."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(
+        TextColumn("reading {task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+        console=Console(stderr=True), transient=True,
+    )
+    tasks: dict[Path, TaskID] = {}
+
+    def told(path: Path, done: int, size: int) -> None:
+        if path not in tasks:
+            tasks[path] = bar.add_task(path.name, total=size or None)
+        bar.update(tasks[path], completed=done)
+
+    with bar:
+        yield told

@@ -60,7 +60,9 @@ Exit codes: 0 complete, 3 bundle written but partial, 2 usage/input/credentials 
               help="Command that prints a Bearer token (e.g. 'get_token'); run without a shell.")
 @click.option("--inventory", metavar="FILE",
               help="Hosts and roles (our YAML or an Ansible inventory): "
-                   "the MPs and backends to capture on over SSH.")
+                   "the MPs and backends to capture on over SSH. An Ansible inventory is read by "
+                   "ansible-inventory (on the PATH, else beside collect's Python) when there is one, "
+                   "else by the built-in reader; the two must agree.")
 @click.option("--known-hosts", metavar="FILE",
               help="known_hosts file to verify host keys against [default ~/.ssh/known_hosts].")
 @click.option("--accept-new-host-keys", is_flag=True,

@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from collector import layout
-from collector.bundle.manifest import verify_bundle
 from collector.cli.group import cli
 from collector.errors import EXIT_COMPLETE, EXIT_FAILED
 
@@ -25,6 +24,9 @@ def verify_command(bundle: Path) -> int:
       1  a file is changed, missing or not listed (each one is printed)
       2  BUNDLE is not a bundle or cannot be read (no manifest, unsafe archive member, ...)
     """
+    # imported here: the bundle checks pull in detect-secrets, which every other command would pay for
+    from collector.bundle.manifest import verify_bundle
+
     report = verify_bundle(bundle)
     if report.ok:
         partial = "" if report.complete else f" (the run that wrote it was partial: see {layout.SUMMARY})"

@@ -13,11 +13,13 @@ from collector.diagnosis.backends import (
     first_fatal,
     frame_prefix,
     is_encrypted,
+    probe_label,
     server_reaction,
 )
 from collector.diagnosis.causes.spec import Finding
 from collector.diagnosis.evidence import Evidence
 from collector.diagnosis.findings import count_lines, reaction_line
+from collector.diagnosis.probed import probed_line
 from collector.diagnosis.server_chain import EXPIRED, MISMATCH, Basis, ChainRejection, refused_chain
 from collector.tls.handshake import Handshake
 from collector.tls.trust import ChainStatus
@@ -26,7 +28,16 @@ from collector.tls.trust import ChainStatus
 def rejection_lines(facts: Facts, rejection: ChainRejection) -> list[str]:
     """Evidence lines: the handshake (frames), the chain, the MP's alert, the verdict, the MP log's words."""
     handshake, lines = rejection.handshake, []
-    if handshake is None:
+    probe = rejection.probe
+    if probe is not None:
+        lines.append(probed_line(probe, _probe_chain_line(probe.handshake)))
+        if handshake is None:
+            lines.append("no capture shows this handshake: the chain above is the one the backend sends a"
+                         " probe" + (", and the message processor's log names the reason" if rejection.signs
+                                     else ""))
+    if probe is not None and (handshake is None or is_encrypted(handshake)):
+        pass  # the probe's chain stands in for the one the capture cannot show
+    elif handshake is None:
         lines.append("no capture shows this handshake: the cause is named from the message processor's log")
     elif is_encrypted(handshake):
         lines.append(frame_prefix(handshake.frames[0] if handshake.frames else None, handshake, True)
@@ -81,6 +92,12 @@ def expired_in_truststore(rejection: ChainRejection, evidence: Evidence) -> bool
         return False
     held = {c.subject for c in evidence.truststore}
     return any(o.subject in held for o in rejection.verdict.out_of_validity)
+
+
+def _probe_chain_line(handshake: Handshake) -> str:
+    if not handshake.server_chain:
+        return "the backend sent no certificate"
+    return "backend " + _chain_line(handshake)[len("backend "):]
 
 
 def _chain_line(handshake: Handshake) -> str:
@@ -145,10 +162,15 @@ def _day(moment: datetime) -> str:
 def rejection_finding(facts: Facts, rejection: ChainRejection, variant: str = "",
                       extra: Mapping[str, str] | None = None) -> Finding:
     """The finding of one of the three causes: its lines, its values and the chain object for JSON."""
-    handshake = rejection.handshake
+    handshake, probe = rejection.handshake, rejection.probe
     values = {**rejection_values(rejection, facts.evidence), **(extra or {})}
-    return Finding(backend_label(handshake) if handshake else None, tuple(rejection_lines(facts, rejection)),
-                   values, variant, rejection.to_json(facts.evidence))
+    backend = backend_label(handshake) if handshake else (probe_label(probe) if probe else None)
+    if backend and not values.get("backend"):
+        values["backend"] = backend
+    # Named from the probe alone: no MP log line and no readable capture of the refusal.
+    alone = probe is not None and not rejection.signs and (handshake is None or is_encrypted(handshake))
+    return Finding(backend, tuple(rejection_lines(facts, rejection)), values, variant,
+                   rejection.to_json(facts.evidence), from_probe=alone)
 
 
 def top_is_self_issued(handshake: Handshake | None) -> bool:

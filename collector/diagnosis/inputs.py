@@ -3,11 +3,12 @@ turned into Evidence."""
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import tarfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -32,15 +33,19 @@ from collector.tls.probe_results import probe_results_from_json
 
 _HEAD = 4096
 _GZIP_MAGIC = b"\x1f\x8b"
+CaptureProgress = Callable[[Path, int, int], None]  # (capture file, bytes read so far, its size)
 _MAX_JSON = 64 << 20
 _MAX_EXCERPT = 16 << 20  # the excerpt holds the message id's lines with context: a few KB in practice
 _HEADERS = 64 << 10
 
 
-def load_evidence(paths: Sequence[Path], truststores: Sequence[Path] = ()) -> Evidence:
+def load_evidence(
+    paths: Sequence[Path], truststores: Sequence[Path] = (), progress: CaptureProgress | None = None
+) -> Evidence:
     """Sniff each file by content and build the evidence: key logs first (captures need them), then every
     other file in the order given, then the MP truststore's certificate files (`--truststore`); raises
-    InputError/CaptureFormatError naming the file."""
+    InputError/CaptureFormatError naming the file. `progress(file, bytes read, size)` hears how the reading
+    of each capture file goes."""
     kinds = [(path, _sniff(path)) for path in paths]
     keylog: KeyLog | None = None
     notes: list[str] = []
@@ -54,7 +59,7 @@ def load_evidence(paths: Sequence[Path], truststores: Sequence[Path] = ()) -> Ev
         if kind == "keylog":
             parts.append(Evidence(sources=(str(path),)))
         elif kind == "capture":
-            parts.append(_capture_evidence(path, path.name, keylog))
+            parts.append(_capture_evidence(path, path.name, keylog, progress))
         elif kind == "bundle":
             parts.append(evidence_from_bundle(path, keylog))
         elif kind == "pem":
@@ -133,14 +138,18 @@ def _sniff_gzip(path: Path) -> str:
     raise InputError(path, f"is a .tar.gz without {layout.MANIFEST}, so not a support bundle")
 
 
-def _capture_evidence(path: Path, cite: str, keylog: KeyLog | None) -> Evidence:
-    result = read_handshakes(path, keylog=keylog)
+def _capture_evidence(
+    path: Path, cite: str, keylog: KeyLog | None, progress: CaptureProgress | None = None
+) -> Evidence:
+    told = None if progress is None else functools.partial(progress, path)
+    result = read_handshakes(path, keylog=keylog, progress=told)
     return _from_capture_result(result, cite)
 
 
 def _from_capture_result(result: Any, cite: str) -> Evidence:
-    handshakes = tuple(replace(h, source=cite) for h in result.handshakes)
-    attempts = tuple(replace(a, source=cite) for a in result.connection_attempts)
+    # the reader names the file already when `cite` is its name: no copy of every handshake then
+    handshakes = tuple(h if h.source == cite else replace(h, source=cite) for h in result.handshakes)
+    attempts = tuple(a if a.source == cite else replace(a, source=cite) for a in result.connection_attempts)
     notes = tuple(f"{cite}: {note}" for note in result.notes)
     if not handshakes:
         notes += (f"{cite}: no TLS handshake among {result.packets} packet(s)",)

@@ -20,8 +20,9 @@ from cryptography import x509
 from collector.diagnosis.backends import Facts, first_fatal, is_encrypted
 from collector.diagnosis.evidence import Evidence, TrustedCertificate
 from collector.diagnosis.jsse_messages import JsseSign
+from collector.diagnosis.probed import capture_undecided, probe_chain_verdict
 from collector.diagnosis.truststores import anchors_of
-from collector.tls.handshake import Handshake, Outcome
+from collector.tls.handshake import Handshake, Outcome, ProbeResult
 from collector.tls.names import name_from_string, name_to_rfc4514, names_match
 from collector.tls.trust import ChainStatus, ChainVerdict, judge_chain, top_of_chain
 
@@ -65,6 +66,8 @@ class ChainRejection:
         verdict: the chain's verdict, ``None`` when the chain could not be read (encrypted, no capture).
         name_source: where the checked name came from: ``SNI``, ``target host`` or "" (no name checked).
         signs: the MP log lines that fit `cause`; `other_signs`: those naming another of the three.
+        probe: the probe whose chain the verdict judged, when no capture shows the chain (``None``: a capture
+            or nothing did).
     """
 
     handshake: Handshake | None
@@ -74,11 +77,13 @@ class ChainRejection:
     name_source: str = ""
     signs: tuple[JsseSign, ...] = ()
     other_signs: tuple[JsseSign, ...] = ()
+    probe: ProbeResult | None = None
 
     def to_json(self, evidence: Evidence) -> dict[str, object]:
         """The diagnosis JSON's ``chain`` object: the verdict, what decided it and the truststore used."""
         verdict = self.verdict.to_json() if self.verdict else {"status": None}
         return {**verdict, "basis": self.basis.value, "name_source": self.name_source or None,
+                "probed": self.probe is not None,
                 "truststore": evidence.truststore_name,
                 "truststore_certificates": [c.to_json() for c in evidence.truststore]}
 
@@ -92,7 +97,7 @@ def chain_rejection(facts: Facts) -> ChainRejection | None:
             rejection = _judge(handshake, evidence)
             if rejection is not None:
                 return rejection
-    return _from_log_only(evidence)
+    return _from_log_only(evidence) or _from_probe(evidence)
 
 
 def refused_chain(handshake: Handshake) -> bool:
@@ -104,6 +109,23 @@ def refused_chain(handshake: Handshake) -> bool:
     if alert is not None:
         return alert.sender == "client"
     return handshake.outcome == Outcome.FAILED
+
+
+def chain_verdict(handshake: Handshake, evidence: Evidence) -> ChainVerdict | None:
+    """The verdict on a handshake's backend chain as `chain_rejection` judges it (against the MP truststore
+    when the evidence holds it, by issuer name when that holds names only; the name checked is the SNI, else
+    the target host), whether or not the MP refused it; ``None`` when no chain was read."""
+    try:
+        chain = [x509.load_der_x509_certificate(der) for der in handshake.server_chain_der[:_MAX_CHAIN]]
+    except ValueError:
+        return None
+    if not chain:
+        return None
+    at = handshake.captured_at or datetime.now(timezone.utc)
+    name, _ = _checked_name(handshake, evidence)
+    if evidence.truststore:
+        return _against_truststore(chain, evidence.truststore, at, name)[0]
+    return judge_chain(chain, None, at, name)
 
 
 def trio_signs(evidence: Evidence) -> tuple[JsseSign, ...]:
@@ -156,9 +178,34 @@ def _from_log_only(evidence: Evidence) -> ChainRejection | None:
         return None
     cause = signs[0].causes[0]
     failed = next((h for h in handshakes if h.outcome != Outcome.ESTABLISHED), None)
-    return ChainRejection(failed, cause, Basis.MP_LOG, None, "",
+    # A probe's chain that the same reason fails shows what the log only names (the CA, the dates, the name).
+    probed = next(((p, v) for p in evidence.probes
+                   for v in [probe_chain_verdict(p, evidence, check_name=cause == MISMATCH)]
+                   if v is not None and _STATUS_CAUSE.get(v.status) == cause), None)
+    basis = Basis.TRUSTSTORE if probed and cause == UNTRUSTED else Basis.MP_LOG
+    return ChainRejection(failed, cause, basis, probed[1] if probed else None,
+                          "probed SNI" if probed and cause == MISMATCH else "",
                           tuple(s for s in signs if cause in s.causes),
-                          tuple(s for s in signs if cause not in s.causes))
+                          tuple(s for s in signs if cause not in s.causes),
+                          probed[0] if probed else None)
+
+
+def _from_probe(evidence: Evidence) -> ChainRejection | None:
+    """No capture and no MP log tells, and a probe's chain fails the MP truststore or its dates: JSSE would
+    refuse it whatever SSLInfo says (the name is not judged here: Edge checks it only with <CommonName>)."""
+    if not capture_undecided(evidence):
+        return None
+    for probe in evidence.probes:
+        verdict = probe_chain_verdict(probe, evidence, check_name=False)
+        cause = _STATUS_CAUSE.get(verdict.status) if verdict is not None else None
+        if verdict is None or cause is None:
+            continue
+        names_only = evidence.truststore and not anchors_of(evidence.truststore)
+        basis = Basis.TRUSTSTORE_NAMES if names_only else (Basis.TRUSTSTORE if evidence.truststore
+                                                           else Basis.CHAIN)
+        failed = next((h for h in evidence.handshakes if h.outcome != Outcome.ESTABLISHED), None)
+        return ChainRejection(failed, cause, basis, verdict, "", probe=probe)
+    return None
 
 
 def _checked_name(handshake: Handshake, evidence: Evidence) -> tuple[str | None, str]:

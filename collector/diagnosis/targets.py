@@ -19,6 +19,33 @@ _LISTED = 5  # attempts cited one by one in an evidence line; the rest are count
 
 
 @dataclass(frozen=True)
+class ConfiguredTls:
+    """The target's SSLInfo as `edge/resolution.json` recorded it (references resolved): what the report sets
+    beside what the wire or the probe showed.
+
+    Attributes:
+        keystore / truststore: the resolved store names; ``*_reference``: the ``ref://`` names when used.
+        protocols / ciphers: `<Protocols>` / `<Ciphers>`, ``()`` when not set (the MP's JVM defaults apply).
+        common_name: the `<CommonName>` the certificate must hold, ``None`` when not set.
+    """
+
+    client_auth_enabled: bool = False
+    keystore: str | None = None
+    keystore_reference: str | None = None
+    key_alias: str | None = None
+    truststore: str | None = None
+    truststore_reference: str | None = None
+    ignore_validation_errors: bool = False
+    protocols: tuple[str, ...] = ()
+    ciphers: tuple[str, ...] = ()
+    common_name: str | None = None
+    common_name_wildcard: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        return {key: list(value) if isinstance(value, tuple) else value for key, value in vars(self).items()}
+
+
+@dataclass(frozen=True)
 class BackendTarget:
     """Where one TargetEndpoint (or one of its target servers) sends the message processor.
 
@@ -31,6 +58,7 @@ class BackendTarget:
         target_server: the TargetServer's name, ``None`` in the URL form.
         ssl_enabled: whether the target's SSLInfo enables TLS, ``None`` when the document does not say.
         source: where it was read (a bundle path), cited in evidence lines.
+        tls: the target's SSLInfo, ``None`` when the resolution does not record it (written before it did).
     """
 
     host: str
@@ -41,6 +69,7 @@ class BackendTarget:
     target_server: str | None = None
     ssl_enabled: bool | None = None
     source: str = ""
+    tls: ConfiguredTls | None = None
 
     @property
     def effective_port(self) -> int:
@@ -61,7 +90,7 @@ class BackendTarget:
     def to_json(self) -> dict[str, object]:
         return {"host": self.host, "port": self.port, "addresses": list(self.addresses), "name": self.name,
                 "url": self.url, "target_server": self.target_server, "ssl_enabled": self.ssl_enabled,
-                "source": self.source}
+                "source": self.source, "tls": self.tls.to_json() if self.tls is not None else None}
 
 
 def targets_from_resolution(data: Any, cite: str) -> tuple[BackendTarget, ...]:
@@ -89,8 +118,37 @@ def targets_from_resolution(data: Any, cite: str) -> tuple[BackendTarget, ...]:
             target_server=str(target["target_server"]) if target.get("target_server") else None,
             ssl_enabled=ssl if isinstance(ssl, bool) else None,
             source=cite,
+            tls=_configured_tls(target),
         ))
     return tuple(targets)
+
+
+def _configured_tls(target: dict[str, Any]) -> ConfiguredTls | None:
+    """The SSLInfo fields of a resolution's target; ``None`` when it has none (an older resolution)."""
+    if "client_auth_enabled" not in target:
+        return None
+
+    def text(key: str) -> str | None:
+        value = target.get(key)
+        return value if isinstance(value, str) and value else None
+
+    def names(key: str) -> tuple[str, ...]:
+        value = target.get(key)
+        return tuple(str(v) for v in value if isinstance(v, str) and v) if isinstance(value, list) else ()
+
+    return ConfiguredTls(
+        client_auth_enabled=target.get("client_auth_enabled") is True,
+        keystore=text("keystore"),
+        keystore_reference=text("keystore_reference"),
+        key_alias=text("key_alias"),
+        truststore=text("truststore"),
+        truststore_reference=text("truststore_reference"),
+        ignore_validation_errors=target.get("ignore_validation_errors") is True,
+        protocols=names("protocols"),
+        ciphers=names("ciphers"),
+        common_name=text("common_name"),
+        common_name_wildcard=target.get("common_name_wildcard") is True,
+    )
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,32 @@ class Cause(str, enum.Enum):
 
 
 @dataclass(frozen=True)
+class ProbedFact:
+    """One fact an active probe established (`collect probe`, or the run's probe stage), never a capture.
+
+    Attributes:
+        kind: ``chain``, ``protocols``, ``ciphers`` or ``sni``.
+        target: ``host:port`` probed. via: the MP the probe ran on, ``None`` for the collector's machine.
+        status: the short answer: a chain status (``trusted``, ``untrusted``, ``expired``, ``name-mismatch``,
+            ``unknown-trust``), ``accepted``/``mismatch`` for protocols and ciphers, ``required``/
+            ``not-required``/``undecided`` for SNI.
+        detail: one sentence for the reader. values: the lists behind it (offered and accepted versions or
+            suites, the SNI name...), JSON-ready.
+    """
+
+    kind: str
+    target: str
+    via: str | None
+    status: str
+    detail: str
+    values: Mapping[str, object] | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {"kind": self.kind, "target": self.target, "via": self.via, "status": self.status,
+                "detail": self.detail, "values": dict(self.values or {}), "origin": "probed"}
+
+
+@dataclass(frozen=True)
 class Diagnosis:
     """The verdict: one cause, a one-line summary, evidence lines citing frames and documents, the fix.
 
@@ -41,6 +67,8 @@ class Diagnosis:
         counts: per backend, outcome -> number of handshakes (``{"127.0.0.21:8443 (sni)": {"failed": 3}}``).
         chain: the verdict on the backend's certificate chain (status, missing issuer, dates, names, what
             decided it), ``None`` when the cause does not rest on it.
+        probed: what probes of the backends established (marked as probed, not captured), in input order.
+        named_from_probe: True when the cause rests on a probe alone: no capture shows the failure.
     """
 
     cause: Cause
@@ -50,6 +78,8 @@ class Diagnosis:
     backend: str | None = None
     counts: dict[str, dict[str, int]] | None = None
     chain: Mapping[str, object] | None = None
+    probed: tuple[ProbedFact, ...] = ()
+    named_from_probe: bool = False
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -60,6 +90,8 @@ class Diagnosis:
             "backend": self.backend,
             "counts": self.counts or {},
             "chain": dict(self.chain) if self.chain is not None else None,
+            "named_from_probe": self.named_from_probe,
+            "probed": [fact.to_json() for fact in self.probed],
         }
 
 

@@ -19,6 +19,10 @@ class SslInfo:
     Attributes:
         keystore / truststore: a store name or ``ref://NAME`` as written; None when absent.
         key_alias: the `KeyAlias` (never a reference); None when absent.
+        protocols / ciphers: `<Protocols>` and `<Ciphers>` as written (JSSE names); () when absent, and the
+            message processor then offers its JVM's defaults.
+        common_name: the `<CommonName>` the backend certificate must hold, None when absent (Edge then checks
+            no name of its own). common_name_wildcard: its `wildcardMatch`.
     """
 
     enabled: bool
@@ -29,6 +33,8 @@ class SslInfo:
     ignore_validation_errors: bool = False
     protocols: tuple[str, ...] = ()
     ciphers: tuple[str, ...] = ()
+    common_name: str | None = None
+    common_name_wildcard: bool = False
 
 
 @dataclass(frozen=True)
@@ -127,6 +133,7 @@ def _text(element: ElementTree.Element | None) -> str | None:
 
 
 def _ssl_from_xml(element: ElementTree.Element) -> SslInfo:
+    common_name = element.find("CommonName")
     return SslInfo(
         enabled=parse_bool(_text(element.find("Enabled"))),
         client_auth_enabled=parse_bool(_text(element.find("ClientAuthEnabled"))),
@@ -136,6 +143,8 @@ def _ssl_from_xml(element: ElementTree.Element) -> SslInfo:
         ignore_validation_errors=parse_bool(_text(element.find("IgnoreValidationErrors"))),
         protocols=tuple(t for t in (_text(p) for p in element.findall("Protocols/Protocol")) if t),
         ciphers=tuple(t for t in (_text(c) for c in element.findall("Ciphers/Cipher")) if t),
+        common_name=_text(common_name),
+        common_name_wildcard=common_name is not None and parse_bool(common_name.get("wildcardMatch")),
     )
 
 
@@ -148,6 +157,13 @@ def _ssl_from_json(data: dict[str, Any]) -> SslInfo:
         value = data.get(key)
         return tuple(str(v) for v in value) if isinstance(value, list) else ()
 
+    # `commonName` is an object ({"value", "wildcardMatch"}); a plain string is read as its value.
+    common_name = data.get("commonName")
+    if isinstance(common_name, dict):
+        name, wildcard = common_name.get("value"), parse_bool(common_name.get("wildcardMatch"))
+    else:
+        name, wildcard = common_name, False
+
     return SslInfo(
         enabled=parse_bool(data.get("enabled")),
         client_auth_enabled=parse_bool(data.get("clientAuthEnabled")),
@@ -157,4 +173,6 @@ def _ssl_from_json(data: dict[str, Any]) -> SslInfo:
         ignore_validation_errors=parse_bool(data.get("ignoreValidationErrors")),
         protocols=names("protocols"),
         ciphers=names("ciphers"),
+        common_name=name.strip() if isinstance(name, str) and name.strip() else None,
+        common_name_wildcard=wildcard,
     )

@@ -224,6 +224,28 @@ _S_CLIENT = (
 )
 
 
+# One bare handshake of a probe's survey: stdin is empty, so s_client ends right after the handshake.
+_S_CLIENT_HANDSHAKE = '\nt=$1\nshift\ntimeout "$t" openssl s_client "$@" </dev/null 2>&1\n'
+_S_CLIENT_VERSIONS = {"TLSv1": "-tls1", "TLSv1.1": "-tls1_1", "TLSv1.2": "-tls1_2", "TLSv1.3": "-tls1_3"}
+
+
+def build_s_client_handshake_argv(host: str, port: int, sni: str | None, *, timeout: float,
+                                  version: str | None = None, cipher_list: str | None = None,
+                                  ciphersuites: str | None = None) -> list[str]:
+    """The argv of one bare `openssl s_client` handshake: `version` (``TLSv1.2``…) forced, `cipher_list`
+    (OpenSSL names, TLS 1.2 and older) and `ciphersuites` (TLS 1.3) as given, and no server_name at all
+    when `sni` is ``None`` (s_client 1.1.1+ sends the host name otherwise)."""
+    options = ["-connect", format_target(host, port)]
+    options += ["-servername", sni] if sni else ["-noservername"]
+    if version is not None:
+        options.append(_S_CLIENT_VERSIONS[version])
+    if cipher_list is not None:
+        options += ["-cipher", cipher_list]
+    if ciphersuites is not None:
+        options += ["-ciphersuites", ciphersuites]
+    return ["sh", "-c", _S_CLIENT_HANDSHAKE, "sh", f"{max(1, round(timeout))}", *options]
+
+
 def build_s_client_argv(host: str, port: int, sni: str | None, *, timeout: float = 20,
                         tls_version: str | None = None, cert: str | None = None,
                         key: str | None = None) -> list[str]:

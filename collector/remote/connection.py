@@ -27,6 +27,7 @@ from collector.remote.links import (
     close_chain,
     connect,
     now,
+    open_given,
 )
 
 _CHUNK = 1 << 20
@@ -436,6 +437,22 @@ def open_host(
         silence_paramiko()  # nobody chose a log file: at least keep transport tracebacks off the terminal
     audit = _audit_writer(audit_path)
     return HostConnection(host, settings, connect(host, settings, audit), audit)
+
+
+def adopt_host(
+    connection: fabric.Connection,
+    host: InventoryHost,
+    settings: ConnectionSettings,
+    audit_path: Path | None = None,
+    accept_new_hint: str = "pass --accept-new-host-keys",
+) -> HostConnection:
+    """`open_host` for a connection someone else built (a Fabric task's `c`, from the operator's Fabric and
+    ssh config): the same host-key checks, error reasons and audit, then the same framed commands on it."""
+    if not logging.getLogger("paramiko").handlers:
+        silence_paramiko()
+    audit = _audit_writer(audit_path)
+    link = open_given(connection, host, settings, audit, accept_new_hint)
+    return HostConnection(host, settings, link, audit)
 
 
 def _audit_writer(path: Path | None) -> Callable[[str], None]:

@@ -10,6 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
+from cryptography import x509
+
 from collector import layout
 from collector.errors import RemoteError
 from collector.inventory import ROLE_MESSAGE_PROCESSOR, Inventory, InventoryHost
@@ -22,10 +24,11 @@ from collector.remote.host_steps import (
     SPECS,
     HostCommand,
 )
-from collector.remote.sclient import probe_via_host
+from collector.remote.sclient import probe_via_host, survey_via_host
 from collector.settings import Backend
 from collector.steps import Step, StepResult, StepStatus
 from collector.tls.handshake import ProbeResult
+from collector.tls.survey import Offer
 
 __all__ = ["ConnectionSettings", "Fleet", "Observer"]
 
@@ -225,10 +228,16 @@ class Fleet:
 
         return self._phase(Step.FACTS, self.hosts, work)
 
-    def probe(self, via: InventoryHost, backend: Backend) -> ProbeResult:
+    def probe(self, via: InventoryHost, backend: Backend, *, offer: Offer | None = None,
+              anchors: Sequence[x509.Certificate] | None = None,
+              truststore: str | None = None) -> ProbeResult:
         """`openssl s_client` on `via` against the backend, over a fresh connection (the run's may be closed)
-        audited into that host's commands.log like every other command. Raises what probe_via_host raises."""
+        audited into that host's commands.log like every other command; with an `offer`, the survey too
+        (`sclient.survey_via_host`). Raises what probe_via_host raises."""
         with opened(via, self.settings, self._audit_path(via)) as connection:
+            if offer is not None:
+                return survey_via_host(connection, backend.host, backend.port or 443, backend.sni, offer,
+                                       anchors=anchors, truststore=truststore)
             return probe_via_host(connection, backend.host, backend.port or 443, backend.sni)
 
     def close(self) -> list[StepResult]:

@@ -21,6 +21,8 @@ from collector.remote import commands
 from collector.remote.connection import CommandResult, HostConnection
 from collector.settings import Backend
 from collector.steps import Step
+from collector.tls.jsse_defaults import is_tls13_suite, openssl_name
+from collector.tls.survey import AttemptSpec, Offer, first_attempt, make_offer
 
 CAPTURE_MARGIN_SECONDS = 120  # the remote tcpdump outlives the window by this much, then stops by itself
 CAPTURE_MEGABYTES = 500
@@ -33,6 +35,7 @@ LOG_BUDGET_BYTES = 50_000_000
 LOG_CONTEXT_LINES = 20
 PROBE_SECONDS = 20  # s_client's own `timeout`; SSH waits PROBE_SSH_MARGIN_SECONDS longer for a hung host
 PROBE_SSH_MARGIN_SECONDS = 15
+PROBE_HANDSHAKE_SECONDS = 10  # each further handshake of the probe's survey (`tls.survey`)
 PLACEHOLDER_MESSAGE_ID = "MESSAGE-ID"  # the plan's stand-in: the real ids come from the trace during the run
 
 BOTH_ROLES = frozenset({ROLE_MESSAGE_PROCESSOR, ROLE_BACKEND})
@@ -52,6 +55,7 @@ class HostCommand(str, enum.Enum):
     STREAM_LOGS = "stream-logs"
     FACTS = "facts"
     PROBE = "probe"
+    PROBE_HANDSHAKE = "probe-handshake"
 
     def __str__(self) -> str:
         return self.value
@@ -146,6 +150,9 @@ SPECS: dict[HostCommand, HostCommandSpec] = {
         HostCommandSpec(_C.PROBE, Step.PROBE, _MPS, _S.NEVER, Channel.OUTPUT,
                         Budget.OWN_TIMEOUT, PROBE_SSH_MARGIN_SECONDS, output=layout.PROBE_RESULTS,
                         per_host=False),
+        HostCommandSpec(_C.PROBE_HANDSHAKE, Step.PROBE, _MPS, _S.NEVER, Channel.OUTPUT,
+                        Budget.OWN_TIMEOUT, PROBE_SSH_MARGIN_SECONDS, output=layout.PROBE_RESULTS,
+                        per_host=False),
     )
 }
 
@@ -168,6 +175,8 @@ class RunInputs:
         capture_seconds: the window; tcpdump stops by itself CAPTURE_MARGIN_SECONDS after it.
         message_ids: the ids the log excerpt looks for (the dry run shows a placeholder).
         probe_targets: the backends a probe through an MP would ask; probe_via: that MP's inventory name.
+        probe_offers: what the MP offers each of `probe_targets` (same order; JSSE's defaults when missing),
+            which the probe's survey offers in its place.
     """
 
     run_id: str
@@ -178,6 +187,7 @@ class RunInputs:
     message_ids: tuple[str, ...] = ()
     probe_targets: tuple[Backend, ...] = ()
     probe_via: str | None = None
+    probe_offers: tuple[Offer, ...] = ()
 
     @property
     def max_seconds(self) -> int:
@@ -236,6 +246,21 @@ def probe_argv(host: str, port: int, sni: str | None, *, timeout: float = PROBE_
                tls_version: str | None = None, cert: str | None = None, key: str | None = None) -> list[str]:
     return commands.build_s_client_argv(host, port, sni, timeout=timeout, tls_version=tls_version, cert=cert,
                                         key=key)
+
+
+def probe_handshake_argv(host: str, port: int, spec: AttemptSpec,
+                         timeout: float = PROBE_HANDSHAKE_SECONDS) -> list[str]:
+    """One survey handshake as s_client options: the spec's suites by their OpenSSL names (TLS 1.2 and older
+    with -cipher, TLS 1.3 with -ciphersuites), or every suite s_client has when the spec names none."""
+    cipher_list = ciphersuites = None
+    if spec.suites is None:
+        cipher_list = "ALL" if spec.version != "TLSv1.3" else None
+    else:
+        names = [openssl_name(s) or s for s in spec.suites]
+        cipher_list = ":".join(n for n in names if not is_tls13_suite(n)) or None
+        ciphersuites = ":".join(n for n in names if is_tls13_suite(n)) or None
+    return commands.build_s_client_handshake_argv(host, port, spec.sni, timeout=timeout, version=spec.version,
+                                                  cipher_list=cipher_list, ciphersuites=ciphersuites)
 
 
 def fetch_capture_argv(remote_file: str) -> list[str]:
@@ -300,9 +325,16 @@ def plan_host(host: InventoryHost, inputs: RunInputs, sudo_password: bool) -> li
         add(HostCommand.STREAM_LOGS, stream_logs_argv([host.system_log], LOG_BUDGET_BYTES))
     add(HostCommand.FACTS, facts_argv(host))
     if inputs.probe_via == host.name and SPECS[HostCommand.PROBE].runs_on(host):
-        for backend in inputs.probe_targets:
+        for index, backend in enumerate(inputs.probe_targets):
             add(HostCommand.PROBE, probe_argv(backend.host, backend.port or 443, backend.sni),
                 f"probe {backend}")
+            # The survey's first handshake; the next ones (at most MAX_HANDSHAKES in all) change the version,
+            # the suites or the SNI by what the backend answered, so only this one is known beforehand.
+            offer = inputs.probe_offers[index] if index < len(inputs.probe_offers) else make_offer()
+            first = first_attempt(offer, backend.sni)
+            if first is not None:
+                argv = probe_handshake_argv(backend.host, backend.port or 443, first)
+                add(HostCommand.PROBE_HANDSHAKE, argv, f"probe-handshake {backend}")
     prefix = commands.sudo_prefix(sudo_password)
     return [PlannedCommand(command, label, [*prefix, *argv] if SPECS[command].under_sudo(host) else argv)
             for command, label, argv in planned]

@@ -136,6 +136,42 @@ def connect(
     raise last
 
 
+def open_given(
+    connection: fabric.Connection,
+    host: InventoryHost,
+    settings: ConnectionSettings,
+    audit: Callable[[str], None],
+    accept_new_hint: str = "pass --accept-new-host-keys",
+) -> fabric.Connection:
+    """Open a connection built elsewhere (a Fabric task's, from the operator's Fabric and ssh config), with
+    `connect`'s host-key checks on it and on every jump host, and its failures mapped like `connect`'s.
+
+    Fabric itself accepts any host key (AutoAddPolicy, no known_hosts): here an unknown key is refused, or
+    remembered with `settings.accept_new_host_keys`, and a changed key is always refused. `accept_new_hint`
+    says how this caller's user accepts a new key.
+    """
+    started = time.monotonic()
+    hop: object = connection
+    while isinstance(hop, fabric.Connection):
+        _harden(hop, settings, host.name)
+        hop = hop.gateway
+    try:
+        connection.open()
+    except BaseException as e:  # noqa: BLE001 - mapped below, or re-raised untouched
+        close_chain(connection)
+        error = _map_connect_error(host, settings, e, accept_new_hint)
+        if error is None:
+            raise
+        if error.reason == "banner":
+            error = HostError(host.name, "connect", "unreachable", error.detail)
+        audit(f"{now()} connect failed: {error.problem}")
+        raise error from e
+    assert connection.transport is not None
+    connection.transport.set_keepalive(KEEPALIVE_SECONDS)
+    audit(f"{now()} connected {host.user}@{host.address}:{host.port} in {time.monotonic() - started:.3f} s")
+    return connection
+
+
 def now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -264,7 +300,10 @@ def split_jumps(jumps: str, default_user: str) -> list[tuple[str, str, int]]:
 
 
 def _map_connect_error(
-    host: InventoryHost, settings: ConnectionSettings, e: BaseException
+    host: InventoryHost,
+    settings: ConnectionSettings,
+    e: BaseException,
+    accept_new_hint: str = "pass --accept-new-host-keys",
 ) -> HostError | None:
     """Translate paramiko/socket failures to HostError reasons; `None` for anything not ours to map."""
     where = f"{host.user}@{host.address}:{host.port}" + (f" via {host.proxy_jump}" if host.proxy_jump else "")
@@ -275,7 +314,7 @@ def _map_connect_error(
             "connect",
             "host-key-unknown",
             f"{where} offered {fingerprint(e.key)}, which is not in {_known_hosts_path(settings)}; "
-            "verify it and add it, or pass --accept-new-host-keys",
+            f"verify it and add it, or {accept_new_hint}",
         )
     if isinstance(e, paramiko.BadHostKeyException):
         return HostError(

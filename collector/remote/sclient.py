@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from collector.errors import ProbeError, RemoteError, UsageError
 from collector.inventory import load_inventory
 from collector.remote import host_steps
 from collector.remote.commands import build_s_client_argv
 from collector.remote.connection import ConnectionSettings, HostConnection, open_host
-from collector.remote.host_steps import PROBE_SECONDS, HostCommand
+from collector.remote.host_steps import PROBE_HANDSHAKE_SECONDS, PROBE_SECONDS, HostCommand
 from collector.steps import Step
 from collector.tls.ciphers import ALERT_NAMES
 from collector.tls.handshake import (
@@ -27,6 +29,7 @@ from collector.tls.handshake import (
     Outcome,
     ProbeResult,
 )
+from collector.tls.jsse_defaults import iana_name
 from collector.tls.names import name_from_string, name_to_rfc4514
 from collector.tls.probe_results import (
     NOT_VERIFIED_NOTE,
@@ -35,8 +38,10 @@ from collector.tls.probe_results import (
     make_alert,
     summarize_certificate,
 )
+from collector.tls.survey import AttemptOutcome, AttemptSpec, Offer, check_chain, run_survey
 
-__all__ = ["build_s_client_argv", "parse_s_client_output", "probe_via_host", "probe_via_inventory"]
+__all__ = ["build_s_client_argv", "parse_s_client_output", "probe_via_host", "probe_via_inventory",
+           "survey_via_host"]
 
 EXIT_TIMEOUT = 124  # coreutils `timeout`: the command ran out of time
 EXIT_NOT_FOUND = 127  # `timeout` could not run openssl
@@ -92,11 +97,71 @@ def probe_via_host(conn: HostConnection, host: str, port: int, sni: str | None, 
                                  client_cert=cert)
 
 
+def survey_via_host(conn: HostConnection, host: str, port: int, sni: str | None, offer: Offer, *,
+                    anchors: Sequence[x509.Certificate] | None = None, truststore: str | None = None,
+                    check_name: str | None = None, timeout: float = PROBE_SECONDS,
+                    handshake_timeout: float = PROBE_HANDSHAKE_SECONDS, cert: str | None = None,
+                    key: str | None = None, tls_version: str | None = None,
+                    via: str | None = None) -> ProbeResult:
+    """`probe_via_host` (`timeout` seconds), then the survey (`tls.survey.run_survey`): each further handshake
+    is one bare `openssl s_client` on that host, `handshake_timeout` seconds at most."""
+    name = via or conn.host.name
+    result = probe_via_host(conn, host, port, sni, timeout=timeout, cert=cert, key=key,
+                            tls_version=tls_version, via=name)
+    timeout = handshake_timeout
+    chain = check_chain(result.handshake.server_chain_der, anchors, check_name or sni or host, truststore)
+    target = format_target(host, port)
+
+    def attempt(spec: AttemptSpec) -> AttemptOutcome:
+        return _attempt_via(conn, host, port, spec, timeout, target, name)
+
+    survey = run_survey(attempt, offer, sni, timeout=timeout, chain=chain,
+                        baseline_version=result.handshake.version)
+    return replace(result, survey=survey)
+
+
+def _attempt_via(conn: HostConnection, host: str, port: int, spec: AttemptSpec, timeout: float, target: str,
+                 via: str) -> AttemptOutcome:
+    argv = host_steps.probe_handshake_argv(host, port, spec, timeout)
+    result = host_steps.send(conn, HostCommand.PROBE_HANDSHAKE, argv, own_seconds=timeout)
+    text = result.stdout + ("\n" + result.stderr if result.stderr else "")
+    lines = text.splitlines()
+    if spec.sni is None and "-noservername" in text and _UNKNOWN_OPTION.search(text):
+        # OpenSSL 1.0.2 lacks -noservername, and sends no server name unless told: ask again without it.
+        argv = [a for a in argv if a != "-noservername"]
+        result = host_steps.send(conn, HostCommand.PROBE_HANDSHAKE, argv, own_seconds=timeout)
+        text = result.stdout + ("\n" + result.stderr if result.stderr else "")
+        lines = text.splitlines()
+    if result.exit_code == EXIT_NOT_FOUND:
+        return AttemptOutcome(False, detail=f"openssl is not installed on {via}", error=True)
+    if not any(line.startswith("CONNECTED(") for line in lines):
+        unknown = _UNKNOWN_OPTION.search(text)
+        if unknown:  # an option this OpenSSL lacks (an old one): that attempt tells nothing
+            return AttemptOutcome(False, detail=f"openssl on {via} lacks {unknown.group(1)}", error=True)
+        return AttemptOutcome(False, detail=_connect_error(text, target, via, result.exit_code).problem,
+                              error=True)
+    version, cipher = _version_and_cipher(lines)
+    alerts = _alerts(lines)
+    if cipher is not None or _server_chain(lines):
+        # A ServerHello (and the server's Certificate) came: the version and a suite were accepted, even when
+        # a two-way TLS 1.2 backend then ends the handshake for the client certificate this one lacks.
+        detail = (f"ServerHello, then fatal alert {alerts[0].description} ({alerts[0].code})" if alerts
+                  else "handshake completed")
+        return AttemptOutcome(True, version or spec.version, iana_name(cipher) if cipher else None, detail)
+    if alerts:
+        return AttemptOutcome(False, detail=f"fatal alert {alerts[0].description} ({alerts[0].code})")
+    if result.exit_code == EXIT_TIMEOUT:
+        return AttemptOutcome(False, detail="no answer within the timeout")
+    return AttemptOutcome(False, detail=f"refused ({_first_error(text)})")
+
+
 def probe_via_inventory(inventory: Path, via: str, settings: ConnectionSettings, host: str, port: int,
                         sni: str | None, *, timeout: float = PROBE_SECONDS, cert: str | None = None,
-                        key: str | None = None,
-                        tls_version: str | None = None) -> ProbeResult:
-    """Connect to the inventory host named `via` (or with that address) and probe HOST:PORT from there."""
+                        key: str | None = None, tls_version: str | None = None,
+                        offer: Offer | None = None, anchors: Sequence[x509.Certificate] | None = None,
+                        truststore: str | None = None, check_name: str | None = None) -> ProbeResult:
+    """Connect to the inventory host named `via` (or with that address) and probe HOST:PORT from there;
+    with an `offer`, survey it too (`survey_via_host`)."""
     hosts = load_inventory(inventory).hosts
     chosen = (next((h for h in hosts if h.name == via), None)
               or next((h for h in hosts if h.address == via), None))
@@ -104,6 +169,10 @@ def probe_via_inventory(inventory: Path, via: str, settings: ConnectionSettings,
         known = ", ".join(h.name for h in hosts) or "none"
         raise UsageError(f"--via {via}: no such host in {inventory} (hosts: {known})")
     with open_host(chosen, settings) as conn:
+        if offer is not None:
+            return survey_via_host(conn, host, port, sni, offer, anchors=anchors, truststore=truststore,
+                                   check_name=check_name, timeout=timeout, handshake_timeout=timeout,
+                                   cert=cert, key=key, tls_version=tls_version)
         return probe_via_host(conn, host, port, sni, timeout=timeout, cert=cert, key=key,
                               tls_version=tls_version)
 
@@ -147,6 +216,7 @@ def parse_s_client_output(text: str, target: str, sni: str | None, via: str, *, 
     handshake = Handshake(
         client=via,
         server=target,
+        server_chain_der=_server_chain_der(lines),
         sni=sni,
         version=version,
         cipher=cipher,
@@ -201,6 +271,15 @@ def _server_chain(lines: Sequence[str]) -> tuple[CertificateSummary, ...]:
             not_after=_openssl_time(validity.group(2)) if validity else "",
         ))
     return tuple(chain)
+
+
+def _server_chain_der(lines: Sequence[str]) -> tuple[bytes, ...]:
+    """The DER of the chain's PEMs (-showcerts), to verify it; () when absent or damaged."""
+    pems = _PEM.findall("\n".join(_section(lines, "Certificate chain")))
+    try:
+        return tuple(x509.load_pem_x509_certificate(p.encode()).public_bytes(Encoding.DER) for p in pems)
+    except ValueError:
+        return ()
 
 
 def _certificate_request(lines: Sequence[str]) -> CertificateRequest | None:

@@ -54,6 +54,7 @@ class RunContext:
         message_ids: from the trace and the reproduction's response headers.
         captured: inventory names of hosts whose capture was fetched.
         interrupted: SIGINT/SIGTERM arrived; the remaining collection is skipped and a partial bundle written.
+        annotated_captures: bundle paths of the annotated captures written (`analysis/BACKEND.pcapng`).
     """
 
     settings: RunSettings
@@ -80,6 +81,7 @@ class RunContext:
     analysis: Evidence | None = None
     diagnosis: Diagnosis | None = None
     interrupted: bool = False
+    annotated_captures: list[str] = field(default_factory=list)
 
     def record(self, result: StepResult) -> StepResult:
         self.steps.append(result)

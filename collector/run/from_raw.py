@@ -116,7 +116,7 @@ def _replay(ctx: RunContext, collection: RawCollection) -> None:
             LOCAL_HOST,
             Step.REPRODUCE,
             "manual",
-            "no reproduction_url: the operator reproduced by hand",
+            "no reproduction was recorded: the operator reproduced by hand",
             StepStatus.NOT_APPLICABLE,
         )
     elif result.error:
@@ -136,7 +136,8 @@ def _replay(ctx: RunContext, collection: RawCollection) -> None:
         EDGE_HOST,
         Step.TRACE,
         "not-collected",
-        "collected with playbooks/collect.yml, which starts no debug session: attach a trace by hand",
+        f"collected with {collection.producer or 'playbooks/collect.yml'}, which starts no debug session: "
+        "attach a trace by hand",
         StepStatus.NOT_APPLICABLE,
     )
     if collection.ignored:

@@ -20,8 +20,8 @@ from collector.remote.host_steps import host_files
 from collector.run.reproduce import Reproduction, redact_url
 from collector.steps import StepResult, StepStatus
 
-RUN_RECORD = "collection.json"
-RAW_FORMAT = "apigee-collector-raw/1"
+RUN_RECORD = layout.RAW_RECORD
+RAW_FORMAT = layout.RAW_FORMAT
 HOST_FILES = host_files()  # the host-step specs' outputs: what the playbook's tasks write too
 REQUEST_FILES = (layout.REQUEST_COMMAND, layout.REQUEST_RESPONSE)
 _ROLES = ("message-processor", "backend")
@@ -58,6 +58,7 @@ class RawCollection:
         message_ids: the ids the playbook looked for in system.log (given and from the reproduction).
         reproduction: the reproduction URL's call, ``None`` when the operator reproduced by hand.
         backend_port: the port the captures filtered on, ``None`` when any.
+        producer: what wrote it (`playbooks/collect.yml`, `collector.fabric`), from collection.json.
     """
 
     root: Path
@@ -72,6 +73,7 @@ class RawCollection:
     message_ids: tuple[str, ...] = ()
     reproduction: Reproduction | None = None
     backend_port: int | None = None
+    producer: str | None = None
 
     @property
     def message_processors(self) -> tuple[RawHost, ...]:
@@ -125,6 +127,7 @@ def read_raw_collection(root: Path) -> RawCollection:
         message_ids=_strings(record.get("message_ids")),
         reproduction=_reproduction(root, record.get("reproduction")),
         backend_port=_port(record.get("backend_port")),
+        producer=(_text(record.get("producer")) or "")[:80] or None,  # said in a step message
     )
 
 

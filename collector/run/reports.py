@@ -11,6 +11,7 @@ from pathlib import Path
 from collector import layout
 from collector.bundle import checklist as ck
 from collector.bundle.report import ReportContext, render_report, render_summary
+from collector.diagnosis.backend_view import backend_views
 from collector.diagnosis.causes.registry import report_for
 from collector.edge.client import is_public_cloud
 from collector.run.context import RunContext
@@ -43,11 +44,13 @@ def report_context(ctx: RunContext) -> ReportContext:
         symptom=symptom_of(ctx, root),
         case_id=ctx.settings.case,
         handshakes=handshakes,
+        backend_views=backend_views(ctx.analysis) if ctx.analysis is not None else (),
         checklist=tuple(ck.build_checklist(cloud_of(ctx), present, reasons)),
         steps=tuple(ctx.steps),
         redactions=tuple(ctx.bundle_writer.redactions),
         bundle_name=ctx.bundle_writer.name,
         generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        annotated_captures=tuple(ctx.annotated_captures),
     )
 
 

@@ -25,6 +25,7 @@ from collector.run.context import EDGE_HOST, LOCAL_HOST, RunContext, failed_step
 from collector.run.reproduce import Reproduction, get_url, redact_argv, redact_url, run_curl
 from collector.settings import Backend
 from collector.steps import Step, StepResult, StepStatus
+from collector.tls.survey import Offer, make_offer
 
 TRACE_MARGIN_SECONDS = 120
 SETTLE_SECONDS = 1.0  # let tcpdump and the debug session settle before the reproduction
@@ -182,7 +183,24 @@ def run_inputs(ctx: RunContext, hosts: Sequence[InventoryHost]) -> RunInputs:
         message_ids=tuple(ctx.message_ids),
         probe_targets=tuple(ctx.backend_targets),
         probe_via=mps[0].name if mps else None,
+        probe_offers=tuple(offer_for(ctx, b) for b in ctx.backend_targets),
     )
+
+
+def offer_for(ctx: RunContext, backend: Backend) -> Offer:
+    """What the MP offers this backend, which the probe's survey offers in its place: the SSLInfo
+    <Protocols>/<Ciphers> of its target (the resolution), JSSE's defaults for what it does not set or when
+    the target is unknown."""
+    targets = ctx.resolution.targets if ctx.resolution is not None else ()
+    port = backend.port or 443
+    target = next((t for t in targets if t.host == backend.host and (t.port or 443) == port), None)
+    if target is None:
+        return make_offer()
+    try:
+        return make_offer(target.protocols, target.ciphers, source=f"SSLInfo of target {target.name}")
+    except ValueError as exc:
+        ctx.observer.note(f"{target.name}: SSLInfo <Protocols> {exc}; the probe offers JSSE's defaults")
+        return make_offer()
 
 
 def start_captures(ctx: RunContext) -> None:

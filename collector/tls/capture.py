@@ -3,6 +3,7 @@
 Public API:
     is_capture(head: bytes) -> bool
     read_handshakes(path: Path, keylog: KeyLog | None = None, limits: Limits = Limits()) -> CaptureResult
+    open_frames(path: Path) -> context manager of the file's frame reader (pcap or pcapng, gunzipped)
     CaptureResult(handshakes, packets, tls_connections, notes, connection_attempts)  (from `connections`)
 `read_handshakes` raises `CaptureFormatError(file, defect)` for anything that is not a readable capture;
 damage after the file header ends the reading with a note instead.
@@ -10,7 +11,10 @@ damage after the file header ends the reading with a note instead.
 
 from __future__ import annotations
 
+import os
 import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -20,7 +24,7 @@ from collector.tls.keylog import KeyLog
 from collector.tls.pcap import PCAP_MAGICS, PcapReader
 from collector.tls.pcapng import PCAPNG_MAGIC, PcapngReader
 
-__all__ = ["CaptureResult", "Limits", "is_capture", "read_handshakes"]
+__all__ = ["CaptureResult", "Limits", "is_capture", "open_frames", "read_handshakes"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _STREAM_ERRORS = (OSError, EOFError, zlib.error)  # what gzip raises for damaged or cut compressed data
@@ -36,18 +40,35 @@ def is_capture(head: bytes) -> bool:
     return head[:4] in PCAP_MAGICS or head[:4] == PCAPNG_MAGIC
 
 
+Progress = Callable[[int, int], None]  # (bytes of the file read so far, its size)
+_PROGRESS_EVERY = 1 << 14  # frames between two progress reports
+
+
 def read_handshakes(
-    path: Path, keylog: KeyLog | None = None, limits: Limits = DEFAULT_LIMITS
+    path: Path,
+    keylog: KeyLog | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    progress: Progress | None = None,
 ) -> CaptureResult:
     """Read a capture and reconstruct every TLS handshake in it (TLS 1.3 decrypted when `keylog` has its
-    secrets); `limits` bound the connections held at once (see `collector.tls.connections`)."""
+    secrets); `limits` bound the connections held at once (see `collector.tls.connections`); `progress`, when
+    given, is told now and then how far into the file the reading is."""
     with _open(path) as raw:
         reader = _reader(path, *_uncompressed(raw, path))
         tracker = ConnectionTable(keylog, path.name, reader.frame_time, limits)
         notes: list[str] = []
+        add_frame = tracker.add_frame
         try:
-            for linktype, data in reader:
-                tracker.add_frame(linktype, data)
+            if progress is None:
+                for linktype, data in reader:
+                    add_frame(linktype, data)
+            else:
+                size = _size(raw)
+                for linktype, data in reader:
+                    add_frame(linktype, data)
+                    if not tracker.frames % _PROGRESS_EVERY:
+                        progress(raw.tell(), size)
+                progress(size, size)
         except _STREAM_ERRORS as error:
             notes.append(
                 f"the file cannot be read past packet {tracker.frames} ({error}); reading stopped there"
@@ -58,6 +79,22 @@ def read_handshakes(
                 f"the gzip data is cut short after packet {tracker.frames}: the rest of the file is missing"
             )
     return tracker.result(notes)
+
+
+@contextmanager
+def open_frames(path: Path) -> Iterator[PcapReader | PcapngReader]:
+    """The frame reader of a capture (gunzipped when needed), frames numbered as `read_handshakes` numbers
+    them; raises `CaptureFormatError` like it. Damaged gzip data raises OSError, EOFError or zlib.error
+    while iterating; any other damage ends the frames with a note in the reader's `notes`."""
+    with _open(path) as raw:
+        yield _reader(path, *_uncompressed(raw, path))
+
+
+def _size(raw: BinaryIO) -> int:
+    try:
+        return os.fstat(raw.fileno()).st_size
+    except (OSError, ValueError):
+        return 0
 
 
 def _reader(path: Path, stream: BinaryIO, head: bytes) -> PcapReader | PcapngReader:

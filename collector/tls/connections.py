@@ -9,9 +9,10 @@ Why memory stays bounded on any capture (a million one-packet connections includ
   SYN/FIN/RST segments to replay); the full `Session` (reassembly, records, messages) is built only when data
   arrives.
 - A connection whose first bytes are not TLS is dropped at once, and so is one whose TLS handshake is settled
-  (its `Handshake` is built first). Each leaves a marker so that its later packets cost one lookup; at most
-  `MAX_SETTLED` markers are kept, the oldest connections' forgotten first (their stragglers would be read as a
-  connection seen from the middle, which is judged by its first bytes again).
+  (its `Handshake` is built first) or that closed when nothing its later packets could bring would change
+  its `Handshake` (`Session.closed_for_good`). Each leaves a marker so that its later packets cost one
+  lookup; at most `MAX_SETTLED` markers are kept, the oldest connections' forgotten first (their stragglers
+  would be read as a connection seen from the middle, which is judged by its first bytes again).
 - A connection that ends without carrying a byte becomes a `ConnectionAttempt` (refused: SYN answered by RST;
   closed without data; unanswered) and is dropped; at most `MAX_ATTEMPTS` are listed, the rest are counted in
   a note.
@@ -23,13 +24,22 @@ Why memory stays bounded on any capture (a million one-packet connections includ
 from __future__ import annotations
 
 import ipaddress
+import struct
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from collector.tls.handshake import AttemptEnd, ConnectionAttempt, Handshake, capture_time
 from collector.tls.keylog import KeyLog
-from collector.tls.packets import SUPPORTED_LINKTYPES, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, decode_segment
+from collector.tls.packets import (
+    ETHERNET,
+    SUPPORTED_LINKTYPES,
+    TCP_ACK,
+    TCP_FIN,
+    TCP_RST,
+    TCP_SYN,
+    decode_segment,
+)
 from collector.tls.session import Session
 
 MAX_CONNECTIONS = 20_000  # connections followed at once (far above an MP's pool to one backend)
@@ -39,6 +49,9 @@ _CONTROL = TCP_SYN | TCP_FIN | TCP_RST
 _KEPT_CONTROL = 4  # SYN, SYN-ACK, and a FIN or RST each way are all a Session needs replayed
 
 Key = tuple[bytes, int, bytes, int]
+# IPv4 header without options then TCP: version/IHL, total length, fragment, protocol, addresses; ports,
+# sequence number, data offset, flags (what `packets.decode_segment` reads, in one call)
+_ETHER_IPV4_TCP = struct.Struct(">BxHxxHxB2x4s4sHHI4xBB").unpack_from
 
 
 @dataclass(frozen=True)
@@ -141,14 +154,32 @@ class ConnectionTable:
 
     def add_frame(self, linktype: int, data: bytes) -> None:
         self.frames += 1
-        segment = decode_segment(linktype, data) if len(data) >= 20 else None
-        if segment is None:
-            if linktype not in SUPPORTED_LINKTYPES:
-                self.unsupported[linktype] += 1
-            return
-        key = (segment.src, segment.sport, segment.dst, segment.dport)
+        if linktype == ETHERNET and len(data) >= 54 and data[14] == 0x45 and data[12:14] == b"\x08\x00":
+            # Ethernet + IPv4 without options, nearly every frame: one unpack instead of `decode_segment`
+            _, total, fragment, protocol, src, dst, sport, dport, seq, data_offset, flags = _ETHER_IPV4_TCP(
+                data, 14
+            )
+            if protocol != 6 or fragment & 0x3FFF:
+                return
+            size = len(data)
+            end = 14 + total if total else size
+            missing = 0
+            if end > size:  # the snap length cut the packet
+                captured_end, missing = size, end - size
+            else:
+                captured_end = end
+            start = 34 + (data_offset >> 4) * 4
+            if start > captured_end:
+                start = captured_end
+        else:
+            segment = decode_segment(linktype, data) if len(data) >= 20 else None
+            if segment is None:
+                if linktype not in SUPPORTED_LINKTYPES:
+                    self.unsupported[linktype] += 1
+                return
+            src, sport, dst, dport, seq, flags, data, start, captured_end, missing = segment
+        key = (src, sport, dst, dport)
         entry = self.connections.get(key)
-        flags = segment.flags
         if entry is not None and flags & TCP_SYN and not flags & TCP_ACK and entry[0].seen_record:
             if not isinstance(entry[0], _Settled):
                 self._let_go(entry[0], "")  # the port pair is reused by a new connection
@@ -159,17 +190,17 @@ class ConnectionTable:
         if connection.done:
             return
         connection.seen = self.frames  # type: ignore[union-attr]  # a done (settled) connection returned above
+        if captured_end == start and not missing and not flags & _CONTROL:
+            return  # a bare ACK: nothing for an opening to keep nor for a session to read
         if type(connection) is _Opening:
-            if segment.end == segment.start and not segment.missing:
-                self._add_control(connection, index, segment.seq, flags)
+            if captured_end == start and not missing:
+                self._add_control(connection, index, seq, flags)
                 return
             connection = self._start_session(connection)
-        assert isinstance(connection, Session)
-        connection.add_segment(
-            index, segment.seq, flags, segment.data[segment.start : segment.end], segment.missing, self.frames
-        )
-        if connection.done:
-            self._let_go(connection, "")
+        session: Session = connection  # type: ignore[assignment]  # not done, and an _Opening became one above
+        session.add_segment(index, seq, flags, data[start:captured_end], missing, self.frames)
+        if session.done or (flags & (TCP_FIN | TCP_RST) and session.closed_for_good()):
+            self._let_go(session, "")
 
     def _open(self, key: Key) -> tuple[_Opening, int]:
         if len(self.followed) >= self.limits.connections:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import base64
 import datetime
 import enum
+import functools
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the survey's types import cryptography; these value types stay stdlib-only at run time
+    from collector.tls.survey import ProbeSurvey
 
 
 class Outcome(str, enum.Enum):
@@ -233,6 +238,8 @@ class Handshake:
         captured_at: capture time of the connection's first packet (UTC), ``None`` when unknown (a probe, or a
             file without timestamps).
         non_tls_reply: bytes that were not TLS where a record belonged (``None`` when every byte was TLS).
+        server_hello_frame / server_chain_frame: capture frame numbers of the ServerHello and of the server's
+            Certificate message (``None`` when not seen, or for a probe), for comments that point at them.
     """
 
     client: str
@@ -254,6 +261,8 @@ class Handshake:
     server_chain_der: tuple[bytes, ...] = field(default=(), repr=False, compare=False)
     captured_at: datetime.datetime | None = None
     non_tls_reply: NonTlsReply | None = None
+    server_hello_frame: int | None = field(default=None, compare=False)
+    server_chain_frame: int | None = field(default=None, compare=False)
 
     def to_json(self) -> dict[str, object]:
         """DESIGN.md's handshake object; `server_chain_der` is base64 (a PEM body without its armour)."""
@@ -272,10 +281,15 @@ class Handshake:
             "frames": list(self.frames) if self.frames else None,
             "notes": list(self.notes),
             "client_hello": self.client_hello.to_json() if self.client_hello else None,
-            "server_chain_der": [base64.b64encode(der).decode("ascii") for der in self.server_chain_der],
+            "server_chain_der": [_base64(der) for der in self.server_chain_der],
             "captured_at": iso_time(self.captured_at),
             "non_tls_reply": self.non_tls_reply.to_json() if self.non_tls_reply else None,
         }
+
+
+@functools.lru_cache(maxsize=256)  # a backend's chain is on every connection (and its DER bytes are shared)
+def _base64(der: bytes) -> str:
+    return base64.b64encode(der).decode("ascii")
 
 
 @dataclass(frozen=True)
@@ -290,6 +304,8 @@ class ProbeResult:
             (``None``: the server asked for no client certificate).
         reaction: how the server reacted to no client certificate, e.g. ``alert bad_certificate (42)``,
             ``handshake completed``, ``HTTP 400``.
+        survey: the versions, suites, SNI and chain verdict the probe asked about (`tls.survey`), ``None``
+            when it only made its own handshake.
     """
 
     target: str
@@ -297,6 +313,7 @@ class ProbeResult:
     via: str | None
     handshake: Handshake
     reaction: str
+    survey: ProbeSurvey | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -305,4 +322,5 @@ class ProbeResult:
             "via": self.via,
             "reaction": self.reaction,
             "handshake": self.handshake.to_json(),
+            "survey": self.survey.to_json() if self.survey is not None else None,
         }

@@ -106,7 +106,19 @@ def parse_client_offer(body: bytes) -> ClientOffer:
 def read_client_hello(body: bytes) -> tuple[ClientHello, ClientOffer]:
     """Both views of one ClientHello, parsed once."""
     hello, (legacy, suites) = _read_client_hello(body)
-    return hello, ClientOffer(legacy, _without_grease(hello.versions), _without_grease(suites))
+    offer = ClientOffer(legacy, _without_grease(hello.versions), _without_grease(suites))
+    # A client offers the same list on every connection: share one copy (each suite number is an object), so
+    # that thousands of open connections do not hold thousands of equal lists.
+    shared = _OFFERS.get(offer)
+    if shared is not None:
+        return hello, shared
+    if len(_OFFERS) < _MAX_OFFERS:
+        _OFFERS[offer] = offer
+    return hello, offer
+
+
+_MAX_OFFERS = 256
+_OFFERS: dict[ClientOffer, ClientOffer] = {}
 
 
 _GREASE = frozenset(0x0A0A + 0x1010 * n for n in range(16))  # RFC 8701: values servers must learn to ignore
@@ -120,6 +132,61 @@ def _without_grease(values: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def _read_client_hello(body: bytes) -> tuple[ClientHello, tuple[int, tuple[int, ...]]]:
+    """One ClientHello per connection: read with plain offsets; anything out of bounds is read again by the
+    checking cursor below, which raises the MessageError that says where."""
+    size = len(body)
+    if size < 35:
+        return _read_client_hello_checked(body)
+    pos = 35 + body[34]  # after version, random and session id
+    if pos + 2 > size:
+        return _read_client_hello_checked(body)
+    suites_end = pos + 2 + (body[pos] << 8 | body[pos + 1])
+    if suites_end + 1 > size:
+        return _read_client_hello_checked(body)
+    extensions = _extension_spans(body, suites_end + 1 + body[suites_end])
+    if extensions is None:
+        return _read_client_hello_checked(body)
+    sni = None
+    if _EXT_SERVER_NAME in extensions:
+        names = _Cursor(body, *extensions[_EXT_SERVER_NAME]).vector(2)
+        while names.remaining():
+            kind, name = names.number(1), names.vector(2)
+            if kind == 0:
+                sni = name.take(name.remaining()).decode("ascii", "replace")
+                break
+    versions: tuple[int, ...] = ()
+    if _EXT_SUPPORTED_VERSIONS in extensions:
+        listed = _Cursor(body, *extensions[_EXT_SUPPORTED_VERSIONS]).vector(1)
+        versions = _numbers(listed.take(listed.remaining()))
+    legacy, random = body[0] << 8 | body[1], body[2:34]
+    return ClientHello(random, sni, versions), (legacy, _numbers(body[pos + 2 : suites_end]))
+
+
+def _extension_spans(body: bytes, pos: int) -> dict[int, tuple[int, int]] | None:
+    """Where each extension's data is, for the extensions block at `pos` (none when the body ends there);
+    None when a length runs past the end (the checking cursor then says where)."""
+    size = len(body)
+    if pos == size:
+        return {}
+    if pos + 2 > size:
+        return None
+    end = pos + 2 + (body[pos] << 8 | body[pos + 1])
+    if end > size:
+        return None
+    pos += 2
+    found: dict[int, tuple[int, int]] = {}
+    while pos < end:
+        if pos + 4 > end:
+            return None
+        start = pos + 4
+        pos = start + (body[pos + 2] << 8 | body[pos + 3])
+        if pos > end:
+            return None
+        found[body[start - 4] << 8 | body[start - 3]] = (start, pos)
+    return found
+
+
+def _read_client_hello_checked(body: bytes) -> tuple[ClientHello, tuple[int, tuple[int, ...]]]:
     cursor = _Cursor(body)
     legacy = cursor.number(2)
     random = cursor.take(32)
@@ -149,6 +216,19 @@ def _numbers(data: bytes) -> tuple[int, ...]:
 
 
 def parse_server_hello(body: bytes) -> ServerHello:
+    size = len(body)
+    if size >= 35:  # the common case with plain offsets, as for the ClientHello
+        pos = 35 + body[34]
+        if pos + 3 <= size and (extensions := _extension_spans(body, pos + 3)) is not None:
+            version = body[0] << 8 | body[1]
+            if _EXT_SUPPORTED_VERSIONS in extensions:
+                version = _Cursor(body, *extensions[_EXT_SUPPORTED_VERSIONS]).number(2)
+            random = body[2:34]
+            return ServerHello(random, version, body[pos] << 8 | body[pos + 1], random == HRR_RANDOM)
+    return _parse_server_hello_checked(body)
+
+
+def _parse_server_hello_checked(body: bytes) -> ServerHello:
     cursor = _Cursor(body)
     version = cursor.number(2)
     random = cursor.take(32)

@@ -3,6 +3,7 @@ JSSE does."""
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 import warnings
@@ -90,7 +91,8 @@ def names_match(a: x509.Name, b: x509.Name) -> bool:
     return _canonical(a) == _canonical(b)
 
 
-def name_from_der(der: bytes) -> x509.Name | None:
+@functools.lru_cache(maxsize=4096)
+def name_from_der(der: bytes) -> x509.Name | None:  # one backend sends the same names on every connection
     """Decode a DER Name (as carried in a CertificateRequest); ``None`` when the bytes are not a Name."""
     try:
         parsed = asn1_x509.Name.load(der, strict=True)

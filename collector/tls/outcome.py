@@ -68,6 +68,8 @@ def summarize_session(session: Session, source: str) -> Handshake:
         server_chain_der=facts.get("server_chain_der", ()),  # type: ignore[arg-type]
         captured_at=capture_time(session.started),
         non_tls_reply=session.non_tls,
+        server_hello_frame=facts.get("server_hello"),  # type: ignore[arg-type]
+        server_chain_frame=facts.get("server_chain_frame"),  # type: ignore[arg-type]
     )
 
 

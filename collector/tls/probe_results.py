@@ -3,6 +3,8 @@ text view."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -20,6 +22,7 @@ from collector.tls.handshake import (
     ProbeResult,
 )
 from collector.tls.names import name_to_rfc4514
+from collector.tls.survey import render_survey, survey_from_json
 
 NOT_VERIFIED_NOTE = "server certificate not verified"
 
@@ -89,7 +92,7 @@ def probe_results_from_json(data: object, source: str = "probe results") -> tupl
     for index, item in enumerate(data):
         try:
             results.append(_result_from_json(item))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, binascii.Error) as exc:
             raise InputError(
                 source, f"probe result #{index + 1} is malformed ({type(exc).__name__}: {exc})"
             ) from exc
@@ -126,6 +129,8 @@ def render_probe_result(result: ProbeResult) -> str:
         lines.append("The server accepted the client certificate." if accepted
                      else "The server rejected the client certificate.")
     lines.extend(f"Note: {note}" for note in hs.notes if note != NOT_VERIFIED_NOTE)
+    if result.survey is not None:
+        lines.extend(render_survey(result.survey))
     return "\n".join(lines)
 
 
@@ -160,6 +165,7 @@ def _result_from_json(item: Mapping[str, Any]) -> ProbeResult:
         frames=(int(frames[0]), int(frames[1])) if frames else None,
         http_status=None if hs.get("http_status") is None else int(hs["http_status"]),
         notes=tuple(str(n) for n in hs.get("notes", [])),
+        server_chain_der=tuple(base64.b64decode(d, validate=True) for d in hs.get("server_chain_der", [])),
     )
     return ProbeResult(
         target=str(item["target"]),
@@ -167,6 +173,7 @@ def _result_from_json(item: Mapping[str, Any]) -> ProbeResult:
         via=item.get("via"),
         handshake=handshake,
         reaction=str(item["reaction"]),
+        survey=survey_from_json(item.get("survey")),
     )
 
 

@@ -46,31 +46,48 @@ class RecordReader:
         broken: True once the stream stopped looking like TLS (unknown type or impossible length).
         rejected: the first `KEEP_REJECTED` bytes from where the stream stopped looking like TLS (``b""``
             until then).
+        skip_bodies: records longer than 2 bytes come out with an empty body, their bytes skipped by length
+            and never buffered (set while nobody can read the bodies: sealed records without keys). A record
+            of 2 bytes or fewer keeps its body (a 2-byte alert is plaintext even there).
     """
 
-    __slots__ = ("_buf", "_resync", "broken", "rejected")
+    __slots__ = ("_buf", "_resync", "_skip", "_skipped", "broken", "rejected", "skip_bodies")
 
     def __init__(self) -> None:
         self._buf = bytearray()
         self._resync = False
         self.broken = False
         self.rejected = b""
+        self.skip_bodies = False
+        self._skip = 0  # body bytes of `_skipped` still to come
+        self._skipped: Record | None = None
 
     def skip_gap(self) -> None:
         """Bytes went missing: drop the partial record and look for the next plausible header."""
         self._buf.clear()
         self._resync = True
+        self._skip, self._skipped = 0, None
 
     def feed(self, data: bytes) -> list[Record]:
         """Add stream bytes; return the records they complete."""
         if self.broken:
             return []
+        records: list[Record] = []
+        if self._skip:  # inside a record whose body is not kept
+            if len(data) < self._skip:
+                self._skip -= len(data)
+                return records
+            data = data[self._skip :]
+            records.append(self._skipped)  # type: ignore[arg-type]  # set together with _skip
+            self._skip, self._skipped = 0, None
+            if not data:
+                return records
         buf = self._buf
         buf += data
         if self._resync and not self._find_header():
-            return []
-        records: list[Record] = []
+            return records
         pos, size = 0, len(buf)
+        skip_bodies = self.skip_bodies
         while size - pos >= 5:
             length = buf[pos + 3] << 8 | buf[pos + 4]
             if not (20 <= buf[pos] <= 24 and buf[pos + 1] == 3 and length <= MAX_RECORD):
@@ -79,6 +96,15 @@ class RecordReader:
                 buf.clear()
                 return records
             end = pos + 5 + length
+            if skip_bodies and length > 2:
+                record = Record(buf[pos], buf[pos + 1] << 8 | buf[pos + 2], bytes(buf[pos : pos + 5]), b"")
+                if end > size:
+                    self._skip, self._skipped = end - size, record
+                    buf.clear()
+                    return records
+                records.append(record)
+                pos = end
+                continue
             if end > size:
                 break
             records.append(

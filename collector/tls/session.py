@@ -15,6 +15,7 @@ from collector.tls.handshake import (
     REPLY_BYTES,
     Alert,
     CertificateRequest,
+    CertificateSummary,
     ClientCertificate,
     Handshake,
     NonTlsReply,
@@ -35,6 +36,7 @@ from collector.tls.records import (
     looks_like_tls,
 )
 
+_CONTROL = TCP_SYN | TCP_FIN | TCP_RST
 SETTLED_RECORDS = 12  # protected records each way after which nothing about the handshake can still change
 SETTLED_TOTAL = 48  # ... or this many in one direction (bulk downloads send nearly nothing the other way)
 
@@ -74,6 +76,37 @@ class _Side:
 class Session:
     """The TLS view of one connection; `endpoints` are (address text, port) of side 0 and side 1."""
 
+    # slots: a capture of many connections holds thousands of these until they close or the file ends
+    __slots__ = (
+        "alerts",
+        "answered",
+        "cipher",
+        "client",
+        "decrypting",
+        "done",
+        "early",
+        "endpoints",
+        "facts",
+        "first_frame",
+        "http_status",
+        "key",
+        "keylog",
+        "last_frame",
+        "non_tls",
+        "notes",
+        "offer",
+        "random",
+        "seen",
+        "seen_record",
+        "sides",
+        "sni",
+        "started",
+        "syn_seen",
+        "tls",
+        "tls13",
+        "version",
+    )
+
     def __init__(self, first_frame: int, endpoints: tuple[str, str], keylog: KeyLog | None) -> None:
         self.endpoints = endpoints
         self.sides = (_Side(), _Side())
@@ -107,7 +140,21 @@ class Session:
         """Feed one TCP segment sent by side `index` (0 or 1) in capture frame `frame`."""
         if self.done:
             return
+        if not payload and not flags & _CONTROL and not missing:
+            return  # a bare ACK changes nothing
         side = self.sides[index]
+        records, stream = side.records, side.stream
+        if (  # the middle of a sealed record nobody can open, in order: only its length matters
+            records._skip > len(payload)
+            and payload
+            and seq == stream.next_seq
+            and not flags & _CONTROL
+            and not missing
+            and not stream._pending
+        ):
+            records._skip -= len(payload)
+            stream.next_seq = (seq + len(payload)) & 0xFFFFFFFF
+            return
         if flags & TCP_SYN:
             self.syn_seen = True
             if not flags & TCP_ACK and self.client is None:
@@ -139,6 +186,8 @@ class Session:
             return
         if self.tls is None and not self._decide_tls(index, piece, frame):
             return
+        # Sealed records nobody can open are only counted: their bodies are skipped by length, not copied.
+        side.records.skip_bodies = side.protected and side.decryptor is None
         for record in side.records.feed(piece):
             self._add_record(index, record, frame)
         if side.records.broken:
@@ -254,21 +303,16 @@ class Session:
         elif kind == 2:
             self._add_server_hello(messages.parse_server_hello(body), frame)
         elif kind == 11:
-            ders = tuple(_shared(der) for der in messages.parse_certificate(body, self.tls13))
-            chain = tuple(summarize_certificate(der) for der in ders)
+            ders, chain = _certificates(body, self.tls13)
             if from_client:
                 self.facts["client_certificate"] = ClientCertificate(bool(chain), chain, frame)
             else:
                 self.facts["server_chain"], self.facts["server_chain_der"] = chain, ders
+                self.facts["server_chain_frame"] = frame
         elif kind == 13:
-            request = messages.parse_certificate_request(body, self.tls13)
+            ca_names, ca_names_der, algorithms = _certificate_request(body, self.tls13)
             self.facts["certificate_request"] = CertificateRequest(
-                ca_names=tuple(name_to_string(der) for der in request.ca_names),
-                ca_names_der=request.ca_names,
-                signature_algorithms=tuple(
-                    ciphers.signature_scheme_name(s) for s in request.signature_schemes
-                ),
-                frame=frame,
+                ca_names=ca_names, ca_names_der=ca_names_der, signature_algorithms=algorithms, frame=frame
             )
         elif kind == 20:
             self._add_finished(index, frame)
@@ -331,6 +375,18 @@ class Session:
         for side in self.sides:
             side.stream, side.records, side.messages = Stream(), RecordReader(), messages.HandshakeAssembler()
 
+    def closed_for_good(self) -> bool:
+        """True when no later packet can change this connection's `Handshake`: both sides were reset, or
+        both closed (FIN) after an established handshake with nothing left waiting behind a hole. (A later
+        RST would turn a "closed" note into a "reset" one, but only failures carry those notes.) Letting such
+        a connection go at once keeps a capture of many short connections in bounded memory."""
+        first, second = self.sides
+        if first.stream._pending or second.stream._pending:  # flushed at the end, noting where the hole was
+            return False
+        if first.reset and second.reset:
+            return True
+        return bool(first.closed and second.closed and self.outcome() is Outcome.ESTABLISHED)
+
     def role(self, index: int) -> str:
         """``client`` or ``server`` for side `index` (side 0 is the client until we know better)."""
         return "client" if index == (self.client if self.client is not None else 0) else "server"
@@ -342,6 +398,49 @@ class Session:
     def to_handshake(self, source: str) -> Handshake:
         """The shared value type for this connection; `source` names the capture file."""
         return summarize_session(self, source)
+
+
+# A backend sends the same Certificate and CertificateRequest bodies on every connection: each distinct body
+# is read once (bodies up to _CACHED_BODY bytes, so that the caches stay small whatever the capture holds).
+_CACHED_BODY = 1 << 16
+
+
+def _certificates(body: bytes, tls13: bool) -> tuple[tuple[bytes, ...], tuple[CertificateSummary, ...]]:
+    """The DER certificates of a Certificate message and their summaries."""
+    if len(body) <= _CACHED_BODY:
+        return _certificates_cached(body, tls13)
+    return _read_certificates(body, tls13)
+
+
+def _read_certificates(body: bytes, tls13: bool) -> tuple[tuple[bytes, ...], tuple[CertificateSummary, ...]]:
+    ders = tuple(_shared(der) for der in messages.parse_certificate(body, tls13))
+    return ders, tuple(summarize_certificate(der) for der in ders)
+
+
+_certificates_cached = functools.lru_cache(maxsize=64)(_read_certificates)
+
+
+def _certificate_request(
+    body: bytes, tls13: bool
+) -> tuple[tuple[str, ...], tuple[bytes, ...], tuple[str, ...]]:
+    """A CertificateRequest's CA names (text and DER) and signature algorithm names."""
+    if len(body) <= _CACHED_BODY:
+        return _certificate_request_cached(body, tls13)
+    return _read_certificate_request(body, tls13)
+
+
+def _read_certificate_request(
+    body: bytes, tls13: bool
+) -> tuple[tuple[str, ...], tuple[bytes, ...], tuple[str, ...]]:
+    request = messages.parse_certificate_request(body, tls13)
+    return (
+        tuple(name_to_string(der) for der in request.ca_names),
+        request.ca_names,
+        tuple(ciphers.signature_scheme_name(s) for s in request.signature_schemes),
+    )
+
+
+_certificate_request_cached = functools.lru_cache(maxsize=64)(_read_certificate_request)
 
 
 @functools.lru_cache(maxsize=1024)

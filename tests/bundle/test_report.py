@@ -13,9 +13,12 @@ from collector import layout
 from collector.bundle.checklist import SectionResult, Symptom, build_checklist
 from collector.bundle.redact import Redaction, redact_text
 from collector.bundle.report import LADDERS_PER_BACKEND, ReportContext, render_report, render_summary
+from collector.diagnosis.backend_view import BackendView, backend_views
 from collector.diagnosis.causes import Cause, Diagnosis
 from collector.diagnosis.causes.registry import report_for
+from collector.diagnosis.inputs import load_evidence
 from collector.diagnosis.ladder import build_ladder, render_ladder
+from collector.diagnosis.targets import BackendTarget, ConfiguredTls
 from collector.diagnosis.verdict import CauseReport
 from collector.steps import StepResult, StepStatus
 from collector.tls.handshake import (
@@ -26,6 +29,7 @@ from collector.tls.handshake import (
     Handshake,
     Outcome,
 )
+from tests.diagnosis.conftest import FIXTURES
 
 # The heading each cause's template branch (and only it) prints, in both SUMMARY.md and report.html.
 CAUSE_TEXT = {
@@ -159,6 +163,9 @@ def test_report_is_readable_offline() -> None:
     assert "<style>" in report
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", report)
     assert "<link" not in report and "<script" not in report
+    # and the browser is told so: nothing may be fetched or run
+    assert ('<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; style-src'
+            ' \'unsafe-inline\'">') in report
 
 
 HOSTILE = "<script>alert(1)</script>"
@@ -232,7 +239,7 @@ def test_ladders_are_capped_per_backend_failures_first() -> None:
 class _TagBalance(HTMLParser):
     """Collects tags closed out of order (void elements excepted)."""
 
-    VOID = frozenset({"meta", "br", "img", "link", "input", "hr"})
+    VOID = frozenset({"meta", "br", "img", "link", "input", "hr", "col"})
 
     def __init__(self) -> None:
         super().__init__()
@@ -298,3 +305,56 @@ def test_report_draws_the_same_ladder_model_as_the_cli() -> None:
     assert "<td>ServerHelloDone</td>" in report and "ServerHelloDone" in text
     assert '<td>HTTP</td><td class="detail">status 400</td>' in report and "← HTTP 400" in text
     assert report.count("<tr><td></td><td class=\"arrow\">") == len(build_ladder(nginx).steps)
+
+
+def _views(hostile: str = "") -> tuple[BackendView, ...]:
+    """The configured-vs-observed rows of a real capture (a TLS 1.2-only MP, a TLS 1.3-only backend) and the
+    target's SSLInfo; `hostile` names the target's host and the backend certificate."""
+    evidence = load_evidence([FIXTURES / "captures" / "failures" / "protocol-mismatch-java12-openssl13.pcap"])
+    address, _, port = evidence.handshakes[0].server.rpartition(":")
+    target = BackendTarget(address, int(port), name="default", url=f"https://{address}:{port}",
+                           ssl_enabled=True, source="edge/resolution.json",
+                           tls=ConfiguredTls(protocols=("TLSv1.2",), common_name=hostile or None))
+    handshakes = evidence.handshakes
+    if hostile:
+        handshakes += (replace(handshakes[0], server="10.6.6.6:443", sni=hostile,
+                               server_chain=(CertificateSummary(f"CN={hostile}", "CN=x"),)),)
+    return backend_views(replace(evidence, targets=(target,), handshakes=handshakes))
+
+
+def test_report_sets_the_configured_sslinfo_beside_the_wire() -> None:
+    # Given the rows of a protocol mismatch
+    report = render_report(_context(Cause.PROTOCOL_MISMATCH, backend_views=_views()))
+    # Then the versions row is marked with why, and shows <Protocols> beside the offer
+    assert ('<tr class="mismatch"><th scope="row"><span class="mark" title="mismatch">≠</span> TLS versions'
+            '<div class="why">alert protocol_version (70) from the backend</div></th>'
+            '<td class="configured">TLSv1.2</td><td class="captured">offered TLSv1.2; no ServerHello</td>'
+            '<td class="probed"><span class="none">–</span></td></tr>') in report
+    # each column says once where it comes from, and unmarked rows are plain
+    assert "TargetEndpoint default &lt;URL&gt; https://127.0.0.1:" in report
+    assert "(edge/resolution.json) · captured: the one captured handshake, frames 4–6" in report
+    assert '<tr><th scope="row">SNI (server_name)</th>' in report
+    assert "(2 marked)" in report
+
+
+def test_report_without_backends_says_so() -> None:
+    assert "No backend is known" in render_report(_context(backend_views=()))
+
+
+def test_hostile_names_in_the_backend_rows_stay_text() -> None:
+    # Given a target host / CommonName and a certificate subject an attacker chose
+    report = render_report(_context(backend_views=_views(HOSTILE)))
+    # Then they are escaped wherever the rows show them, and the page stays well-formed
+    assert "<script" not in report
+    assert "CommonName &lt;script&gt;alert(1)&lt;/script&gt;" in report
+    assert "CN=&lt;script&gt;alert(1)&lt;/script&gt;" in report
+    checker = _TagBalance()
+    checker.feed(report)
+    assert (checker.errors, checker.open) == ([], [])
+
+
+def test_hosts_table_marks_each_status_and_keeps_the_word_in_the_title() -> None:
+    report = render_report(_context())
+    assert ('<td class="cell failed" title="backend1 / connect: failed">✗</td>') in report
+    assert '<th class="step">start-capture</th>' in report
+    assert "✓ ok · ✗ failed · – skipped · n/a not-applicable · empty: not run" in report

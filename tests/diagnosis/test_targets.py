@@ -3,10 +3,13 @@ that decides whether a connection attempt is the backend's or only a note."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from collector.diagnosis.targets import (
     BackendTarget,
+    ConfiguredTls,
     attempt_frames,
     attempts_elsewhere_lines,
     backend_scope,
@@ -14,6 +17,7 @@ from collector.diagnosis.targets import (
     split_endpoint,
     targets_from_resolution,
 )
+from collector.edge.resolve import TargetTls
 from collector.tls.handshake import AttemptEnd, ConnectionAttempt
 from tests.diagnosis.builders import handshake
 from tests.diagnosis.conftest import resolution
@@ -160,3 +164,33 @@ def test_attempt_frames_lists_five_and_counts_the_rest() -> None:
 )
 def test_split_endpoint(endpoint: str, expected: tuple[str, int]) -> None:
     assert split_endpoint(endpoint) == expected
+
+
+def test_a_target_keeps_the_sslinfo_the_resolution_recorded() -> None:
+    # Given a resolution written by edge/resolve (TargetTls.to_json) with versions, suites and a CommonName
+    tls = TargetTls("default", "https://backend.lab:8443", "backend.lab", 8443, None, True, True, "ks",
+                    "ksRef", "key1", "ts", "tsRef", False, ("TLSv1.2",),
+                    ("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",), "*.lab", True)
+    data = json.loads(json.dumps({"targets": [tls.to_json()], "backends": []}))
+    # When read back by the analysis
+    target, = targets_from_resolution(data, "edge/resolution.json")
+    # Then the configured SSLInfo comes with the target
+    assert target.tls == ConfiguredTls(True, "ks", "ksRef", "key1", "ts", "tsRef", False, ("TLSv1.2",),
+                                       ("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",), "*.lab", True)
+    assert target.to_json()["tls"] == {**ConfiguredTls().to_json(), **{
+        "client_auth_enabled": True, "keystore": "ks", "keystore_reference": "ksRef", "key_alias": "key1",
+        "truststore": "ts", "truststore_reference": "tsRef", "protocols": ["TLSv1.2"],
+        "ciphers": ["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"], "common_name": "*.lab",
+        "common_name_wildcard": True}}
+
+
+def test_a_resolution_written_before_the_sslinfo_was_recorded_gives_none() -> None:
+    data = resolution()
+    for key in ("client_auth_enabled", "keystore", "key_alias"):
+        del data["targets"][0][key]
+    assert targets_from_resolution(data, "r.json")[0].tls is None
+    # and garbage in the lists is left out, not shown
+    data["targets"][0].update(client_auth_enabled="yes", protocols=["TLSv1.2", 3, None], ciphers="x")
+    tls = targets_from_resolution(data, "r.json")[0].tls
+    assert tls is not None
+    assert (tls.client_auth_enabled, tls.protocols, tls.ciphers) == (False, ("TLSv1.2",), ())

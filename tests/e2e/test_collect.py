@@ -287,3 +287,34 @@ def test_no_api_collects_on_the_hosts_and_says_what_is_missing(lab_factory: Any,
     summary = run.read(layout.SUMMARY).decode()
     line = next(line for line in summary.splitlines() if line.startswith("| API proxy bundle"))
     assert "**missing**" in line and "--no-api" in line
+
+
+def test_the_annotated_capture_shows_the_evidence_in_wireshark(collect_in_lab: Any, tmp_path: Path) -> None:
+    # Given the ca-mismatch bundle (real tcpdump on both MPs and the backend)
+    run = collect_in_lab("ca-mismatch")
+    server = run.result["diagnosis"]["backend"].split(" ")[0]
+    annotated = tmp_path / "annotated.pcapng"
+    annotated.write_bytes(run.read(layout.annotated_capture(server)))
+    # When tshark reads its annotated capture, Then each host that captured the backend is an interface and
+    # the CertificateRequest, the empty Certificate and the backend's alert are commented
+    done = subprocess.run(["tshark", "-r", str(annotated), "-T", "fields", "-e", "frame.interface_name",
+                           "-e", "frame.comment"], capture_output=True, text=True, timeout=60, check=True)
+    rows = [line.split("\t") for line in done.stdout.splitlines()]
+    assert {"mp1", "backend"} <= {r[0] for r in rows}
+    comments = {r[1] for r in rows if r[1]}
+    assert any(c.startswith("CertificateRequest: acceptable CA names CN=Lab CA A") for c in comments)
+    assert "empty client Certificate: the message processor sent no certificate" in comments
+    assert "fatal alert bad_certificate (42) from the backend" in comments
+    # and `collect analyze` names the same cause from it as from the hosts' own captures
+    captures = []
+    for rel in run.members():
+        if rel.endswith(layout.HOST_CAPTURE):
+            captures.append(tmp_path / rel.replace("/", "_"))
+            captures[-1].write_bytes(run.read(rel))
+    causes = []
+    for files in ([annotated], captures):
+        analyzed = subprocess.run([sys.executable, "-m", "collector", "analyze", *map(str, files), "--json"],
+                                  capture_output=True, text=True, timeout=120, check=False)
+        assert analyzed.returncode == 0, analyzed.stderr
+        causes.append(json.loads(analyzed.stdout)["diagnosis"]["cause"])
+    assert causes[0] == causes[1]

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from cryptography import x509
 
+from collector.edge.targets import parse_target_endpoint, parse_target_server
 from tests.edge.conftest import ENV, ORG, PASSWORD, PROXY, REVISION, TOKEN, USERNAME, append_transaction
 from tests.lab.emulator import Emulator, EmulatorConfig, java_dn, start_emulator
 
@@ -84,6 +85,29 @@ def test_bundle_zip_holds_the_target_endpoint(make_config: Callable[..., Emulato
         ssl_info = target_server.json()["sSLInfo"]
         assert ssl_info["enabled"] == "true" and ssl_info["clientAuthEnabled"] == "true"
         assert ssl_info["keyStore"] == "ref://mp-keystore-ref"
+
+
+@pytest.mark.parametrize("style", ["url", "target-server"])
+def test_the_served_sslinfo_carries_protocols_ciphers_and_common_name(
+        make_config: Callable[..., EmulatorConfig], style: str) -> None:
+    # Given a target whose SSLInfo sets Protocols, Ciphers and CommonName (a lab scenario's TargetTls),
+    # When the bundle and the target server are fetched, Then the collector's own parsers read them back.
+    config = make_config(style=style, protocols=("TLSv1.2",),
+                         ciphers=("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",), common_name="backend.lab")
+    with start_emulator(config) as emulator, _client(emulator) as client:
+        data = client.get(
+            f"/v1/organizations/{ORG}/apis/{PROXY}/revisions/{REVISION}", params={"format": "bundle"}
+        ).content
+        server = client.get(f"{ENV_PATH}/targetservers/backend-ts")
+    xml = zipfile.ZipFile(io.BytesIO(data)).read("apiproxy/targets/default.xml")
+    if style == "url":
+        ssl = parse_target_endpoint(xml, "default", source="bundle").ssl
+        assert b"<CommonName>backend.lab</CommonName>" in xml
+    else:
+        ssl = parse_target_server(server.json()).ssl
+        assert server.json()["sSLInfo"]["commonName"] == {"value": "backend.lab", "wildcardMatch": False}
+    assert ssl is not None
+    assert (ssl.protocols, ssl.ciphers) == (("TLSv1.2",), ("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",))
 
 
 def test_empty_keystore_looks_like_edge(make_config: Callable[..., EmulatorConfig]) -> None:

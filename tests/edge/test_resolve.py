@@ -397,6 +397,21 @@ def test_verbatim_documents_resolve() -> None:
     )
 
 
+def test_resolution_carries_the_sslinfo_the_report_compares() -> None:
+    # Given the verbatim target server with versions, suites and a CommonName in its sSLInfo
+    server = {**TARGET_SERVER, "sSLInfo": {**TARGET_SERVER["sSLInfo"], "protocols": ["TLSv1.2"],
+                                           "ciphers": ["TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"],
+                                           "commonName": {"value": "*.badssl.com", "wildcardMatch": True}}}
+    documents = _verbatim(**{layout.target_server_document("badSSLWithClientCert"): server})
+    # When resolved
+    target = build_resolution("myorg", "test", "hotels", _Documents(documents)).targets[0]
+    # Then the target keeps them, and edge/resolution.json writes them as JSON lists
+    assert (target.protocols, target.ciphers) == (("TLSv1.2",), ("TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",))
+    assert (target.common_name, target.common_name_wildcard) == ("*.badssl.com", True)
+    saved = json.loads(json.dumps(target.to_json()))
+    assert saved["protocols"] == ["TLSv1.2"] and saved["common_name"] == "*.badssl.com"
+
+
 @pytest.mark.parametrize(
     "changes, finding",
     [

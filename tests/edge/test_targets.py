@@ -193,3 +193,54 @@ def test_parse_bool(value: object, expected: bool) -> None:
 )
 def test_split_url(url: str, parts: tuple[str, str | None, int | None]) -> None:
     assert split_url(url) == parts
+
+
+NEGOTIATION = b"""<TargetEndpoint name="default">
+  <HTTPTargetConnection>
+    <SSLInfo>
+      <Enabled>true</Enabled>
+      <TrustStore>ref://myTruststoreRef</TrustStore>
+      <Protocols><Protocol>TLSv1.2</Protocol><Protocol>TLSv1.3</Protocol></Protocols>
+      <Ciphers><Cipher>TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256</Cipher><Cipher> </Cipher></Ciphers>
+      <CommonName wildcardMatch="true">*.backend.example</CommonName>
+    </SSLInfo>
+    <URL>https://api.backend.example</URL>
+  </HTTPTargetConnection>
+</TargetEndpoint>"""
+
+
+def test_target_endpoint_protocols_ciphers_and_common_name() -> None:
+    # Given an SSLInfo that limits versions and suites and names the certificate's CommonName (with wildcard)
+    ssl = parse_target_endpoint(NEGOTIATION, "default", source="t.xml").ssl
+    # Then each is read as written (an empty <Cipher> is none), the wildcard flag from its attribute
+    assert ssl == SslInfo(True, False, None, None, "ref://myTruststoreRef", False, ("TLSv1.2", "TLSv1.3"),
+                          ("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",), "*.backend.example", True)
+
+
+def test_common_name_without_wildcard_attribute_is_an_exact_match() -> None:
+    xml = NEGOTIATION.replace(b' wildcardMatch="true"', b"")
+    ssl = parse_target_endpoint(xml, "default", source="t.xml").ssl
+    assert ssl is not None and (ssl.common_name, ssl.common_name_wildcard) == ("*.backend.example", False)
+
+
+@pytest.mark.parametrize(
+    "common_name, expected",
+    [
+        ({"value": "backend.example", "wildcardMatch": "true"}, ("backend.example", True)),
+        ({"value": "backend.example"}, ("backend.example", False)),
+        ("backend.example", ("backend.example", False)),
+        ({"value": "  "}, (None, False)),
+        (None, (None, False)),
+        (["not", "a", "name"], (None, False)),
+    ],
+)
+def test_target_server_common_name(common_name: object, expected: tuple[str | None, bool]) -> None:
+    # Given a target server whose sSLInfo carries commonName as the management API writes it (an object with
+    # value and wildcardMatch), a bare string, or garbage
+    document: dict[str, Any] = {"host": "h", "name": "n", "sSLInfo": {
+        "enabled": "true", "protocols": ["TLSv1.3"], "ciphers": ["TLS_AES_128_GCM_SHA256"],
+        "commonName": common_name}}
+    ssl = parse_target_server(document).ssl
+    # Then the name and the wildcard flag come out, garbage as no name
+    assert ssl is not None and (ssl.common_name, ssl.common_name_wildcard) == expected
+    assert (ssl.protocols, ssl.ciphers) == (("TLSv1.3",), ("TLS_AES_128_GCM_SHA256",))

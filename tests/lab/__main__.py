@@ -11,13 +11,24 @@ from pathlib import Path
 
 from tests.lab.backends import BACKEND_KINDS, TLS_VERSIONS, LabError
 from tests.lab.lab import PID_FILE, LabSpec, capture_traffic, start_lab, stop_lab_in
-from tests.lab.pki import SCENARIOS
+from tests.lab.scenarios import SCENARIO_IDS, SCENARIOS
+
+
+def _scenario_id(text: str) -> str:
+    if text not in SCENARIOS:
+        raise argparse.ArgumentTypeError(
+            f"unknown scenario {text!r}; the valid scenarios (each named by the cause it reproduces) are: "
+            + ", ".join(SCENARIO_IDS))
+    return text
 
 
 def _spec_arguments(parser: argparse.ArgumentParser, *, with_dir: bool = True) -> None:
-    parser.add_argument("--scenario", choices=SCENARIOS, default="ca-mismatch")
-    parser.add_argument("--backend", choices=BACKEND_KINDS, default="java")
-    parser.add_argument("--tls", choices=TLS_VERSIONS, default="1.2", dest="tls_version")
+    parser.add_argument("--scenario", type=_scenario_id, default="ca-mismatch", metavar="ID",
+                        help=f"one of: {', '.join(SCENARIO_IDS)} (default ca-mismatch)")
+    parser.add_argument("--backend", choices=BACKEND_KINDS, default=None,
+                        help="backend kind (default: the scenario's)")
+    parser.add_argument("--tls", choices=TLS_VERSIONS, default=None, dest="tls_version",
+                        help="the only TLS version the backend accepts (default: the scenario's)")
     parser.add_argument("--mps", type=int, default=2, dest="message_processors",
                         help="number of MP simulators")
     parser.add_argument("--target-style", choices=("url", "target-server"), default="url")
@@ -75,8 +86,9 @@ def _capture(args: argparse.Namespace) -> int:
                    pki_directory=args.pki_directory)
     statuses = capture_traffic(spec, args.out, args.requests)
     keys = Path(args.out).with_suffix(".keys")
+    backend = args.backend or SCENARIOS[args.scenario].backend
     print(f"{args.out}: {len(statuses)} reproduction(s), HTTP {', '.join(map(str, statuses))}"
-          + (f"; key log {keys}" if keys.exists() and args.backend == "openssl" else ""))
+          + (f"; key log {keys}" if keys.exists() and backend == "openssl" else ""))
     return 0
 
 

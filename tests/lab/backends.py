@@ -20,7 +20,8 @@ from pathlib import Path
 from tests.lab.pki import BACKEND_ADDRESS, LabPki
 
 JAVA_SOURCES = Path(__file__).resolve().parent / "java"
-BACKEND_KINDS = ("java", "openssl", "nginx")
+BACKEND_KINDS = ("java", "openssl", "nginx", "none")
+BACKEND_MODES = ("tls", "sni", "plain", "closed")
 TLS_VERSIONS = ("1.2", "1.3")
 _JVM_OPTIONS = ["-Xmx96m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xss512k"]
 
@@ -170,9 +171,11 @@ class Backend:
     """A running two-way TLS backend.
 
     Attributes:
-        kind: "java", "openssl" or "nginx".
+        kind: "java", "openssl", "nginx", or "none" (mode "closed": nothing listens on the port).
         tls_version: "1.2" or "1.3", the only version the backend accepts.
         keylog: the NSS key log the backend writes (OpenSSL only), or None.
+        mode: see `start_backend`.
+        process: the server, ``None`` when nothing listens.
     """
 
     kind: str
@@ -181,28 +184,45 @@ class Backend:
     port: int
     keylog: Path | None
     workdir: Path
-    process: LabProcess = field(repr=False)
+    process: LabProcess | None = field(repr=False)
+    mode: str = "tls"
 
     @property
     def endpoint(self) -> str:
         return f"{self.address}:{self.port}"
 
     def stop(self) -> None:
-        self.process.stop()
+        if self.process is not None:
+            self.process.stop()
 
 
 def start_backend(kind: str, tls_version: str, pki: LabPki, address: str = BACKEND_ADDRESS, port: int = 0,
-                  *, workdir: Path) -> Backend:
-    """Start a backend that requires a client certificate issued by CA-A, accepting only `tls_version`."""
+                  *, workdir: Path, mode: str = "tls", certificate: str = "good",
+                  ciphers: str = "") -> Backend:
+    """Start a backend that requires a client certificate issued by CA-A, accepting only `tls_version`.
+
+    `mode`: "tls" (that backend), "sni" (nginx only: its default server rejects every handshake whose
+    server_name is not backend.lab, `ssl_reject_handshake on`), "plain" (nginx only: HTTP, no TLS, on the
+    port), "closed" (kind "none": the port is free and nothing listens). `certificate`: the backend's
+    certificate ("good", "expired", "wrong-name"; openssl only for the last two). `ciphers`: an OpenSSL cipher
+    string limiting the TLS 1.2 suites (openssl only).
+    """
     if kind not in BACKEND_KINDS:
         raise ValueError(f"unknown backend kind {kind!r}; expected one of {', '.join(BACKEND_KINDS)}")
     if tls_version not in TLS_VERSIONS:
         raise ValueError(f"unknown TLS version {tls_version!r}; expected one of {', '.join(TLS_VERSIONS)}")
+    if mode not in BACKEND_MODES:
+        raise ValueError(f"unknown backend mode {mode!r}; expected one of {', '.join(BACKEND_MODES)}")
+    if (mode == "closed") != (kind == "none") or (mode in ("sni", "plain") and kind != "nginx"):
+        raise ValueError(f"backend mode {mode!r} does not run on a {kind!r} backend")
+    if (certificate != "good" or ciphers) and kind != "openssl":
+        raise ValueError("only the openssl backend takes another certificate or a cipher string")
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port(address)
     output = workdir / f"backend-{kind}.out"
     keylog = None
+    process: LabProcess | None = None
     if kind == "java":
         process = start_process("java backend", java_command(
             "JsseBackend", address, str(port), str(pki.backend_keystore), str(pki.backend_truststore),
@@ -211,20 +231,39 @@ def start_backend(kind: str, tls_version: str, pki: LabPki, address: str = BACKE
     elif kind == "openssl":
         keylog = workdir / "backend-keys.log"
         argv = [shutil.which("openssl") or "openssl", "s_server", "-Verify", "1", "-verify_return_error",
-                "-CAfile", str(pki.ca_a_cert), "-cert", str(pki.backend_cert), "-key", str(pki.backend_key),
+                "-CAfile", str(pki.ca_a_cert), "-cert", str(pki.backend_certificate(certificate)),
+                "-key", str(pki.backend_key),
                 "-cert_chain", str(pki.ca_a_cert), "-accept", f"{address}:{port}", "-www",
                 "-tls1_2" if tls_version == "1.2" else "-tls1_3", "-keylogfile", str(keylog)]
+        argv += ["-cipher", ciphers] if ciphers else []
         process = start_process("openssl backend", argv, output)
         wait_for_port(process, address, port)
-    else:
-        argv = _nginx_command(workdir, pki, address, port, tls_version)
+    elif kind == "nginx":
+        argv = _nginx_command(workdir, pki, address, port, tls_version, mode)
         process = start_process("nginx backend", argv, output)
         wait_for_port(process, address, port)
-    return Backend(kind, tls_version, address, port, keylog, workdir, process)
+    return Backend(kind, tls_version, address, port, keylog, workdir, process, mode)
 
 
-def _nginx_command(workdir: Path, pki: LabPki, address: str, port: int, tls_version: str) -> list[str]:
-    return nginx_command(workdir / "nginx", f"""
+def _nginx_command(workdir: Path, pki: LabPki, address: str, port: int, tls_version: str,
+                   mode: str = "tls") -> list[str]:
+    if mode == "plain":
+        return nginx_command(workdir / "nginx", f"""
+    server {{
+        listen {address}:{port};
+        location / {{
+            default_type text/plain;
+            return 200 "plain HTTP from nginx backend\\n";
+        }}
+    }}""")
+    # The SNI-only default server comes first; handshakes naming backend.lab reach the two-way TLS server.
+    reject = f"""
+    server {{
+        listen {address}:{port} ssl default_server;
+        ssl_reject_handshake on;
+        ssl_protocols TLSv{tls_version};
+    }}""" if mode == "sni" else ""
+    return nginx_command(workdir / "nginx", reject + f"""
     server {{
         listen {address}:{port} ssl;
         server_name backend.lab;

@@ -10,14 +10,9 @@ import sys
 from pathlib import Path
 
 from tests.lab.lab import Lab, LabSpec, start_lab
+from tests.lab.scenarios import scenario as lab_scenario
 
 DEMO_CAPTURE_SECONDS = 5
-# What `collect` should conclude in each lab scenario (the demo fails loudly when it does not).
-EXPECTED_CAUSE = {
-    "ca-mismatch": "ca-mismatch",
-    "missing-client-certificate": "missing-client-certificate",
-    "healthy": "handshake-ok",
-}
 
 
 def collect_argv(lab: Lab, out: Path, capture_seconds: int = DEMO_CAPTURE_SECONDS) -> list[str]:
@@ -43,7 +38,8 @@ def run_demo(spec: LabSpec) -> int:
         done = subprocess.run([sys.executable, "-m", "collector", *argv[1:]], env=env,
                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True, check=False)
         print(done.stdout, end="", flush=True)
-    expected = EXPECTED_CAUSE[spec.scenario]
+    # What `collect` should conclude (the demo fails loudly when it does not).
+    expected = lab_scenario(spec.scenario).cause
     named = f"cause: {expected}" in done.stdout
     bundle = next(
         (line.split(" ", 2)[1] for line in done.stdout.splitlines() if line.startswith("bundle: ")), None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import hashlib
 import hmac
 import io
@@ -56,6 +57,9 @@ class EmulatorConfig:
             password defaults to `password`.
         target_server_name: the target server's name in target-server style.
         client_auth_enabled: the `ClientAuthEnabled` value written into SSLInfo / sSLInfo.
+        protocols / ciphers: SSLInfo `<Protocols>` / `<Ciphers>` (sSLInfo `protocols` / `ciphers`);
+            () = absent.
+        common_name: SSLInfo `<CommonName>` (sSLInfo `commonName`), ``None`` = absent.
         router_uuid: a router also listed in deployments and `/v1/servers` (our client must skip it).
         proxy_bundle: served instead of the generated proxy bundle zip (hostile bundles); ``None``: generated.
         extra_fields: added to every JSON object answered with 200 (e.g. secrets seeded into API documents).
@@ -86,6 +90,9 @@ class EmulatorConfig:
     forbidden_password: str | None = None
     target_server_name: str = "backend-ts"
     client_auth_enabled: bool = True
+    protocols: tuple[str, ...] = ()
+    ciphers: tuple[str, ...] = ()
+    common_name: str | None = None
     router_uuid: str = "0b6c2f5e-7a31-4c9e-9d1a-2f4b8e6c1d10"
     management_server_uuid: str = "13cee956-d3a7-4577-8f0f-1694564179e4"
     proxy_bundle: bytes | None = None
@@ -159,6 +166,12 @@ class Emulator:
     def url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
+
+    def reconfigure(self, config: EmulatorConfig) -> None:
+        """Serve another org state from now on (the lab switching scenarios); sessions and faults stay."""
+        if (config.address, config.port) != (self.config.address, self.config.port) and config.port:
+            raise ValueError("the emulator cannot move to another address or port")
+        self.config = dataclasses.replace(config, address=self.config.address, port=self.config.port)
 
     def stop(self) -> None:
         self._server.shutdown()
@@ -571,7 +584,8 @@ class Emulator:
                 f"      <KeyStore>{escape(ssl['keyStore'])}</KeyStore>\n"
                 f"      <KeyAlias>{escape(ssl['keyAlias'])}</KeyAlias>\n"
                 f"      <TrustStore>{escape(ssl['trustStore'])}</TrustStore>\n"
-                "      <IgnoreValidationErrors>false</IgnoreValidationErrors>\n    </SSLInfo>\n"
+                "      <IgnoreValidationErrors>false</IgnoreValidationErrors>\n"
+                f"{self._tls_elements_xml()}    </SSLInfo>\n"
                 f"    <URL>https://{escape(cfg.backend_host)}:{cfg.backend_port}</URL>\n"
             )
         else:
@@ -583,6 +597,20 @@ class Emulator:
             f"  <Flows/>\n  <HTTPTargetConnection>\n{connection}  </HTTPTargetConnection>\n"
             "</TargetEndpoint>\n"
         )
+
+    def _tls_elements_xml(self) -> str:
+        """`<Protocols>`, `<Ciphers>` and `<CommonName>` of SSLInfo, each only when configured."""
+        cfg = self.config
+        xml = ""
+        if cfg.protocols:
+            xml += ("      <Protocols>\n" + "".join(f"        <Protocol>{escape(p)}</Protocol>\n"
+                                                 for p in cfg.protocols) + "      </Protocols>\n")
+        if cfg.ciphers:
+            xml += ("      <Ciphers>\n" + "".join(f"        <Cipher>{escape(c)}</Cipher>\n"
+                                               for c in cfg.ciphers) + "      </Ciphers>\n")
+        if cfg.common_name:
+            xml += f"      <CommonName>{escape(cfg.common_name)}</CommonName>\n"
+        return xml
 
     def _bundle_zip(self) -> bytes:
         cfg = self.config
@@ -621,22 +649,26 @@ class Emulator:
                 f"Target server {tail[0]} does not exist in environment {cfg.env}",
             )
         ssl = self._ssl_values()
+        ssl_info: dict[str, Any] = {
+            "ciphers": list(cfg.ciphers),
+            "clientAuthEnabled": str(cfg.client_auth_enabled).lower(),
+            "enabled": "true",
+            "ignoreValidationErrors": False,
+            "keyAlias": ssl["keyAlias"],
+            "keyStore": ssl["keyStore"],
+            "protocols": list(cfg.protocols),
+            "trustStore": ssl["trustStore"],
+        }
+        if cfg.common_name:
+            # The hybrid/X TargetServer shape; Edge's is not documented (docs/edge-fault-shapes.md).
+            ssl_info["commonName"] = {"value": cfg.common_name, "wildcardMatch": False}
         return _json(
             {
                 "host": cfg.backend_host,
                 "isEnabled": True,
                 "name": cfg.target_server_name,
                 "port": cfg.backend_port,
-                "sSLInfo": {
-                    "ciphers": [],
-                    "clientAuthEnabled": str(cfg.client_auth_enabled).lower(),
-                    "enabled": "true",
-                    "ignoreValidationErrors": False,
-                    "keyAlias": ssl["keyAlias"],
-                    "keyStore": ssl["keyStore"],
-                    "protocols": [],
-                    "trustStore": ssl["trustStore"],
-                },
+                "sSLInfo": ssl_info,
             }
         )
 

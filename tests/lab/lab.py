@@ -18,7 +18,9 @@ from typing import Any, Protocol
 from tests.lab.backends import Backend, LabError, LabProcess, start_backend, start_process, wait_for_output
 from tests.lab.emulator import Emulator, EmulatorConfig, start_emulator
 from tests.lab.mp import MP_LOG, MessageProcessor, start_mp
-from tests.lab.pki import BACKEND_ADDRESS, SCENARIOS, LabPki, create_pki
+from tests.lab.pki import BACKEND_ADDRESS, LabPki, create_pki
+from tests.lab.scenarios import TargetTls
+from tests.lab.scenarios import scenario as lab_scenario
 from tests.lab.sshd import SshHosts, SshHostSpec, start_ssh_hosts
 
 ORG = "lab-org"
@@ -49,9 +51,10 @@ class LabSpec:
     """What lab to start.
 
     Attributes:
-        scenario: "ca-mismatch", "missing-client-certificate" or "healthy" (picks the MP keystore).
-        backend: "java" (JSSE), "openssl" (s_server) or "nginx".
-        tls_version: "1.2" or "1.3", the only version the backend accepts.
+        scenario: a scenario id of tests/lab/scenarios.py ("ca-mismatch", "protocol-mismatch", ...): the MP
+            keystore, the backend's setup and the target's SSLInfo.
+        backend: "java" (JSSE), "openssl" (s_server), "nginx" or "none"; ``None`` = the scenario's.
+        tls_version: "1.2" or "1.3", the only version the backend accepts; ``None`` = the scenario's.
         message_processors: how many MP simulators (127.0.0.11, 127.0.0.12, ...).
         directory: where PKI, host roots, logs and lab.json go.
         ssh_hosts / emulator: start the real sshd hosts / the Edge API emulator (off for bare TLS captures).
@@ -60,8 +63,8 @@ class LabSpec:
     """
 
     scenario: str = "ca-mismatch"
-    backend: str = "java"
-    tls_version: str = "1.2"
+    backend: str | None = None
+    tls_version: str | None = None
     message_processors: int = 2
     directory: Path = Path(".lab")
     ssh_hosts: bool = True
@@ -83,6 +86,7 @@ class Lab:
     emulator: Emulator | None
     transactions: Path
     inventory: Path | None
+    target_tls: TargetTls = TargetTls()
     org: str = ORG
     env: str = ENV
     proxy: str = PROXY
@@ -103,7 +107,35 @@ class Lab:
 
     @property
     def tls_version(self) -> str:
-        return self.spec.tls_version
+        return self.backend.tls_version
+
+    def switch(self, scenario: str, backend: str | None = None, tls_version: str | None = None) -> None:
+        """Turn this running lab into another scenario: a new backend and MP simulators (same addresses, new
+        ports) and the emulator serving the new SSLInfo; the SSH hosts, the emulator and the PKI stay. Much
+        cheaper than a new lab; sessions, logs and transactions of the old scenario stay where they were."""
+        spec = _resolved(dataclasses.replace(self.spec, scenario=scenario, backend=backend,
+                                             tls_version=tls_version))
+        for old in (*self.message_processors, self.backend):
+            old.stop()
+            if old in self._parts:
+                self._parts.remove(old)
+            if old.process is not None:
+                # The new process appends to the same file: an old "listening" line must not count as ready.
+                old.process.output.unlink(missing_ok=True)
+        run = self.directory / "run"
+        self.spec = spec
+        self.target_tls = lab_scenario(spec.scenario).target_tls(str(spec.tls_version))
+        self.backend = _start_backend(spec, self.pki, run)
+        self._parts.append(self.backend)
+        self.message_processors = tuple(_start_mps(spec, self.pki, self.backend, self.target_tls,
+                                                   self.directory, self.transactions, self._parts,
+                                                   [mp.name for mp in self.message_processors]))
+        _write_child_pids(self.directory, [self.backend, *self.message_processors])
+        if self.emulator is not None:
+            self.emulator.reconfigure(_emulator_config(spec, self.pki, self.backend,
+                                                       list(self.message_processors), self.transactions,
+                                                       self.target_tls))
+        self.lab_json.write_text(json.dumps(self.to_json(), indent=2) + "\n")
 
     @property
     def emulator_url(self) -> str | None:
@@ -148,10 +180,12 @@ class Lab:
         return {
             "directory": str(self.directory),
             "scenario": self.scenario,
+            "cause": lab_scenario(self.scenario).cause,
             "tls_version": self.tls_version,
             "backend": {"kind": self.backend.kind, "address": self.backend.address, "port": self.backend.port,
-                        "tls_version": self.backend.tls_version,
+                        "tls_version": self.backend.tls_version, "mode": self.backend.mode,
                         "keylog": str(self.backend.keylog) if self.backend.keylog else None},
+            "target_tls": dataclasses.asdict(self.target_tls),
             "message_processors": [
                 {"name": mp.name, "uuid": _mp_uuid(mp.name), "address": mp.address, "port": mp.port,
                  "url": mp.url, "system_log": str(mp.log_path),
@@ -175,7 +209,7 @@ class Lab:
             "keystore": self.keystore, "keystore_reference": self.keystore_reference,
             "key_alias": self.key_alias,
             "truststore": self.truststore, "truststore_reference": self.truststore_reference,
-            "mp_keystore_file": str(self.pki.mp_keystore(self.scenario)),
+            "mp_keystore_file": str(self.pki.mp_keystore(lab_scenario(self.scenario).keystore)),
             "pki": str(self.pki.directory),
             "transactions": str(self.transactions),
             "reproduction_url": self.reproduction_url,
@@ -185,7 +219,14 @@ class Lab:
     def summary(self) -> str:
         """A few lines for a human: what runs where."""
         backend = self.backend
-        lines = [f"lab {self.scenario}: {backend.kind} backend TLS {self.tls_version} at {backend.endpoint}"]
+        what = {"closed": "nothing listening", "plain": "nginx backend, plain HTTP",
+                "sni": "nginx backend requiring SNI"}.get(backend.mode, f"{backend.kind} backend")
+        lines = [f"lab {self.scenario}: {what} TLS {self.tls_version} at {backend.endpoint}"]
+        tls = self.target_tls
+        lines.append(f"  target SSLInfo: Protocols {','.join(tls.protocols) or '(JVM defaults)'}"
+                     f"  Ciphers {','.join(tls.ciphers) or '(JVM defaults)'}"
+                     f"  CommonName {tls.common_name or '(none)'}  TrustStore {','.join(tls.truststore)}"
+                     f"  SNI {tls.sni_name or '(not sent)'}")
         lines += [f"  {mp.name}: MP simulator {mp.url}  log {mp.log_path}" for mp in self.message_processors]
         if self.ssh:
             user = self.ssh.user
@@ -206,25 +247,22 @@ def start_lab(spec: LabSpec, *, echo: Callable[[str], None] | None = None) -> La
     given, receives the human summary.
     """
     _check_spec(spec)
+    spec = _resolved(spec)
     directory = Path(spec.directory).resolve()
     _claim_directory(directory)
     parts: list[_Stoppable] = []
     try:
         pki = create_pki(Path(spec.pki_directory) if spec.pki_directory else directory / "pki")
         run = directory / "run"
-        backend = start_backend(spec.backend, spec.tls_version, pki, BACKEND_ADDRESS, workdir=run)
+        # Computed once: the emulator serves it and the MP simulators run it.
+        tls = lab_scenario(spec.scenario).target_tls(str(spec.tls_version))
+        backend = _start_backend(spec, pki, run)
         parts.append(backend)
         transactions = directory / "transactions.jsonl"
         transactions.touch()
-        mps: list[MessageProcessor] = []
-        for index in range(spec.message_processors):
-            name = f"mp{index + 1}"
-            root = directory / "hosts" / name
-            mp = start_mp(name, f"127.0.0.{11 + index}", pki, spec.scenario, backend, ORG, ENV, PROXY,
-                          REVISION, root / MP_LOG, transactions, workdir=run)
-            parts.append(mp)
-            mps.append(mp)
-        _write_child_pids(directory, [backend.process, *(mp.process for mp in mps)])
+        names = [f"mp{index + 1}" for index in range(spec.message_processors)]
+        mps = _start_mps(spec, pki, backend, tls, directory, transactions, parts, names)
+        _write_child_pids(directory, [backend, *mps])
         ssh = None
         inventory = None
         if spec.ssh_hosts:
@@ -236,10 +274,10 @@ def start_lab(spec: LabSpec, *, echo: Callable[[str], None] | None = None) -> La
             inventory = ssh.write_inventory(directory / "inventory.yaml")
         emulator = None
         if spec.emulator:
-            emulator = start_emulator(_emulator_config(spec, pki, backend, mps, transactions))
+            emulator = start_emulator(_emulator_config(spec, pki, backend, mps, transactions, tls))
             parts.append(emulator)
         lab = Lab(spec, directory, pki, backend, tuple(mps), ssh, emulator, transactions, inventory,
-                  _parts=parts)
+                  target_tls=tls, _parts=parts)
         lab.lab_json.write_text(json.dumps(lab.to_json(), indent=2) + "\n")
     except BaseException:
         _stop_all(parts)
@@ -249,9 +287,37 @@ def start_lab(spec: LabSpec, *, echo: Callable[[str], None] | None = None) -> La
     return lab
 
 
+def _resolved(spec: LabSpec) -> LabSpec:
+    """`spec` with the scenario's backend and TLS version where it leaves them out; ValueError for a backend
+    the scenario cannot run on."""
+    chosen = lab_scenario(spec.scenario)
+    backend = spec.backend or chosen.backend
+    if backend not in chosen.backends:
+        raise ValueError(f"scenario {chosen.name} runs on a {' or '.join(chosen.backends)} backend,"
+                         f" not {backend}")
+    return dataclasses.replace(spec, backend=backend, tls_version=spec.tls_version or chosen.tls_version)
+
+
+def _start_backend(spec: LabSpec, pki: LabPki, run: Path) -> Backend:
+    chosen = lab_scenario(spec.scenario)
+    return start_backend(str(spec.backend), str(spec.tls_version), pki, BACKEND_ADDRESS, workdir=run,
+                         mode=chosen.mode, certificate=chosen.certificate, ciphers=chosen.backend_ciphers)
+
+
+def _start_mps(spec: LabSpec, pki: LabPki, backend: Backend, tls: TargetTls, directory: Path,
+               transactions: Path, parts: list[_Stoppable], names: list[str]) -> list[MessageProcessor]:
+    mps: list[MessageProcessor] = []
+    for index, name in enumerate(names):
+        root = directory / "hosts" / name
+        mp = start_mp(name, f"127.0.0.{11 + index}", pki, spec.scenario, backend, ORG, ENV, PROXY,
+                      REVISION, root / MP_LOG, transactions, workdir=directory / "run", tls=tls)
+        parts.append(mp)
+        mps.append(mp)
+    return mps
+
+
 def _check_spec(spec: LabSpec) -> None:
-    if spec.scenario not in SCENARIOS:
-        raise ValueError(f"unknown scenario {spec.scenario!r}; expected one of {', '.join(SCENARIOS)}")
+    lab_scenario(spec.scenario)
     if not 1 <= spec.message_processors <= 9:
         raise ValueError(f"message_processors must be 1..9, not {spec.message_processors}")
     if spec.target_style not in ("url", "target-server"):
@@ -272,14 +338,16 @@ def _claim_directory(directory: Path) -> None:
 
 
 def _emulator_config(spec: LabSpec, pki: LabPki, backend: Backend, mps: list[MessageProcessor],
-                     transactions: Path) -> EmulatorConfig:
+                     transactions: Path, tls: TargetTls) -> EmulatorConfig:
     return EmulatorConfig(
         org=ORG, env=ENV, proxy=PROXY, revision=REVISION, username=USERNAME, password=PASSWORD, token=TOKEN,
         message_processors=[(_mp_uuid(mp.name), mp.address) for mp in mps],
         backend_host=backend.address, backend_port=backend.port, target_style=spec.target_style,
         keystore=KEYSTORE, key_alias=KEY_ALIAS, keystore_reference=KEYSTORE_REFERENCE,
         truststore=TRUSTSTORE, truststore_reference=TRUSTSTORE_REFERENCE,
-        keystore_entries=pki.keystore_entries(spec.scenario), truststore_certs=pki.truststore_certs(),
+        keystore_entries=pki.keystore_entries(lab_scenario(spec.scenario).keystore),
+        truststore_certs=pki.truststore_certs(tls.truststore),
+        protocols=tls.protocols, ciphers=tls.ciphers, common_name=tls.common_name,
         transactions_file=transactions, address=EMULATOR_ADDRESS, port=0,
     )
 
@@ -301,7 +369,8 @@ def _stop_all(parts: list[_Stoppable]) -> None:
         raise LabError(f"stopping the lab: {errors[0]}") from errors[0]
 
 
-def _write_child_pids(directory: Path, processes: list[LabProcess]) -> None:
+def _write_child_pids(directory: Path, parts: list[Backend] | list[MessageProcessor | Backend]) -> None:
+    processes = [p.process for p in parts if p.process is not None]
     records = {p.name: {"pid": p.pid, "argv": [str(a) for a in p.popen.args]} for p in processes}
     (directory / CHILD_PIDS).write_text(json.dumps(records))
 

@@ -20,15 +20,17 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 PASSWORD = "changeit"
 KEY_ALIAS = "myKey"
 # Bump when the contents change so that an old directory is regenerated instead of reused.
-_PKI_VERSION = 1
+_PKI_VERSION = 2
 _MARKER = "pki.json"
 
 CA_A_NAME = "CN=Lab CA A, OU=caA, O=Lab Org, C=US"
 CA_B_NAME = "CN=Lab CA B, OU=caB, O=Lab Org, C=US"
 BACKEND_HOST = "backend.lab"
 BACKEND_ADDRESS = "127.0.0.21"
+OTHER_HOST = "other.lab"  # the only name the wrong-name backend certificate holds
 
-SCENARIOS = ("missing-client-certificate", "ca-mismatch", "healthy")
+# The MP keystore scenarios; tests/lab/scenarios.py lists every lab scenario (these and the TLS failures).
+KEYSTORE_SCENARIOS = ("missing-client-certificate", "ca-mismatch", "healthy")
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ class LabPki:
         directory: where everything lives.
         ca_a_cert / ca_b_cert: CA-A (trusted by the backend) and CA-B (unknown to it), PEM.
         backend_cert / backend_key / backend_chain: backend.lab server cert, its key, and cert + CA-A (PEM).
+        backend_expired_cert: a backend.lab certificate issued by CA-A that expired yesterday (backend_key's).
+        backend_wrongname_cert: a certificate issued by CA-A for other.lab only (backend_key's).
         backend_keystore: PKCS12 with the server key entry (alias "backend") for the Java backend.
         backend_truststore: PKCS12 trusting CA-A only (the Java backend's client-auth truststore).
         client_good_cert / client_good_key: client cert issued by CA-A.
@@ -56,6 +60,8 @@ class LabPki:
     backend_cert: Path
     backend_key: Path
     backend_chain: Path
+    backend_expired_cert: Path
+    backend_wrongname_cert: Path
     backend_keystore: Path
     backend_truststore: Path
     client_good_cert: Path
@@ -70,14 +76,15 @@ class LabPki:
     key_alias: str = KEY_ALIAS
 
     def mp_keystore(self, scenario: str) -> Path:
-        """The PKCS12 keystore the MP uses in `scenario`."""
+        """The PKCS12 keystore the MP uses in `scenario` (one of KEYSTORE_SCENARIOS)."""
         stores = {
             "missing-client-certificate": self.mp_keystore_missing,
             "ca-mismatch": self.mp_keystore_ca_mismatch,
             "healthy": self.mp_keystore_healthy,
         }
         if scenario not in stores:
-            raise ValueError(f"unknown scenario {scenario!r}; expected one of {', '.join(SCENARIOS)}")
+            raise ValueError(f"unknown scenario {scenario!r};"
+                             f" expected one of {', '.join(KEYSTORE_SCENARIOS)}")
         return stores[scenario]
 
     def keystore_entries(self, scenario: str) -> list[tuple[str, list[str], bool]]:
@@ -91,9 +98,21 @@ class LabPki:
         self.mp_keystore(scenario)
         return [(self.key_alias, [p.read_text() for p in chain], True)]
 
-    def truststore_certs(self) -> list[tuple[str, str]]:
-        """(name, PEM) of the MP truststore's certificates."""
-        return [("caA", self.ca_a_cert.read_text())]
+    def truststore_certs(self, names: tuple[str, ...] = ("caA",)) -> list[tuple[str, str]]:
+        """(name, PEM) of the MP truststore's certificates: the lab CAs `names` ("caA", "caB")."""
+        cas = {"caA": self.ca_a_cert, "caB": self.ca_b_cert}
+        unknown = [n for n in names if n not in cas]
+        if unknown:
+            raise ValueError(f"unknown truststore certificate {unknown[0]!r}; expected caA or caB")
+        return [(name, cas[name].read_text()) for name in names]
+
+    def backend_certificate(self, kind: str) -> Path:
+        """The backend's certificate: "good", "expired" or "wrong-name" (by CA-A, all for backend_key)."""
+        certs = {"good": self.backend_cert, "expired": self.backend_expired_cert,
+                 "wrong-name": self.backend_wrongname_cert}
+        if kind not in certs:
+            raise ValueError(f"unknown backend certificate {kind!r}; expected one of {', '.join(certs)}")
+        return certs[kind]
 
 
 def create_pki(directory: Path) -> LabPki:
@@ -119,6 +138,8 @@ def _paths(d: Path) -> LabPki:
         backend_cert=d / "backend.pem",
         backend_key=d / "backend.key",
         backend_chain=d / "backend-chain.pem",
+        backend_expired_cert=d / "backend-expired.pem",
+        backend_wrongname_cert=d / "backend-wrongname.pem",
         backend_keystore=d / "backend-keystore.p12",
         backend_truststore=d / "backend-truststore.p12",
         client_good_cert=d / "client-good.pem",
@@ -144,7 +165,7 @@ def _is_valid(pki: LabPki) -> bool:
         if json.loads(marker.read_text()).get("version") != _PKI_VERSION:
             return False
         certs = [pki.ca_a_cert, pki.ca_b_cert, pki.backend_cert, pki.client_good_cert,
-                 pki.client_wrongca_cert]
+                 pki.client_wrongca_cert, pki.backend_wrongname_cert]
         now = datetime.datetime.now(datetime.timezone.utc)
         return all(x509.load_pem_x509_certificate(p.read_bytes()).not_valid_after_utc > now for p in certs)
     except (ValueError, OSError):
@@ -160,6 +181,12 @@ def _generate(pki: LabPki) -> None:
         sans=[x509.DNSName(BACKEND_HOST), x509.DNSName("localhost"),
               x509.IPAddress(ipaddress.ip_address(BACKEND_ADDRESS))],
     )
+    # Same key as the good certificate, so one key file serves every backend certificate.
+    _, expired = _make_leaf("CN=backend.lab, O=Lab Org, C=US", ca_a_key, ca_a, server=True,
+                            sans=[x509.DNSName(BACKEND_HOST)], key=backend_key,
+                            valid=(_now() - datetime.timedelta(days=30), _now() - datetime.timedelta(days=1)))
+    _, wrongname = _make_leaf(f"CN={OTHER_HOST}, O=Lab Org, C=US", ca_a_key, ca_a, server=True,
+                              sans=[x509.DNSName(OTHER_HOST)], key=backend_key)
     good_key, good = _make_leaf("CN=client-good, OU=mp, O=Lab Org, C=US", ca_a_key, ca_a, server=False)
     wrong_key, wrong = _make_leaf("CN=client-wrongca, OU=mp, O=Lab Org, C=US", ca_b_key, ca_b, server=False)
 
@@ -169,6 +196,7 @@ def _generate(pki: LabPki) -> None:
                                        serialization.NoEncryption()), mode=0o600)
     for path, certs in ((pki.ca_a_cert, [ca_a]), (pki.ca_b_cert, [ca_b]), (pki.backend_cert, [backend]),
                         (pki.backend_chain, [backend, ca_a]), (pki.client_good_cert, [good]),
+                        (pki.backend_expired_cert, [expired]), (pki.backend_wrongname_cert, [wrongname]),
                         (pki.client_wrongca_cert, [wrong])):
         _write(path, b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs))
 
@@ -213,15 +241,19 @@ def _make_ca(name: str) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
 
 
 def _make_leaf(name: str, ca_key: rsa.RSAPrivateKey, ca: x509.Certificate, *, server: bool,
-               sans: list[x509.GeneralName] | None = None) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+               sans: list[x509.GeneralName] | None = None, key: rsa.RSAPrivateKey | None = None,
+               valid: tuple[datetime.datetime, datetime.datetime] | None = None,
+               ) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    key = key or rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    not_before, not_after = valid or (_now() - datetime.timedelta(days=1),
+                                      _now() + datetime.timedelta(days=825))
     usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(name)).issuer_name(ca.subject)
         .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(_now() - datetime.timedelta(days=1))
-        .not_valid_after(_now() + datetime.timedelta(days=825))
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),

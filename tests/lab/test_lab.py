@@ -23,7 +23,7 @@ LAB_JSON_KEYS = {
     "directory", "scenario", "tls_version", "backend", "message_processors", "ssh_hosts", "ssh_user",
     "inventory", "known_hosts", "client_key", "emulator", "org", "env", "proxy", "revision", "target_style",
     "keystore", "keystore_reference", "key_alias", "truststore", "truststore_reference", "mp_keystore_file",
-    "pki", "transactions", "reproduction_url", "reproduction_command",
+    "pki", "transactions", "reproduction_url", "reproduction_command", "cause", "target_tls",
 }
 
 
@@ -188,3 +188,25 @@ def test_capture_command_writes_the_pcap(tmp_path: Path, lab_pki: LabPki) -> Non
     assert "1 reproduction(s), HTTP 503" in run.stdout
     assert any(r[0] == "127.0.0.11" and r[1] == "1" for r in _tshark(pcap))
     assert not pcap.with_suffix(".keys").exists()
+
+
+def test_an_unknown_scenario_is_refused_with_the_valid_ids(capsys: pytest.CaptureFixture[str]) -> None:
+    # Given a scenario id that is not a cause the lab reproduces, When the demo (or up) is asked for it,
+    # Then it stops before starting anything and lists every valid id.
+    from tests.lab.__main__ import main
+    from tests.lab.scenarios import SCENARIO_IDS
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--scenario", "server-certificate-revoked"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert "unknown scenario 'server-certificate-revoked'" in error
+    assert all(scenario in error for scenario in SCENARIO_IDS)
+
+
+def test_a_scenario_refuses_a_backend_it_cannot_run_on(tmp_path: Path) -> None:
+    # Given sni-required (it needs nginx's ssl_reject_handshake), When a Java backend is asked for, Then the
+    # lab refuses before starting anything.
+    with pytest.raises(ValueError, match="runs on a nginx backend"):
+        start_lab(LabSpec(scenario="sni-required", backend="java", directory=tmp_path, ssh_hosts=False,
+                          emulator=False))

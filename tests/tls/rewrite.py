@@ -227,3 +227,27 @@ def reorder(segs: Sequence[Seg]) -> list[Seg]:
                     dataclasses.replace(seg, seq=(seg.seq + 10) & 0xFFFFFFFF, payload=seg.payload[10:])
                 )
     return extra
+
+
+LATENCY_NS = 40_000  # how much later the backend's copy of each packet is stamped
+
+
+def stamps_ns(path: Path) -> list[int]:
+    """The frames' timestamps of a little-endian microsecond pcap (the fixtures), in nanoseconds."""
+    data, pos, stamps = path.read_bytes(), 24, []
+    while pos + 16 <= len(data):
+        seconds, micros, caplen = struct.unpack_from("<III", data, pos)
+        stamps.append(seconds * 1_000_000_000 + micros * 1000)
+        pos += 16 + caplen
+    return stamps
+
+
+def backend_side_copy(source: Path, folder: Path) -> Path:
+    """The same packets as the backend's `tcpdump -i any` would keep them: SLL2 frames in a pcapng with
+    nanosecond timestamps, the first half on an Ethernet interface, the rest on an SLL2 one."""
+    segs = segments(source)
+    half = len(segs) // 2
+    ether, cooked = frames_for(segs[:half], 1), frames_for(segs[half:], 276)
+    packets = [(0, f) for f in ether] + [(1, f) for f in cooked]
+    stamps = [s + LATENCY_NS for s in stamps_ns(source)]
+    return write_pcapng(folder / "backend.pcapng", packets, [1, 276], stamps=stamps, tsresol=9)

@@ -4,7 +4,7 @@ port answers `HTTP/1.1 400 Bad Request`), so the target speaks TLS to a port tha
 from __future__ import annotations
 
 from collector.diagnosis.backends import Facts, backend_label, frame_prefix
-from collector.diagnosis.causes.spec import CauseSpec, Finding, Texts
+from collector.diagnosis.causes.spec import CauseSpec, Cited, Finding, Texts
 from collector.diagnosis.findings import count_lines, jsse_sign_lines
 from collector.diagnosis.targets import BackendScope, attempts_elsewhere_lines, backend_scope, split_endpoint
 from collector.diagnosis.verdict import (
@@ -96,6 +96,7 @@ def _quote(reply: NonTlsReply) -> str:
 SPEC = CauseSpec(
     cause=Cause.BACKEND_NOT_TLS,
     rule=backend_not_tls,
+    cites=(Cited.CLIENT_HELLO, Cited.NON_TLS_REPLY),
     texts=Texts(
         "The backend {backend} answered the message processor's ClientHello with HTTP instead of TLS"
         " ({reply}): port {port} speaks plaintext HTTP, so an https:// target reaches a plaintext port, or a"

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collector.diagnosis.backends import Facts
-from collector.diagnosis.causes.spec import CauseSpec, Finding, Texts
+from collector.diagnosis.causes.spec import CauseSpec, Cited, Finding, Texts
 from collector.diagnosis.findings import client_auth_cases, client_auth_finding
 from collector.diagnosis.keymanager import KeystoreVerdict
 from collector.diagnosis.verdict import (
@@ -32,6 +32,7 @@ def ca_mismatch(facts: Facts) -> Finding | None:
 SPEC = CauseSpec(
     cause=Cause.CA_MISMATCH,
     rule=ca_mismatch,
+    cites=(Cited.CERTIFICATE_REQUEST, Cited.CLIENT_CERTIFICATE, Cited.ALERT),
     texts=Texts(
         "The message processor sent no client certificate to {backend}: its keystore certificate was issued"
         " by"

@@ -3,8 +3,8 @@ suited it (playbook "SSL Handshake Failures": cipher suite mismatch)."""
 
 from __future__ import annotations
 
-from collector.diagnosis.backends import Facts, backend_label, first_fatal, server_reaction
-from collector.diagnosis.causes.spec import CauseSpec, Finding, Texts
+from collector.diagnosis.backends import Facts, backend_label, first_fatal, probe_label, server_reaction
+from collector.diagnosis.causes.spec import CauseSpec, Cited, Finding, Texts
 from collector.diagnosis.findings import count_lines, reaction_line
 from collector.diagnosis.negotiation import (
     answered_by_backend,
@@ -15,6 +15,7 @@ from collector.diagnosis.negotiation import (
     refused_before_server_hello,
     versions_text,
 )
+from collector.diagnosis.probed import PROBED, capture_undecided, probed_line, surveyed
 from collector.diagnosis.verdict import (
     SECTION_CA_MISMATCH,
     SECTION_NO_CLIENT_CERTIFICATE,
@@ -36,7 +37,7 @@ _NOT_APPLICABLE = "not applicable: the backend refused the ClientHello, before c
 def cipher_mismatch(facts: Facts) -> Finding | None:
     refused = [h for h in facts.evidence.handshakes if _refused_for_its_offer(facts, h)]
     if not refused:
-        return None
+        return _probed(facts)
     first = refused[0]
     offer = first.client_hello
     assert offer is not None
@@ -51,6 +52,27 @@ def cipher_mismatch(facts: Facts) -> Finding | None:
     return Finding(label, tuple(lines), {
         "backend": label, "reaction": server_reaction(first), "offered": versions_text(first),
         "suites": str(len(offer.cipher_suites))})
+
+
+def _probed(facts: Facts) -> Finding | None:
+    """No capture decides, and a probe found the backend accepting a version of the MP's offer only with
+    suites the MP does not offer."""
+    if not capture_undecided(facts.evidence):
+        return None
+    for probe, survey in surveyed(facts.evidence):
+        if not survey.cipher_mismatch:
+            continue
+        offer = survey.offer
+        versions = ", ".join(survey.accepted_protocols)
+        lines = [probed_line(probe, f"the MP offers {len(offer.ciphers)} cipher suite(s)"
+                                    f" ({offer.ciphers_source}): {', '.join(offer.ciphers)}"),
+                 *(probed_line(probe, f"{r.version}: {r.status.value} ({r.detail})")
+                   for r in survey.protocols)]
+        lines.extend(jsse_lines(CAUSE, facts.evidence))
+        return Finding(probe_label(probe), tuple(lines), {
+            "backend": probe_label(probe), "offered": versions, "suites": str(len(offer.ciphers))},
+            PROBED, from_probe=True)
+    return None
 
 
 def _refused_for_its_offer(facts: Facts, handshake: Handshake) -> bool:
@@ -70,6 +92,7 @@ def _refused_for_its_offer(facts: Facts, handshake: Handshake) -> bool:
 SPEC = CauseSpec(
     cause=Cause.CIPHER_MISMATCH,
     rule=cipher_mismatch,
+    cites=(Cited.CLIENT_HELLO, Cited.SERVER_HELLO, Cited.ALERT),
     texts=Texts(
         "{backend} refused the ClientHello with {reaction} before any ServerHello: none of the {suites}"
         " cipher suite(s) the message processor offered for {offered} suits it (no common cipher suite, or"
@@ -80,6 +103,16 @@ SPEC = CauseSpec(
         " on the backend (e.g. nginx ssl_ciphers, OpenSSL CipherString / Ciphersuites). If the suites do"
         " meet, compare the key-exchange groups (curves) and signature algorithms both sides allow.",
     ),
+    variants={
+        PROBED: Texts(
+            "A probe found that {backend} accepts {offered} but none of the {suites} cipher suite(s) the"
+            " message processor offers: it accepted the handshake only with suites outside that list.",
+            "Make the cipher suites meet: set the TargetEndpoint's (or TargetServer's) SSLInfo <Ciphers> to"
+            " suites the backend accepts (remove <Ciphers> to offer the JVM's defaults), or enable one of"
+            " the offered suites on the backend (e.g. nginx ssl_ciphers). A capture of the failing call on"
+            " the message processor would show the refusal itself.",
+        ),
+    },
     defaults={"offered": "the offered versions", "suites": "offered"},
     report=CauseReport(
         cause=Cause.CIPHER_MISMATCH,

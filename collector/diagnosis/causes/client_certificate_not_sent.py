@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from collector.diagnosis.backends import Facts
-from collector.diagnosis.causes.spec import CauseSpec, Finding, Texts
+from collector.diagnosis.causes.spec import CauseSpec, Cited, Finding, Texts
 from collector.diagnosis.findings import client_auth_finding
 from collector.diagnosis.keymanager import KeystoreVerdict
 from collector.diagnosis.verdict import (
@@ -37,6 +37,7 @@ def client_certificate_not_sent(facts: Facts) -> Finding | None:
 SPEC = CauseSpec(
     cause=Cause.CLIENT_CERTIFICATE_NOT_SENT,
     rule=client_certificate_not_sent,
+    cites=(Cited.CERTIFICATE_REQUEST, Cited.CLIENT_CERTIFICATE, Cited.ALERT),
     texts=Texts(
         "The message processor answered the certificate request of {backend} with an empty Certificate"
         " ({reaction}); without the keystore documents the two playbook causes (No Client Certificate,"

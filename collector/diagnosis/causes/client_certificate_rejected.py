@@ -4,7 +4,7 @@ cause)."""
 from __future__ import annotations
 
 from collector.diagnosis.backends import Facts, backend_label, first_fatal, frame_prefix, server_reaction
-from collector.diagnosis.causes.spec import CauseSpec, Finding, Texts
+from collector.diagnosis.causes.spec import CauseSpec, Cited, Finding, Texts
 from collector.diagnosis.findings import count_lines, reaction_line
 from collector.diagnosis.verdict import (
     SECTION_CA_MISMATCH,
@@ -46,6 +46,7 @@ def _sent_and_refused(handshake: Handshake) -> bool:
 SPEC = CauseSpec(
     cause=Cause.CLIENT_CERTIFICATE_REJECTED,
     rule=client_certificate_rejected,
+    cites=(Cited.CERTIFICATE_REQUEST, Cited.CLIENT_CERTIFICATE, Cited.ALERT),
     texts=Texts(
         "The message processor sent a client certificate ({client_leaf}) and {backend} rejected it"
         " ({reaction}).",

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from collector.diagnosis.backends import Facts
-from collector.diagnosis.causes.spec import CauseSpec, Finding, Texts
+from collector.diagnosis.causes.spec import CauseSpec, Cited, Finding, Texts
 from collector.diagnosis.findings import jsse_sign_lines, outcome_phrase
 from collector.diagnosis.jsse_messages import signs_for
 from collector.diagnosis.targets import (
@@ -115,6 +115,7 @@ def _retransmitted(attempt: ConnectionAttempt) -> bool:
 SPEC = CauseSpec(
     cause=Cause.CONNECTION_REFUSED,
     rule=connection_refused,
+    cites=(Cited.CONNECTION_ATTEMPT,),
     texts=Texts(
         "The backend refused the message processor's connection: each SYN to {backend} was answered by RST"
         " ({count} attempt(s)), so nothing accepts connections on port {port} there.",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collector.diagnosis.backends import Facts, backend_label, frame_prefix, is_encrypted
-from collector.diagnosis.causes.spec import CauseSpec, Finding, Texts
+from collector.diagnosis.causes.spec import CauseSpec, Cited, Finding, Texts
 from collector.diagnosis.findings import count_lines, probe_lines
 from collector.diagnosis.verdict import (
     SECTION_CA_MISMATCH,
@@ -37,6 +37,7 @@ def encrypted_handshake(facts: Facts) -> Finding | None:
 SPEC = CauseSpec(
     cause=Cause.ENCRYPTED_HANDSHAKE,
     rule=encrypted_handshake,
+    cites=(Cited.CLIENT_HELLO, Cited.SERVER_HELLO),
     texts=Texts(
         "The handshakes with {backend} use TLS 1.3 and no key log was given, so the certificate request, the"
         " client certificate and the alerts are encrypted in the capture.",

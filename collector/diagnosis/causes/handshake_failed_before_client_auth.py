@@ -12,7 +12,7 @@ from collector.diagnosis.backends import (
     sent_no_client_hello,
     server_reaction,
 )
-from collector.diagnosis.causes.spec import CauseSpec, Finding, Texts
+from collector.diagnosis.causes.spec import CauseSpec, Cited, Finding, Texts
 from collector.diagnosis.findings import count_lines, reaction_line
 from collector.diagnosis.verdict import (
     SECTION_CA_MISMATCH,
@@ -49,6 +49,7 @@ def handshake_failed_before_client_auth(facts: Facts) -> Finding | None:
 SPEC = CauseSpec(
     cause=Cause.HANDSHAKE_FAILED_BEFORE_CLIENT_AUTH,
     rule=handshake_failed_before_client_auth,
+    cites=(Cited.CLIENT_HELLO, Cited.SERVER_HELLO, Cited.ALERT),
     texts=Texts(
         "The TLS handshake with {backend} failed before any client certificate was asked for ({reaction}).",
         "This is not a client certificate problem: compare the TLS versions and cipher suites both sides"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collector.diagnosis.backends import Facts
-from collector.diagnosis.causes.spec import CauseSpec, Finding, Texts
+from collector.diagnosis.causes.spec import CauseSpec, Cited, Finding, Texts
 from collector.diagnosis.findings import outcome_phrase
 from collector.diagnosis.targets import attempts_elsewhere_lines, backend_scope
 from collector.diagnosis.verdict import (
@@ -32,6 +32,7 @@ def handshake_ok(facts: Facts) -> Finding | None:
 SPEC = CauseSpec(
     cause=Cause.HANDSHAKE_OK,
     rule=handshake_ok,
+    cites=(Cited.CLIENT_HELLO, Cited.SERVER_HELLO),
     texts=Texts(
         "All {count} TLS handshake(s) in the input completed and no client certificate was refused.",
         "Nothing to fix at the TLS layer in this input: capture again while reproducing the 503, and check"

@@ -4,7 +4,7 @@ cause 1)."""
 from __future__ import annotations
 
 from collector.diagnosis.backends import Facts
-from collector.diagnosis.causes.spec import CauseSpec, Finding, Texts
+from collector.diagnosis.causes.spec import CauseSpec, Cited, Finding, Texts
 from collector.diagnosis.findings import client_auth_cases, client_auth_finding
 from collector.diagnosis.keymanager import KeystoreVerdict
 from collector.diagnosis.verdict import (
@@ -24,6 +24,7 @@ def missing_client_certificate(facts: Facts) -> Finding | None:
 SPEC = CauseSpec(
     cause=Cause.MISSING_CLIENT_CERTIFICATE,
     rule=missing_client_certificate,
+    cites=(Cited.CERTIFICATE_REQUEST, Cited.CLIENT_CERTIFICATE, Cited.ALERT),
     texts=Texts(
         "The message processor sent no client certificate to {backend}: {keystore} holds no private key and"
         " certificate{under_alias} (playbook cause: No Client Certificate).",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collector.diagnosis.backends import Facts, first_fatal, frame_prefix, sent_no_client_hello
-from collector.diagnosis.causes.spec import CauseSpec, Finding, Texts
+from collector.diagnosis.causes.spec import CauseSpec, Cited, Finding, Texts
 from collector.diagnosis.findings import outcome_phrase
 from collector.diagnosis.keymanager import check_keystore
 from collector.diagnosis.targets import (
@@ -66,6 +66,7 @@ def _connected_without_client_hello(facts: Facts, scope: BackendScope) -> list[s
 SPEC = CauseSpec(
     cause=Cause.NO_TLS_HANDSHAKE,
     rule=no_tls_handshake,
+    cites=(Cited.CONNECTION_ATTEMPT,),
     texts=Texts(
         "The input holds no TLS handshake to analyze.",
         "Capture while the 503 is reproduced (tcpdump -i any -s 0 host BACKEND_IP -w FILE on the message"

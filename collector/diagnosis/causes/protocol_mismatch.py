@@ -3,8 +3,15 @@ Failures": protocol mismatch)."""
 
 from __future__ import annotations
 
-from collector.diagnosis.backends import Facts, backend_label, first_fatal, frame_prefix, server_reaction
-from collector.diagnosis.causes.spec import CauseSpec, Finding, Texts
+from collector.diagnosis.backends import (
+    Facts,
+    backend_label,
+    first_fatal,
+    frame_prefix,
+    probe_label,
+    server_reaction,
+)
+from collector.diagnosis.causes.spec import CauseSpec, Cited, Finding, Texts
 from collector.diagnosis.findings import count_lines, reaction_line
 from collector.diagnosis.jsse_messages import signs_for
 from collector.diagnosis.negotiation import (
@@ -16,6 +23,7 @@ from collector.diagnosis.negotiation import (
     refused_before_server_hello,
     versions_text,
 )
+from collector.diagnosis.probed import PROBED, capture_undecided, probed_line, surveyed
 from collector.diagnosis.verdict import (
     SECTION_CA_MISMATCH,
     SECTION_NO_CLIENT_CERTIFICATE,
@@ -42,7 +50,30 @@ def protocol_mismatch(facts: Facts) -> Finding | None:
         first = next((h for h in handshakes if _variant(facts, h) == variant), None)
         if first is not None:
             return _finding(facts, first, variant)
-    return _no_client_hello(facts)
+    return _no_client_hello(facts) or _probed(facts)
+
+
+def _probed(facts: Facts) -> Finding | None:
+    """No capture decides, and a probe offered the MP's versions one by one: the backend refused each."""
+    if not capture_undecided(facts.evidence):
+        return None
+    for probe, survey in surveyed(facts.evidence):
+        if not survey.protocol_mismatch:
+            continue
+        offered = ", ".join(survey.offer.protocols)
+        own = probe.handshake.version
+        accepted = f" (it accepted {own} from the probe)" if own else ""
+        lines = [probed_line(probe, f"the MP offers {offered} ({survey.offer.protocols_source})"),
+                 *(probed_line(probe, f"{r.version}: {r.status.value} ({r.detail})")
+                   for r in survey.protocols)]
+        if probe.handshake.version:
+            lines.append(probed_line(probe, f"the probe's own handshake, any version, got"
+                                            f" {probe.handshake.version}"))
+        lines.extend(jsse_lines(CAUSE, facts.evidence))
+        return Finding(probe_label(probe), tuple(lines),
+                       {"backend": probe_label(probe), "offered": offered, "accepted": accepted},
+                       PROBED, from_probe=True)
+    return None
 
 
 def _variant(facts: Facts, handshake: Handshake) -> str | None:
@@ -125,6 +156,7 @@ def _no_client_hello(facts: Facts) -> Finding | None:
 SPEC = CauseSpec(
     cause=Cause.PROTOCOL_MISMATCH,
     rule=protocol_mismatch,
+    cites=(Cited.CLIENT_HELLO, Cited.SERVER_HELLO, Cited.ALERT),
     texts=Texts(
         "The message processor and {backend} share no TLS version: the ClientHello offered {offered} and the"
         " handshake ended with {reaction}.",
@@ -147,6 +179,14 @@ SPEC = CauseSpec(
             " version {backend} accepts{accepted}, or enable {offered} in the backend's TLS configuration."
             " If the backend does accept {offered}, compare the cipher suites both sides allow (SSLInfo"
             " <Ciphers>).",
+        ),
+        PROBED: Texts(
+            "A probe offering {backend} the message processor's TLS versions ({offered}) one at a time was"
+            " refused each time{accepted}: they share no TLS version.",
+            "Make the versions meet: set the TargetEndpoint's (or TargetServer's) SSLInfo <Protocols> to a"
+            " version {backend} accepts{accepted}, or enable {offered} in the backend's TLS configuration"
+            " (e.g. nginx ssl_protocols). A capture of the failing call on the message processor would show"
+            " the refusal itself.",
         ),
         "mp-log": Texts(
             "The message processor's log says {backend} refused its TLS versions (\"{phrase}\"); the input"

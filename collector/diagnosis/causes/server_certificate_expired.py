@@ -4,7 +4,7 @@ validity (JSSE: ``validity check failed``, alert certificate_expired or certific
 from __future__ import annotations
 
 from collector.diagnosis.backends import Facts
-from collector.diagnosis.causes.spec import CauseSpec, Finding, Texts
+from collector.diagnosis.causes.spec import CauseSpec, Cited, Finding, Texts
 from collector.diagnosis.chain_findings import expired_in_truststore, rejection_finding
 from collector.diagnosis.server_chain import EXPIRED, chain_rejection
 from collector.diagnosis.verdict import (
@@ -42,6 +42,7 @@ def server_certificate_expired(facts: Facts) -> Finding | None:
 SPEC = CauseSpec(
     cause=Cause.SERVER_CERTIFICATE_EXPIRED,
     rule=server_certificate_expired,
+    cites=(Cited.CLIENT_HELLO, Cited.SERVER_CERTIFICATE, Cited.ALERT),
     texts=Texts(
         "The message processor refused the certificate of {backend}: {expired_subject} is valid"
         " {not_before} to {not_after}, outside its validity at the capture time ({checked_at}).",

@@ -5,7 +5,7 @@ MP's truststore (JSSE: ``PKIX path building failed``; Apigee: 503
 from __future__ import annotations
 
 from collector.diagnosis.backends import Facts
-from collector.diagnosis.causes.spec import CauseSpec, Finding, Texts
+from collector.diagnosis.causes.spec import CauseSpec, Cited, Finding, Texts
 from collector.diagnosis.chain_findings import rejection_finding, top_is_self_issued
 from collector.diagnosis.server_chain import UNTRUSTED, Basis, chain_rejection
 from collector.diagnosis.verdict import (
@@ -44,6 +44,7 @@ _FIX_TAIL = (" The TrustStore is the one the TargetEndpoint's (or the TargetServ
 SPEC = CauseSpec(
     cause=Cause.SERVER_CERTIFICATE_UNTRUSTED,
     rule=server_certificate_untrusted,
+    cites=(Cited.CLIENT_HELLO, Cited.SERVER_CERTIFICATE, Cited.ALERT),
     texts=Texts(
         "The message processor does not trust the certificate chain of {backend}: it does not lead to a CA"
         " of {truststore} (missing issuer {missing_issuer}).",

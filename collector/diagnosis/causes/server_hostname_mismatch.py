@@ -5,7 +5,7 @@ matching … found``)."""
 from __future__ import annotations
 
 from collector.diagnosis.backends import Facts
-from collector.diagnosis.causes.spec import CauseSpec, Finding, Texts
+from collector.diagnosis.causes.spec import CauseSpec, Cited, Finding, Texts
 from collector.diagnosis.chain_findings import rejection_finding
 from collector.diagnosis.server_chain import MISMATCH, chain_rejection
 from collector.diagnosis.verdict import (
@@ -39,6 +39,7 @@ _FIX = (" or point the target at a name the certificate holds: the host of the T
 SPEC = CauseSpec(
     cause=Cause.SERVER_HOSTNAME_MISMATCH,
     rule=server_hostname_mismatch,
+    cites=(Cited.CLIENT_HELLO, Cited.SERVER_CERTIFICATE, Cited.ALERT),
     texts=Texts(
         "The message processor refused the certificate of {backend}: it connects to {name} ({name_source}),"
         " but the certificate names only {leaf_names}.",

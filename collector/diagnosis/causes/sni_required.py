@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-from collector.diagnosis.backends import Facts, backend_label, first_fatal, server_reaction
-from collector.diagnosis.causes.spec import CauseSpec, Finding, Texts
+from collector.diagnosis.backends import Facts, backend_label, first_fatal, probe_label, server_reaction
+from collector.diagnosis.causes.spec import CauseSpec, Cited, Finding, Texts
 from collector.diagnosis.findings import count_lines, reaction_line
 from collector.diagnosis.negotiation import Answered, answered_with_sni, jsse_lines, offer_line
+from collector.diagnosis.probed import PROBED, capture_undecided, probed_line, surveyed
 from collector.diagnosis.verdict import (
     SECTION_CA_MISMATCH,
     SECTION_NO_CLIENT_CERTIFICATE,
@@ -33,9 +34,27 @@ def sni_required(facts: Facts) -> Finding | None:
     compared = [(h, answered_with_sni(facts, h)) for h in handshakes]
     refused = [(h, a) for h, a in compared if a is not None]
     if not refused:
-        return None
+        return _probed(facts)
     first, answered = refused[0]
     return _finding(facts, first, answered, [h for h, _ in refused])
+
+
+def _probed(facts: Facts) -> Finding | None:
+    """No capture decides, and a probe saw the backend answer a ClientHello with a server name and refuse the
+    same one without."""
+    if not capture_undecided(facts.evidence):
+        return None
+    for probe, survey in surveyed(facts.evidence):
+        check = survey.sni
+        if check is None or not check.required:
+            continue
+        lines = [probed_line(probe, check.with_name), probed_line(probe, check.without_name)]
+        lines.extend(jsse_lines(CAUSE, facts.evidence))
+        return Finding(probe_label(probe), tuple(lines),
+                       {"backend": probe_label(probe), "sni": check.name or "",
+                        "served_hint": f" (the backend answered SNI {check.name})" if check.name else ""},
+                       PROBED, from_probe=True)
+    return None
 
 
 def _refused_name(handshake: Handshake) -> bool:
@@ -56,20 +75,30 @@ def _finding(facts: Facts, first: Handshake, answered: Answered | None, refused:
     return Finding(label, tuple(lines), values, "wrong-name" if first.sni else "")
 
 
+_ENABLE_SNI = (
+    "Enable SNI on the message processors: Edge for Private Cloud sends none by default. On every"
+    " message processor, add conf_system_jsse.enableSNIExtension=true to"
+    " /opt/apigee/customer/application/message-processor.properties and restart it"
+    " (/opt/apigee/apigee-service/bin/apigee-service edge-message-processor restart); see " + SNI_DOC
+    + ". The message processor then sends the host of the TargetEndpoint URL or TargetServer"
+    " <Host>{served_hint}, which must be a DNS name: JSSE sends no SNI for an IP address."
+)
+
 SPEC = CauseSpec(
     cause=Cause.SNI_REQUIRED,
     rule=sni_required,
+    cites=(Cited.CLIENT_HELLO, Cited.SERVER_CERTIFICATE, Cited.ALERT),
     texts=Texts(
         "{backend} refused the ClientHello ({reaction}): the message processor sent no server name (SNI),"
         " and the backend requires one.",
-        "Enable SNI on the message processors: Edge for Private Cloud sends none by default. On every"
-        " message processor, add conf_system_jsse.enableSNIExtension=true to"
-        " /opt/apigee/customer/application/message-processor.properties and restart it"
-        " (/opt/apigee/apigee-service/bin/apigee-service edge-message-processor restart); see " + SNI_DOC
-        + ". The message processor then sends the host of the TargetEndpoint URL or TargetServer"
-        " <Host>{served_hint}, which must be a DNS name: JSSE sends no SNI for an IP address.",
+        _ENABLE_SNI,
     ),
     variants={
+        PROBED: Texts(
+            "A probe found that {backend} refuses a ClientHello without a server name (SNI) and answers one"
+            " with SNI {sni}: it requires SNI, which message processors do not send by default.",
+            _ENABLE_SNI,
+        ),
         "wrong-name": Texts(
             "{backend} refused the ClientHello ({reaction}): it does not serve the server name the message"
             " processor sent (SNI {sni}).",

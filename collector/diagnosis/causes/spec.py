@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -18,6 +19,20 @@ SHARED_DEFAULTS: Mapping[str, str] = {
 }
 
 
+class Cited(str, enum.Enum):
+    """What on the wire a cause rests on: the annotated capture (`diagnosis/citations.py`) comments on the
+    frames that carried it."""
+
+    CLIENT_HELLO = "client-hello"  # versions and suites offered, the SNI or its absence
+    SERVER_HELLO = "server-hello"  # the version and suite chosen
+    SERVER_CERTIFICATE = "server-certificate"  # the backend's chain, with the chain verdict
+    CERTIFICATE_REQUEST = "certificate-request"  # the acceptable CA names
+    CLIENT_CERTIFICATE = "client-certificate"  # what the message processor sent, or that it was empty
+    ALERT = "alert"  # who ended the handshake, and why
+    NON_TLS_REPLY = "non-tls-reply"  # what came back instead of TLS
+    CONNECTION_ATTEMPT = "connection-attempt"  # the SYN, and the RST (or nothing) that answered it
+
+
 @dataclass(frozen=True)
 class Finding:
     """A rule's verdict before its texts are rendered.
@@ -29,6 +44,7 @@ class Finding:
         variant: a key of the spec's `variants`, "" for the cause's own texts.
         chain: the verdict on the backend's certificate chain the finding rests on (JSON-ready), ``None``
             when the cause does not judge it.
+        from_probe: True when only a probe shows the failure (no capture does): the verdict says so.
     """
 
     backend: str | None
@@ -36,6 +52,7 @@ class Finding:
     values: Mapping[str, str] = field(default_factory=dict)
     variant: str = ""
     chain: Mapping[str, object] | None = None
+    from_probe: bool = False
 
 
 Rule = Callable[[Facts], "Finding | None"]
@@ -58,6 +75,7 @@ class CauseSpec:
         texts: summary and resolution. variants: other texts a finding picks by name when evidence narrows it.
         defaults: words for this cause's own placeholders (`SHARED_DEFAULTS` holds the common ones).
         report: the heading, paragraph, capture line and playbook sections SUMMARY.md and report.html print.
+        cites: what on the wire the verdict rests on, commented in the annotated capture for Wireshark.
     """
 
     cause: Cause
@@ -66,6 +84,7 @@ class CauseSpec:
     report: CauseReport
     variants: Mapping[str, Texts] = field(default_factory=dict)
     defaults: Mapping[str, str] = field(default_factory=dict)
+    cites: tuple[Cited, ...] = ()
 
     def texts_for(self, variant: str = "") -> Texts:
         """The cause's texts, or those of one of its variants."""

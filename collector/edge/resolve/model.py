@@ -100,6 +100,10 @@ class TargetTls:
         keystore / truststore: resolved store names (None when absent or the reference did not resolve).
         keystore_reference / truststore_reference: the reference names when SSLInfo used ``ref://``.
         key_alias: the `KeyAlias`, None when absent.
+        protocols / ciphers: SSLInfo <Protocols>/<Ciphers> as written (``()``: the MP's JVM defaults),
+            what the probe offers the backend in the MP's place and the report sets beside the wire.
+        common_name / common_name_wildcard: SSLInfo <CommonName> and its wildcardMatch, as
+            `edge.targets.SslInfo` reads them.
     """
 
     name: str
@@ -115,9 +119,13 @@ class TargetTls:
     truststore: str | None
     truststore_reference: str | None
     ignore_validation_errors: bool = False
+    protocols: tuple[str, ...] = ()
+    ciphers: tuple[str, ...] = ()
+    common_name: str | None = None
+    common_name_wildcard: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return dict(vars(self))
+        return {key: list(value) if isinstance(value, tuple) else value for key, value in vars(self).items()}
 
 
 @dataclass(frozen=True)

@@ -201,6 +201,10 @@ class _Walk:
             truststore,
             truststore_ref,
             ssl.ignore_validation_errors,
+            ssl.protocols,
+            ssl.ciphers,
+            ssl.common_name,
+            ssl.common_name_wildcard,
         )
 
     def _store(self, value: str | None, kind: str, where: str) -> tuple[str | None, str | None]:

@@ -1,10 +1,14 @@
 // The lab's Message Processor: an HTTP front end that calls the backend over two-way TLS (JSSE) per request,
 // writes Apigee-like system.log lines (the playbook's handshakeFailed lines on failure), answers 503 with the
-// ServiceUnavailable fault when the backend call fails, and appends one JSON line per request to a transactions
-// file (the Edge emulator turns those into debug-session transactions).
+// fault Edge gives for the failure (docs/edge-fault-shapes.md), and appends one JSON line per request to a
+// transactions file (the Edge emulator turns those into debug-session transactions).
 //
 // Usage: java MpSimulator ORG ENV API REV FRONT_ADDRESS FRONT_PORT MP_ADDRESS BACKEND_HOST BACKEND_PORT
-//            BACKEND_SNI KEYSTORE PASSWORD KEY_ALIAS TRUSTSTORE LOG TRANSACTIONS
+//            BACKEND_SNI KEYSTORE PASSWORD KEY_ALIAS TRUSTSTORE_PEM LOG TRANSACTIONS PROTOCOLS CIPHERS COMMON_NAME
+//
+// The target's SSLInfo as the emulator serves it: TRUSTSTORE_PEM holds the certificates of the TrustStore,
+// PROTOCOLS / CIPHERS are comma-separated (`-` = the JVM's defaults), COMMON_NAME makes the MP verify that the
+// backend certificate holds that name (`-` = no name check), BACKEND_SNI is the server_name sent (`-` = none).
 //
 // Backend answers other than 2xx (nginx answers 400 when no client certificate came) are answered with the same
 // 503 fault and an ERROR line naming the backend status: the lab's stand-in for the target error flow.
@@ -24,6 +28,11 @@ import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.security.KeyStore;
 import java.security.SecureRandom;
+import java.security.cert.Certificate;
+import java.security.cert.CertificateFactory;
+import java.security.cert.CertificateException;
+import java.net.ConnectException;
+import java.util.Collection;
 import java.text.SimpleDateFormat;
 import java.util.ArrayList;
 import java.util.Date;
@@ -42,9 +51,12 @@ import javax.net.ssl.TrustManagerFactory;
 public final class MpSimulator {
     static final String FAULT = "{\"fault\":{\"faultstring\":\"The Service is temporarily unavailable\","
             + "\"detail\":{\"errorcode\":\"messaging.adaptors.http.flow.ServiceUnavailable\"}}}";
+    static final String SSL_HANDSHAKE_FAILED = "messaging.adaptors.http.flow.SslHandshakeFailed";
     static final String THREAD = "NIOThread@0";
 
     final String org, env, api, rev, mpAddress, backendHost, backendSni, keyAlias, logPath, transactionsPath;
+    final String[] protocols, ciphers;
+    final String commonName;
     final int backendPort;
     final KeyStore keyStore, trustStore;
     final SSLContext context;
@@ -65,8 +77,11 @@ public final class MpSimulator {
         keyAlias = a[12];
         logPath = a[14];
         transactionsPath = a[15];
+        protocols = list(a[16]);
+        ciphers = list(a[17]);
+        commonName = a[18].equals("-") ? "" : a[18];
         keyStore = load(a[10], password);
-        trustStore = load(a[13], password);
+        trustStore = loadPem(a[13]);
         // The default algorithm (SunX509) so JSSE's real issuer filtering decides what the MP sends.
         KeyManagerFactory kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
         kmf.init(keyStore, password);
@@ -78,9 +93,10 @@ public final class MpSimulator {
     }
 
     public static void main(String[] args) throws Exception {
-        if (args.length != 16) {
+        if (args.length != 19) {
             System.err.println("usage: MpSimulator ORG ENV API REV FRONT_ADDRESS FRONT_PORT MP_ADDRESS BACKEND_HOST"
-                    + " BACKEND_PORT BACKEND_SNI KEYSTORE PASSWORD KEY_ALIAS TRUSTSTORE LOG TRANSACTIONS");
+                    + " BACKEND_PORT BACKEND_SNI KEYSTORE PASSWORD KEY_ALIAS TRUSTSTORE_PEM LOG TRANSACTIONS"
+                    + " PROTOCOLS CIPHERS COMMON_NAME");
             System.exit(2);
         }
         MpSimulator mp = new MpSimulator(args);
@@ -99,6 +115,25 @@ public final class MpSimulator {
         KeyStore store = KeyStore.getInstance("PKCS12");
         try (InputStream in = new FileInputStream(path)) {
             store.load(in, password);
+        }
+        return store;
+    }
+
+    static String[] list(String arg) {
+        return arg.equals("-") || arg.isEmpty() ? new String[0] : arg.split(",");
+    }
+
+    // An Edge truststore is a keystore of trusted certificates; the lab gets them as the emulator serves them.
+    static KeyStore loadPem(String path) throws Exception {
+        KeyStore store = KeyStore.getInstance("PKCS12");
+        store.load(null, null);
+        Collection<? extends Certificate> certs;
+        try (InputStream in = new FileInputStream(path)) {
+            certs = CertificateFactory.getInstance("X.509").generateCertificates(in);
+        }
+        int index = 0;
+        for (Certificate cert : certs) {
+            store.setCertificateEntry("trusted-" + index++, cert);
         }
         return store;
     }
@@ -126,7 +161,7 @@ public final class MpSimulator {
         Outcome outcome = callBackend(messageId, start);
         if (outcome.error != null) {
             status = 503;
-            body = FAULT;
+            body = outcome.fault != null ? outcome.fault : FAULT;
             errorCause = outcome.error;
         } else if (outcome.status < 200 || outcome.status > 299) {
             status = 503;
@@ -160,6 +195,7 @@ public final class MpSimulator {
         int status;
         String body = "";
         String error;
+        String fault;
     }
 
     Outcome callBackend(String messageId, long start) {
@@ -174,13 +210,24 @@ public final class MpSimulator {
             plain.setSoTimeout(10_000);
             connected = System.currentTimeMillis();
             local = mpAddress + ":" + plain.getLocalPort();
-            SSLSocket tls = (SSLSocket) context.getSocketFactory().createSocket(plain, backendHost, backendPort, true);
+            // With a CommonName the MP checks the backend certificate against it (the peer host JSSE verifies).
+            String peer = commonName.isEmpty() ? backendHost : commonName;
+            SSLSocket tls = (SSLSocket) context.getSocketFactory().createSocket(plain, peer, backendPort, true);
             tls.setUseClientMode(true);
-            if (!backendSni.isEmpty() && !backendSni.equals("-")) {
-                SSLParameters parameters = tls.getSSLParameters();
-                parameters.setServerNames(List.of(new SNIHostName(backendSni)));
-                tls.setSSLParameters(parameters);
+            SSLParameters parameters = tls.getSSLParameters();
+            boolean sni = !backendSni.isEmpty() && !backendSni.equals("-");
+            // An empty list sends no server_name at all (JSSE would otherwise name a host-name peer).
+            parameters.setServerNames(sni ? List.of(new SNIHostName(backendSni)) : List.of());
+            if (protocols.length > 0) {
+                parameters.setProtocols(protocols);
             }
+            if (ciphers.length > 0) {
+                parameters.setCipherSuites(ciphers);
+            }
+            if (!commonName.isEmpty()) {
+                parameters.setEndpointIdentificationAlgorithm("HTTPS");
+            }
+            tls.setSSLParameters(parameters);
             // TLS 1.3: startHandshake() returns normally even when the backend rejects the empty certificate;
             // the alert then arrives on the first read below.
             tls.startHandshake();
@@ -201,7 +248,17 @@ public final class MpSimulator {
             outcome.body = headEnd >= 0 ? response.substring(headEnd + 4) : "";
         } catch (Exception e) {
             outcome.error = e.getMessage() != null ? e.getMessage() : e.toString();
-            logHandshakeFailure(messageId, e, local, connected);
+            Throwable rejected = certificateRejection(e);
+            if (rejected != null) {
+                // Edge's 503-sslhandshakefailed playbook: the MP's own check of the backend's certificate.
+                outcome.fault = "{\"fault\":{\"faultstring\":" + json("SSL Handshake failed " + rejected)
+                        + ",\"detail\":{\"errorcode\":\"" + SSL_HANDSHAKE_FAILED + "\"}}}";
+            }
+            if (e instanceof ConnectException) {
+                logConnectFailure(messageId, e, local, connected);
+            } else {
+                logHandshakeFailure(messageId, e, local, connected);
+            }
         } finally {
             try {
                 plain.close();
@@ -210,6 +267,25 @@ public final class MpSimulator {
             }
         }
         return outcome;
+    }
+
+    // The trust manager's exception behind an SSLHandshakeException: the chain (PKIX), its dates, or the name.
+    static Throwable certificateRejection(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof CertificateException) {
+                return t;
+            }
+        }
+        return null;
+    }
+
+    void logConnectFailure(String messageId, Exception e, String local, long connected) {
+        long age = Math.max(1, System.currentTimeMillis() - connected);
+        log("ERROR", messageId, "HTTP.CLIENT", "HTTPClient$Context.onConnectFailed() : ClientChannel[C:" + local
+                + " Remote host:" + backendHost + ":" + backendPort + "] age=" + age + "ms connect failed, message: "
+                + e.getMessage());
+        log("ERROR", messageId, "ADAPTORS.HTTP.FLOW", "RequestWriteListener.onException() : RequestWriteListener"
+                + ".onException(HTTPRequest@" + Integer.toHexString(System.identityHashCode(e)) + ")\n" + e);
     }
 
     static byte[] readAll(InputStream in) throws IOException {

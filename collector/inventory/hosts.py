@@ -1,4 +1,4 @@
-"""Hosts and roles: our YAML, Ansible INI/YAML inventories, ~/.ssh/config aliases, discovered MPs."""
+"""The hosts of a run and their checks: one InventoryHost per host, ~/.ssh/config aliases resolved."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import paramiko
-import yaml
 
 from collector.errors import InputError
 
@@ -20,7 +19,7 @@ DEFAULT_USER = "apigee"
 DEFAULT_CAPTURE_DIR = "/tmp"
 ANSIBLE_GROUPS = {"message_processors": ROLE_MESSAGE_PROCESSOR, "backends": ROLE_BACKEND}
 
-_HOST_KEYS = (
+HOST_KEYS = (
     "address",
     "role",
     "port",
@@ -32,11 +31,12 @@ _HOST_KEYS = (
     "proxy_jump",
     "tcpdump",
 )
-_DEFAULT_KEYS = tuple(k for k in _HOST_KEYS if k not in ("address", "role"))
+DEFAULT_KEYS = tuple(k for k in HOST_KEYS if k not in ("address", "role"))
 _ADDRESS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:%-]*$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_TRUE = {"true", "yes", "1", "on"}
-_FALSE = {"false", "no", "0", "off"}
+# Ansible's booleans (y/t/n/f too), so `ansible_become=y` means what it means to Ansible.
+_TRUE = {"true", "yes", "1", "on", "y", "t"}
+_FALSE = {"false", "no", "0", "off", "n", "f"}
 
 
 @dataclass(frozen=True)
@@ -87,34 +87,6 @@ class Inventory:
         return tuple(h for h in self.hosts if h.role == ROLE_BACKEND)
 
 
-def load_inventory(path: Path, ssh_config: Path | None = None) -> Inventory:
-    """Read an inventory file, sniffing our YAML vs an Ansible INI/YAML inventory; addresses that are
-    ~/.ssh/config aliases (or `ssh_config`'s) are resolved to HostName/Port/User/IdentityFile/ProxyJump."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(path, f"cannot read the inventory: {e}") from e
-    config = _load_ssh_config(path, ssh_config)
-    if _looks_like_ini(text):
-        raw = _parse_ansible_ini(path, text)
-    else:
-        document = _parse_yaml(path, text)
-        if isinstance(document, Mapping) and "hosts" in document and set(document) <= {"defaults", "hosts"}:
-            raw = _parse_own_yaml(path, document)
-        elif isinstance(document, Mapping):
-            raw = _parse_ansible_yaml(path, document)
-        else:
-            raise InputError(path, "not an inventory: expected a mapping with 'hosts' or Ansible groups")
-    hosts = tuple(_build_host(path, name, values, config) for name, values in raw)
-    if not hosts:
-        raise InputError(
-            path,
-            "no hosts (our YAML needs 'hosts:'; Ansible inventories need hosts in the "
-            "groups message_processors or backends)",
-        )
-    return Inventory(hosts=hosts, source=str(path))
-
-
 def hosts_from_addresses(
     addresses: Sequence[str], role: str, defaults: Mapping[str, object] | None = None
 ) -> tuple[InventoryHost, ...]:
@@ -125,180 +97,14 @@ def hosts_from_addresses(
     for address in dict.fromkeys(addresses):
         values = dict(defaults or {})
         values.update(address=address, role=role)
-        hosts.append(_build_host(Path("<discovered>"), address, values, None))
+        hosts.append(build_host(Path("<discovered>"), address, values, None))
     return tuple(hosts)
-
-
-# --- our YAML -------------------------------------------------------------------------------------
-
-
-def _parse_own_yaml(path: Path, document: Mapping[str, object]) -> list[tuple[str, dict[str, object]]]:
-    defaults = document.get("defaults") or {}
-    if not isinstance(defaults, Mapping):
-        raise InputError(path, "'defaults' must be a mapping")
-    for key in defaults:
-        if key not in _DEFAULT_KEYS:
-            raise InputError(path, f"defaults: unknown key {key!r} (known: {', '.join(_DEFAULT_KEYS)})")
-    hosts = document.get("hosts")
-    if not isinstance(hosts, Mapping):
-        raise InputError(path, "'hosts' must be a mapping of host name to settings")
-    result = []
-    for name, values in hosts.items():
-        if not isinstance(values, Mapping):
-            raise InputError(path, f"host {name}: settings must be a mapping (address, role, ...)")
-        for key in values:
-            if key not in _HOST_KEYS:
-                raise InputError(path, f"host {name}: unknown key {key!r} (known: {', '.join(_HOST_KEYS)})")
-        merged = dict(defaults)
-        merged.update(values)
-        merged["_explicit"] = set(values)
-        result.append((str(name), merged))
-    return result
-
-
-# --- Ansible --------------------------------------------------------------------------------------
-
-_ANSIBLE_VARS = {
-    "ansible_host": "address",
-    "ansible_ssh_host": "address",
-    "ansible_port": "port",
-    "ansible_ssh_port": "port",
-    "ansible_user": "user",
-    "ansible_ssh_user": "user",
-    "ansible_ssh_private_key_file": "identity_file",
-    "ansible_become": "sudo",
-    "collector_system_log": "system_log",
-    "collector_capture_dir": "capture_dir",
-    "collector_tcpdump": "tcpdump",
-}
-
-
-def _from_ansible_vars(values: Mapping[str, object]) -> dict[str, object]:
-    return {_ANSIBLE_VARS[k]: v for k, v in values.items() if k in _ANSIBLE_VARS}
-
-
-def _looks_like_ini(text: str) -> bool:
-    for line in text.splitlines():
-        stripped = line.strip()
-        if stripped and not stripped.startswith(("#", ";")):
-            return stripped.startswith("[")
-    return False
-
-
-def _parse_ansible_ini(path: Path, text: str) -> list[tuple[str, dict[str, object]]]:
-    group_hosts: dict[str, dict[str, dict[str, object]]] = {}
-    group_vars: dict[str, dict[str, object]] = {}
-    children: dict[str, list[str]] = {}
-    section, kind = "ungrouped", "hosts"
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith(("#", ";")):
-            continue
-        if stripped.startswith("["):
-            match = re.fullmatch(r"\[([A-Za-z0-9_.-]+)(?::(vars|children))?\]", stripped)
-            if not match:
-                raise InputError(path, f"line {number}: bad section header {stripped!r}")
-            section, kind = match.group(1), match.group(2) or "hosts"
-            continue
-        if kind == "children":
-            children.setdefault(section, []).append(stripped)
-            continue
-        if kind == "vars":
-            key, sep, value = stripped.partition("=")
-            if not sep:
-                raise InputError(path, f"line {number}: expected key=value in [{section}:vars]")
-            group_vars.setdefault(section, {})[key.strip()] = value.strip()
-            continue
-        name, *pairs = stripped.split()
-        host_vars: dict[str, object] = {}
-        for pair in pairs:
-            key, sep, value = pair.partition("=")
-            if not sep:
-                raise InputError(path, f"line {number}: expected key=value after host {name}, got {pair!r}")
-            host_vars[key] = value.strip("'\"")
-        group_hosts.setdefault(section, {}).setdefault(name, {}).update(host_vars)
-    return _collect_ansible(group_hosts, group_vars, children)
-
-
-def _parse_ansible_yaml(path: Path, document: Mapping[str, object]) -> list[tuple[str, dict[str, object]]]:
-    group_hosts: dict[str, dict[str, dict[str, object]]] = {}
-    group_vars: dict[str, dict[str, object]] = {}
-    children: dict[str, list[str]] = {}
-
-    def walk(group: str, body: object) -> None:
-        if body is None:
-            return
-        if not isinstance(body, Mapping):
-            raise InputError(path, f"group {group}: expected a mapping with hosts/children/vars")
-        unknown = set(body) - {"hosts", "children", "vars"}
-        if unknown:
-            raise InputError(
-                path,
-                f"group {group}: unknown key {sorted(unknown)[0]!r} "
-                "(Ansible groups have hosts, children, vars)",
-            )
-        hosts = body.get("hosts") or {}
-        if not isinstance(hosts, Mapping):
-            raise InputError(path, f"group {group}: 'hosts' must be a mapping")
-        for name, values in hosts.items():
-            if values is not None and not isinstance(values, Mapping):
-                raise InputError(path, f"host {name}: variables must be a mapping")
-            group_hosts.setdefault(group, {}).setdefault(str(name), {}).update(values or {})
-        group_vars.setdefault(group, {}).update(body.get("vars") or {})
-        for child, child_body in (body.get("children") or {}).items():
-            children.setdefault(group, []).append(str(child))
-            walk(str(child), child_body)
-
-    for group, body in document.items():
-        walk(str(group), body)
-    return _collect_ansible(group_hosts, group_vars, children)
-
-
-def _collect_ansible(
-    group_hosts: dict[str, dict[str, dict[str, object]]],
-    group_vars: dict[str, dict[str, object]],
-    children: dict[str, list[str]],
-) -> list[tuple[str, dict[str, object]]]:
-    """Hosts of the two role groups (and their child groups), with all < parent group < group < host vars."""
-
-    def members(group: str, seen: frozenset[str] = frozenset()) -> list[tuple[str, list[str]]]:
-        found = [(h, [group]) for h in group_hosts.get(group, {})]
-        for child in children.get(group, []):
-            if child not in seen:
-                found += [(h, [group, *chain]) for h, chain in members(child, seen | {group})]
-        return found
-
-    result: dict[str, dict[str, object]] = {}
-    for group, role in ANSIBLE_GROUPS.items():
-        for host, chain in members(group):
-            values = _from_ansible_vars(group_vars.get("all", {}))
-            for g in chain:
-                values.update(_from_ansible_vars(group_vars.get(g, {})))
-            for g in group_hosts:
-                values.update(_from_ansible_vars(group_hosts[g].get(host, {})))
-            explicit = set(values)  # Ansible's own variables win over ~/.ssh/config, as in Ansible
-            values.setdefault("address", host)
-            values["role"] = role
-            values["_explicit"] = explicit
-            result.setdefault(host, values)
-    return list(result.items())
 
 
 # --- building and checking a host -----------------------------------------------------------------
 
 
-def _parse_yaml(path: Path, text: str) -> object:
-    try:
-        return yaml.safe_load(text)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        raise InputError(path, f"{where}not valid YAML: {e.problem}") from e
-    except yaml.YAMLError as e:
-        raise InputError(path, f"not valid YAML: {e}") from e
-
-
-def _load_ssh_config(inventory: Path, explicit: Path | None) -> paramiko.SSHConfig | None:
+def load_ssh_config(inventory: Path, explicit: Path | None) -> paramiko.SSHConfig | None:
     candidate = explicit if explicit is not None else Path.home() / ".ssh" / "config"
     if not candidate.is_file():
         if explicit is not None:
@@ -329,7 +135,7 @@ def _apply_ssh_config(values: dict[str, object], config: paramiko.SSHConfig | No
         values["identity_file"] = entry["identityfile"][0]
 
 
-def _build_host(
+def build_host(
     path: Path, name: str, values: Mapping[str, object], config: paramiko.SSHConfig | None
 ) -> InventoryHost:
     values = dict(values)
