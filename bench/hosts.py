@@ -32,24 +32,26 @@ Not part of the test suite (timings are not tests); numbers depend on the machin
 2-core machine was 5-14 (other helpers' suites): compare within one run only.
 
 Measured here (2026-12-02, 2 vCPU shared by the collector, every lab sshd/shell/sudo/gzip/tcpdump and other
-helpers' suites; window 5 s, --log-mb 2, 3 rounds, ansible once, `before` = main at d6b5802), overhead beyond
-the window in seconds, median (min-max); load = 1-min load average:
+helpers' suites; window 5 s, --log-mb 2, 3 rounds, ansible once, `before` = main at d6b5802, this branch's
+base), overhead beyond the window in seconds, median (min-max); load = 1-min load average. Two runs:
 
-    hosts  method    overhead            / plain   ours' whole run   load
-        1  plain     1.20 (1.06-1.42)      1.00                      2.0
-        1  ours      0.91 (0.77-0.98)      0.76        2.16          2.1   target <= 1.5 s: met
-        1  before    2.11 (1.93-2.11)      1.76        3.38          2.2
-        1  ansible   6.41                  5.36                      2.1
-       16  plain     5.81 (4.85-7.44)      1.00                      1.8
-       16  ours      3.01 (2.80-3.03)      0.52        8.39          1.8   target <= 1.0x plain: met
-       16  before    3.84 (3.75-3.86)      0.66        9.22          2.5
-       16  ansible  21.99                  3.78                      2.3
+    first run (load ~2)                                        last run, main merged in (load 4-10)
+    hosts  method    overhead          / plain  whole run      overhead          / plain  whole run
+        1  plain     1.20 (1.06-1.42)    1.00                  2.51 (2.39-2.88)    1.00
+        1  ours      0.91 (0.77-0.98)    0.76     2.16         1.14 (1.08-1.70)    0.45     5.07
+        1  before    2.11 (1.93-2.11)    1.76     3.38         2.13 (1.91-2.48)    0.85     4.92
+        1  ansible   6.41                5.36                 12.17                4.85
+       16  plain     5.81 (4.85-7.44)    1.00                  6.45 (5.84-8.48)    1.00
+       16  ours      3.01 (2.80-3.03)    0.52     8.39         3.38 (2.99-3.43)    0.52     9.04
+       16  before    3.84 (3.75-3.86)    0.66     9.22         3.72 (3.68-3.99)    0.58     9.18
+       16  ansible  21.99                3.78                 25.74                3.99
+    Targets: <= 1.5 s at one host (1.14 s, 0.91 s): met; <= 1.0x plain at 16 hosts (0.52x): met.
 
-    slowest host per step (median s)  connect  start  stop(+fetch, cleanup)  logs  facts
-        1 host   ours                    0.08   0.22                   0.23  0.20   0.17
-        1 host   before                  0.11   0.22                   1.45  0.15   0.15
-       16 hosts  ours                    0.19   0.75                   0.80  0.53   0.53
-       16 hosts  before                  0.19   0.56                   1.81  0.51   0.55
+    slowest host per step (median s), first run  connect  start  stop(+fetch, cleanup)  logs  facts
+        1 host   ours                               0.08   0.22                   0.23  0.20   0.17
+        1 host   before                             0.11   0.22                   1.45  0.15   0.15
+       16 hosts  ours                               0.19   0.75                   0.80  0.53   0.53
+       16 hosts  before                             0.19   0.56                   1.81  0.51   0.55
 
 What moved the figures (issue 15, item 3):
 - The stop no longer waits >= 1.2 s for the capture file to stop growing (main's settle). It asks tcpdump for
@@ -57,8 +59,9 @@ What moved the figures (issue 15, item 3):
   1.2 s (a TPACKET_V3 block is handed over at most ~1 s after its first packet: measured max 0.995 s) and
   tcpdump sleeps in poll; check-capture records the count at the start, so a capture idle since then stops at
   once. Stop step 1.45 -> 0.23 s at one host, 1.81 -> 0.80 s at 16; overhead 2.11 -> 0.91 s at one host,
-  3.84 -> 3.01 s at 16. Lossless: tests/remote/test_capture.py sends 300 packets right before the stop and
-  finds all of them (an immediate SIGINT, as the plain way does, kept ~230; a single packet, 0).
+  3.84 -> 3.01 s at 16 (last run: 2.13 -> 1.14 s and 3.72 -> 3.38 s). Lossless: tests/remote/test_capture.py
+  sends 300 packets right before the stop and finds all of them (an immediate SIGINT, as the plain way does,
+  kept ~230; of a single packet, 0).
 - Late in the window (2 s before its end) every capture notes its count again, in the background. Not seen
   above (the bench's captures see no traffic): with a reproduction's 100 packets early in a 5 s window the
   stop took 1.45 s without that mark and 0.13 s with it (8 rounds each, all packets kept).
@@ -67,9 +70,13 @@ What moved the figures (issue 15, item 3):
 - Not done / not needed for the targets: SSH connects during earlier stages (a --no-api run has none
   before connect), fewer round trips per host (each command keeps its own sudo, frame, hash and audit line),
   paramiko cipher choice (the collector's CPU is not the bound at these sizes).
-On 2 cores the lab hosts' CPU bounds the 16-host figures (ours spends more of it than plain: sudo, framing,
-sha256, trust checks for every command), and plain varies most (16 OpenSSH clients doing sntrup761 key
-exchanges at once: 4.9-7.4 s here, 6.7-22 s in earlier runs at load 6-11, where ours stayed at 3.0-6.1 s).
+On 2 cores the lab hosts' CPU bounds the 16-host figures. Ours spends more of it than plain (sudo, framing,
+sha256, trust checks for every command) and than before (16 hosts: 5.9 s against 4.1 s; with a 3 s window,
+which has no mark, 5.2 against 4.3 s: the mark is ~0.8 s of it, the counters and the host-side listening
+loop the rest), and its start step's slowest host is 0.2-0.35 s slower than before's at 16 hosts (0.88 vs
+0.53 s in the last run; equal at one host): not yet explained; the net is still lower. Plain varies most
+(16 OpenSSH clients doing sntrup761 key exchanges at once: 4.9-8.5 s here, 21-22 s in earlier runs at load
+7-11, where ours stayed at 3.0-6.1 s).
 Ours' whole run adds the interpreter start (~1 s), analysis and the bundle, and that part grows with the logs
 (the bundle writer reads every gzip'd log to redact it): with 8 MiB logs at load 6-11 it was ~6 s at one host
 and ~90 s at 16 hosts, with 200 MiB logs (50 MB kept) ~20 s at one host. Outside this benchmark's target
