@@ -14,8 +14,14 @@ from collector.tls.probe_results import format_target
 # shell; `render` shlex-quotes each argv element.
 
 
-def _script(name: str) -> str:
-    return (resources.files("collector.remote") / "scripts" / name).read_text(encoding="utf-8")
+def _script(name: str, *libraries: str) -> str:
+    """The `sh -c` text of script `name`, after the shell functions of `libraries` (scripts/ files too).
+
+    Joined by one newline after each library's trailing whitespace is stripped: the role's
+    `lookup('ansible.builtin.file')` strips it, so both senders send the same text up to the final newline."""
+    texts = [(resources.files("collector.remote") / "scripts" / n).read_text(encoding="utf-8")
+             for n in (*libraries, name)]
+    return "\n".join([*(text.rstrip() for text in texts[:-1]), texts[-1]])
 
 
 CAPTURE_FILE = "capture.pcap"
@@ -45,11 +51,14 @@ _FILTER_ADDRESS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.:-]*$")
 # count).
 _START_CAPTURE = _script("start-capture.sh")
 
-_CHECK_CAPTURE = _script("check-capture.sh")
+# The trust check of the run dir (and the tcpdump counter functions) live once, in run-dir.sh.
+_RUN_DIR_FUNCTIONS = "run-dir.sh"
 
-_STOP_CAPTURE = _script("stop-capture.sh")
+_CHECK_CAPTURE = _script("check-capture.sh", _RUN_DIR_FUNCTIONS)
 
-_REMOVE_RUN_DIR = _script("remove-run-dir.sh")
+_STOP_CAPTURE = _script("stop-capture.sh", _RUN_DIR_FUNCTIONS)
+
+_REMOVE_RUN_DIR = _script("remove-run-dir.sh", _RUN_DIR_FUNCTIONS)
 
 _LIST_LOGS = _script("list-logs.sh")
 

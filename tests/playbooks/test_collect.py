@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from collector import layout
+from collector.remote import commands
 from collector.remote.capture import count_pcap_records
 from collector.remote.facts import HostFacts
 from tests.playbooks.conftest import (
@@ -139,6 +141,15 @@ def test_commands_log_has_each_command(playbook_run: PlaybookRun) -> None:
         assert marker in text, marker
     assert all("exit=" in line for line in text.splitlines())
     assert "timeout -s INT -k 10" in text and "-C" in text and "-W" in text
+
+
+def test_role_sends_the_collectors_script_texts(playbook_run: PlaybookRun) -> None:
+    # Given the commands the role ran on mp1, Then the scripts that need run-dir.sh's functions are the very
+    # texts the Python collector sends (run-dir.sh first), up to the final newline `lookup` strips.
+    text = (playbook_run.out / layout.host_file("mp1", layout.HOST_COMMANDS)).read_text()
+    for argv in (commands.check_capture("/d"), commands.stop_capture("/d", "r1", "u"),
+                 commands.remove_run_dir("/d-r1", "r1")):
+        assert f" sh -c {shlex.quote(argv[2].rstrip())} {argv[3]} ".replace("\n", "\\n") in text, argv[3]
 
 
 def test_nothing_is_left_on_the_hosts(playbook_run: PlaybookRun) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
 
@@ -132,6 +133,28 @@ def test_scripts_take_every_variable_as_an_argument(builder, fixed_words: list[s
     argv = builder()
     assert argv[:2] == ["sh", "-c"]
     assert argv[3:] == fixed_words
+
+
+_SCRIPTS_DIR = Path(commands.__file__).parent / "scripts"
+
+
+def test_run_dir_functions_have_one_copy() -> None:
+    # Given run-dir.sh, the shell functions of the run dir (its trust check among them)
+    library = (_SCRIPTS_DIR / "run-dir.sh").read_text(encoding="utf-8")
+    functions = re.findall(r"^([a-z_]+)\(\) \{$", library, re.MULTILINE)
+    assert {"trusted_run_dir", "find_tcpdump", "received"} <= set(functions)
+    # Then it runs nothing by itself: at its top level only comments, function heads and their closing braces
+    top_level = [line for line in library.splitlines() if line and not line[0].isspace()]
+    assert all(re.match(r"^(#|[a-z_]+\(\) \{$|\}$)", line) for line in top_level), top_level
+    # And no other host script defines one of them again
+    defined_again = re.compile(rf"^\s*({'|'.join(functions)})\s*\(\)", re.MULTILINE)
+    for script in _SCRIPTS_DIR.glob("*.sh"):
+        if script.name != "run-dir.sh":
+            assert not defined_again.search(script.read_text(encoding="utf-8")), script.name
+    # And each script that calls them is sent after it (one newline between, as the role joins them)
+    for argv in (commands.check_capture("/d"), commands.stop_capture("/d", "r1", "u"),
+                 commands.remove_run_dir("/d-r1", "r1")):
+        assert argv[2].startswith(library.rstrip() + "\n# Run as `sh -c SCRIPT NAME ARGS...`"), argv[3]
 
 
 @pytest.mark.parametrize("bad_id", ["", "a\nb", "x\0y"])

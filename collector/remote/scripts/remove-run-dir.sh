@@ -1,16 +1,8 @@
 # Run as `sh -c SCRIPT NAME ARGS...` by collector/remote/commands.py and by playbooks/roles/collector:
 # every value arrives as a positional argument, never parsed by a shell.
 dir=$1 run_id=$2
+# trusted_run_dir comes from run-dir.sh, which both senders put before this script.
 case $dir in *"$run_id"*) ;; *) echo "refusing to remove $dir" >&2; exit 5;; esac
-# The run dir is trusted only while it is the one start-capture made: a directory (no link) of our uid, mode
-# 0700, whose device:inode is the one recorded in DIR.trust (ours, one name, not a link). Sets trusted_pid.
-trusted_run_dir() {
-  trusted_pid= ; [ -f "$dir.trust" ] && [ ! -L "$dir.trust" ] \
-    && [ "$(stat -c %u:%h:%a -- "$dir.trust")" = "$(id -u):1:600" ] || return 1
-  read -r trusted_pid identity <"$dir.trust" || return 1
-  [ -d "$dir" ] && [ ! -L "$dir" ] && [ "$(stat -c %d:%i -- "$dir")" = "$identity" ] \
-    && [ "$(stat -c %a -- "$dir")" = 700 ]
-}
 ours() {  # $1 is the very directory start-capture made (wherever it is now)
   [ -d "$1" ] && [ ! -L "$1" ] && [ "$(stat -c %d:%i -- "$1")" = "$identity" ]
 }

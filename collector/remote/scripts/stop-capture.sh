@@ -1,38 +1,7 @@
 # Run as `sh -c SCRIPT NAME ARGS...` by collector/remote/commands.py and by playbooks/roles/collector:
 # every value arrives as a positional argument, never parsed by a shell.
 dir=$1 run_id=$2 login=$3 wait=$4 settle=$5
-# The run dir is trusted only while it is the one start-capture made: a directory (no link) of our uid, mode
-# 0700, whose device:inode is the one recorded in DIR.trust (ours, one name, not a link). Sets trusted_pid.
-trusted_run_dir() {
-  trusted_pid= ; [ -f "$dir.trust" ] && [ ! -L "$dir.trust" ] \
-    && [ "$(stat -c %u:%h:%a -- "$dir.trust")" = "$(id -u):1:600" ] || return 1
-  read -r trusted_pid identity <"$dir.trust" || return 1
-  [ -d "$dir" ] && [ ! -L "$dir" ] && [ "$(stat -c %d:%i -- "$dir")" = "$identity" ] \
-    && [ "$(stat -c %a -- "$dir")" = 700 ]
-}
-# tcpdump (the child of the `timeout` wrapper $pid, writing into this run dir) prints its counters on SIGUSR1:
-# "N packets captured, M packets received by filter, K packets dropped by kernel". Sets tcpdump_pid.
-find_tcpdump() {
-  tcpdump_pid=
-  for child in $(pgrep -P "$1" 2>/dev/null); do
-    tr '\0' '\n' <"/proc/$child/cmdline" 2>/dev/null | grep -qxF -- "$dir/capture.pcap" && tcpdump_pid=$child
-  done
-  [ -n "$tcpdump_pid" ]
-}
-# Prints the "received by filter" count now (asks tcpdump, waits up to 1 s for all of it); empty when it cannot
-# tell.
-received() {
-  asked=$(grep -c 'captured, .* dropped by kernel' "$dir/tcpdump.log")
-  # Still our tcpdump (SIGUSR1 ends a process that does not handle it): not a reused pid.
-  grep -qaF -- "$dir/capture.pcap" "/proc/$tcpdump_pid/cmdline" 2>/dev/null || return 0
-  kill -USR1 "$tcpdump_pid" 2>/dev/null || return 0
-  i=0
-  while [ "$(grep -c 'captured, .* dropped by kernel' "$dir/tcpdump.log")" = "$asked" ]; do
-    i=$((i + 1)); [ "$i" -le 100 ] || return 0; sleep 0.01
-  done
-  grep 'captured, .* dropped by kernel' "$dir/tcpdump.log" | tail -n 1 \
-    | sed -nE 's/.* ([0-9]+) packets? received by filter.*/\1/p'
-}
+# trusted_run_dir, find_tcpdump and received come from run-dir.sh, which both senders put before this script.
 # Anything but our own run dir may hold someone else's pid file and capture: neither is touched.
 trusted_run_dir && [ "$(stat -c %u -- "$dir")" = "$(id -u)" ] \
   || { echo "run dir $dir is not the one this run created (missing, replaced or opened up)" >&2; exit 6; }

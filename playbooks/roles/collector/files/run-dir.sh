@@ -1,0 +1,1 @@
+../../../../collector/remote/scripts/run-dir.sh
