@@ -248,6 +248,12 @@ class ConnectionTable:
                             stream.next_seq = (seq + length) & 0xFFFFFFFF
                             pos = end
                             continue
+                        if connection.add_sealed(index, seq, buf, start, captured_end, frames):
+                            if connection.done:
+                                self.frames = frames
+                                self._let_go(connection, "")
+                            pos = end
+                            continue
                 self.frames = frames
                 where[0], where[1] = buf, pos
                 add_segment(key, seq, flags, buf, start, captured_end, missing, clock)
