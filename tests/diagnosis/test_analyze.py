@@ -67,7 +67,7 @@ def test_streamed_json_is_json_dumps_of_to_json() -> None:
     paths = [CAPTURES / name for name in (
         "ca-mismatch-java-tls12.pcap", "ca-mismatch-java-tls12.pcap", "healthy-nginx-tls12.pcap",
         "healthy-nginx-tls12.pcap", "missing-client-certificate-java-tls13.pcap",
-        "healthy-openssl-tls12.pcap",
+        "healthy-openssl-tls12.pcap", "client-certificate-rejected-openssl-tls12.pcap",
     )]
     analysis = analyze_paths(paths)
     # When streamed (the repeated parts' text is looked up by the identity of what it is made of)
