@@ -1,3 +1,3 @@
-"""apigee-collector: diagnose two-way TLS 'bad_certificate' failures between Apigee Edge MPs and backends."""
+"""apigee-collector: diagnose the TLS failures between Apigee Edge MPs and backends behind a 503."""
 
 __version__ = "0.1.0"

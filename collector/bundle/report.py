@@ -52,7 +52,8 @@ class ReportContext:
             `diagnosis.causes.registry.report_for`); required with a diagnosis.
         handshakes: the analysis' handshakes, drawn as ladders per backend (`diagnosis/ladder.py`'s model).
         backend_views: per backend, the configured SSLInfo beside what the wire and the probe showed
-            (`diagnosis.backend_view.backend_views` of the analysis' evidence); report.html only.
+            (`diagnosis.backend_view.backend_views` of the analysis' evidence); report.html shows every row,
+            SUMMARY.md lists the marked ones.
         checklist: from `build_checklist`. sections: from `build_sections` (computed when left empty).
         steps: every host x step outcome. redactions: every redaction of the bundle.
         generated: when the bundle was made (ISO 8601), "" to leave it out.
@@ -190,6 +191,8 @@ def _template_data(context: ReportContext) -> dict[str, object]:
         "redaction_count": sum(r.count for r in context.redactions),
         "backends": _ladders(context.handshakes),
         "views": context.backend_views,
+        "mismatches": [(view.backend, row, [cell for cell in row.cells if cell.text])
+                       for view in context.backend_views for row in view.mismatches],
         "paths": {"manifest": layout.MANIFEST, "handshakes": layout.ANALYSIS_HANDSHAKES},
     }
 

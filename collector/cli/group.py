@@ -58,14 +58,16 @@ class _LazyGroup(click.Group):
 )
 @click.version_option(__version__, prog_name="collect")
 def cli() -> None:
-    """Diagnose Apigee Edge 503s caused by two-way TLS failures between a Message Processor and a backend
-    ("Received fatal alert: bad_certificate"), and build one support bundle for the ticket.
+    """Diagnose Apigee Edge 503s caused by TLS failures between a Message Processor and a backend (a client
+    certificate the backend rejects or never gets, an untrusted, expired or misnamed backend certificate, no
+    common protocol or cipher suite, SNI, a plaintext port, a refused connection), and build one support
+    bundle for the ticket.
 
     \b
     Run the whole playbook:   collect --org ORG --env ENV --proxy PROXY [options]
                               (the same as: collect run --org ...)
     Analyze offline:          collect analyze capture.pcap [keystore.json cert.json keys.log ...]
-    Ask a backend's CAs:      collect probe backend.example.com:443 [--via mp1]
+    Ask a backend directly:   collect probe backend.example.com:443 [--via mp1]
     Check a bundle:           collect verify apigee-diag-....tar.gz
     Package a playbook run:   collect package --from DIR [--org ORG --env ENV --proxy PROXY]
 

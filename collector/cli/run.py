@@ -47,7 +47,7 @@ Exit codes: 0 complete, 3 bundle written but partial, 2 usage/input/credentials 
 @cli.command("run", epilog=EPILOG)
 @click.option("--org", metavar="ORG", help="Edge organization of the failing proxy.")
 @click.option("--env", metavar="ENV", help="Edge environment the proxy is deployed to.")
-@click.option("--proxy", metavar="PROXY", help="API proxy whose target calls fail with bad_certificate.")
+@click.option("--proxy", metavar="PROXY", help="API proxy whose calls to its backend fail (503).")
 @click.option("--mgmt-url", metavar="URL",
               help="Management API base [env APIGEE_MGMT_URL; default https://api.enterprise.apigee.com]; "
                    "Private Cloud: http://MS-HOST:8080.")

@@ -20,8 +20,10 @@ from collector.diagnosis.backends import first_fatal, is_encrypted, sent_no_clie
 from collector.diagnosis.evidence import Evidence
 from collector.diagnosis.keymanager import KeystoreVerdict, acceptable_names, check_keystore
 from collector.diagnosis.negotiation import offer_accepts
+from collector.diagnosis.probed import probe_facts
 from collector.diagnosis.server_chain import chain_verdict, refused_chain
 from collector.diagnosis.targets import BackendTarget, ConfiguredTls, backend_scope, split_endpoint
+from collector.diagnosis.verdict import ProbedFact
 from collector.tls.handshake import (
     AttemptEnd,
     CertificateRequest,
@@ -30,6 +32,7 @@ from collector.tls.handshake import (
     Outcome,
     ProbeResult,
 )
+from collector.tls.jsse_defaults import suite_name
 from collector.tls.trust import ChainStatus, ChainVerdict, leaf_names
 
 # Alerts whose number names the disagreement (RFC 8446 6.2).
@@ -38,6 +41,9 @@ PROTOCOL_VERSION = 70
 UNRECOGNIZED_NAME = 112
 _LISTED_SUITES = 6  # a JSSE ClientHello offers ~40 suites: a cell lists a few and counts the rest
 _LISTED_NAMES = 4  # CA names, leaf names
+# Chain statuses the MP's JSSE refuses whatever SSLInfo says about names (the name row judges names).
+_REFUSED_CHAIN = frozenset({ChainStatus.UNTRUSTED.value, ChainStatus.EXPIRED.value,
+                            ChainStatus.NOT_YET_VALID.value})
 CONNECTION = "TLS on the connection"
 
 
@@ -117,34 +123,67 @@ class ProbedFacts:
 
     Attributes:
         probes: the probe results of this backend (each one handshake: the version and suite it negotiated,
-            the SNI it sent, the chain, the CA names and the reaction).
-        accepted_versions / accepted_suites: the versions and suites the backend accepts among those the MP
-            offers; ``None`` when not probed.
+            the SNI it sent, the chain, the CA names and the reaction; and the survey, when one was made).
+        accepted_versions / accepted_suites: the versions and suites (IANA names) the backend accepts among
+            those the MP offers; ``None`` when not probed.
+        offered_versions / offered_suites: what the survey offered as the MP's (its SSLInfo, or JSSE's
+            defaults: `offer_source`); ``()`` when not probed.
         sni_required: whether the backend refuses a ClientHello without server_name; ``None`` when unknown.
-        chain: the backend chain's verdict against the MP truststore; ``None`` when not judged.
+        chain: the probe's chain fact (its status and why), judged against the MP truststore when known;
+            ``None`` when not judged.
+        facts: every probed fact of this backend, as the diagnosis lists them (`diagnosis.probed`).
     """
 
     probes: tuple[ProbeResult, ...] = ()
     accepted_versions: tuple[str, ...] | None = None
     accepted_suites: tuple[str, ...] | None = None
+    offered_versions: tuple[str, ...] = ()
+    offered_suites: tuple[str, ...] = ()
+    offer_source: str = ""
     sni_required: bool | None = None
-    chain: ChainVerdict | None = None
+    chain: ProbedFact | None = None
+    facts: tuple[ProbedFact, ...] = ()
 
 
 def probed_facts(evidence: Evidence, probes: Sequence[ProbeResult]) -> ProbedFacts:
     """The probe findings of one backend: the one place the rows read them.
 
-    Today the evidence holds `ProbeResult`s only, so the accepted versions and suites and the chain verdict
-    stay unknown, and SNI is known to be required only when a probe with server_name got a ServerHello and
-    one without was refused. The probe's own findings (issue 14 item 3: accepted versions and suites among
-    the MP's, SNI required, the chain verified against the truststore) fill these fields here once the
-    evidence carries them; the rows already compare them.
+    The facts are `diagnosis.probed`'s (the same the diagnosis cites as probed evidence), the first probe's
+    fact of each kind winning. Without a survey (an older probe result) SNI is still known to be required
+    when a probe with server_name got a ServerHello and one without was refused.
     """
+    facts = tuple(fact for probe in probes for fact in probe_facts(probe, evidence))
+
+    def first(kind: str) -> ProbedFact | None:
+        return next((f for f in facts if f.kind == kind), None)
+
+    protocols, ciphers, sni = first("protocols"), first("ciphers"), first("sni")
+    accepted_suites = _listed(ciphers, "accepted")
+    return ProbedFacts(
+        tuple(probes),
+        accepted_versions=_listed(protocols, "accepted"),
+        accepted_suites=None if accepted_suites is None else tuple(suite_name(s) for s in accepted_suites),
+        offered_versions=_listed(protocols, "offered") or (),
+        offered_suites=tuple(suite_name(s) for s in _listed(ciphers, "offered") or ()),
+        offer_source=str((protocols.values or {}).get("source", "")) if protocols is not None else "",
+        sni_required=_sni_required(sni, probes),
+        chain=first("chain"),
+        facts=facts,
+    )
+
+
+def _listed(fact: ProbedFact | None, key: str) -> tuple[str, ...] | None:
+    values = (fact.values or {}).get(key) if fact is not None else None
+    return tuple(str(v) for v in values) if isinstance(values, (list, tuple)) else None
+
+
+def _sni_required(fact: ProbedFact | None, probes: Sequence[ProbeResult]) -> bool | None:
+    if fact is not None and fact.status in ("required", "not-required"):
+        return fact.status == "required"
     with_sni = [p for p in probes if p.sni and p.handshake.version]
     without = [p for p in probes if not p.sni and p.handshake.version is None
                and p.handshake.outcome is Outcome.FAILED and not p.handshake.server_chain]
-    required = True if with_sni and without else None
-    return ProbedFacts(tuple(probes), sni_required=required)
+    return True if with_sni and without else None
 
 
 ProbeReader = Callable[[Evidence, Sequence[ProbeResult]], ProbedFacts]
@@ -378,8 +417,10 @@ def _versions(seen: _Seen) -> Row:
     probe_text = ""
     if probed.accepted_versions is not None:
         probe_text = "accepts " + (", ".join(probed.accepted_versions) or "none of the MP's versions")
+        if probed.offered_versions:
+            probe_text += f" (offered {', '.join(probed.offered_versions)}: {probed.offer_source})"
         mp_versions = (tls.protocols if tls is not None and tls.protocols else offer.versions if offer
-                       else ())
+                       else probed.offered_versions)
         if mp_versions and not set(mp_versions) & set(probed.accepted_versions) and not mismatch:
             mismatch = f"the backend accepts none of {', '.join(mp_versions)}"
     elif seen.probe is not None and seen.probe.handshake.version:
@@ -391,7 +432,7 @@ def _versions(seen: _Seen) -> Row:
 def _suites(seen: _Seen) -> Row:
     tls, h, probed = seen.tls, seen.handshake, seen.probed
     configured = _list_or_default(seen, tls.ciphers if tls is not None else None, listed=_LISTED_SUITES)
-    wanted = set(tls.ciphers) if tls is not None else set()
+    wanted = {suite_name(c) for c in tls.ciphers} if tls is not None and tls.ciphers else set()
     captured = mismatch = ""
     offer = h.client_hello if h is not None else None
     if h is not None and offer is not None:
@@ -399,14 +440,15 @@ def _suites(seen: _Seen) -> Row:
         captured = f"offered {len(offer.cipher_suites)} suite(s): {offered}"
         captured += f"; the backend chose {h.cipher}" if h.cipher else "; no ServerHello"
         # Signalling values and suites without a name are not what <Ciphers> lists.
-        suites = [s for s in offer.cipher_suites if "SCSV" not in s and not s.startswith("0x")]
+        suites = [suite_name(s) for s in offer.cipher_suites if "SCSV" not in s and not s.startswith("0x")]
         extra = [s for s in suites if wanted and s not in wanted]
         alert = first_fatal(h)
         if extra:
             mismatch = (f"the ClientHello offered {_some(extra, 3)}, which <Ciphers> does not list: the"
                         " deployed SSLInfo is not this one")
-        elif h.cipher and wanted and h.cipher.startswith("TLS_") and h.cipher not in wanted:
-            mismatch = f"the backend chose {h.cipher}, which <Ciphers> does not list"
+        elif h.cipher and wanted and suite_name(h.cipher).startswith("TLS_") and \
+                suite_name(h.cipher) not in wanted:
+            mismatch = f"the backend chose {suite_name(h.cipher)}, which <Ciphers> does not list"
         elif (alert is not None and alert.code == HANDSHAKE_FAILURE and alert.sender == "server"
               and h.version is None and not h.server_chain):
             mismatch = (f"the backend refused the ClientHello with handshake_failure ({HANDSHAKE_FAILURE})"
@@ -417,11 +459,14 @@ def _suites(seen: _Seen) -> Row:
     if probed.accepted_suites is not None:
         probe_text = "accepts " + (_some(probed.accepted_suites, _LISTED_SUITES)
                                    or "none of the MP's suites")
-        mp_suites = wanted or (set(offer.cipher_suites) if offer else set())
+        if probed.offered_suites:
+            probe_text += f" (of {len(probed.offered_suites)} offered: {probed.offer_source})"
+        mp_suites = wanted or ({suite_name(s) for s in offer.cipher_suites} if offer
+                               else set(probed.offered_suites))
         if mp_suites and not mp_suites & set(probed.accepted_suites) and not mismatch:
             mismatch = "the backend accepts none of the suites the MP offers"
     elif seen.probe is not None and seen.probe.handshake.cipher:
-        probe_text = f"negotiated {seen.probe.handshake.cipher}"
+        probe_text = f"negotiated {suite_name(seen.probe.handshake.cipher)}"
     return Row("Cipher suites", _configured(seen, configured), _captured(seen, captured),
                _probed(seen, probe_text), mismatch)
 
@@ -444,6 +489,8 @@ def _sni(seen: _Seen) -> Row:
             mismatch = f"the backend does not know the name {h.sni} (unrecognized_name)"
         elif h.sni and host is not None and not _is_address(host) and h.sni.lower() != host.lower():
             mismatch = f"the MP sent {h.sni}, not the target host {host}"
+    elif probed.sni_required and host is not None and _is_address(host):
+        mismatch = f"the backend requires SNI; the target host {host} is an address, so the MP sends none"
     probe_text = ""
     probe = seen.probe
     if probed.sni_required is not None:
@@ -491,10 +538,13 @@ def _chain(seen: _Seen) -> Row:
         leaf = probe.handshake.server_chain[0]
         probe_text = f"{len(probe.handshake.server_chain)} certificate(s): {leaf.subject}, issued by " \
             f"{leaf.issuer}"
-        if seen.probed.chain is not None:
-            probe_text += f"; {_verdict_text(seen.probed.chain)}"
-            if seen.probed.chain.status in (ChainStatus.UNTRUSTED, ChainStatus.EXPIRED) and not mismatch:
-                mismatch = _verdict_text(seen.probed.chain)
+    fact = seen.probed.chain
+    if fact is not None:
+        reason = fact.detail.removeprefix("backend chain: ")
+        probe_text = f"{probe_text}; {reason}" if probe_text else reason
+        if fact.status in _REFUSED_CHAIN and not mismatch and not (tls is not None and
+                                                                   tls.ignore_validation_errors):
+            mismatch = reason
     return Row("Server certificate chain", _configured(seen, configured), _captured(seen, captured),
                _probed(seen, probe_text), mismatch)
 

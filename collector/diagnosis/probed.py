@@ -79,20 +79,25 @@ def probe_chain_verdict(probe: ProbeResult, evidence: Evidence, *, check_name: b
 
 def probed_facts(evidence: Evidence) -> tuple[ProbedFact, ...]:
     """Every probe's findings as typed facts (the report's rows), in input order."""
+    return tuple(fact for probe in evidence.probes for fact in probe_facts(probe, evidence))
+
+
+def probe_facts(probe: ProbeResult, evidence: Evidence) -> tuple[ProbedFact, ...]:
+    """One probe's findings as typed facts: its chain judged against the evidence's truststore, then what its
+    survey found (the report's per-backend rows read these, one backend's probes at a time)."""
     facts: list[ProbedFact] = []
     store = (f"truststore {evidence.truststore_name}" if evidence.truststore_name
              else "the truststore given") if evidence.truststore else None
-    for probe in evidence.probes:
-        verdict = probe_chain_verdict(probe, evidence, check_name=True)
-        if verdict is not None:
-            facts.append(ProbedFact("chain", probe.target, probe.via, verdict.status.value,
-                                    "backend chain: " + chain_reason(verdict, store), verdict.to_json()))
-        elif probe.survey is not None and probe.survey.chain is not None:
-            check = probe.survey.chain
-            facts.append(ProbedFact("chain", probe.target, probe.via, check.status,
-                                    "backend chain: " + check.reason, check.verdict))
-        if probe.survey is not None:
-            facts.extend(_survey_facts(probe, probe.survey))
+    verdict = probe_chain_verdict(probe, evidence, check_name=True)
+    if verdict is not None:
+        facts.append(ProbedFact("chain", probe.target, probe.via, verdict.status.value,
+                                "backend chain: " + chain_reason(verdict, store), verdict.to_json()))
+    elif probe.survey is not None and probe.survey.chain is not None:
+        check = probe.survey.chain
+        facts.append(ProbedFact("chain", probe.target, probe.via, check.status,
+                                "backend chain: " + check.reason, check.verdict))
+    if probe.survey is not None:
+        facts.extend(_survey_facts(probe, probe.survey))
     return tuple(facts)
 
 

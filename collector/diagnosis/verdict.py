@@ -138,3 +138,8 @@ class CauseReport:
     sections: tuple[SectionResult, ...]
     healthy: bool = False
     must_gather: tuple[str, ...] = ()
+
+    @property
+    def headline(self) -> str:
+        """The title as the reports' page heading says it (``Protocol mismatch``, without ``Cause: ``)."""
+        return self.title.removeprefix("Cause: ")

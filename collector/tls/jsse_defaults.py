@@ -218,6 +218,19 @@ def iana_name(openssl: str) -> str:
     return _IANA_NAMES.get(openssl, openssl)
 
 
+def suite_name(name: str) -> str:
+    """One suite's name in one spelling, the IANA/JSSE one SSLInfo <Ciphers> uses, whichever way it came:
+    an IANA name in any case, JSSE's legacy ``SSL_`` alias of a ``TLS_`` suite, or an OpenSSL name (the
+    probe's own handshake and `openssl s_client` report those). An unknown name comes back upper-cased, so
+    two spellings of one unknown name still compare equal."""
+    upper = name.strip().upper()
+    if upper in _IANA_NAMES:
+        return _IANA_NAMES[upper]
+    if upper.startswith("SSL_") and f"TLS_{upper[4:]}" in _OPENSSL_NAMES:
+        return f"TLS_{upper[4:]}"
+    return upper
+
+
 def protocol_name(text: str) -> str | None:
     """``TLSv1.2`` for ``TLSv1.2``/``tlsv1.2``/``1.2`` (SSLInfo and command-line spellings), else ``None``."""
     return _VERSIONS.get(text.strip().lower())

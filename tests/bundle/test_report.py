@@ -110,12 +110,29 @@ def test_each_cause_renders_its_own_text(cause: Cause) -> None:
         assert (f"### {text}\n" in summary) is (other is cause), (other, "SUMMARY.md")
         assert (f"<h3>{text}</h3>" in report) is (other is cause), (other, "report.html")
     assert f"summary for {cause.value}" in summary
+    # and the page heading is the cause's own (from its spec), with the cause id beside the verdict
+    headline = CAUSE_TEXT[cause].removeprefix("Cause: ")
+    assert summary.startswith(f"# Apigee Edge: {headline} (org1 / test / weather)\n")
+    assert f"<h1>Apigee Edge: {headline} (org1 / test / weather)</h1>" in report
+    assert f"## Diagnosis\n\ncause: `{cause.value}`\n" in summary
+    assert f'<p class="cause">cause: <code>{cause.value}</code></p>' in report
+
+
+def test_the_heading_names_no_other_causes_symptom() -> None:
+    # Given a verdict that is not about client certificates, Then neither page heading says bad_certificate
+    # (the reports once titled every cause "503 / bad_certificate")
+    context = _context(Cause.PROTOCOL_MISMATCH)
+    summary, report = render_summary(context), render_report(context)
+    assert "bad_certificate" not in summary.splitlines()[0]
+    assert "bad_certificate" not in report.split("<h1>", 1)[1].split("</h1>", 1)[0]
 
 
 def test_no_diagnosis_renders() -> None:
     context = _context(None)
     assert "### No diagnosis" in render_summary(context)
     assert "<h3>No diagnosis</h3>" in render_report(context)
+    assert render_summary(context).startswith("# Apigee Edge: no diagnosis (org1 / test / weather)\n")
+    assert "cause: `" not in render_summary(context)
 
 
 def test_summary_carries_symptom_checklist_sections_hosts_and_redactions() -> None:
@@ -337,6 +354,27 @@ def test_report_sets_the_configured_sslinfo_beside_the_wire() -> None:
     assert "(2 marked)" in report
 
 
+def test_summary_lists_only_the_marked_rows_of_the_same_views() -> None:
+    # Given the rows of a protocol mismatch (versions and outcome marked, the rest not)
+    views = _views()
+    summary = render_summary(_context(Cause.PROTOCOL_MISMATCH, backend_views=views))
+    section = summary.split("## Configured vs observed\n", 1)[1].split("\n## ", 1)[0]
+    # Then SUMMARY.md lists exactly the marked rows, each with why and what each source said
+    listed = [line for line in section.splitlines() if line.startswith("- ")]
+    marked = [row for view in views for row in view.mismatches]
+    assert len(listed) == len(marked) == 2
+    backend = views[0].backend
+    assert listed[0] == (f"- {backend}, TLS versions: **alert protocol_version (70) from the backend**"
+                         " (configured: TLSv1.2; captured: offered TLSv1.2; no ServerHello)")
+    assert listed[1].startswith(f"- {backend}, Outcome: **fatal alert protocol_version (70) from the"
+                                " backend**")
+    assert "SNI (server_name)" not in section
+    # and without a marked row it says they agree; without any view it leaves the section out
+    agreeing = tuple(replace(v, rows=tuple(replace(r, mismatch="") for r in v.rows)) for v in views)
+    assert "No row disagrees" in render_summary(_context(backend_views=agreeing))
+    assert "## Configured vs observed" not in render_summary(_context(backend_views=()))
+
+
 def test_report_without_backends_says_so() -> None:
     assert "No backend is known" in render_report(_context(backend_views=()))
 
@@ -344,8 +382,10 @@ def test_report_without_backends_says_so() -> None:
 def test_hostile_names_in_the_backend_rows_stay_text() -> None:
     # Given a target host / CommonName and a certificate subject an attacker chose
     report = render_report(_context(backend_views=_views(HOSTILE)))
+    summary = render_summary(_context(backend_views=_views(HOSTILE)))
     # Then they are escaped wherever the rows show them, and the page stays well-formed
     assert "<script" not in report
+    assert "\\<script\\>" in summary and not re.search(r"(?<!\\)<", summary)
     assert "CommonName &lt;script&gt;alert(1)&lt;/script&gt;" in report
     assert "CN=&lt;script&gt;alert(1)&lt;/script&gt;" in report
     checker = _TagBalance()

@@ -87,3 +87,7 @@ def resolution(keystore: str = "myKeystore", key_alias: str = "myKey") -> dict:
                 "truststore": None, "truststore_reference": None, "ignore_validation_errors": False,
             }],
             "backends": [], "findings": ["keystore myKeystore: alias myKey has no key"]}
+
+# The probe survey tests' nginx listeners (TLS 1.3 only, TLS 1.2 with one suite, SNI only, expired), shared
+# rather than configured a second time: the report rows' probed column is checked against real surveys.
+from tests.probe.test_survey import listeners  # noqa: E402,F401

@@ -1,10 +1,13 @@
 """Configured vs observed per backend: the target's SSLInfo beside what real captures (and probes) show, the
-rows that disagree marked with why."""
+rows that disagree marked with why. The probed column is filled from real surveys of nginx listeners (the
+probe tests' own: TLS 1.3 only, TLS 1.2 with one suite, SNI only)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+
+import pytest
 
 from collector.diagnosis.backend_view import (
     BackendView,
@@ -16,9 +19,15 @@ from collector.diagnosis.backend_view import (
 )
 from collector.diagnosis.evidence import Evidence
 from collector.diagnosis.inputs import load_evidence
+from collector.diagnosis.probed import probed_facts as diagnosis_probed_facts
 from collector.diagnosis.targets import BackendTarget, ConfiguredTls
+from collector.diagnosis.verdict import ProbedFact
+from collector.probe import survey_backend
 from collector.tls.handshake import Handshake, Outcome, ProbeResult
+from collector.tls.survey import make_offer
 from tests.diagnosis.conftest import CAPTURES, EDGE, FIXTURES
+from tests.lab.pki import BACKEND_ADDRESS, BACKEND_HOST
+from tests.probe.test_survey import ONLY_SUITE, OTHER_SUITE, Listeners
 
 FAILURES = CAPTURES / "failures"
 TRUSTSTORES = FIXTURES / "truststores"
@@ -274,3 +283,96 @@ def test_a_plain_http_target_shows_only_its_connection() -> None:
     view = _only_view(Evidence(targets=(target,)))
     assert [(r.aspect, r.configured.text) for r in view.rows] == [("TLS on the connection",
                                                                    "plain HTTP (no TLS)")]
+
+
+# -- the probed column from real surveys ---------------------------------------------------------------------
+
+
+def _surveyed(port: int, tls: ConfiguredTls, host: str = BACKEND_HOST, truststore: Path | None = None,
+              **survey: object) -> tuple[Evidence, BackendView]:
+    """A target on `port` (named `host`, resolving to the listener's address), no capture, and one real
+    survey of the listener offering what `tls` configures, as the run's probe stage does."""
+    result = survey_backend(BACKEND_ADDRESS, port, sni=BACKEND_HOST, offer=make_offer(tls.protocols or (),
+                                                                                   tls.ciphers or ()),
+                            timeout=5, **survey)  # type: ignore[arg-type]
+    target = BackendTarget(host, port, (BACKEND_ADDRESS,), name="default", url=f"https://{host}:{port}",
+                           ssl_enabled=True, source=RESOLUTION, tls=tls)
+    evidence = replace(load_evidence([], (truststore,) if truststore else ()), targets=(target,),
+                       probes=(result,))
+    return evidence, _only_view(evidence)
+
+
+@pytest.mark.lab
+def test_a_probed_protocol_mismatch_marks_the_versions(listeners: Listeners) -> None:
+    # Given an MP whose SSLInfo allows TLSv1.2 only and a TLS 1.3-only backend, surveyed (no capture)
+    evidence, view = _surveyed(listeners.tls13_only, ConfiguredTls(protocols=("TLSv1.2",)))
+    versions = _row(view, "TLS versions")
+    # Then the probed column says what the backend accepts of the MP's offer, and the row is marked
+    assert (versions.probed.source, versions.probed.text) == (
+        Source.PROBED, "accepts none of the MP's versions (offered TLSv1.2: SSLInfo)")
+    assert versions.probed.where == view.probed_from == f"probe of {BACKEND_ADDRESS}:{listeners.tls13_only}"
+    assert versions.mismatch == "the backend accepts none of TLSv1.2"
+    # The row and the diagnosis read the same facts
+    facts = probed_facts(evidence, evidence.probes)
+    def said(facts: tuple[ProbedFact, ...]) -> list[tuple[str, str, str]]:  # the chain's time aside
+        return [(f.kind, f.status, f.detail) for f in facts]
+
+    assert said(facts.facts) == said(diagnosis_probed_facts(evidence))
+    assert next(f for f in facts.facts if f.kind == "protocols").status == "mismatch"
+
+
+@pytest.mark.lab
+def test_a_probed_cipher_mismatch_marks_the_suites_in_one_naming(listeners: Listeners) -> None:
+    # Given the TLS 1.2 listener with one suite and an SSLInfo listing another
+    _, view = _surveyed(listeners.tls12_one_suite, ConfiguredTls(protocols=("TLSv1.2",),
+                                                                ciphers=(OTHER_SUITE,)))
+    suites = _row(view, "Cipher suites")
+    assert suites.probed.text == "accepts none of the MP's suites (of 1 offered: SSLInfo)"
+    assert suites.mismatch == "the backend accepts none of the suites the MP offers"
+    assert not _row(view, "TLS versions").mismatch  # the version is fine, the suites are not
+    # And given <Ciphers> naming the backend's suite, nothing is marked; the probe's own handshake reports
+    # it in OpenSSL's spelling, which the row shows (and compares) in <Ciphers>' IANA naming
+    evidence, view = _surveyed(listeners.tls12_one_suite, ConfiguredTls(protocols=("TLSv1.2",),
+                                                                       ciphers=(ONLY_SUITE,)))
+    suites = _row(view, "Cipher suites")
+    assert suites.probed.text == f"accepts {ONLY_SUITE} (of 1 offered: SSLInfo)"
+    assert not suites.mismatch
+    probe = evidence.probes[0]
+    assert probe.handshake.cipher == "ECDHE-RSA-AES128-GCM-SHA256"
+    without_survey = replace(evidence, probes=(replace(probe, survey=None),))
+    assert _row(_only_view(without_survey), "Cipher suites").probed.text == f"negotiated {ONLY_SUITE}"
+
+
+@pytest.mark.lab
+def test_probed_sni_requirement_marks_a_target_named_by_address(listeners: Listeners) -> None:
+    # Given the SNI-only listener and a target URL naming its address: the MP sends no server_name
+    _, view = _surveyed(listeners.sni_only, ConfiguredTls(), host=BACKEND_ADDRESS)
+    sni = _row(view, "SNI (server_name)")
+    assert sni.configured.text == f"target host {BACKEND_ADDRESS} is an address: no server_name"
+    assert sni.probed.text == f"required: refused without server_name (answered with {BACKEND_HOST})"
+    assert sni.mismatch == (f"the backend requires SNI; the target host {BACKEND_ADDRESS} is an address, so"
+                            " the MP sends none")
+    # Given the target named by host, the MP sends the name: required, but nothing to mark
+    _, view = _surveyed(listeners.sni_only, ConfiguredTls())
+    sni = _row(view, "SNI (server_name)")
+    assert sni.probed.text.startswith("required: ") and not sni.mismatch
+
+
+@pytest.mark.lab
+def test_a_probed_untrusted_chain_marks_the_chain(listeners: Listeners) -> None:
+    # Given a backend chain from Lab CA A and an MP truststore holding Lab CA B only
+    pki = listeners.pki
+    tls = ConfiguredTls(truststore="myTruststore")
+    _, view = _surveyed(listeners.tls13_only, tls, truststore=pki.ca_b_cert)
+    chain = _row(view, "Server certificate chain")
+    assert chain.probed.text.startswith(f"2 certificate(s): CN={BACKEND_HOST}")
+    assert "; untrusted issuer: the chain does not lead to a certificate of the truststore given" \
+        in chain.probed.text
+    assert chain.mismatch.startswith("untrusted issuer: ")
+    # With IgnoreValidationErrors the MP would go on: not marked; and the right truststore: trusted
+    _, view = _surveyed(listeners.tls13_only, replace(tls, ignore_validation_errors=True),
+                        truststore=pki.ca_b_cert)
+    assert not _row(view, "Server certificate chain").mismatch
+    _, view = _surveyed(listeners.tls13_only, tls, truststore=pki.ca_a_cert)
+    chain = _row(view, "Server certificate chain")
+    assert "; trusted: the chain leads to a certificate of" in chain.probed.text and not chain.mismatch

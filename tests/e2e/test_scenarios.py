@@ -50,6 +50,10 @@ RUNS = [
     ("connection-refused", None),
 ]
 IDS = [f"{name}-tls{tls}" if tls else name for name, tls in RUNS]
+# The configured-vs-observed row each cause is about: report.html marks it, SUMMARY.md lists it.
+MARKED_ROW = {"protocol-mismatch": "TLS versions", "cipher-mismatch": "Cipher suites",
+              "sni-required": "SNI (server_name)", "server-certificate-untrusted": "Server certificate chain"}
+MARKED_RUNS = [(name, tls) for name, tls in RUNS if name in MARKED_ROW]
 
 
 @dataclass
@@ -144,6 +148,27 @@ def test_summary_and_report_name_the_cause(scenario_run: Any, scenario: str, tls
     report = run.read(layout.REPORT).decode()
     assert title in summary and "- frame " in summary
     assert title in report and "frame " in report
+    # and both show the cause id, whatever the cause (the heading is the cause's, not "503 / bad_certificate")
+    cause = SCENARIOS[scenario].cause
+    assert f"\ncause: `{cause}`\n" in summary
+    assert f'<p class="cause">cause: <code>{cause}</code></p>' in report
+    assert summary.startswith(f"# Apigee Edge: {report_for(Cause(cause)).headline} (")
+
+
+@pytest.mark.parametrize("scenario, tls_version", MARKED_RUNS,
+                         ids=[f"{n}-tls{t}" if t else n for n, t in MARKED_RUNS])
+def test_the_configured_vs_observed_table_marks_the_row_of_the_cause(scenario_run: Any, scenario: str,
+                                                                      tls_version: str | None) -> None:
+    # Given the bundle, Then report.html's per-backend table marks the row of the failing aspect (SSLInfo
+    # beside what the wire or the probe showed), and SUMMARY.md lists that row among the marked ones.
+    run = scenario_run(scenario, tls_version)
+    aspect = MARKED_ROW[scenario]
+    report = run.read(layout.REPORT).decode()
+    marked = f'<tr class="mismatch"><th scope="row"><span class="mark" title="mismatch">≠</span> {aspect}'
+    assert marked in report, report.split("<h2>Configured vs observed", 1)[1].split("<h2>", 1)[0]
+    summary = run.read(layout.SUMMARY).decode()
+    section = summary.split("## Configured vs observed\n", 1)[1].split("\n## ", 1)[0]
+    assert any(line.startswith("- ") and f", {aspect}: **" in line for line in section.splitlines()), section
 
 
 @pytest.mark.parametrize("scenario, tls_version", RUNS, ids=IDS)

@@ -46,7 +46,7 @@ SPEC = CauseSpec(
         body=("Every captured handshake between the Message Processor and the backend completed, so this"
               " capture"
               " does not show\n"
-              "the bad_certificate failure. Reproduce the error during the capture window and collect"
+              "the failure. Reproduce the error during the capture window and collect"
               " again."),
         wire="the handshakes completed",
         sections=(
