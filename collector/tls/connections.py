@@ -153,7 +153,8 @@ class ConnectionTable:
         self.let_go = 0
         self.unsupported: Counter[int] = Counter()
 
-    def add_frame(self, linktype: int, data: bytes) -> None:
+    def add_frame(self, linktype: int, data: bytes, clock: Callable[[], int | None] | None = None) -> None:
+        """One captured frame; `clock` tells its capture time (the table's own clock when not given)."""
         self.frames += 1
         if linktype == ETHERNET and len(data) >= 54 and data[14] == 0x45 and data[12:14] == b"\x08\x00":
             # Ethernet + IPv4 without options, nearly every frame: one unpack instead of `decode_segment`
@@ -180,7 +181,7 @@ class ConnectionTable:
                 return
             src, sport, dst, dport, seq, flags, data, start, captured_end, missing = segment
         key = (src, sport, dst, dport)
-        self._add_segment(key, seq, flags, data, start, captured_end, missing, self.clock)
+        self._add_segment(key, seq, flags, data, start, captured_end, missing, clock or self.clock)
 
     def pcap_consumer(self, linktype: int, order: str, time_at: Callable[[bytes, int], int]) -> Consumer:
         """A `PcapReader.read_into` consumer feeding this table: the frames `add_frame` would get, with the
@@ -207,7 +208,8 @@ class ConnectionTable:
                 if not (ethernet and caplen >= 54 and buf[frame_at + 14] == 0x45
                         and buf[frame_at + 12] == 8 and buf[frame_at + 13] == 0):
                     self.frames = frames
-                    add_frame(linktype, buf[frame_at:end])
+                    where[0], where[1] = buf, pos
+                    add_frame(linktype, buf[frame_at:end], clock)
                     frames = self.frames
                     pos = end
                     continue
