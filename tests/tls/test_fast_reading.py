@@ -13,7 +13,7 @@ from collector.tls.capture import CaptureResult, open_frames, read_handshakes
 from collector.tls.connections import ConnectionTable
 from collector.tls.pcap import PcapReader
 from tests.tls import rewrite
-from tests.tls.conftest import PLAIN_CAPTURES, capture_path, keylog_for
+from tests.tls.conftest import ALL_CAPTURES, capture_path, keylog_for
 
 
 def _general(path: Path, name: str) -> CaptureResult:
@@ -32,7 +32,7 @@ def _same(fast: CaptureResult, general: CaptureResult) -> None:
             theirs.server_hello_frame, theirs.server_chain_frame)
 
 
-@pytest.mark.parametrize("name", PLAIN_CAPTURES)
+@pytest.mark.parametrize("name", ALL_CAPTURES)
 def test_every_fixture_reads_the_same_both_ways(name: str) -> None:
     path = capture_path(name)
     _same(read_handshakes(path, keylog_for(name)), _general(path, name))
