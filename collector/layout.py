@@ -44,6 +44,7 @@ ANALYSIS_DIAGNOSIS = "analysis/diagnosis.json"
 
 # A raw collection (what `collect package --from DIR` reads: the hosts/ folders above plus request/) carries
 # its record of the run beside them; playbooks/collect.yml and the Fabric tasks (collector/fabric) write it.
+# RAW_ names are the raw collection's, not bundle paths (a bundle never holds them).
 RAW_RECORD = "collection.json"
 RAW_FORMAT = "apigee-collector-raw/1"
 

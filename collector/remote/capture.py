@@ -124,6 +124,13 @@ def _wait_listening(connection: HostConnection, handle: CaptureHandle) -> None:
         time.sleep(0.1)
 
 
+def mark_capture(connection: HostConnection, handle: CaptureHandle) -> None:
+    """Check the capture once more: the host notes tcpdump's packet count now, so that a capture receiving
+    nothing more until the stop stops at once instead of waiting for tcpdump to hand over what it may hold.
+    Raises HostError; failing only costs that shortcut."""
+    host_steps.send(connection, HostCommand.CHECK_CAPTURE, host_steps.check_capture_argv(handle.directory))
+
+
 @dataclass(frozen=True)
 class StoppedCapture:
     """A stopped capture: its remote files, oldest first, and tcpdump's captured/received/dropped counters."""

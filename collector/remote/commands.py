@@ -37,8 +37,12 @@ _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _FILTER_ADDRESS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.:-]*$")
 
 # No --immediate-mode: measured on a loaded 2-CPU host (load 5), `-i any -U --immediate-mode` lost most
-# packets ("dropped by kernel") in 9 of 9 runs while `-U` alone kept all of them; the tail that block delivery
-# holds back is collected by the stop script, which waits until the capture file stops growing before SIGINT.
+# packets ("dropped by kernel") in 9 of 9 runs while `-U` alone kept all of them (immediate mode makes libpcap
+# use a TPACKET_V2 ring of snaplen-sized frames: with -s 0 on `any`, eight 256 KiB frames in 2 MiB). The tail
+# that block delivery holds back (up to ~1 s) is collected by the stop script: it asks tcpdump for its
+# counters (SIGUSR1) and sends SIGINT once the kernel's count has not moved for longer than a block can wait
+# and tcpdump sleeps in poll: at once for a capture idle since its start (check-capture records a first
+# count).
 _START_CAPTURE = _script("start-capture.sh")
 
 _CHECK_CAPTURE = _script("check-capture.sh")
@@ -122,17 +126,20 @@ def start_capture(
 
 
 def check_capture(directory: str) -> list[str]:
-    """Exit 0 (printing the PID) when tcpdump runs and says "listening"; 3 not running; 4 not listening; 6 the
-    run dir is not the one start-capture made (see stop_capture)."""
+    """Exit 0 (printing the PID) when tcpdump runs and says "listening" (waiting up to 1 s for it on the
+    host, then recording its first packet count for the stop); 3 not running; 4 not listening; 6 the run dir
+    is not the one start-capture made (see stop_capture)."""
     return ["sh", "-c", _CHECK_CAPTURE, "collector-check-capture", directory]
 
 
 def stop_capture(
     directory: str, run_id: str, login_user: str, wait_seconds: int = 5, settle_rounds: int = 4
 ) -> list[str]:
-    """Wait (up to `settle_rounds` x 1.2 s) until the capture stops growing, SIGINT it by PID (only if its
-    cmdline holds the run id), wait up to `wait_seconds`, KILL as a fallback, chown the files to the login
-    user, print tcpdump's counters as `summary: ...` lines, list the capture files oldest first and their
+    """Wait (up to `settle_rounds` x 1.2 s) until tcpdump holds no packet back (its packets-received count
+    still 1.2 s after it last moved, tcpdump asleep in poll; at once when idle since check-capture counted),
+    SIGINT it by PID (only if its cmdline holds the run id), wait up to `wait_seconds` for its exit, KILL as a
+    fallback, chown the files to the login user, print tcpdump's final counters as `summary: ...` lines,
+    list the capture files oldest first and their
     `sha256: HEX NAME`. Exit 6, touching nothing, unless the run dir is still the one start-capture made (its
     device:inode and the capture's pid are recorded in `DIR.trust`, a root-only file beside it)."""
     return [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -33,8 +34,10 @@ __all__ = ["ConnectionSettings", "Fleet", "Observer"]
 
 Observer = Callable[[str, str, str], None]  # (host, step, status text)
 # Phases over connections already open send no SSH handshakes (the MaxStartups concern of `workers`) and
-# mostly wait on remote sleeps (the stop's settle and tcpdump's exit: ~2.5 s per host): they may run wider.
+# mostly wait on the hosts (a stop may wait ~1.2 s for tcpdump to hand over what it holds): they may run
+# wider.
 OPEN_CONNECTION_WORKERS = 32
+MARK_WAIT_SECONDS = 2.0
 
 
 class Fleet:
@@ -69,6 +72,7 @@ class Fleet:
         self._failed: dict[str, RemoteError] = {}  # connect failures: later steps are skipped for these hosts
         self._lock = threading.RLock()
         self._closed = False
+        self._marking: threading.Thread | None = None
 
     # --- phases -----------------------------------------------------------------------------------
 
@@ -117,8 +121,31 @@ class Fleet:
 
         return self._phase(Step.START_CAPTURE, self.hosts, work)
 
+    def mark_captures(self) -> None:
+        """Late in the window, without waiting: every running capture notes its packet count (see
+        capture.mark_capture), so the stop need not wait for one that received nothing since. Best effort: a
+        host that fails it only stops the slower way; stop_captures waits for it first (bounded)."""
+
+        def mark(name: str, handle: capture.CaptureHandle) -> None:
+            connection = self._connections.get(name)
+            if connection is not None:
+                with contextlib.suppress(HostError):
+                    capture.mark_capture(connection, handle)
+
+        def work() -> None:
+            with self._lock:
+                captures = list(self._captures.items())
+            with ThreadPoolExecutor(max_workers=max(1, min(len(captures), OPEN_CONNECTION_WORKERS)),
+                                    thread_name_prefix="fleet-mark") as pool:
+                list(pool.map(lambda item: mark(*item), captures))
+
+        self._marking = threading.Thread(target=work, name="fleet-mark", daemon=True)
+        self._marking.start()
+
     def stop_captures(self) -> list[StepResult]:
         """Stop every capture, fetch it to hosts/NAME/capture.pcap, remove the remote files."""
+        if self._marking is not None:
+            self._marking.join(timeout=MARK_WAIT_SECONDS)  # a mark still on its way only costs its shortcut
         fetch_results: dict[str, StepResult] = {}
 
         def work(host: InventoryHost) -> str:

@@ -29,6 +29,7 @@ from collector.tls.survey import Offer, make_offer
 
 TRACE_MARGIN_SECONDS = 120
 SETTLE_SECONDS = 1.0  # let tcpdump and the debug session settle before the reproduction
+MARK_SECONDS = 2.0  # before the window ends, the captures note their packet counts (Fleet.mark_captures)
 
 
 # --- files --------------------------------------------------------------------------------------------------
@@ -292,12 +293,22 @@ def reproduce_during_window(ctx: RunContext) -> None:
     else:
         ctx.observer.note(f"reproduce the failing call now: the capture window is open for {int(total)} s")
     deadline = time.monotonic() + total
+    # The captures note their packet counts MARK_SECONDS before the end: one that receives nothing more stops
+    # at once (no wait for what tcpdump may still hold), which the reproduction's traffic has usually ended.
+    mark_at = deadline - MARK_SECONDS if ctx.fleet is not None and total > MARK_SECONDS + 1 else None
     while True:
-        left = deadline - time.monotonic()
+        now = time.monotonic()
+        left = deadline - now
         if left <= 0 and (worker is None or not worker.is_alive()):
             break
+        if mark_at is not None and now >= mark_at and ctx.fleet is not None:
+            ctx.fleet.mark_captures()
+            mark_at = None
         ctx.observer.window_tick(max(0.0, left), total)
-        time.sleep(min(1.0, max(0.05, left)) if left > 0 else 0.2)
+        pause = min(1.0, max(0.05, left)) if left > 0 else 0.2
+        if mark_at is not None:
+            pause = min(pause, max(0.05, mark_at - now))
+        time.sleep(pause)
     ctx.observer.window_tick(0.0, total)
     if worker is None:
         ctx.skip(LOCAL_HOST, Step.REPRODUCE, "manual",

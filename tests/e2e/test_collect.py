@@ -251,7 +251,8 @@ def test_target_server_style_and_every_layout_path(collect_in_lab: Any, lab_fact
                                                    tmp_path: Path) -> None:
     # Given a proxy whose target names a target server (sSLInfo there), When collect runs, Then it resolves
     # the keystore through it and names missing-client-certificate; and every path collector/layout.py
-    # defines appears in one of the e2e bundles (the golden listing: paths, not times).
+    # defines appears in one of the e2e bundles (the golden listing: paths, not times). RAW_ names are the
+    # raw collection's (collect package --from), which tests/playbooks and tests/fabric check.
     lab = lab_factory("missing-client-certificate", "java", "1.2", 1, target_style="target-server")
     run = run_collect_process(lab, tmp_path, *collect_args(lab), "--json")
     assert run.returncode == 0, run.stderr
@@ -260,7 +261,7 @@ def test_target_server_style_and_every_layout_path(collect_in_lab: Any, lab_fact
     for other in (collect_in_lab("ca-mismatch"), collect_in_lab("ca-mismatch", "java", "1.3")):
         seen |= set(other.members())
     constants = {value for name, value in vars(layout).items()
-                 if name.isupper() and isinstance(value, str) and not name.startswith("HOST_")}
+                 if name.isupper() and isinstance(value, str) and not name.startswith(("HOST_", "RAW_"))}
     host_files = {layout.HOST_CAPTURE, layout.HOST_LOG_EXCERPT, layout.HOST_LOG, layout.HOST_FACTS,
                   layout.HOST_COMMANDS}
     for path in sorted(constants):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import time
 from dataclasses import replace
@@ -155,3 +156,59 @@ def test_capture_with_a_sudo_password_given_once(
     assert f"{MP1}." in _read_pcap(tmp_path / "capture.pcap")
     assert "sudo -S -p '' --" in (tmp_path / "commands.log").read_text()
     assert lab.sudo_password not in (tmp_path / "commands.log").read_text()
+
+
+def test_packets_sent_just_before_the_stop_are_all_in_the_capture(
+    mp1: InventoryHost, settings: ConnectionSettings, tmp_path: Path
+) -> None:
+    packets = 300  # an immediate SIGINT keeps about 230 of them here (and 0 of a single packet)
+    # Given a capture that has been idle long enough to stop at once (the start recorded its counts)
+    port = _free_udp_port()
+    with open_host(mp1, settings) as connection:
+        handle = capture.start_capture(
+            connection, f"captail{packets}", [BACKEND], port, max_seconds=60, max_megabytes=5
+        )
+        time.sleep(1.5)
+        # When packets arrive right before the stop: on `-i any` the kernel still holds them in a block it
+        # hands over up to ~1 s later, and tcpdump drops what it has not read when SIGINT arrives
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            sender.bind((MP1, 0))
+            for index in range(packets):
+                sender.sendto(index.to_bytes(4, "big") * 250, (BACKEND, port))
+        stopped = capture.stop_capture(connection, handle)
+        capture.fetch_capture(connection, stopped.files, tmp_path / "capture.pcap", stopped.sha256)
+        capture.remove_capture(connection, handle)
+    # Then every one of them is in the capture, and the summary is tcpdump's final count
+    assert capture.count_pcap_records(tmp_path / "capture.pcap") == packets
+    assert f"{packets} packets captured" in stopped.summary
+    assert "received by filter" in stopped.summary and stopped.summary.count("captured") == 1
+    assert not processes_with(f"captail{packets}")
+
+
+def test_a_mark_late_in_the_window_does_not_cut_packets_that_follow_it(
+    mp1: InventoryHost, settings: ConnectionSettings, tmp_path: Path
+) -> None:
+    # Given a capture whose packet count was marked (as the run does late in the window) after some traffic
+    port = _free_udp_port()
+    with open_host(mp1, settings) as connection, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        sender.bind((MP1, 0))
+        handle = capture.start_capture(
+            connection, "capmark", [BACKEND], port, max_seconds=60, max_megabytes=5
+        )
+        for index in range(50):
+            sender.sendto(index.to_bytes(4, "big") * 250, (BACKEND, port))
+        capture.mark_capture(connection, handle)
+        # When more packets arrive after the mark, right before the stop
+        for index in range(50, 100):
+            sender.sendto(index.to_bytes(4, "big") * 250, (BACKEND, port))
+        stopped = capture.stop_capture(connection, handle)
+        capture.fetch_capture(connection, stopped.files, tmp_path / "capture.pcap", stopped.sha256)
+        capture.remove_capture(connection, handle)
+    # Then the capture holds all of them
+    assert capture.count_pcap_records(tmp_path / "capture.pcap") == 100
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind((BACKEND, 0))
+        return int(probe.getsockname()[1])

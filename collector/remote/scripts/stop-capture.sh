@@ -10,6 +10,29 @@ trusted_run_dir() {
   [ -d "$dir" ] && [ ! -L "$dir" ] && [ "$(stat -c %d:%i -- "$dir")" = "$identity" ] \
     && [ "$(stat -c %a -- "$dir")" = 700 ]
 }
+# tcpdump (the child of the `timeout` wrapper $pid, writing into this run dir) prints its counters on SIGUSR1:
+# "N packets captured, M packets received by filter, K packets dropped by kernel". Sets tcpdump_pid.
+find_tcpdump() {
+  tcpdump_pid=
+  for child in $(pgrep -P "$1" 2>/dev/null); do
+    tr '\0' '\n' <"/proc/$child/cmdline" 2>/dev/null | grep -qxF -- "$dir/capture.pcap" && tcpdump_pid=$child
+  done
+  [ -n "$tcpdump_pid" ]
+}
+# Prints the "received by filter" count now (asks tcpdump, waits up to 1 s for all of it); empty when it cannot
+# tell.
+received() {
+  asked=$(grep -c 'captured, .* dropped by kernel' "$dir/tcpdump.log")
+  # Still our tcpdump (SIGUSR1 ends a process that does not handle it): not a reused pid.
+  grep -qaF -- "$dir/capture.pcap" "/proc/$tcpdump_pid/cmdline" 2>/dev/null || return 0
+  kill -USR1 "$tcpdump_pid" 2>/dev/null || return 0
+  i=0
+  while [ "$(grep -c 'captured, .* dropped by kernel' "$dir/tcpdump.log")" = "$asked" ]; do
+    i=$((i + 1)); [ "$i" -le 100 ] || return 0; sleep 0.01
+  done
+  grep 'captured, .* dropped by kernel' "$dir/tcpdump.log" | tail -n 1 \
+    | sed -nE 's/.* ([0-9]+) packets? received by filter.*/\1/p'
+}
 # Anything but our own run dir may hold someone else's pid file and capture: neither is touched.
 trusted_run_dir && [ "$(stat -c %u -- "$dir")" = "$(id -u)" ] \
   || { echo "run dir $dir is not the one this run created (missing, replaced or opened up)" >&2; exit 6; }
@@ -21,20 +44,38 @@ running() { kill -0 "$1" 2>/dev/null && [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/d
 # writing into this run dir).
 if [ -r "/proc/$pid/cmdline" ] && [ "$(stat -c %u "/proc/$pid")" = "$(id -u)" ] \
   && tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qxF -- "$dir/capture.pcap"; then
-  # On `-i any` the kernel hands packets over in blocks retired after up to ~1 s, and tcpdump drops what it has
-  # not read when SIGINT arrives: wait until the capture stops growing (at most `settle` rounds of 1.2 s).
-  before=-1 after=$(stat -c %s "$dir"/capture.pcap* 2>/dev/null | awk '{s += $1} END {print s + 0}') n=0
-  while [ "$before" != "$after" ] && [ "$n" -lt "$settle" ]; do
-    sleep 1.2; before=$after; n=$((n + 1))
-    after=$(stat -c %s "$dir"/capture.pcap* 2>/dev/null | awk '{s += $1} END {print s + 0}')
-  done
+  # On `-i any` tcpdump reads packets in blocks the kernel hands over up to ~1 s after a packet arrived, and
+  # what it has not read when SIGINT arrives is lost. The kernel counts each packet as it arrives ("received by
+  # filter"): once that count has not moved for `quiet` ns and tcpdump sleeps waiting for more, every packet so
+  # far has been handed over and written. check-capture leaves a count with the time it was first seen (at the
+  # start, and late in the window), so a capture idle since then stops at once; else the counts are watched,
+  # at most `settle` x 1.2 s (a capture that never goes quiet then loses what the last block holds).
+  quiet=1200000000
+  if find_tcpdump "$pid"; then
+    read -r since seen <"$dir/counts" 2>/dev/null || { since=0 seen=; }
+    limit=$(($(date +%s%N) + settle * quiet))
+    while running "$pid"; do
+      # Every packet in `count` arrived before the count was taken: `since` is read after it, `before` before.
+      before=$(date +%s%N)
+      [ "$before" -lt "$limit" ] || break
+      count=$(received)
+      if [ -n "$count" ]; then
+        [ "$count" = "$seen" ] || { since=$(date +%s%N) seen=$count; }
+        case $(cat "/proc/$tcpdump_pid/wchan" 2>/dev/null) in
+          *poll*) [ $((before - since)) -ge "$quiet" ] && break;;
+        esac
+      fi
+      sleep 0.05
+    done
+  fi
   kill -INT "$pid"
   i=0
-  while running "$pid" && [ "$i" -lt $((wait * 10)) ]; do sleep 0.1; i=$((i + 1)); done
+  while running "$pid" && [ "$i" -lt $((wait * 50)) ]; do sleep 0.02; i=$((i + 1)); done
   if running "$pid"; then kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid"; echo killed; fi
 fi
 chown -R "$login" "$dir"
-grep -E 'packets (captured|received|dropped)' "$dir/tcpdump.log" | sed 's/^/summary: /'
+# Its last words (the counters it printed on request start with its name).
+grep -E '^[0-9]+ packets? (captured|received by filter|dropped by kernel)' "$dir/tcpdump.log" | sed 's/^/summary: /'
 ls -1tr "$dir" | grep '^capture\.pcap' || true
 # What the collector must receive, byte for byte (it compares after the transfer).
 for f in "$dir"/capture.pcap*; do
