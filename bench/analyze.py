@@ -35,14 +35,20 @@ wall and CPU seconds, MB/s, the ratio tshark / ours, peak RSS. CPU seconds are t
 shared machine. Issue 15's targets: ours >= 5x tshark on dense and bulk with peak RSS <= 100 MB, and
 <= 150 MB on large. Not part of the test suite (timings are not tests).
 
-Results here (2 vCPUs shared with other helpers' jobs, load average 6-9; 2026-12-02), main before issue 15
--> this branch, tshark 4.0 from the same run:
-- dense: ours 2.05 s CPU, 113 MB -> 1.29 s CPU (1.33 s wall), 51 MB; tshark 3.6 s CPU (4.25 s wall),
-  303 MB: 1.6x -> 2.8x CPU (3.2x wall). Short of issue 15's 5x: what is left is CPython's per-packet and
-  per-handshake work (~7 us a packet) and ~0.3 s of interpreter start and imports.
-- bulk: ours 3.5 s CPU, 157 MB -> 2.3 s CPU (2.5 s wall), 61 MB; tshark 36 s CPU, 691 MB: 10x -> 15.5x.
-- large: ours 11.1 s CPU (11.4 s wall, 93 MB/s), peak RSS 129 MB (152 MB before connections closed both ways
-  after an established handshake were let go at once); every count equal to the ground truth.
+Results here (2 vCPUs shared with other helpers' jobs, load average 2-9; 2026-12-02), tshark 4.0 from the same
+run; main before issue 15 -> branch fastanalyze -> branch fastanalyze2:
+- dense: ours 2.05 s CPU, 113 MB -> 1.29 s, 51 MB -> 1.11 s CPU (1.2 s wall), 49 MB; tshark 3.5-3.7 s CPU,
+  303 MB: 1.6x -> 2.8x -> 3.1-3.3x CPU. Still short of issue 15's 5x (<= ~0.7 s CPU). Where the 1.0-1.1 s
+  goes (dense, measured): interpreter and imports ~0.25 s (own modules ~0.13: ~50 dataclasses and module
+  code; cryptography, asn1crypto, click ~0.05); the loop over 104 k packets ~0.16 s even when every packet
+  is dropped at once (~1.5 us each, reading included); TLS work of the 2,665 connections ~0.4 s (13 k
+  plaintext handshake segments ~0.2 s, sealed segments ~0.1 s, Session and Handshake making ~0.1 s); JSON
+  0.11 s. No part alone closes the gap in CPython. Compiling the reader (collector/tls connections,
+  session, records, reassembly, pcap, messages) with mypyc, unchanged, gave 1.05 -> 0.83 s CPU with the
+  same output and tests/tls passing: the way to 5x, if a compiled build is acceptable.
+- bulk: ours 3.5 s CPU, 157 MB -> 2.3 s, 61 MB -> 2.0 s CPU, 60 MB; tshark 37-41 s CPU, 691 MB: 10x -> 15.5x
+  -> 20x.
+- large: ours 11.1 s CPU, 129 MB -> 10.1 s CPU, 129 MB peak RSS; every count equal to the ground truth.
 """
 
 from __future__ import annotations

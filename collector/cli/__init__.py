@@ -2,7 +2,8 @@
 
 This is the one place where errors become exit codes (0 complete, 3 partial, 2 usage/input/credentials,
 1 failed with no bundle, 130 interrupted before any bundle was written). Library code never prints, exits or
-prompts. Each command lives in its own module of this folder and registers itself on `cli`.
+prompts. Each command lives in its own module of this folder and registers itself on `cli` when the group
+imports it (`group.COMMAND_MODULES`), on first use of its name.
 """
 
 from __future__ import annotations
@@ -11,12 +12,7 @@ import sys
 
 import click
 
-from collector.cli import analyze as _analyze  # noqa: F401 - registers the command on the group
-from collector.cli import package as _package  # noqa: F401 - registers the command on the group
-from collector.cli import probe as _probe  # noqa: F401 - registers the command on the group
-from collector.cli import run as _run  # noqa: F401 - registers the command on the group
-from collector.cli import verify as _verify  # noqa: F401 - registers the command on the group
-from collector.cli.group import cli, emit_json
+from collector.cli.group import cli, emit_json  # each command's module is imported when it is named
 from collector.errors import EXIT_FAILED, EXIT_USAGE, CollectorError
 
 # Ctrl-C (or SIGTERM) before any bundle was written: the shell convention 128 + SIGINT, so scripts can tell an

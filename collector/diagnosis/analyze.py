@@ -39,8 +39,9 @@ class Analysis:
             yield "[]"
         else:
             separator = "[\n    "
+            repeated: dict[tuple[str, tuple[int, ...]], tuple[tuple[object, ...], str]] = {}
             for handshake in self.handshakes:
-                yield separator + "".join(_indented(handshake.to_json(), 2, fragments))
+                yield separator + _handshake_text(handshake, fragments, repeated)
                 separator = ",\n    "
             yield "\n  ]"
         for key, value in self._rest_json().items():
@@ -57,6 +58,55 @@ class Analysis:
             "sources": list(self.evidence.sources),
             "truststore": [c.to_json() for c in self.evidence.truststore],
         }
+
+
+# The handshake fields whose JSON repeats from connection to connection, each with the values its JSON is
+# made of (`Handshake.to_json` and the part's own to_json read nothing else). The reader shares these tuples
+# and strings between handshakes, so the text is looked up by their identity: no repr, no walk.
+_REPEATED_PARTS: dict[str, Callable[[Handshake], tuple[object, ...]]] = {
+    "server_chain": lambda h: (h.server_chain,),
+    "server_chain_der": lambda h: (h.server_chain_der,),
+    "certificate_request": lambda h: (
+        (h.certificate_request.ca_names, h.certificate_request.signature_algorithms)
+        if h.certificate_request is not None else ()
+    ),
+    "client_certificate": lambda h: (
+        (h.client_certificate.sent, h.client_certificate.chain) if h.client_certificate is not None else ()
+    ),
+    "client_hello": lambda h: (
+        (h.client_hello.legacy_version, h.client_hello.supported_versions, h.client_hello.cipher_suites)
+        if h.client_hello is not None else ()
+    ),
+}
+
+
+def _handshake_text(
+    handshake: Handshake,
+    fragments: dict[tuple[int, object], str],
+    repeated: dict[tuple[str, tuple[int, ...]], tuple[tuple[object, ...], str]],
+) -> str:
+    """``_indented(handshake.to_json(), 2)`` joined, the repeated parts' text made once per distinct parts."""
+    out = []
+    separator = "{\n      "
+    for key, value in handshake.to_json().items():
+        out.append(f"{separator}{_string(key)}: ")
+        separator = ",\n      "
+        made_of = _REPEATED_PARTS.get(key)
+        if made_of is None:
+            out.extend(_indented(value, 3, fragments))
+            continue
+        parts = made_of(handshake)
+        known = (key, tuple(map(id, parts)))
+        entry = repeated.get(known)
+        if entry is None or any(a is not b for a, b in zip(entry[0], parts, strict=True)):
+            # the parts are kept with their text, so their ids cannot be reused by other objects meanwhile
+            entry = (parts, "".join(_indented(value, 3, fragments)))
+            if len(repeated) >= _MAX_FRAGMENTS:
+                repeated.clear()
+            repeated[known] = entry
+        out.append(entry[1])
+    out.append("\n    }")
+    return "".join(out)
 
 
 _MAX_FRAGMENTS = 4096  # distinct indented values remembered (a chain, an offer); the rest are indented anew

@@ -21,7 +21,7 @@ from typing import BinaryIO
 from collector.errors import CaptureFormatError
 from collector.tls.connections import DEFAULT_LIMITS, CaptureResult, ConnectionTable, Limits
 from collector.tls.keylog import KeyLog
-from collector.tls.pcap import PCAP_MAGICS, PcapReader
+from collector.tls.pcap import PCAP_MAGICS, Consumer, PcapReader
 from collector.tls.pcapng import PCAPNG_MAGIC, PcapngReader
 
 __all__ = ["CaptureResult", "Limits", "is_capture", "open_frames", "read_handshakes"]
@@ -59,7 +59,14 @@ def read_handshakes(
         notes: list[str] = []
         add_frame = tracker.add_frame
         try:
-            if progress is None:
+            if isinstance(reader, PcapReader):
+                consume = tracker.pcap_consumer(reader.linktype, reader.caplen_order, reader.time_at)
+                if progress is not None:
+                    consume = _told(consume, progress, raw)
+                reader.read_into(consume)
+                if progress is not None:
+                    progress(_size(raw), _size(raw))
+            elif progress is None:
                 for linktype, data in reader:
                     add_frame(linktype, data)
             else:
@@ -88,6 +95,18 @@ def open_frames(path: Path) -> Iterator[PcapReader | PcapngReader]:
     while iterating; any other damage ends the frames with a note in the reader's `notes`."""
     with _open(path) as raw:
         yield _reader(path, *_uncompressed(raw, path))
+
+
+def _told(consume: Consumer, progress: Progress, raw: BinaryIO) -> Consumer:
+    """`consume`, telling `progress` how far into the file the reading is after each buffer."""
+    size = _size(raw)
+
+    def consume_and_tell(buf: bytes, pos: int) -> tuple[int, int]:
+        done = consume(buf, pos)
+        progress(raw.tell(), size)
+        return done
+
+    return consume_and_tell
 
 
 def _size(raw: BinaryIO) -> int:

@@ -40,6 +40,7 @@ from collector.tls.packets import (
     TCP_SYN,
     decode_segment,
 )
+from collector.tls.pcap import Consumer
 from collector.tls.session import Session
 
 MAX_CONNECTIONS = 20_000  # connections followed at once (far above an MP's pool to one backend)
@@ -152,7 +153,8 @@ class ConnectionTable:
         self.let_go = 0
         self.unsupported: Counter[int] = Counter()
 
-    def add_frame(self, linktype: int, data: bytes) -> None:
+    def add_frame(self, linktype: int, data: bytes, clock: Callable[[], int | None] | None = None) -> None:
+        """One captured frame; `clock` tells its capture time (the table's own clock when not given)."""
         self.frames += 1
         if linktype == ETHERNET and len(data) >= 54 and data[14] == 0x45 and data[12:14] == b"\x08\x00":
             # Ethernet + IPv4 without options, nearly every frame: one unpack instead of `decode_segment`
@@ -179,13 +181,111 @@ class ConnectionTable:
                 return
             src, sport, dst, dport, seq, flags, data, start, captured_end, missing = segment
         key = (src, sport, dst, dport)
+        self._add_segment(key, seq, flags, data, start, captured_end, missing, clock or self.clock)
+
+    def pcap_consumer(self, linktype: int, order: str, time_at: Callable[[bytes, int], int]) -> Consumer:
+        """A `PcapReader.read_into` consumer feeding this table: the frames `add_frame` would get, with the
+        common cases decided inline (a packet of a settled connection, a bare ACK, a segment in the middle of
+        a sealed record nobody can open), so that most packets cost one unpack and a lookup, and no copy."""
+        caplen_at = struct.Struct(order + "I").unpack_from
+        ethernet = linktype == ETHERNET
+        connections = self.connections
+        add_frame, add_segment = self.add_frame, self._add_segment
+        where = [b"", 0]  # the record header of the frame being added, for `clock`
+
+        def clock() -> int:
+            return time_at(where[0], where[1])  # type: ignore[arg-type]  # (bytes, int), set before each call
+
+        def consume(buf: bytes, pos: int) -> tuple[int, int]:
+            size = len(buf)
+            first = frames = self.frames
+            while pos + 16 <= size:
+                (caplen,) = caplen_at(buf, pos + 8)
+                frame_at = pos + 16
+                end = frame_at + caplen
+                if end > size:
+                    break
+                if not (ethernet and caplen >= 54 and buf[frame_at + 14] == 0x45
+                        and buf[frame_at + 12] == 8 and buf[frame_at + 13] == 0):
+                    self.frames = frames
+                    where[0], where[1] = buf, pos
+                    add_frame(linktype, buf[frame_at:end], clock)
+                    frames = self.frames
+                    pos = end
+                    continue
+                frames += 1
+                (_, total, fragment, protocol, src, dst, sport, dport, seq, data_offset,
+                 flags) = _ETHER_IPV4_TCP(buf, frame_at + 14)
+                if protocol != 6 or fragment & 0x3FFF:
+                    pos = end
+                    continue
+                packet_end = frame_at + 14 + total if total else end
+                missing = 0
+                if packet_end > end:  # the snap length cut the packet
+                    captured_end, missing = end, packet_end - end
+                else:
+                    captured_end = packet_end
+                start = frame_at + 34 + (data_offset >> 4) * 4
+                if start > captured_end:
+                    start = captured_end
+                key = (src, sport, dst, dport)
+                entry = connections.get(key)
+                if entry is not None and not (flags & TCP_SYN and not flags & TCP_ACK):
+                    connection, index = entry
+                    if connection.done:
+                        pos = end
+                        continue
+                    connection.seen = frames  # type: ignore[union-attr]  # a done (settled) one continued above
+                    length = captured_end - start
+                    if not length and not missing and not flags & _CONTROL:
+                        pos = end
+                        continue  # a bare ACK
+                    if type(connection) is Session and length and not missing and not flags & _CONTROL:
+                        # Session.add_segment's first case, without the call: the middle of a sealed record
+                        # nobody can open, in order; only its length matters
+                        side = connection.sides[index]
+                        records, stream = side.records, side.stream
+                        if records._skip > length and seq == stream.next_seq and not stream._pending:
+                            records._skip -= length
+                            stream.next_seq = (seq + length) & 0xFFFFFFFF
+                            pos = end
+                            continue
+                        if connection.add_sealed(index, seq, buf, start, captured_end, frames):
+                            if connection.done:
+                                self.frames = frames
+                                self._let_go(connection, "")
+                            pos = end
+                            continue
+                self.frames = frames
+                where[0], where[1] = buf, pos
+                add_segment(key, seq, flags, buf, start, captured_end, missing, clock)
+                frames = self.frames
+                pos = end
+            self.frames = frames
+            return pos, frames - first
+
+        return consume
+
+    def _add_segment(
+        self,
+        key: Key,
+        seq: int,
+        flags: int,
+        data: bytes,
+        start: int,
+        captured_end: int,
+        missing: int,
+        clock: Callable[[], int | None],
+    ) -> None:
+        """One TCP segment (payload `data[start:captured_end]`) of frame `self.frames`; `clock` tells its
+        capture time, asked only when it opens a connection."""
         entry = self.connections.get(key)
         if entry is not None and flags & TCP_SYN and not flags & TCP_ACK and entry[0].seen_record:
             if not isinstance(entry[0], _Settled):
                 self._let_go(entry[0], "")  # the port pair is reused by a new connection
             entry = None
         if entry is None:
-            entry = self._open(key)
+            entry = self._open(key, clock())
         connection, index = entry
         if connection.done:
             return
@@ -202,12 +302,12 @@ class ConnectionTable:
         if session.done or (flags & (TCP_FIN | TCP_RST) and session.closed_for_good()):
             self._let_go(session, "")
 
-    def _open(self, key: Key) -> tuple[_Opening, int]:
+    def _open(self, key: Key, started: int | None) -> tuple[_Opening, int]:
         if len(self.followed) >= self.limits.connections:
             self._let_go_idle()
         if self.settled_keys > 2 * self.limits.settled:
             self._forget_settled()
-        opening = _Opening(key, self.frames, self.clock())
+        opening = _Opening(key, self.frames, started)
         self.connections[key] = (opening, 0)
         self.connections[(key[2], key[3], key[0], key[1])] = (opening, 1)
         self.followed[key] = opening

@@ -1,13 +1,14 @@
 """Classic pcap files (both byte orders, micro- and nanosecond): a lazy stream of (link type, frame bytes).
 
 Public API: `PCAP_MAGICS`, `PcapReader(stream, file)` (iterate it; read `notes` afterwards; `frame_time()` is
-the capture time of the frame last yielded), `BufferedInput`.
+the capture time of the frame last yielded; or hand it a `Consumer` of whole buffers with `read_into`, for
+the capture reader's hot loop), `BufferedInput`.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from collector.errors import CaptureFormatError
@@ -21,6 +22,10 @@ PCAP_MAGICS = {
 }
 _NANOSECOND_MAGICS = (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
 MAX_FRAME = 1 << 24  # no link layer frames are this large; a bigger length means the file is damaged
+
+
+# (buffer, position of the first record to read) -> (position of the first record not read, records read)
+Consumer = Callable[[bytes, int], tuple[int, int]]
 
 
 class BufferedInput:
@@ -82,8 +87,47 @@ class PcapReader:
         """Capture time of the frame last yielded, in nanoseconds since the Unix epoch (UTC)."""
         if self._last_pos < 0:
             return None
-        seconds, fraction = self._stamp.unpack_from(self._last_buf, self._last_pos)
+        return self.time_at(self._last_buf, self._last_pos)
+
+    def time_at(self, buf: bytes, pos: int) -> int:
+        """Capture time (ns since the Unix epoch) of the record whose header starts at `pos` of `buf`."""
+        seconds, fraction = self._stamp.unpack_from(buf, pos)
         return int(seconds) * 1_000_000_000 + int(fraction) * self._fraction_ns
+
+    @property
+    def caplen_order(self) -> str:
+        """The byte order of the record headers, for a consumer's `struct` format (``<`` or ``>``)."""
+        return self._order
+
+    def read_into(self, consume: Consumer) -> None:
+        """Hand the file to `consume` a buffer at a time: it reads the whole records from `pos` on (record
+        header, then frame) and returns where the first one it did not read starts and how many it read. The
+        same frames and notes as iterating, without a slice and a yield per frame."""
+        source = self._input
+        caplen_at = struct.Struct(self._order + "I").unpack_from
+        frame = 0
+        while True:
+            pos, count = consume(source.buf, source.pos)
+            source.pos, frame = pos, frame + count
+            if not source.ensure(16):
+                if source.remaining():
+                    self.notes.append(f"the file ends inside the header of packet {frame + 1} (ignored)")
+                return
+            (caplen,) = caplen_at(source.buf, source.pos + 8)
+            if source.remaining() >= 16 + caplen:
+                continue  # `consume` stopped at the end of a record it could still read: ask again
+            if caplen > MAX_FRAME:
+                self.notes.append(
+                    f"packet {frame + 1} at byte {source.offset} has an impossible length "
+                    f"{caplen}; reading stopped there"
+                )
+                return
+            if not source.ensure(16 + caplen):
+                self.notes.append(
+                    f"the last packet ({frame + 1}) is truncated: {source.remaining() - 16} of "
+                    f"{caplen} bytes (ignored)"
+                )
+                return
 
     def __iter__(self) -> Iterator[tuple[int, bytes]]:
         source, linktype = self._input, self.linktype

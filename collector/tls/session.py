@@ -31,6 +31,7 @@ from collector.tls.records import (
     APPLICATION_DATA,
     CHANGE_CIPHER_SPEC,
     HANDSHAKE,
+    MAX_RECORD,
     Record,
     RecordReader,
     looks_like_tls,
@@ -167,6 +168,48 @@ class Session:
             side.reset = side.reset or frame
         if flags & TCP_FIN:
             side.closed = side.closed or frame
+
+    def add_sealed(self, index: int, seq: int, data: bytes, start: int, end: int, frame: int) -> bool:
+        """The common segment of a connection past its handshake, read without copying: in order, without
+        flags or a snap-length cut, on a side whose records nobody can open, its bytes only sealed records'
+        (the end of the one under way, then whole headers). True when it was taken like `add_segment` takes
+        it; False, having changed nothing, for anything else (the caller then calls `add_segment`)."""
+        side = self.sides[index]
+        records, stream = side.records, side.stream
+        if (
+            not side.protected
+            or side.decryptor is not None
+            or seq != stream.next_seq
+            or stream._pending
+            or records._buf
+            or records._resync
+            or records.broken
+            or self.done
+            or not self.tls
+        ):
+            return False
+        pos = start + records._skip
+        headers: list[int] = []
+        while pos < end:
+            if end - pos < 5:
+                return False  # a header cut by the segment: the general path keeps its first bytes
+            kind, length = data[pos], data[pos + 3] << 8 | data[pos + 4]
+            if not (21 <= kind <= 24 and data[pos + 1] == 3 and 2 < length <= MAX_RECORD):
+                return False  # a ChangeCipherSpec, a short (plaintext) alert, or not TLS: read it in full
+            headers.append(pos)
+            pos += 5 + length
+        stream.next_seq = (seq + end - start) & 0xFFFFFFFF
+        records.skip_bodies = True
+        done: list[Record] = [records._skipped] if records._skipped is not None and records._skip else []
+        for at in headers:
+            done.append(Record(data[at], data[at + 1] << 8 | data[at + 2], data[at : at + 5], b""))
+        if pos > end:  # the last record's body runs on into later segments
+            records._skip, records._skipped = pos - end, done.pop()
+        else:
+            records._skip, records._skipped = 0, None
+        for record in done:
+            self._add_record(index, record, frame)
+        return True
 
     def flush(self, frame: int) -> None:
         """The capture ended: whatever is still waiting behind a hole is delivered after noting the gap."""

@@ -59,3 +59,19 @@ def test_analyze_evidence_keeps_the_handshakes() -> None:
     # Given evidence built in memory, When analyzed, Then the handshakes pass through unchanged
     ev = evidence(empty_cert_failed(CA_A))
     assert analyze_evidence(ev).handshakes == ev.handshakes
+
+
+def test_streamed_json_is_json_dumps_of_to_json() -> None:
+    # Given captures whose handshakes repeat chains, CertificateRequests, client certificates and offers
+    # (the same file twice, as a backend's connections do) beside others that differ from them
+    paths = [CAPTURES / name for name in (
+        "ca-mismatch-java-tls12.pcap", "ca-mismatch-java-tls12.pcap", "healthy-nginx-tls12.pcap",
+        "healthy-nginx-tls12.pcap", "missing-client-certificate-java-tls13.pcap",
+        "healthy-openssl-tls12.pcap", "client-certificate-rejected-openssl-tls12.pcap",
+    )]
+    analysis = analyze_paths(paths)
+    # When streamed (the repeated parts' text is looked up by the identity of what it is made of)
+    streamed = "".join(analysis.json_chunks())
+    # Then it is exactly what json.dumps writes for the whole object
+    assert len(analysis.handshakes) >= 6
+    assert streamed == json.dumps(analysis.to_json(), indent=2)
