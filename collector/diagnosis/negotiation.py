@@ -118,7 +118,9 @@ def suites_text(handshake: Handshake) -> str:
 
 def jsse_lines(cause: str, evidence: Evidence) -> list[str]:
     """The MP's own words for this cause, quoted with where they were read."""
-    return [f"{sign.source or 'MP log'}: the MP's JSSE said \"{sign.phrase}\": {sign.line}"
+    # error.cause is often the phrase itself: quoting it twice would only read as a stutter.
+    return [f"{sign.source or 'MP log'}: the MP's JSSE said \"{sign.phrase}\""
+            + ("" if sign.line.strip() == sign.phrase else f": {sign.line}")
             for sign in signs_for(cause, evidence.jsse_signs)[:_QUOTED_SIGNS]]
 
 

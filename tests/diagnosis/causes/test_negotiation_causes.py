@@ -314,5 +314,6 @@ def test_signs_read_from_the_trace_are_quoted_too() -> None:
     # When diagnosed, Then the trace's words are quoted with where they were read
     diagnosis = diagnose(Evidence(handshakes=handshakes, jsse_signs=signs))
     assert diagnosis.cause is Cause.SNI_REQUIRED
+    # (once: error.cause is the phrase itself, so it is not repeated after it)
     assert diagnosis.evidence[-1] == ('trace/session.json (error.cause): the MP\'s JSSE said "Received fatal'
-                                      ' alert: unrecognized_name": Received fatal alert: unrecognized_name')
+                                      ' alert: unrecognized_name"')
