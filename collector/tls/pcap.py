@@ -116,18 +116,26 @@ class PcapReader:
             (caplen,) = caplen_at(source.buf, source.pos + 8)
             if source.remaining() >= 16 + caplen:
                 continue  # `consume` stopped at the end of a record it could still read: ask again
-            if caplen > MAX_FRAME:
-                self.notes.append(
-                    f"packet {frame + 1} at byte {source.offset} has an impossible length "
-                    f"{caplen}; reading stopped there"
-                )
+            if not self._read_whole(frame, caplen):
                 return
-            if not source.ensure(16 + caplen):
-                self.notes.append(
-                    f"the last packet ({frame + 1}) is truncated: {source.remaining() - 16} of "
-                    f"{caplen} bytes (ignored)"
-                )
-                return
+
+    def _read_whole(self, frame: int, caplen: int) -> bool:
+        """Buffer packet `frame + 1` (its 16-byte header at the input's position) whole; False, with a note
+        saying why, when the capture cannot give it and reading stops (both readers word damage alike)."""
+        source = self._input
+        if caplen > MAX_FRAME:
+            self.notes.append(
+                f"packet {frame + 1} at byte {source.offset} has an impossible length {caplen}; "
+                "reading stopped there"
+            )
+            return False
+        if not source.ensure(16 + caplen):
+            self.notes.append(
+                f"the last packet ({frame + 1}) is truncated: {source.remaining() - 16} of {caplen} bytes "
+                "(ignored)"
+            )
+            return False
+        return True
 
     def __iter__(self) -> Iterator[tuple[int, bytes]]:
         source, linktype = self._input, self.linktype
@@ -146,17 +154,7 @@ class PcapReader:
             end = pos + 16 + caplen
             if end > len(buf):
                 source.pos = pos
-                if caplen > MAX_FRAME:
-                    self.notes.append(
-                        f"packet {frame + 1} at byte {source.offset} has an impossible length "
-                        f"{caplen}; reading stopped there"
-                    )
-                    return
-                if not source.ensure(16 + caplen):
-                    self.notes.append(
-                        f"the last packet ({frame + 1}) is truncated: {source.remaining() - 16} of "
-                        f"{caplen} bytes (ignored)"
-                    )
+                if not self._read_whole(frame, caplen):
                     return
                 buf, pos = source.buf, source.pos
                 end = pos + 16 + caplen
