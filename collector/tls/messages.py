@@ -148,12 +148,7 @@ def _read_client_hello(body: bytes) -> tuple[ClientHello, tuple[int, tuple[int, 
         return _read_client_hello_checked(body)
     sni = None
     if _EXT_SERVER_NAME in extensions:
-        names = _Cursor(body, *extensions[_EXT_SERVER_NAME]).vector(2)
-        while names.remaining():
-            kind, name = names.number(1), names.vector(2)
-            if kind == 0:
-                sni = name.take(name.remaining()).decode("ascii", "replace")
-                break
+        sni = _host_name(_Cursor(body, *extensions[_EXT_SERVER_NAME]).vector(2))
     versions: tuple[int, ...] = ()
     if _EXT_SUPPORTED_VERSIONS in extensions:
         listed = _Cursor(body, *extensions[_EXT_SUPPORTED_VERSIONS]).vector(1)
@@ -197,12 +192,7 @@ def _read_client_hello_checked(body: bytes) -> tuple[ClientHello, tuple[int, tup
     extensions = cursor.extensions()
     sni = None
     if _EXT_SERVER_NAME in extensions:
-        names = extensions[_EXT_SERVER_NAME].vector(2)
-        while names.remaining():
-            kind, name = names.number(1), names.vector(2)
-            if kind == 0:
-                sni = name.take(name.remaining()).decode("ascii", "replace")
-                break
+        sni = _host_name(extensions[_EXT_SERVER_NAME].vector(2))
     versions: tuple[int, ...] = ()
     if _EXT_SUPPORTED_VERSIONS in extensions:
         listed = extensions[_EXT_SUPPORTED_VERSIONS].vector(1)
@@ -324,3 +314,12 @@ class HandshakeAssembler:
     def pending(self) -> int:
         """Bytes of an unfinished message held (at most MAX_MESSAGE, by construction of the length field)."""
         return len(self._buf)
+
+
+def _host_name(names: _Cursor) -> str | None:
+    """The host_name entry (type 0) of a server_name list, the one SNI JSSE and OpenSSL send."""
+    while names.remaining():
+        kind, name = names.number(1), names.vector(2)
+        if kind == 0:
+            return name.take(name.remaining()).decode("ascii", "replace")
+    return None
