@@ -56,6 +56,11 @@ def probed_line(probe: ProbeResult, text: str) -> str:
     return f"{PROBED_PREFIX} ({where(probe)}): {text}"
 
 
+def version_lines(probe: ProbeResult, survey: ProbeSurvey) -> list[str]:
+    """One marked line per version the survey tried: how the backend answered it, and why."""
+    return [probed_line(probe, f"{r.version}: {r.status.value} ({r.detail})") for r in survey.protocols]
+
+
 def surveyed(evidence: Evidence) -> list[tuple[ProbeResult, ProbeSurvey]]:
     return [(p, p.survey) for p in evidence.probes if p.survey is not None]
 

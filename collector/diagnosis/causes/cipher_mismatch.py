@@ -15,7 +15,7 @@ from collector.diagnosis.negotiation import (
     refused_before_server_hello,
     versions_text,
 )
-from collector.diagnosis.probed import PROBED, capture_undecided, probed_line, surveyed
+from collector.diagnosis.probed import PROBED, capture_undecided, probed_line, surveyed, version_lines
 from collector.diagnosis.verdict import (
     SECTION_CA_MISMATCH,
     SECTION_NO_CLIENT_CERTIFICATE,
@@ -66,8 +66,7 @@ def _probed(facts: Facts) -> Finding | None:
         versions = ", ".join(survey.accepted_protocols)
         lines = [probed_line(probe, f"the MP offers {len(offer.ciphers)} cipher suite(s)"
                                     f" ({offer.ciphers_source}): {', '.join(offer.ciphers)}"),
-                 *(probed_line(probe, f"{r.version}: {r.status.value} ({r.detail})")
-                   for r in survey.protocols)]
+                 *version_lines(probe, survey)]
         lines.extend(jsse_lines(CAUSE, facts.evidence))
         return Finding(probe_label(probe), tuple(lines), {
             "backend": probe_label(probe), "offered": versions, "suites": str(len(offer.ciphers))},

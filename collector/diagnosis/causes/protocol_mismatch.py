@@ -23,7 +23,7 @@ from collector.diagnosis.negotiation import (
     refused_before_server_hello,
     versions_text,
 )
-from collector.diagnosis.probed import PROBED, capture_undecided, probed_line, surveyed
+from collector.diagnosis.probed import PROBED, capture_undecided, probed_line, surveyed, version_lines
 from collector.diagnosis.verdict import (
     SECTION_CA_MISMATCH,
     SECTION_NO_CLIENT_CERTIFICATE,
@@ -64,8 +64,7 @@ def _probed(facts: Facts) -> Finding | None:
         own = probe.handshake.version
         accepted = f" (it accepted {own} from the probe)" if own else ""
         lines = [probed_line(probe, f"the MP offers {offered} ({survey.offer.protocols_source})"),
-                 *(probed_line(probe, f"{r.version}: {r.status.value} ({r.detail})")
-                   for r in survey.protocols)]
+                 *version_lines(probe, survey)]
         if probe.handshake.version:
             lines.append(probed_line(probe, f"the probe's own handshake, any version, got"
                                             f" {probe.handshake.version}"))
