@@ -16,7 +16,7 @@ from collector.remote import commands, host_steps
 from collector.remote.capture import count_pcap_records
 from collector.run.raw_collection import read_raw_collection
 from tests.fabric.conftest import COLLECT_FAB, FabricRun, make_home
-from tests.lab.sshd import NOSUDO_USER
+from tests.lab.sshd import NOSUDO_USER, assert_run_left_nothing
 
 MPS = ("mp1", "mp2")
 HOSTS = (*MPS, "backend")
@@ -91,15 +91,7 @@ def test_commands_are_the_host_step_builders(fabric_run: FabricRun) -> None:
 def test_nothing_is_left_on_the_hosts(fabric_run: FabricRun) -> None:
     run_id = fabric_run.home.record["run_id"]
     assert fabric_run.lab.ssh is not None
-    for host in fabric_run.lab.ssh.hosts:
-        assert not list(Path(host.capture_dir).resolve().glob(f"apigee-collector-{run_id}*")), host.name
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                cmdline = (proc / "cmdline").read_bytes()
-            except OSError:
-                continue
-            assert run_id.encode() not in cmdline, cmdline
+    assert_run_left_nothing(fabric_run.lab.ssh.hosts, run_id)
 
 
 def test_package_names_the_cause_and_verifies(fabric_run: FabricRun, tmp_path: Path) -> None:

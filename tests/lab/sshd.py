@@ -178,6 +178,20 @@ class SshHosts:
         self.stop()
 
 
+def assert_run_left_nothing(hosts: Sequence[LabSshHost], run_id: str) -> None:
+    """No run dir of `run_id` on any host, and no process (tcpdump, its `timeout`, a shell) still naming it:
+    what every way of driving the host steps (the run, the playbook, the Fabric tasks) must leave behind."""
+    for host in hosts:
+        assert not list(Path(host.capture_dir).resolve().glob(f"apigee-collector-{run_id}*")), host.name
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes()
+            except OSError:
+                continue
+            assert run_id.encode() not in cmdline, cmdline
+
+
 def start_ssh_hosts(
     workdir: Path, specs: Sequence[SshHostSpec], *, max_startups: str = "100:30:200"
 ) -> SshHosts:

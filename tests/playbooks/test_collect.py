@@ -19,6 +19,7 @@ from collector import layout
 from collector.remote import commands
 from collector.remote.capture import count_pcap_records
 from collector.remote.facts import HostFacts
+from tests.lab.sshd import assert_run_left_nothing
 from tests.playbooks.conftest import (
     BIN,
     COLLECT_YML,
@@ -155,15 +156,7 @@ def test_role_sends_the_collectors_script_texts(playbook_run: PlaybookRun) -> No
 def test_nothing_is_left_on_the_hosts(playbook_run: PlaybookRun) -> None:
     # Then no tcpdump of this run is running, no run dir is left, and Ansible's temp and async dirs are empty.
     run_id = playbook_run.record["run_id"]
-    for host in playbook_run.lab.ssh.hosts:  # type: ignore[union-attr]
-        assert not list(Path(host.capture_dir).resolve().glob(f"apigee-collector-{run_id}*")), host.name
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                cmdline = (proc / "cmdline").read_bytes()
-            except OSError:
-                continue
-            assert run_id.encode() not in cmdline, cmdline
+    assert_run_left_nothing(playbook_run.lab.ssh.hosts, run_id)  # type: ignore[union-attr]
     for directory in (playbook_run.remote_tmp, playbook_run.async_dir):
         left = [p for p in directory.rglob("*") if p.is_file()] if directory.exists() else []
         assert not left, left
