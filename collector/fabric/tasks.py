@@ -10,7 +10,6 @@ the other hosts go on, and fab exits 1 at the end.
 
 from __future__ import annotations
 
-import secrets
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -44,11 +43,6 @@ SUDO_HINT = "with fab: --prompt-for-sudo-password, or sudo.password in the Fabri
 
 # The host × step failures of this fab process; the post task turns them into fab's exit status.
 _failures: list[str] = []
-
-
-def _new_run_id() -> str:
-    # Like collector/run/context.py's: it names the run dirs on the hosts and is matched in tcpdump's cmdline.
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
 @fabric.task
@@ -157,7 +151,7 @@ def _open(task: _Task, host: InventoryHost) -> HostConnection | None:
         return task.connect(host)
     except (HostError, OSError) as exc:
         result = _failure(host.name, Step.CONNECT, exc, started)
-        with raw.edit(task.out, _new_run_id) as record:
+        with raw.edit(task.out, host_steps.new_run_id) as record:
             entry = raw.add_host(record, host.name, host.role, host.address)
             raw.record_steps(entry, [result])
         return None
@@ -165,7 +159,7 @@ def _open(task: _Task, host: InventoryHost) -> HostConnection | None:
 
 def _record(task: _Task, host: InventoryHost, results: list[StepResult], replaces: tuple[str, ...] = (),
             change: Callable[[dict[str, Any], dict[str, Any]], None] | None = None) -> None:
-    with raw.edit(task.out, _new_run_id) as record:
+    with raw.edit(task.out, host_steps.new_run_id) as record:
         entry = raw.add_host(record, host.name, host.role, host.address)
         raw.record_steps(entry, results, replaces)
         if change is not None:
@@ -191,7 +185,7 @@ def init(c: Any, org: str | None = None, env: str | None = None, proxy: str | No
     directory = _out_dir(out, _config(c))
 
     def names() -> dict[str, Any]:
-        with raw.edit(directory, _new_run_id) as record:
+        with raw.edit(directory, host_steps.new_run_id) as record:
             raw.set_names(record, {"org": org, "env": env, "proxy": proxy})
             return record
 
@@ -227,7 +221,7 @@ def start_capture(c: Any, backend: list[str] | None = None, mp: list[str] | None
         raise Exit(f"--window {window}: give the seconds you need to reproduce", code=EXIT_USAGE)
 
     step = Step.START_CAPTURE
-    with raw.edit(task.out, _new_run_id) as record:
+    with raw.edit(task.out, host_steps.new_run_id) as record:
         entry = raw.host_entry(record, task.name)
         host = _host(task, _role(task, entry, role))
         running = (entry or {}).get("capture")
@@ -375,7 +369,7 @@ def logs(c: Any, message_id: list[str] | None = None, out: str | None = None) ->
     for text in given:
         if "\n" in text or "\0" in text:
             raise Exit(f"--message-id {text!r}: a message id is one line", code=EXIT_USAGE)
-    with raw.edit(task.out, _new_run_id) as record:
+    with raw.edit(task.out, host_steps.new_run_id) as record:
         entry = raw.host_entry(record, task.name)
         host = _host(task, _role(task, entry, None))
         raw.add_host(record, host.name, host.role, host.address)

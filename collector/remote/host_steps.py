@@ -11,8 +11,10 @@ hold the same limits (tests/playbooks check that they match).
 from __future__ import annotations
 
 import enum
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from collector import layout
@@ -199,6 +201,12 @@ class RunInputs:
 
 
 # --- the builders: the run and the plan call these, nothing else builds a host argv -----------------------
+
+def new_run_id() -> str:
+    """Names a run's files on the hosts (and is matched in tcpdump's cmdline before it is stopped): the same
+    shape whichever drives the host steps, the run or the Fabric tasks."""
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
 
 def run_dir(host: InventoryHost, run_id: str) -> str:
     return commands.run_dir(host.capture_dir, run_id, host.name)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collector.inventory import Inventory, load_inventory
 from collector.progress import NullObserver, RunObserver
+from collector.remote.host_steps import new_run_id
 from collector.run.analysis import analyze
-from collector.run.context import LOCAL_HOST, RunContext, new_run_id
+from collector.run.context import LOCAL_HOST, RunContext
 from collector.run.outcome import RunOutcome, build_outcome
 from collector.run.package import open_bundle, package, remove_raw
 from collector.run.plan import dry_run

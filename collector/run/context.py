@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -133,11 +132,6 @@ class RunContext:
 
     def failed(self, step: Step | str) -> bool:
         return any(s.step == step and s.status is StepStatus.FAILED for s in self.steps)
-
-
-def new_run_id() -> str:
-    """Names this run's files on the hosts (and is matched in tcpdump's cmdline before it is stopped)."""
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
 def failed_step(host: str, step: Step | str, exc: Exception, seconds: float) -> StepResult:

@@ -15,8 +15,9 @@ from typing import Any
 
 from collector.errors import UsageError
 from collector.progress import NullObserver, RunObserver, Stage
+from collector.remote.host_steps import new_run_id
 from collector.run.analysis import analyze
-from collector.run.context import EDGE_HOST, LOCAL_HOST, RunContext, new_run_id
+from collector.run.context import EDGE_HOST, LOCAL_HOST, RunContext
 from collector.run.outcome import RunOutcome, build_outcome
 from collector.run.package import open_bundle, package, remove_raw
 from collector.run.raw_collection import RUN_RECORD, RawCollection, read_raw_collection

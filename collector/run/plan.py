@@ -12,8 +12,8 @@ from typing import Any
 from collector.inventory import Inventory, InventoryHost
 from collector.progress import RunObserver
 from collector.remote import commands
-from collector.remote.host_steps import RunInputs, plan_host
-from collector.run.context import RunContext, new_run_id
+from collector.remote.host_steps import RunInputs, new_run_id, plan_host
+from collector.run.context import RunContext
 from collector.run.outcome import RunOutcome, build_outcome
 from collector.run.reproduce import redact_argv, redact_url
 from collector.run.stages import plan_hosts, resolve, run_inputs
