@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 from typing import Protocol
 
+from collector.bundle.scan import Scans, register
 from collector.bundle.secret_formats import FORMAT_WORDS, FORMATS, secret_span
 
 MASK = "REDACTED"
@@ -47,8 +48,9 @@ class Redactor(Protocol):
 
     name: str
 
-    def redact(self, text: str) -> tuple[str, list[int]]:
-        """Return the text with secrets masked and the 0-based line index of every redaction in it."""
+    def redact(self, text: str, scans: Scans | None = None) -> tuple[str, list[int]]:
+        """Return the text with secrets masked and the 0-based line index of every redaction in it. `scans`
+        holds the trigger words found in the piece by an earlier rule (see `scan.py`), if any."""
         ...
 
 
@@ -73,40 +75,21 @@ class _LineCounter:
 TRIGGER_WORDS: set[str] = {"-----begin", "-----end", *FORMAT_WORDS}
 
 
-_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
-
-
 class _Trigger:
     """Cheap pre-scan: the lines of a text that hold one of a rule's words, so the full patterns only
     run there.
 
-    The words are searched with `str.find` in the lower-cased text, many times faster than any regex scan.
+    The words are searched in the lower-cased text (`scan.TextScan`, shared by every rule of a piece), many
+    times faster than any regex scan.
     """
 
     def __init__(self, *words: str) -> None:
         self._words = words
         TRIGGER_WORDS.update(words)
+        register(words)
 
-    def line_spans(self, text: str) -> list[tuple[int, int]]:
-        lowered = text.lower()
-        if len(lowered) != len(text):  # U+0130 grows when lower-cased: keep offsets exact (the words are
-            lowered = text.replace("\u0130", "i").lower()  # ASCII, so any one character stands for it)
-            if len(lowered) != len(text):
-                lowered = text.translate(_ASCII_LOWER)
-        hits: list[int] = []
-        for word in self._words:
-            pos = lowered.find(word)
-            while pos >= 0:
-                hits.append(pos)
-                pos = lowered.find(word, pos + 1)
-        spans: list[tuple[int, int]] = []
-        for hit in sorted(hits):
-            if spans and hit < spans[-1][1]:
-                continue
-            start = text.rfind("\n", 0, hit) + 1
-            end = text.find("\n", hit)
-            spans.append((start, len(text) if end < 0 else end))
-        return spans
+    def line_spans(self, text: str, scans: Scans | None = None) -> list[tuple[int, int]]:
+        return (scans if scans is not None else Scans()).of(text).line_spans(self._words)
 
 
 _Rule = tuple[re.Pattern[str], Callable[[re.Match[str]], "str | None"]]
@@ -117,10 +100,11 @@ def _substitute(
     text: str,
     replace: Callable[[re.Match[str]], str | None],
     trigger: _Trigger | None = None,
+    scans: Scans | None = None,
 ) -> tuple[str, list[int]]:
     """`re.sub` (only on the lines `trigger` finds, when given) that records the line of every real change."""
     if trigger is not None:
-        return _substitute_lines(text, trigger, [(pattern, replace)])
+        return _substitute_lines(text, trigger, [(pattern, replace)], scans)
     counter = _LineCounter(text)
     lines: list[int] = []
 
@@ -134,14 +118,22 @@ def _substitute(
     return pattern.sub(_one, text), lines
 
 
-def _substitute_lines(text: str, trigger: _Trigger, rules: list[_Rule]) -> tuple[str, list[int]]:
+def _substitute_lines(text: str, trigger: _Trigger, rules: list[_Rule],
+                      scans: Scans | None = None) -> tuple[str, list[int]]:
     """Apply each (pattern, replace) in turn, only on the lines `trigger` finds; record the line
     of each change."""
+    return _substitute_spans(text, trigger.line_spans(text, scans), rules)
+
+
+def _substitute_spans(text: str, spans: list[tuple[int, int]], rules: list[_Rule]) -> tuple[str, list[int]]:
+    """Apply each (pattern, replace) in turn on each span of whole lines; record the line of each change."""
+    if not spans:
+        return text, []
     counter = _LineCounter(text)
     lines: list[int] = []
     out: list[str] = []
     pos = 0
-    for start, end in trigger.line_spans(text):
+    for start, end in spans:
         line = counter.line_at(start)
         segment = text[start:end]
         for pattern, replace in rules:
@@ -173,7 +165,7 @@ class PrivateKeyRedactor:
     def __init__(self) -> None:
         self._dropping = False  # inside a block whose END has not been seen yet
 
-    def redact(self, text: str) -> tuple[str, list[int]]:
+    def redact(self, text: str, scans: Scans | None = None) -> tuple[str, list[int]]:
         out: list[str] = []
         lines: list[int] = []
         emitted_newlines = 0
@@ -232,15 +224,17 @@ class HeaderPropertyRedactor:
         re.IGNORECASE,
     )
     _XML_TRIGGER = _Trigger("name=", "name =")
+    _NAME_WORDS = ('"name', 'name\\"')  # a "name" key, plain or escaped in a JSON string
     _WINDOW_LINES = 3  # how far after the name the value may be, in line breaks and in characters
     _WINDOW_CHARS = 1024
 
     def __init__(self) -> None:
         self._pending = -1  # line breaks still allowed before the value of a name seen in an earlier piece
 
-    def redact(self, text: str) -> tuple[str, list[int]]:
-        text, lines = _substitute(self._VALUE_FIRST, text, _mask_plain_or_escaped, self._VALUE_TRIGGER)
-        text, more = _substitute(self._XML, text, lambda m: _mask_group(m, 2), self._XML_TRIGGER)
+    def redact(self, text: str, scans: Scans | None = None) -> tuple[str, list[int]]:
+        scans = scans if scans is not None else Scans()
+        text, lines = _substitute(self._VALUE_FIRST, text, _mask_plain_or_escaped, self._VALUE_TRIGGER, scans)
+        text, more = _substitute(self._XML, text, lambda m: _mask_group(m, 2), self._XML_TRIGGER, scans)
         lines += more
         counter = _LineCounter(text)
         out: list[str] = []
@@ -248,8 +242,8 @@ class HeaderPropertyRedactor:
         search_from = 0
         anchor = (0, self._pending) if self._pending >= 0 else None  # (offset after a name, line budget)
         self._pending = -1
-        lowered = text.lower()
-        if anchor is None and '"name' not in lowered and 'name\\"' not in lowered:
+        scan = scans.of(text)
+        if anchor is None and not any(scan.has(word) for word in self._NAME_WORDS):
             return text, sorted(lines)  # the common case in logs: nothing to pair
         while True:
             if anchor is None:
@@ -276,6 +270,9 @@ class HeaderPropertyRedactor:
             pos = search_from = value.end(group)
         out.append(text[pos:])
         return "".join(out), sorted(lines)
+
+
+register(HeaderPropertyRedactor._NAME_WORDS)
 
 
 def _mask_plain_or_escaped(match: re.Match[str]) -> str | None:
@@ -322,9 +319,10 @@ class AuthorizationRedactor:
     _TRIGGER = _Trigger("authorization")
     _SCHEME_TRIGGER = _Trigger("basic", "bearer")
 
-    def redact(self, text: str) -> tuple[str, list[int]]:
-        text, lines = _substitute(self._PATTERN, text, _mask_credentials, self._TRIGGER)
-        text, more = _substitute(self._SCHEME, text, lambda m: _mask_group(m, 1), self._SCHEME_TRIGGER)
+    def redact(self, text: str, scans: Scans | None = None) -> tuple[str, list[int]]:
+        scans = scans if scans is not None else Scans()
+        text, lines = _substitute(self._PATTERN, text, _mask_credentials, self._TRIGGER, scans)
+        text, more = _substitute(self._SCHEME, text, lambda m: _mask_group(m, 1), self._SCHEME_TRIGGER, scans)
         return text, sorted(lines + more)
 
 
@@ -361,9 +359,9 @@ class CookieRedactor:
 
     _TRIGGER = _Trigger("cookie", "-b")
 
-    def redact(self, text: str) -> tuple[str, list[int]]:
+    def redact(self, text: str, scans: Scans | None = None) -> tuple[str, list[int]]:
         return _substitute_lines(text, self._TRIGGER, [(self._HEADER, _mask_credentials),
-                                                        (self._CURL, _mask_first_group)])
+                                                        (self._CURL, _mask_first_group)], scans)
 
 
 def _mask_first_group(match: re.Match[str], groups: tuple[int, ...] | None = None) -> str | None:
@@ -385,8 +383,8 @@ class CurlUserRedactor:
 
     _TRIGGER = _Trigger("-u", "--proxy-user")
 
-    def redact(self, text: str) -> tuple[str, list[int]]:
-        return _substitute(self._PATTERN, text, _mask_first_group, self._TRIGGER)
+    def redact(self, text: str, scans: Scans | None = None) -> tuple[str, list[int]]:
+        return _substitute(self._PATTERN, text, _mask_first_group, self._TRIGGER, scans)
 
 
 class UrlCredentialsRedactor:
@@ -397,8 +395,8 @@ class UrlCredentialsRedactor:
 
     _TRIGGER = _Trigger("://")
 
-    def redact(self, text: str) -> tuple[str, list[int]]:
-        return _substitute(self._PATTERN, text, lambda m: _mask_group(m, 1), self._TRIGGER)
+    def redact(self, text: str, scans: Scans | None = None) -> tuple[str, list[int]]:
+        return _substitute(self._PATTERN, text, lambda m: _mask_group(m, 1), self._TRIGGER, scans)
 
 
 class SecretParameterRedactor:
@@ -432,7 +430,7 @@ class SecretParameterRedactor:
                         "private_key", "private-key", "credential", "oauth2-bearer", "pw", "accesskey",
                         "access_key", "access-key")
 
-    def redact(self, text: str) -> tuple[str, list[int]]:
+    def redact(self, text: str, scans: Scans | None = None) -> tuple[str, list[int]]:
         return _substitute_lines(text, self._TRIGGER, [
             (self._ASSIGN, lambda m: _mask_first_group(m, (1, 2, 4, 5))),  # 3 is the escaping backslashes
             (self._COLON, _mask_colon_value),
@@ -440,7 +438,7 @@ class SecretParameterRedactor:
             (self._FLAG, _mask_first_group),
             (self._OPENSSL_PASS, lambda m: _mask_group(m, 1)),
             (self._CALL, lambda m: _mask_first_group(m, (2, 3, 4))),  # 1 is the name's quote
-        ])
+        ], scans)
 
 
 def _mask_colon_value(match: re.Match[str]) -> str | None:
@@ -467,8 +465,9 @@ class JwtRedactor:
     _PATTERN = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
     _TRIGGER = _Trigger("eyj")
 
-    def redact(self, text: str) -> tuple[str, list[int]]:
-        return _substitute(self._PATTERN, text, lambda m: MASK if m.group(0) != MASK else None, self._TRIGGER)
+    def redact(self, text: str, scans: Scans | None = None) -> tuple[str, list[int]]:
+        return _substitute(self._PATTERN, text, lambda m: MASK if m.group(0) != MASK else None, self._TRIGGER,
+                           scans)
 
 
 class SecretFormatRedactor:
@@ -481,14 +480,15 @@ class SecretFormatRedactor:
 
     _WORDS = tuple({word for f in FORMATS for word in f.gate})
 
-    def redact(self, text: str) -> tuple[str, list[int]]:
+    def redact(self, text: str, scans: Scans | None = None) -> tuple[str, list[int]]:
+        scans = scans if scans is not None else Scans()
         lines: list[int] = []
-        lowered = text.lower()
-        present = {word for word in self._WORDS if word in lowered}  # each word searched once per piece
+        scan = scans.of(text)
+        present = {word for word in self._WORDS if scan.has(word)}  # each word searched once per piece
         for pattern, words, trigger in self._GATED:
             if trigger is not None and present.isdisjoint(words):
                 continue  # the usual case: no line of this piece can hold that format
-            text, more = _substitute(pattern, text, _mask_format_span, trigger)
+            text, more = _substitute(pattern, text, _mask_format_span, trigger, scans)
             lines += more
         return text, sorted(lines)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from collector.bundle.pieces import PieceCutter, lines_to_fold, trigger_bytes
 from collector.bundle.redactors import TRIGGER_WORDS, Redactor, new_redactors
+from collector.bundle.scan import Scans
 
 MAX_LINES_PER_RULE = 200  # per file and rule; further lines are summed into one `line=0` record
 RULE_LINE_TOO_LONG = "line-too-long"  # a line too long to redact safely, replaced by a note
@@ -142,8 +143,9 @@ class StreamRedactor:
                 raw = raw[:start] + folded + raw[end:]
         # surrogateescape keeps undecodable bytes (and a character cut between pieces) exactly as they were
         text = raw.decode("utf-8", "surrogateescape")
+        scans = Scans()  # the trigger words of this piece, found once for every rule
         for rule in self._rules:
-            text, lines = rule.redact(text)
+            text, lines = rule.redact(text, scans)
             for line in lines:
                 self._recorder.add(rule.name, self._lines_done + line + 1)
         self._lines_done += text.count("\n")
