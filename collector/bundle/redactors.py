@@ -14,8 +14,8 @@ import re
 from collections.abc import Callable
 from typing import Protocol
 
-from collector.bundle.scan import Scans, register
-from collector.bundle.secret_formats import FORMAT_WORDS, FORMATS, secret_span
+from collector.bundle.scan import Scans, Shape, register
+from collector.bundle.secret_formats import FORMAT_WORDS, FORMATS, SecretFormat, secret_span
 
 MASK = "REDACTED"
 PRIVATE_KEY_MARKER = "[private key removed by apigee-collector]"
@@ -92,6 +92,17 @@ class _Trigger:
         return (scans if scans is not None else Scans()).of(text).line_spans(self._words)
 
 
+class _ShapeTrigger:
+    """The lines where the shape of a format's matches stands (`scan.Shape`); None (every line) for a text
+    that is not ASCII."""
+
+    def __init__(self, shape: Shape) -> None:
+        self._shape = shape
+
+    def line_spans(self, text: str, scans: Scans | None = None) -> list[tuple[int, int]] | None:
+        return (scans if scans is not None else Scans()).of(text).shape_spans(self._shape)
+
+
 _Rule = tuple[re.Pattern[str], Callable[[re.Match[str]], "str | None"]]
 
 
@@ -99,12 +110,13 @@ def _substitute(
     pattern: re.Pattern[str],
     text: str,
     replace: Callable[[re.Match[str]], str | None],
-    trigger: _Trigger | None = None,
+    trigger: _Trigger | _ShapeTrigger | None = None,
     scans: Scans | None = None,
 ) -> tuple[str, list[int]]:
     """`re.sub` (only on the lines `trigger` finds, when given) that records the line of every real change."""
-    if trigger is not None:
-        return _substitute_lines(text, trigger, [(pattern, replace)], scans)
+    spans = trigger.line_spans(text, scans) if trigger is not None else None
+    if spans is not None:
+        return _substitute_spans(text, spans, [(pattern, replace)])
     counter = _LineCounter(text)
     lines: list[int] = []
 
@@ -470,13 +482,20 @@ class JwtRedactor:
                            scans)
 
 
+def _format_trigger(secret_format: SecretFormat) -> _Trigger | _ShapeTrigger | None:
+    """The lines a format runs on: those holding a gate word, else those where its shape stands, else all."""
+    if secret_format.gate:
+        return _Trigger(*secret_format.gate)
+    return _ShapeTrigger(secret_format.shape) if secret_format.shape is not None else None
+
+
 class SecretFormatRedactor:
     """Credentials known by their format wherever they stand (AWS access key ids, service tokens): the
     maintained detect-secrets patterns (`secret_formats`)."""
 
     name = "secret-format"
 
-    _GATED = tuple((f.pattern, f.gate, _Trigger(*f.gate) if f.gate else None) for f in FORMATS)
+    _GATED = tuple((f.pattern, f.gate, _format_trigger(f)) for f in FORMATS)
 
     _WORDS = tuple({word for f in FORMATS for word in f.gate})
 
@@ -486,7 +505,7 @@ class SecretFormatRedactor:
         scan = scans.of(text)
         present = {word for word in self._WORDS if scan.has(word)}  # each word searched once per piece
         for pattern, words, trigger in self._GATED:
-            if trigger is not None and present.isdisjoint(words):
+            if words and present.isdisjoint(words):
                 continue  # the usual case: no line of this piece can hold that format
             text, more = _substitute(pattern, text, _mask_format_span, trigger, scans)
             lines += more

@@ -8,6 +8,8 @@ scan of the changed text from the same `Scans`, so a later rule never reads the 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 _ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
 _WORDS: set[str] = set()  # every word a rule asks about (`register`)
 _INNER: dict[str, tuple[str, ...]] = {}  # word -> the other registered words that stand inside it
@@ -51,15 +53,36 @@ def find_all(lowered: str, word: str) -> list[int]:
     return found
 
 
+@dataclass(frozen=True)
+class Shape:
+    """A cheap test that every match of one pattern passes, for a pattern that no word gates: in the text with
+    each byte mapped through `table` (which folds a character class of the pattern to one byte), `needle`
+    stands within every match. Only ASCII text is tested so (elsewhere `\\d` or case folding reach further).
+
+    Attributes:
+        table: a `bytes.translate` table (`fold_table`).
+        needle: what every match becomes through `table`, or a part of it.
+    """
+
+    table: bytes
+    needle: bytes
+
+
+def fold_table(chars: bytes, to: bytes) -> bytes:
+    """A `bytes.translate` table that maps each of `chars` to the one byte `to` and keeps every other byte."""
+    return bytes.maketrans(chars, to * len(chars))
+
+
 class TextScan:
     """The words found in one text, lower-cased: each word is searched at most once."""
 
-    __slots__ = ("_hits", "lowered", "text")
+    __slots__ = ("_folded", "_hits", "lowered", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
         self.lowered = lower_same_length(text)
         self._hits: dict[str, list[int]] = {}
+        self._folded: dict[bytes, bytes] = {}  # the ASCII text through a `fold_table`, per table
 
     def hits(self, word: str) -> list[int]:
         """Every offset where `word` (lower case) starts in the lower-cased text, in increasing order."""
@@ -85,6 +108,24 @@ class TextScan:
             start = text.rfind("\n", 0, hit) + 1
             end = text.find("\n", hit)
             spans.append((start, len(text) if end < 0 else end))
+        return spans
+
+    def shape_spans(self, shape: Shape) -> list[tuple[int, int]] | None:
+        """(start, end) of every line where `shape` stands, in text order; None for a text that is not ASCII
+        (no line can be ruled out there)."""
+        folded = self._folded.get(shape.table)
+        if folded is None:
+            if not self.text.isascii():
+                return None
+            folded = self._folded[shape.table] = self.text.encode("ascii").translate(shape.table)
+        spans: list[tuple[int, int]] = []
+        hit = folded.find(shape.needle)
+        while hit >= 0:
+            start = folded.rfind(b"\n", 0, hit) + 1
+            end = folded.find(b"\n", hit)
+            end = len(folded) if end < 0 else end
+            spans.append((start, end))
+            hit = folded.find(shape.needle, end)
         return spans
 
 

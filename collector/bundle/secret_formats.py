@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
 from detect_secrets.plugins.base import RegexBasedDetector
 
+from collector.bundle.scan import Shape, fold_table
+
 # Detector class name -> why its patterns are not used.
 LEFT_OUT = {
     "IPPublicDetector": "captures and the analysis need IP addresses",
@@ -44,6 +46,23 @@ _GATES = {
     "SquareOAuthDetector": ("sq0csp-",),
     "StripeDetector": ("k_live_",),
 }
+_DIGITS = b"0123456789"
+_LETTERS = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_ALNUM = fold_table(_LETTERS + _DIGITS, b"a")
+# The patterns (exactly as detect-secrets 1.5 ships them) that no word gates, by the shape of their matches
+# (`scan.Shape`): each then runs only on the lines of ASCII text where that shape stands, on every line of
+# any other text. A pattern a newer release changes or adds runs on every line.
+_SHAPES = {
+    # 8 to 10 digits and a colon: through the table, "00000000:" ends the digits and colon of every match
+    ("TelegramBotTokenDetector", r"\d{8,10}:[0-9A-Za-z_-]{35}"):
+        Shape(fold_table(_DIGITS, b"0"), b"0" * 8 + b":"),
+    # the last 24 characters before the first dot, both dots, and the 6 and 27 characters after them
+    ("DiscordBotTokenDetector", r"[MNO][a-zA-Z\d_-]{23,25}\.[a-zA-Z\d_-]{6}\.[a-zA-Z\d_-]{27}"):
+        Shape(fold_table(_LETTERS + _DIGITS + b"_-", b"a"), b"a" * 24 + b"." + b"a" * 6 + b"." + b"a" * 27),
+    # 34 letters and digits in a row
+    ("TwilioKeyDetector", r"AC[a-z0-9]{32}"): Shape(_ALNUM, b"a" * 34),
+    ("TwilioKeyDetector", r"SK[a-z0-9]{32}"): Shape(_ALNUM, b"a" * 34),
+}
 # Every gate word: `redact` never cuts a very long line near one, so no match is split (ungated formats hold
 # no blank, quote or separator, where cuts happen).
 FORMAT_WORDS = tuple(sorted({word for words in _GATES.values() for word in words}))
@@ -57,12 +76,15 @@ class SecretFormat:
     Attributes:
         detector: the detector's class name (``AWSKeyDetector``).
         pattern: its compiled pattern, as the library ships it.
-        gate: lower-case words one of which every match holds; empty: none known, run on every line.
+        gate: lower-case words one of which every match holds; empty: none known.
+        shape: for a pattern with no gate words, the shape of its matches (`_SHAPES`); with neither, the
+            pattern runs on every line.
     """
 
     detector: str
     pattern: re.Pattern[str]
     gate: tuple[str, ...] = ()
+    shape: Shape | None = None
 
 
 def load_formats() -> tuple[SecretFormat, ...]:
@@ -75,8 +97,15 @@ def load_formats() -> tuple[SecretFormat, ...]:
         # declared as an abstract property, but a plain class attribute (a tuple) on every shipped detector
         patterns: tuple[object, ...] = tuple(getattr(detector, "denylist", ()))
         gate = _GATES.get(detector.__name__, ())
-        formats += [SecretFormat(detector.__name__, p, gate) for p in patterns if isinstance(p, re.Pattern)]
+        formats += [SecretFormat(detector.__name__, p, gate, _shape(detector.__name__, p, gate))
+                    for p in patterns if isinstance(p, re.Pattern)]
     return tuple(sorted(formats, key=lambda f: f.detector))
+
+
+def _shape(detector: str, pattern: re.Pattern[str], gate: tuple[str, ...]) -> Shape | None:
+    if gate or pattern.flags != re.UNICODE:  # a flag (IGNORECASE...) would make the shape wrong
+        return None
+    return _SHAPES.get((detector, pattern.pattern))
 
 
 def secret_span(match: re.Match[str]) -> tuple[int, int]:

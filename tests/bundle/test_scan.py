@@ -8,8 +8,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.bundle.redactors import TRIGGER_WORDS, new_redactors
+from collector.bundle.redact import redact_text
+from collector.bundle.redactors import (
+    MASK,
+    TRIGGER_WORDS,
+    _format_trigger,
+    _mask_format_span,
+    _substitute,
+    new_redactors,
+)
 from collector.bundle.scan import Scans, TextScan, lower_same_length
+from collector.bundle.secret_formats import FORMATS, SecretFormat, _shape
 from tests.bundle.test_redact import CASES
 
 WORDS = sorted(TRIGGER_WORDS | {'"name', 'name\\"'})
@@ -75,3 +84,77 @@ _PIECES = st.sampled_from([c[1] for c in CASES] + ODD + WORDS + ["plain log line
 def test_a_shared_scan_redacts_like_each_rule_alone_on_mixed_text(parts: list[str]) -> None:
     text = "".join(parts)
     assert _redact_shared(text) == _redact_alone(text)
+
+
+# --- the shapes of the formats no word gates (secret_formats._SHAPES) ---
+
+SHAPED = {f.pattern.pattern: f for f in FORMATS if f.shape is not None}
+# real-looking tokens of each shaped format (Telegram's and Discord's documented examples)
+TOKENS = {
+    r"\d{8,10}:[0-9A-Za-z_-]{35}": ["110201543:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawq",
+                                   "1234567890:AAF-mMrzb1CX_yJ8cW9ftk2r6VrxsL4Hc0s"],
+    r"[MNO][a-zA-Z\d_-]{23,25}\.[a-zA-Z\d_-]{6}\.[a-zA-Z\d_-]{27}": [
+        "MTk4NjIyNDgzNDcxOTI1MjQ4.Cl2FMQ.ZnCjm1XVW7vRze4b7Cq4se7kKWs",
+        "NzkyNzE1NDU0MTk2MDg4ODQy.X-hvzA.Ovy4MCQywSkoMRRclStW4xAYK7I"],
+    r"AC[a-z0-9]{32}": ["AC0123456789abcdef0123456789abcdef", "ACe9c4f2b7a01d3e5f7a9b1c3d5e7f9a1b"],
+    r"SK[a-z0-9]{32}": ["SK0123456789abcdef0123456789abcdef", "SKz9y8x7w6v5u4t3s2r1q0p9o8n7m6l5k4"],
+}
+
+
+def test_the_pinned_detect_secrets_formats_without_words_all_have_a_shape() -> None:
+    # a release that changes one of these patterns leaves it unshaped: it then runs on every line (slower)
+    assert sorted(SHAPED) == sorted(TOKENS)
+    assert all(f.gate or f.shape for f in FORMATS)
+
+
+@pytest.mark.parametrize(("pattern", "token"), [(p, t) for p, tokens in TOKENS.items() for t in tokens])
+@pytest.mark.parametrize("around", ["ascii", "non-ascii"])
+def test_each_shaped_format_masks_its_tokens(pattern: str, token: str, around: str) -> None:
+    assert SHAPED[pattern].pattern.fullmatch(token)
+    other = "caf\u00e9 \u4e2d" if around == "non-ascii" else "cafe"
+    text = f"2026-11-27 10:00:00,000 INFO {other} 10:01:02\nbot={token} ok\nlast line 12345678\n"
+    out, found = redact_text(text, "f.log")
+    assert token not in out and f"bot={MASK} ok" in out
+    assert [(r.rule, r.line) for r in found] == [("secret-format", 2)]
+
+
+def test_unicode_digits_still_reach_the_telegram_pattern() -> None:
+    # `\d` matches Arabic-Indic digits: text that is not ASCII is never ruled out by a shape
+    token = "\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawq"
+    assert SHAPED[r"\d{8,10}:[0-9A-Za-z_-]{35}"].pattern.fullmatch(token)
+    out, found = redact_text(f"id {token} end\n", "f.log")
+    assert out == f"id {MASK} end\n" and found
+
+
+_ASCII = st.characters(min_codepoint=9, max_codepoint=126)
+_NEAR = st.text(st.sampled_from("0123456789aAcCkKsSmMnNoO_-.:\n "), max_size=60)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), pattern=st.sampled_from(sorted(TOKENS)))
+def test_a_shape_never_hides_a_match(data: st.DataObject, pattern: str) -> None:
+    # Given ASCII text holding matches of the pattern among near misses
+    compiled = SHAPED[pattern].pattern
+    parts = data.draw(st.lists(st.one_of(_NEAR, st.from_regex(compiled, fullmatch=True, alphabet=_ASCII)),
+                               min_size=1, max_size=6))
+    text = "".join(parts)
+    shape = SHAPED[pattern].shape
+    assert shape is not None
+    # Then every match lies on a line the shape gives
+    spans = TextScan(text).shape_spans(shape)
+    assert spans is not None
+    for match in compiled.finditer(text):
+        assert any(start <= match.start() and match.end() <= end for start, end in spans), match
+
+
+def test_a_format_with_neither_words_nor_shape_runs_on_every_line() -> None:
+    # Given a format detect-secrets might add, or a shaped one whose pattern a release changed
+    unknown = SecretFormat("SomeNewDetector", re.compile(r"zq_[0-9]{6}"))
+    changed = re.compile(r"\d{8,10}:[0-9A-Za-z_-]{36}")
+    assert _shape("TelegramBotTokenDetector", changed, ()) is None
+    assert _format_trigger(unknown) is None
+    # When it runs on a piece with none of the known words or shapes
+    text = "plain line\nvalue zq_123456 here\n"
+    out, lines = _substitute(unknown.pattern, text, _mask_format_span, _format_trigger(unknown), Scans())
+    # Then it still masks on any line
+    assert out == f"plain line\nvalue {MASK} here\n" and lines == [1]
