@@ -7,7 +7,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "${PYTHON:-python3}" -m venv "$work/venv"
 "$work/venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
-"$work/venv/bin/python" -m pip install -q --disable-pip-version-check '.[test]'
+"$work/venv/bin/python" -m pip install -q --disable-pip-version-check '.[test,fast]'
 {
   sed -n '1,2p' constraints.txt
   "$work/venv/bin/python" -m pip freeze --exclude-editable | grep -v -i '^apigee-collector'

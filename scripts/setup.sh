@@ -34,4 +34,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
 # Pinned: a newer release of a dependency must not change what the suite asserts (constraints.txt).
-.venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
+# fast: google-re2, redaction's one-pass word scan (collector/bundle/scan.py); binary wheels for Linux x86_64
+# and aarch64 and macOS arm64. The tests compare it with the stdlib path, so the suite needs it.
+.venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test,fast]'

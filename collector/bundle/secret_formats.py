@@ -48,7 +48,7 @@ _GATES = {
 }
 _DIGITS = b"0123456789"
 _LETTERS = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_ALNUM = fold_table(_LETTERS + _DIGITS, b"a")
+_WORD = fold_table(_LETTERS + _DIGITS + b"_-", b"a")  # one table for both: a piece is folded once for them
 # The patterns (exactly as detect-secrets 1.5 ships them) that no word gates, by the shape of their matches
 # (`scan.Shape`): each then runs only on the lines of ASCII text where that shape stands, on every line of
 # any other text. A pattern a newer release changes or adds runs on every line.
@@ -58,10 +58,10 @@ _SHAPES = {
         Shape(fold_table(_DIGITS, b"0"), b"0" * 8 + b":"),
     # the last 24 characters before the first dot, both dots, and the 6 and 27 characters after them
     ("DiscordBotTokenDetector", r"[MNO][a-zA-Z\d_-]{23,25}\.[a-zA-Z\d_-]{6}\.[a-zA-Z\d_-]{27}"):
-        Shape(fold_table(_LETTERS + _DIGITS + b"_-", b"a"), b"a" * 24 + b"." + b"a" * 6 + b"." + b"a" * 27),
-    # 34 letters and digits in a row
-    ("TwilioKeyDetector", r"AC[a-z0-9]{32}"): Shape(_ALNUM, b"a" * 34),
-    ("TwilioKeyDetector", r"SK[a-z0-9]{32}"): Shape(_ALNUM, b"a" * 34),
+        Shape(_WORD, b"a" * 24 + b"." + b"a" * 6 + b"." + b"a" * 27),
+    # 34 letters and digits in a row (`_` and `-` fold too: more lines, the same table as Discord's)
+    ("TwilioKeyDetector", r"AC[a-z0-9]{32}"): Shape(_WORD, b"a" * 34),
+    ("TwilioKeyDetector", r"SK[a-z0-9]{32}"): Shape(_WORD, b"a" * 34),
 }
 # Every gate word: `redact` never cuts a very long line near one, so no match is split (ungated formats hold
 # no blank, quote or separator, where cuts happen).

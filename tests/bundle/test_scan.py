@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from collector.bundle import scan as scan_module
 from collector.bundle.redact import redact_text
 from collector.bundle.redactors import (
     MASK,
@@ -158,3 +159,55 @@ def test_a_format_with_neither_words_nor_shape_runs_on_every_line() -> None:
     out, lines = _substitute(unknown.pattern, text, _mask_format_span, _format_trigger(unknown), Scans())
     # Then it still masks on any line
     assert out == f"plain line\nvalue {MASK} here\n" and lines == [1]
+
+
+# --- one pass with google-re2 (the `fast` extra) against str.find word by word ---
+
+def test_the_fast_extra_is_installed() -> None:
+    # scripts/setup.sh installs it; without it the tests below would compare the word search with itself
+    assert scan_module.FAST, "google-re2 is missing: bash scripts/setup.sh installs the `fast` extra"
+
+
+def _hits_both_ways(text: str, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, list[int]], ...]:
+    found = []
+    for fast in (True, False):
+        monkeypatch.setattr(scan_module, "FAST", fast)
+        scan = TextScan(text)
+        found.append({word: scan.hits(word) for word in WORDS})
+    return found[0], found[1]
+
+
+# words that overlap each other or themselves, so one pass over non-overlapping matches must find the rest
+OVERLAPS = ["-storepass -keypass --proxy-user -us -u -b", "apapap0 apapf", "xoxoxox", "oauth2-bearer-b",
+            "glpat-u ghp__authtoken", "name\\\"value\\\" \"name=", "private_keyeyj", "k_live__authtoken",
+            "passecretoken", "awsecret", "api_key_api-keyey"]
+VARIED = ([c[1] for c in CASES] + ODD + OVERLAPS
+          + ["".join(c.upper() if i % 2 else c for i, c in enumerate(w)) for w in WORDS]  # mixed case
+          + [" ".join(WORDS) * 40 + "\n" + "x" * 300_000 + " password=1"]  # a long line
+          + ["\x00".join(" ".join(WORDS)), "\u00e9" + "\u0130".join(WORDS) + "\udcff" + "\u4e2d".join(WORDS)])
+
+
+@pytest.mark.parametrize("text", VARIED)
+def test_one_pass_finds_what_each_word_search_finds(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    fast, slow = _hits_both_ways(text, monkeypatch)
+    assert fast == slow
+    assert all(positions == _naive_hits(text, word) for word, positions in slow.items())
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=st.lists(st.one_of(st.sampled_from(WORDS), st.sampled_from([w[:2] for w in WORDS]),
+                                st.sampled_from([w[-2:] for w in WORDS]), st.text(max_size=3)), max_size=20))
+def test_one_pass_finds_every_overlap(parts: list[str]) -> None:
+    text = "".join(parts)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        fast, slow = _hits_both_ways(text, monkeypatch)
+    assert fast == slow
+
+
+@pytest.mark.parametrize("text", VARIED + ["\n".join(VARIED)])
+def test_both_ways_redact_alike(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    found = []
+    for fast in (True, False):
+        monkeypatch.setattr(scan_module, "FAST", fast)
+        found.append(redact_text(text, "f.log"))
+    assert found[0] == found[1]
