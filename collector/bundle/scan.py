@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 _ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
-_WORDS: set[str] = set()  # every word a rule asks about (`register`)
+_WORDS: frozenset[str] = frozenset()  # every word a rule asks about (`register`); replaced, never changed
 _INNER: dict[str, tuple[str, ...]] = {}  # word -> the other registered words that stand inside it
 
 
@@ -24,11 +24,10 @@ def register(words: tuple[str, ...] | set[str]) -> None:
     """Declare words some rule will ask about (lower case): they are all found in one pass when google-re2 is
     installed, and a word that holds another one (`api_key` holds `key`) is only searched where that one was
     found otherwise."""
-    new = set(words) - _WORDS
-    if new:
-        _WORDS.update(new)
+    global _WORDS
+    if not _WORDS.issuperset(words):
+        _WORDS = _WORDS.union(words)
         _INNER.clear()
-        _ONE_PASS.clear()
 
 
 def _inner(word: str) -> tuple[str, ...]:
@@ -60,7 +59,7 @@ def _load_re2() -> Any | None:
 
 _RE2 = _load_re2()
 FAST = _RE2 is not None  # find the registered words in one pass (tests compare both ways)
-_ONE_PASS: list[_OnePass] = []  # built on first use, once every rule has registered its words
+_one_pass_built: _OnePass | None = None  # built on first use, once every rule has registered its words
 
 
 class _OnePass:
@@ -70,8 +69,9 @@ class _OnePass:
     (`pass` inside `-storepass`... or the shorter of two words at one offset) is checked there by hand: a word
     that occurs is either matched or starts inside a match, so no occurrence is missed."""
 
-    def __init__(self, words: set[str]) -> None:
+    def __init__(self, words: frozenset[str]) -> None:
         assert _RE2 is not None
+        self.registered = words
         self.words = frozenset(w for w in words if w and w.isascii() and "?" not in w)
         options = _RE2.Options()
         options.encoding = _RE2.Options.Encoding.LATIN1  # bytes are bytes, whatever UTF-8 says
@@ -112,11 +112,14 @@ def _fits(tail: str, other: str) -> bool:
 
 
 def _one_pass() -> _OnePass | None:
-    if not FAST or _RE2 is None or not _WORDS:
+    global _one_pass_built
+    words = _WORDS
+    if not FAST or _RE2 is None or not words:
         return None
-    if not _ONE_PASS:
-        _ONE_PASS.append(_OnePass(_WORDS))
-    return _ONE_PASS[0]
+    built = _one_pass_built
+    if built is None or built.registered is not words:
+        built = _one_pass_built = _OnePass(words)
+    return built
 
 
 def find_all(lowered: str, word: str) -> list[int]:
