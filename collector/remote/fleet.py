@@ -56,6 +56,7 @@ class Fleet:
         run_id: str,
         observer: Observer | None = None,
         workers: int = 8,
+        delivered: Callable[[str], object] | None = None,
     ) -> None:
         names = [h.name for h in hosts]
         if len(set(names)) != len(names):
@@ -67,6 +68,8 @@ class Fleet:
         self.run_id = commands.check_run_id(run_id)
         self.observer = observer
         self.workers = max(1, workers)
+        # told (from the host's thread) the staging path of each large file this run will not write again
+        self.delivered = delivered
         self._connections: dict[str, HostConnection] = {}
         self._captures: dict[str, capture.CaptureHandle] = {}
         self._failed: dict[str, RemoteError] = {}  # connect failures: later steps are skipped for these hosts
@@ -160,6 +163,7 @@ class Fleet:
                 try:
                     local = self._local(host, layout.HOST_CAPTURE)
                     size = capture.fetch_capture(connection, stopped.files, local, stopped.sha256)
+                    self._deliver(host, layout.HOST_CAPTURE)
                     fetch_results[host.name] = StepResult(
                         host.name, Step.FETCH_CAPTURE, StepStatus.OK, seconds=time.monotonic() - fetch_started
                     )
@@ -211,6 +215,7 @@ class Fleet:
                     " (no match)" if excerpt.exit_code == 1 else ""
                 )
             selection = logs.write_log(connection, files, budget_bytes, self._local(host, layout.HOST_LOG))
+            self._deliver(host, layout.HOST_LOG)
             total = sum(f.size for f in files)
             kept = f"log: {selection.total_bytes} of {total} bytes from {len(selection.files)}"
             return "; ".join(filter(None, [note, kept + " file(s)", notes.get(host.name, "")]))
@@ -386,6 +391,10 @@ class Fleet:
         path = self.staging_dir / layout.host_file(host.name, name)
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
+
+    def _deliver(self, host: InventoryHost, name: str) -> None:
+        if self.delivered is not None:
+            self.delivered(layout.host_file(host.name, name))
 
     def _audit_path(self, host: InventoryHost) -> Path:
         return self.staging_dir / layout.host_file(host.name, layout.HOST_COMMANDS)

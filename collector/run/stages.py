@@ -166,7 +166,9 @@ def connect_hosts(ctx: RunContext, hosts: list[InventoryHost]) -> None:
         accept_new_host_keys=s.accept_new_host_keys,
         sudo_password=s.secrets.sudo_password,
     )
-    ctx.fleet = Fleet(hosts, settings, ctx.staging, ctx.run_id)
+    # a host's system.log starts its way into the bundle (redaction, on another core) as soon as it is here
+    ctx.fleet = Fleet(hosts, settings, ctx.staging, ctx.run_id,
+                      delivered=lambda rel: ctx.bundle_writer.copy_file_soon(rel, ctx.staging / rel))
     ctx.record_all(ctx.fleet.connect())
 
 
