@@ -367,5 +367,4 @@ def gather(ctx: RunContext) -> None:
         return
     ids = ", ".join(ctx.message_ids) or "no message id"
     ctx.observer.stage_started(Stage.GATHER, f"system.log lines for {ids} and host facts")
-    ctx.record_all(ctx.fleet.gather_logs(ctx.message_ids))
-    ctx.record_all(ctx.fleet.gather_facts())
+    ctx.record_all(ctx.fleet.gather(ctx.message_ids))

@@ -118,8 +118,12 @@ def test_every_fault_is_recorded_and_the_rest_collected(
         for mp in (MP1, MP2):
             assert tls_request(mp, tls_backend).endswith(b"ok")
         stopped = fleet.stop_captures()
-        logs = _by_host(fleet.gather_logs([MESSAGE_ID], budget_bytes=100_000, context_lines=2), "logs")
-        facts = _by_host(fleet.gather_facts(), "facts")
+        gathered = fleet.gather([MESSAGE_ID], budget_bytes=100_000, context_lines=2)
+        logs, facts = _by_host(gathered, "logs"), _by_host(gathered, "facts")
+        # every host's logs, then every host's facts, in inventory order (as the manifest lists them)
+        assert [(r.step, r.host) for r in gathered] == [
+            (step, h.name) for step in ("logs", "facts") for h in inventory.hosts
+        ]
     fleet.close()  # idempotent
 
     by_step = {"connect": connected, "start-capture": started}
