@@ -14,7 +14,6 @@ from collector.bundle.workers import usable_cpus
 from collector.errors import BundleError
 from collector.progress import Stage
 from collector.run.context import LOCAL_HOST, RunContext
-from collector.run.reports import render_reports
 from collector.settings import RunSettings
 from collector.steps import Step
 
@@ -70,6 +69,8 @@ def package(ctx: RunContext) -> tuple[Path, Path | None]:
 
 
 def write_reports(ctx: RunContext) -> bool:
+    from collector.run.reports import render_reports  # noqa: PLC0415 - loaded during the window (warm_up)
+
     for rel, text in render_reports(ctx).items():
         ctx.bundle_writer.write_text(rel, text, collector="report")
     return True
