@@ -117,14 +117,17 @@ class RedactionWorkers:
                 future, src, target, rel = task
                 if not future.set_running_or_notify_cancel():
                     continue
-                if process is None:
-                    process = self._start()
-                if process is None:
-                    future.set_exception(WorkerGone("the redaction workers were stopped"))
-                elif not _answer(process, future, src, target, rel):
-                    process.kill()
-                    process.wait()
-                    process = None  # the next task gets a new worker
+                try:
+                    if process is None:
+                        process = self._start()
+                    if process is None:
+                        future.set_exception(WorkerGone("the redaction workers were stopped"))
+                    elif not _answer(process, future, src, target, rel):
+                        process = _end(process)  # the next task gets a new worker
+                except Exception as exc:  # noqa: BLE001 - no python, a garbled answer: the caller redacts it
+                    if not future.done():
+                        future.set_exception(WorkerGone(f"the redaction worker for {rel} failed: {exc}"))
+                    process = _end(process)
         finally:
             if process is not None and process.stdin is not None:
                 process.stdin.close()  # end of input: the worker exits
@@ -137,9 +140,18 @@ class RedactionWorkers:
             process = subprocess.Popen(
                 [sys.executable, "-m", "collector.bundle.workers"], cwd=_PACKAGE_ROOT,
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                env={k: v for k, v in os.environ.items() if not k.startswith("APIGEE_")},  # no credentials
             )
             self._processes.append(process)
             return process
+
+
+def _end(process: subprocess.Popen[bytes] | None) -> subprocess.Popen[bytes] | None:
+    """Kill a worker that cannot go on; None: the next task starts a new one."""
+    if process is not None:
+        process.kill()
+        process.wait()
+    return None
 
 
 def _answer(process: subprocess.Popen[bytes], future: Future[list[Redaction]], src: str, target: str,

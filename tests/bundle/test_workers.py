@@ -147,3 +147,17 @@ def test_abort_ends_the_workers_before_the_directory_goes(tmp_path: Path,
     # And a later copy is refused the way any write after abort is
     with pytest.raises(BundleError):
         writer.copy_file("hosts/mp0/system.log.gz", sources[0])
+
+
+def test_no_interpreter_for_workers_costs_nothing_but_time(tmp_path: Path, big_log: tuple[Path, bytes],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a run whose interpreter cannot be started again (a frozen or removed executable)
+    monkeypatch.setattr("sys.executable", str(tmp_path / "no-such-python"))
+    src, _ = big_log
+    with BundleWriter(tmp_path / "out", NAME) as writer:
+        writer.use_workers(2)
+        assert writer.copy_file_soon(LOG, src)
+        # Then the file is redacted by the run itself, and no worker exists
+        path = writer.copy_file(LOG, src, collector="mp1")
+        assert SECRET.encode() not in gzip.decompress(path.read_bytes())
+        assert _workers_of_this_process() == []
