@@ -492,14 +492,16 @@ def main() -> None:
                                       if statistics.median(v) >= 0.005))
             host_cpu.remove()
     print(f"\n{args.log_mb} MiB log per MP, window {args.window:g} s, {args.repeat} rounds (ansible 1)")
-    print("overhead = the host stages beyond the window (plain, ansible: their whole run); "
-          "whole = ours from interpreter start to bundle")
-    print("hosts  method    overhead median (min-max)  / plain  whole run  load")
+    print("host stages = ours from its connect to its analyze progress line; whole run = from interpreter "
+          "start to the bundle written (plain, ansible: their whole run both times); seconds beyond"
+          " the window")
+    print("hosts  method    host stages median (min-max)  / plain   whole run  / plain  load")
     plain = {count: median for count, name, median, *_ in rows if name == "plain"}
     for count, name, median, low, high, whole, load in rows:
         ratio = f"{median / plain[count]:7.2f}" if count in plain else "      -"
-        print(f"{count:5d}  {name:8s}  {median:6.2f} ({low:5.2f}-{high:5.2f})       {ratio}  {whole:9.2f}"
-              f"  {load:>5s}")
+        whole_ratio = f"{whole / plain[count]:7.2f}" if count in plain else "      -"
+        print(f"{count:5d}  {name:8s}  {median:6.2f} ({low:5.2f}-{high:5.2f})          {ratio}  {whole:10.2f}"
+              f"  {whole_ratio}  {load:>5s}")
 
 
 def _resolved_inventory(lab: SshHosts, path: Path) -> Path:

@@ -9,8 +9,11 @@ import gzip
 import os
 import re
 import shutil
+import threading
+import time
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -23,6 +26,7 @@ from collector.bundle.archives import SNIFF_BYTES, FileKind, is_capture_path, is
 from collector.bundle.manifest import build_manifest, write_manifest
 from collector.bundle.redact import RULE_KEY_FILE, Redaction, redact_bytes, redact_seekable, redact_text
 from collector.bundle.tarball import write_tarball
+from collector.bundle.workers import MIN_WORKER_BYTES, RedactionWorkers, WorkerGone
 from collector.errors import BundleError, InputError
 from collector.steps import StepResult
 
@@ -94,6 +98,9 @@ class BundleWriter:
         self._meta: dict[str, dict[str, object]] = {}
         self._stamps: dict[str, tuple[int, int, int] | None] = {}  # what each written file looked like
         self._started = datetime.now(timezone.utc)
+        self._workers: RedactionWorkers | None = None
+        self._pending: dict[str, Future[list[Redaction]]] = {}  # copies running in a worker, by bundle path
+        self._pending_lock = threading.Lock()
 
     def _claim_name(self, name: str) -> tuple[str, Path]:
         """The first of NAME, NAME-2... that no bundle, kept directory or running writer holds, and its
@@ -158,16 +165,47 @@ class BundleWriter:
         self._write(target, new.encode("utf-8", _SURROGATES))
         return self._record(rel_path, found, source, collector, status, seconds)
 
+    def use_workers(self, jobs: int) -> None:
+        """Let `copy_file_soon` redact large files in up to `jobs` worker processes (started on first use)."""
+        if jobs > 1:
+            self._workers = RedactionWorkers(jobs)
+
+    def copy_file_soon(self, rel_path: str, src_path: Path) -> bool:
+        """Start redacting a large local file into the bundle in a worker process, if there are workers; the
+        `copy_file` of the same path later waits for it and records it (until then the file is not part of
+        the bundle). Thread-safe; never raises: whatever goes wrong is raised by that `copy_file`.
+        True if a worker took it."""
+        if self._workers is None or is_key_file(rel_path):
+            return False
+        with self._pending_lock:
+            if rel_path in self._pending:
+                return True
+            try:
+                if Path(src_path).stat().st_size < MIN_WORKER_BYTES:
+                    return False
+                target = self._prepare(rel_path)
+            except (OSError, BundleError):
+                return False
+            future = self._workers.submit(Path(src_path), target, rel_path)
+            if future is None:
+                return False
+            self._pending[rel_path] = future
+            return True
+
     def copy_file(self, rel_path: str, src_path: Path, *, source: str | None = None, collector: str = "",
                   status: str = "ok", seconds: float | None = None) -> Path:
         """Copy a local file in, redacted by kind; text and gzip'd text stream in bounded memory. `source`
-        defaults to the local path."""
+        defaults to the local path. When `copy_file_soon` gave the file to a worker, this waits for it."""
         if is_key_file(rel_path):
             return self._drop_key_file(rel_path)
+        with self._pending_lock:
+            running = self._pending.pop(rel_path, None)
         target = self._prepare(rel_path)
         try:
-            with Path(src_path).open("rb") as src, self._open(target) as out:
-                found = redact_seekable(src, out, rel_path)
+            found = self._redacted_by_worker(running) if running is not None else None
+            if found is None:
+                with Path(src_path).open("rb") as src, self._open(target) as out:
+                    found = redact_seekable(src, out, rel_path)
         except (OSError, EOFError, zlib.error) as exc:
             _unlink(target)
             raise BundleError(f"{src_path} -> {rel_path}: cannot copy into the bundle: {exc}") from exc
@@ -218,6 +256,30 @@ class BundleWriter:
             except OSError:
                 pass  # another file system: copy it below
         self.copy_file(rel_path, staged, source=source, collector=collector, status=status, seconds=seconds)
+
+    @staticmethod
+    def _redacted_by_worker(running: Future[list[Redaction]]) -> list[Redaction] | None:
+        """What the worker found; None when it never did the work (workers stopped or killed): redact here."""
+        try:
+            return running.result()
+        except WorkerGone:
+            return None
+
+    def _wait_workers(self) -> None:
+        """Wait for copies nobody asked for (a caller that gave up on them): a finished one is recorded with
+        no source, a failed one leaves nothing."""
+        with self._pending_lock:
+            pending, self._pending = dict(self._pending), {}
+        for rel_path, running in pending.items():
+            started = time.monotonic()
+            try:
+                found = self._redacted_by_worker(running)
+            except (OSError, EOFError, zlib.error, BundleError):
+                found = None
+            if found is not None:
+                self._record(rel_path, found, "", "", "ok", time.monotonic() - started)
+            else:
+                _unlink(self.path(rel_path))
 
     def _drop_key_file(self, rel_path: str) -> Path:
         """A keystore or key file (`.jks`, `.p12`, `.key`, `id_rsa`...) never enters the bundle; the fact is
@@ -326,6 +388,8 @@ class BundleWriter:
         finished = finished or datetime.now(timezone.utc)
         try:
             self.adopt_files()
+            if self._workers is not None:
+                self._workers.stop(cancel=False)
             manifest = build_manifest(root, tool_version=tool_version, settings=settings, steps=steps,
                                       redactions=self.redactions, started=started, finished=finished,
                                       file_meta=self._meta)
@@ -350,7 +414,9 @@ class BundleWriter:
         return FinalBundle(directory if keep_directory else None, archive, manifest)
 
     def abort(self) -> None:
-        """Remove the partial directory, which gives the name back (idempotent)."""
+        """End the workers, then remove the partial directory, which gives the name back (idempotent)."""
+        if self._workers is not None:
+            self._workers.stop(cancel=True)
         if self._root is not None:
             shutil.rmtree(self._root, ignore_errors=True)
             self._root = None

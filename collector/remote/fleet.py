@@ -56,6 +56,7 @@ class Fleet:
         run_id: str,
         observer: Observer | None = None,
         workers: int = 8,
+        delivered: Callable[[str], object] | None = None,
     ) -> None:
         names = [h.name for h in hosts]
         if len(set(names)) != len(names):
@@ -67,6 +68,8 @@ class Fleet:
         self.run_id = commands.check_run_id(run_id)
         self.observer = observer
         self.workers = max(1, workers)
+        # told (from the host's thread) the staging path of each large file this run will not write again
+        self.delivered = delivered
         self._connections: dict[str, HostConnection] = {}
         self._captures: dict[str, capture.CaptureHandle] = {}
         self._failed: dict[str, RemoteError] = {}  # connect failures: later steps are skipped for these hosts
@@ -160,6 +163,7 @@ class Fleet:
                 try:
                     local = self._local(host, layout.HOST_CAPTURE)
                     size = capture.fetch_capture(connection, stopped.files, local, stopped.sha256)
+                    self._deliver(host, layout.HOST_CAPTURE)
                     fetch_results[host.name] = StepResult(
                         host.name, Step.FETCH_CAPTURE, StepStatus.OK, seconds=time.monotonic() - fetch_started
                     )
@@ -185,6 +189,19 @@ class Fleet:
                 merged.append(fetch_results[result.host])
         return merged
 
+    def gather(
+        self,
+        message_ids: Sequence[str],
+        budget_bytes: int = LOG_BUDGET_BYTES,
+        context_lines: int = LOG_CONTEXT_LINES,
+    ) -> list[StepResult]:
+        """`gather_logs` then `gather_facts`, each host going on to its facts as soon as its logs are in (not
+        when the slowest host's are); the logs' results first, then the facts'."""
+        notes: dict[str, str] = {}
+        chains = self._chains([(Step.LOGS, self._logs_work(message_ids, budget_bytes, context_lines, notes)),
+                               (Step.FACTS, self._facts_work)], self.hosts)
+        return [*self._noted([c[0] for c in chains], notes), *(c[1] for c in chains)]
+
     def gather_logs(
         self,
         message_ids: Sequence[str],
@@ -193,7 +210,15 @@ class Fleet:
     ) -> list[StepResult]:
         """On MPs: the message-id excerpt (hosts/NAME/system.log.excerpt) and the newest log within the budget
         (hosts/NAME/system.log.gz)."""
+        notes: dict[str, str] = {}  # files refused on a host: said in its step record, even when ok
+        work = self._logs_work(message_ids, budget_bytes, context_lines, notes)
+        return self._noted(self._phase(Step.LOGS, self.hosts, work), notes)
 
+    def gather_facts(self) -> list[StepResult]:
+        return self._phase(Step.FACTS, self.hosts, self._facts_work)
+
+    def _logs_work(self, message_ids: Sequence[str], budget_bytes: int, context_lines: int,
+                   notes: dict[str, str]) -> Callable[[InventoryHost], str]:
         def work(host: InventoryHost) -> str:
             if not SPECS[HostCommand.LIST_LOGS].runs_on(host):
                 raise _NotApplicable("logs are collected on message processors only")
@@ -211,22 +236,22 @@ class Fleet:
                     " (no match)" if excerpt.exit_code == 1 else ""
                 )
             selection = logs.write_log(connection, files, budget_bytes, self._local(host, layout.HOST_LOG))
+            self._deliver(host, layout.HOST_LOG)
             total = sum(f.size for f in files)
             kept = f"log: {selection.total_bytes} of {total} bytes from {len(selection.files)}"
             return "; ".join(filter(None, [note, kept + " file(s)", notes.get(host.name, "")]))
 
-        notes: dict[str, str] = {}  # files refused on a host: said in its step record, even when ok
-        results = self._phase(Step.LOGS, self.hosts, work)
+        return work
+
+    @staticmethod
+    def _noted(results: list[StepResult], notes: dict[str, str]) -> list[StepResult]:
         return [replace(r, message=notes[r.host]) if r.host in notes and not r.message else r
                 for r in results]
 
-    def gather_facts(self) -> list[StepResult]:
-        def work(host: InventoryHost) -> str:
-            found = facts.gather_facts(self._connections[host.name])
-            facts.write_facts(found, self._local(host, layout.HOST_FACTS))
-            return f"{found.hostname}, clock offset {found.clock_offset_seconds} s"
-
-        return self._phase(Step.FACTS, self.hosts, work)
+    def _facts_work(self, host: InventoryHost) -> str:
+        found = facts.gather_facts(self._connections[host.name])
+        facts.write_facts(found, self._local(host, layout.HOST_FACTS))
+        return f"{found.hostname}, clock offset {found.clock_offset_seconds} s"
 
     def probe(self, via: InventoryHost, backend: Backend, *, offer: Offer | None = None,
               anchors: Sequence[x509.Certificate] | None = None,
@@ -319,60 +344,74 @@ class Fleet:
         work: Callable[[InventoryHost], str],
         needs_connection: bool = True,
     ) -> list[StepResult]:
-        def one(host: InventoryHost) -> StepResult:
-            started = time.monotonic()
-            if needs_connection and host.name not in self._connections:
-                why = self._failed.get(host.name)
-                message = f"not connected ({why.problem})" if why else "not connected"
-                return self._report(StepResult(host.name, step, StepStatus.SKIPPED, "not-connected", message))
-            self._notify(host.name, step, "started")
-            connection = self._connections.get(host.name)
-            if connection is not None:
-                connection.deadline = started + self.settings.host_deadline
-            try:
-                detail = work(host)
-            except _NotApplicable as e:
-                return self._report(
-                    StepResult(
-                        host.name,
-                        step,
-                        StepStatus.NOT_APPLICABLE,
-                        "not-applicable",
-                        str(e),
-                        time.monotonic() - started,
-                    )
-                )
-            except HostError as e:
-                return self._report(_failed(host.name, step, e, started))
-            except RemoteError as e:
-                return self._report(
-                    StepResult(
-                        host.name, step, StepStatus.FAILED, "failed", e.message, time.monotonic() - started
-                    )
-                )
-            except OSError as e:  # writing into the staging dir on the collector's side
-                return self._report(
-                    StepResult(
-                        host.name,
-                        step,
-                        StepStatus.FAILED,
-                        "local-io",
-                        f"{host.name} -> {step}: {e}",
-                        time.monotonic() - started,
-                    )
-                )
-            finally:
-                if connection is not None:
-                    connection.deadline = None
-            result = StepResult(host.name, step, StepStatus.OK, seconds=time.monotonic() - started)
-            self._notify(host.name, step, f"ok: {detail}")
-            return result
+        return [r for results in self._chains([(step, work)], hosts, needs_connection) for r in results]
 
+    def _chains(
+        self,
+        steps: Sequence[tuple[Step, Callable[[InventoryHost], str]]],
+        hosts: Sequence[InventoryHost],
+        needs_connection: bool = True,
+    ) -> list[list[StepResult]]:
+        """Each host runs `steps` one after the other, hosts side by side: a host done with a step goes on to
+        the next without waiting for the slowest host (one StepResult per step and host)."""
         width = self.workers if not needs_connection else max(self.workers, OPEN_CONNECTION_WORKERS)
         with ThreadPoolExecutor(
-            max_workers=min(width, max(1, len(hosts))), thread_name_prefix=f"fleet-{step}"
+            max_workers=min(width, max(1, len(hosts))), thread_name_prefix=f"fleet-{steps[0][0]}"
         ) as pool:
-            return list(pool.map(one, hosts))
+            return list(pool.map(
+                lambda host: [self._step(step, host, work, needs_connection) for step, work in steps], hosts
+            ))
+
+    def _step(
+        self, step: Step, host: InventoryHost, work: Callable[[InventoryHost], str], needs_connection: bool
+    ) -> StepResult:
+        started = time.monotonic()
+        if needs_connection and host.name not in self._connections:
+            why = self._failed.get(host.name)
+            message = f"not connected ({why.problem})" if why else "not connected"
+            return self._report(StepResult(host.name, step, StepStatus.SKIPPED, "not-connected", message))
+        self._notify(host.name, step, "started")
+        connection = self._connections.get(host.name)
+        if connection is not None:
+            connection.deadline = started + self.settings.host_deadline
+        try:
+            detail = work(host)
+        except _NotApplicable as e:
+            return self._report(
+                StepResult(
+                    host.name,
+                    step,
+                    StepStatus.NOT_APPLICABLE,
+                    "not-applicable",
+                    str(e),
+                    time.monotonic() - started,
+                )
+            )
+        except HostError as e:
+            return self._report(_failed(host.name, step, e, started))
+        except RemoteError as e:
+            return self._report(
+                StepResult(
+                    host.name, step, StepStatus.FAILED, "failed", e.message, time.monotonic() - started
+                )
+            )
+        except OSError as e:  # writing into the staging dir on the collector's side
+            return self._report(
+                StepResult(
+                    host.name,
+                    step,
+                    StepStatus.FAILED,
+                    "local-io",
+                    f"{host.name} -> {step}: {e}",
+                    time.monotonic() - started,
+                )
+            )
+        finally:
+            if connection is not None:
+                connection.deadline = None
+        result = StepResult(host.name, step, StepStatus.OK, seconds=time.monotonic() - started)
+        self._notify(host.name, step, f"ok: {detail}")
+        return result
 
     def _report(self, result: StepResult) -> StepResult:
         self._notify(result.host, result.step, f"{result.status.value}: {result.message}")
@@ -386,6 +425,10 @@ class Fleet:
         path = self.staging_dir / layout.host_file(host.name, name)
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
+
+    def _deliver(self, host: InventoryHost, name: str) -> None:
+        if self.delivered is not None:
+            self.delivered(layout.host_file(host.name, name))
 
     def _audit_path(self, host: InventoryHost) -> Path:
         return self.staging_dir / layout.host_file(host.name, layout.HOST_COMMANDS)

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collector.inventory import Inventory, load_inventory
 from collector.progress import NullObserver, RunObserver
 from collector.remote.host_steps import new_run_id
-from collector.run.analysis import analyze
 from collector.run.context import LOCAL_HOST, RunContext
 from collector.run.outcome import RunOutcome, build_outcome
 from collector.run.package import open_bundle, package, remove_raw
@@ -65,6 +64,8 @@ def _run(ctx: RunContext) -> RunOutcome:
         _stop_after_interrupt(ctx)
     finally:
         _close(ctx)
+    from collector.run.analysis import analyze  # noqa: PLC0415 - loaded during the window (stages.warm_up)
+
     try:
         analyze(ctx)
         bundle, directory = package(ctx)

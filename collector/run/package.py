@@ -10,10 +10,10 @@ from pathlib import Path
 
 from collector import __version__, layout
 from collector.bundle.package import BundleWriter
+from collector.bundle.workers import usable_cpus
 from collector.errors import BundleError
 from collector.progress import Stage
 from collector.run.context import LOCAL_HOST, RunContext
-from collector.run.reports import render_reports
 from collector.settings import RunSettings
 from collector.steps import Step
 
@@ -26,6 +26,7 @@ def open_bundle(settings: RunSettings) -> tuple[BundleWriter, Path]:
     """
     name = layout.bundle_name(settings.org, settings.env, settings.proxy, case=settings.case)
     writer = BundleWriter(settings.out, name)
+    writer.use_workers(usable_cpus())
     try:
         raw = Path(tempfile.mkdtemp(prefix=f".{name}.raw-", dir=settings.out))
         raw.chmod(0o700)
@@ -41,11 +42,16 @@ def remove_raw(raw: Path) -> None:
 
 
 def import_raw(ctx: RunContext) -> None:
-    """Copy every collected file into the bundle through the writer (redaction, 0600), recording failures."""
+    """Copy every collected file into the bundle through the writer (redaction, 0600), recording failures.
+    The large ones all go to the writer's workers first (some already went as their host delivered them)."""
+    files = []
     for path in sorted(p for p in ctx.staging.rglob("*") if p.is_file() and not p.is_symlink()):
-        rel = path.relative_to(ctx.staging).as_posix()
         if path.name.startswith(".") and path.name.endswith((".part", ".incoming")):
             continue  # a write that never finished
+        files.append((path.relative_to(ctx.staging).as_posix(), path))
+    for rel, path in files:
+        ctx.bundle_writer.copy_file_soon(rel, path)
+    for rel, path in files:
         source = rel.split("/")[1] if rel.startswith(layout.HOSTS_DIR + "/") else "edge"
         copy = partial(ctx.bundle_writer.copy_file, rel, path, collector=source)
         ctx.attempt_quiet(source, f"bundle {rel}", copy)
@@ -63,6 +69,8 @@ def package(ctx: RunContext) -> tuple[Path, Path | None]:
 
 
 def write_reports(ctx: RunContext) -> bool:
+    from collector.run.reports import render_reports  # noqa: PLC0415 - loaded during the window (warm_up)
+
     for rel, text in render_reports(ctx).items():
         ctx.bundle_writer.write_text(rel, text, collector="report")
     return True

@@ -3,8 +3,11 @@ or SIGKILL during the capture window, through the real `collect` against the lab
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
+import random
+import shutil
 import signal
 import subprocess
 import time
@@ -15,12 +18,14 @@ from typing import Any
 import pytest
 
 from collector import layout
+from tests.e2e.conftest import lab_roots_kept_traversable
 from tests.reliability.conftest import (
     CAPTURE_MARGIN_SECONDS,
     FaultLab,
     Run,
     base_args,
     capture_dirs,
+    command,
     during_window,
     no_traceback,
     run_collect,
@@ -187,3 +192,63 @@ def test_f16_output_directory_full(lab: Any, full_out: Path) -> None:
     dirs = capture_dirs(lab.ssh)
     assert not running_captures(dirs)
     assert not run_dirs(dirs)
+
+
+def _redaction_workers() -> list[str]:
+    """Every live redaction worker on the machine (the suite runs one collect at a time)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and b"collector.bundle.workers" in (entry / "cmdline").read_bytes():
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                if state != "Z":
+                    found.append(entry.name)
+        except OSError:
+            continue
+    return found
+
+
+def test_sigint_while_logs_are_redacted_leaves_no_worker_and_no_partial_bundle(lab: Any,
+                                                                               tmp_path: Path) -> None:
+    # Given MPs with a large rotated log (gzip'd: ~9 MB on disk, redacted by worker processes, not the run)
+    rng = random.Random(15)
+    text = "".join(f"2026-12-02 12:00:00,000 messageid:rrt-{rng.getrandbits(128):032x} INFO step done\n"
+                   for _ in range(220_000)).encode()
+    planted = []
+    for host in lab.ssh.hosts:
+        if host.role == "message-processor":
+            rotated = host.system_log.with_name("system.log.1.gz")
+            rotated.write_bytes(gzip.compress(text, compresslevel=1))
+            shutil.copystat(host.system_log, rotated)
+            stat = host.system_log.stat()
+            os.chown(rotated, stat.st_uid, stat.st_gid)
+            planted.append(rotated)
+    try:
+        out = tmp_path / "out"
+        out.mkdir()
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("APIGEE_")}
+        environment.update(HOME=str(tmp_path), APIGEE_PASSWORD=lab.password)
+        with lab_roots_kept_traversable(lab):
+            process = subprocess.Popen([*command(), *base_args(lab), "--json", "--out", str(out)],
+                                       env=environment, cwd=out, stdin=subprocess.DEVNULL,
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            assert process.stderr is not None
+            seen = []
+            for line in process.stderr:  # When Ctrl-C comes while the workers redact the logs
+                seen.append(line)
+                if line.startswith("collect: analyze:"):
+                    break
+            workers = _redaction_workers()
+            process.send_signal(signal.SIGINT)
+            stdout, stderr = process.communicate(timeout=120)
+    finally:
+        for rotated in planted:
+            rotated.unlink()
+    run = Run(process.returncode, stdout, "".join(seen) + stderr, out)
+    no_traceback(run)
+    assert workers, "the logs were not given to redaction workers: " + run.terminal
+    # Then no worker outlives the run, and no partial bundle or working directory is left
+    assert _redaction_workers() == []
+    assert run.returncode == 130, run.terminal  # interrupted with no bundle written
+    assert json.loads(run.stdout)["bundle"] is None
+    assert run.leftovers() == [] and run.archives == []

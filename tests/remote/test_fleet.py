@@ -104,8 +104,10 @@ def test_every_fault_is_recorded_and_the_rest_collected(
     events: list[tuple[str, str, str]] = []
     staging = tmp_path / "bundle"
     run_id = "fleettest1"
+    delivered: dict[str, bytes] = {}  # what each delivered file held when the run was told it was ready
     with Fleet(
-        inventory.hosts, settings, staging, run_id, observer=lambda *e: events.append(e), workers=4
+        inventory.hosts, settings, staging, run_id, observer=lambda *e: events.append(e), workers=4,
+        delivered=lambda rel: delivered.setdefault(rel, (staging / rel).read_bytes()),
     ) as fleet:
         connected = _by_host(fleet.connect(), "connect")
         started = _by_host(
@@ -116,8 +118,12 @@ def test_every_fault_is_recorded_and_the_rest_collected(
         for mp in (MP1, MP2):
             assert tls_request(mp, tls_backend).endswith(b"ok")
         stopped = fleet.stop_captures()
-        logs = _by_host(fleet.gather_logs([MESSAGE_ID], budget_bytes=100_000, context_lines=2), "logs")
-        facts = _by_host(fleet.gather_facts(), "facts")
+        gathered = fleet.gather([MESSAGE_ID], budget_bytes=100_000, context_lines=2)
+        logs, facts = _by_host(gathered, "logs"), _by_host(gathered, "facts")
+        # every host's logs, then every host's facts, in inventory order (as the manifest lists them)
+        assert [(r.step, r.host) for r in gathered] == [
+            (step, h.name) for step in ("logs", "facts") for h in inventory.hosts
+        ]
     fleet.close()  # idempotent
 
     by_step = {"connect": connected, "start-capture": started}
@@ -170,6 +176,13 @@ def test_every_fault_is_recorded_and_the_rest_collected(
     for host in hosts.hosts:
         assert not list(host.capture_dir.glob(f"*{run_id}*")), host.name
     assert ("mp1", "start-capture", "started") in events
+    # Every fetched capture and log was announced once complete (the run starts redacting it then)
+    fetched = {layout.host_file(name, layout.HOST_CAPTURE) for name in HEALTHY}
+    fetched |= {layout.host_file(name, layout.HOST_LOG)
+                for name in ("mp1", "mp2", "mp-no-tcpdump", "mp-no-sudo", "mp-full")}
+    assert set(delivered) == fetched
+    for rel, data in delivered.items():
+        assert (staging / rel).read_bytes() == data, rel
 
 
 def test_close_stops_captures_still_running(fault_lab: tuple[SshHosts, Path], tmp_path: Path) -> None:
