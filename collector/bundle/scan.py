@@ -118,7 +118,10 @@ def _one_pass() -> _OnePass | None:
         return None
     built = _one_pass_built
     if built is None or built.registered is not words:
-        built = _one_pass_built = _OnePass(words)
+        try:
+            built = _one_pass_built = _OnePass(words)
+        except _RE2.error:  # (never seen: 82 literal words) search word by word, as without the extra
+            return None
     return built
 
 
