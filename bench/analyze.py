@@ -63,6 +63,7 @@ import random
 import struct
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -390,26 +391,67 @@ def build_large(pcap: Path, source: Path, source_truth: Truth, size_mb: int) -> 
 
 # -- running -------------------------------------------------------------------------------------------------
 CPU: dict[str, float] = {}  # CPU seconds (user + system) of the last run of each engine
+PROCESSES: dict[str, int] = {}  # processes seen in the last run of each engine
 
 
-def _run(argv: list[str]) -> tuple[str, float, int]:
-    """stdout, wall seconds and peak RSS (KB) of one child process (its CPU seconds go to CPU[argv[0]])."""
+def _run(argv: list[str], env: dict[str, str] | None = None) -> tuple[str, float, int]:
+    """stdout, wall seconds and peak RSS (KB) of one child process and the processes it starts (its CPU
+    seconds, its children's included, go to CPU[argv[0]]). The RSS is the larger of the child's own peak
+    (wait4) and the sum over the process tree of each process's peak, sampled every 5 ms: a parallel reader's
+    workers count."""
     start = time.perf_counter()
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    peaks: dict[int, int] = {}
+    sampler = threading.Thread(target=_sample_rss, args=(process.pid, peaks), daemon=True)
+    sampler.start()
     stdout = process.stdout.read() if process.stdout else ""
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - start
+    sampler.join()
     CPU[Path(argv[0]).name] = usage.ru_utime + usage.ru_stime
+    PROCESSES[Path(argv[0]).name] = len(peaks)
     if os.waitstatus_to_exitcode(status) not in (0, 3):
         raise SystemExit(f"{argv[0]} failed with status {status}")
-    return stdout, elapsed, usage.ru_maxrss
+    return stdout, elapsed, max(usage.ru_maxrss, sum(peaks.values()))
 
 
-def ours(pcap: Path, keys: Path | None, runner: str) -> tuple[dict[str, object], float, int]:
+def _sample_rss(top: int, peaks: dict[int, int]) -> None:
+    """Each process's highest RSS (KB) seen in the tree under `top` (by /proc/PID/task/*/children), every 5 ms
+    until `top` is gone."""
+    page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
+    while True:
+        pids, seen = [top], 0
+        while seen < len(pids):
+            try:
+                for task in Path(f"/proc/{pids[seen]}/task").iterdir():
+                    pids += [int(p) for p in (task / "children").read_text().split()]
+            except OSError:
+                pass
+            seen += 1
+        alive = False
+        for pid in pids:
+            try:
+                rss = int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page_kb
+            except (OSError, IndexError, ValueError):
+                continue
+            if rss:  # a zombie has none
+                alive = alive or pid == top
+                peaks[pid] = max(peaks.get(pid, 0), rss)
+        if not alive:
+            return
+        time.sleep(0.005)
+
+
+def ours(
+    pcap: Path, keys: Path | None, runner: str, tree: Path = ROOT
+) -> tuple[dict[str, object], float, int]:
+    """Our reading of `pcap` by the collector package of source tree `tree` (first on PYTHONPATH, before the
+    editable install), through the `collect` console script beside this interpreter or a minimal runner."""
     extra = [str(keys)] if keys else []
+    env = {**os.environ, "PYTHONPATH": str(tree)}
     if runner == "cli":
-        collect = str(ROOT / ".venv" / "bin" / "collect")
-        out, seconds, rss = _run([collect, "analyze", "--json", str(pcap), *extra])
+        collect = str(Path(sys.executable).parent / "collect")
+        out, seconds, rss = _run([collect, "analyze", "--json", str(pcap), *extra], env)
         handshakes = json.loads(out)["handshakes"]
     else:
         code = (
@@ -419,7 +461,7 @@ def ours(pcap: Path, keys: Path | None, runner: str) -> tuple[dict[str, object],
             "r=read_handshakes(Path(sys.argv[1]), k);"
             "print(json.dumps([h.to_json() for h in r.handshakes]))"
         )
-        out, seconds, rss = _run([sys.executable, "-c", code, str(pcap), *extra])
+        out, seconds, rss = _run([sys.executable, "-c", code, str(pcap), *extra], env)
         handshakes = json.loads(out)
     return _count_ours(handshakes), seconds, rss
 
@@ -522,29 +564,39 @@ def _build_only(shape: str, args: argparse.Namespace) -> None:
 
 
 def measure(shape: str, args: argparse.Namespace) -> bool:
-    """Run both engines on one shape and print the comparison; True when the counts agree."""
+    """Run both engines (ours from this tree, and from --baseline-tree when given) on one shape and print the
+    comparison; True when the counts agree."""
     pcap, keys, truth = prepared(shape, args)
     size = pcap.stat().st_size
     packets = _count_packets(pcap)
     print(f"\n== {shape}: {size / 1e6:.1f} MB, {packets} packets, key log: {'yes' if keys else 'no'}")
     print(f"   ground truth: {_plain(truth)}")
-    mine, my_seconds, my_rss = ours(pcap, keys, args.runner)
-    print(
-        f"   ours ({args.runner}): {my_seconds:6.2f}s {size / 1e6 / my_seconds:7.1f} MB/s"
-        f" (CPU {_cpu_of_ours():5.2f}s)  peak RSS {my_rss / 1024:6.1f} MB  {mine}"
-    )
     comparable = ("certificate_requests", "empty_client_certificates", "alerts")
-    agree = all(mine[k] == truth[k] for k in comparable) and mine["handshakes"] == truth["handshakes"]
+    trees = [("ours", ROOT)] + ([("baseline", args.baseline_tree)] if args.baseline_tree else [])
+    agree = True
+    mine: dict[str, tuple[float, float]] = {}
+    for name, tree in trees:
+        found, seconds, rss = ours(pcap, keys, args.runner, tree)
+        mine[name] = (seconds, _cpu_of_ours())
+        print(
+            f"   {name + ' (' + args.runner + ')':16} {seconds:6.2f}s {size / 1e6 / seconds:7.1f} MB/s"
+            f" (CPU {_cpu_of_ours():5.2f}s)  peak RSS {rss / 1024:6.1f} MB"
+            f" ({_processes_of_ours()} process(es), summed)  {found}"
+        )
+        agree = agree and all(found[k] == truth[k] for k in comparable)
+        agree = agree and found["handshakes"] == truth["handshakes"]
     if shape != "large" or args.with_tshark:
         theirs, their_seconds, their_rss = tshark(pcap, keys, BACKEND_PORT if shape == "dense" else None)
         print(
-            f"   tshark:     {their_seconds:6.2f}s {size / 1e6 / their_seconds:7.1f} MB/s"
+            f"   {'tshark':16} {their_seconds:6.2f}s {size / 1e6 / their_seconds:7.1f} MB/s"
             f" (CPU {CPU['tshark']:5.2f}s)  peak RSS {their_rss / 1024:6.1f} MB  {theirs}"
         )
-        print(
-            f"   ratio (tshark time / our time): {their_seconds / my_seconds:.2f}x wall,"
-            f" {CPU['tshark'] / _cpu_of_ours():.2f}x CPU (CPU is the steadier one on a loaded machine)"
-        )
+        for name, (seconds, cpu) in mine.items():
+            print(
+                f"   ratio tshark / {name}: {their_seconds / seconds:.2f}x wall,"
+                f" {CPU['tshark'] / cpu:.2f}x CPU"
+                " (tshark uses one core; CPU is the steadier figure on a loaded machine)"
+            )
         agree = agree and all(theirs[k] == truth[k] for k in comparable)
     print("   counts agree with the ground truth" if agree else "   COUNTS DIFFER")
     return agree
@@ -565,6 +617,10 @@ def _cpu_of_ours() -> float:
     return CPU.get("collect", CPU.get(Path(sys.executable).name, 0.0))
 
 
+def _processes_of_ours() -> int:
+    return PROCESSES.get("collect", PROCESSES.get(Path(sys.executable).name, 1))
+
+
 def _plain(truth: dict) -> dict:
     return {k: v for k, v in truth.items() if k != "recipe"}
 
@@ -579,6 +635,8 @@ def main() -> int:
     parser.add_argument("--large-mb", type=int, default=1024, help="size of the large capture")
     parser.add_argument("--work", type=Path, default=Path("/tmp/apigee-bench"))
     parser.add_argument("--runner", choices=("cli", "reader"), default="cli")
+    parser.add_argument("--baseline-tree", type=Path, help="also run ours from this source tree (e.g. an"
+                        " export of main: git archive main | tar -x -C DIR), in the same run")
     parser.add_argument("--rebuild", action="store_true", help="build the captures even when cached")
     parser.add_argument("--with-tshark", action="store_true", help="run tshark on the large capture too")
     parser.add_argument("--build-only", choices=("dense", "bulk", "large"), help=argparse.SUPPRESS)
