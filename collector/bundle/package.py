@@ -170,6 +170,11 @@ class BundleWriter:
         if jobs > 1:
             self._workers = RedactionWorkers(jobs)
 
+    def start_workers(self) -> None:
+        """Start the workers `use_workers` allowed, ahead of the files (a run does this while it waits)."""
+        if self._workers is not None:
+            self._workers.start()
+
     def copy_file_soon(self, rel_path: str, src_path: Path) -> bool:
         """Start redacting a large local file into the bundle in a worker process, if there are workers; the
         `copy_file` of the same path later waits for it and records it (until then the file is not part of

@@ -280,7 +280,9 @@ def _revision(revisions: Sequence[str]) -> str:
 LATER_STAGES = ("collector.run.analysis", "collector.run.reports")
 
 
-def warm_up() -> None:
+def warm_up(ctx: RunContext) -> None:
+    if ctx.fleet is not None and ctx.fleet.inventory.message_processors:
+        ctx.bundle_writer.start_workers()  # the MPs' logs will come: their redaction workers start meanwhile
     for module in LATER_STAGES:
         importlib.import_module(module)
     importlib.import_module("collector.bundle.report").load_templates()
@@ -308,7 +310,7 @@ def reproduce_during_window(ctx: RunContext) -> None:
     else:
         ctx.observer.note(f"reproduce the failing call now: the capture window is open for {int(total)} s")
     deadline = time.monotonic() + total
-    warm_up()
+    warm_up(ctx)
     # The captures note their packet counts MARK_SECONDS before the end: one that receives nothing more stops
     # at once (no wait for what tcpdump may still hold), which the reproduction's traffic has usually ended.
     mark_at = deadline - MARK_SECONDS if ctx.fleet is not None and total > MARK_SECONDS + 1 else None

@@ -161,3 +161,19 @@ def test_no_interpreter_for_workers_costs_nothing_but_time(tmp_path: Path, big_l
         path = writer.copy_file(LOG, src, collector="mp1")
         assert SECRET.encode() not in gzip.decompress(path.read_bytes())
         assert _workers_of_this_process() == []
+
+
+def test_workers_started_ahead_end_with_the_bundle(tmp_path: Path) -> None:
+    # Given workers started before any file (the run starts them during the capture window)
+    with BundleWriter(tmp_path / "out", NAME) as writer:
+        writer.use_workers(2)
+        writer.start_workers()
+        deadline = time.monotonic() + 10
+        while len(_workers_of_this_process()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(_workers_of_this_process()) == 2
+        # When no file ever needs them and the bundle is finished
+        writer.write_text("SUMMARY.md", "done\n")
+        writer.finalize()
+    # Then none is left
+    assert _workers_of_this_process() == []
