@@ -10,12 +10,13 @@ between files.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Protocol
 
 from collector.bundle.scan import Scans, Shape, register
-from collector.bundle.secret_formats import FORMAT_WORDS, FORMATS, SecretFormat, secret_span
+from collector.bundle.secret_formats import FORMAT_WORDS, SecretFormat, formats, secret_span
 
 MASK = "REDACTED"
 PRIVATE_KEY_MARKER = "[private key removed by apigee-collector]"
@@ -495,21 +496,30 @@ class SecretFormatRedactor:
 
     name = "secret-format"
 
-    _GATED = tuple((f.pattern, f.gate, _format_trigger(f)) for f in FORMATS)
-
-    _WORDS = tuple({word for f in FORMATS for word in f.gate})
-
     def redact(self, text: str, scans: Scans | None = None) -> tuple[str, list[int]]:
         scans = scans if scans is not None else Scans()
         lines: list[int] = []
         scan = scans.of(text)
-        present = {word for word in self._WORDS if scan.has(word)}  # each word searched once per piece
-        for pattern, words, trigger in self._GATED:
+        gated, gate_words = _gated_formats()
+        present = {word for word in gate_words if scan.has(word)}  # each word searched once per piece
+        for pattern, words, trigger in gated:
             if words and present.isdisjoint(words):
                 continue  # the usual case: no line of this piece can hold that format
             text, more = _substitute(pattern, text, _mask_format_span, trigger, scans)
             lines += more
         return text, sorted(lines)
+
+
+_Gated = tuple[re.Pattern[str], tuple[str, ...], "_Trigger | _ShapeTrigger | None"]
+
+
+@functools.cache
+def _gated_formats() -> tuple[tuple[_Gated, ...], tuple[str, ...]]:
+    """Each detect-secrets format with its gate words and trigger, and every gate word (built on first use,
+    like `secret_formats.formats`)."""
+    loaded = formats()
+    return (tuple((f.pattern, f.gate, _format_trigger(f)) for f in loaded),
+            tuple({word for f in loaded for word in f.gate}))
 
 
 def _mask_format_span(match: re.Match[str]) -> str | None:

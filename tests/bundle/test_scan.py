@@ -19,7 +19,7 @@ from collector.bundle.redactors import (
     new_redactors,
 )
 from collector.bundle.scan import Scans, TextScan, lower_same_length
-from collector.bundle.secret_formats import FORMATS, SecretFormat, _shape
+from collector.bundle.secret_formats import SecretFormat, _shape, formats
 from tests.bundle.test_redact import CASES
 
 WORDS = sorted(TRIGGER_WORDS | {'"name', 'name\\"'})
@@ -89,7 +89,7 @@ def test_a_shared_scan_redacts_like_each_rule_alone_on_mixed_text(parts: list[st
 
 # --- the shapes of the formats no word gates (secret_formats._SHAPES) ---
 
-SHAPED = {f.pattern.pattern: f for f in FORMATS if f.shape is not None}
+SHAPED = {f.pattern.pattern: f for f in formats() if f.shape is not None}
 # real-looking tokens of each shaped format (Telegram's and Discord's documented examples)
 TOKENS = {
     r"\d{8,10}:[0-9A-Za-z_-]{35}": ["110201543:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawq",
@@ -105,7 +105,7 @@ TOKENS = {
 def test_the_pinned_detect_secrets_formats_without_words_all_have_a_shape() -> None:
     # a release that changes one of these patterns leaves it unshaped: it then runs on every line (slower)
     assert sorted(SHAPED) == sorted(TOKENS)
-    assert all(f.gate or f.shape for f in FORMATS)
+    assert all(f.gate or f.shape for f in formats())
 
 
 @pytest.mark.parametrize(("pattern", "token"), [(p, t) for p, tokens in TOKENS.items() for t in tokens])
