@@ -20,6 +20,7 @@ from collector.run.stages import (
     connect_hosts,
     fetch_trace,
     gather,
+    load_later_stages,
     plan_hosts,
     reproduce_during_window,
     resolve,
@@ -64,9 +65,10 @@ def _run(ctx: RunContext) -> RunOutcome:
         _stop_after_interrupt(ctx)
     finally:
         _close(ctx)
-    from collector.run.analysis import analyze  # noqa: PLC0415 - loaded during the window (stages.warm_up)
-
     try:
+        load_later_stages()  # already done during the window, unless the run never got there
+        from collector.run.analysis import analyze  # noqa: PLC0415 - loaded by load_later_stages
+
         analyze(ctx)
         bundle, directory = package(ctx)
     except KeyboardInterrupt:

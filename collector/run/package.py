@@ -69,7 +69,7 @@ def package(ctx: RunContext) -> tuple[Path, Path | None]:
 
 
 def write_reports(ctx: RunContext) -> bool:
-    from collector.run.reports import render_reports  # noqa: PLC0415 - loaded during the window (warm_up)
+    from collector.run.reports import render_reports  # noqa: PLC0415 - loaded by stages.load_later_stages
 
     for rel, text in render_reports(ctx).items():
         ctx.bundle_writer.write_text(rel, text, collector="report")

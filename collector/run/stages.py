@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
+import signal
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from collector import layout
@@ -169,8 +171,9 @@ def connect_hosts(ctx: RunContext, hosts: list[InventoryHost]) -> None:
         sudo_password=s.secrets.sudo_password,
     )
     # a host's system.log starts its way into the bundle (redaction, on another core) as soon as it is here
-    ctx.fleet = Fleet(hosts, settings, ctx.staging, ctx.run_id,
-                      delivered=lambda rel: ctx.bundle_writer.copy_file_soon(rel, ctx.staging / rel))
+    writer = ctx.writer
+    ctx.fleet = Fleet(hosts, settings, ctx.staging, ctx.run_id, delivered=None if writer is None else
+                      lambda rel: writer.copy_file_soon(rel, ctx.staging / rel))
     ctx.record_all(ctx.fleet.connect())
 
 
@@ -282,12 +285,41 @@ LATER_STAGES = ("collector.run.analysis", "collector.run.reports")
 
 
 def warm_up(ctx: RunContext) -> None:
-    if ctx.fleet is not None and ctx.fleet.inventory.message_processors:
-        ctx.bundle_writer.start_workers()  # the MPs' logs will come: their redaction workers start meanwhile
-    for module in LATER_STAGES:
-        importlib.import_module(module)
-    secret_formats.formats()  # detect-secrets' patterns, ~0.3 s: the first redaction needs them
-    importlib.import_module("collector.bundle.report").load_templates()
+    if ctx.writer is not None and ctx.fleet is not None and ctx.fleet.inventory.message_processors:
+        ctx.writer.start_workers()  # the MPs' logs will come: their redaction workers start meanwhile
+    load_later_stages()
+
+
+def load_later_stages() -> None:
+    """Import and prepare what the stages after the window need (idempotent). Ctrl-C and SIGTERM wait until
+    it is done: an interrupt in the middle of an import leaves that module half-made for the rest of the
+    process, and then every redaction or report of the partial bundle would fail."""
+    with _signals_held():
+        for module in LATER_STAGES:
+            importlib.import_module(module)
+        secret_formats.formats()  # detect-secrets' patterns, ~0.3 s: the first redaction needs them
+        importlib.import_module("collector.bundle.report").load_templates()
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM received in the block are delivered when it ends (Python handlers only ever run in
+    the main thread, so elsewhere there is nothing to hold)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: handler for s, handler in previous.items() if handler is not None}  # not set from Python
+    for signum in previous:
+        signal.signal(signum, lambda received, _frame: held.append(received))
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if held:
+            signal.raise_signal(held[0])
 
 
 def reproduce_during_window(ctx: RunContext) -> None:

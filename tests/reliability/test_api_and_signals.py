@@ -208,8 +208,7 @@ def _redaction_workers() -> list[str]:
     return found
 
 
-def test_sigint_while_logs_are_redacted_leaves_no_worker_and_no_partial_bundle(lab: Any,
-                                                                               tmp_path: Path) -> None:
+def test_f24_sigint_while_logs_are_redacted_leaves_no_worker_and_no_bundle(lab: Any, tmp_path: Path) -> None:
     # Given MPs with a large rotated log (gzip'd: ~9 MB on disk, redacted by worker processes, not the run)
     rng = random.Random(15)
     text = "".join(f"2026-12-02 12:00:00,000 messageid:rrt-{rng.getrandbits(128):032x} INFO step done\n"
