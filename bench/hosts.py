@@ -77,10 +77,32 @@ loop the rest), and its start step's slowest host is 0.2-0.35 s slower than befo
 0.53 s in the last run; equal at one host): not yet explained; the net is still lower. Plain varies most
 (16 OpenSSH clients doing sntrup761 key exchanges at once: 4.9-8.5 s here, 21-22 s in earlier runs at load
 7-11, where ours stayed at 3.0-6.1 s).
-Ours' whole run adds the interpreter start (~1 s), analysis and the bundle, and that part grows with the logs
-(the bundle writer reads every gzip'd log to redact it): with 8 MiB logs at load 6-11 it was ~6 s at one host
-and ~90 s at 16 hosts, with 200 MiB logs (50 MB kept) ~20 s at one host. Outside this benchmark's target
-(the host stages), noticed and left to the bundle's owners.
+Ours' whole run adds the interpreter start, analysis and the bundle, and that part grew with the logs: the
+bundle writer redacted every gzip'd log on one core after the host stages (~1.7 s per 8 MiB log).
+
+The whole run (2026-12-02, later session, `--repeat 3 --skip ansible`, medians; whole run beyond the window):
+
+    log per MP   hosts  plain   ours: host stages  / plain   whole run  / plain
+    8 MiB            1   1.45                0.93     0.64        2.51     1.74
+    8 MiB           16   8.03                5.43     0.68        9.98     1.24   (start of day: 30.4 s, 3.9x)
+    2 MiB            1   1.39                0.90     0.65        2.38     1.72
+    2 MiB           16   7.13                4.66     0.65        7.05     0.99
+
+What moved the whole run (16 hosts, 8 MiB logs: 30.4 s -> 10.0 s beyond the window):
+- Redaction itself (bench/redaction.py; CPU per 8 MiB gz log 1.5 -> 0.3 s, same output): gzip level 9 -> 2
+  for the redacted log, one trigger-word scan per piece shared by all rules, shape gates for the four
+  word-less detect-secrets formats, and all words in one google-re2 pass (the optional `fast` extra; 0.8 s
+  without it).
+- Redaction in worker processes (collector/bundle/workers.py): a host's log goes to a worker as soon as it is
+  fetched (Fleet.delivered), while the other hosts still work; the workers start during the window.
+  Analyze stage 24.7 -> ~3 s.
+- Each host goes on to its facts when its logs are in (Fleet.gather), not when the slowest host's are.
+- Imports and template compiling the later stages need (~0.5 s of CPU, detect-secrets ~0.3 s of it) happen
+  during the window (stages.load_later_stages), not before the first host is reached.
+What is left at 16 hosts: ~0.9 s interpreter start and imports before `connect`, ~3 s of redaction after the
+host stages (15 x 0.3 s of CPU on 2 cores, shared here with the 16 lab hosts' own work), ~1 s to write the
+.tar.gz (deflate of already-compressed logs costs as much as of text: ~0.6 s for 17 MB). At one host the
+interpreter start (~0.9 s) alone is most of the gap to plain's 1.4 s.
 """
 
 from __future__ import annotations
