@@ -17,6 +17,8 @@ from collector.bundle.package import BundleWriter
 from collector.bundle.redact import MAX_NESTING, UnredactableError
 from collector.bundle.workers import MIN_WORKER_BYTES
 from collector.errors import BundleError
+from tests.lab.sshd import child_pids
+from tests.remote.conftest import processes_with
 
 NAME = "apigee-diag-org-env-proxy-20261202T120000Z"
 SECRET = "Zx9SecretToken42"
@@ -42,20 +44,8 @@ def big_log(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
 
 
 def _workers_of_this_process() -> list[int]:
-    """Live `collector.bundle.workers` processes whose parent is this test process."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if b"collector.bundle.workers" in cmdline and int(fields[1]) == os.getpid() and fields[0] != "Z":
-            found.append(int(entry.name))
-    return found
+    """Live `collector.bundle.workers` processes started by this test process."""
+    return sorted(set(processes_with("collector.bundle.workers")) & set(child_pids(os.getpid())))
 
 
 def test_a_worker_writes_what_the_run_itself_would(tmp_path: Path, big_log: tuple[Path, bytes]) -> None:

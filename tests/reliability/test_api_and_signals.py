@@ -33,6 +33,7 @@ from tests.reliability.conftest import (
     running_captures,
     stop_leftover_captures,
 )
+from tests.remote.conftest import processes_with
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -194,20 +195,6 @@ def test_f16_output_directory_full(lab: Any, full_out: Path) -> None:
     assert not run_dirs(dirs)
 
 
-def _redaction_workers() -> list[str]:
-    """Every live redaction worker on the machine (the suite runs one collect at a time)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and b"collector.bundle.workers" in (entry / "cmdline").read_bytes():
-                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-                if state != "Z":
-                    found.append(entry.name)
-        except OSError:
-            continue
-    return found
-
-
 def test_f24_sigint_while_logs_are_redacted_leaves_no_worker_and_no_bundle(lab: Any, tmp_path: Path) -> None:
     # Given MPs with a large rotated log (gzip'd: ~9 MB on disk, redacted by worker processes, not the run)
     rng = random.Random(15)
@@ -237,7 +224,7 @@ def test_f24_sigint_while_logs_are_redacted_leaves_no_worker_and_no_bundle(lab: 
                 seen.append(line)
                 if line.startswith("collect: analyze:"):
                     break
-            workers = _redaction_workers()
+            workers = processes_with("collector.bundle.workers")
             process.send_signal(signal.SIGINT)
             stdout, stderr = process.communicate(timeout=120)
     finally:
@@ -247,7 +234,7 @@ def test_f24_sigint_while_logs_are_redacted_leaves_no_worker_and_no_bundle(lab: 
     no_traceback(run)
     assert workers, "the logs were not given to redaction workers: " + run.terminal
     # Then no worker outlives the run, and no partial bundle or working directory is left
-    assert _redaction_workers() == []
+    assert processes_with("collector.bundle.workers") == []
     assert run.returncode == 130, run.terminal  # interrupted with no bundle written
     assert json.loads(run.stdout)["bundle"] is None
     assert run.leftovers() == [] and run.archives == []
