@@ -170,10 +170,11 @@ class BundleWriter:
         if jobs > 1:
             self._workers = RedactionWorkers(jobs)
 
-    def start_workers(self) -> None:
-        """Start the workers `use_workers` allowed, ahead of the files (a run does this while it waits)."""
+    def start_workers(self, files: int) -> None:
+        """Start the workers `use_workers` allowed that `files` large files will need, ahead of them (a run
+        does this while it waits)."""
         if self._workers is not None:
-            self._workers.start()
+            self._workers.start(files)
 
     def copy_file_soon(self, rel_path: str, src_path: Path) -> bool:
         """Start redacting a large local file into the bundle in a worker process, if there are workers; the

@@ -73,11 +73,11 @@ class RedactionWorkers:
         self._lock = threading.Lock()
         self._stopped = False
 
-    def start(self) -> None:
-        """Start every worker now (each takes ~0.3 s to load the redaction code), so the first files find
-        them ready."""
+    def start(self, files: int) -> None:
+        """Start the workers `files` large files will need now (each takes ~0.3 s to load the redaction
+        code), so the first files find them ready."""
         with self._lock:
-            while not self._stopped and len(self._feeders) < self.jobs:
+            while not self._stopped and len(self._feeders) < min(files, self.jobs):
                 self._add_feeder()
 
     def submit(self, src_path: Path, target_path: Path, rel_path: str) -> Future[list[Redaction]] | None:

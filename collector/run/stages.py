@@ -285,8 +285,9 @@ LATER_STAGES = ("collector.run.analysis", "collector.run.reports")
 
 
 def warm_up(ctx: RunContext) -> None:
-    if ctx.writer is not None and ctx.fleet is not None and ctx.fleet.inventory.message_processors:
-        ctx.writer.start_workers()  # the MPs' logs will come: their redaction workers start meanwhile
+    if ctx.writer is not None and ctx.fleet is not None:
+        # each MP's log will come: their redaction workers start meanwhile
+        ctx.writer.start_workers(len(ctx.fleet.inventory.message_processors))
     load_later_stages()
 
 

@@ -157,7 +157,7 @@ def test_workers_started_ahead_end_with_the_bundle(tmp_path: Path) -> None:
     # Given workers started before any file (the run starts them during the capture window)
     with BundleWriter(tmp_path / "out", NAME) as writer:
         writer.use_workers(2)
-        writer.start_workers()
+        writer.start_workers(5)  # five large files to come: as many workers as allowed
         deadline = time.monotonic() + 10
         while len(_workers_of_this_process()) < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -166,4 +166,16 @@ def test_workers_started_ahead_end_with_the_bundle(tmp_path: Path) -> None:
         writer.write_text("SUMMARY.md", "done\n")
         writer.finalize()
     # Then none is left
+    assert _workers_of_this_process() == []
+
+
+def test_no_more_workers_start_than_files_to_come(tmp_path: Path) -> None:
+    with BundleWriter(tmp_path / "out", NAME) as writer:
+        writer.use_workers(4)
+        writer.start_workers(1)  # one MP: one log to come
+        deadline = time.monotonic() + 10
+        while not _workers_of_this_process() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)
+        assert len(_workers_of_this_process()) == 1
     assert _workers_of_this_process() == []
