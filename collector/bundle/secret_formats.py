@@ -9,6 +9,7 @@ network, and the detectors that overlap our own rules or would remove evidence a
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -23,7 +24,8 @@ LEFT_OUT = {
 }
 # Words (lower case) one of which stands in every match of a detector's patterns: its patterns only run on the
 # lines that hold one (most detectors cost ~20x our own rules on a plain log otherwise). A detector missing
-# here (one a newer release adds) runs on every line: slower, never blind.
+# here (one a newer release adds), or a pattern `_GATED_PATTERNS` does not know (one a release changes), runs
+# on every line: slower, never blind.
 _GATES = {
     "ArtifactoryDetector": ("akc", *(f"ap{c}" for c in "0123456789abcdef")),
     "AWSKeyDetector": ("a3t", "abia", "acca", "akia", "asia", "aws"),
@@ -44,6 +46,41 @@ _GATES = {
     "SquareOAuthDetector": ("sq0csp-",),
     "StripeDetector": ("k_live_",),
 }
+# The exact patterns the words above were read from (detect-secrets 1.5): `pattern_digest` of each. A word
+# gate holds for these patterns only; a changed one could match without any of its detector's words.
+_GATED_PATTERNS = frozenset({
+    "01436b93a2a7d62e",
+    "0a84de26d05ec01d",
+    "332ad5bc107051c4",
+    "37cc81caff37efea",
+    "4dfd257ab90f16da",
+    "59503c343fe889d3",
+    "60fa2e8244f23e84",
+    "65898e81b8b9667d",
+    "68d2a962f499473d",
+    "6bdf7db805d9017a",
+    "71af0e102c08dd03",
+    "743612897d05c925",
+    "85b9301aa8c82c21",
+    "86f831ee4d4281f5",
+    "8c7c23290797f087",
+    "98490516304a893f",
+    "a78a531bd630ed73",
+    "af3ef7de89e92dc9",
+    "b4ac01445d8a6681",
+    "c06412cd4c3599b5",
+    "c208408fa11f9c7c",
+    "cdd0664f773a378e",
+    "cddbd3a1412cc3d4",
+    "d64576e8b91ca465",
+    "dc3d337e134fb073",
+    "dd5d5c22ac2c0846",
+    "dee1cfb51abb80c2",
+    "ef4446d05d51faac",
+    "f11cb770ea91010e",
+    "fc0bf3786c5eb2a1",
+    "fd51cbb18180f5e4",
+})
 _DIGITS = b"0123456789"
 _LETTERS = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _WORD = fold_table(_LETTERS + _DIGITS + b"_-", b"a")  # one table for both: a piece is folded once for them
@@ -100,10 +137,22 @@ def formats() -> tuple[SecretFormat, ...]:
             continue
         # declared as an abstract property, but a plain class attribute (a tuple) on every shipped detector
         patterns: tuple[object, ...] = tuple(getattr(detector, "denylist", ()))
-        gate = _GATES.get(detector.__name__, ())
-        formats += [SecretFormat(detector.__name__, p, gate, _shape(detector.__name__, p, gate))
-                    for p in patterns if isinstance(p, re.Pattern)]
+        for p in patterns:
+            if isinstance(p, re.Pattern):
+                gate = gate_words(detector.__name__, p)
+                formats.append(SecretFormat(detector.__name__, p, gate, _shape(detector.__name__, p, gate)))
     return tuple(sorted(formats, key=lambda f: f.detector))
+
+
+def pattern_digest(pattern: re.Pattern[str]) -> str:
+    """Its flags and text, hashed: what `_GATED_PATTERNS` knows a pattern by."""
+    return hashlib.sha256(f"{pattern.flags}:{pattern.pattern}".encode()).hexdigest()[:16]
+
+
+def gate_words(detector: str, pattern: re.Pattern[str]) -> tuple[str, ...]:
+    """The words one of which every match of `pattern` holds; none (run everywhere) for a pattern whose exact
+    text the gates were not read from."""
+    return _GATES.get(detector, ()) if pattern_digest(pattern) in _GATED_PATTERNS else ()
 
 
 def _shape(detector: str, pattern: re.Pattern[str], gate: tuple[str, ...]) -> Shape | None:

@@ -19,7 +19,7 @@ from collector.bundle.redactors import (
     new_redactors,
 )
 from collector.bundle.scan import Scans, TextScan, lower_same_length
-from collector.bundle.secret_formats import SecretFormat, _shape, formats
+from collector.bundle.secret_formats import _GATES, SecretFormat, _shape, formats, gate_words
 from tests.bundle.test_redact import CASES
 
 WORDS = sorted(TRIGGER_WORDS | {'"name', 'name\\"'})
@@ -146,6 +146,18 @@ def test_a_shape_never_hides_a_match(data: st.DataObject, pattern: str) -> None:
     assert spans is not None
     for match in compiled.finditer(text):
         assert any(start <= match.start() and match.end() <= end for start, end in spans), match
+
+
+def test_a_word_gate_holds_only_for_the_pattern_it_was_read_from() -> None:
+    # Given the pinned detect-secrets: every pattern of a detector with gate words is gated (none left slow)
+    assert all(f.gate for f in formats() if f.detector in _GATES)
+    # When a release changes an AWS pattern so that a match no longer needs one of the gate words
+    shipped = next(f.pattern for f in formats() if f.detector == "AWSKeyDetector")
+    changed = re.compile(shipped.pattern.replace("AKIA", "AKIB"), shipped.flags)
+    assert gate_words("AWSKeyDetector", shipped) == _GATES["AWSKeyDetector"]
+    # Then the changed pattern gets no gate: it runs on every line
+    assert gate_words("AWSKeyDetector", changed) == ()
+    assert gate_words("AWSKeyDetector", re.compile(shipped.pattern, shipped.flags | re.IGNORECASE)) == ()
 
 
 def test_a_format_with_neither_words_nor_shape_runs_on_every_line() -> None:
