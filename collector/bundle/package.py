@@ -26,7 +26,7 @@ from collector.bundle.archives import SNIFF_BYTES, FileKind, is_capture_path, is
 from collector.bundle.manifest import build_manifest, write_manifest
 from collector.bundle.redact import RULE_KEY_FILE, Redaction, redact_bytes, redact_seekable, redact_text
 from collector.bundle.tarball import write_tarball
-from collector.bundle.workers import MIN_WORKER_BYTES, RedactionWorkers, WorkerGone
+from collector.bundle.workers import MIN_WORKER_BYTES, RedactionWorkers, WorkerGone, open_private
 from collector.errors import BundleError, InputError
 from collector.steps import StepResult
 
@@ -48,7 +48,6 @@ def _encode_surrogates(error: UnicodeError) -> tuple[bytes, int]:
 
 
 codecs.register_error(_SURROGATES, _encode_surrogates)
-_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 @dataclass(frozen=True)
@@ -327,11 +326,9 @@ class BundleWriter:
 
     def _open(self, target: Path) -> BinaryIO:
         try:
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _O_NOFOLLOW, 0o600)
-            os.fchmod(fd, 0o600)
+            return open_private(target)
         except OSError as exc:
             raise BundleError(f"{target}: cannot write into the bundle: {exc.strerror or exc}") from exc
-        return os.fdopen(fd, "wb")
 
     def _record(self, rel_path: str, found: list[Redaction], source: str, collector: str,
                 status: str, seconds: float | None) -> Path:

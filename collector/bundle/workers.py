@@ -22,7 +22,7 @@ import sys
 import threading
 from concurrent.futures import Future
 from pathlib import Path
-from typing import IO
+from typing import IO, BinaryIO
 
 from collector.bundle.redact import Redaction, UnredactableError, redact_seekable
 from collector.errors import BundleError
@@ -46,18 +46,26 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def redact_file(src_path: str, target_path: str, rel_path: str) -> list[Redaction]:
-    """Redact `src_path` into the new file `target_path` (0600, never through a link), as `rel_path`; on any
-    failure nothing is left at `target_path`."""
-    fd = os.open(target_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _O_NOFOLLOW, 0o600)
+def open_private(target: str | Path) -> BinaryIO:
+    """A bundle file opened for writing: created or truncated, 0600 whatever the umask, never through a link
+    (the writer's own files and the workers' both open this way)."""
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _O_NOFOLLOW, 0o600)
     try:
         os.fchmod(fd, 0o600)
-        with Path(src_path).open("rb") as src, os.fdopen(fd, "wb") as out:
-            fd = -1
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "wb")
+
+
+def redact_file(src_path: str, target_path: str, rel_path: str) -> list[Redaction]:
+    """Redact `src_path` into the new file `target_path` (`open_private`), as `rel_path`; on any failure
+    nothing is left at `target_path`."""
+    out = open_private(target_path)
+    try:
+        with out, Path(src_path).open("rb") as src:
             return redact_seekable(src, out, rel_path)
     except BaseException:
-        if fd >= 0:
-            os.close(fd)
         Path(target_path).unlink(missing_ok=True)
         raise
 
