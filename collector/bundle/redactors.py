@@ -522,6 +522,12 @@ def _gated_formats() -> tuple[tuple[_Gated, ...], tuple[str, ...]]:
             tuple({word for f in loaded for word in f.gate}))
 
 
+def load_rules() -> None:
+    """Build now what the rules otherwise build on their first file (detect-secrets' formats, ~0.3 s, and
+    their gates): for a process that has time to spare before its first file arrives."""
+    _gated_formats()
+
+
 def _mask_format_span(match: re.Match[str]) -> str | None:
     start, end = secret_span(match)
     if start >= end or match.string[start:end] == MASK:

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from collector import layout
-from collector.bundle import secret_formats
+from collector.bundle import redactors
 from collector.edge import client as edge
 from collector.edge import trace as edge_trace
 from collector.edge.documents import DirectorySink
@@ -298,7 +298,7 @@ def load_later_stages() -> None:
     with _signals_held():
         for module in LATER_STAGES:
             importlib.import_module(module)
-        secret_formats.formats()  # detect-secrets' patterns, ~0.3 s: the first redaction needs them
+        redactors.load_rules()  # detect-secrets' patterns, ~0.3 s: the first redaction needs them
         importlib.import_module("collector.bundle.report").load_templates()
 
 
