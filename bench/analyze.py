@@ -74,6 +74,7 @@ import threading
 import time
 from pathlib import Path
 
+from bench import byte_compile
 from tests.tls import rewrite
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -582,6 +583,8 @@ def measure(shape: str, args: argparse.Namespace) -> bool:
     print(f"   ground truth: {_plain(truth)}")
     comparable = ("certificate_requests", "empty_client_certificates", "alerts")
     trees = [("ours", ROOT)] + ([("baseline", args.baseline_tree)] if args.baseline_tree else [])
+    for _, tree in trees:
+        byte_compile(tree)
     agree = True
     mine: dict[str, tuple[float, float]] = {}
     for name, tree in trees:

@@ -124,6 +124,7 @@ from pathlib import Path
 
 import yaml
 
+from bench import byte_compile
 from bench.log_extraction import ensure_log
 from collector import layout
 from collector.inventory import (
@@ -447,6 +448,9 @@ def main() -> None:
     parser.add_argument("--skip", nargs="*", default=[], choices=["ours", "before", "plain", "ansible"])
     args = parser.parse_args()
     shared_log = ensure_log(LOG_STORE / f"system-{args.log_mb}m.log", args.log_mb)
+    byte_compile(Path(__file__).resolve().parent.parent)
+    if args.before:
+        byte_compile(args.before)
     rows = []
     for count in args.hosts:
         with tempfile.TemporaryDirectory(prefix="bench-hosts-") as tmp:
