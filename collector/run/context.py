@@ -8,12 +8,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from collector.bundle.package import BundleWriter
 from collector.diagnosis.causes import Diagnosis
 from collector.diagnosis.evidence import Evidence
-from collector.edge.client import EdgeClient
 from collector.edge.resolve import Resolution
 from collector.edge.trace import TraceResult, TraceSession
 from collector.errors import CollectorError
@@ -24,6 +23,9 @@ from collector.run.reproduce import Reproduction
 from collector.settings import Backend, RunSettings
 from collector.steps import Step, StepResult, StepStatus
 from collector.tls.handshake import ProbeResult
+
+if TYPE_CHECKING:  # httpx (~0.1 s) is imported only by runs that use the management API
+    from collector.edge.client import EdgeClient
 
 T = TypeVar("T")
 

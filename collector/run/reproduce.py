@@ -10,8 +10,6 @@ import time
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import httpx
-
 REDACTED = "***"
 # curl options whose value is a secret as a whole, or after the first ':' (user:password, cert:passphrase).
 _SECRET_VALUE = {"--oauth2-bearer", "--pass", "--proxy-pass", "--aws-sigv4", "--delegation"}
@@ -149,6 +147,8 @@ def run_curl(argv: tuple[str, ...], timeout: float) -> Reproduction:
 
 def get_url(url: str, timeout: float) -> Reproduction:
     """GET `url` once with httpx (no redirects followed, so the answer is Edge's own)."""
+    import httpx  # noqa: PLC0415 - ~0.1 s that runs without --url (most) need not pay before their first host
+
     command = f"GET {redact_url(url)}"
     started = time.monotonic()
     try:

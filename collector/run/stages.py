@@ -12,11 +12,10 @@ import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from collector import layout
 from collector.bundle import redactors
-from collector.edge import client as edge
 from collector.edge import trace as edge_trace
 from collector.edge.documents import DirectorySink
 from collector.edge.resolve import resolve_proxy
@@ -30,6 +29,9 @@ from collector.run.reproduce import Reproduction, get_url, redact_argv, redact_u
 from collector.settings import Backend
 from collector.steps import Step, StepResult, StepStatus
 from collector.tls.survey import Offer, make_offer
+
+if TYPE_CHECKING:
+    from collector.edge.client import EdgeClient
 
 TRACE_MARGIN_SECONDS = 120
 SETTLE_SECONDS = 1.0  # let tcpdump and the debug session settle before the reproduction
@@ -61,8 +63,10 @@ def write_raw_json(ctx: RunContext, relative: str, data: Any) -> None:
 
 # --- 1. resolve ---------------------------------------------------------------------------------------------
 
-def make_edge_client(ctx: RunContext, *, sink: bool = True) -> edge.EdgeClient:
+def make_edge_client(ctx: RunContext, *, sink: bool = True) -> EdgeClient:
     """The management API client with the run's credentials (token, token command, Basic, or ~/.netrc)."""
+    from collector.edge import client as edge  # noqa: PLC0415 - httpx: ~0.1 s a --no-api run never needs
+
     s = ctx.settings
     auth: edge.BearerAuth | edge.BasicAuth | None
     if s.secrets.token:
