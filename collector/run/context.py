@@ -11,10 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from collector.bundle.package import BundleWriter
-from collector.diagnosis.causes import Diagnosis
-from collector.diagnosis.evidence import Evidence
-from collector.edge.resolve import Resolution
-from collector.edge.trace import TraceResult, TraceSession
 from collector.errors import CollectorError
 from collector.inventory import Inventory
 from collector.progress import RunObserver
@@ -24,8 +20,12 @@ from collector.settings import Backend, RunSettings
 from collector.steps import Step, StepResult, StepStatus
 from collector.tls.handshake import ProbeResult
 
-if TYPE_CHECKING:  # httpx (~0.1 s) is imported only by runs that use the management API
+if TYPE_CHECKING:  # loaded by the stages that use them, not before the first host is reached
+    from collector.diagnosis.causes import Diagnosis
+    from collector.diagnosis.evidence import Evidence
     from collector.edge.client import EdgeClient
+    from collector.edge.resolve import Resolution
+    from collector.edge.trace import TraceResult, TraceSession
 
 T = TypeVar("T")
 

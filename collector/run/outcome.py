@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from collector.diagnosis.causes import Diagnosis
 from collector.errors import EXIT_COMPLETE, EXIT_FAILED, EXIT_PARTIAL
 from collector.steps import StepResult, StepStatus
+
+if TYPE_CHECKING:
+    from collector.diagnosis.causes import Diagnosis
 
 EXIT_INTERRUPTED = 130
 
