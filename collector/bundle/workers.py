@@ -81,6 +81,7 @@ class RedactionWorkers:
         self._feeders: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._stopped = False
+        self._idle = 0  # feeders waiting for a task (their worker started or starting)
 
     def start(self, files: int) -> None:
         """Start the workers `files` large files will need now (each takes ~0.3 s to load the redaction
@@ -95,7 +96,9 @@ class RedactionWorkers:
         with self._lock:
             if self._stopped:
                 return None
-            if len(self._feeders) < self.jobs:
+            # a new worker only when every one there is busy: a spare one costs ~0.3 s of CPU to load,
+            # and the bundle would wait for it to end
+            if self._tasks.qsize() >= self._idle and len(self._feeders) < self.jobs:
                 self._add_feeder()
             self._tasks.put((future, str(src_path), str(target_path), rel_path))
         return future
@@ -104,6 +107,7 @@ class RedactionWorkers:
         name = f"redaction-worker-{len(self._feeders)}"
         feeder = threading.Thread(target=self._feed, name=name, daemon=True)
         self._feeders.append(feeder)
+        self._idle += 1  # idle from now on: a file submitted next waits for it rather than start another
         feeder.start()
 
     def stop(self, *, cancel: bool) -> None:
@@ -133,24 +137,37 @@ class RedactionWorkers:
         process = self._start()
         try:
             while (task := self._tasks.get()) is not None:
-                future, src, target, rel = task
-                if not future.set_running_or_notify_cancel():
-                    continue
+                with self._lock:
+                    self._idle -= 1
                 try:
-                    if process is None:
-                        process = self._start()
-                    if process is None:
-                        future.set_exception(WorkerGone("no redaction worker could be started"))
-                    elif not _answer(process, future, src, target, rel):
-                        process = _end(process)  # the next task gets a new worker
-                except Exception as exc:  # noqa: BLE001 - no python, a garbled answer: the caller redacts it
-                    if not future.done():
-                        future.set_exception(WorkerGone(f"the redaction worker for {rel} failed: {exc}"))
-                    process = _end(process)
+                    process = self._hand_over(process, task)
+                finally:
+                    with self._lock:
+                        self._idle += 1
         finally:
-            if process is not None and process.stdin is not None:
-                process.stdin.close()  # end of input: the worker exits
-                process.wait()
+            if process is not None:
+                # between tasks, so nothing is half-written: no need to wait for a worker still loading
+                # the rules, or for its teardown
+                _end(process)
+
+    def _hand_over(self, process: subprocess.Popen[bytes] | None,
+                   task: tuple[Future[list[Redaction]], str, str, str]) -> subprocess.Popen[bytes] | None:
+        """One task to the worker (started anew if there is none); the worker to use next."""
+        future, src, target, rel = task
+        if not future.set_running_or_notify_cancel():
+            return process
+        try:
+            if process is None:
+                process = self._start()
+            if process is None:
+                future.set_exception(WorkerGone("no redaction worker could be started"))
+            elif not _answer(process, future, src, target, rel):
+                process = _end(process)  # the next task gets a new worker
+        except Exception as exc:  # noqa: BLE001 - no python, a garbled answer: the caller redacts it
+            if not future.done():
+                future.set_exception(WorkerGone(f"the redaction worker for {rel} failed: {exc}"))
+            process = _end(process)
+        return process
 
     def _start(self) -> subprocess.Popen[bytes] | None:
         with self._lock:
@@ -169,7 +186,8 @@ class RedactionWorkers:
 
 
 def _end(process: subprocess.Popen[bytes] | None) -> subprocess.Popen[bytes] | None:
-    """Kill a worker that cannot go on; None: the next task starts a new one."""
+    """Kill and reap a worker (one that cannot go on, or one between tasks at the end); None: the next task
+    starts a new one."""
     if process is not None:
         process.kill()
         process.wait()

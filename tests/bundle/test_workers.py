@@ -179,3 +179,24 @@ def test_no_more_workers_start_than_files_to_come(tmp_path: Path) -> None:
         time.sleep(0.2)
         assert len(_workers_of_this_process()) == 1
     assert _workers_of_this_process() == []
+
+
+def test_a_file_goes_to_an_idle_worker_rather_than_a_new_one(tmp_path: Path,
+                                                             big_log: tuple[Path, bytes]) -> None:
+    # Given one worker started ahead and idle, and room for four
+    src, _ = big_log
+    with BundleWriter(tmp_path / "out", NAME) as writer:
+        writer.use_workers(4)
+        writer.start_workers(1)
+        deadline = time.monotonic() + 10
+        while not _workers_of_this_process() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        started = _workers_of_this_process()
+        # When one large file comes
+        assert writer.copy_file_soon(LOG, src)
+        writer.copy_file(LOG, src, collector="mp1")
+        # Then the idle worker redacted it and no other was started
+        assert _workers_of_this_process() == started and len(started) == 1
+        writer.write_text("SUMMARY.md", "done\n")
+        writer.finalize()
+    assert _workers_of_this_process() == []
