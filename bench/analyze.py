@@ -56,6 +56,13 @@ merged: reading one capture in two processes (each follows the connections whose
 parent merges; JSON byte-identical): with the second CPU idle -15 % wall for +27 % CPU, with it busy slower,
 and on the 1 GB capture 187 MB summed RSS; each process still walks every packet, and the imports and JSON
 stay serial, so on 2 cores it cannot reach 5x. What remains is compiled code for the reader (mypyc above).
+
+The next session found that every figure above paid for compiling ~65 of our modules from source at each
+start: PYTHONDONTWRITEBYTECODE is set on these machines and an editable install never wrote the bytecode
+(~0.1-0.15 s per `collect analyze`). The bench now byte-compiles each tree first (`bench.byte_compile`), as an
+installed tool has it, and `collect` skips the interpreter's final garbage collection (~0.1 s). Dense, same
+machine, one run each: 2.4-3.6x before -> 3.2-4.5x (ours 1.52-1.90 s CPU, tshark 6.1-6.8 s); bulk 22x,
+59 MB. Of ours' ~1.5 s: imports ~0.25 s, reading ~1.0 s, JSON ~0.19 s (to_json 0.07 of it), diagnosis 0.02.
 """
 
 from __future__ import annotations
