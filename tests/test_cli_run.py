@@ -147,7 +147,7 @@ def test_terminal_progress_shows_hosts_steps_and_countdown() -> None:
 
     from rich.console import Console
 
-    from collector.cli.run import RichObserver
+    from collector.cli.terminal_progress import RichObserver
     from collector.progress import Stage
     from collector.steps import StepResult, StepStatus
 
@@ -162,6 +162,26 @@ def test_terminal_progress_shows_hosts_steps_and_countdown() -> None:
     text = buffer.getvalue()
     assert "connect" in text and "mp1" in text and "backend -> connect: refused" in text
     assert "capture window closed after 3 s" in text
+
+
+_WHICH_OBSERVER = (
+    "import sys; from collector.cli.run import make_observer; "
+    "print(type(make_observer()).__name__, 'rich' in sys.modules)"
+)
+
+
+@pytest.mark.parametrize("terminal", [True, False], ids=["terminal", "pipe"])
+def test_progress_is_rich_on_a_terminal_and_rich_loads_only_there(terminal: bool) -> None:
+    # Given stderr on a real pseudo-terminal, or on a pipe
+    main_end, other_end = os.openpty() if terminal else os.pipe()
+    try:
+        done = subprocess.run([sys.executable, "-c", _WHICH_OBSERVER], stderr=other_end,
+                              stdout=subprocess.PIPE, text=True, timeout=60, check=True)
+    finally:
+        os.close(main_end)
+        os.close(other_end)
+    # Then a terminal gets the rich observer; a pipe gets plain lines, without rich ever imported
+    assert done.stdout.split() == (["RichObserver", "True"] if terminal else ["PlainObserver", "False"])
 
 
 def test_failing_token_command_is_a_usage_error(tmp_path: Path) -> None:
