@@ -103,17 +103,18 @@ Left then at 16 hosts: ~0.9 s interpreter start and imports before `connect`, ~3
 host stages (15 x 0.3 s of CPU on 2 cores, shared here with the 16 lab hosts' own work), ~1 s to write the
 .tar.gz. At one host the interpreter start (~0.9 s) alone was most of the gap to plain's 1.4 s.
 
-The next session (2026-12-02, later; same bench, 3 rounds, medians; seconds beyond the window):
+The next session (2026-12-02, later; same bench, 3 rounds, medians; seconds beyond the window; the 2 MiB
+rows were measured before the last change, rich, below):
 
     log per MP   hosts  plain   ours: host stages  / plain   whole run  / plain   (before, no bytecode)
-    8 MiB            1   1.50                0.96     0.64        1.95     1.30    2.51 (1.74x)
-    8 MiB           16   7.88                5.22     0.66        8.84     1.12    9.98 (1.24x)
+    8 MiB            1   1.46                0.97     0.66        1.80     1.23    2.51 (1.74x)
+    8 MiB           16   8.26                5.22     0.63        9.01     1.09    9.98 (1.24x)
     2 MiB            1   1.38                0.84     0.61        1.45     1.05    2.38 (1.72x)
     2 MiB           16   7.63                4.81     0.63        6.35     0.83    7.05 (0.99x)
 
 What moved it (8 MiB; whole run / plain at 16 hosts in successive runs, bytecode already there: 1.25 ->
-1.17 with the stored logs -> 1.15 with fewer imports -> 1.12 with the idle-worker rule; at one host, timed
-by stage lines: 2.85 s -> 2.57 s with bytecode -> 1.95 s):
+1.17 with the stored logs -> 1.15 with fewer imports -> 1.12 with the idle-worker rule -> 1.09 without rich;
+at one host: 2.85 s -> 2.57 s with bytecode (stage lines) -> 1.95 s -> 1.80 s without rich (this bench)):
 - Bytecode (`bench.byte_compile`, and scripts/setup.sh): with PYTHONDONTWRITEBYTECODE set, as on these
   machines, every `collect` start compiled ~150 modules from source (~0.35 s of the 1.0 s before `connect`).
   An installed tool has its bytecode; the bench now measures that, for every tree it runs.
@@ -124,11 +125,12 @@ by stage lines: 2.85 s -> 2.57 s with bytecode -> 1.95 s):
   end by kill between tasks instead of after their interpreter's teardown (~0.1 s each, waited for).
 - `collect` freezes the GC when the command is done: the interpreter's teardown no longer runs a full
   collection over everything loaded (~0.1 s at the end of every command here).
-- --no-api runs do not import httpx before the first host, nor the diagnosis, resolution and trace types.
+- --no-api runs do not import httpx before the first host, nor the diagnosis, resolution and trace types;
+  a run whose stderr is not a terminal (this bench, scripts, CI) does not import rich (~0.07 s).
 Left: at 16 hosts ~3 s of redaction after the host stages on these 2 cores (the logs all arrive late in
-`gather`, when the 15 MPs' `gzip -1` and sshd compete for the same CPUs), and ~0.6 s of imports before
-`connect`. At one host the chain after the window is fetch (~0.25 s) -> redact the one log (~0.35 s, one
-worker) -> bundle; with the start (~0.65 s) that is the 1.95 s.
+`gather`, when the 15 MPs' `gzip -1` and sshd compete for the same CPUs), and ~0.5 s of imports before
+`connect`. At one host the chain after the window is stop (~0.25 s) -> fetch the log (~0.25 s) -> redact it
+(~0.35 s, one worker) -> bundle (~0.15 s); with the start (~0.55 s) that is the 1.8 s.
 """
 
 from __future__ import annotations
