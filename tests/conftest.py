@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,6 +16,19 @@ from tests.lab.lab import Lab, LabSpec, start_lab
 from tests.lab.pki import LabPki, create_pki
 
 LabFactory = Callable[..., Lab]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Let every `collect` the tests start receive SIGINT as a foreground command does.
+
+    A shell starts a background job (`bash scripts/test.sh &`, a CI step without job control) with SIGINT
+    ignored, every child inherits that, and Python installs no KeyboardInterrupt for a signal it was told to
+    ignore: the tests that press Ctrl-C on a run would then see it ignored (a run went on through its 60 s
+    window and exited 0). Catching SIGINT here is reset to the default at each exec, so the children start as
+    they would from a terminal.
+    """
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
