@@ -93,7 +93,7 @@ def merge_captures(sources: Sequence[CaptureSource], outputs: Mapping[Endpoint |
             reader = _open(source, stack, notes)
             if reader is not None:
                 streams.append(_frames(index, source, reader, notes))
-        for stamp, index, number, linktype, data in heapq.merge(*streams):
+        for stamp, index, number, linktype, data, length in heapq.merge(*streams):
             source = sources[index]
             if linktype < 0 or linktype > MAX_LINKTYPE:
                 skipped[source.cite] = skipped.get(source.cite, 0) + 1
@@ -105,7 +105,7 @@ def merge_captures(sources: Sequence[CaptureSource], outputs: Mapping[Endpoint |
                 if found is not None and found[0] != index:
                     comment = found[1]
             for endpoint in _destinations(segment, routes) if routes else (None,):
-                writers[endpoint].add(source, index, linktype, stamp, data, comment)
+                writers[endpoint].add(source, index, linktype, stamp, data, length, comment)
             if all(w.full for w in writers.values()):
                 break
     notes += [f"the annotated capture stops after {w.writer.packets} packet(s): it reached its size limit of "
@@ -128,7 +128,7 @@ class _Output:
         self.comments = 0
 
     def add(self, source: CaptureSource, index: int, linktype: int, stamp: int, data: bytes,
-            comments: Sequence[str]) -> None:
+            original_length: int | None, comments: Sequence[str]) -> None:
         # a generous bound on this packet's blocks: an IDB, the EPB, its padding and comments
         cost = 1024 + len(data) + sum(min(len(c) * 4, MAX_OPTION) + 8 for c in comments)
         if self.full or (self.limit is not None and self.writer.written + cost > self.limit):
@@ -138,7 +138,7 @@ class _Output:
         if interface is None:
             interface = self.writer.add_interface(linktype, source.host, source.description)
             self.interfaces[(index, linktype)] = interface
-        self.writer.add_packet(interface, stamp, data, comments=comments)
+        self.writer.add_packet(interface, stamp, data, original_length, comments=comments)
         self.comments += bool(comments)
 
 
@@ -153,16 +153,17 @@ def _open(source: CaptureSource, stack: ExitStack, notes: list[str]) -> PcapRead
 
 
 def _frames(index: int, source: CaptureSource, reader: PcapReader | PcapngReader,
-            notes: list[str]) -> Iterator[tuple[int, int, int, int, bytes]]:
-    """(time ns, source index, frame number, link type, data) of each frame; a frame without a timestamp
-    takes the one before it, so it stays where the file put it."""
+            notes: list[str]) -> Iterator[tuple[int, int, int, int, bytes, int | None]]:
+    """(time ns, source index, frame number, link type, data, original length) of each frame; a frame
+    without a timestamp takes the one before it, so it stays where the file put it. The original length
+    keeps a frame the snap length cut marked as cut in the merged file."""
     number = last = 0
     try:
         for linktype, data in reader:
             number += 1
             stamp = reader.frame_time()
             last = last if stamp is None else stamp
-            yield last, index, number, linktype, data
+            yield last, index, number, linktype, data, reader.frame_length()
     except _STREAM_ERRORS as error:
         notes.append(f"{source.cite}: cannot be read past packet {number} ({error}); merged up to there")
     notes.extend(f"{source.cite}: {note}" for note in reader.notes)

@@ -1,8 +1,8 @@
 """Classic pcap files (both byte orders, micro- and nanosecond): a lazy stream of (link type, frame bytes).
 
 Public API: `PCAP_MAGICS`, `PcapReader(stream, file)` (iterate it; read `notes` afterwards; `frame_time()` is
-the capture time of the frame last yielded; or hand it a `Consumer` of whole buffers with `read_into`, for
-the capture reader's hot loop), `BufferedInput`.
+the capture time of the frame last yielded, `frame_length()` its length on the wire; or hand it a `Consumer`
+of whole buffers with `read_into`, for the capture reader's hot loop), `BufferedInput`.
 """
 
 from __future__ import annotations
@@ -80,6 +80,7 @@ class PcapReader:
         self._input.pos = 24
         self._fraction_ns = 1 if buf[0:4] in _NANOSECOND_MAGICS else 1000
         self._stamp = struct.Struct(self._order + "II")
+        self._length_at = struct.Struct(self._order + "I").unpack_from
         # where the last yielded frame's record header is: its time is decoded only when someone asks
         self._last_buf, self._last_pos = b"", -1
 
@@ -88,6 +89,13 @@ class PcapReader:
         if self._last_pos < 0:
             return None
         return self.time_at(self._last_buf, self._last_pos)
+
+    def frame_length(self) -> int | None:
+        """The original length (on the wire) of the frame last yielded, as its record header states it: more
+        than its data when the snap length cut it."""
+        if self._last_pos < 0:
+            return None
+        return int(self._length_at(self._last_buf, self._last_pos + 12)[0])
 
     def time_at(self, buf: bytes, pos: int) -> int:
         """Capture time (ns since the Unix epoch) of the record whose header starts at `pos` of `buf`."""

@@ -1,7 +1,8 @@
 """pcapng files: sections of either byte order, interfaces with their own link types, EPB/SPB/PB blocks.
 
 Public API: `PCAPNG_MAGIC`, `PcapngReader(stream, file)` (iterate it for (link type, frame bytes); read
-`notes`; `frame_time()` is the capture time of the packet last yielded).
+`notes`; `frame_time()` is the capture time of the packet last yielded, `frame_length()` its length on the
+wire).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class PcapngReader:
         # per interface: a timestamp unit is numerator / denominator nanoseconds, plus an offset in seconds
         self._clocks: list[tuple[int, int, int]] = []
         self._last_time: tuple[int, int] | None = None  # (raw timestamp, interface) of the last packet
+        self._last_length: int | None = None  # its original length (on the wire)
 
     def __iter__(self) -> Iterator[tuple[int, bytes]]:
         source = self._input
@@ -75,15 +77,20 @@ class PcapngReader:
         """The (link type, data) of a packet block; None for other blocks (they may update the interfaces)."""
         order = self._order
         if block_type == _EPB:
-            interface, high, low, caplen, _ = struct.unpack_from(order + "IIIII", buf, pos + 8)
+            interface, high, low, caplen, self._last_length = struct.unpack_from(
+                order + "IIIII", buf, pos + 8
+            )
             self._last_time = (high << 32 | low, interface)
             return self._linktype(interface), buf[pos + 28 : pos + 28 + min(caplen, length - 32)]
         if block_type == _SPB:
             (origlen,) = struct.unpack_from(order + "I", buf, pos + 8)
             self._last_time = None  # a simple packet block carries no timestamp
+            self._last_length = origlen
             return self._linktype(0), buf[pos + 12 : pos + 12 + min(origlen, length - 16)]
         if block_type == _PB:
-            interface, _, high, low, caplen, _ = struct.unpack_from(order + "HHIIII", buf, pos + 8)
+            interface, _, high, low, caplen, self._last_length = struct.unpack_from(
+                order + "HHIIII", buf, pos + 8
+            )
             self._last_time = (high << 32 | low, interface)
             return self._linktype(interface), buf[pos + 28 : pos + 28 + min(caplen, length - 32)]
         if block_type == _SHB:
@@ -103,6 +110,11 @@ class PcapngReader:
             return None
         numerator, denominator, offset = self._clocks[interface]
         return raw * numerator // denominator + offset * 1_000_000_000
+
+    def frame_length(self) -> int | None:
+        """The original length (on the wire) of the packet last yielded, as its block states it: more than
+        its data when the snap length cut it."""
+        return self._last_length
 
     def _clock(self, buf: bytes, pos: int, end: int) -> tuple[int, int, int]:
         """The interface's timestamp unit (if_tsresol, default microseconds) and offset (if_tsoffset, s)."""

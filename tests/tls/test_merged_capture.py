@@ -90,6 +90,21 @@ def test_the_merged_file_reads_back_to_the_same_cause(tmp_path: Path) -> None:
     assert result.packets == 2 * len(stamps_ns(mp)) and not result.notes
 
 
+@pytest.mark.parametrize("file_format", ["pcap", "pcapng"])
+def test_packets_the_snap_length_cut_stay_marked_as_cut(tmp_path: Path, file_format: str) -> None:
+    # Given the MP's capture with every packet cut to 100 bytes by editcap (as tcpdump -s 100 would have),
+    # in either format
+    cut = tmp_path / f"cut.{file_format}"
+    subprocess.run(["editcap", "-F", file_format, "-s", "100", str(capture_path(FIXTURE)), str(cut)],
+                   check=True, timeout=60, capture_output=True)
+    source = _tshark(cut, "frame.len", "frame.cap_len")
+    assert any(int(length) > int(kept) for length, kept in source)
+    # When merged, Then each packet keeps its length on the wire beside the bytes kept, as the source says:
+    # Wireshark marks the cut ones "packet size limited during capture" instead of showing them whole
+    out, _ = _merge(tmp_path, [CaptureSource(cut, "mp1", "mp1.pcap")], {})
+    assert _tshark(out, "frame.len", "frame.cap_len") == source
+
+
 def test_outputs_per_backend_keep_only_that_backends_packets(tmp_path: Path) -> None:
     # Given two captures of two different backends and one output per backend endpoint
     first, second = capture_path(FIXTURE), capture_path("failures/sni-required-java-nginx-tls12.pcap")
