@@ -26,6 +26,8 @@ from collector.errors import InputError, UsageError
 DEFAULT_MGMT_URL = "https://api.enterprise.apigee.com"
 DEFAULT_CAPTURE_SECONDS = 30
 MAX_CAPTURE_SECONDS = 3600
+DEFAULT_API_TIMEOUT_SECONDS = 30
+MAX_API_TIMEOUT_SECONDS = 600
 CONFIG_NAMES = ("config.yaml", "config.yml", "config.toml")
 
 # Edge entity names: letters, digits, `_`, `-`, `.` (and `%` seen in URL-encoded proxy names); never a path.
@@ -45,7 +47,7 @@ ENV_TOKEN = "APIGEE_TOKEN"
 _CONFIG_KEYS = {
     "org", "env", "proxy", "mgmt_url", "username", "token_command", "inventory", "known_hosts",
     "accept_new_host_keys", "no_api", "backends", "capture_seconds", "trace", "reproduce", "url",
-    "public_cloud", "out", "case", "keep_directory", "probe",
+    "public_cloud", "out", "case", "keep_directory", "probe", "api_timeout",
 }
 _SECRET_KEYS = {"password", "token", "sudo_password"}
 
@@ -113,6 +115,8 @@ class RunSettings:
         inventory / known_hosts: SSH inventory and known_hosts files; ``None`` when not given.
         backends: `--backend HOST:PORT` values (used with `no_api`, or added to the resolved ones).
         capture_seconds: the reproduction/capture window.
+        api_timeout: how long one management API answer may take, its whole body included, before the call
+            counts as failed (and is retried where that is safe).
         trace: start a debug session (ignored with `no_api` and `dry_run`).
         reproduce: the operator's curl as an argv list (never run through a shell); ``()`` when unused.
         url: a URL to GET during the window instead of a curl command; ``None`` when unused.
@@ -133,6 +137,7 @@ class RunSettings:
     no_api: bool = False
     backends: tuple[Backend, ...] = ()
     capture_seconds: int = DEFAULT_CAPTURE_SECONDS
+    api_timeout: int = DEFAULT_API_TIMEOUT_SECONDS
     trace: bool = True
     reproduce: tuple[str, ...] = field(default=(), repr=False)  # may carry -u user:pass
     url: str | None = field(default=None, repr=False)  # may carry an API key
@@ -180,6 +185,7 @@ class RunSettings:
             "no_api": self.no_api,
             "backends": [str(b) for b in self.backends],
             "capture_seconds": self.capture_seconds,
+            "api_timeout": None if self.no_api else self.api_timeout,
             "trace": self.trace,
             # The command itself is in request/command.txt, redacted; here only what kind of reproduction ran.
             "reproduction": "curl" if self.reproduce else ("url" if self.url else None),
@@ -275,7 +281,12 @@ def load_settings(
         accept_new_host_keys=bool(pick("accept_new_host_keys", False)),
         no_api=no_api,
         backends=backends,
-        capture_seconds=_check_seconds(pick("capture_seconds", DEFAULT_CAPTURE_SECONDS)),
+        capture_seconds=_check_seconds(
+            "--capture-seconds", pick("capture_seconds", DEFAULT_CAPTURE_SECONDS), MAX_CAPTURE_SECONDS
+        ),
+        api_timeout=_check_seconds(
+            "--api-timeout", pick("api_timeout", DEFAULT_API_TIMEOUT_SECONDS), MAX_API_TIMEOUT_SECONDS
+        ),
         trace=bool(pick("trace", True)),
         reproduce=reproduce,
         url=url,
@@ -447,13 +458,13 @@ def _parse_backend(text: str) -> Backend:
     return Backend(host, port)
 
 
-def _check_seconds(value: Any) -> int:
+def _check_seconds(flag: str, value: Any, most: int) -> int:
     try:
         seconds = int(value)
     except (TypeError, ValueError) as exc:
-        raise UsageError(f"--capture-seconds {value!r}: give a whole number of seconds") from exc
-    if not 1 <= seconds <= MAX_CAPTURE_SECONDS:
-        raise UsageError(f"--capture-seconds {seconds}: give 1 to {MAX_CAPTURE_SECONDS} seconds")
+        raise UsageError(f"{flag} {value!r}: give a whole number of seconds") from exc
+    if not 1 <= seconds <= most:
+        raise UsageError(f"{flag} {seconds}: give 1 to {most} seconds")
     return seconds
 
 

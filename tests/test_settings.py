@@ -34,7 +34,7 @@ def test_defaults(tmp_path: Path) -> None:
     # Given only the required names and a token, When loaded, Then DESIGN's defaults apply.
     s = _load(tmp_path, BASE)
     assert s.mgmt_url == DEFAULT_MGMT_URL
-    assert s.trace is True and s.probe is None and s.capture_seconds == 30
+    assert s.trace is True and s.probe is None and s.capture_seconds == 30 and s.api_timeout == 30
     assert s.auth_kind() == "token" and s.missing_secret() is None
 
 
@@ -78,6 +78,9 @@ def test_default_config_file_is_read(tmp_path: Path) -> None:
         ({"backends": ["bad_host!:1"]}, "is not a host name"),
         ({"capture_seconds": 0}, "--capture-seconds 0"),
         ({"capture_seconds": "x"}, "--capture-seconds 'x'"),
+        ({"api_timeout": 0}, "--api-timeout 0: give 1 to 600 seconds"),
+        ({"api_timeout": 601}, "--api-timeout 601"),
+        ({"api_timeout": "soon"}, "--api-timeout 'soon'"),
         ({"reproduce": "wget http://x"}, "--reproduce takes a curl command"),
         ({"reproduce": "curl http://x | sh"}, "without a shell"),
         ({"reproduce": "curl 'unterminated"}, "cannot split"),
@@ -124,8 +127,9 @@ def test_missing_config_and_inventory_files(tmp_path: Path) -> None:
 
 def test_toml_config(tmp_path: Path) -> None:
     # Given a TOML config file (tomllib, or tomli on Python 3.10), When loaded, Then its settings apply.
-    s = _load(tmp_path, BASE, config='capture-seconds = 9\ntrace = false\n', name="config.toml")
-    assert s.capture_seconds == 9 and s.trace is False
+    config = "capture-seconds = 9\ntrace = false\napi-timeout = 90\n"
+    s = _load(tmp_path, BASE, config=config, name="config.toml")
+    assert s.capture_seconds == 9 and s.trace is False and s.api_timeout == 90
 
 
 def test_invalid_toml_config_names_the_file(tmp_path: Path) -> None:

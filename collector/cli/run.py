@@ -71,6 +71,9 @@ Exit codes: 0 complete, 3 bundle written but partial, 2 usage/input/credentials 
               help="A backend to capture and probe (repeatable); added to the ones the API resolves.")
 @click.option("--capture-seconds", type=int, metavar="N",
               help="Length of the reproduction/capture window in seconds [default 30].")
+@click.option("--api-timeout", type=int, metavar="N",
+              help="Seconds one management API answer may take, its whole body included, before the call "
+                   "counts as failed (retried where that is safe) [default 30].")
 @click.option("--trace/--no-trace", default=None,
               help="Start an Edge debug session (trace) for the window to get the message id and error.cause "
                    "[default: on].")

@@ -77,7 +77,8 @@ def make_edge_client(ctx: RunContext, *, sink: bool = True) -> EdgeClient:
         auth = edge.BasicAuth(s.username, s.secrets.password)
     else:
         auth = edge.auth_from_netrc(s.mgmt_url)
-    return edge.EdgeClient(s.mgmt_url, auth, sink=DirectorySink(ctx.staging) if sink else None)
+    return edge.EdgeClient(s.mgmt_url, auth, timeout=s.api_timeout,
+                           sink=DirectorySink(ctx.staging) if sink else None)
 
 
 def resolve(ctx: RunContext, *, sink: bool = True) -> None:

@@ -58,8 +58,8 @@ def _hosts_collected(run: Run) -> None:
         assert layout.host_file(host, layout.HOST_FACTS) in members
 
 
-def _api_run(lab: Any, tmp_path: Path) -> Run:
-    args = base_args(lab) + ["--reproduce", f"curl -sS {lab.reproduction_url}", "--json"]
+def _api_run(lab: Any, tmp_path: Path, *extra: str) -> Run:
+    args = base_args(lab) + ["--reproduce", f"curl -sS {lab.reproduction_url}", "--json", *extra]
     run = run_collect(lab, tmp_path / "out", *args)
     no_traceback(run)
     assert run.returncode == 3, run.terminal
@@ -78,12 +78,16 @@ def test_f08_management_api_answering_500(lab: Any, tmp_path: Path) -> None:
 
 def test_f09_management_api_hanging(lab: Any, tmp_path: Path) -> None:
     # The debug session's POST gets no answer: it is not retried (it may have created a session), the run
-    # goes on after the client's 30 s timeout and the window still opens.
+    # goes on after the client's timeout (--api-timeout 5, not the default 30: the same path, 25 s sooner)
+    # and the window still opens.
     lab.emulator.delay(f"/v1/organizations/{lab.org}/environments/{lab.env}/apis/{lab.proxy}/revisions/"
-                       f"{lab.revision}/debugsessions", 31, times=1)
-    run = _api_run(lab, tmp_path)
+                       f"{lab.revision}/debugsessions", 8, times=1)
+    started = time.monotonic()
+    run = _api_run(lab, tmp_path, "--api-timeout", "5")
     start = run.step("edge", "start-trace")
-    assert start["status"] == "failed" and "no answer within" in start["message"], start
+    assert start["status"] == "failed" and "no answer within 5 s" in start["message"], start
+    assert 5 <= start["seconds"] < 8, start
+    assert time.monotonic() - started < 60
     assert run.step("edge", "resolve")["status"] == "ok"
     assert json.loads(run.stdout)["diagnosis"]["cause"] == "ca-mismatch"
 
