@@ -1,10 +1,15 @@
 """The bundle's `.tar.gz`: written under a temporary name beside it, then linked to its final name.
 
-One gzip member, as any `tar -xzf` or `tarfile` reads it, but not deflated throughout: the bytes of a file
-that is compressed already (the MPs' gzip'd logs, a proxy bundle's zip) go into stored deflate blocks, which
-cost a copy and a CRC instead of a deflate pass that would hardly shrink them (16 hosts' logs: ~0.7 s at the
-end of a run, for ~2 % more size, as the logs are gzip'd fast). The rest is deflated as before; each deflated
-stretch starts a fresh compressor after a sync flush, so no back-reference reaches across a stored stretch.
+One gzip member, as any `tar -xzf` or `tarfile` reads it, but not deflated throughout: bytes that deflate
+would hardly shrink go into stored deflate blocks, which cost a copy and a CRC instead of a deflate pass:
+- a file that is compressed already (the MPs' gzip'd logs, a proxy bundle's zip), known by its magic
+  number (16 hosts' logs: ~0.7 s at the end of a run, for ~2 % more size, as the logs are gzip'd fast);
+- a MiB of any other file whose first 64 KiB deflate (level 1, ~2 ms) by less than a fifth: a capture of
+  TLS traffic is mostly ciphertext (88 MB of real handshakes and bodies shrink by 13 %, deflated at
+  ~22 MB/s), so two copies of a 500 MB capture (the host's and the annotated one) would cost ~45 s to
+  save an eighth.
+The rest is deflated as before; each deflated stretch starts a fresh compressor after a sync flush, so no
+back-reference reaches across a stored stretch.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ _CHUNK = 1 << 20
 _STORED_MAX = 0xFFFF  # the most a stored deflate block holds
 # Magic numbers of formats that do not deflate further: gzip, zip, xz, bzip2, zstd.
 _COMPRESSED_MAGICS = (b"\x1f\x8b", b"PK\x03\x04", b"\xfd7zXZ\x00", b"BZh", b"\x28\xb5\x2f\xfd")
+_PROBE = 64 * 1024  # of each chunk, deflated once at level 1 to judge the whole chunk
+_STORE_ABOVE = 0.8  # stored when deflating the probe keeps more than this share of it
 
 
 def write_tarball(root: Path, name: str, archive: Path, mtime: int) -> None:
@@ -79,10 +86,11 @@ class _GzipWriter:
         # no file name, OS "unknown": the archive says nothing about the machine it was made on
         raw.write(b"\x1f\x8b\x08\x00" + struct.pack("<I", mtime & 0xFFFFFFFF) + b"\x00\xff")
 
-    def write(self, data: bytes, *, compressed: bool = False) -> None:
+    def write(self, data: bytes, *, store: bool = False) -> None:
+        """Add `data` to the member: deflated, or with `store` in stored blocks."""
         self._crc = zlib.crc32(data, self._crc)
         self._size += len(data)
-        if not compressed:
+        if not store:
             if self._deflate is None:
                 self._deflate = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
             self._raw.write(self._deflate.compress(data))
@@ -112,8 +120,8 @@ class _TarWriter:
         self._out = out
         self._offset = 0
 
-    def _write(self, data: bytes, *, compressed: bool = False) -> None:
-        self._out.write(data, compressed=compressed)
+    def _write(self, data: bytes, *, store: bool = False) -> None:
+        self._out.write(data, store=store)
         self._offset += len(data)
 
     def add(self, info: tarfile.TarInfo, content: BinaryIO | None = None) -> None:
@@ -128,13 +136,21 @@ class _TarWriter:
                 raise BundleError(f"{info.name}: the file shrank while it was archived")
             if left == info.size:
                 compressed = chunk.startswith(_COMPRESSED_MAGICS)
-            self._write(chunk, compressed=compressed)
+            self._write(chunk, store=compressed or _hardly_deflates(chunk))
             left -= len(chunk)
         self._write(b"\0" * (-info.size % tarfile.BLOCKSIZE))
 
     def close(self) -> None:
         self._write(b"\0" * (2 * tarfile.BLOCKSIZE))
         self._write(b"\0" * (-self._offset % tarfile.RECORDSIZE))
+
+
+def _hardly_deflates(chunk: bytes) -> bool:
+    """Whether deflating `chunk` would keep more than `_STORE_ABOVE` of it, judged on its first `_PROBE`
+    bytes; a chunk smaller than that is deflated (it costs little either way)."""
+    if len(chunk) < _PROBE:
+        return False
+    return len(zlib.compress(chunk[:_PROBE], 1)) > _STORE_ABOVE * _PROBE
 
 
 def _tar_entry(name: str, kind: bytes, mode: int, size: int, mtime: int) -> tarfile.TarInfo:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.bundle.tarball import _GzipWriter, write_tarball
+from collector.bundle.tarball import _GzipWriter, _hardly_deflates, write_tarball
 from collector.errors import BundleError
 
 NAME = "apigee-diag-o-e-p-20261127T100000Z"
@@ -106,6 +106,36 @@ def test_compressed_files_are_stored_and_every_reader_gets_the_same_tar(tmp_path
     assert head[:4] == b"\x1f\x8b\x08\x00" and int.from_bytes(head[4:8], "little") == 1_800_000_000
 
 
+def test_a_capture_of_ciphertext_is_stored_and_text_beside_it_still_deflated(tmp_path: Path) -> None:
+    # Given a capture whose first MiBs hold ciphertext (random bytes: what deflate cannot shrink) and whose
+    # last MiB is repetitive (a burst of identical small packets), and a large text file
+    noise = random.Random(7)
+    ciphertext = b"\xd4\xc3\xb2\xa1" + noise.randbytes(2 * 1024 * 1024 - 4)
+    burst = b"\x45\x00\x00\x28" * (1024 * 1024 // 4) + b"tail"
+    files = {"hosts/mp1/capture.pcap": ciphertext + burst, "SUMMARY.md": b"| host | step | ok |\n" * 200_000}
+    for rel, data in files.items():
+        (tmp_path / "b" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "b" / rel).write_bytes(data)
+    archive = tmp_path / f"{NAME}.tar.gz"
+    # When archived
+    write_tarball(tmp_path / "b", NAME, archive, mtime=1_800_000_000)
+    # Then the tar inside is still the one tarfile writes, and tar reads every byte back
+    expected = io.BytesIO()
+    with tarfile.open(fileobj=expected, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for entry in _entries_in_walk_order(tmp_path / "b"):
+            tar.addfile(*entry)
+    assert gzip.decompress(archive.read_bytes()) == expected.getvalue()
+    subprocess.run(["tar", "-xzf", str(archive), "-C", str(tmp_path)], check=True)
+    for rel, data in files.items():
+        assert (tmp_path / NAME / rel).read_bytes() == data
+    # and only the ciphertext's MiBs are judged not worth deflating (zlib would end up storing them too,
+    # after a search costing ~45 ms per MiB), while the burst and the text shrank to almost nothing
+    chunks = [ciphertext[:1 << 20], ciphertext[1 << 20:], burst, files["SUMMARY.md"][:1 << 20]]
+    assert [_hardly_deflates(c) for c in chunks] == [True, True, False, False]
+    assert not _hardly_deflates(noise.randbytes(60_000))  # too small to be worth judging
+    assert len(ciphertext) < archive.stat().st_size < len(ciphertext) + 40_000
+
+
 @pytest.mark.parametrize("last", ["deflated", "stored"])
 def test_a_stream_of_deflated_and_stored_stretches_decompresses_whole(tmp_path: Path, last: str) -> None:
     # Given stretches written alternately deflated and stored, the last one either way
@@ -115,8 +145,8 @@ def test_a_stream_of_deflated_and_stored_stretches_decompresses_whole(tmp_path: 
     path = tmp_path / "s.gz"
     with path.open("wb") as raw:
         writer = _GzipWriter(raw, mtime=0)
-        for data, compressed in pieces:
-            writer.write(data, compressed=compressed)
+        for data, stored in pieces:
+            writer.write(data, store=stored)
         writer.close()
     # Then zlib finds one complete gzip member with every byte, nothing after it, and gzip agrees
     decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
