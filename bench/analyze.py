@@ -63,6 +63,14 @@ start: PYTHONDONTWRITEBYTECODE is set on these machines and an editable install 
 installed tool has it, and `collect` skips the interpreter's final garbage collection (~0.1 s). Dense, same
 machine, one run each: 2.4-3.6x before -> 3.2-4.5x (ours 1.52-1.90 s CPU, tshark 6.1-6.8 s); bulk 22x,
 59 MB. Of ours' ~1.5 s: imports ~0.25 s, reading ~1.0 s, JSON ~0.19 s (to_json 0.07 of it), diagnosis 0.02.
+
+A new, faster machine (2026-12-02, evening), same code: dense ours 0.85 s CPU, tshark 2.78 s: 3.25x (of
+ours: imports 0.14 s, reading 0.57 s, JSON 0.08 s, diagnosis 0.01 s); an hour later, the machine slower,
+ours 1.80 s and tshark 3.64 s: 2.0x; bulk 13.5x (ours 3.3 s, 60 MB; tshark 44.7 s, 691 MB); large: 1,064 MB
+in 12.9 s CPU, peak RSS 129.5 MB, counts equal to the ground truth. 5x on dense needs ours <= ~0.55 s there.
+Measured again: mypyc on the reader's seven modules (connections, session, records, reassembly, pcap,
+messages, packets; unchanged source, 18 s to build) cut reading 0.57 -> 0.37 s, ours ~0.61 s: ~4.5x, still
+short, and it would mean a C build in setup and a compiled `.so` beside each `.py` that shadows edits to it.
 """
 
 from __future__ import annotations
