@@ -459,6 +459,9 @@ def _parse_backend(text: str) -> Backend:
 
 
 def _check_seconds(flag: str, value: Any, most: int) -> int:
+    # a config file's `true` or `2.5` is not a number of seconds, though int() would make 1 and 2 of them
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise UsageError(f"{flag} {value!r}: give a whole number of seconds")
     try:
         seconds = int(value)
     except (TypeError, ValueError) as exc:

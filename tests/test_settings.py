@@ -81,6 +81,8 @@ def test_default_config_file_is_read(tmp_path: Path) -> None:
         ({"api_timeout": 0}, "--api-timeout 0: give 1 to 600 seconds"),
         ({"api_timeout": 601}, "--api-timeout 601"),
         ({"api_timeout": "soon"}, "--api-timeout 'soon'"),
+        ({"api_timeout": True}, "--api-timeout True: give a whole number"),
+        ({"capture_seconds": 2.5}, "--capture-seconds 2.5: give a whole number"),
         ({"reproduce": "wget http://x"}, "--reproduce takes a curl command"),
         ({"reproduce": "curl http://x | sh"}, "without a shell"),
         ({"reproduce": "curl 'unterminated"}, "cannot split"),
