@@ -73,10 +73,14 @@ def _mixed_tree(root: Path) -> dict[str, bytes]:
         "edge/proxy.zip": b"PK\x03\x04" + noise.randbytes(65_536 * 2 - 4),
         "hosts/mp2/facts.json": b'{"kernel": "6.1"}\n' * 5000,
     }
+    _write(root, files)
+    return files
+
+
+def _write(root: Path, files: dict[str, bytes]) -> None:
     for rel, data in files.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_bytes(data)
-    return files
 
 
 def test_compressed_files_are_stored_and_every_reader_gets_the_same_tar(tmp_path: Path) -> None:
@@ -86,11 +90,7 @@ def test_compressed_files_are_stored_and_every_reader_gets_the_same_tar(tmp_path
     # When archived
     write_tarball(tmp_path / "b", NAME, archive, mtime=1_800_000_000)
     # Then the tar inside is byte for byte the one tarfile writes for the same entries
-    expected = io.BytesIO()
-    with tarfile.open(fileobj=expected, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for entry in _entries_in_walk_order(tmp_path / "b"):
-            tar.addfile(*entry)
-    assert gzip.decompress(archive.read_bytes()) == expected.getvalue()
+    assert gzip.decompress(archive.read_bytes()) == _tar_as_tarfile_writes(tmp_path / "b")
     # and real gzip and tar read it: every file's bytes come back
     subprocess.run(["gzip", "-t", str(archive)], check=True)
     out = tmp_path / "x"
@@ -113,18 +113,12 @@ def test_a_capture_of_ciphertext_is_stored_and_text_beside_it_still_deflated(tmp
     ciphertext = b"\xd4\xc3\xb2\xa1" + noise.randbytes(2 * 1024 * 1024 - 4)
     burst = b"\x45\x00\x00\x28" * (1024 * 1024 // 4) + b"tail"
     files = {"hosts/mp1/capture.pcap": ciphertext + burst, "SUMMARY.md": b"| host | step | ok |\n" * 200_000}
-    for rel, data in files.items():
-        (tmp_path / "b" / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / "b" / rel).write_bytes(data)
+    _write(tmp_path / "b", files)
     archive = tmp_path / f"{NAME}.tar.gz"
     # When archived
     write_tarball(tmp_path / "b", NAME, archive, mtime=1_800_000_000)
     # Then the tar inside is still the one tarfile writes, and tar reads every byte back
-    expected = io.BytesIO()
-    with tarfile.open(fileobj=expected, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for entry in _entries_in_walk_order(tmp_path / "b"):
-            tar.addfile(*entry)
-    assert gzip.decompress(archive.read_bytes()) == expected.getvalue()
+    assert gzip.decompress(archive.read_bytes()) == _tar_as_tarfile_writes(tmp_path / "b")
     subprocess.run(["tar", "-xzf", str(archive), "-C", str(tmp_path)], check=True)
     for rel, data in files.items():
         assert (tmp_path / NAME / rel).read_bytes() == data
@@ -153,6 +147,15 @@ def test_a_stream_of_deflated_and_stored_stretches_decompresses_whole(tmp_path: 
     assert decompressor.decompress(path.read_bytes()) == b"".join(data for data, _ in pieces)
     assert decompressor.eof and decompressor.unused_data == b""
     subprocess.run(["gzip", "-t", str(path)], check=True)
+
+
+def _tar_as_tarfile_writes(root: Path) -> bytes:
+    """The tar stream tarfile writes for the bundle tree at `root` (what the .tar.gz must hold)."""
+    expected = io.BytesIO()
+    with tarfile.open(fileobj=expected, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for entry in _entries_in_walk_order(root):
+            tar.addfile(*entry)
+    return expected.getvalue()
 
 
 def _entries_in_walk_order(root: Path) -> list[tuple[tarfile.TarInfo, io.BytesIO | None]]:
