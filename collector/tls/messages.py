@@ -299,16 +299,23 @@ class HandshakeAssembler:
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
         """Add a record body; return the (type, body) of every message it completes."""
         buf = self._buf
-        buf += data
+        if buf:
+            buf += data
+            source: bytes | bytearray = buf
+        else:  # the common case, a record starting with a message: read it in place, keep only its tail
+            source = data
         messages = []
-        pos = 0
-        while len(buf) - pos >= 4:
-            length = int.from_bytes(buf[pos + 1 : pos + 4], "big")
-            if pos + 4 + length > len(buf):
+        pos, size = 0, len(source)
+        while size - pos >= 4:
+            end = pos + 4 + (source[pos + 1] << 16 | source[pos + 2] << 8 | source[pos + 3])
+            if end > size:
                 break
-            messages.append((buf[pos], bytes(buf[pos + 4 : pos + 4 + length])))
-            pos += 4 + length
-        del buf[:pos]
+            messages.append((source[pos], bytes(source[pos + 4 : end])))
+            pos = end
+        if source is buf:
+            del buf[:pos]
+        elif pos < size:
+            buf += memoryview(source)[pos:]
         return messages
 
     def pending(self) -> int:

@@ -39,6 +39,10 @@ def looks_like_tls(data: bytes) -> bool:
     return data[0] in (HANDSHAKE, ALERT) and plausible_header(data)
 
 
+# Records are made with tuple.__new__ on the hot path: NamedTuple's own __new__ is a Python-level call.
+_new_tuple = tuple.__new__
+
+
 class RecordReader:
     """Collects stream bytes and returns each record once complete; after a gap it finds the next header.
 
@@ -83,21 +87,26 @@ class RecordReader:
             if not data:
                 return records
         buf = self._buf
-        buf += data
-        if self._resync and not self._find_header():
-            return records
-        pos, size = 0, len(buf)
+        if buf or self._resync:
+            buf += data
+            if self._resync and not self._find_header():
+                return records
+            source: bytes | bytearray = buf
+        else:  # the common case, a segment starting with a header: read it in place, keep only its tail
+            source = data
+        pos, size = 0, len(source)
         skip_bodies = self.skip_bodies
         while size - pos >= 5:
-            length = buf[pos + 3] << 8 | buf[pos + 4]
-            if not (20 <= buf[pos] <= 24 and buf[pos + 1] == 3 and length <= MAX_RECORD):
+            length = source[pos + 3] << 8 | source[pos + 4]
+            if not (20 <= source[pos] <= 24 and source[pos + 1] == 3 and length <= MAX_RECORD):
                 self.broken = True
-                self.rejected = bytes(buf[pos : pos + KEEP_REJECTED])
+                self.rejected = bytes(source[pos : pos + KEEP_REJECTED])
                 buf.clear()
                 return records
             end = pos + 5 + length
             if skip_bodies and length > 2:
-                record = Record(buf[pos], buf[pos + 1] << 8 | buf[pos + 2], bytes(buf[pos : pos + 5]), b"")
+                version = source[pos + 1] << 8 | source[pos + 2]
+                record = _new_tuple(Record, (source[pos], version, bytes(source[pos : pos + 5]), b""))
                 if end > size:
                     self._skip, self._skipped = end - size, record
                     buf.clear()
@@ -108,15 +117,21 @@ class RecordReader:
             if end > size:
                 break
             records.append(
-                Record(
-                    buf[pos],
-                    buf[pos + 1] << 8 | buf[pos + 2],
-                    bytes(buf[pos : pos + 5]),
-                    bytes(buf[pos + 5 : end]),
+                _new_tuple(
+                    Record,
+                    (
+                        source[pos],
+                        source[pos + 1] << 8 | source[pos + 2],
+                        bytes(source[pos : pos + 5]),
+                        bytes(source[pos + 5 : end]),
+                    ),
                 )
             )
             pos = end
-        del buf[:pos]
+        if source is buf:
+            del buf[:pos]
+        elif pos < size:
+            buf += memoryview(source)[pos:]
         return records
 
     def _find_header(self) -> bool:
