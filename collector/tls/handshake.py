@@ -229,7 +229,9 @@ class Handshake:
         alerts: plaintext or decrypted alerts in order.
         outcome: see `Outcome`.
         source: file name the handshake came from (capture or ``probe``).
-        frames: frame numbers of the first and last record seen, ``None`` for a probe.
+        frames: frame numbers of the first and last record read, ``None`` for a probe. Reading a connection
+            stops once nothing later can change its handshake: a TLS 1.2 one at its second Finished (the
+            application data after it is not read), a sealed one after a dozen records each way.
         encrypted_records: count of records whose content could not be read.
         http_status: HTTP status seen after the handshake (decrypted, or reported by a probe), else ``None``.
         notes: facts worth showing that have no field (reassembly gaps, truncation, decryption used).

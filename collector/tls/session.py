@@ -38,6 +38,8 @@ from collector.tls.records import (
 )
 
 _CONTROL = TCP_SYN | TCP_FIN | TCP_RST
+# A TLS 1.2 connection settles at its second Finished; a TLS 1.3 one (sealed, or decrypted and showing its
+# HTTP status) only after
 SETTLED_RECORDS = 12  # protected records each way after which nothing about the handshake can still change
 SETTLED_TOTAL = 48  # ... or this many in one direction (bulk downloads send nearly nothing the other way)
 
@@ -408,6 +410,13 @@ class Session:
 
     # -- outcome ---------------------------------------------------------------------------------------------
     def _check_settled(self) -> None:
+        one, other = self.sides
+        if one.finished and other.finished and one.ccs and other.ccs and not self.tls13:
+            # TLS 1.2 established: nothing after both Finished messages can change what the handshake shows
+            # (a later alert is sealed, a renegotiation too), and the application data that follows is most
+            # of a connection's packets
+            self._settle()
+            return
         first, second = self.sides[0].after, self.sides[1].after
         if (first >= SETTLED_RECORDS and second >= SETTLED_RECORDS) or max(first, second) >= SETTLED_TOTAL:
             self._settle()
