@@ -49,7 +49,11 @@ MAX_ATTEMPTS = 1_000  # connection attempts listed one by one; more are counted
 _CONTROL = TCP_SYN | TCP_FIN | TCP_RST
 _KEPT_CONTROL = 4  # SYN, SYN-ACK, and a FIN or RST each way are all a Session needs replayed
 
-Key = tuple[bytes, int, bytes, int]
+# A connection's key from one side: source address, destination address, source port, destination port, as
+# their bytes follow each other in an IPv4 header without options and its TCP header: the reader's common
+# case makes it with one slice of the frame, and a dict lookup on it decides most packets.
+Key = bytes
+_PORTS = struct.Struct(">HH").pack
 # IPv4 header without options then TCP: version/IHL, total length, fragment, protocol, addresses; ports,
 # sequence number, data offset, flags (what `packets.decode_segment` reads, in one call)
 _ETHER_IPV4_TCP = struct.Struct(">BxHxxHxB2x4s4sHHI4xBB").unpack_from
@@ -180,7 +184,7 @@ class ConnectionTable:
                     self.unsupported[linktype] += 1
                 return
             src, sport, dst, dport, seq, flags, data, start, captured_end, missing = segment
-        key = (src, sport, dst, dport)
+        key = src + dst + _PORTS(sport, dport)
         self._add_segment(key, seq, flags, data, start, captured_end, missing, clock or self.clock)
 
     def pcap_consumer(self, linktype: int, order: str, time_at: Callable[[bytes, int], int]) -> Consumer:
@@ -214,7 +218,14 @@ class ConnectionTable:
                     pos = end
                     continue
                 frames += 1
-                (_, total, fragment, protocol, src, dst, sport, dport, seq, data_offset,
+                key = buf[frame_at + 26 : frame_at + 38]
+                entry = connections.get(key)
+                # a packet of a connection that can no longer change (protocol and fragment do not matter:
+                # anything else with these bytes would be skipped too), unless it is a SYN opening it again
+                if entry is not None and entry[0].done and buf[frame_at + 47] & 0x12 != TCP_SYN:
+                    pos = end
+                    continue
+                (_, total, fragment, protocol, _, _, _, _, seq, data_offset,
                  flags) = _ETHER_IPV4_TCP(buf, frame_at + 14)
                 if protocol != 6 or fragment & 0x3FFF:
                     pos = end
@@ -228,13 +239,8 @@ class ConnectionTable:
                 start = frame_at + 34 + (data_offset >> 4) * 4
                 if start > captured_end:
                     start = captured_end
-                key = (src, sport, dst, dport)
-                entry = connections.get(key)
                 if entry is not None and not (flags & TCP_SYN and not flags & TCP_ACK):
                     connection, index = entry
-                    if connection.done:
-                        pos = end
-                        continue
                     connection.seen = frames  # type: ignore[union-attr]  # a done (settled) one continued above
                     length = captured_end - start
                     if not length and not missing and not flags & _CONTROL:
@@ -309,7 +315,7 @@ class ConnectionTable:
             self._forget_settled()
         opening = _Opening(key, self.frames, started)
         self.connections[key] = (opening, 0)
-        self.connections[(key[2], key[3], key[0], key[1])] = (opening, 1)
+        self.connections[_reversed(key)] = (opening, 1)
         self.followed[key] = opening
         return opening, 0
 
@@ -329,13 +335,13 @@ class ConnectionTable:
     def _start_session(self, opening: _Opening) -> Session:
         """The first payload byte: build the Session and replay the segments it has not seen."""
         key = opening.key
-        ends = (_endpoint(key[0], key[1]), _endpoint(key[2], key[3]))
+        ends = _endpoints(key)
         session = Session(opening.first_frame, ends, self.keylog)
         session.key, session.started, session.seen = key, opening.started, self.frames
         for index, seq, flags, frame in opening.control:
             session.add_segment(index, seq, flags, b"", 0, frame)
         self.connections[key] = (session, 0)
-        self.connections[(key[2], key[3], key[0], key[1])] = (session, 1)
+        self.connections[_reversed(key)] = (session, 1)
         self.followed[key] = session
         return session
 
@@ -355,19 +361,19 @@ class ConnectionTable:
             self.handshakes.append(connection.to_handshake(self.source))
         key = connection.key
         assert key is not None  # every Session the table follows was started by `_start_session`
-        self.connections[key] = self.connections[(key[2], key[3], key[0], key[1])] = _SETTLED
+        self.connections[key] = self.connections[_reversed(key)] = _SETTLED
         del self.followed[key]
         self.settled_keys += 2
 
     def _forget(self, key: Key) -> None:
-        del self.connections[key], self.connections[(key[2], key[3], key[0], key[1])], self.followed[key]
+        del self.connections[key], self.connections[_reversed(key)], self.followed[key]
 
     def _record_attempt(self, opening: _Opening, end: AttemptEnd) -> None:
         if len(self.attempts) >= self.limits.attempts:
             self.attempts_unlisted += 1
             return
         key, client = opening.key, opening.client or 0
-        ends = (_endpoint(key[0], key[1]), _endpoint(key[2], key[3]))
+        ends = _endpoints(key)
         self.attempts.append(
             ConnectionAttempt(
                 client=ends[client],
@@ -393,16 +399,18 @@ class ConnectionTable:
             self._let_go(connection, note)
 
     def _forget_settled(self) -> None:
-        """Keep the markers of the newest half of the settled connections (dict order is opening order)."""
+        """Forget the markers of the oldest settled connections down to `Limits.settled` (dict order is
+        opening order). In place: the pcap consumer holds this dict."""
         drop = self.settled_keys - self.limits.settled
-        kept: dict[Key, tuple[_Opening | Session | _Settled, int]] = {}
+        stale: list[Key] = []
         for key, entry in self.connections.items():
-            if drop > 0 and entry is _SETTLED:
-                drop -= 1
-                continue
-            kept[key] = entry
-        self.settled_keys = sum(1 for entry in kept.values() if entry is _SETTLED)
-        self.connections = kept
+            if len(stale) >= drop:
+                break
+            if entry is _SETTLED:
+                stale.append(key)
+        for key in stale:
+            del self.connections[key]
+        self.settled_keys -= len(stale)
 
     def result(self, notes: list[str]) -> CaptureResult:
         """Everything read: connections still followed are judged as the capture left them."""
@@ -428,6 +436,22 @@ class ConnectionTable:
                 f"(the first {self.limits.attempts} are)"
             )
         return CaptureResult(tuple(handshakes), self.frames, len(handshakes), tuple(notes), tuple(attempts))
+
+
+def _reversed(key: Key) -> Key:
+    """The key of the same connection seen from its other side."""
+    size = (len(key) - 4) // 2
+    return key[size : 2 * size] + key[:size] + key[2 * size + 2 :] + key[2 * size : 2 * size + 2]
+
+
+def _endpoints(key: Key) -> tuple[str, str]:
+    """The ``address:port`` texts of the key's source and destination."""
+    size = (len(key) - 4) // 2
+    ports = key[2 * size :]
+    return (
+        _endpoint(key[:size], ports[0] << 8 | ports[1]),
+        _endpoint(key[size : 2 * size], ports[2] << 8 | ports[3]),
+    )
 
 
 def _endpoint(address: bytes, port: int) -> str:

@@ -132,7 +132,7 @@ class Session:
         self.notes: list[str] = []
         self.http_status: int | None = None
         self.started: int | None = None  # capture time (ns) of the first packet, set by the reader
-        self.key: tuple[bytes, int, bytes, int] | None = None  # the reader's key for side 0
+        self.key: bytes | None = None  # the reader's key for side 0 (see `connections.Key`)
         self.seen = first_frame  # frame of the last packet, for the reader's idle policy
         self.offer: messages.ClientOffer | None = None
         self.non_tls: NonTlsReply | None = None
