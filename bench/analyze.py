@@ -7,6 +7,7 @@ with tcpdump, nginx, a JDK and openssl, then builds the captures, about a minute
     .venv/bin/python -m bench.analyze [--shape dense bulk] [--work /tmp/apigee-bench] [--rebuild]
                                       [--runner cli|reader] [--size-mb 320] [--copies 150]
     .venv/bin/python -m bench.analyze --shape large [--large-mb 1024] [--with-tshark]
+    .venv/bin/python -m bench.analyze --shape dense --instructions    (both under valgrind, ~10 min)
 
 The shapes (each built once and cached in --work/SHAPE/, keyed by a digest of its recipe and the fixtures):
 - dense (issue 15's handshake-dense shape: an MP capture filtered on one backend): ~2,780 real loopback TLS
@@ -32,7 +33,11 @@ For each shape, one after the other in the same run: `collect analyze --json CAP
 -e tls.handshake.type -e tls.handshake.certificates_length -e tls.alert_message.desc`). Both must find the
 ground truth's CertificateRequests, empty client Certificates and alerts by code (exit 1 otherwise). Printed:
 wall and CPU seconds, MB/s, the ratio tshark / ours, peak RSS. CPU seconds are the steadier figure on a
-shared machine. Issue 15's targets: ours >= 5x tshark on dense and bulk with peak RSS <= 100 MB, and
+shared machine, but this machine's speed has moved 2x within an hour; --instructions also counts the
+instructions each engine executes (valgrind's callgrind: the same count whatever the load; times and RSS
+are then callgrind's). Instructions are not time: tshark's run more per cycle than the interpreter's, so
+the instruction ratio reads higher than the CPU one; it tells whether a change to ours moved, not the target.
+Issue 15's targets: ours >= 5x tshark on dense and bulk with peak RSS <= 100 MB, and
 <= 150 MB on large. Not part of the test suite (timings are not tests).
 
 Results here (2 vCPUs shared with other helpers' jobs, load average 2-9; 2026-12-02), tshark 4.0 from the same
@@ -71,6 +76,17 @@ in 12.9 s CPU, peak RSS 129.5 MB, counts equal to the ground truth. 5x on dense 
 Measured again: mypyc on the reader's seven modules (connections, session, records, reassembly, pcap,
 messages, packets; unchanged source, 18 s to build) cut reading 0.57 -> 0.37 s, ours ~0.61 s: ~4.5x, still
 short, and it would mean a C build in setup and a compiled `.so` beside each `.py` that shadows edits to it.
+
+2026-12-03 (a slow hour: tshark 4.0-5.2 s CPU on dense). Three changes to the reader: records and messages
+read in place from the segment (no bytearray copy when nothing is pending), a TLS 1.2 connection settled at
+its second Finished (half of dense's packets were its sealed application data), and connections keyed by
+the frame's own address and port bytes so a settled connection's packet costs a slice and a lookup. Dense,
+start of the session vs after, same run (--baseline-tree): ours 1.85 -> 1.55 s CPU, tshark 5.16 s: 2.79x ->
+3.32x; another run 3.23x (ours 1.23 s, tshark 3.98 s). Instructions (callgrind, `collect analyze --json`):
+4.635 -> 4.211 G, of which reading 3.814 -> 3.351 G (-12 %); tshark 19.408 G: 4.19x -> 4.61x. Of ours'
+4.21 G: interpreter start and imports ~0.72 G (cryptography.x509 ~0.27 G, asn1crypto ~0.18 G, click ~0.13
+G), reading ~2.85 G, diagnosis and JSON ~0.65 G. Bulk 16.0x (ours 3.05 s, 58 MB; tshark 48.7 s); large:
+1,064 MB in 15.9 s CPU, peak RSS 117.0 MB (was 129.5: TLS 1.2 connections free their buffers sooner).
 """
 
 from __future__ import annotations
@@ -415,6 +431,8 @@ def build_large(pcap: Path, source: Path, source_truth: Truth, size_mb: int) -> 
 # -- running -------------------------------------------------------------------------------------------------
 CPU: dict[str, float] = {}  # CPU seconds (user + system) of the last run of each engine
 PROCESSES: dict[str, int] = {}  # processes seen in the last run of each engine
+INSTRUCTIONS: dict[str, int] = {}  # with --instructions: instructions the last run of each engine executed
+COUNTING = {"on": False}  # --instructions: run each engine under callgrind
 
 
 def _run(argv: list[str], env: dict[str, str] | None = None) -> tuple[str, float, int]:
@@ -423,6 +441,10 @@ def _run(argv: list[str], env: dict[str, str] | None = None) -> tuple[str, float
     process's peak (VmHWM, read every 5 ms while it runs): a parallel reader's workers count. Not wait4's
     ru_maxrss: it keeps the high-water mark of the forked child before its exec, i.e. of this process, which
     holds the previous engine's output (it showed 452 MB for a 130 MB run after a 1 GB capture's JSON)."""
+    name = Path(argv[0]).name
+    log = Path(f"/tmp/apigee-bench-callgrind-{os.getpid()}.log")
+    if COUNTING["on"]:
+        argv = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", f"--log-file={log}", *argv]
     start = time.perf_counter()
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     peaks: dict[int, int] = {}
@@ -432,11 +454,22 @@ def _run(argv: list[str], env: dict[str, str] | None = None) -> tuple[str, float
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - start
     sampler.join()
-    CPU[Path(argv[0]).name] = usage.ru_utime + usage.ru_stime
-    PROCESSES[Path(argv[0]).name] = len(peaks)
+    CPU[name] = usage.ru_utime + usage.ru_stime
+    PROCESSES[name] = len(peaks)
+    if COUNTING["on"]:
+        INSTRUCTIONS[name] = _collected(log.read_text())
+        log.unlink()
     if os.waitstatus_to_exitcode(status) not in (0, 3):
         raise SystemExit(f"{argv[0]} failed with status {status}")
     return stdout, elapsed, sum(peaks.values())
+
+
+def _collected(callgrind_log: str) -> int:
+    """The instruction count of a callgrind log's "Collected : N" line."""
+    for line in callgrind_log.splitlines():
+        if "Collected :" in line:
+            return int(line.rsplit(":", 1)[1].strip())
+    raise SystemExit(f"callgrind counted nothing:\n{callgrind_log}")
 
 
 def _sample_rss(top: int, peaks: dict[int, int]) -> None:
@@ -602,9 +635,12 @@ def measure(shape: str, args: argparse.Namespace) -> bool:
         byte_compile(tree)
     agree = True
     mine: dict[str, tuple[float, float]] = {}
+    counted: dict[str, int] = {}
     for name, tree in trees:
         found, seconds, rss = ours(pcap, keys, args.runner, tree)
         mine[name] = (seconds, _cpu_of_ours())
+        if COUNTING["on"]:
+            counted[name] = _instructions_of_ours()
         print(
             f"   {name + ' (' + args.runner + ')':16} {seconds:6.2f}s {size / 1e6 / seconds:7.1f} MB/s"
             f" (CPU {_cpu_of_ours():5.2f}s)  peak RSS {rss / 1024:6.1f} MB"
@@ -619,6 +655,13 @@ def measure(shape: str, args: argparse.Namespace) -> bool:
             f" (CPU {CPU['tshark']:5.2f}s)  peak RSS {their_rss / 1024:6.1f} MB  {theirs}"
         )
         for name, (seconds, cpu) in mine.items():
+            if name in counted:  # callgrind slows the engines unequally: their time ratio means nothing
+                print(
+                    f"   instructions tshark / {name}: {INSTRUCTIONS['tshark'] / counted[name]:.2f}x"
+                    f" ({name} {counted[name] / 1e9:.3f} G, tshark {INSTRUCTIONS['tshark'] / 1e9:.3f} G;"
+                    " callgrind's times above are not comparable)"
+                )
+                continue
             print(
                 f"   ratio tshark / {name}: {their_seconds / seconds:.2f}x wall,"
                 f" {CPU['tshark'] / cpu:.2f}x CPU"
@@ -644,6 +687,10 @@ def _cpu_of_ours() -> float:
     return CPU.get("collect", CPU.get(Path(sys.executable).name, 0.0))
 
 
+def _instructions_of_ours() -> int:
+    return INSTRUCTIONS.get("collect", INSTRUCTIONS.get(Path(sys.executable).name, 0))
+
+
 def _processes_of_ours() -> int:
     return PROCESSES.get("collect", PROCESSES.get(Path(sys.executable).name, 1))
 
@@ -666,9 +713,13 @@ def main() -> int:
                         " export of main: git archive main | tar -x -C DIR), in the same run")
     parser.add_argument("--rebuild", action="store_true", help="build the captures even when cached")
     parser.add_argument("--with-tshark", action="store_true", help="run tshark on the large capture too")
+    parser.add_argument("--instructions", action="store_true", help="run each engine under valgrind's"
+                        " callgrind and compare instruction counts, which the machine's load does not move"
+                        " (dense: ~10 min)")
     parser.add_argument("--build-only", choices=("dense", "bulk", "large"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
+    COUNTING["on"] = args.instructions
     if args.build_only:
         _build_only(args.build_only, args)
         return 0
