@@ -91,6 +91,12 @@ def _handshake_text(
     for key, value in handshake.to_json().items():
         out.append(f"{separator}{_string(key)}: ")
         separator = ",\n      "
+        if value is None:  # the common scalars inline: most fields are one, and a generator each costs
+            out.append("null")
+            continue
+        if type(value) is str:
+            out.append(_string(value))
+            continue
         made_of = _REPEATED_PARTS.get(key)
         if made_of is None:
             out.extend(_indented(value, 3, fragments))

@@ -198,13 +198,15 @@ class ConnectionAttempt:
         }
 
 
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+
+
 def capture_time(nanoseconds: int | None) -> datetime.datetime | None:
     """A capture file's timestamp (nanoseconds since the Unix epoch) as an aware UTC datetime."""
     if nanoseconds is None:
         return None
-    epoch = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
     try:
-        return epoch + datetime.timedelta(microseconds=nanoseconds // 1000)
+        return _EPOCH + datetime.timedelta(microseconds=nanoseconds // 1000)
     except OverflowError:  # a damaged timestamp outside years 1-9999: the time is unknown, the packet counts
         return None
 
