@@ -228,7 +228,9 @@ def start_capture(c: Any, backend: list[str] | None = None, mp: list[str] | None
         inputs = RunInputs(
             run_id=record["run_id"],
             backend_addresses=tuple(dict.fromkeys(b.host for b in backends)),
-            mp_addresses=tuple(mps or _backend_own_addresses(host, backends, port)),
+            mp_addresses=tuple(mps) or host_steps.backend_own_addresses(
+                [host.address] if host.role == ROLE_BACKEND else [], [b.host for b in backends], port
+            ),
             port=port,
             capture_seconds=int(window),
         )
@@ -279,14 +281,6 @@ def start_capture(c: Any, backend: list[str] | None = None, mp: list[str] | None
     words = " ".join(commands.capture_filter(peers, port))
     _ok(host.name, step, f"tcpdump pid {handle.pid} listening in {handle.directory} (filter: {words}); it "
                          f"stops by itself by {ends:%H:%M:%S} UTC")
-
-
-def _backend_own_addresses(host: InventoryHost, backends: list[Backend], port: int | None) -> list[str]:
-    """Without the MPs' addresses a backend captures every client on the backend port at its own address, as
-    `collect run` does; only with a port, else its own SSH session would be captured too."""
-    if host.role != ROLE_BACKEND or port is None:
-        return []
-    return list(dict.fromkeys([host.address, *(b.host for b in backends)]))
 
 
 @fabric.task(post=[_exit_status], help={"out": _OUT_HELP})

@@ -200,6 +200,17 @@ class RunInputs:
         return self.backend_addresses if host.role == ROLE_MESSAGE_PROCESSOR else self.mp_addresses
 
 
+def backend_own_addresses(backend_hosts: Sequence[str], backend_addresses: Sequence[str],
+                          port: int | None) -> tuple[str, ...]:
+    """What the backends `backend_hosts` (their inventory addresses) capture against when the MPs' addresses
+    are unknown (Public Cloud): every client on the backend port at their own addresses, these and the
+    `backend_addresses` the MPs call. Only with a known port: `host <own address>` alone would also capture
+    the SSH session doing the capture. The run and the Fabric tasks both ask this."""
+    if not backend_hosts or port is None:
+        return ()
+    return tuple(dict.fromkeys([*backend_hosts, *backend_addresses]))
+
+
 # --- the builders: the run and the plan call these, nothing else builds a host argv -----------------------
 
 def new_run_id() -> str:

@@ -23,7 +23,7 @@ from collector.errors import EdgeAuthError, EdgeNotFoundError, InputError, Usage
 from collector.inventory import ROLE_BACKEND, ROLE_MESSAGE_PROCESSOR, InventoryHost, hosts_from_addresses
 from collector.progress import Stage
 from collector.remote.fleet import ConnectionSettings, Fleet
-from collector.remote.host_steps import CAPTURE_MEGABYTES, RunInputs
+from collector.remote.host_steps import CAPTURE_MEGABYTES, RunInputs, backend_own_addresses
 from collector.run.context import EDGE_HOST, LOCAL_HOST, RunContext, failed_step
 from collector.run.reproduce import Reproduction, get_url, redact_argv, redact_url, run_curl
 from collector.settings import Backend
@@ -186,10 +186,11 @@ def run_inputs(ctx: RunContext, hosts: Sequence[InventoryHost]) -> RunInputs:
     """What every host argv of this run is built from; the run and its --dry-run plan both call this."""
     port = ctx.backend_ports[0] if len(ctx.backend_ports) == 1 else None
     mps = [h for h in hosts if h.role == ROLE_MESSAGE_PROCESSOR]
+    backends = [h.address for h in hosts if h.role == ROLE_BACKEND]
     return RunInputs(
         run_id=ctx.run_id,
         backend_addresses=tuple(ctx.backend_addresses),
-        mp_addresses=tuple(ctx.mp_addresses or _backend_own_addresses(ctx, hosts, port)),
+        mp_addresses=tuple(ctx.mp_addresses) or backend_own_addresses(backends, ctx.backend_addresses, port),
         port=port,
         capture_seconds=ctx.settings.capture_seconds,
         message_ids=tuple(ctx.message_ids),
@@ -231,18 +232,6 @@ def start_captures(ctx: RunContext) -> None:
         inputs.backend_addresses, inputs.mp_addresses, inputs.port,
         max_seconds=inputs.max_seconds, max_megabytes=CAPTURE_MEGABYTES,
     ))
-
-
-def _backend_own_addresses(ctx: RunContext, hosts: Sequence[InventoryHost], port: int | None) -> list[str]:
-    """Without MP addresses (Public Cloud), a backend captures every peer on the backend port at its
-    own address.
-
-    Only with a known port: `host <own address>` alone would also capture the SSH session doing the capture.
-    """
-    backends = [h for h in hosts if h.role == ROLE_BACKEND]
-    if not backends or port is None:
-        return []
-    return list(dict.fromkeys([h.address for h in backends] + ctx.backend_addresses))
 
 
 def stop_captures(ctx: RunContext) -> None:

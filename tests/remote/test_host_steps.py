@@ -145,3 +145,13 @@ def test_plan_log_budget_is_the_runs() -> None:
     argv = next(c.argv for c in plan_host(mp, RunInputs("r1"), False) if c.command is HostCommand.STREAM_LOGS)
     assert str(host_steps.LOG_BUDGET_BYTES) in argv and str(64 << 20) not in argv
     assert Inventory((mp,)).message_processors == (mp,)
+
+
+def test_backends_without_mp_addresses_capture_at_their_own_addresses_only_with_a_port() -> None:
+    # Given backends whose MPs' addresses are unknown (Public Cloud)
+    # Then they capture clients at their inventory addresses and the address the MPs call, each once
+    own = host_steps.backend_own_addresses(["10.0.0.2"], ["10.0.0.2", "backend.lab"], 8443)
+    assert own == ("10.0.0.2", "backend.lab")
+    # And without a backend host, or without the port (the SSH session would be captured too), on nothing
+    assert host_steps.backend_own_addresses([], ["backend.lab"], 8443) == ()
+    assert host_steps.backend_own_addresses(["10.0.0.2"], ["backend.lab"], None) == ()
