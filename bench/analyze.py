@@ -83,10 +83,11 @@ its second Finished (half of dense's packets were its sealed application data), 
 the frame's own address and port bytes so a settled connection's packet costs a slice and a lookup. Dense,
 start of the session vs after, same run (--baseline-tree): ours 1.85 -> 1.55 s CPU, tshark 5.16 s: 2.79x ->
 3.32x; another run 3.23x (ours 1.23 s, tshark 3.98 s). Instructions (callgrind, `collect analyze --json`):
-4.635 -> 4.211 G, of which reading 3.814 -> 3.351 G (-12 %); tshark 19.408 G: 4.19x -> 4.61x. Of ours'
-4.21 G: interpreter start and imports ~0.72 G (cryptography.x509 ~0.27 G, asn1crypto ~0.18 G, click ~0.13
-G), reading ~2.85 G, diagnosis and JSON ~0.65 G. Bulk 16.0x (ours 3.05 s, 58 MB; tshark 48.7 s); large:
-1,064 MB in 15.9 s CPU, peak RSS 117.0 MB (was 129.5: TLS 1.2 connections free their buffers sooner).
+4.635 -> 4.211 G, of which reading 3.814 -> 3.351 G (-12 %); tshark 19.408 G: 4.19x -> 4.61x; with JSON's
+scalars written inline, 4.131 G: 4.70x. Of ours' 4.21 G: interpreter start and imports ~0.72 G
+(cryptography.x509 ~0.27 G, asn1crypto ~0.18 G, click ~0.13 G), reading ~2.85 G, diagnosis and JSON ~0.65
+G. Bulk 16.0x (ours 3.05 s, 58 MB; tshark 48.7 s); large: 1,064 MB in 15.9 s CPU, peak RSS 117.0 MB (was
+129.5: TLS 1.2 connections free their buffers sooner).
 """
 
 from __future__ import annotations
