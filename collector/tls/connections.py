@@ -33,6 +33,8 @@ from collector.tls.handshake import AttemptEnd, ConnectionAttempt, Handshake, ca
 from collector.tls.keylog import KeyLog
 from collector.tls.packets import (
     ETHERNET,
+    LINUX_SLL,
+    LINUX_SLL2,
     SUPPORTED_LINKTYPES,
     TCP_ACK,
     TCP_FIN,
@@ -56,7 +58,11 @@ Key = bytes
 _PORTS = struct.Struct(">HH").pack
 # IPv4 header without options then TCP: version/IHL, total length, fragment, protocol, addresses; ports,
 # sequence number, data offset, flags (what `packets.decode_segment` reads, in one call)
-_ETHER_IPV4_TCP = struct.Struct(">BxHxxHxB2x4s4sHHI4xBB").unpack_from
+_IPV4_TCP = struct.Struct(">BxHxxHxB2x4s4sHHI4xBB").unpack_from
+# The link types read without `decode_segment` when they carry IPv4 without options, nearly every frame: where
+# the IP header starts, and where the link header's protocol field says 0x0800. Ethernet is a capture on one
+# interface; Linux cooked (SLL2 from tcpdump 4.99, SLL before) is what `tcpdump -i any`, the run's, writes.
+_IPV4_AFTER = {ETHERNET: (14, 12), LINUX_SLL: (16, 14), LINUX_SLL2: (20, 0)}
 
 
 @dataclass(frozen=True)
@@ -160,23 +166,24 @@ class ConnectionTable:
     def add_frame(self, linktype: int, data: bytes, clock: Callable[[], int | None] | None = None) -> None:
         """One captured frame; `clock` tells its capture time (the table's own clock when not given)."""
         self.frames += 1
-        if linktype == ETHERNET and len(data) >= 54 and data[14] == 0x45 and data[12:14] == b"\x08\x00":
-            # Ethernet + IPv4 without options, nearly every frame: one unpack instead of `decode_segment`
-            _, total, fragment, protocol, src, dst, sport, dport, seq, data_offset, flags = _ETHER_IPV4_TCP(
-                data, 14
-            )
+        link = _IPV4_AFTER.get(linktype)
+        if (link is not None and len(data) >= link[0] + 40 and data[link[0]] == 0x45
+                and data[link[1]] == 8 and data[link[1] + 1] == 0):
+            ip = link[0]  # one unpack instead of `decode_segment`
+            _, total, fragment, protocol, _, _, _, _, seq, data_offset, flags = _IPV4_TCP(data, ip)
             if protocol != 6 or fragment & 0x3FFF:
                 return
             size = len(data)
-            end = 14 + total if total else size
+            end = ip + total if total else size
             missing = 0
             if end > size:  # the snap length cut the packet
                 captured_end, missing = size, end - size
             else:
                 captured_end = end
-            start = 34 + (data_offset >> 4) * 4
+            start = ip + 20 + (data_offset >> 4) * 4
             if start > captured_end:
                 start = captured_end
+            key = data[ip + 12 : ip + 24]
         else:
             segment = decode_segment(linktype, data) if len(data) >= 20 else None
             if segment is None:
@@ -184,7 +191,7 @@ class ConnectionTable:
                     self.unsupported[linktype] += 1
                 return
             src, sport, dst, dport, seq, flags, data, start, captured_end, missing = segment
-        key = src + dst + _PORTS(sport, dport)
+            key = src + dst + _PORTS(sport, dport)
         self._add_segment(key, seq, flags, data, start, captured_end, missing, clock or self.clock)
 
     def pcap_consumer(self, linktype: int, order: str, time_at: Callable[[bytes, int], int]) -> Consumer:
@@ -192,7 +199,9 @@ class ConnectionTable:
         common cases decided inline (a packet of a settled connection, a bare ACK, a segment in the middle of
         a sealed record nobody can open), so that most packets cost one unpack and a lookup, and no copy."""
         caplen_at = struct.Struct(order + "I").unpack_from
-        ethernet = linktype == ETHERNET
+        link = _IPV4_AFTER.get(linktype)
+        ip, kind_at = link or (0, 0)
+        least = ip + 40 if link is not None else 1 << 32  # any other link type: every frame to `add_frame`
         connections = self.connections
         add_frame, add_segment = self.add_frame, self._add_segment
         where = [b"", 0]  # the record header of the frame being added, for `clock`
@@ -209,8 +218,8 @@ class ConnectionTable:
                 end = frame_at + caplen
                 if end > size:
                     break
-                if not (ethernet and caplen >= 54 and buf[frame_at + 14] == 0x45
-                        and buf[frame_at + 12] == 8 and buf[frame_at + 13] == 0):
+                if not (caplen >= least and buf[frame_at + ip] == 0x45
+                        and buf[frame_at + kind_at] == 8 and buf[frame_at + kind_at + 1] == 0):
                     self.frames = frames
                     where[0], where[1] = buf, pos
                     add_frame(linktype, buf[frame_at:end], clock)
@@ -218,25 +227,25 @@ class ConnectionTable:
                     pos = end
                     continue
                 frames += 1
-                key = buf[frame_at + 26 : frame_at + 38]
+                at = frame_at + ip
+                key = buf[at + 12 : at + 24]
                 entry = connections.get(key)
                 # a packet of a connection that can no longer change (protocol and fragment do not matter:
                 # anything else with these bytes would be skipped too), unless it is a SYN opening it again
-                if entry is not None and entry[0].done and buf[frame_at + 47] & 0x12 != TCP_SYN:
+                if entry is not None and entry[0].done and buf[at + 33] & 0x12 != TCP_SYN:
                     pos = end
                     continue
-                (_, total, fragment, protocol, _, _, _, _, seq, data_offset,
-                 flags) = _ETHER_IPV4_TCP(buf, frame_at + 14)
+                _, total, fragment, protocol, _, _, _, _, seq, data_offset, flags = _IPV4_TCP(buf, at)
                 if protocol != 6 or fragment & 0x3FFF:
                     pos = end
                     continue
-                packet_end = frame_at + 14 + total if total else end
+                packet_end = at + total if total else end
                 missing = 0
                 if packet_end > end:  # the snap length cut the packet
                     captured_end, missing = end, packet_end - end
                 else:
                     captured_end = packet_end
-                start = frame_at + 34 + (data_offset >> 4) * 4
+                start = at + 20 + (data_offset >> 4) * 4
                 if start > captured_end:
                     start = captured_end
                 if entry is not None and not (flags & TCP_SYN and not flags & TCP_ACK):

@@ -38,16 +38,19 @@ def test_every_fixture_reads_the_same_both_ways(name: str) -> None:
     _same(read_handshakes(path, keylog_for(name)), _general(path, name))
 
 
+@pytest.mark.parametrize("linktype", [1, 113, 276])  # Ethernet; Linux cooked v1 and v2, what `-i any` writes
 @pytest.mark.parametrize("mss", [3, 7, 100, 1448])
 @pytest.mark.parametrize(
     "name", ["healthy-openssl-tls12.pcap", "ca-mismatch-java-tls12.pcap", "healthy-nginx-tls13.pcap"]
 )
-def test_small_segments_and_reordering_read_the_same_both_ways(tmp_path: Path, name: str, mss: int) -> None:
+def test_small_segments_and_reordering_read_the_same_both_ways(
+    tmp_path: Path, name: str, mss: int, linktype: int
+) -> None:
     # Given sealed records spread over many segments: record headers cut by segment ends (mss 3 and 7),
     # segments ending a record and starting the next, and the same again reordered and retransmitted
     segs = rewrite.resegment(rewrite.segments(capture_path(name)), mss)
     for label, flow in (("inorder", segs), ("reordered", rewrite.reorder(segs))):
-        path = rewrite.write_pcap(tmp_path / f"{label}.pcap", 1, rewrite.frames_for(flow))
+        path = rewrite.write_pcap(tmp_path / f"{label}.pcap", linktype, rewrite.frames_for(flow, linktype))
         # Then the fast path finds what the general path finds, frame numbers and counts included
         _same(read_handshakes(path, keylog_for(name)), _general(path, name))
 
