@@ -212,8 +212,12 @@ def capture_time(nanoseconds: int | None) -> datetime.datetime | None:
 
 
 def iso_time(value: datetime.datetime | None) -> str | None:
-    """ISO 8601 UTC with a ``Z`` (``2026-12-02T05:18:00.123456Z``), ``None`` stays ``None``."""
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if value is not None else None
+    """ISO 8601 UTC with a ``Z`` (``2026-12-02T05:18:00.123456Z``), ``None`` stays ``None``. The values are
+    `capture_time`'s (UTC). `isoformat` rather than `strftime`: half the time, paid for every handshake, and
+    four digits for a year before 1000, which strftime writes short."""
+    if value is None:
+        return None
+    return value.isoformat(timespec="microseconds")[:26] + "Z"  # the date and time, without the "+00:00"
 
 
 @dataclass(frozen=True)

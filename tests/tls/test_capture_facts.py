@@ -17,7 +17,7 @@ import pytest
 from cryptography import x509
 
 from collector.tls.capture import CaptureResult, Limits, read_handshakes
-from collector.tls.handshake import AttemptEnd, Outcome
+from collector.tls.handshake import AttemptEnd, Outcome, iso_time
 from tests.tls import rewrite
 from tests.tls.conftest import capture_path, read_fixture
 
@@ -58,6 +58,19 @@ def test_capture_time_is_the_connections_first_packet() -> None:
     assert handshake.captured_at == _first_frame_time(HEALTHY)
     assert handshake.captured_at.tzinfo is UTC
     assert handshake.to_json()["captured_at"] == handshake.captured_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@pytest.mark.parametrize(
+    "when,text",
+    [
+        (datetime.datetime(2026, 12, 2, 5, 18, 0, 123456, UTC), "2026-12-02T05:18:00.123456Z"),
+        (datetime.datetime(2026, 12, 2, 5, 18, 0, 0, UTC), "2026-12-02T05:18:00.000000Z"),  # zeros kept
+        (datetime.datetime(999, 1, 2, 3, 4, 5, 6, UTC), "0999-01-02T03:04:05.000006Z"),  # four-digit year
+    ],
+)
+def test_capture_times_are_written_iso_8601_utc(when: datetime.datetime, text: str) -> None:
+    # Given a capture time, When written, Then ISO 8601 in UTC with a Z, as JSON readers parse it
+    assert iso_time(when) == text
 
 
 STAMP = 1_700_000_000  # rewrite.write_pcap stamps frame n with STAMP + n seconds
