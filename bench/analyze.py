@@ -97,6 +97,14 @@ bench writes its captures as SLL2, like the run's. Dense (SLL2), same run: sessi
 CPU, 2.00x tshark -> 1.24 s, 3.45x (tshark 4.26 s); another run 2.93x (ours 1.34 s, tshark 3.91 s). Bulk
 (SLL2) 12.9x (ours 2.96 s, 57 MB; tshark 38.2 s); large (SLL2): 1,071 MB in 11.9 s CPU, peak RSS 115.4 MB.
 --instructions on dense (SLL2): ours 4.146 G, tshark 17.804 G (fewer than on Ethernet's 19.408): 4.29x.
+
+2026-12-03, later: capture times written with isoformat instead of strftime (4.182 -> 4.169 G). Dense, four
+runs on an idle machine: 4.67x, 4.05x, 3.54x, 4.04x CPU (ours 1.33-1.64 s, tshark 5.8-6.4 s; 2.5x in a
+run where tshark took 4.0 s), peak RSS 46 MB; bulk 19.1x (ours 2.98 s CPU, 59 MB; tshark 56.8 s, 715 MB).
+Where ours' time goes now (py-spy, 2 kHz): imports 23 % (48 dataclasses made at import 7 %, cryptography's
+own regexes 1.5 %), the packet loop 12 %, segments of unsettled connections 39 % (24 k of 105 k packets:
+reassembly, records, messages, ClientHello parsing), handshake values 7 %, JSON 10 %. Not worth keeping:
+importing asn1crypto lazily (the diagnosis decodes CertificateRequest names with it anyway: -0.2 %).
 """
 
 from __future__ import annotations
