@@ -7,6 +7,8 @@ import pty
 import subprocess
 from pathlib import Path
 
+from tests.tls import rewrite
+
 ROOT = Path(__file__).resolve().parents[1]
 COLLECT = ROOT / ".venv" / "bin" / "collect"
 CAPTURE = "tests/fixtures/captures/healthy-java-tls12.pcap"
@@ -38,6 +40,16 @@ def test_progress_shows_on_a_terminal() -> None:
     # Then the reading of the capture is shown there
     assert status == 0
     assert "reading healthy-java-tls12.pcap" in stderr
+
+
+def test_progress_shows_for_a_pcapng_too(tmp_path: Path) -> None:
+    # Given the same capture saved as pcapng (its own reading loop), When analyzed on a pseudo-terminal
+    linktype, frames = rewrite.read_pcap(ROOT / CAPTURE)
+    path = rewrite.write_pcapng(tmp_path / "saved.pcapng", [(0, frame) for frame in frames], [linktype])
+    status, stderr = _stderr_on_a_pty(str(path), "--json")
+    # Then its reading is shown too
+    assert status == 0
+    assert "reading saved.pcapng" in stderr
 
 
 def test_no_progress_when_stderr_is_piped() -> None:

@@ -16,13 +16,13 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from collector.errors import CaptureFormatError
 from collector.tls.connections import DEFAULT_LIMITS, CaptureResult, ConnectionTable, Limits
 from collector.tls.keylog import KeyLog
 from collector.tls.pcap import PCAP_MAGICS, Consumer, PcapReader
-from collector.tls.pcapng import PCAPNG_MAGIC, PcapngReader
+from collector.tls.pcapng import PCAPNG_MAGIC, ConsumerFor, PcapngReader
 
 __all__ = ["CaptureResult", "Limits", "is_capture", "open_frames", "read_handshakes"]
 
@@ -41,7 +41,6 @@ def is_capture(head: bytes) -> bool:
 
 
 Progress = Callable[[int, int], None]  # (bytes of the file read so far, its size)
-_PROGRESS_EVERY = 1 << 14  # frames between two progress reports
 
 
 def read_handshakes(
@@ -66,16 +65,14 @@ def read_handshakes(
                 reader.read_into(consume)
                 if progress is not None:
                     progress(_size(raw), _size(raw))
-            elif progress is None:
-                for linktype, data in reader:
-                    add_frame(linktype, data)
             else:
-                size = _size(raw)
-                for linktype, data in reader:
+                consumer_for: ConsumerFor = tracker.pcapng_consumer
+                if progress is not None:
+                    consumer_for = _told_each(consumer_for, progress, raw)
+                for linktype, data in reader.read_into(consumer_for):
                     add_frame(linktype, data)
-                    if not tracker.frames % _PROGRESS_EVERY:
-                        progress(raw.tell(), size)
-                progress(size, size)
+                if progress is not None:
+                    progress(_size(raw), _size(raw))
         except _STREAM_ERRORS as error:
             notes.append(
                 f"the file cannot be read past packet {tracker.frames} ({error}); reading stopped there"
@@ -100,13 +97,27 @@ def open_frames(path: Path) -> Iterator[PcapReader | PcapngReader]:
 def _told(consume: Consumer, progress: Progress, raw: BinaryIO) -> Consumer:
     """`consume`, telling `progress` how far into the file the reading is after each buffer."""
     size = _size(raw)
+    told = [-1]
 
     def consume_and_tell(buf: bytes, pos: int) -> tuple[int, int]:
         done = consume(buf, pos)
-        progress(raw.tell(), size)
+        # once per chunk the reader fetches, however often it calls: a pcapng reader calls at every block
+        # its consumer does not take (a simple packet block, another interface's packet)
+        if (here := raw.tell()) != told[0]:
+            told[0] = here
+            progress(here, size)
         return done
 
     return consume_and_tell
+
+
+def _told_each(consumer_for: ConsumerFor, progress: Progress, raw: BinaryIO) -> ConsumerFor:
+    """`consumer_for`, its consumers telling `progress` how far into the file the reading is."""
+
+    def told_consumer_for(*made_for: Any) -> Consumer:
+        return _told(consumer_for(*made_for), progress, raw)
+
+    return told_consumer_for
 
 
 def _size(raw: BinaryIO) -> int:

@@ -42,7 +42,7 @@ from collector.tls.packets import (
     TCP_SYN,
     decode_segment,
 )
-from collector.tls.pcap import Consumer
+from collector.tls.pcap import MAX_FRAME, Consumer
 from collector.tls.session import Session
 
 MAX_CONNECTIONS = 20_000  # connections followed at once (far above an MP's pool to one backend)
@@ -63,6 +63,7 @@ _IPV4_TCP = struct.Struct(">BxHxxHxB2x4s4sHHI4xBB").unpack_from
 # the IP header starts, and where the link header's protocol field says 0x0800. Ethernet is a capture on one
 # interface; Linux cooked (SLL2 from tcpdump 4.99, SLL before) is what `tcpdump -i any`, the run's, writes.
 _IPV4_AFTER = {ETHERNET: (14, 12), LINUX_SLL: (16, 14), LINUX_SLL2: (20, 0)}
+_ENHANCED_PACKET_BLOCK = 6  # pcapng's packet block with interface and time
 
 
 @dataclass(frozen=True)
@@ -197,34 +198,65 @@ class ConnectionTable:
     def pcap_consumer(self, linktype: int, order: str, time_at: Callable[[bytes, int], int]) -> Consumer:
         """A `PcapReader.read_into` consumer feeding this table: the frames `add_frame` would get, with the
         common cases decided inline (a packet of a settled connection, a bare ACK, a segment in the middle of
-        a sealed record nobody can open), so that most packets cost one unpack and a lookup, and no copy."""
-        caplen_at = struct.Struct(order + "I").unpack_from
+        a sealed record nobody can open), so that most packets cost one unpack and a lookup, and no copy.
+        `time_at(buf, pos)` tells the capture time of the record at `pos`."""
+        return self._consumer(linktype, time_at, struct.Struct(order + "I").unpack_from, None)
+
+    def pcapng_consumer(
+        self, linktype: int, order: str, time_at: Callable[[bytes, int], int | None]
+    ) -> Consumer:
+        """The same for `PcapngReader.read_into`: it takes the enhanced packet blocks of interface 0 (of
+        `linktype`) and stops at any other block, which the reader reads itself."""
+        return self._consumer(linktype, time_at, None, struct.Struct(order + "III8xI").unpack_from)
+
+    def _consumer(
+        self,
+        linktype: int,
+        time_at: Callable[[bytes, int], int | None],
+        caplen_at: Callable[[bytes, int], tuple[int, ...]] | None,
+        block_at: Callable[[bytes, int], tuple[int, ...]] | None,
+    ) -> Consumer:
+        """A pcap consumer (`caplen_at` reads a record's captured length) or a pcapng one (`block_at` reads
+        an enhanced packet block's type, length, interface and captured length): one loop for both formats,
+        as what follows a frame's header is the same."""
         link = _IPV4_AFTER.get(linktype)
         ip, kind_at = link or (0, 0)
         least = ip + 40 if link is not None else 1 << 32  # any other link type: every frame to `add_frame`
         connections = self.connections
         add_frame, add_segment = self.add_frame, self._add_segment
         where = [b"", 0]  # the record header of the frame being added, for `clock`
+        header = 16 if block_at is None else 28  # the bytes before a frame
 
-        def clock() -> int:
+        def clock() -> int | None:
             return time_at(where[0], where[1])  # type: ignore[arg-type]  # (bytes, int), set before each call
 
         def consume(buf: bytes, pos: int) -> tuple[int, int]:
             size = len(buf)
             first = frames = self.frames
-            while pos + 16 <= size:
-                (caplen,) = caplen_at(buf, pos + 8)
-                frame_at = pos + 16
-                end = frame_at + caplen
-                if end > size:
-                    break
+            while pos + header <= size:
+                if block_at is None:
+                    (caplen,) = caplen_at(buf, pos + 8)  # type: ignore[misc]  # one of the two is given
+                    frame_at = pos + 16
+                    following = end = frame_at + caplen
+                    if end > size:
+                        break
+                else:
+                    kind, length, interface, caplen = block_at(buf, pos)
+                    following = pos + length
+                    if (kind != _ENHANCED_PACKET_BLOCK or interface or following > size or length & 3
+                            or not 32 <= length <= MAX_FRAME):
+                        break  # another block, another interface, a cut or damaged one: the reader's
+                    frame_at = pos + 28
+                    if caplen > length - 32:  # as the reader slices it
+                        caplen = length - 32
+                    end = frame_at + caplen
                 if not (caplen >= least and buf[frame_at + ip] == 0x45
                         and buf[frame_at + kind_at] == 8 and buf[frame_at + kind_at + 1] == 0):
                     self.frames = frames
                     where[0], where[1] = buf, pos
                     add_frame(linktype, buf[frame_at:end], clock)
                     frames = self.frames
-                    pos = end
+                    pos = following
                     continue
                 frames += 1
                 at = frame_at + ip
@@ -233,11 +265,11 @@ class ConnectionTable:
                 # a packet of a connection that can no longer change (protocol and fragment do not matter:
                 # anything else with these bytes would be skipped too), unless it is a SYN opening it again
                 if entry is not None and entry[0].done and buf[at + 33] & 0x12 != TCP_SYN:
-                    pos = end
+                    pos = following
                     continue
                 _, total, fragment, protocol, _, _, _, _, seq, data_offset, flags = _IPV4_TCP(buf, at)
                 if protocol != 6 or fragment & 0x3FFF:
-                    pos = end
+                    pos = following
                     continue
                 packet_end = at + total if total else end
                 missing = 0
@@ -253,7 +285,7 @@ class ConnectionTable:
                     connection.seen = frames  # type: ignore[union-attr]  # a done (settled) one continued above
                     length = captured_end - start
                     if not length and not missing and not flags & _CONTROL:
-                        pos = end
+                        pos = following
                         continue  # a bare ACK
                     if type(connection) is Session and length and not missing and not flags & _CONTROL:
                         # Session.add_segment's first case, without the call: the middle of a sealed record
@@ -263,19 +295,19 @@ class ConnectionTable:
                         if records._skip > length and seq == stream.next_seq and not stream._pending:
                             records._skip -= length
                             stream.next_seq = (seq + length) & 0xFFFFFFFF
-                            pos = end
+                            pos = following
                             continue
                         if connection.add_sealed(index, seq, buf, start, captured_end, frames):
                             if connection.done:
                                 self.frames = frames
                                 self._let_go(connection, "")
-                            pos = end
+                            pos = following
                             continue
                 self.frames = frames
                 where[0], where[1] = buf, pos
                 add_segment(key, seq, flags, buf, start, captured_end, missing, clock)
                 frames = self.frames
-                pos = end
+                pos = following
             self.frames = frames
             return pos, frames - first
 

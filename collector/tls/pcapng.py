@@ -2,17 +2,21 @@
 
 Public API: `PCAPNG_MAGIC`, `PcapngReader(stream, file)` (iterate it for (link type, frame bytes); read
 `notes`; `frame_time()` is the capture time of the packet last yielded, `frame_length()` its length on the
-wire).
+wire; or iterate `read_into(consumer_for)`, which hands runs of enhanced packet blocks to a `pcap.Consumer`
+and yields the other packets, for the capture reader's hot loop), `ConsumerFor`.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from collector.errors import CaptureFormatError
-from collector.tls.pcap import MAX_FRAME, BufferedInput
+from collector.tls.pcap import MAX_FRAME, BufferedInput, Consumer
+
+# (link type, byte order, time_at(buf, pos) of a block) -> a consumer of enhanced packet blocks
+ConsumerFor = Callable[[int, str, Callable[[bytes, int], int | None]], Consumer]
 
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 _SHB, _IDB, _PB, _SPB, _EPB = 0x0A0D0D0A, 1, 2, 3, 6
@@ -42,9 +46,25 @@ class PcapngReader:
         self._last_length: int | None = None  # its original length (on the wire)
 
     def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        return self.read_into(None)
+
+    def read_into(self, consumer_for: ConsumerFor | None) -> Iterator[tuple[int, bytes]]:
+        """The packets, as iterating gives them, except those a consumer takes: `consumer_for(link type,
+        byte order, time_at)` makes one for the section's first interface (again when a section or interface
+        block changes them), and it is handed the buffer at each block; it reads the enhanced packet blocks
+        of that interface from there and says where it stopped and how many it read (see `pcap.Consumer`).
+        The notes are the same either way."""
         source = self._input
         frame = 0
+        consume: Consumer | None = None
         while source.ensure(8):
+            if consumer_for is not None and self._linktypes:
+                if consume is None:
+                    consume = consumer_for(self._linktypes[0], self._order, self._time_at)
+                source.pos, count = consume(source.buf, source.pos)
+                frame += count
+                if not source.ensure(8):
+                    break
             buf, pos = source.buf, source.pos
             if buf[pos : pos + 4] == PCAPNG_MAGIC:  # a section header may switch the byte order
                 if not source.ensure(12) or source.buf[source.pos + 8 : source.pos + 12] not in _BYTE_ORDER:
@@ -68,6 +88,8 @@ class PcapngReader:
                 return
             buf, pos = source.buf, source.pos
             source.pos = pos + length
+            if block_type in (_SHB, _IDB):
+                consume = None  # the byte order or the first interface may change
             packet = self._packet(block_type, buf, pos, length)
             if packet is not None:
                 frame += 1
@@ -100,12 +122,21 @@ class PcapngReader:
             self._clocks.append(self._clock(buf, pos + 16, pos + length - 4))
         return None
 
+    def _time_at(self, buf: bytes, pos: int) -> int | None:
+        """Capture time (ns since the Unix epoch) of the enhanced packet block at `pos` of `buf`."""
+        interface, high, low = struct.unpack_from(self._order + "III", buf, pos + 8)
+        return self._nanoseconds(high << 32 | low, interface)
+
     def frame_time(self) -> int | None:
         """Capture time of the packet last yielded, in nanoseconds since the Unix epoch (UTC); None when its
         block has no timestamp or names an interface the file never described."""
         if self._last_time is None:
             return None
-        raw, interface = self._last_time
+        return self._nanoseconds(*self._last_time)
+
+    def _nanoseconds(self, raw: int, interface: int) -> int | None:
+        """A raw timestamp of `interface` in nanoseconds since the Unix epoch; None for an interface the
+        file never described."""
         if interface >= len(self._clocks):
             return None
         numerator, denominator, offset = self._clocks[interface]

@@ -1,19 +1,24 @@
-"""The capture reader's fast path (a classic pcap handed to the connection table a buffer at a time, common
-packets decided inline, sealed records counted in place) reads exactly what the general path reads: the
-frames one by one through `ConnectionTable.add_frame` and `Session.add_segment`."""
+"""The capture reader's fast path (a classic pcap, or a pcapng's enhanced packet blocks, handed to the
+connection table a buffer at a time, common packets decided inline, sealed records counted in place) reads
+exactly what the general path reads: the frames one by one through `ConnectionTable.add_frame` and
+`Session.add_segment`."""
 
 from __future__ import annotations
 
 import io
+import struct
 from pathlib import Path
 
 import pytest
 
 from collector.tls.capture import CaptureResult, open_frames, read_handshakes
 from collector.tls.connections import ConnectionTable
-from collector.tls.pcap import PcapReader
+from collector.tls.pcap import Consumer, PcapReader
+from collector.tls.pcapng import PcapngReader
 from tests.tls import rewrite
-from tests.tls.conftest import ALL_CAPTURES, capture_path, keylog_for
+from tests.tls.conftest import ALL_CAPTURES, PLAIN_CAPTURES, capture_path, keylog_for
+
+HEALTHY = "healthy-openssl-tls12.pcap"
 
 
 def _general(path: Path, name: str) -> CaptureResult:
@@ -36,6 +41,66 @@ def _same(fast: CaptureResult, general: CaptureResult) -> None:
 def test_every_fixture_reads_the_same_both_ways(name: str) -> None:
     path = capture_path(name)
     _same(read_handshakes(path, keylog_for(name)), _general(path, name))
+
+
+def _as_pcapng(source: Path, path: Path) -> Path:
+    """The fixture's frames and times as a pcapng (one interface, enhanced packet blocks)."""
+    linktype, frames = rewrite.read_pcap(source)
+    packets = [(0, frame) for frame in frames]
+    return rewrite.write_pcapng(path, packets, [linktype], stamps=rewrite.stamps_ns(source), tsresol=9)
+
+
+@pytest.mark.parametrize("name", PLAIN_CAPTURES)
+def test_every_fixture_as_pcapng_reads_the_same_both_ways(name: str, tmp_path: Path) -> None:
+    # Given a fixture saved as pcapng, as Wireshark saves it
+    path = _as_pcapng(capture_path(name), tmp_path / "capture.pcapng")
+    # Then the fast path reads what the general path reads, and what the pcap gave (but the file's name)
+    fast = read_handshakes(path, keylog_for(name))
+    _same(fast, _general(path, name))
+    from_pcap = read_handshakes(capture_path(name), keylog_for(name))
+    assert [h.to_json() | {"source": ""} for h in fast.handshakes] == [
+        h.to_json() | {"source": ""} for h in from_pcap.handshakes
+    ]
+    assert (fast.packets, fast.notes) == (from_pcap.packets, from_pcap.notes)
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_pcapng_blocks_the_fast_path_leaves_to_the_reader_read_the_same_both_ways(
+    tmp_path: Path, order: str
+) -> None:
+    # Given a real handshake in small segments, its frames spread over two interfaces of different link
+    # types (every other one), then a second section in the other byte order whose packets are simple packet
+    # blocks: every kind of block the fast path stops at, between runs of blocks it takes
+    name = "ca-mismatch-java-tls12.pcap"
+    segs = rewrite.resegment(rewrite.segments(capture_path(name)), 100)
+    ethernet, cooked = rewrite.frames_for(segs, 1), rewrite.frames_for(segs, 276)
+    half = len(segs) // 2
+    mixed = [(n % 2, (ethernet, cooked)[n % 2][n]) for n in range(half)]
+    first = rewrite.write_pcapng(tmp_path / "first", mixed, [1, 276], order=order).read_bytes()
+    other = ">" if order == "<" else "<"
+    rest = [(0, frame) for frame in cooked[half:]]
+    second = rewrite.write_pcapng(tmp_path / "second", rest, [276], order=other, simple=True).read_bytes()
+    path = tmp_path / "mixed.pcapng"
+    path.write_bytes(first + second)
+    # Then the fast path reads what the general path reads, frame numbers included
+    fast = read_handshakes(path)
+    _same(fast, _general(path, name))
+    assert fast.packets == len(segs) and len(fast.handshakes) == 1
+
+
+def test_pcapng_progress_is_told_once_per_chunk_read(tmp_path: Path) -> None:
+    # Given a pcapng of ~3 MB of simple packet blocks (none taken by the fast path: the reader calls its
+    # consumer at each)
+    frames = rewrite.frames_for(rewrite.resegment(rewrite.segments(capture_path(HEALTHY)), 1448), 1) * 300
+    path = rewrite.write_pcapng(tmp_path / "simple.pcapng", [(0, f) for f in frames], [1], simple=True)
+    told: list[tuple[int, int]] = []
+    # When read with a progress callback
+    result = read_handshakes(path, progress=lambda done, size: told.append((done, size)))
+    # Then it is told as the file is read, not at every packet, and ends at the file's size
+    size = path.stat().st_size
+    assert result.packets == len(frames)
+    assert 2 <= len(told) <= size // (1 << 20) + 3
+    assert told[-1] == (size, size) and [done for done, _ in told] == sorted(done for done, _ in told)
 
 
 @pytest.mark.parametrize("linktype", [1, 113, 276])  # Ethernet; Linux cooked v1 and v2, what `-i any` writes
@@ -82,3 +147,42 @@ def test_read_into_hands_over_the_frames_and_notes_iterating_gives() -> None:
         handed.read_into(consume)
         # Then the same frames and the same notes
         assert got == expected and handed.notes == iterated.notes and bool(handed.notes) == bool(damage)
+
+
+def test_pcapng_read_into_hands_interface_zero_to_the_consumer_and_yields_the_rest(tmp_path: Path) -> None:
+    # Given ~2.8 MB of enhanced packet blocks on two interfaces (across the reader's 1 MB chunks), then a
+    # second section in the other byte order holding simple packet blocks
+    frames = [bytes([n % 251]) * (n * 997 % 70_001) for n in range(80)]
+    first = [(n % 3 == 2, frame) for n, frame in enumerate(frames[:60])]
+    one = rewrite.write_pcapng(tmp_path / "a", [(int(i), f) for i, f in first], [1, 276]).read_bytes()
+    two = rewrite.write_pcapng(tmp_path / "b", [(0, f) for f in frames[60:]], [113], order=">", simple=True)
+    data = one + two.read_bytes()
+    expected = [frame for _, frame in PcapngReader(io.BytesIO(data), "f.pcapng")]
+    got: list[bytes] = []
+    taken: list[bytes] = []
+    made_for: list[tuple[int, str]] = []
+
+    def consumer_for(linktype: int, order: str, time_at: object) -> Consumer:
+        made_for.append((linktype, order))
+
+        def consume(buf: bytes, pos: int) -> tuple[int, int]:
+            count = 0
+            while pos + 28 <= len(buf):
+                kind, length, interface, caplen = struct.unpack_from(order + "III8xI", buf, pos)
+                if kind != 6 or interface or pos + length > len(buf):
+                    break
+                taken.append(buf[pos + 28 : pos + 28 + caplen])
+                got.append(taken[-1])
+                pos, count = pos + length, count + 1
+            return pos, count
+
+        return consume
+
+    reader = PcapngReader(io.BytesIO(data), "f.pcapng")
+    got.extend(frame for _, frame in reader.read_into(consumer_for))  # interleaved with what it takes
+    # Then every frame once, in file order; the consumer took interface 0's enhanced packet blocks but those
+    # cut by a chunk's end; a consumer was made again for each section and interface block
+    assert got == expected and reader.notes == []
+    interface_zero = [frame for zero, frame in ((not i, f) for i, f in first) if zero]
+    assert 0 < len(interface_zero) - len(taken) <= 3 and set(taken) <= set(interface_zero)
+    assert made_for[0] == (1, "<") and made_for[-1] == (113, ">")
