@@ -102,7 +102,7 @@ def _told(consume: Consumer, progress: Progress, raw: BinaryIO) -> Consumer:
     def consume_and_tell(buf: bytes, pos: int) -> tuple[int, int]:
         done = consume(buf, pos)
         # once per chunk the reader fetches, however often it calls: a pcapng reader calls at every block
-        # its consumer does not take (a simple packet block, another interface's packet)
+        # its consumer does not take (a simple packet block, a packet of another link type)
         if (here := raw.tell()) != told[0]:
             told[0] = here
             progress(here, size)

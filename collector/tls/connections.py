@@ -27,6 +27,7 @@ import ipaddress
 import struct
 from collections import Counter
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from collector.tls.handshake import AttemptEnd, ConnectionAttempt, Handshake, capture_time
@@ -203,11 +204,12 @@ class ConnectionTable:
         return self._consumer(linktype, time_at, struct.Struct(order + "I").unpack_from, None)
 
     def pcapng_consumer(
-        self, linktype: int, order: str, time_at: Callable[[bytes, int], int | None]
+        self, linktype: int, also: AbstractSet[int], order: str, time_at: Callable[[bytes, int], int | None]
     ) -> Consumer:
         """The same for `PcapngReader.read_into`: it takes the enhanced packet blocks of interface 0 (of
-        `linktype`) and stops at any other block, which the reader reads itself."""
-        return self._consumer(linktype, time_at, None, struct.Struct(order + "III8xI").unpack_from)
+        `linktype`) and of the interfaces in `also` (of the same link type), and stops at any other block,
+        which the reader reads itself."""
+        return self._consumer(linktype, time_at, None, struct.Struct(order + "III8xI").unpack_from, also)
 
     def _consumer(
         self,
@@ -215,10 +217,11 @@ class ConnectionTable:
         time_at: Callable[[bytes, int], int | None],
         caplen_at: Callable[[bytes, int], tuple[int, ...]] | None,
         block_at: Callable[[bytes, int], tuple[int, ...]] | None,
+        also: AbstractSet[int] = frozenset(),
     ) -> Consumer:
         """A pcap consumer (`caplen_at` reads a record's captured length) or a pcapng one (`block_at` reads
-        an enhanced packet block's type, length, interface and captured length): one loop for both formats,
-        as what follows a frame's header is the same."""
+        an enhanced packet block's type, length, interface and captured length; it takes interface 0 and those
+        in `also`): one loop for both formats, as what follows a frame's header is the same."""
         link = _IPV4_AFTER.get(linktype)
         ip, kind_at = link or (0, 0)
         least = ip + 40 if link is not None else 1 << 32  # any other link type: every frame to `add_frame`
@@ -243,9 +246,9 @@ class ConnectionTable:
                 else:
                     kind, length, interface, caplen = block_at(buf, pos)
                     following = pos + length
-                    if (kind != _ENHANCED_PACKET_BLOCK or interface or following > size or length & 3
-                            or not 32 <= length <= MAX_FRAME):
-                        break  # another block, another interface, a cut or damaged one: the reader's
+                    if (kind != _ENHANCED_PACKET_BLOCK or (interface and interface not in also)
+                            or following > size or length & 3 or not 32 <= length <= MAX_FRAME):
+                        break  # another block, another link type, a cut or damaged block: the reader's
                     frame_at = pos + 28
                     if caplen > length - 32:  # as the reader slices it
                         caplen = length - 32

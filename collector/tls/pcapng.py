@@ -2,21 +2,23 @@
 
 Public API: `PCAPNG_MAGIC`, `PcapngReader(stream, file)` (iterate it for (link type, frame bytes); read
 `notes`; `frame_time()` is the capture time of the packet last yielded, `frame_length()` its length on the
-wire; or iterate `read_into(consumer_for)`, which hands runs of enhanced packet blocks to a `pcap.Consumer`
-and yields the other packets, for the capture reader's hot loop), `ConsumerFor`.
+wire; or iterate `read_into(consumer_for)`, which hands runs of enhanced packet blocks of one link type to a
+`pcap.Consumer` and yields the other packets, for the capture reader's hot loop), `ConsumerFor`.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterator
+from collections.abc import Set as AbstractSet
 from typing import BinaryIO
 
 from collector.errors import CaptureFormatError
 from collector.tls.pcap import MAX_FRAME, BufferedInput, Consumer
 
-# (link type, byte order, time_at(buf, pos) of a block) -> a consumer of enhanced packet blocks
-ConsumerFor = Callable[[int, str, Callable[[bytes, int], int | None]], Consumer]
+# (link type, the interfaces besides 0 that have it, byte order, time_at(buf, pos) of a block) -> a consumer
+# of those interfaces' enhanced packet blocks; the set grows as later interface blocks describe more
+ConsumerFor = Callable[[int, AbstractSet[int], str, Callable[[bytes, int], int | None]], Consumer]
 
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 _SHB, _IDB, _PB, _SPB, _EPB = 0x0A0D0D0A, 1, 2, 3, 6
@@ -40,6 +42,8 @@ class PcapngReader:
             raise CaptureFormatError(file, "has a pcapng section header with an unknown byte-order magic")
         self._order = _BYTE_ORDER[self._input.buf[8:12]]
         self._linktypes: list[int] = []
+        # the interfaces besides 0 with interface 0's link type (a set that grows: a consumer holds it)
+        self._like_first: set[int] = set()
         # per interface: a timestamp unit is numerator / denominator nanoseconds, plus an offset in seconds
         self._clocks: list[tuple[int, int, int]] = []
         self._last_time: tuple[int, int] | None = None  # (raw timestamp, interface) of the last packet
@@ -50,17 +54,17 @@ class PcapngReader:
 
     def read_into(self, consumer_for: ConsumerFor | None) -> Iterator[tuple[int, bytes]]:
         """The packets, as iterating gives them, except those a consumer takes: `consumer_for(link type,
-        byte order, time_at)` makes one for the section's first interface (again when a section or interface
-        block changes them), and it is handed the buffer at each block; it reads the enhanced packet blocks
-        of that interface from there and says where it stopped and how many it read (see `pcap.Consumer`).
-        The notes are the same either way."""
+        interfaces, byte order, time_at)` makes one per section, for the link type of its first interface and
+        the other interfaces that have it (a set that grows with the section's interface blocks). It is
+        handed the buffer at each block, reads those interfaces' enhanced packet blocks from there, and says
+        where it stopped and how many it read (see `pcap.Consumer`). The notes are the same either way."""
         source = self._input
         frame = 0
         consume: Consumer | None = None
         while source.ensure(8):
             if consumer_for is not None and self._linktypes:
                 if consume is None:
-                    consume = consumer_for(self._linktypes[0], self._order, self._time_at)
+                    consume = consumer_for(self._linktypes[0], self._like_first, self._order, self._time_at)
                 source.pos, count = consume(source.buf, source.pos)
                 frame += count
                 if not source.ensure(8):
@@ -88,8 +92,8 @@ class PcapngReader:
                 return
             buf, pos = source.buf, source.pos
             source.pos = pos + length
-            if block_type in (_SHB, _IDB):
-                consume = None  # the byte order or the first interface may change
+            if block_type == _SHB:
+                consume = None  # a new section: its own byte order and interfaces
             packet = self._packet(block_type, buf, pos, length)
             if packet is not None:
                 frame += 1
@@ -116,9 +120,12 @@ class PcapngReader:
             self._last_time = (high << 32 | low, interface)
             return self._linktype(interface), buf[pos + 28 : pos + 28 + min(caplen, length - 32)]
         if block_type == _SHB:
-            self._linktypes, self._clocks = [], []
+            self._linktypes, self._clocks, self._like_first = [], [], set()
         elif block_type == _IDB:
-            self._linktypes.append(struct.unpack_from(order + "H", buf, pos + 8)[0])
+            linktype = struct.unpack_from(order + "H", buf, pos + 8)[0]
+            if self._linktypes and linktype == self._linktypes[0]:
+                self._like_first.add(len(self._linktypes))
+            self._linktypes.append(linktype)
             self._clocks.append(self._clock(buf, pos + 16, pos + length - 4))
         return None
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import struct
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 
 import pytest
@@ -68,15 +69,15 @@ def test_every_fixture_as_pcapng_reads_the_same_both_ways(name: str, tmp_path: P
 def test_pcapng_blocks_the_fast_path_leaves_to_the_reader_read_the_same_both_ways(
     tmp_path: Path, order: str
 ) -> None:
-    # Given a real handshake in small segments, its frames spread over two interfaces of different link
-    # types (every other one), then a second section in the other byte order whose packets are simple packet
-    # blocks: every kind of block the fast path stops at, between runs of blocks it takes
+    # Given a real handshake in small segments, its frames spread over three interfaces in turn (Ethernet,
+    # Linux cooked, Ethernet again), then a second section in the other byte order whose packets are simple
+    # packet blocks: every kind of block the fast path stops at, between runs of blocks it takes
     name = "ca-mismatch-java-tls12.pcap"
     segs = rewrite.resegment(rewrite.segments(capture_path(name)), 100)
     ethernet, cooked = rewrite.frames_for(segs, 1), rewrite.frames_for(segs, 276)
     half = len(segs) // 2
-    mixed = [(n % 2, (ethernet, cooked)[n % 2][n]) for n in range(half)]
-    first = rewrite.write_pcapng(tmp_path / "first", mixed, [1, 276], order=order).read_bytes()
+    mixed = [(n % 3, (ethernet, cooked, ethernet)[n % 3][n]) for n in range(half)]
+    first = rewrite.write_pcapng(tmp_path / "first", mixed, [1, 276, 1], order=order).read_bytes()
     other = ">" if order == "<" else "<"
     rest = [(0, frame) for frame in cooked[half:]]
     second = rewrite.write_pcapng(tmp_path / "second", rest, [276], order=other, simple=True).read_bytes()
@@ -149,27 +150,28 @@ def test_read_into_hands_over_the_frames_and_notes_iterating_gives() -> None:
         assert got == expected and handed.notes == iterated.notes and bool(handed.notes) == bool(damage)
 
 
-def test_pcapng_read_into_hands_interface_zero_to_the_consumer_and_yields_the_rest(tmp_path: Path) -> None:
-    # Given ~2.8 MB of enhanced packet blocks on two interfaces (across the reader's 1 MB chunks), then a
-    # second section in the other byte order holding simple packet blocks
+def test_pcapng_read_into_hands_one_link_type_to_the_consumer_and_yields_the_rest(tmp_path: Path) -> None:
+    # Given ~2.8 MB of enhanced packet blocks (across the reader's 1 MB chunks) on three interfaces, the first
+    # and the third Ethernet, the second Linux cooked; then a second section in the other byte order holding
+    # simple packet blocks
     frames = [bytes([n % 251]) * (n * 997 % 70_001) for n in range(80)]
-    first = [(n % 3 == 2, frame) for n, frame in enumerate(frames[:60])]
-    one = rewrite.write_pcapng(tmp_path / "a", [(int(i), f) for i, f in first], [1, 276]).read_bytes()
+    first = [(n % 3, frame) for n, frame in enumerate(frames[:60])]
+    one = rewrite.write_pcapng(tmp_path / "a", first, [1, 276, 1]).read_bytes()
     two = rewrite.write_pcapng(tmp_path / "b", [(0, f) for f in frames[60:]], [113], order=">", simple=True)
     data = one + two.read_bytes()
     expected = [frame for _, frame in PcapngReader(io.BytesIO(data), "f.pcapng")]
     got: list[bytes] = []
     taken: list[bytes] = []
-    made_for: list[tuple[int, str]] = []
+    made_for: list[tuple[int, AbstractSet[int], str]] = []
 
-    def consumer_for(linktype: int, order: str, time_at: object) -> Consumer:
-        made_for.append((linktype, order))
+    def consumer_for(linktype: int, also: AbstractSet[int], order: str, time_at: object) -> Consumer:
+        made_for.append((linktype, also, order))
 
         def consume(buf: bytes, pos: int) -> tuple[int, int]:
             count = 0
             while pos + 28 <= len(buf):
                 kind, length, interface, caplen = struct.unpack_from(order + "III8xI", buf, pos)
-                if kind != 6 or interface or pos + length > len(buf):
+                if kind != 6 or (interface and interface not in also) or pos + length > len(buf):
                     break
                 taken.append(buf[pos + 28 : pos + 28 + caplen])
                 got.append(taken[-1])
@@ -180,9 +182,11 @@ def test_pcapng_read_into_hands_interface_zero_to_the_consumer_and_yields_the_re
 
     reader = PcapngReader(io.BytesIO(data), "f.pcapng")
     got.extend(frame for _, frame in reader.read_into(consumer_for))  # interleaved with what it takes
-    # Then every frame once, in file order; the consumer took interface 0's enhanced packet blocks but those
-    # cut by a chunk's end; a consumer was made again for each section and interface block
+    # Then every frame once, in file order; the consumer took the Ethernet interfaces' enhanced packet blocks
+    # but those cut by a chunk's end; a consumer was made for each section, told of the later Ethernet one
     assert got == expected and reader.notes == []
-    interface_zero = [frame for zero, frame in ((not i, f) for i, f in first) if zero]
-    assert 0 < len(interface_zero) - len(taken) <= 3 and set(taken) <= set(interface_zero)
-    assert made_for[0] == (1, "<") and made_for[-1] == (113, ">")
+    ethernet = [frame for interface, frame in first if interface != 1]
+    third = {frame for interface, frame in first if interface == 2}
+    assert len(ethernet) - 3 <= len(taken) <= len(ethernet) and set(taken) <= set(ethernet)
+    assert third & set(taken)
+    assert made_for == [(1, {2}, "<"), (113, set(), ">")]
