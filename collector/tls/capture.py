@@ -63,16 +63,15 @@ def read_handshakes(
                 if progress is not None:
                     consume = _told(consume, progress, raw)
                 reader.read_into(consume)
-                if progress is not None:
-                    progress(_size(raw), _size(raw))
             else:
                 consumer_for: ConsumerFor = tracker.pcapng_consumer
                 if progress is not None:
                     consumer_for = _told_each(consumer_for, progress, raw)
                 for linktype, data in reader.read_into(consumer_for):
                     add_frame(linktype, data)
-                if progress is not None:
-                    progress(_size(raw), _size(raw))
+            if progress is not None:
+                size = _size(raw)
+                progress(size, size)
         except _STREAM_ERRORS as error:
             notes.append(
                 f"the file cannot be read past packet {tracker.frames} ({error}); reading stopped there"
