@@ -29,20 +29,43 @@ Consumer = Callable[[bytes, int], tuple[int, int]]
 
 
 class BufferedInput:
-    """Reads a stream in large chunks and hands out byte ranges without one read() call per packet."""
+    """Reads a stream in large chunks and hands out byte ranges without one read() call per packet.
+
+    A range that runs past the buffer is not made by joining what is left with the whole next chunk (a copy
+    of every byte of the file, ~5 % of reading a capture): only the range is joined, into a small buffer,
+    and the rest of the chunk waits in `_ahead` to become the buffer itself, uncopied, once the small one is
+    read to its end."""
 
     def __init__(self, stream: BinaryIO, initial: bytes = b"") -> None:
         self._stream = stream
         self.buf = initial
         self.pos = 0
-        self.consumed = 0  # bytes dropped from the front of buf, for offsets in messages
+        self.consumed = 0  # the stream offset of buf[0], for offsets in messages
+        self._ahead = b""  # read from the stream, not yet in buf: _ahead[_ahead_pos:] follows buf's last byte
+        self._ahead_pos = 0
 
     def ensure(self, size: int) -> bool:
-        """Make `size` bytes available at `pos`; False when the stream ends first."""
+        """Make `size` bytes available at `pos`; False when the stream ends first (buf holds the rest)."""
         if self.pos + size <= len(self.buf):
             return True
-        parts = [self.buf[self.pos :]]
-        have = len(parts[0])
+        left = len(self.buf) - self.pos
+        if not self._ahead:
+            self._ahead, self._ahead_pos = self._stream.read(max(CHUNK, size - left)), 0
+        ahead, at = self._ahead, self._ahead_pos
+        if left == 0 and len(ahead) - at >= size:  # buf was read to its end: the chunk becomes buf
+            self.consumed += len(self.buf) - at
+            self.buf, self.pos, self._ahead = ahead, at, b""
+            return True
+        if left + len(ahead) - at >= size:  # join only the range
+            self.consumed += self.pos
+            self.buf, self.pos = self.buf[self.pos :] + ahead[at : at + size - left], 0
+            self._ahead_pos = at + size - left
+            if self._ahead_pos == len(ahead):
+                self._ahead = b""
+            return True
+        parts = [self.buf[self.pos :], ahead[at:]]  # a range longer than what was read: read on for it
+        self._ahead = b""
+        have = left + len(ahead) - at
         while have < size:
             chunk = self._stream.read(max(CHUNK, size - have))
             if not chunk:

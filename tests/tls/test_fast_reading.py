@@ -44,6 +44,25 @@ def test_every_fixture_reads_the_same_both_ways(name: str) -> None:
     _same(read_handshakes(path, keylog_for(name)), _general(path, name))
 
 
+@pytest.mark.parametrize("chunk", [1, 300, 4096])
+def test_every_fixture_reads_the_same_whatever_the_chunk_size(
+    monkeypatch: pytest.MonkeyPatch, chunk: int, tmp_path: Path
+) -> None:
+    # Given the fixtures read as usual, and as pcapng
+    expected = {name: read_handshakes(capture_path(name), keylog_for(name)) for name in PLAIN_CAPTURES}
+    as_pcapng = {name: _as_pcapng(capture_path(name), tmp_path / f"{name}ng") for name in PLAIN_CAPTURES}
+    # When the file is read in chunks so small that records and blocks run across them all the time
+    monkeypatch.setattr("collector.tls.pcap.CHUNK", chunk)
+    for name in PLAIN_CAPTURES:
+        # Then both formats read what one large chunk gave
+        _same(read_handshakes(capture_path(name), keylog_for(name)), expected[name])
+        pcapng = read_handshakes(as_pcapng[name], keylog_for(name))
+        assert [h.to_json() | {"source": ""} for h in pcapng.handshakes] == [
+            h.to_json() | {"source": ""} for h in expected[name].handshakes
+        ]
+        assert (pcapng.packets, pcapng.notes) == (expected[name].packets, expected[name].notes)
+
+
 def _as_pcapng(source: Path, path: Path) -> Path:
     """The fixture's frames and times as a pcapng (one interface, enhanced packet blocks)."""
     linktype, frames = rewrite.read_pcap(source)

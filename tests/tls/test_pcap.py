@@ -4,6 +4,7 @@ the header."""
 from __future__ import annotations
 
 import io
+import random
 import struct
 
 import pytest
@@ -62,3 +63,41 @@ def test_buffered_input_reads_across_chunks() -> None:
         source.buf[source.pos : source.pos + 600_000] == (bytes(range(256)) * 10000)[start : start + 600_000]
     )
     assert not source.ensure(3_000_000)  # more than the whole stream
+
+
+class _Trickle(io.BytesIO):
+    """A stream that gives at most `most` bytes a read, as a pipe or a gzip stream may."""
+
+    def __init__(self, data: bytes, most: int) -> None:
+        super().__init__(data)
+        self._most = most
+
+    def read(self, size: int | None = -1) -> bytes:
+        return super().read(self._most if size is None or size < 0 else min(size, self._most))
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 100, 4096])
+@pytest.mark.parametrize("most", [3, 50, 1 << 30])
+def test_buffered_input_gives_every_range_of_the_stream_at_its_offset(
+    monkeypatch: pytest.MonkeyPatch, chunk: int, most: int
+) -> None:
+    # Given a stream read in chunks of any size, and a reader that asks for ranges of any size and moves on
+    # by any amount within them (as the readers do: a header, then the record it announces)
+    monkeypatch.setattr("collector.tls.pcap.CHUNK", chunk)
+    data = random.Random(chunk * most).randbytes(100_000)
+    source = BufferedInput(_Trickle(data[5:], most), data[:5])
+    draw = random.Random(most)
+    offset = 0
+    while offset < len(data):
+        size = draw.choice([1, 4, 16, 16, 28, 28, 60, 300, 1500, 5000])
+        # Then each range holds the stream's bytes at the reader's offset, and ranges past the end say so
+        available = source.ensure(size)
+        assert available == (offset + size <= len(data))
+        assert source.offset == offset
+        assert source.buf[source.pos : source.pos + size] == data[offset : offset + size]
+        if not available:
+            assert source.remaining() == len(data) - offset  # what is left, for the reader's note
+            break
+        step = size if draw.random() < 0.5 else draw.randrange(size + 1)  # often a whole record
+        source.pos += step
+        offset += step
