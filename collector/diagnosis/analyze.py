@@ -11,7 +11,7 @@ from collector.diagnosis.diagnose import diagnose
 from collector.diagnosis.evidence import Evidence
 from collector.diagnosis.inputs import CaptureProgress, load_evidence
 from collector.diagnosis.verdict import Diagnosis
-from collector.tls.handshake import Handshake
+from collector.tls.handshake import HANDSHAKE_JSON, Handshake
 
 _string: Callable[[str], str] = json.encoder.encode_basestring_ascii  # what json.dumps writes for a str
 
@@ -85,32 +85,33 @@ def _handshake_text(
     fragments: dict[tuple[int, object], str],
     repeated: dict[tuple[str, tuple[int, ...]], tuple[tuple[object, ...], str]],
 ) -> str:
-    """``_indented(handshake.to_json(), 2)`` joined, the repeated parts' text made once per distinct parts."""
+    """``_indented(handshake.to_json(), 2)`` joined; a repeated part is made and written only the first time
+    its values are seen."""
     out = []
     separator = "{\n      "
-    for key, value in handshake.to_json().items():
+    for key, part in HANDSHAKE_JSON.items():
         out.append(f"{separator}{_string(key)}: ")
         separator = ",\n      "
+        made_of = _REPEATED_PARTS.get(key)
+        if made_of is not None:
+            parts = made_of(handshake)
+            known = (key, tuple(map(id, parts)))
+            entry = repeated.get(known)
+            if entry is None or any(a is not b for a, b in zip(entry[0], parts, strict=True)):
+                # the parts are kept with their text, so their ids cannot be reused by other objects meanwhile
+                entry = (parts, "".join(_indented(part(handshake), 3, fragments)))
+                if len(repeated) >= _MAX_FRAGMENTS:
+                    repeated.clear()
+                repeated[known] = entry
+            out.append(entry[1])
+            continue
+        value = part(handshake)
         if value is None:  # the common scalars inline: most fields are one, and a generator each costs
             out.append("null")
-            continue
-        if type(value) is str:
+        elif type(value) is str:
             out.append(_string(value))
-            continue
-        made_of = _REPEATED_PARTS.get(key)
-        if made_of is None:
+        else:
             out.extend(_indented(value, 3, fragments))
-            continue
-        parts = made_of(handshake)
-        known = (key, tuple(map(id, parts)))
-        entry = repeated.get(known)
-        if entry is None or any(a is not b for a, b in zip(entry[0], parts, strict=True)):
-            # the parts are kept with their text, so their ids cannot be reused by other objects meanwhile
-            entry = (parts, "".join(_indented(value, 3, fragments)))
-            if len(repeated) >= _MAX_FRAGMENTS:
-                repeated.clear()
-            repeated[known] = entry
-        out.append(entry[1])
     out.append("\n    }")
     return "".join(out)
 

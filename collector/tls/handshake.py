@@ -6,7 +6,9 @@ import base64
 import datetime
 import enum
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the survey's types import cryptography; these value types stay stdlib-only at run time
@@ -274,30 +276,36 @@ class Handshake:
 
     def to_json(self) -> dict[str, object]:
         """DESIGN.md's handshake object; `server_chain_der` is base64 (a PEM body without its armour)."""
-        return {
-            "client": self.client,
-            "server": self.server,
-            "sni": self.sni,
-            "version": self.version,
-            "cipher": self.cipher,
-            "server_chain": [c.to_json() for c in self.server_chain],
-            "certificate_request": self.certificate_request.to_json() if self.certificate_request else None,
-            "client_certificate": self.client_certificate.to_json() if self.client_certificate else None,
-            "alerts": [a.to_json() for a in self.alerts],
-            "outcome": self.outcome.value,
-            "source": self.source,
-            "frames": list(self.frames) if self.frames else None,
-            "notes": list(self.notes),
-            "client_hello": self.client_hello.to_json() if self.client_hello else None,
-            "server_chain_der": [_base64(der) for der in self.server_chain_der],
-            "captured_at": iso_time(self.captured_at),
-            "non_tls_reply": self.non_tls_reply.to_json() if self.non_tls_reply else None,
-        }
+        return {key: part(self) for key, part in HANDSHAKE_JSON.items()}
 
 
 @functools.lru_cache(maxsize=256)  # a backend's chain is on every connection (and its DER bytes are shared)
 def _base64(der: bytes) -> str:
     return base64.b64encode(der).decode("ascii")
+
+
+# DESIGN.md's handshake object field by field, in its order: `Handshake.to_json` makes every field, and the
+# analysis writer makes a field repeated from connection to connection (the chain, the offer) only when it
+# has not written that value yet.
+HANDSHAKE_JSON: dict[str, Callable[[Handshake], object]] = {
+    "client": attrgetter("client"),
+    "server": attrgetter("server"),
+    "sni": attrgetter("sni"),
+    "version": attrgetter("version"),
+    "cipher": attrgetter("cipher"),
+    "server_chain": lambda h: [c.to_json() for c in h.server_chain],
+    "certificate_request": lambda h: h.certificate_request.to_json() if h.certificate_request else None,
+    "client_certificate": lambda h: h.client_certificate.to_json() if h.client_certificate else None,
+    "alerts": lambda h: [a.to_json() for a in h.alerts],
+    "outcome": attrgetter("outcome.value"),
+    "source": attrgetter("source"),
+    "frames": lambda h: list(h.frames) if h.frames else None,
+    "notes": lambda h: list(h.notes),
+    "client_hello": lambda h: h.client_hello.to_json() if h.client_hello else None,
+    "server_chain_der": lambda h: [_base64(der) for der in h.server_chain_der],
+    "captured_at": lambda h: iso_time(h.captured_at),
+    "non_tls_reply": lambda h: h.non_tls_reply.to_json() if h.non_tls_reply else None,
+}
 
 
 @dataclass(frozen=True)
