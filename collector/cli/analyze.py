@@ -34,7 +34,6 @@ def analyze_command(files: tuple[Path, ...], as_json: bool, truststores: tuple[P
     names a file that cannot be used.
     """
     from collector.diagnosis.analyze import analyze_paths
-    from collector.diagnosis.ladder import render_analysis
 
     with _capture_progress() as progress:
         analysis = analyze_paths(list(files), list(truststores), progress)
@@ -52,6 +51,8 @@ def analyze_command(files: tuple[Path, ...], as_json: bool, truststores: tuple[P
         out.write("".join(pending) + "\n")
         out.flush()
     else:
+        from collector.diagnosis.ladder import render_analysis  # the text report only
+
         click.echo(render_analysis(analysis))
 
 
