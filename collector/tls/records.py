@@ -91,7 +91,7 @@ class RecordReader:
             buf += data
             if self._resync and not self._find_header():
                 return records
-            source: bytes | bytearray = buf
+            source = bytes(buf)  # one copy here, so that the records below are cut from bytes alike
         else:  # the common case, a segment starting with a header: read it in place, keep only its tail
             source = data
         pos, size = 0, len(source)
@@ -100,13 +100,13 @@ class RecordReader:
             length = source[pos + 3] << 8 | source[pos + 4]
             if not (20 <= source[pos] <= 24 and source[pos + 1] == 3 and length <= MAX_RECORD):
                 self.broken = True
-                self.rejected = bytes(source[pos : pos + KEEP_REJECTED])
+                self.rejected = source[pos : pos + KEEP_REJECTED]
                 buf.clear()
                 return records
             end = pos + 5 + length
             if skip_bodies and length > 2:
-                version = source[pos + 1] << 8 | source[pos + 2]
-                record = _new_tuple(Record, (source[pos], version, bytes(source[pos : pos + 5]), b""))
+                record = _new_tuple(Record, (source[pos], source[pos + 1] << 8 | source[pos + 2],
+                                             source[pos : pos + 5], b""))
                 if end > size:
                     self._skip, self._skipped = end - size, record
                     buf.clear()
@@ -116,19 +116,10 @@ class RecordReader:
                 continue
             if end > size:
                 break
-            records.append(
-                _new_tuple(
-                    Record,
-                    (
-                        source[pos],
-                        source[pos + 1] << 8 | source[pos + 2],
-                        bytes(source[pos : pos + 5]),
-                        bytes(source[pos + 5 : end]),
-                    ),
-                )
-            )
+            records.append(_new_tuple(Record, (source[pos], source[pos + 1] << 8 | source[pos + 2],
+                                               source[pos : pos + 5], source[pos + 5 : end])))
             pos = end
-        if source is buf:
+        if buf:
             del buf[:pos]
         elif pos < size:
             buf += memoryview(source)[pos:]
