@@ -301,7 +301,9 @@ class HandshakeAssembler:
         buf = self._buf
         if buf:
             buf += data
-            source: bytes | bytearray = buf
+            if len(buf) < 4 or 4 + (buf[1] << 16 | buf[2] << 8 | buf[3]) > len(buf):
+                return []  # a message still arriving: the buffer is copied once, when it is whole
+            source = bytes(buf)  # cut from bytes, as a record read in place is
         else:  # the common case, a record starting with a message: read it in place, keep only its tail
             source = data
         messages = []
@@ -310,9 +312,9 @@ class HandshakeAssembler:
             end = pos + 4 + (source[pos + 1] << 16 | source[pos + 2] << 8 | source[pos + 3])
             if end > size:
                 break
-            messages.append((source[pos], bytes(source[pos + 4 : end])))
+            messages.append((source[pos], source[pos + 4 : end]))
             pos = end
-        if source is buf:
+        if buf:
             del buf[:pos]
         elif pos < size:
             buf += memoryview(source)[pos:]

@@ -91,7 +91,13 @@ class RecordReader:
             buf += data
             if self._resync and not self._find_header():
                 return records
-            source = bytes(buf)  # one copy here, so that the records below are cut from bytes alike
+            if len(buf) < 5:
+                return records
+            length = buf[3] << 8 | buf[4]
+            if (not self.skip_bodies and 5 + length > len(buf)
+                    and 20 <= buf[0] <= 24 and buf[1] == 3 and length <= MAX_RECORD):
+                return records  # a record still arriving: the buffer is copied once, when it is whole
+            source = bytes(buf)  # cut from bytes, as a segment read in place is
         else:  # the common case, a segment starting with a header: read it in place, keep only its tail
             source = data
         pos, size = 0, len(source)

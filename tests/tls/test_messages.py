@@ -178,4 +178,5 @@ def test_assembler_joins_split_messages_and_splits_joined_ones() -> None:
         out += assembler.feed(stream[start : start + 16_000])
     # Then three messages come out, whole and in order
     assert [(kind, len(body)) for kind, body in out] == [(11, 300_000), (14, 0), (20, 2)]
+    assert {type(body) for _, body in out} == {bytes}
     assert assembler.pending() == 0

@@ -35,6 +35,8 @@ def test_records_come_out_whole_however_the_bytes_arrive(chunks: list[bytes]) ->
         (21, 0x0303, 2),
     ]
     assert records[1].header == DATA[:5]
+    # bytes, never a view of the reader's buffer (it changes as more arrives) nor an unhashable bytearray
+    assert {type(part) for r in records for part in (r.header, r.body)} == {bytes}
 
 
 def test_after_a_gap_the_reader_resynchronises_on_the_next_header() -> None:
