@@ -148,18 +148,25 @@ def _read_client_hello(body: bytes) -> tuple[ClientHello, tuple[int, tuple[int, 
         return _read_client_hello_checked(body)
     sni = None
     if _EXT_SERVER_NAME in extensions:
-        sni = _host_name(_Cursor(body, *extensions[_EXT_SERVER_NAME]).vector(2))
+        sni = _sni(body, *extensions[_EXT_SERVER_NAME])
     versions: tuple[int, ...] = ()
     if _EXT_SUPPORTED_VERSIONS in extensions:
-        listed = _Cursor(body, *extensions[_EXT_SUPPORTED_VERSIONS]).vector(1)
-        versions = _numbers(listed.take(listed.remaining()))
+        start, end = extensions[_EXT_SUPPORTED_VERSIONS]
+        if start == end or start + 1 + body[start] > end:
+            return _read_client_hello_checked(body)
+        versions = _numbers(body[start + 1 : start + 1 + body[start]])
     legacy, random = body[0] << 8 | body[1], body[2:34]
     return ClientHello(random, sni, versions), (legacy, _numbers(body[pos + 2 : suites_end]))
 
 
+_EXTENSION_HEADER = struct.Struct(">HH").unpack_from
+_READ_EXTENSIONS = frozenset((_EXT_SERVER_NAME, _EXT_SUPPORTED_VERSIONS))
+
+
 def _extension_spans(body: bytes, pos: int) -> dict[int, tuple[int, int]] | None:
-    """Where each extension's data is, for the extensions block at `pos` (none when the body ends there);
-    None when a length runs past the end (the checking cursor then says where)."""
+    """Where the data of the extensions the hello parsers read (server_name, supported_versions) is, for the
+    extensions block at `pos` (none when the body ends there); None when a length runs past the end (the
+    checking cursor then says where)."""
     size = len(body)
     if pos == size:
         return {}
@@ -170,15 +177,23 @@ def _extension_spans(body: bytes, pos: int) -> dict[int, tuple[int, int]] | None
         return None
     pos += 2
     found: dict[int, tuple[int, int]] = {}
-    while pos < end:
-        if pos + 4 > end:
-            return None
-        start = pos + 4
-        pos = start + (body[pos + 2] << 8 | body[pos + 3])
-        if pos > end:
-            return None
-        found[body[start - 4] << 8 | body[start - 3]] = (start, pos)
-    return found
+    while pos + 4 <= end:
+        kind, length = _EXTENSION_HEADER(body, pos)
+        pos += 4 + length
+        if kind in _READ_EXTENSIONS:
+            found[kind] = (pos - length, pos)
+    return found if pos == end else None  # short of the end: a cut extension header; past it: a cut body
+
+
+def _sni(body: bytes, start: int, end: int) -> str | None:
+    """The server_name extension's host name (its data at `start:end`): the common list of one host_name
+    entry read with plain offsets, any other list by `_host_name` (which raises where one is cut)."""
+    if start + 5 <= end and body[start + 2] == 0:
+        list_end = start + 2 + (body[start] << 8 | body[start + 1])
+        name_end = start + 5 + (body[start + 3] << 8 | body[start + 4])
+        if name_end <= list_end <= end:
+            return body[start + 5 : name_end].decode("ascii", "replace")
+    return _host_name(_Cursor(body, start, end).vector(2))
 
 
 def _read_client_hello_checked(body: bytes) -> tuple[ClientHello, tuple[int, tuple[int, ...]]]:
@@ -212,7 +227,10 @@ def parse_server_hello(body: bytes) -> ServerHello:
         if pos + 3 <= size and (extensions := _extension_spans(body, pos + 3)) is not None:
             version = body[0] << 8 | body[1]
             if _EXT_SUPPORTED_VERSIONS in extensions:
-                version = _Cursor(body, *extensions[_EXT_SUPPORTED_VERSIONS]).number(2)
+                start, end = extensions[_EXT_SUPPORTED_VERSIONS]
+                if start + 2 > end:
+                    return _parse_server_hello_checked(body)
+                version = body[start] << 8 | body[start + 1]
             random = body[2:34]
             return ServerHello(random, version, body[pos] << 8 | body[pos + 1], random == HRR_RANDOM)
     return _parse_server_hello_checked(body)

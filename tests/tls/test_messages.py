@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
+
 import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -77,6 +80,49 @@ def test_client_offer(body: bytes, expected: messages.ClientOffer) -> None:
     # Given a ClientHello, Then its offer lists the versions and suites in the client's order
     assert messages.parse_client_offer(body) == expected
     assert messages.read_client_hello(body)[1] == expected
+
+
+def _outcome(parse: Callable[[bytes], object], body: bytes) -> object:
+    try:
+        return parse(body)
+    except messages.MessageError as error:
+        return f"MessageError: {error}"
+
+
+def _damaged(body: bytes, seed: int) -> list[bytes]:
+    """The body cut at every length, and with bytes changed, inserted or removed at random places."""
+    draw = random.Random(seed)
+    variants = [body[:size] for size in range(len(body))]
+    for _ in range(300):
+        at = draw.randrange(len(body))
+        changed = bytearray(body)
+        changed[at] = draw.randrange(256)
+        inserted = body[:at] + bytes([draw.randrange(256)]) + body[at:]
+        variants += [bytes(changed), inserted, body[:at] + body[at + 2 :]]
+    return variants
+
+
+HELLOS = [
+    client_hello(ext(0, vec(2, b"\x00" + vec(2, b"backend.lab"))) + ext(43, vec(1, b"\x03\x04\x03\x03"))),
+    client_hello(ext(10, b"\x00\x02\x00\x17") + ext(0, vec(2, b"\x05\x00\x01x" + b"\x00" + vec(2, b"b")))),
+    client_hello(ext(0, vec(2, b"")) + ext(43, vec(1, b"\x0a\x0a\x03\x03")) + ext(0xFF01, b"\x00")),
+    client_hello(b""),
+    server_hello(RANDOM, ext(43, b"\x03\x04") + ext(51, b"k" * 36)),
+    server_hello(messages.HRR_RANDOM, ext(51, b"\x00\x17") + ext(43, b"\x03\x04")),
+]
+
+
+@pytest.mark.parametrize("index", range(len(HELLOS)))
+def test_hellos_read_with_plain_offsets_as_the_checking_cursor_reads_them(index: int) -> None:
+    # Given a hello, whole and damaged every way (white box: the common case is read with plain offsets, and
+    # anything out of bounds goes to the checking cursor, which says where)
+    for body in [HELLOS[index], *_damaged(HELLOS[index], index)]:
+        # Then both readers give the same hello, or the same error
+        for plain, checked in [
+            (messages._read_client_hello, messages._read_client_hello_checked),
+            (messages.parse_server_hello, messages._parse_server_hello_checked),
+        ]:
+            assert _outcome(plain, body) == _outcome(checked, body)
 
 
 @pytest.mark.parametrize(
