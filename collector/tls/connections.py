@@ -225,7 +225,7 @@ class ConnectionTable:
         link = _IPV4_AFTER.get(linktype)
         ip, kind_at = link or (0, 0)
         least = ip + 40 if link is not None else 1 << 32  # any other link type: every frame to `add_frame`
-        connections = self.connections
+        connections, settled = self.connections, _SETTLED
         add_frame, add_segment = self.add_frame, self._add_segment
         where = [b"", 0]  # the record header of the frame being added, for `clock`
         header = 16 if block_at is None else 28  # the bytes before a frame
@@ -266,8 +266,9 @@ class ConnectionTable:
                 key = buf[at + 12 : at + 24]
                 entry = connections.get(key)
                 # a packet of a connection that can no longer change (protocol and fragment do not matter:
-                # anything else with these bytes would be skipped too), unless it is a SYN opening it again
-                if entry is not None and entry[0].done and buf[at + 33] & 0x12 != TCP_SYN:
+                # anything else with these bytes would be skipped too), unless it is a SYN opening it again;
+                # a connection is let go (marked settled) as soon as it is done
+                if entry is settled and buf[at + 33] & 0x12 != TCP_SYN:
                     pos = following
                     continue
                 _, total, fragment, protocol, _, _, _, _, seq, data_offset, flags = _IPV4_TCP(buf, at)
@@ -285,7 +286,7 @@ class ConnectionTable:
                     start = captured_end
                 if entry is not None and not (flags & TCP_SYN and not flags & TCP_ACK):
                     connection, index = entry
-                    connection.seen = frames  # type: ignore[union-attr]  # a done (settled) one continued above
+                    connection.seen = frames  # type: ignore[union-attr]  # a settled one continued above
                     length = captured_end - start
                     if not length and not missing and not flags & _CONTROL:
                         pos = following
@@ -300,7 +301,9 @@ class ConnectionTable:
                             stream.next_seq = (seq + length) & 0xFFFFFFFF
                             pos = following
                             continue
-                        if connection.add_sealed(index, seq, buf, start, captured_end, frames):
+                        # (a side still in its handshake is not sealed: the general path, without the call)
+                        if side.protected and connection.add_sealed(
+                                index, seq, buf, start, captured_end, frames):
                             if connection.done:
                                 self.frames = frames
                                 self._let_go(connection, "")
