@@ -120,6 +120,7 @@ import hashlib
 import json
 import os
 import random
+import statistics
 import struct
 import subprocess
 import sys
@@ -660,41 +661,53 @@ def measure(shape: str, args: argparse.Namespace) -> bool:
     trees = [("ours", ROOT)] + ([("baseline", args.baseline_tree)] if args.baseline_tree else [])
     for _, tree in trees:
         byte_compile(tree)
+    with_tshark = shape != "large" or args.with_tshark
     agree = True
-    mine: dict[str, tuple[float, float]] = {}
-    counted: dict[str, int] = {}
-    for name, tree in trees:
-        found, seconds, rss = ours(pcap, keys, args.runner, tree)
-        mine[name] = (seconds, _cpu_of_ours())
-        if COUNTING["on"]:
-            counted[name] = _instructions_of_ours()
+    # Each engine runs --repeat times, in rounds (ours, baseline, tshark; again...) so that the machine's
+    # drift falls on all of them alike; each is reported by its fastest run (the least disturbed, as timeit
+    # does) with the median beside it.
+    runs: dict[str, list[tuple[float, float, int, int]]] = {}  # name -> (wall, CPU, RSS KB, instructions)
+    found_by: dict[str, dict[str, object]] = {}
+    for _ in range(args.repeat):
+        for name, tree in trees:
+            found, seconds, rss = ours(pcap, keys, args.runner, tree)
+            runs.setdefault(name, []).append((seconds, _cpu_of_ours(), rss, _instructions_of_ours()))
+            found_by[name] = found
+            agree = agree and all(found[k] == truth[k] for k in comparable)
+            agree = agree and found["handshakes"] == truth["handshakes"]
+        if with_tshark:
+            theirs, their_seconds, their_rss = tshark(pcap, keys, BACKEND_PORT if shape == "dense" else None)
+            runs.setdefault("tshark", []).append(
+                (their_seconds, CPU["tshark"], their_rss, INSTRUCTIONS.get("tshark", 0))
+            )
+            found_by["tshark"] = theirs
+            agree = agree and all(theirs[k] == truth[k] for k in comparable)
+    best = {name: min(measured, key=lambda run: run[1]) for name, measured in runs.items()}
+    for name, (seconds, cpu, rss, _) in best.items():
+        label = name if name == "tshark" else f"{name} ({args.runner})"
+        median = statistics.median(run[1] for run in runs[name])
         print(
-            f"   {name + ' (' + args.runner + ')':16} {seconds:6.2f}s {size / 1e6 / seconds:7.1f} MB/s"
-            f" (CPU {_cpu_of_ours():5.2f}s)  peak RSS {rss / 1024:6.1f} MB"
-            f" ({_processes_of_ours()} process(es), summed)  {found}"
+            f"   {label:16} {seconds:6.2f}s {size / 1e6 / seconds:7.1f} MB/s (CPU {cpu:5.2f}s"
+            + (f", median of {args.repeat} {median:5.2f}s" if args.repeat > 1 else "")
+            + f")  peak RSS {rss / 1024:6.1f} MB"
+            + ("" if name == "tshark" else f" ({_processes_of_ours()} process(es), summed)")
+            + f"  {found_by[name]}"
         )
-        agree = agree and all(found[k] == truth[k] for k in comparable)
-        agree = agree and found["handshakes"] == truth["handshakes"]
-    if shape != "large" or args.with_tshark:
-        theirs, their_seconds, their_rss = tshark(pcap, keys, BACKEND_PORT if shape == "dense" else None)
-        print(
-            f"   {'tshark':16} {their_seconds:6.2f}s {size / 1e6 / their_seconds:7.1f} MB/s"
-            f" (CPU {CPU['tshark']:5.2f}s)  peak RSS {their_rss / 1024:6.1f} MB  {theirs}"
-        )
-        for name, (seconds, cpu) in mine.items():
-            if name in counted:  # callgrind slows the engines unequally: their time ratio means nothing
+    if with_tshark:
+        their_seconds, their_cpu, _, their_instructions = best["tshark"]
+        for name, _ in trees:
+            seconds, cpu, _, instructions = best[name]
+            if COUNTING["on"]:  # callgrind slows the engines unequally: their time ratio means nothing
                 print(
-                    f"   instructions tshark / {name}: {INSTRUCTIONS['tshark'] / counted[name]:.2f}x"
-                    f" ({name} {counted[name] / 1e9:.3f} G, tshark {INSTRUCTIONS['tshark'] / 1e9:.3f} G;"
+                    f"   instructions tshark / {name}: {their_instructions / instructions:.2f}x"
+                    f" ({name} {instructions / 1e9:.3f} G, tshark {their_instructions / 1e9:.3f} G;"
                     " callgrind's times above are not comparable)"
                 )
                 continue
             print(
-                f"   ratio tshark / {name}: {their_seconds / seconds:.2f}x wall,"
-                f" {CPU['tshark'] / cpu:.2f}x CPU"
+                f"   ratio tshark / {name}: {their_seconds / seconds:.2f}x wall, {their_cpu / cpu:.2f}x CPU"
                 " (tshark uses one core; CPU is the steadier figure on a loaded machine)"
             )
-        agree = agree and all(theirs[k] == truth[k] for k in comparable)
     print("   counts agree with the ground truth" if agree else "   COUNTS DIFFER")
     return agree
 
@@ -736,6 +749,12 @@ def _plain(truth: dict) -> dict:
     return {k: v for k, v in truth.items() if k != "recipe"}
 
 
+def _at_least_one(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a count of runs: {text!r}")
+    return int(text)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -750,6 +769,8 @@ def main() -> int:
                         " read: pcapng is what Wireshark saves (the same packets, converted with editcap)")
     parser.add_argument("--baseline-tree", type=Path, help="also run ours from this source tree (e.g. an"
                         " export of main: git archive main | tar -x -C DIR), in the same run")
+    parser.add_argument("--repeat", type=_at_least_one, default=1, help="runs of each engine, in rounds;"
+                        " each is reported by its fastest (this machine's speed moves 2x within an hour)")
     parser.add_argument("--rebuild", action="store_true", help="build the captures even when cached")
     parser.add_argument("--with-tshark", action="store_true", help="run tshark on the large capture too")
     parser.add_argument("--instructions", action="store_true", help="run each engine under valgrind's"
