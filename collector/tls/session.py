@@ -158,6 +158,11 @@ class Session:
             records._skip -= len(payload)
             stream.next_seq = (seq + len(payload)) & 0xFFFFFFFF
             return
+        if not flags & _CONTROL and not missing and seq == stream.next_seq and not stream._pending:
+            # in order, nothing held: Stream.add's first case, without the call (most handshake segments)
+            stream.next_seq = (seq + len(payload)) & 0xFFFFFFFF
+            self._add_bytes(index, payload, frame)
+            return
         if flags & TCP_SYN:
             self.syn_seen = True
             if not flags & TCP_ACK and self.client is None:
