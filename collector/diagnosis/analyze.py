@@ -39,9 +39,10 @@ class Analysis:
             yield "[]"
         else:
             separator = "[\n    "
-            repeated: dict[tuple[str, tuple[int, ...]], tuple[tuple[object, ...], str]] = {}
+            repeated: dict[tuple[object, ...], tuple[tuple[object, ...], str]] = {}
             for handshake in self.handshakes:
-                yield separator + _handshake_text(handshake, fragments, repeated)
+                yield separator
+                yield "".join(_handshake_text(handshake, fragments, repeated))
                 separator = ",\n    "
             yield "\n  ]"
         for key, value in self._rest_json().items():
@@ -80,25 +81,30 @@ _REPEATED_PARTS: dict[str, Callable[[Handshake], tuple[object, ...]]] = {
 }
 
 
+# Each field of a handshake as `json_chunks` writes it: the text before its value (separator, indentation,
+# key), then how to make the value and, for a repeated part, the values its text is made of.
+_FIELDS = tuple(
+    (f"{',' if index else '{'}\n      {_string(key)}: ", key, part, _REPEATED_PARTS.get(key))
+    for index, (key, part) in enumerate(HANDSHAKE_JSON.items())
+)
+
+
 def _handshake_text(
     handshake: Handshake,
     fragments: dict[tuple[int, object], str],
-    repeated: dict[tuple[str, tuple[int, ...]], tuple[tuple[object, ...], str]],
-) -> str:
-    """``_indented(handshake.to_json(), 2)`` joined; a repeated part is made and written only the first time
-    its values are seen."""
+    repeated: dict[tuple[object, ...], tuple[tuple[object, ...], str]],
+) -> list[str]:
+    """The pieces of ``_indented(handshake.to_json(), 2)``; a repeated part is made and written only the first
+    time its values are seen."""
     out = []
-    separator = "{\n      "
-    for key, part in HANDSHAKE_JSON.items():
-        out.append(f"{separator}{_string(key)}: ")
-        separator = ",\n      "
-        made_of = _REPEATED_PARTS.get(key)
+    for before, key, part, made_of in _FIELDS:
+        out.append(before)
         if made_of is not None:
             parts = made_of(handshake)
-            known = (key, tuple(map(id, parts)))
+            # by identity: an entry keeps its parts alive, so no other object can have their ids meanwhile
+            known = (key, *map(id, parts))
             entry = repeated.get(known)
-            if entry is None or any(a is not b for a, b in zip(entry[0], parts, strict=True)):
-                # the parts are kept with their text, so their ids cannot be reused by other objects meanwhile
+            if entry is None:
                 entry = (parts, "".join(_indented(part(handshake), 3, fragments)))
                 if len(repeated) >= _MAX_FRAGMENTS:
                     repeated.clear()
@@ -113,7 +119,7 @@ def _handshake_text(
         else:
             out.extend(_indented(value, 3, fragments))
     out.append("\n    }")
-    return "".join(out)
+    return out
 
 
 _MAX_FRAGMENTS = 4096  # distinct indented values remembered (a chain, an offer); the rest are indented anew
@@ -146,7 +152,10 @@ def _indented(value: object, level: int, fragments: dict[tuple[int, object], str
     if value is None:
         yield "null"
         return
-    if not isinstance(value, dict | list | tuple) or not value:  # a number, a bool, [] or {}
+    if not value and isinstance(value, list | tuple):  # no alerts, no notes: most handshakes
+        yield "[]"
+        return
+    if not isinstance(value, dict | list | tuple) or not value:  # a number, a bool or {}
         yield json.dumps(value)
         return
     flat = type(value) is list and all(type(item) is str or type(item) is int for item in value)
