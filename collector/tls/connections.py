@@ -23,6 +23,7 @@ Why memory stays bounded on any capture (a million one-packet connections includ
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import struct
 from collections import Counter
@@ -116,11 +117,14 @@ DEFAULT_LIMITS = Limits()
 class _Opening:
     """A connection before its first payload byte: what a Session will need replayed, and nothing more."""
 
-    __slots__ = ("answered", "client", "control", "done", "fins", "first_frame", "key", "seen", "started")
+    __slots__ = (
+        "answered", "back", "client", "control", "done", "fins", "first_frame", "key", "seen", "started"
+    )
     seen_record = False
 
     def __init__(self, key: Key, frame: int, started: int | None) -> None:
         self.key = key  # side 0 sent the first packet seen
+        self.back = _reversed(key)  # the key of side 1's packets
         self.first_frame = self.seen = frame
         self.started = started
         self.client: int | None = None  # the side that sent a SYN without ACK
@@ -362,7 +366,7 @@ class ConnectionTable:
             self._forget_settled()
         opening = _Opening(key, self.frames, started)
         self.connections[key] = (opening, 0)
-        self.connections[_reversed(key)] = (opening, 1)
+        self.connections[opening.back] = (opening, 1)
         self.followed[key] = opening
         return opening, 0
 
@@ -377,18 +381,19 @@ class ConnectionTable:
             opening.control.append((index, seq, flags, self.frames))
         if flags & (TCP_FIN | TCP_RST) and (end := opening.ending(index, flags)) is not None:
             self._record_attempt(opening, end)
-            self._forget(opening.key)
+            self._forget(opening)
 
     def _start_session(self, opening: _Opening) -> Session:
         """The first payload byte: build the Session and replay the segments it has not seen."""
         key = opening.key
         ends = _endpoints(key)
         session = Session(opening.first_frame, ends, self.keylog)
-        session.key, session.started, session.seen = key, opening.started, self.frames
+        session.key, session.back = key, opening.back
+        session.started, session.seen = opening.started, self.frames
         for index, seq, flags, frame in opening.control:
             session.add_segment(index, seq, flags, b"", 0, frame)
         self.connections[key] = (session, 0)
-        self.connections[_reversed(key)] = (session, 1)
+        self.connections[opening.back] = (session, 1)
         self.followed[key] = session
         return session
 
@@ -399,21 +404,21 @@ class ConnectionTable:
                 self._record_attempt(connection, AttemptEnd.UNANSWERED)
             elif connection.answered and connection.fins:
                 self._record_attempt(connection, AttemptEnd.CLOSED_WITHOUT_DATA)
-            self._forget(connection.key)  # nothing was read: a straggler is again a small opening
+            self._forget(connection)  # nothing was read: a straggler is again a small opening
             return
         if connection.tls:
             if note:
                 connection.notes.append(note)
             connection.flush(self.frames)
             self.handshakes.append(connection.to_handshake(self.source))
-        key = connection.key
-        assert key is not None  # every Session the table follows was started by `_start_session`
-        self.connections[key] = self.connections[_reversed(key)] = _SETTLED
+        key, back = connection.key, connection.back
+        assert key is not None and back is not None  # every Session the table follows was started here
+        self.connections[key] = self.connections[back] = _SETTLED
         del self.followed[key]
         self.settled_keys += 2
 
-    def _forget(self, key: Key) -> None:
-        del self.connections[key], self.connections[_reversed(key)], self.followed[key]
+    def _forget(self, opening: _Opening) -> None:
+        del self.connections[opening.key], self.connections[opening.back], self.followed[opening.key]
 
     def _record_attempt(self, opening: _Opening, end: AttemptEnd) -> None:
         if len(self.attempts) >= self.limits.attempts:
@@ -496,12 +501,13 @@ def _endpoints(key: Key) -> tuple[str, str]:
     size = (len(key) - 4) // 2
     ports = key[2 * size :]
     return (
-        _endpoint(key[:size], ports[0] << 8 | ports[1]),
-        _endpoint(key[size : 2 * size], ports[2] << 8 | ports[3]),
+        f"{_address(key[:size])}:{ports[0] << 8 | ports[1]}",
+        f"{_address(key[size : 2 * size])}:{ports[2] << 8 | ports[3]}",
     )
 
 
-def _endpoint(address: bytes, port: int) -> str:
+@functools.lru_cache(maxsize=1024)  # an MP capture holds few addresses, on thousands of connections
+def _address(address: bytes) -> str:
     if len(address) == 4:
-        return f"{address[0]}.{address[1]}.{address[2]}.{address[3]}:{port}"
-    return f"[{ipaddress.IPv6Address(address).compressed}]:{port}"
+        return f"{address[0]}.{address[1]}.{address[2]}.{address[3]}"
+    return f"[{ipaddress.IPv6Address(address).compressed}]"

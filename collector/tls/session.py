@@ -83,6 +83,7 @@ class Session:
     __slots__ = (
         "alerts",
         "answered",
+        "back",
         "cipher",
         "client",
         "decrypting",
@@ -133,6 +134,7 @@ class Session:
         self.http_status: int | None = None
         self.started: int | None = None  # capture time (ns) of the first packet, set by the reader
         self.key: bytes | None = None  # the reader's key for side 0 (see `connections.Key`)
+        self.back: bytes | None = None  # ... and for side 1
         self.seen = first_frame  # frame of the last packet, for the reader's idle policy
         self.offer: messages.ClientOffer | None = None
         self.non_tls: NonTlsReply | None = None
