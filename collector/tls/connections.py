@@ -205,7 +205,7 @@ class ConnectionTable:
         common cases decided inline (a packet of a settled connection, a bare ACK, a segment in the middle of
         a sealed record nobody can open), so that most packets cost one unpack and a lookup, and no copy.
         `time_at(buf, pos)` tells the capture time of the record at `pos`."""
-        return self._consumer(linktype, time_at, struct.Struct(order + "I").unpack_from, None)
+        return self._consumer(linktype, time_at, struct.Struct(order + "I").unpack_from, None, order=order)
 
     def pcapng_consumer(
         self, linktype: int, also: AbstractSet[int], order: str, time_at: Callable[[bytes, int], int | None]
@@ -222,10 +222,12 @@ class ConnectionTable:
         caplen_at: Callable[[bytes, int], tuple[int, ...]] | None,
         block_at: Callable[[bytes, int], tuple[int, ...]] | None,
         also: AbstractSet[int] = frozenset(),
+        order: str = "<",
     ) -> Consumer:
         """A pcap consumer (`caplen_at` reads a record's captured length) or a pcapng one (`block_at` reads
         an enhanced packet block's type, length, interface and captured length; it takes interface 0 and those
-        in `also`): one loop for both formats, as what follows a frame's header is the same."""
+        in `also`): one loop for both formats, as what follows a frame's header is the same. `order` is a pcap
+        file's byte order."""
         link = _IPV4_AFTER.get(linktype)
         ip, kind_at = link or (0, 0)
         least = ip + 40 if link is not None else 1 << 32  # any other link type: every frame to `add_frame`
@@ -233,6 +235,11 @@ class ConnectionTable:
         add_frame, add_segment = self.add_frame, self._add_segment
         where = [b"", 0]  # the record header of the frame being added, for `clock`
         header = 16 if block_at is None else 28  # the bytes before a frame
+        # A pcap record's captured length, its link header's protocol and its IP version byte in one unpack
+        # (the protocol read in the file's byte order, hence the value it has for 0x0800 there)
+        probe = struct.Struct(f"{order}8xI{16 + kind_at - 12}xH{max(0, ip - kind_at - 2)}xB").unpack_from
+        span = 16 + ip + 1 if link is not None else 1 << 62  # another link type: never probed
+        ipv4 = 0x0008 if order == "<" else 0x0800
 
         def clock() -> int | None:
             return time_at(where[0], where[1])  # type: ignore[arg-type]  # (bytes, int), set before each call
@@ -242,11 +249,16 @@ class ConnectionTable:
             first = frames = self.frames
             while pos + header <= size:
                 if block_at is None:
-                    (caplen,) = caplen_at(buf, pos + 8)  # type: ignore[misc]  # one of the two is given
+                    if pos + span <= size:
+                        caplen, kind, version = probe(buf, pos)
+                    else:
+                        (caplen,) = caplen_at(buf, pos + 8)  # type: ignore[misc]  # one of the two is given
+                        kind = version = 0
                     frame_at = pos + 16
                     following = end = frame_at + caplen
                     if end > size:
                         break
+                    common = caplen >= least and version == 0x45 and kind == ipv4
                 else:
                     kind, length, interface, caplen = block_at(buf, pos)
                     following = pos + length
@@ -257,8 +269,9 @@ class ConnectionTable:
                     if caplen > length - 32:  # as the reader slices it
                         caplen = length - 32
                     end = frame_at + caplen
-                if not (caplen >= least and buf[frame_at + ip] == 0x45
-                        and buf[frame_at + kind_at] == 8 and buf[frame_at + kind_at + 1] == 0):
+                    common = (caplen >= least and buf[frame_at + ip] == 0x45
+                              and buf[frame_at + kind_at] == 8 and buf[frame_at + kind_at + 1] == 0)
+                if not common:  # not IPv4 without options on the link type's usual header: the general path
                     self.frames = frames
                     where[0], where[1] = buf, pos
                     add_frame(linktype, buf[frame_at:end], clock)
