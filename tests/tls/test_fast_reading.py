@@ -140,6 +140,30 @@ def test_small_segments_and_reordering_read_the_same_both_ways(
         _same(read_handshakes(path, keylog_for(name)), _general(path, name))
 
 
+@pytest.mark.parametrize("order", ["<", ">"])
+@pytest.mark.parametrize("linktype", [1, 113, 276])
+def test_common_frames_take_the_fast_path_in_either_byte_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, linktype: int, order: str
+) -> None:
+    # Given a capture of IPv4 frames without options, written in either byte order
+    frames = rewrite.frames_for(rewrite.segments(capture_path(HEALTHY)), linktype)
+    path = rewrite.write_pcap(tmp_path / "capture.pcap", linktype, frames, order=order)
+    general = _general(path, HEALTHY)
+    # When read
+    handed: list[int] = []
+    add_frame = ConnectionTable.add_frame
+
+    def counted(self: ConnectionTable, *args: object, **kwargs: object) -> None:
+        handed.append(1)
+        add_frame(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ConnectionTable, "add_frame", counted)
+    fast = read_handshakes(path)
+    # Then none goes frame by frame through the general path, and the result is the general path's
+    assert handed == [] and fast.packets == len(frames)
+    _same(fast, general)
+
+
 def test_read_into_hands_over_the_frames_and_notes_iterating_gives() -> None:
     # Given frames around the reader's 1 MB chunks, then each kind of damage after the header
     frames = [bytes([n % 251]) * (n * 997 % 70_001) for n in range(80)]  # ~2.8 MB: several chunks
