@@ -235,10 +235,13 @@ class ConnectionTable:
         add_frame, add_segment = self.add_frame, self._add_segment
         where = [b"", 0]  # the record header of the frame being added, for `clock`
         header = 16 if block_at is None else 28  # the bytes before a frame
-        # A pcap record's captured length, its link header's protocol and its IP version byte in one unpack
-        # (the protocol read in the file's byte order, hence the value it has for 0x0800 there)
-        probe = struct.Struct(f"{order}8xI{16 + kind_at - 12}xH{max(0, ip - kind_at - 2)}xB").unpack_from
-        span = 16 + ip + 1 if link is not None else 1 << 62  # another link type: never probed
+        # A pcap record's captured length, its link header's protocol, its IP version byte, the connection's
+        # key and the TCP flags in one unpack (the protocol read in the file's byte order, hence the value it
+        # has for 0x0800 there)
+        probe = struct.Struct(
+            f"{order}8xI{16 + kind_at - 12}xH{max(0, ip - kind_at - 2)}xB11x12s9xB"
+        ).unpack_from
+        span = 16 + ip + 34 if link is not None else 1 << 62  # another link type: never probed
         ipv4 = 0x0008 if order == "<" else 0x0800
 
         def clock() -> int | None:
@@ -250,8 +253,8 @@ class ConnectionTable:
             while pos + header <= size:
                 if block_at is None:
                     if pos + span <= size:
-                        caplen, kind, version = probe(buf, pos)
-                    else:
+                        caplen, kind, version, key, control = probe(buf, pos)
+                    else:  # a record too short to be common (or cut): the probe would run past the buffer
                         (caplen,) = caplen_at(buf, pos + 8)  # type: ignore[misc]  # one of the two is given
                         kind = version = 0
                     frame_at = pos + 16
@@ -271,6 +274,8 @@ class ConnectionTable:
                     end = frame_at + caplen
                     common = (caplen >= least and buf[frame_at + ip] == 0x45
                               and buf[frame_at + kind_at] == 8 and buf[frame_at + kind_at + 1] == 0)
+                    if common:
+                        key, control = buf[frame_at + ip + 12 : frame_at + ip + 24], buf[frame_at + ip + 33]
                 if not common:  # not IPv4 without options on the link type's usual header: the general path
                     self.frames = frames
                     where[0], where[1] = buf, pos
@@ -280,12 +285,11 @@ class ConnectionTable:
                     continue
                 frames += 1
                 at = frame_at + ip
-                key = buf[at + 12 : at + 24]
                 entry = connections.get(key)
                 # a packet of a connection that can no longer change (protocol and fragment do not matter:
                 # anything else with these bytes would be skipped too), unless it is a SYN opening it again;
                 # a connection is let go (marked settled) as soon as it is done
-                if entry is settled and buf[at + 33] & 0x12 != TCP_SYN:
+                if entry is settled and control & 0x12 != TCP_SYN:
                     pos = following
                     continue
                 _, total, fragment, protocol, _, _, _, _, seq, data_offset, flags = _IPV4_TCP(buf, at)
