@@ -47,38 +47,30 @@ def summarize_session(session: Session, source: str) -> Handshake:
     if outcome is not Outcome.ESTABLISHED:
         notes.extend(_close_notes(session, client_index))
     facts = session.facts
-    # A frozen dataclass's __init__ sets each of Handshake's 21 fields through object.__setattr__: most of the
-    # cost of making one, and the reader makes one per connection. The instance's dict is filled at once
-    # instead, every field in declaration order (tests/tls/test_capture_facts.py checks it holds exactly the
-    # fields, and equals the Handshake __init__ makes from them).
-    handshake = _new_handshake(Handshake)
-    object.__setattr__(handshake, "__dict__", {
-        "client": session.endpoints[client_index],
-        "server": session.endpoints[1 - client_index],
-        "sni": session.sni,
-        "version": ciphers.version_name(session.version) if session.version is not None else None,
-        "cipher": ciphers.cipher_name(session.cipher) if session.cipher is not None else None,
-        "server_chain": facts.get("server_chain", ()),
-        "certificate_request": facts.get("certificate_request"),
-        "client_certificate": facts.get("client_certificate"),
-        "alerts": tuple(session.alerts),
-        "outcome": outcome,
-        "source": source,
-        "frames": (session.first_frame, session.last_frame),
-        "encrypted_records": session.sides[0].opaque + session.sides[1].opaque,
-        "http_status": session.http_status,
-        "notes": tuple(notes),
-        "client_hello": _offer(session),
-        "server_chain_der": facts.get("server_chain_der", ()),
-        "captured_at": capture_time(session.started),
-        "non_tls_reply": session.non_tls,
-        "server_hello_frame": facts.get("server_hello"),
-        "server_chain_frame": facts.get("server_chain_frame"),
-    })
-    return handshake
-
-
-_new_handshake = object.__new__
+    # The ignores below: `facts` holds each message's parsed value under its field's name, typed as object.
+    return Handshake(
+        client=session.endpoints[client_index],
+        server=session.endpoints[1 - client_index],
+        sni=session.sni,
+        version=ciphers.version_name(session.version) if session.version is not None else None,
+        cipher=ciphers.cipher_name(session.cipher) if session.cipher is not None else None,
+        server_chain=facts.get("server_chain", ()),  # type: ignore[arg-type]
+        certificate_request=facts.get("certificate_request"),  # type: ignore[arg-type]
+        client_certificate=facts.get("client_certificate"),  # type: ignore[arg-type]
+        alerts=tuple(session.alerts),
+        outcome=outcome,
+        source=source,
+        frames=(session.first_frame, session.last_frame),
+        encrypted_records=session.sides[0].opaque + session.sides[1].opaque,
+        http_status=session.http_status,
+        notes=tuple(notes),
+        client_hello=_offer(session),
+        server_chain_der=facts.get("server_chain_der", ()),  # type: ignore[arg-type]
+        captured_at=capture_time(session.started),
+        non_tls_reply=session.non_tls,
+        server_hello_frame=facts.get("server_hello"),  # type: ignore[arg-type]
+        server_chain_frame=facts.get("server_chain_frame"),  # type: ignore[arg-type]
+    )
 
 
 def _offer(session: Session) -> ClientHelloOffer | None:
