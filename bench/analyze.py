@@ -109,6 +109,23 @@ importing asn1crypto lazily (the diagnosis decodes CertificateRequest names with
 Then pcapng (what Wireshark saves; --format pcapng) took the fast path too: reading dense as pcapng 4.99 ->
 3.52 G instructions (pcap 3.39 -> 3.40 G: one loop serves both); same runs with --baseline-tree (3c86939):
 1.27 -> 0.86 s CPU (tshark 4.15 s: 3.26x -> 4.84x) and 1.03 -> 0.86 s (tshark 3.07 s: 2.99x -> 3.56x).
+
+2026-12-03, next session (--repeat, so each engine is its fastest of N runs in rounds): dense instructions
+4.179 -> 3.390 G (tshark 17.8-18.1 G: 4.29x -> 5.25-5.35x; --instructions: 5.20x midway, at 3.487 G).
+What moved them: the JSON writer making repeated parts only on a miss and its keys' text once (0.52 ->
+0.33 G), ClientHello parsing with plain offsets (22 -> 9 us a hello: -0.12 G), one unpack for a pcap
+record's length, link protocol, IP version, key and TCP flags (-0.19 G), in-order segments without
+Stream.add, records and messages cut from bytes, reverse keys kept, address texts cached (-0.15 G). In CPU
+time the biggest single change costs few instructions: the buffer no longer joins the rest of a chunk with
+the whole next 1 MiB one (a copy of the file into fresh memory; half the page faults). Dense, --repeat 5
+with --baseline-tree at the session's start (984775f), four runs: 5.61x / 4.28x, 5.19x / 4.42x,
+5.41x / 3.83x CPU (ours 0.96-1.01 s, baseline 1.18-1.37 s, tshark 5.24-5.40 s); one run in a slower
+stretch gave ours 4.47x and another 3.95x alone (ours 1.14-1.15 s, tshark 4.49-5.17 s). Bulk 18.9x (ours
+2.47 s, 57 MB; tshark 46.7 s); large: 1,071 MB in 12.8 s CPU (baseline 17.2 s), peak RSS 116.4 MB.
+Where ours' time goes now (py-spy): imports ~35 % of the samples (dataclass methods compiled at import
+7 %, unmarshalling 4.3 MB of bytecode 5 %, of which asn1crypto 444 KB, click 409 KB, cryptography 457 KB,
+ours 679 KB), reading ~55 %, JSON ~6 %. Tried and not kept: filling each Handshake's dict at once instead
+of its frozen __init__ (-0.08 G, but 528 instead of 264 bytes a handshake: +9 MB on large).
 """
 
 from __future__ import annotations
