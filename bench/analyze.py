@@ -118,7 +118,7 @@ record's length, link protocol, IP version, key and TCP flags (-0.19 G), in-orde
 Stream.add, records and messages cut from bytes, reverse keys kept, address texts cached (-0.15 G). In CPU
 time the biggest single change costs few instructions: the buffer no longer joins the rest of a chunk with
 the whole next 1 MiB one (a copy of the file into fresh memory; half the page faults). Dense, --repeat 5
-with --baseline-tree at the session's start (984775f), four runs: 5.61x / 4.28x, 5.19x / 4.42x,
+with --baseline-tree at the session's start (984775f), three runs: 5.61x / 4.28x, 5.19x / 4.42x,
 5.41x / 3.83x CPU (ours 0.96-1.01 s, baseline 1.18-1.37 s, tshark 5.24-5.40 s); one run in a slower
 stretch gave ours 4.47x and another 3.95x alone (ours 1.14-1.15 s, tshark 4.49-5.17 s). Bulk 18.9x (ours
 2.47 s, 57 MB; tshark 46.7 s); large: 1,071 MB in 12.8 s CPU (baseline 17.2 s), peak RSS 116.4 MB.
