@@ -149,21 +149,14 @@ class Session:
             return  # a bare ACK changes nothing
         side = self.sides[index]
         records, stream = side.records, side.stream
-        if (  # the middle of a sealed record nobody can open, in order: only its length matters
-            records._skip > len(payload)
-            and payload
-            and seq == stream.next_seq
-            and not flags & _CONTROL
-            and not missing
-            and not stream._pending
-        ):
-            records._skip -= len(payload)
-            stream.next_seq = (seq + len(payload)) & 0xFFFFFFFF
-            return
         if not flags & _CONTROL and not missing and seq == stream.next_seq and not stream._pending:
-            # in order, nothing held: Stream.add's first case, without the call (most handshake segments)
+            # in order with nothing held (so not a bare ACK: it has a payload): Stream.add's first case,
+            # without the call
             stream.next_seq = (seq + len(payload)) & 0xFFFFFFFF
-            self._add_bytes(index, payload, frame)
+            if records._skip > len(payload):  # the middle of a sealed record nobody can open: only its length
+                records._skip -= len(payload)
+            else:
+                self._add_bytes(index, payload, frame)
             return
         if flags & TCP_SYN:
             self.syn_seen = True
