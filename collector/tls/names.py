@@ -104,9 +104,10 @@ def name_from_der(der: bytes) -> x509.Name | None:  # one backend sends the same
                 value, asn1_type = _decode_der_value(ava["value"])
                 avas.append((oid, value, asn1_type))
             rdns.append(avas)
+        # DER can hold what a Name cannot (an empty RDN, one attribute twice in an RDN): not a Name either
+        return _build_typed_name(rdns)
     except (ValueError, TypeError, KeyError, AttributeError):
         return None
-    return _build_typed_name(rdns)
 
 
 def _decode_der_value(value: asn1_core.Asn1Value) -> tuple[str, _ASN1Type | None]:

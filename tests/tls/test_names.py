@@ -117,6 +117,9 @@ DER_CASES = {
     "truncated": bytes.fromhex("300e310c300a0603550406130355"),
     "trailing bytes": x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "x")]).public_bytes() + b"\x00",
     "empty": b"",
+    # DER that parses, but as no Name cryptography can hold: a backend may send it as a CA name
+    "empty rdn": bytes.fromhex("30023100"),
+    "one attribute twice in an rdn": bytes.fromhex("30163114300806035504030c0161300806035504030c0161"),
 }
 
 
