@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from collector import layout
 from collector.diagnosis.bundles import BundleFiles
@@ -155,5 +154,8 @@ def _cert_document(path: Path, data: bytes) -> tuple[TrustedCertificate, ...]:
 
 
 def _trusted(cert: x509.Certificate, source: str) -> TrustedCertificate:
+    # Imported here: `collect analyze` of a capture alone has no truststore, and this import is ~14 ms
+    from cryptography.hazmat.primitives.serialization import Encoding
+
     return TrustedCertificate(name_to_rfc4514(cert.subject), name_to_rfc4514(cert.issuer), source,
                               cert.public_bytes(Encoding.DER))

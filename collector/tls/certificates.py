@@ -13,9 +13,7 @@ import functools
 import re
 import warnings
 
-from asn1crypto import x509 as asn1_x509
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from collector.tls.handshake import CertificateSummary
 
@@ -70,6 +68,9 @@ def _summarize(der: bytes) -> CertificateSummary:
 def load_pem_chain(text: str) -> tuple[CertificateSummary, ...]:
     """Every certificate of a PEM bundle, in file order (blocks that do not decode
     become ``hex:`` summaries)."""
+    # Imported here, as asn1crypto below: `collect analyze` of a capture needs neither (~40 ms of its start)
+    from cryptography.hazmat.primitives.serialization import Encoding
+
     summaries = []
     for block in _PEM_BLOCK.findall(text.encode("utf-8", "replace")):
         try:
@@ -82,6 +83,8 @@ def load_pem_chain(text: str) -> tuple[CertificateSummary, ...]:
 
 
 def _summarize_leniently(der: bytes) -> CertificateSummary:
+    from asn1crypto import x509 as asn1_x509
+
     try:
         tbs = asn1_x509.Certificate.load(der, strict=False)["tbs_certificate"]
         subject_der, issuer_der = tbs["subject"].dump(), tbs["issuer"].dump()

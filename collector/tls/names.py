@@ -7,12 +7,14 @@ import functools
 import re
 import unicodedata
 import warnings
+from typing import TYPE_CHECKING
 
-from asn1crypto import core as asn1_core
-from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID, ObjectIdentifier
+
+if TYPE_CHECKING:
+    from asn1crypto import core as asn1_core
 
 # Keywords of RFC 4514, RFC 1779 / Java `X500Principal.toString()` and OpenSSL short names (upper-cased).
 _KEYWORDS: dict[str, ObjectIdentifier] = {
@@ -93,7 +95,28 @@ def names_match(a: x509.Name, b: x509.Name) -> bool:
 
 @functools.lru_cache(maxsize=4096)
 def name_from_der(der: bytes) -> x509.Name | None:  # one backend sends the same names on every connection
-    """Decode a DER Name (as carried in a CertificateRequest); ``None`` when the bytes are not a Name."""
+    """Decode a DER Name (as carried in a CertificateRequest); ``None`` when the bytes are not a Name.
+
+    cryptography reads well-formed names. What it refuses, keeps as bytes or reads otherwise than JSSE (UTF-8
+    in a PrintableString, a TeletexString, a value that is no string) asn1crypto reads.
+    """
+    try:
+        with warnings.catch_warnings():  # odd lengths warn (a 3-letter country): JSSE still compares them
+            warnings.simplefilter("ignore")
+            name = x509.Name.from_bytes(der)
+    except (ValueError, TypeError):  # not DER, or no Name cryptography can hold
+        return _name_from_der_leniently(der)
+    # cryptography reads a TeletexString as UTF-8, JSSE (and asn1crypto) as Latin-1
+    if all(isinstance(a.value, str) and a._type is not _ASN1Type.T61String for a in name):
+        return name
+    return _name_from_der_leniently(der)
+
+
+def _name_from_der_leniently(der: bytes) -> x509.Name | None:
+    # Imported here: asn1crypto is a tenth of `collect analyze`'s start (~27 ms), and real names rarely
+    # need it.
+    from asn1crypto import x509 as asn1_x509
+
     try:
         parsed = asn1_x509.Name.load(der, strict=True)
         rdns: list[list[tuple[ObjectIdentifier, str, _ASN1Type | None]]] = []
@@ -106,11 +129,14 @@ def name_from_der(der: bytes) -> x509.Name | None:  # one backend sends the same
             rdns.append(avas)
         # DER can hold what a Name cannot (an empty RDN, one attribute twice in an RDN): not a Name either
         return _build_typed_name(rdns)
-    except (ValueError, TypeError, KeyError, AttributeError):
+    # what asn1crypto raises on bytes that are not what they claim (IndexError: an empty BIT STRING)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError):
         return None
 
 
 def _decode_der_value(value: asn1_core.Asn1Value) -> tuple[str, _ASN1Type | None]:
+    from asn1crypto import core as asn1_core
+
     chosen = value.chosen if isinstance(value, asn1_core.Choice) else value
     asn1_type = _ASN1_TYPES.get(type(chosen).__name__)
     try:
@@ -260,6 +286,8 @@ def _read_escape(text: str, pos: int) -> tuple[bytes, int]:
 
 
 def _decode_hex_value(digits: str) -> str:
+    from asn1crypto import core as asn1_core  # rare ("#" values): imported here, as in name_from_der
+
     try:
         parsed = asn1_core.load(bytes.fromhex(digits))
         native = parsed.native

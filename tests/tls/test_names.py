@@ -3,8 +3,11 @@ JSSE-style matching."""
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 from cryptography import x509
+from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -164,3 +167,81 @@ def test_rfc4514_text_of_any_name_parses_back_to_an_equal_name(rdns: list) -> No
     assert names_match(parsed, name)
     decoded = name_from_der(name.public_bytes())
     assert decoded is not None and names_match(decoded, name)
+
+
+def _tlv(tag: int, content: bytes) -> bytes:
+    length = len(content)
+    if length < 0x80:
+        return bytes([tag, length]) + content
+    size = (length.bit_length() + 7) // 8
+    return bytes([tag, 0x80 | size]) + length.to_bytes(size, "big") + content
+
+
+_DER_OIDS = {  # content octets of the attribute types a backend's CA names carry, and one nobody knows
+    "CN": "550403", "C": "550406", "O": "55040a", "serialNumber": "550405", "email": "2a864886f70d010901",
+    "DC": "0992268993f22c640119", "x500UniqueIdentifier": "55042d", "unknown": "2a0304",
+}
+# UTF8String, PrintableString, IA5String, BMPString, UniversalString, TeletexString, NumericString,
+# VisibleString, GeneralString, BIT STRING, INTEGER
+_DER_TAGS = [0x0C, 0x13, 0x16, 0x1E, 0x1C, 0x14, 0x12, 0x1A, 0x1B, 0x03, 0x02]
+_CONTENT = st.sampled_from([b"", b"a", b"US", b"Lab CA", b"a@b", b"\x00\xab", b"\x00a\x00b", b"caf\xc3\xa9",
+                            b"\xff", b"\x00\x00\x00a", b"\xd8\x00"]) | st.binary(max_size=6)
+_DER_AVA = st.builds(lambda oid, tag, value: _tlv(0x30, _tlv(0x06, bytes.fromhex(oid)) + _tlv(tag, value)),
+                     st.sampled_from(sorted(_DER_OIDS.values())), st.sampled_from(_DER_TAGS), _CONTENT)
+_DER_NAME = st.lists(st.lists(_DER_AVA, max_size=2).map(lambda avas: _tlv(0x31, b"".join(avas))), max_size=3)
+
+
+def _attributes(name: x509.Name | None) -> list[list[tuple[str, str | bytes, object]]] | None:
+    if name is None:
+        return None
+    return [[(a.oid.dotted_string, a.value, a._type) for a in rdn] for rdn in name.rdns]
+
+
+def _cryptography_reading(der: bytes) -> x509.Name | None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return x509.Name.from_bytes(der)
+    except (ValueError, TypeError):
+        return None
+
+
+@settings(max_examples=400, deadline=None)
+@given(_DER_NAME, st.data())
+def test_name_from_der_reads_with_cryptography_and_leaves_the_rest_to_asn1crypto(
+    rdns: list[bytes], data: st.DataObject
+) -> None:
+    """White box, on purpose: which of the two readers answers is the contract (cryptography, imported anyway,
+    for what it reads as JSSE does; asn1crypto, imported only then, for the rest)."""
+    from collector.tls.names import _name_from_der_leniently
+
+    # Given a DER Name of odd string types, values and RDNs, sometimes with one byte changed
+    der = bytearray(_tlv(0x30, b"".join(rdns)))
+    if data.draw(st.booleans()):
+        der[data.draw(st.integers(0, len(der) - 1))] = data.draw(st.integers(0, 255))
+    # When decoded (it never raises)
+    decoded = name_from_der(bytes(der))
+    # Then a name cryptography reads with string values and no TeletexString (which JSSE reads as Latin-1) is
+    # cryptography's reading, and any other is the lenient reader's
+    read = _cryptography_reading(bytes(der))
+    if read is not None and all(isinstance(a.value, str) and a._type != _ASN1Type.T61String for a in read):
+        assert _attributes(decoded) == _attributes(read)
+    else:
+        assert _attributes(decoded) == _attributes(_name_from_der_leniently(bytes(der)))
+
+
+_LENIENT_CASES = {  # attribute type, DER value (tag, length, content) -> the text kept, as JSSE compares it
+    "a TeletexString, as Latin-1": ("550403", "1403616263", "abc"),
+    "latin-1 in a TeletexString": ("550403", "1402e965", "ée"),
+    "a number under an unknown type is kept as its DER": ("2a0304", "020105", "#020105"),
+}
+
+
+@pytest.mark.parametrize("oid,value,text", _LENIENT_CASES.values(), ids=_LENIENT_CASES.keys())
+def test_name_from_der_keeps_what_cryptography_refuses(oid: str, value: str, text: str) -> None:
+    # Given a CA name with a value cryptography refuses or reads otherwise than JSSE
+    der = _tlv(0x30, _tlv(0x31, _tlv(0x30, _tlv(0x06, bytes.fromhex(oid)) + bytes.fromhex(value))))
+    # When decoded
+    decoded = name_from_der(der)
+    # Then the text is kept
+    assert decoded is not None and [a.value for a in decoded] == [text]
