@@ -58,9 +58,9 @@ _KEPT_CONTROL = 4  # SYN, SYN-ACK, and a FIN or RST each way are all a Session n
 # case makes it with one slice of the frame, and a dict lookup on it decides most packets.
 Key = bytes
 _PORTS = struct.Struct(">HH").pack
-# IPv4 header without options then TCP: version/IHL, total length, fragment, protocol, addresses; ports,
-# sequence number, data offset, flags (what `packets.decode_segment` reads, in one call)
-_IPV4_TCP = struct.Struct(">BxHxxHxB2x4s4sHHI4xBB").unpack_from
+# An IPv4 header without options and the TCP header after it: total length, fragment field, protocol, sequence
+# number, data offset, flags (the addresses and ports are read as the connection's key, in one slice)
+_IPV4_TCP = struct.Struct(">2xH2xHxB14xI4xBB").unpack_from
 # The link types read without `decode_segment` when they carry IPv4 without options, nearly every frame: where
 # the IP header starts, and where the link header's protocol field says 0x0800. Ethernet is a capture on one
 # interface; Linux cooked (SLL2 from tcpdump 4.99, SLL before) is what `tcpdump -i any`, the run's, writes.
@@ -176,7 +176,7 @@ class ConnectionTable:
         if (link is not None and len(data) >= link[0] + 40 and data[link[0]] == 0x45
                 and data[link[1]] == 8 and data[link[1] + 1] == 0):
             ip = link[0]  # one unpack instead of `decode_segment`
-            _, total, fragment, protocol, _, _, _, _, seq, data_offset, flags = _IPV4_TCP(data, ip)
+            total, fragment, protocol, seq, data_offset, flags = _IPV4_TCP(data, ip)
             if protocol != 6 or fragment & 0x3FFF:
                 return
             size = len(data)
@@ -292,7 +292,7 @@ class ConnectionTable:
                 if entry is settled and control & 0x12 != TCP_SYN:
                     pos = following
                     continue
-                _, total, fragment, protocol, _, _, _, _, seq, data_offset, flags = _IPV4_TCP(buf, at)
+                total, fragment, protocol, seq, data_offset, flags = _IPV4_TCP(buf, at)
                 if protocol != 6 or fragment & 0x3FFF:
                     pos = following
                     continue
