@@ -306,3 +306,30 @@ def test_analyze_text_lists_the_attempts_and_names_the_refusal() -> None:
     assert "  refused (connection-refused-java.pcap, frames 1–2)" in result.stdout
     assert "Cause: connection-refused  (backend 127.0.0.1:" in result.stdout
     assert "answered by RST at frame 2" in result.stdout
+
+
+# Loaded only when an input needs them: a tenth of `collect analyze`'s start each (bench/analyze.py).
+NOT_FOR_A_CAPTURE = ("asn1crypto", "cryptography.hazmat.primitives.serialization", "collector.tls.survey",
+                     "collector.tls.probe_results")
+LOADED = r"""
+import sys
+from collector.entry import main
+sys.argv = ["collect", "analyze", "--json", sys.argv[1]]
+try:
+    main()
+finally:
+    print(" ".join(sorted(sys.modules)), file=sys.stderr)
+"""
+
+
+def test_analyze_of_a_capture_leaves_out_what_only_other_inputs_need() -> None:
+    # Given a capture with a server chain and a CertificateRequest's CA names (decoded for the verdict)
+    capture = f"{CAPTURES}/ca-mismatch-java-tls12.pcap"
+    # When `collect analyze` reads it in a fresh interpreter
+    done = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-c", LOADED, capture], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, check=False)
+    # Then it judged the capture without importing the modules only PEM files, odd names and probes need
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["diagnosis"]["cause"] == "client-certificate-not-sent"
+    loaded = done.stderr.split()
+    assert [m for m in loaded if m.startswith(NOT_FOR_A_CAPTURE)] == []

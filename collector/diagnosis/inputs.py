@@ -28,8 +28,8 @@ from collector.edge.keystores import sniff_edge_document
 from collector.errors import InputError
 from collector.tls.capture import is_capture, read_handshakes
 from collector.tls.certificates import load_pem_chain
+from collector.tls.handshake import ProbeResult
 from collector.tls.keylog import KeyLog, is_keylog, load_keylog
-from collector.tls.probe_results import probe_results_from_json
 
 _HEAD = 4096
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -84,7 +84,7 @@ def evidence_from_bundle(root: Path, keylog: KeyLog | None = None) -> Evidence:
         parts.append(_bundle_jsse_signs(files))
         if files.exists(layout.PROBE_RESULTS):
             data = _json_or_error(files.read(layout.PROBE_RESULTS), files.where(layout.PROBE_RESULTS))
-            probes = probe_results_from_json(data, files.where(layout.PROBE_RESULTS))
+            probes = _probe_results(data, files.where(layout.PROBE_RESULTS))
             parts.append(Evidence(probes=probes, sources=(files.cite(layout.PROBE_RESULTS),)))
     return combine_evidence(parts)
 
@@ -305,7 +305,7 @@ def _json_evidence(path: Path) -> Evidence:
     if isinstance(data, dict) and "target" in data and "handshake" in data:
         data = [data]  # one `collect probe --json` object
     if isinstance(data, list) and data and all(isinstance(i, dict) and "handshake" in i for i in data):
-        return Evidence(probes=probe_results_from_json(data, str(path)), sources=(str(path),))
+        return Evidence(probes=_probe_results(data, str(path)), sources=(str(path),))
     raise InputError(path, "is JSON but neither an Edge keystore/alias/cert document nor probe results")
 
 
@@ -329,3 +329,10 @@ def _json_or_error(raw: bytes, cite: str) -> Any:
         ) from exc
     except RecursionError as exc:  # json raises it for arrays/objects nested thousands deep
         raise InputError(cite, "is JSON nested too deeply to read") from exc
+
+
+def _probe_results(data: object, where: str) -> tuple[ProbeResult, ...]:
+    # Imported here: the probe's survey model is a tenth of what `collect analyze` of a capture imports
+    from collector.tls.probe_results import probe_results_from_json
+
+    return probe_results_from_json(data, where)

@@ -6,6 +6,7 @@ SNI; and when the capture cannot decide, so that a cause may rest on a probe alo
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 
@@ -14,8 +15,10 @@ from collector.diagnosis.evidence import Evidence
 from collector.diagnosis.truststores import anchors_of
 from collector.diagnosis.verdict import ProbedFact
 from collector.tls.handshake import Outcome, ProbeResult
-from collector.tls.survey import MAX_CHAIN, ProbeSurvey, chain_reason
 from collector.tls.trust import ChainVerdict, judge_chain
+
+if TYPE_CHECKING:  # imported where a probe needs it: a capture alone never loads the survey model
+    from collector.tls.survey import ProbeSurvey
 
 PROBED_PREFIX = "probed, not captured"
 PROBED = "probed"  # the variant of a cause named from a probe alone
@@ -71,6 +74,8 @@ def probe_chain_verdict(probe: ProbeResult, evidence: Evidence, *, check_name: b
     The name is checked only when asked: Edge checks it only when SSLInfo sets <CommonName>, which a probe
     cannot know, so a name mismatch alone never names a cause.
     """
+    from collector.tls.survey import MAX_CHAIN
+
     try:
         chain = [x509.load_der_x509_certificate(der) for der in probe.handshake.server_chain_der[:MAX_CHAIN]]
     except ValueError:
@@ -95,6 +100,7 @@ def probe_facts(probe: ProbeResult, evidence: Evidence) -> tuple[ProbedFact, ...
              else "the truststore given") if evidence.truststore else None
     verdict = probe_chain_verdict(probe, evidence, check_name=True)
     if verdict is not None:
+        from collector.tls.survey import chain_reason
         facts.append(ProbedFact("chain", probe.target, probe.via, verdict.status.value,
                                 "backend chain: " + chain_reason(verdict, store), verdict.to_json()))
     elif probe.survey is not None and probe.survey.chain is not None:
