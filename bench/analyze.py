@@ -680,25 +680,34 @@ def measure(shape: str, args: argparse.Namespace) -> bool:
         byte_compile(tree)
     with_tshark = shape != "large" or args.with_tshark
     agree = True
-    # Each engine runs --repeat times, in rounds (ours, baseline, tshark; again...) so that the machine's
-    # drift falls on all of them alike; each is reported by its fastest run (the least disturbed, as timeit
-    # does) with the median beside it.
+    # Each engine runs --repeat times, in rounds (ours, baseline, tshark; then tshark first...) so that the
+    # machine's drift falls on all of them alike; each is reported by its fastest run (the least disturbed, as
+    # timeit does) with the median beside it, and the ratio also round by round: the runs of one round are
+    # seconds apart, so their ratio is the one this machine's drift (2x within an hour) disturbs least.
     runs: dict[str, list[tuple[float, float, int, int]]] = {}  # name -> (wall, CPU, RSS KB, instructions)
     found_by: dict[str, dict[str, object]] = {}
-    for _ in range(args.repeat):
+
+    def run_ours() -> None:
+        nonlocal agree
         for name, tree in trees:
             found, seconds, rss = ours(pcap, keys, args.runner, tree)
             runs.setdefault(name, []).append((seconds, _cpu_of_ours(), rss, _instructions_of_ours()))
             found_by[name] = found
             agree = agree and all(found[k] == truth[k] for k in comparable)
             agree = agree and found["handshakes"] == truth["handshakes"]
-        if with_tshark:
-            theirs, their_seconds, their_rss = tshark(pcap, keys, BACKEND_PORT if shape == "dense" else None)
-            runs.setdefault("tshark", []).append(
-                (their_seconds, CPU["tshark"], their_rss, INSTRUCTIONS.get("tshark", 0))
-            )
-            found_by["tshark"] = theirs
-            agree = agree and all(theirs[k] == truth[k] for k in comparable)
+
+    def run_tshark() -> None:
+        nonlocal agree
+        theirs, their_seconds, their_rss = tshark(pcap, keys, BACKEND_PORT if shape == "dense" else None)
+        measured = (their_seconds, CPU["tshark"], their_rss, INSTRUCTIONS.get("tshark", 0))
+        runs.setdefault("tshark", []).append(measured)
+        found_by["tshark"] = theirs
+        agree = agree and all(theirs[k] == truth[k] for k in comparable)
+
+    for round_number in range(args.repeat):
+        order = [run_ours, run_tshark] if with_tshark else [run_ours]
+        for step in order if round_number % 2 == 0 else reversed(order):
+            step()
     best = {name: min(measured, key=lambda run: run[1]) for name, measured in runs.items()}
     for name, (seconds, cpu, rss, _) in best.items():
         label = name if name == "tshark" else f"{name} ({args.runner})"
@@ -725,6 +734,10 @@ def measure(shape: str, args: argparse.Namespace) -> bool:
                 f"   ratio tshark / {name}: {their_seconds / seconds:.2f}x wall, {their_cpu / cpu:.2f}x CPU"
                 " (tshark uses one core; CPU is the steadier figure on a loaded machine)"
             )
+            if args.repeat > 1:
+                paired = sorted(t[1] / o[1] for o, t in zip(runs[name], runs["tshark"], strict=True))
+                print(f"   ratio tshark / {name} round by round, CPU: median {statistics.median(paired):.2f}x"
+                      f" ({', '.join(f'{r:.2f}' for r in paired)})")
     print("   counts agree with the ground truth" if agree else "   COUNTS DIFFER")
     return agree
 
