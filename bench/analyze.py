@@ -126,6 +126,20 @@ Where ours' time goes now (py-spy): imports ~35 % of the samples (dataclass meth
 7 %, unmarshalling 4.3 MB of bytecode 5 %, of which asn1crypto 444 KB, click 409 KB, cryptography 457 KB,
 ours 679 KB), reading ~55 %, JSON ~6 %. Tried and not kept: filling each Handshake's dict at once instead
 of its frozen __init__ (-0.08 G, but 528 instead of 264 bytes a handshake: +9 MB on large).
+
+2026-12-03, third session: dense instructions 3.390 -> 3.227 G (tshark 18.117 G: 5.61x). What moved them:
+names decoded by cryptography first, so a capture no longer imports asn1crypto, nor cryptography's
+serialization package (PEM and truststores only), nor the probe survey model (-0.10 G together, ~40 ms of
+CPU); the IPv4/TCP unpack no longer building the addresses and ports it threw away (-0.06 G). New: the
+ratio round by round (the runs of one round are seconds apart; rounds alternate which engine goes first),
+because the fastest of each engine can pair a quiet moment for one with a busy one for the other (one run:
+fastest of each 4.53x, round by round 4.43-5.53x, median 5.31x). The machine still moves both: dense
+round-by-round medians 5.31x, 4.34x and 4.72x in three runs (ours' fastest 0.77-1.03 s, tshark's
+3.33-5.12 s). Bulk 27.4x (ours
+1.60 s, 52 MB; tshark 43.8 s, 715 MB); large: 1,074 MB in 9.6 s CPU, peak RSS 113.7 MB.
+What is left is mostly fixed cost: the imports are ~20 % of the instructions (click 0.13 G and
+cryptography.x509 0.27 G of them, which any use of either costs; dataclass methods compiled at import
+0.17 G), and the handshake segments of unsettled connections (24 k of 105 k packets) a third of the rest.
 """
 
 from __future__ import annotations
