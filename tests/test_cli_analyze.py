@@ -308,7 +308,7 @@ def test_analyze_text_lists_the_attempts_and_names_the_refusal() -> None:
     assert "answered by RST at frame 2" in result.stdout
 
 
-# Loaded only when an input needs them: a tenth of `collect analyze`'s start each (bench/analyze.py).
+# Loaded only when an input needs them: 5-12 % of `collect analyze`'s start each (bench/analyze.py).
 NOT_FOR_A_CAPTURE = ("asn1crypto", "cryptography.hazmat.primitives.serialization", "collector.tls.survey",
                      "collector.tls.probe_results")
 LOADED = r"""

@@ -332,7 +332,8 @@ def _json_or_error(raw: bytes, cite: str) -> Any:
 
 
 def _probe_results(data: object, where: str) -> tuple[ProbeResult, ...]:
-    # Imported here: the probe's survey model is a tenth of what `collect analyze` of a capture imports
+    # Imported here: the probe's survey model (eight dataclasses, compiled at import) is ~5 % of what
+    # `collect analyze` of a capture would import, and a capture never needs it
     from collector.tls.probe_results import probe_results_from_json
 
     return probe_results_from_json(data, where)
