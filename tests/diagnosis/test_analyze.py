@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from collector.diagnosis.analyze import analyze_evidence, analyze_paths
+from collector.diagnosis.ladder import render_analysis
 from collector.tls.probe_results import probe_results_to_json
 from tests.diagnosis.builders import CA_A, empty_cert_failed, evidence, probe, request
 from tests.diagnosis.conftest import CAPTURES, EDGE, BundleMaker, resolution
@@ -75,3 +80,29 @@ def test_streamed_json_is_json_dumps_of_to_json() -> None:
     # Then it is exactly what json.dumps writes for the whole object
     assert len(analysis.handshakes) >= 6
     assert streamed == json.dumps(analysis.to_json(), indent=2)
+
+
+# -- hostile bytes where the diagnosis reads them: names and certificates ------------------------------------
+
+_HOSTILE_SOURCE = (CAPTURES / "ca-mismatch-java-tls12.pcap").read_bytes()
+# Around each distinguished name the capture carries (the server's chain, the CertificateRequest's CA names):
+# bytes changed there keep TCP and TLS framing whole, so the reader hands them to the diagnosis as DER.
+_NAME_SPANS = [(at - 48, at + 48) for at in range(len(_HOSTILE_SOURCE))
+               if _HOSTILE_SOURCE.startswith(b"Lab Org", at)]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(flips=st.lists(st.tuples(st.sampled_from(_NAME_SPANS), st.integers(0, 95), st.integers(0, 255)),
+                      min_size=1, max_size=6))
+def test_changed_name_and_certificate_bytes_still_give_a_verdict(tmp_path: Path, flips: list) -> None:
+    # Given a real capture whose certificates and acceptable CA names have bytes changed (tags, lengths, OIDs,
+    # string types: what a broken or hostile backend may send), and the keystore the names are compared with
+    data = bytearray(_HOSTILE_SOURCE)
+    for (start, _), offset, value in flips:
+        data[start + offset] = value
+    capture = tmp_path / "hostile.pcap"
+    capture.write_bytes(bytes(data))
+    # When analyzed, Then a verdict comes out, as JSON and as text, and nothing raises
+    analysis = analyze_paths([capture, EDGE / "alias-ca-mismatch.json"])
+    assert json.loads("".join(analysis.json_chunks()))["diagnosis"]["cause"]
+    assert render_analysis(analysis)
