@@ -110,7 +110,10 @@ class _Settled:
     seen_record = True
 
 
-_SETTLED = (_Settled(), 0)
+_SETTLED_ONE = _Settled()
+# Told apart by its first item, never by the tuple's identity: compiled (mypyc), a fixed-length tuple is
+# unboxed and boxed again at will, so `is` on it does not hold (collector/tls/compiled_reader.py).
+_SETTLED = (_SETTLED_ONE, 0)
 DEFAULT_LIMITS = Limits()
 
 
@@ -231,7 +234,7 @@ class ConnectionTable:
         link = _IPV4_AFTER.get(linktype)
         ip, kind_at = link or (0, 0)
         least = ip + 40 if link is not None else 1 << 32  # any other link type: every frame to `add_frame`
-        connections, settled = self.connections, _SETTLED
+        connections, settled = self.connections, _SETTLED_ONE
         add_frame, add_segment = self.add_frame, self._add_segment
         where = [b"", 0]  # the record header of the frame being added, for `clock`
         header = 16 if block_at is None else 28  # the bytes before a frame
@@ -289,7 +292,7 @@ class ConnectionTable:
                 # a packet of a connection that can no longer change (protocol and fragment do not matter:
                 # anything else with these bytes would be skipped too), unless it is a SYN opening it again;
                 # a connection is let go (marked settled) as soon as it is done
-                if entry is settled and control & 0x12 != TCP_SYN:
+                if entry is not None and entry[0] is settled and control & 0x12 != TCP_SYN:
                     pos = following
                     continue
                 total, fragment, protocol, seq, data_offset, flags = _IPV4_TCP(buf, at)
@@ -475,7 +478,7 @@ class ConnectionTable:
         for key, entry in self.connections.items():
             if len(stale) >= drop:
                 break
-            if entry is _SETTLED:
+            if entry[0] is _SETTLED_ONE:
                 stale.append(key)
         for key in stale:
             del self.connections[key]
