@@ -10,7 +10,8 @@ trap 'rm -rf "$work"' EXIT
 "$work/venv/bin/python" -m pip install -q --disable-pip-version-check '.[test,fast]'
 {
   sed -n '1,2p' constraints.txt
-  "$work/venv/bin/python" -m pip freeze --exclude-editable | grep -v -i '^apigee-collector'
+  # --all: setuptools too, which scripts/build_reader.py compiles the reader with
+  "$work/venv/bin/python" -m pip freeze --all --exclude-editable | grep -v -i -e '^apigee-collector' -e '^pip=='
 } > constraints.txt.new
 mv constraints.txt.new constraints.txt
 echo "constraints.txt refreshed; now run: bash scripts/test.sh"

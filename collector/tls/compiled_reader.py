@@ -1,0 +1,64 @@
+"""The capture reader's compiled build, and whether this process reads with it.
+
+The modules every packet of a capture runs through are compiled with mypyc (the compiler that ships with mypy,
+which gates this source already) by `scripts/build_reader.py`, run by `scripts/setup.sh`, into `_compiled/`
+beside them: the same source, about a third less time reading a capture. `collector/tls/__init__.py` puts
+that folder first on the package's path only while the build matches the source beside it to the byte, so an
+edited module, a build for another interpreter or a half-made build is never run: the source is. With
+COLLECTOR_PURE_PYTHON set (to anything but empty), the source is run whatever is built.
+
+Public API:
+    MODULES: the modules compiled (under `collector.tls`)
+    GROUP: the name of the shared library the build holds them in (mypyc's group)
+    FOLDER: where the build lies
+    MANIFEST: the build's record of the source it was made from, written last
+    source_digest(source_folder=...) -> str: what a build for this source and interpreter records
+    usable_build(folder=FOLDER, source_folder=...) -> Path | None: the build, when it may be run
+    in_use() -> bool: whether this process reads captures with the compiled build
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from importlib.machinery import EXTENSION_SUFFIXES
+from pathlib import Path
+
+MODULES = ("connections", "session", "records", "reassembly", "pcap", "messages", "packets")
+GROUP = "collector.tls.reader"
+FOLDER = Path(__file__).with_name("_compiled")
+MANIFEST = "source.sha256"
+PURE_PYTHON = "COLLECTOR_PURE_PYTHON"
+
+
+def source_digest(source_folder: Path = FOLDER.parent) -> str:
+    """SHA-256 over the interpreter's extension suffix and every compiled module's name and source bytes:
+    a build records it, and is run only while the source beside it gives the same."""
+    digest = hashlib.sha256(EXTENSION_SUFFIXES[0].encode())
+    for name in MODULES:
+        digest.update(b"\0" + name.encode() + b"\0")
+        digest.update((source_folder / f"{name}.py").read_bytes())
+    return digest.hexdigest()
+
+
+def usable_build(folder: Path = FOLDER, source_folder: Path = FOLDER.parent) -> Path | None:
+    """`folder` when it holds a build of the source in `source_folder` for this interpreter, else None."""
+    if os.environ.get(PURE_PYTHON):
+        return None
+    suffix = EXTENSION_SUFFIXES[0]
+    try:
+        recorded = (folder / MANIFEST).read_text(encoding="ascii").strip()
+        if recorded != source_digest(source_folder):
+            return None
+    except (OSError, UnicodeDecodeError):  # no build, or an unreadable one: the source is run
+        return None
+    # all or nothing: a module run from source beside compiled ones would be a second copy of its classes
+    libraries = [f"{GROUP.rpartition('.')[2]}__mypyc", *MODULES]
+    return folder if all((folder / f"{name}{suffix}").is_file() for name in libraries) else None
+
+
+def in_use() -> bool:
+    """Whether the reader's modules are the compiled ones in this process."""
+    from collector.tls import connections
+
+    return Path(connections.__file__ or "").parent == FOLDER

@@ -1,0 +1,86 @@
+"""Compile the capture reader with mypyc into collector/tls/_compiled (collector/tls/compiled_reader.py says
+what is compiled, and when the build is run instead of the source).
+
+    .venv/bin/python scripts/build_reader.py [--force]
+
+Run by scripts/setup.sh. Does nothing while the build matches the source. Needs mypy (the `test` extra pins
+it), setuptools, a C compiler and the interpreter's headers (Python.h). Exit 1, with the compiler's last
+words, when the build fails; the folder then holds no build, so the source is run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from collector.tls import compiled_reader  # noqa: E402  # from this tree, whatever is installed
+
+# Run in a child so that the compiler's chatter (setuptools, mypyc, gcc) goes to a log, not the terminal.
+# mypyc names each module by its path from the current directory, and reads mypy's settings there.
+_COMPILE = """
+import sys
+from mypyc.build import mypycify
+from setuptools import setup
+modules, group, work = sys.argv[1].split(","), sys.argv[2], sys.argv[3]
+setup(
+    name="collector-reader", packages=[], py_modules=[],
+    ext_modules=mypycify([f"collector/tls/{m}.py" for m in modules], opt_level="3", group_name=group,
+                         target_dir=f"{work}/c"),
+    script_args=["build_ext", "--build-lib", f"{work}/lib", "--build-temp", f"{work}/temp"],
+)
+"""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--force", action="store_true", help="build even when the build matches the source")
+    force = parser.parse_args().force
+    os.environ.pop(compiled_reader.PURE_PYTHON, None)  # the question here is the build, not this shell's wish
+    folder = compiled_reader.FOLDER
+    if not force and compiled_reader.usable_build() is not None:
+        print("build_reader: the compiled reader matches its source")
+        return 0
+    digest = compiled_reader.source_digest()
+    with tempfile.TemporaryDirectory(prefix="build-reader-") as work:
+        log = Path(work) / "build.log"
+        with log.open("wb") as out:
+            modules = ",".join(compiled_reader.MODULES)
+            done = subprocess.run([sys.executable, "-c", _COMPILE, modules, compiled_reader.GROUP, work],
+                                  cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, check=False)
+        built = Path(work, "lib", *compiled_reader.GROUP.split(".")[:-1])
+        if done.returncode != 0 or compiled_reader.source_digest() != digest:
+            shutil.rmtree(folder, ignore_errors=True)  # never a build of other source beside this one
+            tail = log.read_text(errors="replace").splitlines()[-15:]
+            reason = "the source changed while it was compiled" if done.returncode == 0 else "mypyc failed"
+            print(f"build_reader: {reason}; the reader runs from source:", *tail, sep="\n  ", file=sys.stderr)
+            return 1
+        # made beside the folder, then put in its place: a reader never sees a half-copied build
+        staging = Path(tempfile.mkdtemp(prefix="_compiled.", dir=folder.parent))
+        for library in built.glob("*.so"):
+            shutil.copy2(library, staging / library.name)
+        (staging / compiled_reader.MANIFEST).write_text(digest + "\n", encoding="ascii")
+        old = folder.with_name(f"{staging.name}.old")
+        if folder.exists():
+            folder.rename(old)
+        staging.rename(folder)
+        shutil.rmtree(old, ignore_errors=True)
+    in_use = "import sys; from collector.tls import compiled_reader as c; sys.exit(not c.in_use())"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    check = subprocess.run([sys.executable, "-c", in_use], cwd=ROOT, env=env, check=False)
+    if check.returncode != 0:
+        print("build_reader: the build was made but is not the one imported", file=sys.stderr)
+        return 1
+    print(f"build_reader: compiled {len(compiled_reader.MODULES)} modules into {folder.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
