@@ -556,13 +556,30 @@ def _sample_rss(top: int, peaks: dict[int, int]) -> None:
         time.sleep(0.005)
 
 
-def ours(
-    pcap: Path, keys: Path | None, runner: str, tree: Path = ROOT
-) -> tuple[dict[str, object], float, int]:
-    """Our reading of `pcap` by the collector package of source tree `tree` (first on PYTHONPATH, before the
-    editable install), through the `collect` console script beside this interpreter or a minimal runner."""
-    extra = [str(keys)] if keys else []
+def _ours_env(tree: Path, source: bool) -> dict[str, str]:
+    """The environment ours runs in: the collector package of source tree `tree` first on PYTHONPATH (before
+    the editable install), its reader compiled when `tree` holds a build of it, unless `source`."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
+    env.pop("COLLECTOR_PURE_PYTHON", None)
+    return {**env, "COLLECTOR_PURE_PYTHON": "1"} if source else env
+
+
+def reader_of(tree: Path, source: bool) -> str:
+    """`compiled` when ours runs the reader's compiled build (collector/tls/compiled_reader.py), else `source`
+    (also for a tree from before there was one)."""
+    code = "from collector.tls import compiled_reader as c; print('compiled' if c.in_use() else 'source')"
+    done = subprocess.run([sys.executable, "-c", code], env=_ours_env(tree, source), capture_output=True,
+                          text=True, check=False)
+    return done.stdout.strip() if done.returncode == 0 else "source"
+
+
+def ours(
+    pcap: Path, keys: Path | None, runner: str, tree: Path = ROOT, source: bool = False
+) -> tuple[dict[str, object], float, int]:
+    """Our reading of `pcap` by the collector package of source tree `tree` (see `_ours_env`), through the
+    `collect` console script beside this interpreter or a minimal runner."""
+    extra = [str(keys)] if keys else []
+    env = _ours_env(tree, source)
     if runner == "cli":
         collect = str(Path(sys.executable).parent / "collect")
         out, seconds, rss = _run([collect, "analyze", "--json", str(pcap), *extra], env)
@@ -689,8 +706,11 @@ def measure(shape: str, args: argparse.Namespace) -> bool:
           f" key log: {'yes' if keys else 'no'}")
     print(f"   ground truth: {_plain(truth)}")
     comparable = ("certificate_requests", "empty_client_certificates", "alerts")
-    trees = [("ours", ROOT)] + ([("baseline", args.baseline_tree)] if args.baseline_tree else [])
-    for _, tree in trees:
+    trees = [("ours", ROOT, False)]
+    trees += [("source", ROOT, True)] if args.also_source else []
+    trees += [("baseline", args.baseline_tree, False)] if args.baseline_tree else []
+    readers = {name: reader_of(tree, source) for name, tree, source in trees}
+    for _, tree, _ in trees:
         byte_compile(tree)
     with_tshark = shape != "large" or args.with_tshark
     agree = True
@@ -703,8 +723,8 @@ def measure(shape: str, args: argparse.Namespace) -> bool:
 
     def run_ours() -> None:
         nonlocal agree
-        for name, tree in trees:
-            found, seconds, rss = ours(pcap, keys, args.runner, tree)
+        for name, tree, source in trees:
+            found, seconds, rss = ours(pcap, keys, args.runner, tree, source)
             runs.setdefault(name, []).append((seconds, _cpu_of_ours(), rss, _instructions_of_ours()))
             found_by[name] = found
             agree = agree and all(found[k] == truth[k] for k in comparable)
@@ -724,10 +744,10 @@ def measure(shape: str, args: argparse.Namespace) -> bool:
             step()
     best = {name: min(measured, key=lambda run: run[1]) for name, measured in runs.items()}
     for name, (seconds, cpu, rss, _) in best.items():
-        label = name if name == "tshark" else f"{name} ({args.runner})"
+        label = name if name == "tshark" else f"{name} ({args.runner}, {readers[name]})"
         median = statistics.median(run[1] for run in runs[name])
         print(
-            f"   {label:16} {seconds:6.2f}s {size / 1e6 / seconds:7.1f} MB/s (CPU {cpu:5.2f}s"
+            f"   {label:26} {seconds:6.2f}s {size / 1e6 / seconds:7.1f} MB/s (CPU {cpu:5.2f}s"
             + (f", median of {args.repeat} {median:5.2f}s" if args.repeat > 1 else "")
             + f")  peak RSS {rss / 1024:6.1f} MB"
             + ("" if name == "tshark" else f" ({_processes_of_ours()} process(es), summed)")
@@ -735,7 +755,7 @@ def measure(shape: str, args: argparse.Namespace) -> bool:
         )
     if with_tshark:
         their_seconds, their_cpu, _, their_instructions = best["tshark"]
-        for name, _ in trees:
+        for name, _, _ in trees:
             seconds, cpu, _, instructions = best[name]
             if COUNTING["on"]:  # callgrind slows the engines unequally: their time ratio means nothing
                 print(
@@ -813,6 +833,8 @@ def main() -> int:
                         " read: pcapng is what Wireshark saves (the same packets, converted with editcap)")
     parser.add_argument("--baseline-tree", type=Path, help="also run ours from this source tree (e.g. an"
                         " export of main: git archive main | tar -x -C DIR), in the same run")
+    parser.add_argument("--also-source", action="store_true", help="also run ours with its reader from"
+                        " source (COLLECTOR_PURE_PYTHON=1), beside the compiled build, in the same run")
     parser.add_argument("--repeat", type=_at_least_one, default=1, help="runs of each engine, in rounds;"
                         " each is reported by its fastest (this machine's speed moves 2x within an hour)")
     parser.add_argument("--rebuild", action="store_true", help="build the captures even when cached")
