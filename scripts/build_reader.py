@@ -58,7 +58,8 @@ def main() -> int:
         built = Path(work, "lib", *compiled_reader.GROUP.split(".")[:-1])
         if done.returncode != 0 or compiled_reader.source_digest() != digest:
             shutil.rmtree(folder, ignore_errors=True)  # never a build of other source beside this one
-            tail = log.read_text(errors="replace").splitlines()[-15:]
+            lines = log.read_text(errors="replace").splitlines()
+            tail = [line for line in lines if "error:" in line][:10] + lines[-3:]  # mypy's and gcc's first
             reason = "the source changed while it was compiled" if done.returncode == 0 else "mypyc failed"
             print(f"build_reader: {reason}; the reader runs from source:", *tail, sep="\n  ", file=sys.stderr)
             return 1
