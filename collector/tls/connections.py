@@ -30,6 +30,7 @@ from collections import Counter
 from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
+from typing import Final
 
 from collector.tls.handshake import AttemptEnd, ConnectionAttempt, Handshake, capture_time
 from collector.tls.keylog import KeyLog
@@ -50,8 +51,8 @@ from collector.tls.session import Session
 MAX_CONNECTIONS = 20_000  # connections followed at once (far above an MP's pool to one backend)
 MAX_SETTLED = 50_000  # finished connections whose later packets are still recognised and skipped
 MAX_ATTEMPTS = 1_000  # connection attempts listed one by one; more are counted
-_CONTROL = TCP_SYN | TCP_FIN | TCP_RST
-_KEPT_CONTROL = 4  # SYN, SYN-ACK, and a FIN or RST each way are all a Session needs replayed
+_CONTROL: Final = TCP_SYN | TCP_FIN | TCP_RST
+_KEPT_CONTROL: Final = 4  # SYN, SYN-ACK, and a FIN or RST each way are all a Session needs replayed
 
 # A connection's key from one side: source address, destination address, source port, destination port, as
 # their bytes follow each other in an IPv4 header without options and its TCP header: the reader's common
@@ -60,12 +61,12 @@ Key = bytes
 _PORTS = struct.Struct(">HH").pack
 # An IPv4 header without options and the TCP header after it: total length, fragment field, protocol, sequence
 # number, data offset, flags (the addresses and ports are read as the connection's key, in one slice)
-_IPV4_TCP = struct.Struct(">2xH2xHxB14xI4xBB").unpack_from
+_IPV4_TCP: Final = struct.Struct(">2xH2xHxB14xI4xBB").unpack_from
 # The link types read without `decode_segment` when they carry IPv4 without options, nearly every frame: where
 # the IP header starts, and where the link header's protocol field says 0x0800. Ethernet is a capture on one
 # interface; Linux cooked (SLL2 from tcpdump 4.99, SLL before) is what `tcpdump -i any`, the run's, writes.
 _IPV4_AFTER = {ETHERNET: (14, 12), LINUX_SLL: (16, 14), LINUX_SLL2: (20, 0)}
-_ENHANCED_PACKET_BLOCK = 6  # pcapng's packet block with interface and time
+_ENHANCED_PACKET_BLOCK: Final = 6  # pcapng's packet block with interface and time
 
 
 @dataclass(frozen=True)
@@ -110,10 +111,10 @@ class _Settled:
     seen_record = True
 
 
-_SETTLED_ONE = _Settled()
+_SETTLED_ONE: Final = _Settled()
 # Told apart by its first item, never by the tuple's identity: compiled (mypyc), a fixed-length tuple is
 # unboxed and boxed again at will, so `is` on it does not hold (collector/tls/compiled_reader.py).
-_SETTLED = (_SETTLED_ONE, 0)
+_SETTLED: Final = (_SETTLED_ONE, 0)
 DEFAULT_LIMITS = Limits()
 
 
@@ -251,6 +252,18 @@ class ConnectionTable:
             return time_at(where[0], where[1])  # type: ignore[arg-type]  # (bytes, int), set before each call
 
         def consume(buf: bytes, pos: int) -> tuple[int, int]:
+            # what the unpacks give, typed: compiled, the loop then works on machine integers
+            caplen: int
+            kind: int
+            version: int
+            key: bytes
+            control: int
+            total: int
+            fragment: int
+            protocol: int
+            seq: int
+            data_offset: int
+            flags: int
             size = len(buf)
             first = frames = self.frames
             while pos + header <= size:

@@ -8,9 +8,10 @@ result types, `HandshakeAssembler` (messages out of record bodies) and `MessageE
 from __future__ import annotations
 
 import struct
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
-MAX_MESSAGE = 1 << 24  # the handshake length field is 24 bits; a 340 KB chain is real, 16 MB is the ceiling
+# the handshake length field is 24 bits; a 340 KB chain is real, 16 MB is the ceiling
+MAX_MESSAGE: Final = 1 << 24
 HRR_RANDOM = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
 _EXT_SERVER_NAME, _EXT_SIGNATURE_ALGORITHMS, _EXT_SUPPORTED_VERSIONS, _EXT_CERTIFICATE_AUTHORITIES = (
     0,
@@ -117,7 +118,7 @@ def read_client_hello(body: bytes) -> tuple[ClientHello, ClientOffer]:
     return hello, offer
 
 
-_MAX_OFFERS = 256
+_MAX_OFFERS: Final = 256
 _OFFERS: dict[ClientOffer, ClientOffer] = {}
 
 
@@ -159,7 +160,7 @@ def _read_client_hello(body: bytes) -> tuple[ClientHello, tuple[int, tuple[int, 
     return ClientHello(random, sni, versions), (legacy, _numbers(body[pos + 2 : suites_end]))
 
 
-_EXTENSION_HEADER = struct.Struct(">HH").unpack_from
+_EXTENSION_HEADER: Final = struct.Struct(">HH").unpack_from
 _READ_EXTENSIONS = frozenset((_EXT_SERVER_NAME, _EXT_SUPPORTED_VERSIONS))
 
 

@@ -6,15 +6,25 @@ Public API: `decode_segment(linktype, data) -> Segment | None` and `SUPPORTED_LI
 from __future__ import annotations
 
 import struct
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
-ETHERNET, NULL, RAW, LOOP, LINUX_SLL, IPV4, IPV6, LINUX_SLL2 = 1, 0, 101, 108, 113, 228, 229, 276
+ETHERNET: Final = 1
+NULL: Final = 0
+RAW: Final = 101
+LOOP: Final = 108
+LINUX_SLL: Final = 113
+IPV4: Final = 228
+IPV6: Final = 229
+LINUX_SLL2: Final = 276
 SUPPORTED_LINKTYPES = frozenset({ETHERNET, NULL, RAW, LOOP, LINUX_SLL, IPV4, IPV6, LINUX_SLL2})
 
 _VLAN_TYPES = (0x8100, 0x88A8, 0x9100)
 _IPV6_FAMILIES = (10, 24, 28, 30)  # AF_INET6 differs between Linux and the BSDs
 _IPV6_SKIPPABLE = (0, 43, 60, 135, 139, 140)  # hop-by-hop, routing, destination options, mobility, HIP, shim6
-TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK = 0x01, 0x02, 0x04, 0x10
+TCP_FIN: Final = 0x01
+TCP_SYN: Final = 0x02
+TCP_RST: Final = 0x04
+TCP_ACK: Final = 0x10
 _IPV4 = struct.Struct(
     ">BxHxxHxB2x4s4s"
 )  # version/IHL, total length, flags/fragment offset, protocol, src, dst

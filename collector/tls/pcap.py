@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterator
-from typing import BinaryIO
+from typing import BinaryIO, Final
 
 from collector.errors import CaptureFormatError
 
@@ -21,7 +21,7 @@ PCAP_MAGICS = {
     b"\xa1\xb2\x3c\x4d": ">",
 }
 _NANOSECOND_MAGICS = (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
-MAX_FRAME = 1 << 24  # no link layer frames are this large; a bigger length means the file is damaged
+MAX_FRAME: Final = 1 << 24  # no link layer frames are this large; a bigger length means the file is damaged
 
 
 # (buffer, position of the first record to read) -> (position of the first record not read, records read)

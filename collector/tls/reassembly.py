@@ -7,9 +7,11 @@ bytes) and `flush() -> list[bytes | int]` at the end of the connection.
 
 from __future__ import annotations
 
-_MASK = 0xFFFFFFFF
-_HALF = 1 << 31
-MAX_PENDING = 1 << 20  # out-of-order bytes held waiting for a hole to fill before we call it a gap
+from typing import Final
+
+_MASK: Final = 0xFFFFFFFF
+_HALF: Final = 1 << 31
+MAX_PENDING: Final = 1 << 20  # out-of-order bytes held waiting for a hole to fill before we call it a gap
 
 
 class Stream:

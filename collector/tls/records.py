@@ -6,11 +6,15 @@ Public API: `looks_like_tls(data) -> bool`, `RecordReader` (`feed(data) -> list[
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
-CHANGE_CIPHER_SPEC, ALERT, HANDSHAKE, APPLICATION_DATA, HEARTBEAT = 20, 21, 22, 23, 24
-KEEP_REJECTED = 64  # bytes kept of what came instead of a record (enough for an HTTP status line)
-MAX_RECORD = (1 << 14) + 2048  # the largest ciphertext RFC 5246 allows; TLS 1.3 allows less
+CHANGE_CIPHER_SPEC: Final = 20
+ALERT: Final = 21
+HANDSHAKE: Final = 22
+APPLICATION_DATA: Final = 23
+HEARTBEAT: Final = 24
+KEEP_REJECTED: Final = 64  # bytes kept of what came instead of a record (enough for an HTTP status line)
+MAX_RECORD: Final = (1 << 14) + 2048  # the largest ciphertext RFC 5246 allows; TLS 1.3 allows less
 
 
 class Record(NamedTuple):

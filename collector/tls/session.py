@@ -7,6 +7,7 @@ Public API: `Session(first_frame, endpoints, keylog)`, `Session.add_segment(...)
 from __future__ import annotations
 
 import functools
+from typing import Final
 
 from collector.tls import ciphers, messages
 from collector.tls.certificates import name_to_string, summarize_certificate
@@ -37,11 +38,12 @@ from collector.tls.records import (
     looks_like_tls,
 )
 
-_CONTROL = TCP_SYN | TCP_FIN | TCP_RST
+_CONTROL: Final = TCP_SYN | TCP_FIN | TCP_RST
 # A TLS 1.2 connection settles at its second Finished; a TLS 1.3 one (sealed, or decrypted and showing its
-# HTTP status) only after
-SETTLED_RECORDS = 12  # protected records each way after which nothing about the handshake can still change
-SETTLED_TOTAL = 48  # ... or this many in one direction (bulk downloads send nearly nothing the other way)
+# HTTP status) only after SETTLED_RECORDS protected records each way, after which nothing about the handshake
+# can still change, or SETTLED_TOTAL in one direction (bulk downloads send nearly nothing the other way)
+SETTLED_RECORDS: Final = 12
+SETTLED_TOTAL: Final = 48
 
 
 class _Side:
@@ -454,7 +456,7 @@ class Session:
 
 # A backend sends the same Certificate and CertificateRequest bodies on every connection: each distinct body
 # is read once (bodies up to _CACHED_BODY bytes, so that the caches stay small whatever the capture holds).
-_CACHED_BODY = 1 << 16
+_CACHED_BODY: Final = 1 << 16
 
 
 def _certificates(body: bytes, tls13: bool) -> tuple[tuple[bytes, ...], tuple[CertificateSummary, ...]]:
