@@ -11,6 +11,7 @@ words, when the build fails; the folder then holds no build, so the source is ru
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import shutil
 import subprocess
@@ -45,34 +46,14 @@ def main() -> int:
     force = parser.parse_args().force
     os.environ.pop(compiled_reader.PURE_PYTHON, None)  # the question here is the build, not this shell's wish
     folder = compiled_reader.FOLDER
-    if not force and compiled_reader.usable_build() is not None:
-        print("build_reader: the compiled reader matches its source")
-        return 0
-    digest = compiled_reader.source_digest()
-    with tempfile.TemporaryDirectory(prefix="build-reader-") as work:
-        log = Path(work) / "build.log"
-        with log.open("wb") as out:
-            modules = ",".join(compiled_reader.MODULES)
-            done = subprocess.run([sys.executable, "-c", _COMPILE, modules, compiled_reader.GROUP, work],
-                                  cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, check=False)
-        built = Path(work, "lib", *compiled_reader.GROUP.split(".")[:-1])
-        if done.returncode != 0 or compiled_reader.source_digest() != digest:
-            shutil.rmtree(folder, ignore_errors=True)  # never a build of other source beside this one
-            lines = log.read_text(errors="replace").splitlines()
-            tail = [line for line in lines if "error:" in line][:10] + lines[-3:]  # mypy's and gcc's first
-            reason = "the source changed while it was compiled" if done.returncode == 0 else "mypyc failed"
-            print(f"build_reader: {reason}; the reader runs from source:", *tail, sep="\n  ", file=sys.stderr)
+    # one build at a time (two setups at once): the second waits, then finds the first's build matching
+    with (folder.parent / "_compiled.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not force and compiled_reader.usable_build() is not None:
+            print("build_reader: the compiled reader matches its source")
+            return 0
+        if not _build(folder):
             return 1
-        # made beside the folder, then put in its place: a reader never sees a half-copied build
-        staging = Path(tempfile.mkdtemp(prefix="_compiled.", dir=folder.parent))
-        for library in built.glob("*.so"):
-            shutil.copy2(library, staging / library.name)
-        (staging / compiled_reader.MANIFEST).write_text(digest + "\n", encoding="ascii")
-        old = folder.with_name(f"{staging.name}.old")
-        if folder.exists():
-            folder.rename(old)
-        staging.rename(folder)
-        shutil.rmtree(old, ignore_errors=True)
     in_use = "import sys; from collector.tls import compiled_reader as c; sys.exit(not c.in_use())"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     check = subprocess.run([sys.executable, "-c", in_use], cwd=ROOT, env=env, check=False)
@@ -81,6 +62,39 @@ def main() -> int:
         return 1
     print(f"build_reader: compiled {len(compiled_reader.MODULES)} modules into {folder.relative_to(ROOT)}")
     return 0
+
+
+def _build(folder: Path) -> bool:
+    """Compile into a scratch folder, then put the libraries in `folder`'s place; False (said on stderr) when
+    the build failed, `folder` then holding no build."""
+    digest = compiled_reader.source_digest()
+    with tempfile.TemporaryDirectory(prefix="build-reader-") as work:
+        log = Path(work) / "build.log"
+        with log.open("wb") as out:
+            modules = ",".join(compiled_reader.MODULES)
+            done = subprocess.run([sys.executable, "-c", _COMPILE, modules, compiled_reader.GROUP, work],
+                                  cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, check=False)
+        if done.returncode != 0 or compiled_reader.source_digest() != digest:
+            shutil.rmtree(folder, ignore_errors=True)  # never a build of other source beside this one
+            lines = log.read_text(errors="replace").splitlines()
+            tail = [line for line in lines if "error:" in line][:10] + lines[-3:]  # mypy's and gcc's first
+            reason = "the source changed while it was compiled" if done.returncode == 0 else "mypyc failed"
+            print(f"build_reader: {reason}; the reader runs from source:", *tail, sep="\n  ", file=sys.stderr)
+            return False
+        # made beside the folder, its manifest last, then put in its place: no reader sees it half made
+        staging = Path(tempfile.mkdtemp(prefix="_compiled.", dir=folder.parent))
+        old = folder.with_name(f"{staging.name}.old")
+        try:
+            for library in Path(work, "lib", *compiled_reader.GROUP.split(".")[:-1]).glob("*.so"):
+                shutil.copy2(library, staging / library.name)
+            (staging / compiled_reader.MANIFEST).write_text(digest + "\n", encoding="ascii")
+            if folder.exists():
+                folder.rename(old)
+            staging.rename(folder)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)  # gone when renamed; what is left of a failed copy
+            shutil.rmtree(old, ignore_errors=True)
+    return True
 
 
 if __name__ == "__main__":

@@ -1,8 +1,6 @@
 """Captures and TLS, parsed without touching the network:
 `capture.read_handshakes`, `keylog`, `certificates`."""
 
-from collector.tls.compiled_reader import usable_build as _usable_build
+from collector.tls.compiled_reader import put_first as _put_first
 
-if (_build := _usable_build()) is not None:
-    # the reader's compiled modules are found before their source (collector/tls/compiled_reader.py)
-    __path__.insert(0, str(_build))
+_put_first(__path__)  # the reader's compiled modules before their source, when built (compiled_reader.py)

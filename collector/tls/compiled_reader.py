@@ -2,10 +2,11 @@
 
 The modules every packet of a capture runs through are compiled with mypyc (the compiler that ships with mypy,
 which gates this source already) by `scripts/build_reader.py`, run by `scripts/setup.sh`, into `_compiled/`
-beside them: the same source, about a third less time reading a capture. `collector/tls/__init__.py` puts
-that folder first on the package's path only while the build matches the source beside it to the byte, so an
-edited module, a build for another interpreter or a half-made build is never run: the source is. With
-COLLECTOR_PURE_PYTHON set (to anything but empty), the source is run whatever is built.
+beside them: the same source, about a third less time reading a capture. `collector/tls/__init__.py` has
+`put_first` put that folder first on the package's path only while the build matches the source beside it to
+the byte and its library loads, so an edited module, a build for another interpreter or machine, or a
+half-made or damaged one is never run: the source is. With COLLECTOR_PURE_PYTHON set (to anything but empty),
+the source is run whatever is built.
 
 Public API:
     MODULES: the modules compiled (under `collector.tls`)
@@ -14,13 +15,16 @@ Public API:
     MANIFEST: the build's record of the source it was made from, written last
     source_digest(source_folder=...) -> str: what a build for this source and interpreter records
     usable_build(folder=FOLDER, source_folder=...) -> Path | None: the build, when it may be run
+    put_first(package_path) -> None: the build first on `collector.tls`'s path, when it may be run and loads
     in_use() -> bool: whether this process reads captures with the compiled build
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
+from collections.abc import MutableSequence
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 
@@ -55,6 +59,18 @@ def usable_build(folder: Path = FOLDER, source_folder: Path = FOLDER.parent) -> 
     # all or nothing: a module run from source beside compiled ones would be a second copy of its classes
     libraries = [f"{GROUP.rpartition('.')[2]}__mypyc", *MODULES]
     return folder if all((folder / f"{name}{suffix}").is_file() for name in libraries) else None
+
+
+def put_first(package_path: MutableSequence[str]) -> None:
+    """Put the build first on `package_path` (the path of `collector.tls`, which its modules are found on)
+    when `usable_build` allows it and its shared library loads here; else leave the path as it is."""
+    if (build := usable_build()) is None:
+        return
+    package_path.insert(0, str(build))
+    try:
+        importlib.import_module(f"{GROUP}__mypyc")  # the modules' code: each module's own library is a stub
+    except (ImportError, OSError):  # unreadable, damaged, or built elsewhere for another C library
+        package_path.remove(str(build))
 
 
 def in_use() -> bool:

@@ -154,3 +154,29 @@ def test_a_build_that_does_not_match_the_source_is_not_run(
     else:
         monkeypatch.setenv(compiled_reader.PURE_PYTHON, "1")
     assert compiled_reader.usable_build(build, source) is None
+
+
+@pytest.mark.parametrize("build", ["this build", "damaged library", "none"])
+def test_a_copy_of_the_package_reads_with_its_build_only_when_it_loads(build: str, tmp_path: Path) -> None:
+    """The whole import path, in a fresh interpreter: a build whose manifest matches but whose library cannot
+    be loaded (damaged, or made on another machine) leaves the source to read, without an error."""
+    ignored = shutil.ignore_patterns("__pycache__", "_compiled*")
+    shutil.copytree(ROOT / "collector", tmp_path / "collector", ignore=ignored)
+    copied = tmp_path / "collector" / "tls" / compiled_reader.FOLDER.name
+    if build == "this build":
+        if not compiled_reader.in_use():
+            pytest.fail("no compiled reader to copy: run `bash scripts/setup.sh`")
+        shutil.copytree(compiled_reader.FOLDER, copied)
+    elif build == "damaged library":
+        _fake_build(copied, compiled_reader.FOLDER.parent)
+        for library in copied.glob(f"*{EXTENSION_SUFFIXES[0]}"):
+            library.write_bytes(b"\x7fELF" + os.urandom(200))
+    code = ("import sys; from pathlib import Path; from collector.tls import compiled_reader;"
+            "from collector.tls.capture import read_handshakes;"
+            "r = read_handshakes(Path(sys.argv[1])); print(compiled_reader.in_use(), len(r.handshakes))")
+    env = {k: v for k, v in os.environ.items() if k != compiled_reader.PURE_PYTHON}
+    done = subprocess.run([sys.executable, "-c", code, str(CAPTURES / "ca-mismatch-java-tls12.pcap")],
+                          env={**env, "PYTHONPATH": str(tmp_path)}, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.split() == [str(build == "this build"), "1"]
