@@ -256,6 +256,8 @@ class ConnectionTable:
             caplen: int
             kind: int
             version: int
+            length: int
+            interface: int
             key: bytes
             control: int
             total: int
