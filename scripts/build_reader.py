@@ -4,8 +4,8 @@ what is compiled, and when the build is run instead of the source).
     .venv/bin/python scripts/build_reader.py [--force]
 
 Run by scripts/setup.sh. Does nothing while the build matches the source. Needs mypy (the `test` extra pins
-it), setuptools, a C compiler and the interpreter's headers (Python.h). Exit 1, with the compiler's last
-words, when the build fails; the folder then holds no build, so the source is run.
+it), setuptools, a C compiler and the interpreter's headers (Python.h). Exit 1, with mypy's or gcc's error
+lines, when the build fails; the folder then holds no build, so the source is run.
 """
 
 from __future__ import annotations
