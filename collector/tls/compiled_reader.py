@@ -12,7 +12,8 @@ Public API:
     MODULES: the modules compiled (under `collector.tls`)
     GROUP: the name of the shared library the build holds them in (mypyc's group)
     FOLDER: where the build lies
-    MANIFEST: the build's record of the source it was made from, written last
+    MANIFEST: the build's record of the source it was made from (its first line; the build script's recipe
+        follows, which only the build script reads), written last
     source_digest(source_folder=...) -> str: what a build for this source and interpreter records
     usable_build(folder=FOLDER, source_folder=...) -> Path | None: the build, when it may be run
     put_first(package_path) -> None: the build first on `collector.tls`'s path, when it may be run and loads
@@ -51,7 +52,7 @@ def usable_build(folder: Path = FOLDER, source_folder: Path = FOLDER.parent) -> 
         return None
     suffix = EXTENSION_SUFFIXES[0]
     try:
-        recorded = (folder / MANIFEST).read_text(encoding="ascii").strip()
+        recorded = (folder / MANIFEST).read_text(encoding="ascii").partition("\n")[0]
         if recorded != source_digest(source_folder):
             return None
     except (OSError, UnicodeDecodeError):  # no build, or an unreadable one: the source is run
