@@ -24,6 +24,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import IO, BinaryIO
 
+from collector import interrupts
 from collector.bundle.redact import Redaction, UnredactableError, redact_seekable
 from collector.bundle.redactors import load_rules
 from collector.errors import BundleError
@@ -106,9 +107,12 @@ class RedactionWorkers:
     def _add_feeder(self) -> None:
         name = f"redaction-worker-{len(self._feeders)}"
         feeder = threading.Thread(target=self._feed, name=name, daemon=True)
-        self._feeders.append(feeder)
-        self._idle += 1  # idle from now on: a file submitted next waits for it rather than start another
-        feeder.start()
+        # Ctrl-C between listing the feeder and starting it left one that `stop` could not join (a run
+        # interrupted as its window opened, while the workers started, ended in an internal error)
+        with interrupts.held():
+            self._feeders.append(feeder)
+            self._idle += 1  # idle from now on: a file submitted next waits for it rather than start another
+            feeder.start()
 
     def stop(self, *, cancel: bool) -> None:
         """Let the queued work finish (or, with `cancel`, drop it and kill the workers at once); idempotent.

@@ -3,18 +3,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import json
 import os
-import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from collector import layout
+from collector import interrupts, layout
 from collector.bundle import redactors
 from collector.edge import trace as edge_trace
 from collector.edge.documents import DirectorySink
@@ -289,32 +287,11 @@ def load_later_stages() -> None:
     """Import and prepare what the stages after the window need (idempotent). Ctrl-C and SIGTERM wait until
     it is done: an interrupt in the middle of an import leaves that module half-made for the rest of the
     process, and then every redaction or report of the partial bundle would fail."""
-    with _signals_held():
+    with interrupts.held():
         for module in LATER_STAGES:
             importlib.import_module(module)
         redactors.load_rules()  # detect-secrets' patterns, ~0.3 s: the first redaction needs them
         importlib.import_module("collector.bundle.report").load_templates()
-
-
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """SIGINT and SIGTERM received in the block are delivered when it ends (Python handlers only ever run in
-    the main thread, so elsewhere there is nothing to hold)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    held: list[int] = []
-    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    previous = {s: handler for s, handler in previous.items() if handler is not None}  # not set from Python
-    for signum in previous:
-        signal.signal(signum, lambda received, _frame: held.append(received))
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        if held:
-            signal.raise_signal(held[0])
 
 
 def reproduce_during_window(ctx: RunContext) -> None:

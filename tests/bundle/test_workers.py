@@ -8,6 +8,7 @@ import gzip
 import os
 import random
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 
 from collector.bundle.package import BundleWriter
 from collector.bundle.redact import MAX_NESTING, UnredactableError
-from collector.bundle.workers import MIN_WORKER_BYTES
+from collector.bundle.workers import MIN_WORKER_BYTES, RedactionWorkers
 from collector.errors import BundleError
 from tests.lab.sshd import child_pids
 from tests.remote.conftest import processes_with
@@ -199,4 +200,31 @@ def test_a_file_goes_to_an_idle_worker_rather_than_a_new_one(tmp_path: Path,
         assert _workers_of_this_process() == started and len(started) == 1
         writer.write_text("SUMMARY.md", "done\n")
         writer.finalize()
+    assert _workers_of_this_process() == []
+
+
+def test_ctrl_c_while_workers_start_leaves_none_and_stop_still_works() -> None:
+    # Given Ctrl-C arriving at any moment while the run starts its workers (it does so as the capture window
+    # opens, which is when an operator may give up), When the run then stops them, Then that works and leaves
+    # no worker: an interrupt between listing a worker's thread and starting it once made `stop` fail with
+    # "cannot join thread before it is started", and the run end in an internal error.
+    rng = random.Random(15)
+    interrupted = 0
+    for _ in range(40):
+        workers = RedactionWorkers(2)
+        timer = threading.Timer(rng.uniform(0, 0.0004), os.kill, (os.getpid(), signal.SIGINT))
+        try:
+            timer.start()
+            workers.start(2)
+            timer.join()
+            time.sleep(0.01)  # the handler runs in this thread, at its next instruction
+        except KeyboardInterrupt:
+            interrupted += 1
+        finally:
+            timer.cancel()
+            workers.stop(cancel=True)
+    assert interrupted == 40
+    deadline = time.monotonic() + 10
+    while _workers_of_this_process() and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert _workers_of_this_process() == []
