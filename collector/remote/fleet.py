@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cryptography import x509
 
-from collector import layout
+from collector import interrupts, layout
 from collector.errors import RemoteError
 from collector.inventory import ROLE_MESSAGE_PROCESSOR, Inventory, InventoryHost
 from collector.remote import capture, commands, facts, logs
@@ -142,8 +142,10 @@ class Fleet:
                                     thread_name_prefix="fleet-mark") as pool:
                 list(pool.map(lambda item: mark(*item), captures))
 
-        self._marking = threading.Thread(target=work, name="fleet-mark", daemon=True)
-        self._marking.start()
+        marking = threading.Thread(target=work, name="fleet-mark", daemon=True)
+        with interrupts.held():  # stop_captures joins it: never one listed but not started (interrupts.py)
+            self._marking = marking
+            marking.start()
 
     def stop_captures(self) -> list[StepResult]:
         """Stop every capture, fetch it to hosts/NAME/capture.pcap, remove the remote files."""
