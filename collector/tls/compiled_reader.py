@@ -10,7 +10,8 @@ the source is run whatever is built.
 
 Public API:
     MODULES: the modules compiled (under `collector.tls`)
-    GROUP: the name of the shared library the build holds them in (mypyc's group)
+    GROUP: mypyc's group: the build holds the modules' code in one shared library, SHARED_LIBRARY
+    LIBRARIES: the names of the build's libraries (the shared one's and a stub per module), before the suffix
     FOLDER: where the build lies
     MANIFEST: the build's record of the source it was made from (its first line; the build script's recipe
         follows, which only the build script reads), written last
@@ -31,6 +32,8 @@ from pathlib import Path
 
 MODULES = ("connections", "session", "records", "reassembly", "pcap", "messages", "packets")
 GROUP = "collector.tls.reader"
+SHARED_LIBRARY = f"{GROUP}__mypyc"
+LIBRARIES = (SHARED_LIBRARY.rpartition(".")[2], *MODULES)
 FOLDER = Path(__file__).with_name("_compiled")
 MANIFEST = "source.sha256"
 PURE_PYTHON = "COLLECTOR_PURE_PYTHON"
@@ -58,8 +61,7 @@ def usable_build(folder: Path = FOLDER, source_folder: Path = FOLDER.parent) -> 
     except (OSError, UnicodeDecodeError):  # no build, or an unreadable one: the source is run
         return None
     # all or nothing: a module run from source beside compiled ones would be a second copy of its classes
-    libraries = [f"{GROUP.rpartition('.')[2]}__mypyc", *MODULES]
-    return folder if all((folder / f"{name}{suffix}").is_file() for name in libraries) else None
+    return folder if all((folder / f"{name}{suffix}").is_file() for name in LIBRARIES) else None
 
 
 def put_first(package_path: MutableSequence[str]) -> None:
@@ -69,7 +71,7 @@ def put_first(package_path: MutableSequence[str]) -> None:
         return
     package_path.insert(0, str(build))
     try:
-        importlib.import_module(f"{GROUP}__mypyc")  # the modules' code: each module's own library is a stub
+        importlib.import_module(SHARED_LIBRARY)  # the modules' code: each module's own library is a stub
     except (ImportError, OSError):  # unreadable, damaged, or built elsewhere for another C library
         package_path.remove(str(build))
 

@@ -110,7 +110,7 @@ def test_the_compiled_reader_reads_damaged_captures_as_its_source_does(tmp_path:
 def _fake_build(folder: Path, source: Path, digest: str | None = None) -> None:
     """A folder shaped like a build of `source` (empty libraries: only their names are looked at)."""
     folder.mkdir()
-    for name in [f"{compiled_reader.GROUP.rpartition('.')[2]}__mypyc", *compiled_reader.MODULES]:
+    for name in compiled_reader.LIBRARIES:
         (folder / f"{name}{EXTENSION_SUFFIXES[0]}").write_bytes(b"")
     recorded = digest if digest is not None else compiled_reader.source_digest(source)
     (folder / compiled_reader.MANIFEST).write_text(recorded + "\n")
